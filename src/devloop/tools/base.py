@@ -1,0 +1,47 @@
+"""The tool seam: a name, a pydantic argument model (its JSON schema is what the model sees), and run()."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel
+
+from devloop.runtime.base import Runtime
+from devloop.types import Observation
+
+
+@dataclass
+class ToolSpec:
+    """What a format needs to present a tool: name, description, JSON schema of its arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+    def openai(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
+
+
+@dataclass
+class ToolContext:
+    """What a tool may touch: the runtime (shell) and the workspace root on the host."""
+
+    runtime: Runtime
+    root: Path
+    command_timeout: float = 120.0
+    output_cap: int = 10_000
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Tool(Protocol):
+    name: ClassVar[str]
+    Args: ClassVar[type[BaseModel]]
+
+    def spec(self) -> ToolSpec: ...
+
+    def run(self, args: BaseModel, ctx: ToolContext) -> Observation: ...

@@ -1,0 +1,84 @@
+"""The values that cross devloop's seams: model replies, tool calls, observations, command results.
+
+Every box in the data flow (model -> format -> tools -> runtime) passes one of these forward.
+They are plain dataclasses so they serialise to the trajectory with `dataclasses.asdict`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
+class SamplingParams:
+    temperature: float = 0.0
+    top_p: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+
+
+@dataclass
+class Completion:
+    """One assistant reply: text and/or native tool calls, as the server sent them."""
+
+    content: str | None
+    # Native tool calls exactly as in the OpenAI message: [{"id", "type", "function": {"name", "arguments"}}]
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
+    latency_s: float = 0.0
+    retries: int = 0
+
+    def message(self) -> dict[str, Any]:
+        """The assistant message to append to the conversation history."""
+        msg: dict[str, Any] = {"role": "assistant", "content": self.content or ""}
+        if self.tool_calls:
+            msg["tool_calls"] = self.tool_calls
+        return msg
+
+
+@dataclass
+class ToolCall:
+    """A call parsed from a completion, whatever its format. `arguments` is the decoded JSON object."""
+
+    name: str
+    arguments: dict[str, Any]
+    id: str = ""
+    raw: str = ""  # the text the call was parsed from (text formats) or the JSON arguments (native)
+
+
+@dataclass
+class Observation:
+    """What a tool returns to the model."""
+
+    text: str
+    is_error: bool = False
+    # Set by `finish`: the agent loop ends after this step.
+    finished: bool = False
+    # Free-form facts for the trajectory (exit code, timed_out, full_output_path, ...).
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CommandResult:
+    """The outcome of one command in a runtime's persistent shell."""
+
+    output: str
+    exit_code: int | None  # None when the command was killed (timeout) or the shell died
+    timed_out: bool = False
+    duration_s: float = 0.0
+    # Path (on the host) of a file holding the command's complete output.
+    output_path: str | None = None
+    output_bytes: int = 0
+    note: str = ""  # e.g. "shell restarted: the previous session exited"
