@@ -1,0 +1,11 @@
+"""Tool-call formats: how tools are shown to a model and how its replies become ToolCalls.
+
+`get_format(name)` returns one of: native (OpenAI tool_calls), mistral (`[TOOL_CALLS]name[ARGS]{...}`),
+xml (OpenHands CodeAct `<function=...>`), hermes (`<tool_call>{...}</tool_call>`) and auto (native,
+falling back to any text format).
+"""
+
+from devloop.formats.base import FormatError, ToolFormat
+from devloop.formats.registry import FORMAT_NAMES, get_format, render_call
+
+__all__ = ["FORMAT_NAMES", "FormatError", "ToolFormat", "get_format", "render_call"]

@@ -1,0 +1,151 @@
+"""The agent loop: query the model, parse its tool calls, run them, append observations, until a stop.
+
+Everything else (model, format, tools, runtime, workspace, trajectory) is a collaborator passed in.
+Control flow uses one exception, `Stop`, carrying the exit status.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from devloop.formats.base import FormatError, ToolFormat
+from devloop.models.base import Model
+from devloop.tools.base import ToolContext
+from devloop.trajectory import Trajectory
+from devloop.types import Completion, Observation, SamplingParams, ToolCall, Usage
+
+EXIT_STATUSES = ("finished", "max_iterations", "token_limit", "time_limit", "format_errors",
+                 "model_error", "runtime_error", "interrupted")  # fmt: skip
+
+
+class Stop(Exception):
+    def __init__(self, status: str, reason: str = ""):
+        super().__init__(reason or status)
+        self.status, self.reason = status, reason
+
+
+@dataclass
+class Limits:
+    max_iterations: int = 50
+    max_tokens_total: int | None = None
+    time_limit: float | None = None
+    max_format_errors: int = 3
+
+
+@dataclass
+class StepInfo:
+    """What the progress display and the feedback loop see after each step."""
+
+    step: int
+    calls: list[ToolCall]
+    observations: list[Observation]
+    usage: Usage
+    elapsed_s: float
+    format_error: str | None = None
+
+
+@dataclass
+class Agent:
+    model: Model
+    fmt: ToolFormat
+    toolbox: Any  # devloop.tools.registry.Toolbox
+    ctx: ToolContext
+    params: SamplingParams
+    limits: Limits
+    trajectory: Trajectory
+    patch: Callable[[], str]  # the workspace diff as it stands
+    on_step: Callable[[StepInfo], None] | None = None
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    steps: int = 0
+    format_errors: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def run(self, system: str, task: str) -> Stop:
+        self.messages = [{"role": "system", "content": system}, {"role": "user", "content": task}]
+        try:
+            while True:
+                self.step()
+        except Stop as stop:
+            return stop
+
+    def step(self) -> None:
+        self._check_limits()
+        specs = self.toolbox.specs()
+        t0 = time.monotonic()
+        completion = self.model.complete(self.messages, self.toolbox.openai_tools() if self.fmt.native else None,
+                                         self.params)
+        t_model = time.monotonic() - t0
+        self.steps += 1
+        self.usage.prompt_tokens += completion.usage.prompt_tokens
+        self.usage.completion_tokens += completion.usage.completion_tokens
+        calls: list[ToolCall] = []
+        observations: list[Observation] = []
+        error: str | None = None
+        try:
+            calls = self.fmt.parse(completion, specs)
+            for i, call in enumerate(calls):
+                try:
+                    observations.append(self.toolbox.execute(call, self.ctx))
+                except FormatError as e:
+                    error = str(e)
+                    observations.append(Observation(error, is_error=True))
+                    skipped = "Not executed: an earlier call in the same reply was invalid."
+                    observations += [Observation(skipped, is_error=True) for _ in calls[i + 1 :]]
+                    break
+                if observations[-1].finished:
+                    calls = calls[: i + 1]
+                    break
+            self.messages += self.fmt.history(completion, calls, observations)
+        except FormatError as e:
+            error = str(e)
+            self.messages += _error_history(completion, error)
+        t_tools = time.monotonic() - t0 - t_model
+        self.format_errors = self.format_errors + 1 if error else 0
+        self._record(completion, calls, observations, error, t_model, t_tools)
+        if any(o.finished for o in observations):
+            raise Stop("finished", next(o.text for o in observations if o.finished))
+        if self.format_errors >= self.limits.max_format_errors:
+            raise Stop("format_errors", f"{self.format_errors} consecutive replies without a valid tool call: {error}")
+
+    def _check_limits(self) -> None:
+        lim = self.limits
+        if self.steps >= lim.max_iterations:
+            raise Stop("max_iterations", f"reached --max-iterations {lim.max_iterations}")
+        if lim.max_tokens_total is not None and self.usage.total >= lim.max_tokens_total:
+            raise Stop("token_limit", f"used {self.usage.total} tokens (--max-tokens-total {lim.max_tokens_total})")
+        elapsed = time.monotonic() - self.started
+        if lim.time_limit is not None and elapsed >= lim.time_limit:
+            raise Stop("time_limit", f"ran {elapsed:.0f} s (--time-limit {lim.time_limit:g})")
+
+    def _record(self, completion: Completion, calls: list[ToolCall], observations: list[Observation],
+                error: str | None, t_model: float, t_tools: float) -> None:
+        t0 = time.monotonic()
+        patch = self.patch()
+        self.trajectory.write(
+            "step", step=self.steps, n_messages=len(self.messages), completion=completion,
+            calls=calls, observations=observations, format_error=error,
+            usage=completion.usage, total_usage=self.usage, patch=patch,
+            timings={"model_s": round(t_model, 4), "tools_s": round(t_tools, 4),
+                     "patch_s": round(time.monotonic() - t0, 4)},
+        )  # fmt: skip
+        if self.on_step:
+            self.on_step(StepInfo(self.steps, calls, observations, completion.usage,
+                                  time.monotonic() - self.started, error))
+
+
+def _error_history(completion: Completion, error: str) -> list[dict[str, Any]]:
+    """Tell the model what was wrong with its reply. Native calls each need a `tool` answer to stay valid."""
+    msgs: list[dict[str, Any]] = [completion.message()]
+    if completion.tool_calls:
+        msgs += [{"role": "tool", "tool_call_id": tc.get("id") or f"call_{i}", "content": error}
+                 for i, tc in enumerate(completion.tool_calls)]
+        if any(not tc.get("id") for tc in completion.tool_calls):
+            msgs[0]["tool_calls"] = [{**tc, "id": tc.get("id") or f"call_{i}"}
+                                     for i, tc in enumerate(completion.tool_calls)]
+    else:
+        msgs.append({"role": "user", "content": error})
+    return msgs

@@ -1,0 +1,47 @@
+"""The `devloop` command line (typer). Each subcommand lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from devloop import __version__
+
+app = typer.Typer(
+    name="devloop",
+    help="A coding agent for any OpenAI-compatible model, and the lab to evaluate it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"devloop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """devloop resolves issues in a repository with a model of your choice, and measures how well it does."""
+
+
+def _register() -> None:
+    from devloop.cli import demo_cmd, eval_cmd, replay_cmd, run_cmd
+
+    for mod in (run_cmd, replay_cmd, demo_cmd, eval_cmd):
+        mod.register(app)
+
+
+def main() -> None:
+    _register()
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)

@@ -1,0 +1,59 @@
+"""Agent options shared by `devloop run`, `devloop eval` and `devloop demo`: one definition each.
+
+Every option defaults to None, meaning "not given": the value then comes from DEVLOOP_* variables,
+devloop.toml or the built-in default (see devloop.config).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+AGENT = "Agent options"
+
+Model = Annotated[str | None, typer.Option(
+    "--model", help="PROVIDER/NAME: openai/<name> (any OpenAI-compatible server at --base-url), "
+    "mistral/<name> (Mistral's API), scripted/<file.jsonl> (replayed replies).", rich_help_panel=AGENT)]
+BaseUrl = Annotated[str | None, typer.Option(
+    "--base-url", help="Server base URL for openai/, e.g. http://localhost:8000/v1 [env: DEVLOOP_BASE_URL].",
+    rich_help_panel=AGENT)]
+ApiKeyEnv = Annotated[str | None, typer.Option(
+    "--api-key-env", metavar="VAR", help="Environment variable holding the API key "
+    "[default: OPENAI_API_KEY, or MISTRAL_API_KEY for mistral/; local servers need none].", rich_help_panel=AGENT)]
+ToolFormat = Annotated[str | None, typer.Option(
+    "--tool-format", metavar="native|mistral|xml|hermes|auto",
+    help="How the model emits tool calls [default: native].", rich_help_panel=AGENT)]
+Temperature = Annotated[float | None, typer.Option("--temperature", help="Sampling temperature [default: 0].",
+                                                   rich_help_panel=AGENT)]
+TopP = Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling.", rich_help_panel=AGENT)]
+MaxTokens = Annotated[int | None, typer.Option("--max-tokens", help="Cap on tokens per completion.",
+                                               rich_help_panel=AGENT)]
+Seed = Annotated[int | None, typer.Option("--seed", help="Sampling seed, for servers that honour it.",
+                                          rich_help_panel=AGENT)]
+MaxRetries = Annotated[int | None, typer.Option(
+    "--max-retries", help="Retries on 429/5xx/timeouts/resets, backoff honouring Retry-After [default: 5].",
+    rich_help_panel=AGENT)]
+MaxIterations = Annotated[int | None, typer.Option(
+    "--max-iterations", help="Model calls per run [default: 50].", rich_help_panel=AGENT)]
+MaxTokensTotal = Annotated[int | None, typer.Option(
+    "--max-tokens-total", help="Stop after this many prompt+completion tokens.", rich_help_panel=AGENT)]
+TimeLimit = Annotated[float | None, typer.Option(
+    "--time-limit", help="Wall-clock seconds per run.", rich_help_panel=AGENT)]
+CommandTimeout = Annotated[float | None, typer.Option(
+    "--command-timeout", help="Per-command timeout of execute_bash, seconds [default: 120].",
+    rich_help_panel=AGENT)]
+OutputCap = Annotated[int | None, typer.Option(
+    "--output-cap", help="Characters of command output shown to the model [default: 10000].",
+    rich_help_panel=AGENT)]
+PromptDir = Annotated[Path | None, typer.Option(
+    "--prompt-dir", help="Directory with system.j2 / task.j2 overriding the packaged prompts.",
+    rich_help_panel=AGENT)]
+Sandbox = Annotated[str | None, typer.Option(
+    "--sandbox", help="Where commands run [default: none].", rich_help_panel=AGENT)]
+
+
+def agent_overrides(**kw: Any) -> dict[str, Any]:
+    """The agent options that were given on the command line (None = not given)."""
+    return {k: v for k, v in kw.items() if v is not None}

@@ -1,0 +1,78 @@
+"""`devloop replay`: render a trajectory for a person."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.syntax import Syntax
+
+from devloop.cli.errors import fail
+from devloop.trajectory import read_trajectory
+
+
+def register(app: typer.Typer) -> None:
+    app.command("replay", no_args_is_help=True)(replay)
+
+
+def replay(
+    trajectory: Annotated[Path, typer.Argument(help="A trajectory.jsonl (or the run directory holding one).")],
+    full: Annotated[bool, typer.Option("--full", help="Show observations whole instead of their first lines.")] = False,
+    prompts: Annotated[bool, typer.Option("--prompts", help="Also show the system and task prompts.")] = False,
+) -> None:
+    """Render a run's trajectory step by step: the model's reasoning, its tool calls and what they returned."""
+    path = trajectory / "trajectory.jsonl" if trajectory.is_dir() else trajectory
+    if not path.is_file():
+        fail(f"no trajectory at {path}")
+    console = Console(highlight=False)
+    try:
+        for event in read_trajectory(path):
+            _render(console, event, full=full, prompts=prompts)
+    except ValueError as e:
+        fail(str(e))
+
+
+def _render(console: Console, ev: dict[str, Any], *, full: bool, prompts: bool) -> None:
+    kind = ev.get("type")
+    if kind == "start":
+        console.rule(f"[bold]{escape(str(ev.get('model')))}[/] on {escape(str(ev.get('repo')))}")
+        if prompts:
+            console.print(Panel(escape(ev.get("system", "")), title="system"))
+        console.print(Panel(escape(ev.get("task", "")), title="task"))
+    elif kind == "step":
+        comp = ev.get("completion") or {}
+        usage = ev.get("usage") or {}
+        console.rule(f"step {ev.get('step')} · {usage.get('prompt_tokens', 0):,}+"
+                     f"{usage.get('completion_tokens', 0):,} tok · model {ev['timings']['model_s']:.2f} s",
+                     align="left", style="dim")
+        if (comp.get("content") or "").strip():
+            console.print(f"[italic]{escape(comp['content'].strip())}[/]")
+        for call, obs in zip(ev.get("calls") or [], ev.get("observations") or [], strict=False):
+            _render_call(console, call)
+            text = obs.get("text", "")
+            if not full and text.count("\n") > 15:
+                text = "\n".join(text.splitlines()[:15]) + f"\n… ({text.count(chr(10)) - 15} more lines)"
+            console.print(Panel(escape(text), border_style="red" if obs.get("is_error") else "dim"))
+        if ev.get("format_error"):
+            console.print(Panel(escape(ev["format_error"]), title="format error", border_style="red"))
+    elif kind == "end":
+        res = ev.get("result") or {}
+        console.rule(f"[bold]{res.get('exit_status')}[/] after {res.get('steps')} steps · "
+                     f"{res.get('duration_s')} s")
+        if res.get("reason"):
+            console.print(escape(res["reason"]))
+
+
+def _render_call(console: Console, call: dict[str, Any]) -> None:
+    name, args = call.get("name"), call.get("arguments") or {}
+    if name == "execute_bash":
+        console.print(Syntax("$ " + str(args.get("command", "")), "bash", theme="ansi_dark",
+                             background_color="default"))
+    else:
+        shown = {k: v for k, v in args.items() if v is not None}
+        console.print(f"[bold cyan]{escape(str(name))}[/] " + escape(json.dumps(shown, ensure_ascii=False)[:2000]))

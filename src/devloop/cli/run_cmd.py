@@ -1,0 +1,104 @@
+"""`devloop run`: resolve an issue in a repository."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.syntax import Syntax
+
+from devloop.cli import options as o
+from devloop.cli.errors import fail
+from devloop.cli.progress import StepPrinter
+from devloop.config import ConfigError, load_settings
+from devloop.session import RunResult, run_agent
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run", no_args_is_help=True)(run)
+
+
+def run(
+    repo: Annotated[Path, typer.Option("--repo", help="The repository to work on. Never modified unless --apply.")],
+    issue: Annotated[str | None, typer.Option("--issue", help="The issue text.")] = None,
+    issue_file: Annotated[Path | None, typer.Option("--issue-file", help="A file holding the issue text.")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", help="Run directory for patch.diff, trajectory.jsonl, result.json [default: runs/<time>].")] = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Apply the final patch to --repo's working tree.")] = False,
+    keep_workspace: Annotated[bool, typer.Option("--keep-workspace", help="Keep the isolated workspace.")] = False,
+    model: o.Model = None, base_url: o.BaseUrl = None, api_key_env: o.ApiKeyEnv = None,
+    tool_format: o.ToolFormat = None, temperature: o.Temperature = None, top_p: o.TopP = None,
+    max_tokens: o.MaxTokens = None, seed: o.Seed = None, max_retries: o.MaxRetries = None,
+    max_iterations: o.MaxIterations = None, max_tokens_total: o.MaxTokensTotal = None,
+    time_limit: o.TimeLimit = None, command_timeout: o.CommandTimeout = None, output_cap: o.OutputCap = None,
+    prompt_dir: o.PromptDir = None, sandbox: o.Sandbox = None,
+) -> None:
+    """Resolve an issue in a repository: the agent works in an isolated copy and writes
+    DIR/patch.diff, DIR/trajectory.jsonl and DIR/result.json.
+
+    Exit code 0 when the agent finished, 1 when it stopped otherwise (a limit, a model error...), 2 for bad usage.
+    """
+    if (issue is None) == (issue_file is None):
+        fail("give exactly one of --issue TEXT or --issue-file FILE")
+    if issue_file is not None:
+        try:
+            issue = issue_file.read_text(encoding="utf-8")
+        except OSError as e:
+            fail(f"cannot read --issue-file {issue_file}: {e.strerror}")
+    if not repo.is_dir():
+        fail(f"--repo {repo}: not a directory")
+    try:
+        settings = load_settings(**o.agent_overrides(
+            model=model, base_url=base_url, api_key_env=api_key_env, tool_format=tool_format,
+            temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed, max_retries=max_retries,
+            max_iterations=max_iterations, max_tokens_total=max_tokens_total, time_limit=time_limit,
+            command_timeout=command_timeout, output_cap=output_cap, prompt_dir=prompt_dir, sandbox=sandbox,
+            keep_workspace=keep_workspace or None))
+    except ConfigError as e:
+        fail(str(e))
+    if not settings.model:
+        fail("--model is required (or set DEVLOOP_MODEL / model in devloop.toml)")
+    output = output or default_output("run")
+    console = Console(highlight=False)
+    console.print(f"[bold]devloop run[/] {repo} · model {settings.model} · format {settings.tool_format}"
+                  f" · output {output}")
+    try:
+        result = run_agent(repo, issue or "", settings, output, on_step=StepPrinter(console))
+    except ValueError as e:
+        fail(str(e))
+    print_result(console, result)
+    if apply and result.patch.strip():
+        apply_patch(console, repo, result.patch)
+    raise typer.Exit(0 if result.exit_status == "finished" else 1)
+
+
+def default_output(kind: str) -> Path:
+    import time
+
+    return Path("runs") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def print_result(console: Console, result: RunResult, show_patch: bool = True) -> None:
+    if show_patch and result.patch.strip():
+        console.print(Syntax(result.patch, "diff", theme="ansi_dark", background_color="default"))
+    colour = "green" if result.exit_status == "finished" else "yellow"
+    lines = result.patch.count("\n")
+    console.print(
+        f"[{colour}]{result.exit_status}[/] after {result.steps} steps · "
+        f"{result.prompt_tokens:,}+{result.completion_tokens:,} tokens · {result.duration_s:.1f} s · "
+        f"patch {lines} lines -> {result.patch_path}"
+        + (f"\n  reason: {result.reason}" if result.exit_status != "finished" and result.reason else "")
+    )
+
+
+def apply_patch(console: Console, repo: Path, patch: str) -> None:
+    check = subprocess.run(["git", "apply", "--check", "-"], cwd=repo, input=patch.encode(),
+                           capture_output=True, check=False)
+    if check.returncode != 0:
+        why = check.stderr.decode(errors="replace").strip().splitlines()
+        fail(f"--apply: the patch does not apply to {repo}: {why[0] if why else 'git apply failed'}", code=1)
+    subprocess.run(["git", "apply", "-"], cwd=repo, input=patch.encode(), check=True)
+    console.print(f"[green]applied[/] the patch to {repo}")

@@ -1,0 +1,114 @@
+"""Settings for an agent run, layered: defaults < devloop.toml (user, then project) < DEVLOOP_* env < CLI flags.
+
+The user file is `<user config dir>/devloop/devloop.toml`; the project file is `./devloop.toml`, which wins
+over the user file. Keys are the field names below (e.g. `max_iterations = 30`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ToolFormatName = Literal["native", "mistral", "xml", "hermes", "auto"]
+
+
+class ConfigError(ValueError):
+    """A settings file, variable or flag holds a bad value; the message is one line naming where."""
+
+
+def user_config_file() -> Path:
+    return Path(platformdirs.user_config_dir("devloop")) / "devloop.toml"
+
+
+def project_config_file() -> Path:
+    return Path.cwd() / "devloop.toml"
+
+
+class RunSettings(BaseSettings):
+    """Everything that shapes one agent run. Each field is a `devloop run` flag of the same name."""
+
+    model_config = SettingsConfigDict(env_prefix="DEVLOOP_", extra="forbid", validate_default=True)
+
+    model: str = ""
+    """PROVIDER/NAME: openai/<name>, mistral/<name> or scripted/<path.jsonl>."""
+    base_url: str | None = None
+    """Base URL of an OpenAI-compatible server (openai/ provider), e.g. http://localhost:8000/v1."""
+    api_key_env: str | None = None
+    """Environment variable holding the API key (default OPENAI_API_KEY; MISTRAL_API_KEY for mistral/)."""
+    tool_format: ToolFormatName = "native"
+    """How tool calls travel: native tool_calls, or text in the mistral / xml / hermes shape; auto = any."""
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    max_tokens: int | None = Field(None, gt=0)
+    """Cap on tokens per completion."""
+    seed: int | None = None
+    max_retries: int = Field(5, ge=0)
+    """Retries for 429 / 5xx / timeouts / connection resets, with exponential backoff."""
+    request_timeout: float = Field(600.0, gt=0)
+    """Seconds to wait for one completion."""
+    max_iterations: int = Field(50, gt=0)
+    """Model calls per run (the Devstral paper's optimum is 50)."""
+    max_tokens_total: int | None = Field(None, gt=0)
+    """Stop when prompt + completion tokens over the run exceed this."""
+    time_limit: float | None = Field(None, gt=0)
+    """Wall-clock seconds for the whole run."""
+    command_timeout: float = Field(120.0, gt=0)
+    """Default per-command timeout of execute_bash, in seconds."""
+    output_cap: int = Field(10_000, gt=100)
+    """Characters of command output shown to the model (head + tail beyond it)."""
+    max_format_errors: int = Field(3, gt=0)
+    """Consecutive replies without a valid tool call before the run ends with format_errors."""
+    prompt_dir: Path | None = None
+    """Directory with system.j2 / task.j2 overriding the packaged prompts."""
+    sandbox: str = "none"
+    """Where commands run: none (a local shell) or a sandbox runtime."""
+    keep_workspace: bool = False
+    """Keep the isolated workspace after the run (its path is in result.json)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        files = [f for f in (project_config_file(), user_config_file()) if f.is_file()]
+        tomls = [TomlConfigSettingsSource(settings_cls, toml_file=f) for f in files]
+        return (init_settings, env_settings, *tomls)
+
+
+def load_settings(**overrides: Any) -> RunSettings:
+    """RunSettings from all layers; `overrides` are CLI flags (None values mean "not given").
+
+    Raises ConfigError with one line naming the field and the layer it probably came from.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return RunSettings(**given)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "?"
+        raise ConfigError(f"setting {field!r}: {err['msg']} ({_where(field, given)})") from None
+    except Exception as e:  # a TOML syntax error surfaces here
+        raise ConfigError(f"cannot read settings: {e}") from None
+
+
+def _where(field: str, given: dict[str, Any]) -> str:
+    if field in given:
+        return f"flag --{field.replace('_', '-')}"
+    if f"DEVLOOP_{field.upper()}" in os.environ:
+        return f"environment variable DEVLOOP_{field.upper()}"
+    files = [str(f) for f in (project_config_file(), user_config_file()) if f.is_file()]
+    return f"config file {' or '.join(files)}" if files else "default"

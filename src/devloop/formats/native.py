@@ -1,0 +1,125 @@
+"""native: tools travel in the API's `tools` field and calls come back as OpenAI `tool_calls`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from devloop.formats._common import decode_arguments, no_call_error, stable_call_id
+from devloop.formats._schema import check_arguments, example_arguments, find_tool, pick_example_tool
+from devloop.formats.base import FormatError
+from devloop.tools.base import ToolSpec
+from devloop.types import Completion, Observation, ToolCall
+
+_NOT_EXECUTED = "Not executed."
+
+
+def normalize_tool_call(index: int, raw: Any) -> dict[str, Any]:
+    """The tool call as a valid OpenAI message entry: id filled in, `type` set, arguments a JSON string.
+
+    A missing id is derived from the call itself, so parse() and history() agree on it.
+    """
+    if not isinstance(raw, dict) or not isinstance(raw.get("function"), dict):
+        raise FormatError(f"Tool call #{index + 1} is malformed: it has no 'function' object.")
+    function = raw["function"]
+    name = function.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise FormatError(f"Tool call #{index + 1} has no function name.")
+    arguments = function.get("arguments")
+    if arguments is None:
+        arguments = ""
+    elif not isinstance(arguments, str):
+        arguments = json.dumps(arguments, ensure_ascii=False)
+    call_id = raw.get("id")
+    if not isinstance(call_id, str) or not call_id:
+        call_id = stable_call_id(index, name, arguments)
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def native_example(tools: list[ToolSpec]) -> str:
+    spec = pick_example_tool(tools)
+    if spec is None:
+        return "a tool_calls entry naming the tool and its JSON arguments."
+    args = json.dumps(example_arguments(spec), ensure_ascii=False)
+    return f"call the function {spec.name!r} with arguments {args}."
+
+
+class NativeFormat:
+    """OpenAI function calling. Tools are sent by the model client; nothing goes into the prompt."""
+
+    name = "native"
+    native = True
+
+    def render_tools(self, tools: list[ToolSpec]) -> str:
+        return ""
+
+    def parse(self, completion: Completion, tools: list[ToolSpec]) -> list[ToolCall]:
+        if not completion.tool_calls:
+            raise no_call_error(
+                "Call a tool through the API's function-calling interface (a tool call, not text in your message).",
+                native_example(tools),
+                tools,
+            )
+        calls = []
+        for index, raw in enumerate(completion.tool_calls):
+            entry = normalize_tool_call(index, raw)
+            name = entry["function"]["name"]
+            spec = find_tool(name, tools)
+            arguments = decode_arguments(
+                entry["function"]["arguments"],
+                f"the arguments of your call to {name!r}",
+                "Pass the arguments as one JSON object.",
+            )
+            check_arguments(spec, arguments)
+            calls.append(
+                ToolCall(name=name, arguments=arguments, id=entry["id"], raw=entry["function"]["arguments"])
+            )
+        return calls
+
+    def history(
+        self, completion: Completion, calls: list[ToolCall], observations: list[Observation]
+    ) -> list[dict[str, Any]]:
+        """The assistant message, then one `tool` message per tool call.
+
+        Every tool call gets an answer, even when parsing failed and the loop has a single error
+        observation for the step (it answers all calls) or none (`Not executed.`); servers reject a
+        history with unanswered calls. Observations with no call to answer go in one user message.
+        """
+        message: dict[str, Any] = {"role": "assistant", "content": completion.content or ""}
+        entries = [self._entry(i, raw) for i, raw in enumerate(completion.tool_calls)]
+        if entries:
+            message["tool_calls"] = entries
+        messages = [message]
+        for i, entry in enumerate(entries):
+            if i < len(observations):
+                text = observations[i].text
+            else:
+                text = observations[-1].text if observations else _NOT_EXECUTED
+            messages.append({"role": "tool", "tool_call_id": entry["id"], "content": text})
+        leftover = observations[len(entries) :]
+        if leftover:
+            messages.append({"role": "user", "content": "\n\n".join(obs.text for obs in leftover)})
+        return messages
+
+    @staticmethod
+    def _entry(index: int, raw: Any) -> dict[str, Any]:
+        try:
+            return normalize_tool_call(index, raw)
+        except FormatError:
+            # A malformed entry still needs an id and a name to be a valid history message.
+            raw_dict = raw if isinstance(raw, dict) else {}
+            function = raw_dict.get("function") if isinstance(raw_dict.get("function"), dict) else {}
+            name = str(function.get("name") or "unknown")
+            arguments = str(function.get("arguments") or "")
+            call_id = raw_dict.get("id") or stable_call_id(index, name, arguments)
+            return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def render_native_call(call: ToolCall, index: int = 0) -> dict[str, Any]:
+    """The OpenAI `tool_calls` entry for `call`."""
+    arguments = json.dumps(call.arguments, ensure_ascii=False)
+    return {
+        "id": call.id or stable_call_id(index, call.name, arguments),
+        "type": "function",
+        "function": {"name": call.name, "arguments": arguments},
+    }

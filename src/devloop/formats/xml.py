@@ -1,0 +1,279 @@
+"""xml: OpenHands' CodeAct text format for models without function calling.
+
+    <function=str_replace_editor>
+    <parameter=command>view</parameter>
+    <parameter=path>/repo/setup.py</parameter>
+    <parameter=view_range>[1, 20]</parameter>
+    </function>
+
+Values are raw text. As in OpenHands, exactly one newline directly inside each tag is dropped, so a
+multi-line value may start and end on its own lines; everything else is kept verbatim. Values whose
+schema type is integer, number, boolean, array or object are converted to it. A reply may stop before
+`</function>` (servers use it as a stop sequence), and a `</parameter>` that is not followed by another
+tag is taken as part of the value.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from devloop.formats._common import (
+    decode_json_at,
+    no_call_error,
+    result_header,
+    stable_call_id,
+    strip_end_tokens,
+    text_history,
+)
+from devloop.formats._schema import (
+    check_arguments,
+    describe_tools,
+    example_arguments,
+    find_tool,
+    json_types,
+    pick_example_tool,
+    properties,
+    type_label,
+)
+from devloop.formats.base import FormatError
+from devloop.tools.base import ToolSpec
+from devloop.types import Completion, Observation, ToolCall
+
+FUNCTION_CLOSE = "</function>"
+PARAM_CLOSE = "</parameter>"
+_FUNCTION_OPEN = re.compile(r"<function=([^<>\n]+)>")
+_PARAM_OPEN = re.compile(r"<parameter=([^<>\n]+)>")
+# What may follow a real `</parameter>`: another tag, the end of the call, or the end of the reply
+# (possibly cut inside `</function>` by a stop sequence).
+_AFTER_PARAM = re.compile(
+    r"\s*(?:<parameter=|<function=|</function|</tool_call>|(?:<(?:/[A-Za-z_]*)?)?\s*\Z)"
+)
+
+
+def render_xml_call(call: ToolCall) -> str:
+    """The call in CodeAct syntax; multi-line values go on their own lines inside the tags."""
+    lines = [f"<function={call.name}>"]
+    for key, value in call.arguments.items():
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        if "\n" in text:
+            lines.append(f"<parameter={key}>\n{text}\n{PARAM_CLOSE}")
+        else:
+            lines.append(f"<parameter={key}>{text}{PARAM_CLOSE}")
+    lines.append(FUNCTION_CLOSE)
+    return "\n".join(lines)
+
+
+def _example(tools: list[ToolSpec]) -> str:
+    spec = pick_example_tool(tools)
+    if spec is None:
+        return "<function=tool_name>\n<parameter=parameter_name>value</parameter>\n</function>"
+    return render_xml_call(ToolCall(name=spec.name, arguments=example_arguments(spec)))
+
+
+def _one_line_example(tools: list[ToolSpec]) -> str:
+    return _example(tools).replace("\n", "")
+
+
+_SYNTAX = (
+    "Call a tool by writing <function=TOOL_NAME>, then one <parameter=NAME>VALUE</parameter> per "
+    "argument, then </function>."
+)
+
+
+def detects(text: str) -> bool:
+    """Whether `text` holds a CodeAct call (used by the auto format)."""
+    return _FUNCTION_OPEN.search(text) is not None
+
+
+def _strip_one_newline(value: str) -> str:
+    if value.startswith("\r\n"):
+        value = value[2:]
+    elif value.startswith("\n"):
+        value = value[1:]
+    if value.endswith("\r\n"):
+        value = value[:-2]
+    elif value.endswith("\n"):
+        value = value[:-1]
+    return value
+
+
+def _param_end(text: str, start: int) -> int:
+    """Index of the `</parameter>` closing the value that starts at `start` (-1 if none)."""
+    first = text.find(PARAM_CLOSE, start)
+    candidate = first
+    while candidate >= 0:
+        if _AFTER_PARAM.match(text, candidate + len(PARAM_CLOSE)):
+            return candidate
+        candidate = text.find(PARAM_CLOSE, candidate + 1)
+    return first
+
+
+def parse_xml(text: str, tools: list[ToolSpec]) -> list[ToolCall]:
+    """All `<function=...>` calls in `text`, in order. Raises FormatError with a precise message."""
+    text = strip_end_tokens(text)
+    calls: list[ToolCall] = []
+    pos = 0
+    while match := _FUNCTION_OPEN.search(text, pos):
+        name = match.group(1).strip()
+        spec = find_tool(name, tools)
+        params, pos = _parse_body(text, match.end(), name, tools)
+        check_arguments(spec, params)
+        arguments = {key: coerce_value(spec, key, value) for key, value in params.items()}
+        index = len(calls)
+        calls.append(
+            ToolCall(
+                name=name,
+                arguments=arguments,
+                id=stable_call_id(index, name, json.dumps(arguments, ensure_ascii=False)),
+                raw=text[match.start() : pos].strip(),
+            )
+        )
+    if not calls:
+        raise no_call_error(_SYNTAX, _one_line_example(tools), tools)
+    return calls
+
+
+def _parse_body(text: str, pos: int, name: str, tools: list[ToolSpec]) -> tuple[dict[str, str], int]:
+    """The raw parameter values of one call whose body starts at `pos`, and where the call ends."""
+    params: dict[str, str] = {}
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n":
+            pos += 1
+        param = _PARAM_OPEN.match(text, pos)
+        if param:
+            key = param.group(1).strip()
+            end = _param_end(text, param.end())
+            if end < 0:
+                raise FormatError(
+                    f"Parameter {key!r} of your call to {name!r} is not closed: end its value with "
+                    f"{PARAM_CLOSE}. Expected: {_one_line_example(tools)}"
+                )
+            if key in params:
+                raise FormatError(f"Parameter {key!r} is given twice in your call to {name!r}; give it once.")
+            params[key] = _strip_one_newline(text[param.end() : end])
+            pos = end + len(PARAM_CLOSE)
+            continue
+        if text.startswith(FUNCTION_CLOSE, pos):
+            return params, pos + len(FUNCTION_CLOSE)
+        # Stray text inside the body is skipped; a new <function= or the end of the reply closes the call.
+        next_param = _PARAM_OPEN.search(text, pos)
+        next_close = text.find(FUNCTION_CLOSE, pos)
+        next_call = _FUNCTION_OPEN.search(text, pos)
+        stops = [
+            (p, kind)
+            for p, kind in (
+                (next_param.start() if next_param else -1, "param"),
+                (next_close, "close"),
+                (next_call.start() if next_call else -1, "call"),
+            )
+            if p >= 0
+        ]
+        if not stops:
+            return params, len(text)
+        stop, kind = min(stops)
+        if kind == "param":
+            pos = stop
+        elif kind == "close":
+            return params, stop + len(FUNCTION_CLOSE)
+        else:
+            return params, stop
+
+
+def coerce_value(spec: ToolSpec, key: str, text: str) -> Any:
+    """`text` converted to the JSON type the schema gives parameter `key` (kept as text for strings)."""
+    schema = properties(spec).get(key)
+    types = json_types(schema, spec.parameters) if schema is not None else []
+    if not types or "string" in types:
+        return text
+    value = text.strip()
+    if "null" in types and value in ("", "null", "None"):
+        return None
+    for kind in types:
+        if kind == "integer" and re.fullmatch(r"[+-]?\d+", value):
+            return int(value)
+        if kind == "number":
+            try:
+                number = json.loads(value)
+            except ValueError:
+                continue
+            if isinstance(number, int | float) and not isinstance(number, bool):
+                return number
+        if kind == "boolean" and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+    if "array" in types or "object" in types:
+        what = f"the value of parameter {key!r} of your call to {spec.name!r}"
+        decoded, end = decode_json_at(value, 0, what, f"Write it as JSON, e.g. {_json_example(types)}.")
+        if value[end:].strip():
+            raise FormatError(
+                f"The value of parameter {key!r} of your call to {spec.name!r} has extra text after "
+                f"the JSON value: {value[end:].strip()[:40]!r}."
+            )
+        if ("array" in types and isinstance(decoded, list)) or (
+            "object" in types and isinstance(decoded, dict)
+        ):
+            return decoded
+    raise FormatError(
+        f"Parameter {key!r} of tool {spec.name!r} expects a value of type {type_label(schema, spec.parameters)}, "
+        f"got {value[:60]!r}."
+    )
+
+
+def _json_example(types: list[str]) -> str:
+    return "[1, 20]" if "array" in types else '{"key": "value"}'
+
+
+def _close_last_call(text: str) -> str:
+    """Re-add a `</function>` the server cut off as a stop sequence, so the history stays well-formed."""
+    if text.rfind("<function=") <= text.rfind(FUNCTION_CLOSE):
+        return text
+    stripped = text.rstrip()
+    for size in range(len(FUNCTION_CLOSE) - 1, 1, -1):
+        if stripped.endswith(FUNCTION_CLOSE[:size]):
+            return stripped + FUNCTION_CLOSE[size:]
+    return stripped + "\n" + FUNCTION_CLOSE
+
+
+def _render_observation(name: str | None, obs: Observation) -> str:
+    return f"{result_header(name, obs)}\n{obs.text}"
+
+
+class XmlFormat:
+    """OpenHands CodeAct `<function=...>` calls parsed from text; tools described in the prompt."""
+
+    name = "xml"
+    native = False
+
+    def render_tools(self, tools: list[ToolSpec]) -> str:
+        return (
+            "# Tools\n\n"
+            "You can call the following tools.\n\n"
+            f"{describe_tools(tools)}\n\n"
+            "# How to call a tool\n\n"
+            "Call a tool by writing, in exactly this format:\n\n"
+            "<function=tool_name>\n"
+            "<parameter=parameter_name>value</parameter>\n"
+            "<parameter=other_parameter>\n"
+            "a value that spans\n"
+            "several lines\n"
+            "</parameter>\n"
+            "</function>\n\n"
+            "- Start the call with <function= and end it with </function>.\n"
+            "- Give every required parameter. Values are written as they are: no quotes, no escaping. "
+            "A multi-line value goes on its own lines between the tags.\n"
+            "- Write numbers, lists and objects as JSON, e.g. <parameter=view_range>[1, 20]</parameter>.\n"
+            "- Write any reasoning before the call, not after it.\n\n"
+            "Example reply:\n"
+            f"I will start by looking at the relevant file.\n{_example(tools)}\n\n"
+            "The results come back in the next message, each headed `EXECUTION RESULT of [tool_name]:`."
+        )
+
+    def parse(self, completion: Completion, tools: list[ToolSpec]) -> list[ToolCall]:
+        return parse_xml(completion.content or "", tools)
+
+    def history(
+        self, completion: Completion, calls: list[ToolCall], observations: list[Observation]
+    ) -> list[dict[str, Any]]:
+        text = _close_last_call(strip_end_tokens(completion.content or ""))
+        return text_history(completion, calls, observations, _render_observation, assistant_text=text)

@@ -1,0 +1,238 @@
+"""Virtual environments for grading: one per (python, pip pins), built once, cached, cloned per instance.
+
+The cached venv is never modified after its build: each instance gets a hard-link clone (its `bin/`
+scripts rewritten to the clone's path), so the per-instance install command (typically `pip install -e .`)
+cannot leak one instance's tree into another's, even with parallel workers on the same environment.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import platformdirs
+
+from devloop.tasks.model import EnvironmentSpec
+
+_COMPLETE = ".devloop-env.json"
+
+
+class EnvError(Exception):
+    """An environment could not be provided. `log` holds the build output, if any."""
+
+    def __init__(self, message: str, log: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.log = log
+
+
+class PythonNotFound(EnvError):
+    """No interpreter of the requested version on PATH, under $PYENV_ROOT/versions, or known to uv."""
+
+
+class EnvBuildError(EnvError):
+    """Creating the venv or installing its pins failed."""
+
+
+def default_cache_dir() -> Path:
+    """Where environments live unless told otherwise: the user cache dir, `devloop/envs`."""
+    return Path(platformdirs.user_cache_dir("devloop")) / "envs"
+
+
+def _probe(executable: str) -> tuple[str, str] | None:
+    """(version "X.Y.Z", real sys.executable) of an interpreter, or None when it does not run
+    (a pyenv shim for an inactive version exits 127)."""
+    try:
+        proc = subprocess.run(
+            [executable, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3]); print(sys.executable)"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = proc.stdout.split()
+    return (lines[0], lines[1]) if proc.returncode == 0 and len(lines) == 2 else None
+
+
+def _matches(found: str, wanted: str) -> bool:
+    return found == wanted or found.startswith(wanted + ".")
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    m = re.search(r"(\d+)\.(\d+)\.(\d+)", path)
+    return tuple(int(x) for x in m.groups()) if m else (0,)
+
+
+def _clone_tree(src: Path, dest: Path) -> None:
+    """Hard-link copy of a venv; `bin/` files that name `src` are rewritten (new inodes) to name `dest`."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["cp", "-al", str(src), str(dest)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:  # e.g. across filesystems: fall back to a plain copy
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(src, dest, symlinks=True)
+    _relocate_scripts(dest, src)
+
+
+def _relocate_scripts(venv: Path, old_path: Path) -> None:
+    """Rewrite `bin/` files (shebangs, activate scripts) that name `old_path` to name `venv`.
+
+    Each is replaced by a new file, never edited in place: in a hard-link clone that would write
+    through to the cached venv.
+    """
+    old, new = str(old_path).encode(), str(venv).encode()
+    for entry in (venv / "bin").iterdir():
+        if entry.is_symlink() or not entry.is_file() or entry.stat().st_size > 1_000_000:
+            continue
+        data = entry.read_bytes()
+        if old in data:
+            tmp = entry.with_name(f".{entry.name}.tmp")
+            tmp.write_bytes(data.replace(old, new))
+            tmp.chmod(entry.stat().st_mode)
+            os.replace(tmp, entry)
+
+
+class EnvironmentManager:
+    """Builds and caches one venv per distinct (python, pip pins); safe across processes.
+
+    `use_uv=None` picks uv when it is on PATH, else `python -m venv` + pip.
+    """
+
+    def __init__(self, cache_dir: Path | None = None, *, use_uv: bool | None = None):
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.uv = shutil.which("uv") if use_uv is not False else None
+        if use_uv and self.uv is None:
+            raise EnvBuildError("uv was requested but is not on PATH")
+        self._pythons: dict[str, Path] = {}
+
+    @property
+    def builder(self) -> str:
+        """"uv" or "pip": what builds new environments."""
+        return "uv" if self.uv else "pip"
+
+    def python_for(self, version: str) -> Path:
+        """An interpreter for `version` ("3.9" or "3.9.18"): `pythonX.Y` on PATH, the newest matching
+        `$PYENV_ROOT/versions/X.Y.*`, or `uv python find`. Raises PythonNotFound naming the version."""
+        if version in self._pythons:
+            return self._pythons[version]
+        major_minor = ".".join(version.split(".")[:2])
+        candidates: list[str] = []
+        if on_path := shutil.which(f"python{major_minor}"):
+            candidates.append(on_path)
+        pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+        pattern = os.path.join(glob.escape(pyenv_root), "versions", f"{glob.escape(version)}*", "bin", "python")
+        found = [p for p in glob.glob(pattern) if _matches(Path(p).parents[1].name, version)]
+        candidates += sorted(found, key=_version_key, reverse=True)
+        for candidate in candidates:
+            probed = _probe(candidate)
+            if probed and _matches(probed[0], version):
+                self._pythons[version] = Path(probed[1])
+                return self._pythons[version]
+        if self.uv:
+            proc = subprocess.run(
+                [self.uv, "python", "find", "--no-python-downloads", version],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            probed = _probe(proc.stdout.strip()) if proc.returncode == 0 and proc.stdout.strip() else None
+            if probed and _matches(probed[0], version):
+                self._pythons[version] = Path(probed[1])
+                return self._pythons[version]
+        raise PythonNotFound(
+            f"no Python {version} found: not python{major_minor} on PATH, not under "
+            f"{pyenv_root}/versions/{version}*, not known to uv"
+        )
+
+    def key(self, spec: EnvironmentSpec) -> str:
+        """The cache key of an environment: a hash of the interpreter and the sorted pins."""
+        python = self.python_for(spec.python)
+        blob = json.dumps({"python": str(python), "pip": sorted(spec.pip)})
+        return f"py{spec.python}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+    def venv_for(self, spec: EnvironmentSpec) -> Path:
+        """The cached venv for `spec`, built now if needed (one builder at a time per key, across
+        processes). The venv is built under a temporary name and renamed when complete, so a failed or
+        killed build never leaves a half venv under the final name. Raises EnvError."""
+        key = self.key(spec)
+        final = self.cache_dir / "venvs" / key
+        if (final / _COMPLETE).is_file():
+            return final
+        with self._lock(key):
+            if (final / _COMPLETE).is_file():
+                return final
+            self._build(spec, final)
+        return final
+
+    def clone(self, venv: Path, dest: Path) -> Path:
+        """A private copy of the cached `venv` at `dest` (hard links; cheap) for one instance."""
+        _clone_tree(venv, dest)
+        return dest
+
+    @staticmethod
+    def env_vars(venv: Path, spec: EnvironmentSpec, base: dict[str, str] | None = None) -> dict[str, str]:
+        """The process environment for a task's commands: the venv first on PATH, then `spec.env`."""
+        env = dict(os.environ if base is None else base)
+        for leak in ("PYTHONPATH", "PYTHONHOME", "PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER"):
+            env.pop(leak, None)
+        env["VIRTUAL_ENV"] = str(venv)
+        env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+        env.update(spec.env)
+        return env
+
+    @contextmanager
+    def _lock(self, key: str) -> Iterator[None]:
+        locks = self.cache_dir / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with open(locks / f"{key}.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _build(self, spec: EnvironmentSpec, final: Path) -> None:
+        python = self.python_for(spec.python)
+        staging = final.with_name(f".{final.name}.build-{os.getpid()}")
+        for stale in final.parent.glob(f".{final.name}.build-*"):  # left by killed builders
+            shutil.rmtree(stale, ignore_errors=True)
+        shutil.rmtree(final, ignore_errors=True)
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        if self.uv:
+            steps = [[self.uv, "venv", "--quiet", "--seed", "--python", str(python), str(staging)]]
+            if spec.pip:
+                steps.append([self.uv, "pip", "install", "--python", str(staging / "bin" / "python"), *spec.pip])
+        else:
+            steps = [[str(python), "-m", "venv", str(staging)]]
+            if spec.pip:
+                steps.append([str(staging / "bin" / "python"), "-m", "pip", "install", "--quiet", *spec.pip])
+        log: list[str] = []
+        env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+        try:
+            for cmd in steps:
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+                log.append(f"$ {' '.join(cmd)}\n{proc.stdout}{proc.stderr}(exit {proc.returncode})\n")
+                if proc.returncode != 0:
+                    tail = (proc.stderr or proc.stdout).strip().splitlines()
+                    raise EnvBuildError(
+                        f"building the Python {spec.python} environment failed at `{Path(cmd[0]).name} "
+                        f"{cmd[1]}`: {tail[-1] if tail else 'exit ' + str(proc.returncode)}",
+                        "".join(log),
+                    )
+            os.rename(staging, final)
+            _relocate_scripts(final, staging)
+            meta = {"python": str(python), "pip": spec.pip, "builder": self.builder,
+                    "build_s": round(time.monotonic() - started, 3)}  # fmt: skip
+            (final / _COMPLETE).write_text(json.dumps(meta, indent=1))
+        except BaseException:
+            shutil.rmtree(final, ignore_errors=True)
+            raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,244 @@
+"""A Model for any OpenAI-compatible chat-completions server, through the official `openai` SDK.
+
+Retries are ours, not the SDK's (the client runs with ``max_retries=0``): we count them for the
+trajectory, and also retry replies the SDK would accept but an agent cannot use (a body that is not
+JSON, no choices). Transient failures (429, 408/409, 5xx, timeouts, connection errors, malformed or
+empty replies) back off exponentially with jitter, honouring ``Retry-After``; final ones (auth, model
+not found, context length, other 4xx) raise ModelError at once.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import openai
+
+from devloop.models.base import ModelError
+from devloop.types import Completion, SamplingParams, Usage
+
+log = logging.getLogger(__name__)
+
+# A server asking for a longer pause than this is not worth waiting on inside one agent step.
+MAX_RETRY_AFTER_S = 120.0
+_CONTEXT_MARKERS = (
+    "context length",
+    "context_length",
+    "maximum context",
+    "context window",
+    "too many tokens",
+    "prompt is too long",
+)
+
+
+class _Transient(Exception):
+    """A failure worth retrying; `reason` is the one-line summary, `retry_after` the server's hint."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from `retry-after-ms` or `Retry-After` (seconds or an HTTP date); None if absent."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) * scale)
+        except ValueError:
+            pass
+        if name == "retry-after":
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                return None
+            return max(0.0, when.timestamp() - time.time())
+    return None
+
+
+def _server_message(exc: openai.APIStatusError) -> tuple[str, str | None]:
+    """The server's error message (one line) and error code, from an OpenAI-style error body."""
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            message, code = inner.get("message"), inner.get("code")
+        else:
+            message, code = inner, None
+    else:
+        message, code = body or exc.response.text, None
+    text = " ".join(str(message or f"HTTP {exc.status_code}").split())
+    return (text[:300] + "...") if len(text) > 300 else text, (str(code) if code is not None else None)
+
+
+class OpenAICompatModel:
+    """Chat completions from `base_url` (e.g. ``http://127.0.0.1:8000/v1``) for model `name`.
+
+    `max_retries` bounds retries of transient failures; `timeout` is per request in seconds.
+    `backoff_base`/`backoff_cap` shape the exponential backoff (tests make them small).
+    `api_key_env` only names the key's variable in the authentication error. `on_close` runs once
+    in close() (e.g. to stop a scripted server).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        api_key: str,
+        *,
+        max_retries: int = 5,
+        timeout: float = 600.0,
+        extra_headers: Mapping[str, str] | None = None,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        api_key_env: str = "OPENAI_API_KEY",
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        self.name = name
+        self.base_url = base_url
+        self.max_retries = max_retries
+        self.timeout = timeout
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.api_key_env = api_key_env
+        self._on_close = on_close
+        self._client = openai.OpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=0,
+            default_headers=dict(extra_headers or {}),
+        )
+
+    def complete(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        params: SamplingParams,
+    ) -> Completion:
+        """One assistant reply; retries transient failures. Raises ModelError (see module doc)."""
+        request: dict[str, Any] = {"model": self.name, "messages": messages}
+        if tools is not None:
+            request["tools"] = tools
+            request["tool_choice"] = "auto"
+        for key in ("temperature", "top_p", "max_tokens", "seed"):
+            value = getattr(params, key)
+            if value is not None:
+                request[key] = value
+
+        started = time.monotonic()
+        retries = 0
+        while True:
+            try:
+                completion = self._attempt(request)
+            except _Transient as exc:
+                if retries >= self.max_retries:
+                    raise ModelError(f"{exc.reason} after {retries} retries", retryable=True) from None
+                delay = self._delay(retries, exc.retry_after)
+                log.warning(
+                    "model %s: %s; retry %d/%d in %.2fs",
+                    self.name,
+                    exc.reason,
+                    retries + 1,
+                    self.max_retries,
+                    delay,
+                )
+                time.sleep(delay)
+                retries += 1
+                continue
+            completion.latency_s = time.monotonic() - started
+            completion.retries = retries
+            return completion
+
+    def _delay(self, retries: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, MAX_RETRY_AFTER_S)
+        # Jitter in [50%, 100%] spreads out parallel workers that failed together.
+        return min(self.backoff_cap, self.backoff_base * 2.0**retries) * random.uniform(0.5, 1.0)
+
+    def _attempt(self, request: dict[str, Any]) -> Completion:
+        """One HTTP request. Raises _Transient to retry, ModelError when final."""
+        try:
+            raw = self._client.chat.completions.with_raw_response.create(**request)
+        except openai.APITimeoutError:
+            raise _Transient(f"timed out after {self.timeout:g}s") from None
+        except openai.APIConnectionError as exc:
+            cause = exc.__cause__ or exc
+            raise _Transient(
+                f"connection failed ({type(cause).__name__}: {cause})".replace("\n", " ")
+            ) from None
+        except openai.APIStatusError as exc:
+            raise self._status_error(exc) from None
+        try:
+            data = json.loads(raw.http_response.text)
+        except ValueError:
+            raise _Transient("malformed reply (body is not JSON)") from None
+        return self._parse(data)
+
+    def _status_error(self, exc: openai.APIStatusError) -> Exception:
+        status = exc.status_code
+        message, code = _server_message(exc)
+        lowered = f"{code} {message}".lower()
+        if status == 429:
+            return _Transient("rate limited (429)", parse_retry_after(exc.response.headers))
+        if status >= 500 or status in (408, 409):
+            return _Transient(f"server error ({status})", parse_retry_after(exc.response.headers))
+        if status in (401, 403):
+            return ModelError(
+                f"authentication failed ({status}): check {self.api_key_env} (server said: {message})"
+            )
+        if status == 404:
+            return ModelError(f"model not found (404): {self.name!r} at {self.base_url}: {message}")
+        if status in (400, 413, 422) and any(marker in lowered for marker in _CONTEXT_MARKERS):
+            return ModelError(f"context length exceeded: {message}")
+        return ModelError(f"bad request ({status}): {message}")
+
+    def _parse(self, data: Any) -> Completion:
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not choices:
+            raise _Transient("empty reply (no choices)")
+        choice = choices[0]
+        msg = choice.get("message") if isinstance(choice, dict) else None
+        if not isinstance(msg, dict):
+            raise _Transient("malformed reply (choice has no message)")
+        usage = data.get("usage") or {}
+        return Completion(
+            content=msg.get("content"),
+            tool_calls=[_tool_call(call, i) for i, call in enumerate(msg.get("tool_calls") or [])],
+            usage=Usage(
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                completion_tokens=int(usage.get("completion_tokens") or 0),
+            ),
+            finish_reason=choice.get("finish_reason"),
+        )
+
+    def close(self) -> None:
+        """Close the HTTP client and run `on_close` (once)."""
+        self._client.close()
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close()
+
+
+def _tool_call(call: Any, index: int) -> dict[str, Any]:
+    """A native tool call in the protocol's exact shape; arguments always a JSON string."""
+    call = call if isinstance(call, dict) else {}
+    fn = call.get("function") or {}
+    args = fn.get("arguments")
+    if not isinstance(args, str):
+        args = json.dumps(args if args is not None else {})
+    return {
+        "id": call.get("id") or f"call_{index}",
+        "type": "function",
+        "function": {"name": fn.get("name") or "", "arguments": args},
+    }

@@ -1,0 +1,350 @@
+"""A real OpenAI-compatible HTTP server that answers from a script, for demos and tests.
+
+The script is a list of entries; each request to ``POST /v1/chat/completions`` consumes one:
+
+* an assistant message ``{"role": "assistant", "content": ..., "tool_calls": [...]}``, optionally with
+  ``"usage": {"prompt_tokens", "completion_tokens"}`` (otherwise estimated as characters / 4 of the
+  request's messages and of the reply) and ``"finish_reason"`` (otherwise ``tool_calls`` or ``stop``).
+  Tool calls may omit ``id`` and ``type``, and ``arguments`` may be a JSON object: they are filled in
+  and encoded as the OpenAI protocol requires.
+* a fault ``{"fault": {...}}``, to exercise a client's error handling:
+
+  - ``{"status": 500}`` (any 4xx/5xx), ``{"status": 429, "retry_after": 0.2}`` (sends ``Retry-After``),
+    ``{"status": 400, "code": "context_length_exceeded", "message": "..."}``: an OpenAI error body;
+  - ``{"kind": "timeout", "delay": 5}``: wait ``delay`` seconds (longer than the client's timeout),
+    then answer ``[timed out]``;
+  - ``{"kind": "reset"}``: close the connection without a response;
+  - ``{"kind": "malformed"}``: 200 with a body that is not JSON;
+  - ``{"kind": "empty_choices"}``: 200 with ``"choices": []``.
+
+When the script is exhausted every further request gets a 200 whose message has content
+``"[script exhausted]"`` and no tool calls, so an agent ends its run instead of hanging.
+
+``server.requests`` holds every chat-completion request body, in order, so tests can assert what the
+model was sent. ``GET /v1/models`` lists the one model. Run ``python -m devloop.models.scripted_server
+script.jsonl`` to serve a script by hand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import struct
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+EXHAUSTED = "[script exhausted]"
+FAULT_KINDS = ("timeout", "reset", "malformed", "empty_choices")
+
+
+def check_entry(entry: Any) -> str | None:
+    """Why `entry` is not a valid script entry, or None when it is."""
+    if not isinstance(entry, dict):
+        return f"expected a JSON object, got {type(entry).__name__}"
+    if "fault" in entry:
+        fault = entry["fault"]
+        if not isinstance(fault, dict):
+            return "'fault' must be an object"
+        if "status" in fault:
+            status = fault["status"]
+            if not isinstance(status, int) or not 400 <= status <= 599:
+                return f"fault status must be an HTTP error code 400-599, got {status!r}"
+            return None
+        kind = fault.get("kind")
+        if kind not in FAULT_KINDS:
+            return f"fault needs 'status' or a 'kind' in {', '.join(FAULT_KINDS)}; got {kind!r}"
+        if kind == "timeout" and not isinstance(fault.get("delay", 0), int | float):
+            return "timeout fault 'delay' must be a number of seconds"
+        return None
+    if entry.get("role", "assistant") != "assistant":
+        return f"message role must be 'assistant', got {entry.get('role')!r}"
+    if not isinstance(entry.get("content"), str | None):
+        return "'content' must be a string or null"
+    calls = entry.get("tool_calls", [])
+    if not isinstance(calls, list):
+        return "'tool_calls' must be a list"
+    for i, call in enumerate(calls):
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            return f"tool_calls[{i}] needs a 'function' object with a 'name'"
+    if "content" not in entry and not calls:
+        return "a message needs 'content' or 'tool_calls'"
+    return None
+
+
+def load_script(path: str | Path) -> list[dict[str, Any]]:
+    """Read a JSONL script: one entry per line, blank lines ignored.
+
+    Raises ValueError("file:line: problem") for a line that is not a valid entry, and
+    ValueError naming the path when it cannot be read.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read script: {exc}") from exc
+    entries: list[dict[str, Any]] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+        problem = check_entry(entry)
+        if problem:
+            raise ValueError(f"{path}:{lineno}: {problem}")
+        entries.append(entry)
+    return entries
+
+
+def _estimate_tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+def _reply_message(entry: dict[str, Any], serial: int) -> dict[str, Any]:
+    """The OpenAI message for a script entry, tool calls filled in to the protocol's shape."""
+    msg: dict[str, Any] = {"role": "assistant", "content": entry.get("content")}
+    calls = []
+    for i, call in enumerate(entry.get("tool_calls") or []):
+        args = call["function"].get("arguments", "{}")
+        calls.append(
+            {
+                "id": call.get("id") or f"call_{serial}_{i}",
+                "type": call.get("type", "function"),
+                "function": {
+                    "name": call["function"]["name"],
+                    "arguments": args if isinstance(args, str) else json.dumps(args),
+                },
+            }
+        )
+    if calls:
+        msg["tool_calls"] = calls
+    return msg
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _HTTPServer
+    # HTTP/1.0: one request per connection, so a fault never leaks into the next request.
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass  # keep test output quiet
+
+    def _send(
+        self, status: int, body: bytes | str | dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        if isinstance(body, dict):
+            body = json.dumps(body)
+        data = body.encode() if isinstance(body, str) else body
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:
+            pass  # the client gave up (e.g. after its timeout): nothing to answer
+
+    def _error(
+        self, status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        kind = "invalid_request_error" if status < 500 else "server_error"
+        self._send(
+            status, {"error": {"message": message, "type": kind, "param": None, "code": code}}, headers
+        )
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/") == "/v1/models":
+            model = {"id": self.server.model_name, "object": "model", "created": 0, "owned_by": "devloop"}
+            self._send(200, {"object": "list", "data": [model]})
+        else:
+            self._error(404, f"no route for GET {self.path}")
+
+    def do_POST(self) -> None:
+        if self.path.rstrip("/") != "/v1/chat/completions":
+            self._error(404, f"no route for POST {self.path}")
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length) or b"null")
+        except (ValueError, OSError):
+            body = None
+        if not isinstance(body, dict):
+            self._error(400, "request body must be a JSON object")
+            return
+        entry, serial = self.server.take(body, dict(self.headers))
+        if entry is None:
+            self._answer({"content": EXHAUSTED}, body, serial)
+        elif "fault" in entry:
+            self._fault(entry["fault"], body, serial)
+        else:
+            self._answer(entry, body, serial)
+
+    def _answer(self, entry: dict[str, Any], request: dict[str, Any], serial: int) -> None:
+        msg = _reply_message(entry, serial)
+        usage = entry.get("usage") or {
+            "prompt_tokens": _estimate_tokens(json.dumps(request.get("messages", []))),
+            "completion_tokens": _estimate_tokens(
+                (msg["content"] or "") + json.dumps(msg.get("tool_calls", []))
+            ),
+        }
+        prompt, completion = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+        finish = entry.get("finish_reason") or ("tool_calls" if msg.get("tool_calls") else "stop")
+        self._send(
+            200,
+            {
+                "id": f"chatcmpl-scripted-{serial}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": request.get("model", self.server.model_name),
+                "choices": [{"index": 0, "message": msg, "finish_reason": finish, "logprobs": None}],
+                "usage": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt + completion,
+                },
+            },
+        )
+
+    def _fault(self, fault: dict[str, Any], request: dict[str, Any], serial: int) -> None:
+        if "status" in fault:
+            headers = {}
+            if "retry_after" in fault:
+                headers["Retry-After"] = str(fault["retry_after"])
+            message = fault.get("message") or f"scripted fault: HTTP {fault['status']}"
+            self._error(fault["status"], message, fault.get("code"), headers)
+        elif fault["kind"] == "timeout":
+            self.server.stopping.wait(float(fault.get("delay", 30)))
+            self._answer({"content": "[timed out]"}, request, serial)
+        elif fault["kind"] == "reset":
+            # Linger 0 makes close() send RST instead of FIN: the client sees a reset connection.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+        elif fault["kind"] == "malformed":
+            self._send(200, b'{"id": "chatcmpl-broken", "choices": [{"message": ')
+        else:  # empty_choices
+            self._send(
+                200,
+                {
+                    "id": f"chatcmpl-scripted-{serial}",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": request.get("model", ""),
+                    "choices": [],
+                },
+            )
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, script: list[dict[str, Any]], model_name: str) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.script = script
+        self.model_name = model_name
+        self.requests: list[dict[str, Any]] = []
+        self.request_headers: list[dict[str, str]] = []
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up (after its timeout, or mid-reply) is expected here, not a server bug.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+    def take(self, body: dict[str, Any], headers: dict[str, str]) -> tuple[dict[str, Any] | None, int]:
+        """Record the request and pop the next entry (None when the script is exhausted)."""
+        with self._lock:
+            self.requests.append(body)
+            self.request_headers.append(headers)
+            serial = len(self.requests)
+            return (self.script.pop(0) if self.script else None), serial
+
+
+class ScriptedServer:
+    """An OpenAI-compatible server on 127.0.0.1 (free port) replying from `script`; see the module doc.
+
+    Use as a context manager, or call close(). `url` is the base URL to give a client (ends in /v1).
+    Raises ValueError("script entry N: problem") for an invalid entry.
+    """
+
+    def __init__(self, script: Iterable[dict[str, Any]], *, model_name: str = "scripted") -> None:
+        entries = list(script)
+        for i, entry in enumerate(entries, start=1):
+            problem = check_entry(entry)
+            if problem:
+                raise ValueError(f"script entry {i}: {problem}")
+        self._httpd = _HTTPServer(entries, model_name)
+        # A short poll interval keeps close() fast: shutdown() waits for the serving loop's next poll.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="scripted-server", daemon=True
+        )
+        self._thread.start()
+        self._closed = False
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """Every chat-completion request body received, in order."""
+        return self._httpd.requests
+
+    @property
+    def request_headers(self) -> list[dict[str, str]]:
+        """The HTTP headers of each request in `requests`."""
+        return self._httpd.request_headers
+
+    @property
+    def remaining(self) -> int:
+        """How many script entries have not been consumed yet."""
+        return len(self._httpd.script)
+
+    def close(self) -> None:
+        """Stop serving; wakes any request sleeping in a timeout fault. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._httpd.stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> ScriptedServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve a JSONL script until interrupted: `python -m devloop.models.scripted_server FILE`."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m devloop.models.scripted_server SCRIPT.jsonl", file=sys.stderr)
+        return 2
+    try:
+        script = load_script(args[0])
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with ScriptedServer(script) as server:
+        print(f"serving {len(script)} entries at {server.url} (Ctrl-C to stop)", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""Finding and killing the processes a shell started, by reading /proc.
+
+A command can leave processes behind in two ways that a plain `killpg` misses: background jobs whose
+parent exited (re-parented away from the shell, but still in its session) and, inside a sandbox, processes
+in a session of their own (still descendants of the sandbox's init). So a shell's processes are taken to
+be the union of its sessions' members and the descendants of the process we spawned.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+_PROC = "/proc"
+
+
+@dataclass(frozen=True)
+class ProcInfo:
+    pid: int
+    ppid: int
+    sid: int
+    state: str
+
+
+def read_proc(pid: int) -> ProcInfo | None:
+    """One process's parent, session and state, or None if it is gone (or /proc is unreadable)."""
+    try:
+        with open(f"{_PROC}/{pid}/stat", "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return None
+    # The command name sits in parentheses and may itself contain spaces or ')': split after the last one.
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    try:
+        return ProcInfo(pid=pid, ppid=int(fields[1]), sid=int(fields[3]), state=fields[0].decode())
+    except (IndexError, ValueError):
+        return None
+
+
+def snapshot() -> dict[int, ProcInfo]:
+    """Every live (non-zombie) process visible in /proc."""
+    table: dict[int, ProcInfo] = {}
+    try:
+        names = os.listdir(_PROC)
+    except OSError:
+        return table
+    for name in names:
+        if not name.isdigit():
+            continue
+        info = read_proc(int(name))
+        if info is not None and info.state not in ("Z", "X"):
+            table[info.pid] = info
+    return table
+
+
+def descendants(root: int, table: dict[int, ProcInfo]) -> set[int]:
+    """The pids below `root` in the parent tree (root excluded)."""
+    children: dict[int, list[int]] = {}
+    for info in table.values():
+        children.setdefault(info.ppid, []).append(info.pid)
+    found: set[int] = set()
+    stack = [root]
+    while stack:
+        for child in children.get(stack.pop(), ()):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
+
+
+def family(root: int, sids: Iterable[int], table: dict[int, ProcInfo] | None = None) -> set[int]:
+    """`root`, its descendants, and every member of the sessions `sids`."""
+    table = snapshot() if table is None else table
+    sid_set = set(sids)
+    members = {info.pid for info in table.values() if info.sid in sid_set}
+    out = members | descendants(root, table)
+    if root in table:
+        out.add(root)
+    return out
+
+
+def kill_family(
+    root: int, sids: Iterable[int], *, spare: Iterable[int] = (), settle_s: float = 2.0
+) -> set[int]:
+    """SIGKILL `family(root, sids)` except `spare`, repeating until none is left (a dying tree may
+    still fork) or `settle_s` runs out. Returns every pid it signalled."""
+    sid_list = list(sids)
+    spare_set = set(spare)
+    own = os.getpid()
+    signalled: set[int] = set()
+    deadline = time.monotonic() + settle_s
+    while True:
+        targets = family(root, sid_list) - spare_set - {own}
+        if not targets:
+            return signalled
+        for pid in targets:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                continue
+            signalled.add(pid)
+        if time.monotonic() >= deadline:
+            return signalled
+        # Killed processes stay visible until their parent reaps them; give it a moment.
+        time.sleep(0.005)

@@ -1,0 +1,194 @@
+"""One running bash process, the pipe it reports on, and the processes it owns."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from devloop.runtime import procs
+
+# How long a killed shell gets to be reaped before we stop waiting for it.
+_REAP_S = 5.0
+# Bytes of unexpected chatter on the control pipe kept for error messages.
+_CHATTER_KEEP = 4096
+
+
+class Stop(Enum):
+    """Why waiting for a sentinel ended without one."""
+
+    EOF = "eof"  # the shell exited
+    TIMEOUT = "timeout"  # the deadline passed
+    TICK = "tick"  # the caller's periodic check asked to stop
+
+
+Record = tuple[int, str]  # (exit status, $PWD) as printed by the sentinel
+
+
+def sentinel(nonce: str) -> str:
+    """Shell code printing the sentinel record: nonce, last exit status and cwd, NUL-terminated.
+
+    NUL cannot occur in a path, so any cwd parses back unambiguously."""
+    return f'builtin printf \'%s %s %s\\0\' {nonce} "$?" "$PWD"'
+
+
+class ShellSession:
+    """A bash process reading commands on its stdin and printing sentinel records on its stdout.
+
+    The command's own output never travels on these pipes (it goes to a file), so the control pipe
+    carries only sentinels and is never blocked by a chatty command or a background job holding it.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        preexec_fn: Callable[[], Any] | None = None,
+    ) -> None:
+        self.argv = list(argv)
+        self.popen = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=dict(env),
+            start_new_session=True,
+            preexec_fn=preexec_fn,
+            bufsize=0,
+            close_fds=True,
+        )
+        assert self.popen.stdin is not None and self.popen.stdout is not None
+        self._in_fd = self.popen.stdin.fileno()
+        self._out_fd = self.popen.stdout.fileno()
+        os.set_blocking(self._out_fd, False)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._out_fd, selectors.EVENT_READ)
+        self._buf = bytearray()
+        self.chatter = b""  # what the shell printed that was not a sentinel (e.g. sandbox errors)
+        self.eof = False
+        # Filled by adopt_current_tree(): the shell's own processes, spared when a command is killed.
+        self.spare: set[int] = {self.popen.pid}
+        self.sids: set[int] = {self.popen.pid}
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def send(self, text: str) -> bool:
+        """Write shell code to the shell's stdin; False if the shell is gone."""
+        data = text.encode("utf-8", errors="replace")
+        try:
+            while data:
+                data = data[os.write(self._in_fd, data) :]
+        except OSError:
+            return False
+        return True
+
+    def wait_record(
+        self,
+        nonce: str,
+        deadline: float | None,
+        *,
+        tick: Callable[[], bool] | None = None,
+        tick_s: float = 0.5,
+    ) -> Record | Stop:
+        """Block (in select, not spinning) until the sentinel for `nonce` arrives, the shell exits,
+        `deadline` (monotonic) passes, or `tick()`, called every `tick_s` of silence, returns True."""
+        key = nonce.encode() + b" "
+        while True:
+            record = self._take(key)
+            if record is not None:
+                return record
+            if self.eof:
+                return Stop.EOF
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                return Stop.TIMEOUT
+            wait = tick_s if deadline is None else min(tick_s, deadline - now)
+            try:
+                ready = self._selector.select(wait)
+            except (OSError, ValueError):  # closed under us by close() from another thread
+                self.eof = True
+                continue
+            if ready:
+                self._read()
+            elif tick is not None and tick():
+                return Stop.TICK
+
+    def _read(self) -> None:
+        try:
+            chunk = os.read(self._out_fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self.eof = True
+        self._buf += chunk
+
+    def _take(self, key: bytes) -> Record | None:
+        start = self._buf.find(key)
+        if start < 0:
+            if len(self._buf) > 2 * _CHATTER_KEEP:  # stray output; keep only what an error may need
+                self._note_chatter(bytes(self._buf[: -len(key)]))
+                del self._buf[: -len(key)]
+            return None
+        end = self._buf.find(b"\0", start)
+        if end < 0:
+            return None
+        if start:
+            self._note_chatter(bytes(self._buf[:start]))
+        status, _, cwd = bytes(self._buf[start + len(key) : end]).decode(errors="replace").partition(" ")
+        del self._buf[: end + 1]
+        try:
+            return int(status), cwd
+        except ValueError:
+            return None
+
+    def _note_chatter(self, data: bytes) -> None:
+        self.chatter = (self.chatter + data)[-_CHATTER_KEEP:]
+
+    def drain_text(self) -> str:
+        """Everything unexpected the shell printed so far (for error messages)."""
+        with contextlib.suppress(OSError, ValueError):
+            if self._selector.select(0):
+                self._read()
+        self._note_chatter(bytes(self._buf))
+        self._buf.clear()
+        return self.chatter.decode(errors="replace").strip()
+
+    def adopt_current_tree(self) -> None:
+        """Record the processes that exist now (the shell and any wrapper around it, e.g. a sandbox's
+        init) as the shell's own: they are spared when a command is killed. Call before any command."""
+        table = procs.snapshot()
+        self.spare = {self.pid} | procs.descendants(self.pid, table)
+        self.sids = {table[pid].sid for pid in self.spare if pid in table} or {self.pid}
+
+    def kill_commands(self) -> set[int]:
+        """SIGKILL everything the shell started (background jobs too), leaving the shell alive."""
+        return procs.kill_family(self.pid, self.sids, spare=self.spare)
+
+    def kill_all(self) -> None:
+        """SIGKILL the shell and everything it started, reap it, and close the pipes."""
+        procs.kill_family(self.pid, self.sids)
+        with contextlib.suppress(OSError):
+            self.popen.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=_REAP_S)
+        self.close_pipes()
+
+    def close_pipes(self) -> None:
+        self._selector.close()
+        for stream in (self.popen.stdin, self.popen.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()

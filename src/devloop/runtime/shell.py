@@ -1,0 +1,294 @@
+"""PersistentShell: one long-lived bash session that runs the agent's commands one at a time.
+
+Each command is written to a file and run as `source FILE` inside a brace group whose stdin is /dev/null
+and whose stdout+stderr go to a per-command log file; then the shell prints a sentinel record (random
+nonce, exit status, cwd) on its own stdout, which the host waits for. Consequences, all deliberate:
+
+* a syntax error or an unbalanced quote ends that `source`, never the session;
+* a command reading stdin gets EOF at once instead of hanging;
+* background jobs holding the log file open cannot stall the host (it waits on the sentinel, not on EOF);
+* cwd, variables, functions and aliases persist, because it is one shell.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from devloop.runtime.base import RuntimeFailure
+from devloop.runtime.output import DEFAULT_READ_CAP, read_capped
+from devloop.runtime.session import Record, ShellSession, Stop, sentinel
+from devloop.types import CommandResult
+
+SHELL_ARGV: tuple[str, ...] = ("bash", "--noprofile", "--norc")
+
+# Set in every shell so that tools never wait for a terminal, a pager or a prompt.
+NONINTERACTIVE_ENV: dict[str, str] = {
+    "PAGER": "cat",
+    "GIT_PAGER": "cat",
+    "MANPAGER": "cat",
+    "SYSTEMD_PAGER": "",
+    "TERM": "dumb",
+    "PYTHONUNBUFFERED": "1",
+    "PIP_NO_INPUT": "1",
+    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    "GIT_TERMINAL_PROMPT": "0",
+    # `git commit` without -m would otherwise open an editor on /dev/null.
+    "GIT_EDITOR": "true",
+    "DEBIAN_FRONTEND": "noninteractive",
+}
+# Startup hooks a non-interactive bash would run despite --norc, and a stale cwd from the host.
+_DROPPED_ENV = ("BASH_ENV", "ENV", "PROMPT_COMMAND", "PWD", "OLDPWD")
+
+# After killing a timed-out command, how long the shell gets to print its sentinel before we decide
+# the shell itself is stuck (a loop made of builtins has no child to kill).
+KILL_GRACE_S = 1.5
+# A command whose output file passes this size is stopped: nothing useful prints that much.
+DEFAULT_MAX_OUTPUT_BYTES = 512 << 20
+
+_RESET_NOTE = "variables, functions and aliases set earlier are gone"
+
+
+def shell_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a shell gets: `env` (default: this process's) with NONINTERACTIVE_ENV applied."""
+    out = dict(os.environ if env is None else env)
+    for name in _DROPPED_ENV:
+        out.pop(name, None)
+    out.update(NONINTERACTIVE_ENV)
+    return out
+
+
+class _Resources:
+    """What close() (or garbage collection, or interpreter exit) must release; holds no ref to the shell."""
+
+    def __init__(self, scratch: Path, own_scratch: bool) -> None:
+        self.session: ShellSession | None = None
+        self.scratch = scratch
+        self.own_scratch = own_scratch
+        self.files: list[Path] = []
+
+    def release(self) -> None:
+        if self.session is not None:
+            self.session.kill_all()
+            self.session = None
+        if self.own_scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+        else:
+            for path in self.files:
+                path.unlink(missing_ok=True)
+        self.files.clear()
+
+
+class PersistentShell:
+    """A Runtime backed by one persistent `bash --noprofile --norc` process.
+
+    root: the workspace; the shell starts there. spawn_prefix: argv put before the bash argv (a sandbox
+    wraps the shell with e.g. `bwrap ... --`; `root` and `scratch_dir` must appear at the same paths
+    inside). env: the shell's environment (default: a copy of os.environ), with NONINTERACTIVE_ENV
+    applied. scratch_dir: where command and output files go (default: a private temp dir, removed on
+    close; a given one is kept, only our files in it are removed). preexec_fn: passed to Popen.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        spawn_prefix: Sequence[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        scratch_dir: Path | None = None,
+        preexec_fn: Callable[[], Any] | None = None,
+        read_cap: int = DEFAULT_READ_CAP,
+        max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+        start_timeout: float = 30.0,
+    ) -> None:
+        self.root = Path(root).absolute()
+        if not self.root.is_dir():
+            raise RuntimeFailure(f"workspace root {self.root} is not a directory")
+        self.argv = [*(spawn_prefix or ()), *SHELL_ARGV]
+        self.env = shell_env(env)
+        self._preexec_fn = preexec_fn
+        self._read_cap = read_cap
+        self._max_output_bytes = max_output_bytes
+        self._start_timeout = start_timeout
+        if scratch_dir is None:
+            scratch, own = Path(tempfile.mkdtemp(prefix="devloop-shell-")), True
+        else:
+            scratch, own = Path(scratch_dir).absolute(), False
+            scratch.mkdir(parents=True, exist_ok=True)
+        self.scratch_dir = scratch
+        self._res = _Resources(scratch, own)
+        self._finalizer = weakref.finalize(self, self._res.release)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._count = 0
+        self._cwd = str(self.root)
+        self._start()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def cwd(self) -> str:
+        """The shell's working directory as of the last command that finished."""
+        return self._cwd
+
+    @property
+    def pid(self) -> int:
+        """Pid of the process spawned for the shell (the sandbox wrapper when there is a prefix)."""
+        return self._session.pid
+
+    @property
+    def _session(self) -> ShellSession:
+        if self._res.session is None:
+            raise RuntimeFailure("the shell runtime is closed")
+        return self._res.session
+
+    def _start(self) -> None:
+        try:
+            session = ShellSession(self.argv, cwd=self.root, env=self.env, preexec_fn=self._preexec_fn)
+        except OSError as exc:
+            raise RuntimeFailure(f"could not start the shell `{shlex.join(self.argv)}`: {exc}") from exc
+        self._res.session = session
+        nonce = _nonce()
+        # Aliases are off in non-interactive bash; the agent may define and use them.
+        setup = (
+            f"shopt -s expand_aliases; builtin cd -- {shlex.quote(self._cwd)} 2>/dev/null"
+            f" || builtin cd -- {shlex.quote(str(self.root))}; {sentinel(nonce)}\n"
+        )
+        sent = session.send(setup)
+        outcome = session.wait_record(nonce, time.monotonic() + self._start_timeout) if sent else Stop.EOF
+        if not isinstance(outcome, tuple):
+            said = session.drain_text() or "no output"
+            self._res.session = None
+            session.kill_all()
+            why = "exited" if outcome is Stop.EOF else f"did not answer within {self._start_timeout:g} s"
+            raise RuntimeFailure(f"the shell `{shlex.join(self.argv)}` {why}: {said[-500:]}")
+        session.adopt_current_tree()
+        self._cwd = outcome[1] or self._cwd
+
+    def _restart(self) -> None:
+        if self._closed:
+            raise RuntimeFailure("the shell runtime was closed while a command ran")
+        old = self._res.session
+        self._res.session = None
+        if old is not None:
+            old.kill_all()
+        self._start()
+
+    def close(self) -> None:
+        """Kill the shell and every process it started; remove the scratch files. Idempotent."""
+        self._closed = True
+        self._finalizer()
+
+    def __enter__(self) -> PersistentShell:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def run(self, command: str, timeout: float | None = None) -> CommandResult:
+        """Run `command` in the shell and wait at most `timeout` seconds (None: no limit).
+
+        On timeout every process the shell started is killed (the shell itself survives) and the
+        partial output comes back with timed_out=True and exit_code None. If the shell exits or is
+        itself stuck, a new one is started in the last known cwd and `note` says so.
+        """
+        with self._lock:
+            session = self._session
+            self._count += 1
+            script = self.scratch_dir / f"cmd-{self._count}.sh"
+            log = self.scratch_dir / f"out-{self._count}.log"
+            self._res.files.append(log)
+            script.write_bytes(command.encode("utf-8", errors="replace") + b"\n")
+            nonce = _nonce()
+            line = (
+                f"{{ builtin source {shlex.quote(str(script))}; }} </dev/null >{shlex.quote(str(log))} 2>&1;"
+                f" {sentinel(nonce)}\n"
+            )
+            started = time.monotonic()
+            deadline = None if timeout is None else started + max(timeout, 0.0)
+            try:
+                outcome = (
+                    session.wait_record(nonce, deadline, tick=lambda: _size(log) > self._max_output_bytes)
+                    if session.send(line)
+                    else Stop.EOF
+                )
+                exit_code, note = self._settle(session, nonce, outcome)
+            finally:
+                script.unlink(missing_ok=True)
+            duration = time.monotonic() - started
+            output, size = read_capped(log, self._read_cap)
+            # bash names the sourced file in its messages; show the usual "bash: line N: ..." instead.
+            output = output.replace(f"{script}: line ", "bash: line ")
+            return CommandResult(
+                output=output,
+                exit_code=exit_code,
+                timed_out=outcome is Stop.TIMEOUT,
+                duration_s=duration,
+                output_path=str(log),
+                output_bytes=size,
+                note=note,
+            )
+
+    def _settle(self, session: ShellSession, nonce: str, outcome: Record | Stop) -> tuple[int | None, str]:
+        """Exit code and note for a command's outcome, recovering the shell where needed."""
+        if self._closed:
+            raise RuntimeFailure("the shell runtime was closed while a command ran")
+        if isinstance(outcome, tuple):
+            self._cwd = outcome[1] or self._cwd
+            return outcome[0], ""
+        if outcome is Stop.EOF:
+            try:
+                status = _status(session.popen.wait(timeout=KILL_GRACE_S))
+            except subprocess.TimeoutExpired:  # it closed its stdout but lives on: treat as gone
+                status = None
+            self._restart()
+            return status, (
+                f"the shell exited (status {status}), ending the processes it started; "
+                f"a new shell was started in {self._cwd}: {_RESET_NOTE}"
+            )
+        why = (
+            f"output passed {self._max_output_bytes:,} bytes, so the command was stopped; "
+            if outcome is Stop.TICK
+            else ""
+        )
+        session.kill_commands()
+        after = session.wait_record(nonce, time.monotonic() + KILL_GRACE_S)
+        if isinstance(after, tuple):
+            self._cwd = after[1] or self._cwd
+            return None, (
+                f"{why}every process started from the shell was killed, background jobs included; "
+                "the shell kept its working directory and variables"
+            )
+        self._restart()
+        return None, (
+            f"{why}the shell itself did not come back (a loop of shell builtins?), so it was replaced "
+            f"by a new shell in {self._cwd}: {_RESET_NOTE}"
+        )
+
+
+def _nonce() -> str:
+    return "__devloop_" + secrets.token_hex(12)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _status(returncode: int) -> int:
+    """A Popen return code as a shell would report it (killed by signal N -> 128 + N)."""
+    return returncode if returncode >= 0 else 128 - returncode

@@ -1,0 +1,148 @@
+"""One agent run end to end: workspace, runtime, model, loop, and the files a run leaves behind.
+
+`run_agent` is what `devloop run`, `devloop demo` and `devloop eval --model` call. Whatever happens
+(finish, a limit, a model error, Ctrl-C, a crash), patch.diff and result.json are written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+
+from devloop.agent import Agent, Limits, StepInfo, Stop
+from devloop.config import RunSettings
+from devloop.formats import get_format
+from devloop.models import get_model
+from devloop.models.base import ModelError
+from devloop.runtime import get_runtime
+from devloop.tools.base import ToolContext
+from devloop.tools.registry import default_toolbox
+from devloop.trajectory import Trajectory
+from devloop.types import SamplingParams
+from devloop.workspace import Workspace
+
+
+@dataclass
+class RunResult:
+    exit_status: str
+    reason: str
+    steps: int
+    prompt_tokens: int
+    completion_tokens: int
+    duration_s: float
+    patch_path: str
+    trajectory_path: str
+    model: str
+    tool_format: str
+    workspace: str | None = None
+    patch: str = ""
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d.pop("patch")
+        return d
+
+
+def render_prompts(settings: RunSettings, issue: str, root: Path, tools_text: str) -> tuple[str, str]:
+    """The system and task prompts from the Jinja templates (packaged, or --prompt-dir overrides)."""
+    loaders: list[jinja2.BaseLoader] = []
+    if settings.prompt_dir:
+        loaders.append(jinja2.FileSystemLoader(str(settings.prompt_dir)))
+    loaders.append(jinja2.FileSystemLoader(str(resources.files("devloop") / "prompts")))
+    env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, autoescape=False)
+    ctx = {"issue": issue.strip(), "root": str(root), "tools_text": tools_text,
+           "command_timeout": int(settings.command_timeout)}
+    return env.get_template("system.j2").render(ctx), env.get_template("task.j2").render(ctx)
+
+
+def run_agent(
+    repo: Path,
+    issue: str,
+    settings: RunSettings,
+    output: Path,
+    *,
+    env: dict[str, str] | None = None,
+    in_place: bool = False,
+    on_step: Callable[[StepInfo], None] | None = None,
+) -> RunResult:
+    """Run the agent on `repo` for `issue`; write patch.diff, trajectory.jsonl and result.json to `output`.
+
+    Raises ValueError (bad model spec or settings) before anything is created; never raises after that.
+    """
+    started = time.monotonic()
+    fmt = get_format(settings.tool_format)
+    model = get_model(settings.model, base_url=settings.base_url, api_key_env=settings.api_key_env,
+                      max_retries=settings.max_retries, timeout=settings.request_timeout)
+    output.mkdir(parents=True, exist_ok=True)
+    traj = Trajectory(output / "trajectory.jsonl")
+    ws: Workspace | None = None
+    runtime = None
+    agent: Agent | None = None
+    stop = Stop("runtime_error", "the run did not start")
+    try:
+        ws = Workspace.create(repo, in_place=in_place)
+        shell_env = {**os.environ, **(env or {})}
+        runtime = get_runtime(settings.sandbox, ws.root, env=shell_env)
+        toolbox = default_toolbox()
+        ctx = ToolContext(runtime=runtime, root=ws.root, command_timeout=settings.command_timeout,
+                          output_cap=settings.output_cap)
+        system, task = render_prompts(settings, issue, ws.root, fmt.render_tools(toolbox.specs()))
+        traj.write("start", model=settings.model, settings=settings.model_dump(mode="json"),
+                   repo=str(repo), workspace=str(ws.root), system=system, task=task)
+        agent = Agent(
+            model=model, fmt=fmt, toolbox=toolbox, ctx=ctx, on_step=on_step, trajectory=traj, patch=ws.diff,
+            params=SamplingParams(settings.temperature, settings.top_p, settings.max_tokens, settings.seed),
+            limits=Limits(settings.max_iterations, settings.max_tokens_total, settings.time_limit,
+                          settings.max_format_errors),
+        )
+        stop = agent.run(system, task)
+    except ModelError as e:
+        stop = Stop("model_error", e.reason)
+    except KeyboardInterrupt:
+        stop = Stop("interrupted", "interrupted by the user (Ctrl-C)")
+    except Exception as e:  # a crash still saves the patch below
+        stop = Stop("runtime_error", f"{type(e).__name__}: {e}".splitlines()[0])
+    finally:
+        patch = _safe_diff(ws)
+        (output / "patch.diff").write_text(patch, encoding="utf-8")
+        for closer in (runtime, model):
+            try:
+                if closer is not None:
+                    closer.close()
+            except Exception:  # closing must not hide the run's result
+                pass
+        keep = settings.keep_workspace and ws is not None
+        if ws is not None and not keep:
+            ws.cleanup()
+    usage = agent.usage if agent else None
+    result = RunResult(
+        exit_status=stop.status, reason=stop.reason, steps=agent.steps if agent else 0,
+        prompt_tokens=usage.prompt_tokens if usage else 0,
+        completion_tokens=usage.completion_tokens if usage else 0,
+        duration_s=round(time.monotonic() - started, 3), patch_path=str(output / "patch.diff"),
+        trajectory_path=str(output / "trajectory.jsonl"), model=settings.model,
+        tool_format=settings.tool_format, workspace=str(ws.root) if keep and ws else None, patch=patch,
+    )
+    traj.write("end", result=result.to_json())
+    traj.close()
+    tmp = output / "result.json.tmp"
+    tmp.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, output / "result.json")
+    return result
+
+
+def _safe_diff(ws: Workspace | None) -> str:
+    if ws is None:
+        return ""
+    try:
+        return ws.diff()
+    except Exception:
+        return ""

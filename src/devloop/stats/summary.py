@@ -1,0 +1,87 @@
+"""Rates with their confidence intervals: what a report prints for a run or a k-sample setting."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from devloop.stats.estimators import Samples, pass_at_k_per_task, pass_hat_k_per_task
+from devloop.stats.intervals import DEFAULT_RESAMPLES, bootstrap_ci, wilson
+
+
+@dataclass(frozen=True)
+class RateEstimate:
+    """A rate in [0, 1] over `n` units with its confidence interval [lo, hi] at level `conf`.
+
+    `method` says how the interval was made: "wilson" (one proportion) or "bootstrap" (over tasks).
+    """
+
+    value: float
+    lo: float
+    hi: float
+    n: int
+    conf: float = 0.95
+    method: str = "wilson"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def short(self) -> str:
+        """The rate and its interval in percent, e.g. "42.5% (28.5..57.8)"."""
+        return f"{100 * self.value:.1f}% ({100 * self.lo:.1f}..{100 * self.hi:.1f})"
+
+    def __str__(self) -> str:
+        return (
+            f"{100 * self.value:.1f}% ({100 * self.conf:g}% CI {100 * self.lo:.1f}..{100 * self.hi:.1f}, "
+            f"n={self.n})"
+        )
+
+
+def resolve_rate(resolved: int, total: int, conf: float = 0.95) -> RateEstimate:
+    """The share of `total` tasks resolved, with a Wilson interval. A rate over 0 tasks is 0.0 in (0, 1)."""
+    lo, hi = wilson(resolved, total, conf)
+    value = resolved / total if total else 0.0
+    return RateEstimate(value=value, lo=lo, hi=hi, n=total, conf=conf, method="wilson")
+
+
+def _estimate(
+    per_task: dict[str, float | None], conf: float, n_resamples: int, seed: int
+) -> RateEstimate | None:
+    if not per_task or any(v is None for v in per_task.values()):
+        return None
+    values = [v for v in per_task.values() if v is not None]
+    lo, hi = bootstrap_ci(values, conf, n_resamples=n_resamples, seed=seed)
+    return RateEstimate(
+        value=sum(values) / len(values), lo=lo, hi=hi, n=len(values), conf=conf, method="bootstrap"
+    )
+
+
+def pass_at_k_estimate(
+    samples: Mapping[str, Samples],
+    k: int,
+    conf: float = 0.95,
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> RateEstimate | None:
+    """Mean pass@k over ``{task: (n, c)}`` with a bootstrap-over-tasks interval.
+
+    None when there are no tasks or any task has fewer than k samples.
+    """
+    return _estimate(pass_at_k_per_task(samples, k), conf, n_resamples, seed)
+
+
+def pass_hat_k_estimate(
+    samples: Mapping[str, Samples],
+    k: int,
+    conf: float = 0.95,
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> RateEstimate | None:
+    """Mean pass^k over ``{task: (n, c)}`` with a bootstrap-over-tasks interval.
+
+    None when there are no tasks or any task has fewer than k samples.
+    """
+    return _estimate(pass_hat_k_per_task(samples, k), conf, n_resamples, seed)

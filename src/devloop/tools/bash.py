@@ -1,0 +1,146 @@
+"""The `execute_bash` tool: run a command in the runtime's persistent shell (OpenHands CodeAct's name
+and arguments, so models trained on that scaffold call it unprompted)."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field
+
+from devloop.runtime.output import elision_marker
+from devloop.tools.base import ToolContext, ToolSpec
+from devloop.types import CommandResult, Observation
+
+# Upper bound on a model-chosen timeout; ctx.extra["max_command_timeout"] can lower it.
+MAX_TIMEOUT_S = 3600
+
+
+class BashArgs(BaseModel):
+    """Arguments of execute_bash; the field descriptions are what the model reads."""
+
+    command: str = Field(
+        description=(
+            "The bash command to run. Several commands can be chained with `&&` or `;` or put on "
+            "separate lines. Standard input is empty, so interactive programs get end-of-file."
+        )
+    )
+    timeout: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_TIMEOUT_S,
+        description=(
+            "Optional. Seconds the command may run before it is killed (with everything it started). "
+            "Leave it out to use the default; raise it for long builds or test suites."
+        ),
+    )
+
+
+class BashTool:
+    """Runs `command` through ctx.runtime and reports output, exit code and any shell restart."""
+
+    name: ClassVar[str] = "execute_bash"
+    Args: ClassVar[type[BaseModel]] = BashArgs
+
+    def spec(self) -> ToolSpec:
+        return ToolSpec(name=self.name, description=_description(), parameters=_parameters())
+
+    def run(self, args: BaseModel, ctx: ToolContext) -> Observation:
+        assert isinstance(args, BashArgs)
+        if not args.command.strip():
+            return Observation(
+                text="No command given: `command` must be a non-empty bash command.", is_error=True
+            )
+        timeout = float(args.timeout) if args.timeout is not None else ctx.command_timeout
+        ceiling = ctx.extra.get("max_command_timeout")
+        if ceiling is not None:
+            timeout = min(timeout, float(ceiling))
+        result = ctx.runtime.run(args.command, timeout=timeout)
+        meta: dict[str, Any] = {
+            "exit_code": result.exit_code,
+            "timed_out": result.timed_out,
+            "duration_s": round(result.duration_s, 3),
+            "output_path": result.output_path,
+            "output_bytes": result.output_bytes,
+        }
+        if result.note:
+            meta["note"] = result.note
+        return Observation(text=format_result(result, cap=ctx.output_cap, timeout=timeout), meta=meta)
+
+
+def format_result(result: CommandResult, *, cap: int, timeout: float) -> str:
+    """The observation text: the (capped) output, a status line, and the runtime's note if any."""
+    output = cap_output(result, cap).rstrip("\n")
+    parts = [output] if output.strip() else []
+    where = "partial output above" if parts else "it printed nothing"
+    if result.timed_out:
+        parts.append(f"[command timed out after {timeout:g} s and was killed; {where}]")
+    elif result.exit_code is None:
+        parts.append(f"[command was stopped before it finished; {where}]")
+    else:
+        parts.append(f"[exit code: {result.exit_code}]")
+    if result.note:
+        parts.append(f"[note: {result.note}]")
+    return "\n".join(parts)
+
+
+def cap_output(result: CommandResult, cap: int) -> str:
+    """`result.output`, or if longer than `cap` characters its head and tail halves around a marker
+    saying how much was left out and where the full output is."""
+    text = result.output
+    if len(text) <= cap:
+        return text
+    head = _snap_end(text[: cap // 2])
+    tail = _snap_start(text[len(text) - (cap - cap // 2) :])
+    kept_bytes = len(head.encode()) + len(tail.encode())
+    if result.output_bytes > len(text.encode("utf-8", errors="replace")):
+        # The runtime already cut the middle out: only the file size tells how much is missing.
+        return head + elision_marker(result.output_bytes - kept_bytes, "bytes", result.output_path) + tail
+    elided = len(text) - len(head) - len(tail)
+    return head + elision_marker(elided, "characters", result.output_path) + tail
+
+
+def _snap_end(head: str) -> str:
+    """Cut the head after its last newline when that loses little, so no line is shown half."""
+    cut = head.rfind("\n")
+    return head[: cut + 1] if cut >= len(head) * 4 // 5 else head
+
+
+def _snap_start(tail: str) -> str:
+    cut = tail.find("\n")
+    return tail[cut + 1 :] if 0 <= cut <= len(tail) // 5 else tail
+
+
+@cache
+def _description() -> str:
+    return resources.files("devloop.tools").joinpath("bash.md").read_text(encoding="utf-8").strip()
+
+
+@cache
+def _parameters() -> dict[str, Any]:
+    schema = _simplify(BashArgs.model_json_schema())
+    schema.pop("description", None)  # the class docstring is for developers; bash.md speaks to the model
+    return schema
+
+
+def _simplify(schema: Any) -> Any:
+    """Drop pydantic's titles and turn `anyOf [T, null]` into plain T (the field is optional anyway):
+    the smallest schema every server's tool-call parser and grammar engine accepts."""
+    if isinstance(schema, list):
+        return [_simplify(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "properties":  # keys here are field names, not schema keywords
+            out[key] = {name: _simplify(sub) for name, sub in value.items()}
+        elif key not in ("title", "default"):
+            out[key] = _simplify(value)
+    options = out.get("anyOf")
+    if isinstance(options, list):
+        non_null = [o for o in options if o != {"type": "null"}]
+        if len(non_null) == 1 and len(non_null) < len(options):
+            del out["anyOf"]
+            out = {**non_null[0], **out}
+    return out

@@ -1,0 +1,206 @@
+"""OpenAICompatModel against the real scripted server: replies, params sent, and every fault kind."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from devloop.models.base import ModelError
+from devloop.models.openai_compat import OpenAICompatModel, parse_retry_after
+from devloop.models.scripted_server import ScriptedServer
+from devloop.types import SamplingParams
+
+MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "list files"}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "bash",
+            "description": "run",
+            "parameters": {
+                "type": "object",
+                "properties": {"command": {"type": "string"}},
+                "required": ["command"],
+            },
+        },
+    }
+]
+OK = {"role": "assistant", "content": "done"}
+
+
+@pytest.fixture
+def serve() -> Iterator[Any]:
+    """serve(script, **model_kwargs) -> (server, model); both closed after the test."""
+    opened: list[Any] = []
+
+    def start(script: list[dict[str, Any]], **kwargs: Any) -> tuple[ScriptedServer, OpenAICompatModel]:
+        server = ScriptedServer(script)
+        kwargs = {"max_retries": 3, "timeout": 5.0, "backoff_base": 0.01, "backoff_cap": 0.05} | kwargs
+        model = OpenAICompatModel("test-model", server.url, "sk-test", **kwargs)
+        opened.extend([model, server])
+        return server, model
+
+    yield start
+    for thing in opened:
+        thing.close()
+
+
+def complete(
+    model: OpenAICompatModel, tools: list[dict[str, Any]] | None = None, params: SamplingParams | None = None
+) -> Any:
+    return model.complete(MESSAGES, tools, params or SamplingParams())
+
+
+def test_reply_with_tool_calls_and_usage(serve: Any) -> None:
+    call = {
+        "id": "call_a",
+        "type": "function",
+        "function": {"name": "bash", "arguments": '{"command": "ls"}'},
+    }
+    server, model = serve(
+        [
+            {
+                "role": "assistant",
+                "content": "let me look",
+                "tool_calls": [call],
+                "usage": {"prompt_tokens": 120, "completion_tokens": 15},
+            }
+        ]
+    )
+    result = complete(model, TOOLS)
+    assert result.content == "let me look"
+    assert result.tool_calls == [call]
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (120, 15)
+    assert result.finish_reason == "tool_calls"
+    assert result.retries == 0 and result.latency_s > 0
+    sent = server.requests[0]
+    assert sent["model"] == "test-model" and sent["messages"] == MESSAGES
+    assert sent["tools"] == TOOLS and sent["tool_choice"] == "auto"
+
+
+def test_sampling_params_sent_and_none_values_omitted(serve: Any) -> None:
+    server, model = serve([OK, OK])
+    complete(model, None, SamplingParams(temperature=0.7, top_p=0.9, max_tokens=256, seed=42))
+    complete(model, None, SamplingParams(temperature=0.0))
+    full, sparse = server.requests
+    assert (full["temperature"], full["top_p"], full["max_tokens"], full["seed"]) == (0.7, 0.9, 256, 42)
+    assert sparse["temperature"] == 0.0
+    assert not {"top_p", "max_tokens", "seed", "tools", "tool_choice"} & sparse.keys()
+
+
+def test_extra_headers_are_sent(serve: Any) -> None:
+    server, model = serve([OK], extra_headers={"X-Trace": "abc"})
+    complete(model)
+    headers = {k.lower(): v for k, v in server.request_headers[0].items()}
+    assert headers["x-trace"] == "abc"
+    assert headers["authorization"] == "Bearer sk-test"
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 500},
+        {"status": 503},
+        {"kind": "reset"},
+        {"kind": "malformed"},
+        {"kind": "empty_choices"},
+    ],
+)
+def test_transient_fault_is_retried_once(serve: Any, fault: dict[str, Any]) -> None:
+    server, model = serve([{"fault": fault}, OK])
+    result = complete(model)
+    assert result.content == "done"
+    assert result.retries == 1
+    assert len(server.requests) == 2
+
+
+def test_timeout_is_retried(serve: Any) -> None:
+    server, model = serve([{"fault": {"kind": "timeout", "delay": 5}}, OK], timeout=0.3)
+    started = time.monotonic()
+    result = complete(model)
+    assert result.retries == 1 and result.content == "done"
+    assert 0.3 <= time.monotonic() - started < 3
+
+
+def test_retry_after_is_honoured(serve: Any) -> None:
+    server, model = serve([{"fault": {"status": 429, "retry_after": 0.3}}, OK])
+    started = time.monotonic()
+    result = complete(model)
+    assert time.monotonic() - started >= 0.3
+    assert result.retries == 1 and result.latency_s >= 0.3
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ({"status": 401}, r"^authentication failed \(401\): check OPENAI_API_KEY"),
+        ({"status": 403}, r"^authentication failed \(403\)"),
+        (
+            {"status": 404, "message": "The model `x` does not exist"},
+            r"^model not found \(404\): 'test-model'",
+        ),
+        (
+            {"status": 400, "code": "context_length_exceeded", "message": "max 8192 tokens, got 9000"},
+            r"^context length exceeded: max 8192 tokens, got 9000$",
+        ),
+        # vLLM's wording, with no error code
+        (
+            {"status": 400, "message": "This model's maximum context length is 4096 tokens."},
+            r"^context length exceeded: This model's maximum context length",
+        ),
+        ({"status": 422, "message": "unknown field\n'foo'"}, r"^bad request \(422\): unknown field 'foo'$"),
+    ],
+)
+def test_final_errors_are_not_retried(serve: Any, fault: dict[str, Any], reason: str) -> None:
+    server, model = serve([{"fault": fault}, OK])
+    with pytest.raises(ModelError, match=reason) as err:
+        complete(model)
+    assert len(server.requests) == 1
+    assert err.value.retryable is False
+    assert "\n" not in err.value.reason
+
+
+def test_retries_exhausted_gives_one_line_reason(serve: Any) -> None:
+    server, model = serve([{"fault": {"status": 429}}] * 4, max_retries=3)
+    with pytest.raises(ModelError) as err:
+        complete(model)
+    assert err.value.reason == "rate limited (429) after 3 retries"
+    assert err.value.retryable is True
+    assert len(server.requests) == 4
+
+
+def test_zero_retries_fails_on_first_transient(serve: Any) -> None:
+    server, model = serve([{"fault": {"kind": "malformed"}}, OK], max_retries=0)
+    with pytest.raises(ModelError, match=r"^malformed reply \(body is not JSON\) after 0 retries$"):
+        complete(model)
+    assert len(server.requests) == 1
+
+
+def test_connection_refused_is_a_model_error() -> None:
+    server = ScriptedServer([])
+    url = server.url
+    server.close()
+    model = OpenAICompatModel("m", url, "k", max_retries=1, backoff_base=0.01, timeout=2)
+    with pytest.raises(ModelError, match=r"^connection failed .* after 1 retries$"):
+        complete(model)
+    model.close()
+
+
+def test_close_runs_on_close_once() -> None:
+    calls: list[int] = []
+    model = OpenAICompatModel("m", "http://127.0.0.1:9/v1", "k", on_close=lambda: calls.append(1))
+    model.close()
+    model.close()
+    assert calls == [1]
+
+
+def test_parse_retry_after_forms() -> None:
+    assert parse_retry_after({"retry-after": "2"}) == 2.0
+    assert parse_retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    assert parse_retry_after({}) is None
+    assert parse_retry_after({"retry-after": "soon"}) is None
+    date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 30))
+    assert 25 <= (parse_retry_after({"retry-after": date}) or 0) <= 31

@@ -1,0 +1,132 @@
+"""The scripted server, spoken to with plain HTTP (no SDK) so its wire format is what is checked."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devloop.models.scripted_server import EXHAUSTED, ScriptedServer, load_script
+
+
+def post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(
+        f"{url}/chat/completions",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+REQUEST = {"model": "m", "messages": [{"role": "user", "content": "hello there"}]}
+
+
+def test_reply_fills_tool_calls_and_estimates_usage() -> None:
+    entry = {"content": None, "tool_calls": [{"function": {"name": "bash", "arguments": {"command": "ls"}}}]}
+    with ScriptedServer([entry]) as server:
+        assert server.url.startswith("http://127.0.0.1:") and server.url.endswith("/v1")
+        status, _, raw = post(server.url, REQUEST)
+        assert server.requests == [REQUEST]
+        assert server.remaining == 0
+    data = json.loads(raw)
+    assert status == 200
+    choice = data["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    call = choice["message"]["tool_calls"][0]
+    assert call["type"] == "function" and call["id"]
+    assert json.loads(call["function"]["arguments"]) == {"command": "ls"}
+    assert data["usage"]["prompt_tokens"] == len(json.dumps(REQUEST["messages"])) // 4
+    assert data["usage"]["completion_tokens"] > 0
+
+
+def test_explicit_usage_and_exhaustion() -> None:
+    with ScriptedServer(
+        [{"role": "assistant", "content": "hi", "usage": {"prompt_tokens": 7, "completion_tokens": 3}}]
+    ) as server:
+        first = json.loads(post(server.url, REQUEST)[2])
+        status, _, raw = post(server.url, REQUEST)
+        assert len(server.requests) == 2
+    assert first["usage"] == {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+    assert first["choices"][0]["finish_reason"] == "stop"
+    assert status == 200
+    message = json.loads(raw)["choices"][0]["message"]
+    assert message["content"] == EXHAUSTED and "tool_calls" not in message
+
+
+def test_status_faults_carry_openai_error_body_and_retry_after() -> None:
+    script = [
+        {"fault": {"status": 429, "retry_after": 0.2}},
+        {"fault": {"status": 400, "code": "context_length_exceeded", "message": "too long"}},
+    ]
+    with ScriptedServer(script) as server:
+        status, headers, raw = post(server.url, REQUEST)
+        assert status == 429 and headers["Retry-After"] == "0.2"
+        status, _, raw = post(server.url, REQUEST)
+    assert status == 400
+    assert json.loads(raw)["error"] == {
+        "message": "too long",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "context_length_exceeded",
+    }
+
+
+def test_models_endpoint_and_unknown_route() -> None:
+    with ScriptedServer([], model_name="tiny") as server:
+        with urllib.request.urlopen(f"{server.url}/models", timeout=5) as resp:
+            assert json.loads(resp.read())["data"][0]["id"] == "tiny"
+        status, _, _ = post(server.url.removesuffix("/v1"), REQUEST)
+    assert status == 404
+
+
+def test_bad_request_body_is_400_and_not_recorded() -> None:
+    with ScriptedServer([{"content": "x"}]) as server:
+        req = urllib.request.Request(f"{server.url}/chat/completions", data=b"[1, 2")
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=5)
+        assert err.value.code == 400
+        assert server.requests == [] and server.remaining == 1
+
+
+def test_invalid_entry_rejected_at_construction() -> None:
+    with pytest.raises(ValueError, match=r"script entry 2: .*kind"):
+        ScriptedServer([{"content": "ok"}, {"fault": {"kind": "explode"}}])
+
+
+def test_load_script_reads_jsonl_and_skips_blank_lines(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"content": "a"}\n\n   \n{"fault": {"status": 500}}\n')
+    assert load_script(path) == [{"content": "a"}, {"fault": {"status": 500}}]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "problem"),
+    [
+        ('{"content": "a"}\n{"content": \n', 2, "invalid JSON"),
+        ("\n\n[1, 2]\n", 3, "expected a JSON object"),
+        ('{"role": "user", "content": "x"}\n', 1, "role must be 'assistant'"),
+        ('{"fault": {"status": 200}}\n', 1, "400-599"),
+        ('{"tool_calls": [{"name": "bash"}]}\n', 1, r"tool_calls\[0\]"),
+        ('{"usage": {}}\n', 1, "needs 'content' or 'tool_calls'"),
+    ],
+)
+def test_load_script_errors_name_file_and_line(tmp_path: Path, text: str, line: int, problem: str) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}:{line}: .*{problem}") as err:
+        load_script(path)
+    assert "\n" not in str(err.value)
+
+
+def test_load_script_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="nope.jsonl: cannot read script"):
+        load_script(tmp_path / "nope.jsonl")

@@ -1,0 +1,251 @@
+"""PersistentShell behaviour: persistence, exit codes, stdin, recovery, output handling, cleanup."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from devloop.runtime import procs
+from devloop.runtime.base import RuntimeFailure
+from devloop.runtime.local import LocalRuntime
+from devloop.runtime.shell import PersistentShell
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` runs; a zombie waiting for a reaper counts as dead."""
+    info = procs.read_proc(pid)
+    return info is not None and info.state not in ("Z", "X")
+
+
+def wait_dead(pid: int, within: float = 3.0) -> bool:
+    deadline = time.monotonic() + within
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_starts_in_root_and_keeps_cwd_env_functions_aliases(shell: LocalRuntime) -> None:
+    assert shell.run("pwd", 5).output.strip() == str(shell.root)
+    shell.run("mkdir -p sub/dir && cd sub/dir", 5)
+    shell.run("export GREETING=hello; LOCAL_VAR=kept", 5)
+    shell.run('greet() { echo "$GREETING from $1"; }', 5)
+    shell.run("alias say='echo said'", 5)
+    result = shell.run("pwd; greet fn; echo $LOCAL_VAR; say it", 5)
+    assert result.output.splitlines() == [str(shell.root / "sub/dir"), "hello from fn", "kept", "said it"]
+    assert shell.cwd == str(shell.root / "sub/dir")
+
+
+def test_exit_codes_and_stderr(shell: LocalRuntime) -> None:
+    assert shell.run("true", 5).exit_code == 0
+    assert shell.run("false", 5).exit_code == 1
+    assert shell.run("(exit 42)", 5).exit_code == 42
+    result = shell.run("echo out; echo err >&2; ls /definitely/not/here", 5)
+    assert result.exit_code == 2
+    assert "out\nerr\n" in result.output
+    assert "/definitely/not/here" in result.output
+
+
+def test_syntax_error_does_not_break_the_shell(shell: LocalRuntime) -> None:
+    result = shell.run('echo "unbalanced', 5)
+    assert result.exit_code == 2
+    assert "bash: line 1: unexpected EOF" in result.output  # scratch file path is not shown
+    assert shell.run("if then fi", 5).exit_code == 2
+    assert shell.run("echo fine", 5).output == "fine\n"
+
+
+def test_multiline_and_heredoc(shell: LocalRuntime) -> None:
+    result = shell.run("cat > f.txt <<'EOF'\n$NOT_EXPANDED\nline two\nEOF\ncat f.txt\nwc -l < f.txt", 5)
+    assert result.output == "$NOT_EXPANDED\nline two\n2\n"
+
+
+@pytest.mark.parametrize("command", ["read x; echo read=$?", 'python3 -c "input()"', "cat"])
+def test_stdin_is_empty_so_nothing_waits_for_input(shell: LocalRuntime, command: str) -> None:
+    started = time.monotonic()
+    result = shell.run(command, 30)
+    assert time.monotonic() - started < 2.0
+    assert not result.timed_out
+    if command.startswith("read"):
+        assert result.output == "read=1\n"
+    if command.startswith("python3"):
+        assert result.exit_code == 1 and "EOFError" in result.output
+
+
+def test_timeout_kills_the_whole_tree_and_keeps_the_session(shell: LocalRuntime) -> None:
+    shell.run("mkdir keep && cd keep && export KEEP=yes", 5)
+    command = "sleep 1000 & echo $! > bg.pid; sh -c 'echo $$ > fg.pid; exec sleep 1000'"
+    started = time.monotonic()
+    result = shell.run(command, 0.5)
+    assert time.monotonic() - started < 3.0
+    assert result.timed_out and result.exit_code is None
+    assert "killed" in result.note
+    pids = [int((shell.root / "keep" / name).read_text()) for name in ("bg.pid", "fg.pid")]
+    assert all(wait_dead(pid) for pid in pids), pids
+    after = shell.run("pwd; echo $KEEP", 5)
+    assert after.output.splitlines() == [str(shell.root / "keep"), "yes"]
+    assert after.exit_code == 0
+
+
+def test_partial_output_survives_a_timeout(shell: LocalRuntime) -> None:
+    result = shell.run("echo before; sleep 1000", 0.5)
+    assert result.timed_out
+    assert result.output.startswith("before\n")
+
+
+def test_builtin_loop_restarts_the_shell_in_the_same_cwd(shell: LocalRuntime) -> None:
+    shell.run("mkdir loop && cd loop && export GONE=1", 5)
+    old_pid = shell.pid
+    result = shell.run("while true; do :; done", 0.5)
+    assert result.timed_out and result.exit_code is None
+    assert "new shell" in result.note
+    assert wait_dead(old_pid)
+    after = shell.run('pwd; echo "[$GONE]"', 5)
+    assert after.output.splitlines() == [str(shell.root / "loop"), "[]"]
+
+
+def test_exit_restarts_the_shell_with_a_note(shell: LocalRuntime) -> None:
+    shell.run("mkdir gone && cd gone && export GONE=1", 5)
+    result = shell.run("echo bye; exit 3", 5)
+    assert result.exit_code == 3
+    assert result.output == "bye\n"
+    assert "exited (status 3)" in result.note and "new shell" in result.note
+    after = shell.run('pwd; echo "[$GONE]"', 5)
+    assert after.output.splitlines() == [str(shell.root / "gone"), "[]"]
+    assert after.note == ""
+
+
+def test_restart_falls_back_to_root_when_cwd_vanished(shell: LocalRuntime) -> None:
+    shell.run("mkdir tmpdir && cd tmpdir", 5)
+    result = shell.run(f"rm -rf {shell.root / 'tmpdir'}; exit", 5)
+    assert "new shell" in result.note
+    assert shell.run("pwd", 5).output.strip() == str(shell.root)
+
+
+def test_exec_redirection_inside_a_command_does_not_leak(shell: LocalRuntime) -> None:
+    shell.run("exec > /dev/null 2>&1", 5)
+    assert shell.run("echo visible", 5).output == "visible\n"
+
+
+def test_background_job_holding_output_open_does_not_block(shell: LocalRuntime) -> None:
+    started = time.monotonic()
+    result = shell.run("(sleep 5; echo late) & echo now", 5)
+    assert time.monotonic() - started < 1.0
+    assert result.output == "now\n" and result.exit_code == 0
+
+
+def test_unicode_and_invalid_utf8(shell: LocalRuntime) -> None:
+    assert shell.run("printf 'h\\xc3\\xa9llo \\xe2\\x9c\\x93\\n'", 5).output == "héllo ✓\n"
+    assert shell.run("echo 'ünïcode arg ✓'", 5).output == "ünïcode arg ✓\n"
+    result = shell.run("printf 'ok\\xff\\xfeend'", 5)
+    assert result.output == "ok\ufffd\ufffdend"
+    assert result.output_bytes == 7
+
+
+@pytest.mark.slow
+def test_huge_output_is_bounded_with_head_tail_and_full_file(tmp_path: Path) -> None:
+    size = 50_000_000
+    with LocalRuntime(tmp_path, read_cap=1 << 20) as rt:
+        result = rt.run(f"yes | head -c {size}", 60)
+        assert result.exit_code == 0
+        assert result.output_bytes == size
+        assert result.output_path is not None and Path(result.output_path).stat().st_size == size
+        assert len(result.output) < (1 << 20) + 200
+        assert result.output.startswith("y\ny\n") and result.output.endswith("y\ny\n")
+        assert f"{size - (1 << 20):,} bytes elided; full output in {result.output_path}" in result.output
+
+
+def test_runaway_output_is_stopped(tmp_path: Path) -> None:
+    with LocalRuntime(tmp_path, max_output_bytes=2_000_000) as rt:
+        started = time.monotonic()
+        result = rt.run("yes", 60)
+        assert time.monotonic() - started < 5.0
+        assert result.exit_code is None and not result.timed_out
+        assert "output passed 2,000,000 bytes" in result.note
+        assert rt.run("echo still here", 5).output == "still here\n"
+
+
+def test_close_kills_everything_and_removes_scratch(tmp_path: Path) -> None:
+    rt = LocalRuntime(tmp_path)
+    bg = int(rt.run("sleep 1000 & echo $!", 5).output)
+    nohup = int(rt.run("(setsid sleep 1000 &) ; sleep 0.1; pgrep -n -f 'sleep 1000' || true", 5).output or 0)
+    shell_pid = rt.pid
+    scratch = rt.scratch_dir
+    assert alive(bg) and scratch.is_dir()
+    rt.close()
+    assert wait_dead(bg) and wait_dead(shell_pid)
+    if nohup:
+        assert wait_dead(nohup)
+    assert not scratch.exists()
+    rt.close()  # idempotent
+    with pytest.raises(RuntimeFailure, match="closed"):
+        rt.run("true", 5)
+
+
+def test_given_scratch_dir_is_kept_but_emptied(tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+    rt = LocalRuntime(tmp_path / ".", scratch_dir=scratch)
+    result = rt.run("echo hi", 5)
+    assert result.output_path is not None and Path(result.output_path).parent == scratch
+    assert Path(result.output_path).read_text() == "hi\n"
+    rt.close()
+    assert scratch.is_dir() and list(scratch.iterdir()) == []
+
+
+def test_garbage_collected_shell_does_not_linger(tmp_path: Path) -> None:
+    import gc
+
+    rt = LocalRuntime(tmp_path)
+    bg = int(rt.run("sleep 1000 & echo $!", 5).output)
+    del rt
+    gc.collect()
+    assert wait_dead(bg)
+
+
+def test_spawn_prefix_wraps_the_shell_and_is_spared_on_timeout(tmp_path: Path) -> None:
+    # A wrapper that stays as the shell's parent, as `bwrap` does.
+    prefix = ["sh", "-c", 'DEVLOOP_WRAPPED=1 "$@"; :', "wrapper"]
+    with PersistentShell(tmp_path, spawn_prefix=prefix) as rt:
+        wrapper = rt.pid
+        assert rt.run("echo $DEVLOOP_WRAPPED", 5).output == "1\n"
+        result = rt.run("sleep 1000", 0.3)
+        assert result.timed_out and "kept its working directory" in result.note
+        assert rt.pid == wrapper and alive(wrapper)
+        assert rt.run("echo ok", 5).output == "ok\n"
+    assert wait_dead(wrapper)
+
+
+def test_environment_is_non_interactive(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "BASH_ENV": "/nonexistent/rc", "MINE": "x", "PAGER": "less"}
+    with LocalRuntime(tmp_path, env=env) as rt:
+        out = rt.run('echo "$MINE $PAGER $GIT_PAGER $TERM ${BASH_ENV-unset} $GIT_TERMINAL_PROMPT"', 5)
+        assert out.output == "x cat cat dumb unset 0\n"
+
+
+def test_startup_failures_are_runtime_failures(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeFailure, match="could not start the shell"):
+        PersistentShell(tmp_path, spawn_prefix=["/nonexistent/wrapper"])
+    with pytest.raises(RuntimeFailure, match="exited: boom"):
+        PersistentShell(tmp_path, spawn_prefix=["sh", "-c", "echo boom; exit 1", "x"])
+    with pytest.raises(RuntimeFailure, match="not a directory"):
+        LocalRuntime(tmp_path / "missing")
+
+
+def test_root_with_spaces_and_unicode(tmp_path: Path) -> None:
+    root = tmp_path / "my wörk 'dir'"
+    root.mkdir()
+    with LocalRuntime(root) as rt:
+        assert rt.run("pwd", 5).output.strip() == str(root)
+        rt.run("exit 1", 5)
+        assert rt.run("pwd", 5).output.strip() == str(root)
+
+
+def test_per_command_overhead_is_small(shell: LocalRuntime) -> None:
+    shell.run("true", 5)
+    started = time.perf_counter()
+    for _ in range(50):
+        assert shell.run("true", 5).exit_code == 0
+    per_command = (time.perf_counter() - started) / 50
+    assert per_command < 0.02, f"{per_command * 1000:.1f} ms per command"
