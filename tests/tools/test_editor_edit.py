@@ -87,7 +87,7 @@ def test_str_replace_several_matches_lists_lines(edit, workspace: Path) -> None:
 def test_str_replace_overlapping_matches_count_as_several(edit, workspace: Path) -> None:
     (workspace / "f.txt").write_text("aaa\n")
     obs = edit("str_replace", workspace / "f.txt", old_str="aa", new_str="b")
-    assert obs.is_error and "occurs 2 times" in obs.text
+    assert obs.is_error and "occurs 2 times" in obs.text and "starting on line 1." in obs.text
 
 
 @pytest.mark.parametrize(

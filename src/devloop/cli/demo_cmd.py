@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
-from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +16,8 @@ from devloop.cli.errors import fail
 from devloop.cli.progress import StepPrinter
 from devloop.cli.run_cmd import default_output, print_result
 from devloop.config import ConfigError, load_settings
-from devloop.models.scripted_server import ScriptedServer, load_script
+from devloop.demo import demo_issue, demo_script, make_demo_repo
+from devloop.models.scripted_server import ScriptedServer
 from devloop.session import run_agent
 
 
@@ -36,54 +34,25 @@ def demo(
     A scripted model is served by a local OpenAI-compatible HTTP server, so the run goes through exactly the
     code path a real model server would (HTTP client, tool-call parsing, tools, shell, workspace, patch).
     With --tool-format the script is re-encoded in that text format (mistral, xml, hermes).
-    Afterwards the patch is applied to a fresh copy of the repository and its tests are run.
+    Afterwards the patch is applied to the untouched repository and its tests are run.
     """
     console = Console(highlight=False)
-    data = resources.files("devloop") / "demo"
     try:
         settings = load_settings(model="openai/devstral-demo", tool_format=tool_format, base_url="http://unset")
     except ConfigError as e:
         fail(str(e))
-    script = _encode(load_script(Path(str(data / "script.jsonl"))), settings.tool_format)
-    issue = (data / "issue.md").read_text(encoding="utf-8")
+    issue = demo_issue()
     output = output or default_output("demo")
     with tempfile.TemporaryDirectory(prefix="devloop-demo-") as tmp:
-        repo = Path(tmp) / "statkit"
-        shutil.copytree(str(data / "repo"), repo)
-        _git_init(repo)
+        repo = make_demo_repo(Path(tmp) / "statkit")
         console.print(f"[bold]devloop demo[/] · repository {repo} · scripted model over HTTP · "
                       f"format {settings.tool_format}\n[bold]issue:[/]\n{issue}")
-        with ScriptedServer(script, model_name="devstral-demo") as server:
+        with ScriptedServer(demo_script(settings.tool_format), model_name="devstral-demo") as server:
             settings = settings.model_copy(update={"base_url": server.url})
             result = run_agent(repo, issue, settings, output, on_step=StepPrinter(console))
         print_result(console, result)
         passed = _verify(console, repo, result.patch)
     raise typer.Exit(0 if result.exit_status == "finished" and passed else 1)
-
-
-def _encode(script: list[dict], tool_format: str) -> list[dict]:
-    """The native script re-encoded as text in a text tool-call format (native/auto: unchanged)."""
-    if tool_format in ("native", "auto"):
-        return script
-    import json
-
-    from devloop.formats import render_call
-    from devloop.types import ToolCall
-
-    out = []
-    for msg in script:
-        calls = [ToolCall(tc["function"]["name"], json.loads(tc["function"]["arguments"]), tc["id"])
-                 for tc in msg.get("tool_calls", [])]
-        text = (msg.get("content") or "") + "\n" + "\n".join(str(render_call(tool_format, c)) for c in calls)
-        out.append({"role": "assistant", "content": text.strip()})
-    return out
-
-
-def _git_init(repo: Path) -> None:
-    env = {"GIT_AUTHOR_NAME": "demo", "GIT_AUTHOR_EMAIL": "demo@localhost", "GIT_COMMITTER_NAME": "demo",
-           "GIT_COMMITTER_EMAIL": "demo@localhost"}
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "statkit 0.1"]):
-        subprocess.run(["git", *args], cwd=repo, env={**os.environ, **env}, check=True, capture_output=True)
 
 
 def _verify(console: Console, repo: Path, patch: str) -> bool:

@@ -81,20 +81,21 @@ class NativeFormat:
     ) -> list[dict[str, Any]]:
         """The assistant message, then one `tool` message per tool call.
 
-        Every tool call gets an answer, even when parsing failed and the loop has a single error
-        observation for the step (it answers all calls) or none (`Not executed.`); servers reject a
-        history with unanswered calls. Observations with no call to answer go in one user message.
+        Every tool call gets an answer, since servers reject a history with unanswered calls: when
+        parsing failed (`calls` empty) the step's error observation answers them all; calls with no
+        observation of their own (skipped after `finish`) get `Not executed.`. Observations with no
+        call to answer go in one user message.
         """
         message: dict[str, Any] = {"role": "assistant", "content": completion.content or ""}
         entries = [self._entry(i, raw) for i, raw in enumerate(completion.tool_calls)]
         if entries:
             message["tool_calls"] = entries
         messages = [message]
+        # With no parsed calls the step failed as a whole, so its (error) observation answers every call;
+        # otherwise calls past the observations were skipped (after `finish`, say).
+        fallback = observations[-1].text if observations and not calls else _NOT_EXECUTED
         for i, entry in enumerate(entries):
-            if i < len(observations):
-                text = observations[i].text
-            else:
-                text = observations[-1].text if observations else _NOT_EXECUTED
+            text = observations[i].text if i < len(observations) else fallback
             messages.append({"role": "tool", "tool_call_id": entry["id"], "content": text})
         leftover = observations[len(entries) :]
         if leftover:

@@ -88,13 +88,10 @@ def detects(text: str) -> bool:
 
 
 def _strip_one_newline(value: str) -> str:
-    if value.startswith("\r\n"):
-        value = value[2:]
-    elif value.startswith("\n"):
+    # Only "\n", as OpenHands does: also stripping "\r\n" would eat a "\r" that ends a value.
+    if value.startswith("\n"):
         value = value[1:]
-    if value.endswith("\r\n"):
-        value = value[:-2]
-    elif value.endswith("\n"):
+    if value.endswith("\n"):
         value = value[:-1]
     return value
 

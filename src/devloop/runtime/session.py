@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import selectors
 import subprocess
@@ -27,6 +28,8 @@ class Stop(Enum):
     TIMEOUT = "timeout"  # the deadline passed
     TICK = "tick"  # the caller's periodic check asked to stop
 
+
+_PR_SET_CHILD_SUBREAPER = 36
 
 Record = tuple[int, str]  # (exit status, $PWD) as printed by the sentinel
 
@@ -62,7 +65,7 @@ class ShellSession:
             cwd=cwd,
             env=dict(env),
             start_new_session=True,
-            preexec_fn=preexec_fn,
+            preexec_fn=_as_subreaper(preexec_fn),
             bufsize=0,
             close_fds=True,
         )
@@ -192,3 +195,18 @@ class ShellSession:
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
+
+
+def _as_subreaper(then: Callable[[], Any] | None) -> Callable[[], None]:
+    """A preexec_fn making the spawned process a child subreaper (Linux), then calling `then`.
+
+    Orphans of a command (double-forked daemons, `(setsid cmd &)`) are then re-parented to the shell
+    instead of to init, so they stay in its process tree and die with it. The flag survives exec."""
+
+    def preexec() -> None:
+        with contextlib.suppress(Exception):  # not Linux, or no libc: fall back to sessions only
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        if then is not None:
+            then()
+
+    return preexec

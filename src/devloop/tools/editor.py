@@ -102,6 +102,7 @@ class EditorTool:
         self._history: dict[Path, list[bytes | None]] = {}
 
     def spec(self) -> ToolSpec:
+        """Name, description (from the .md file) and argument schema, as the model sees them."""
         return make_spec(self.name, EditorArgs, load_description("editor"))
 
     def run(self, args: BaseModel, ctx: ToolContext) -> Observation:

@@ -116,7 +116,7 @@ def replace_once(text: str, old: str, new: str, file_newline: str, shown_path: s
             )
             raise EditorError(
                 f"No replacement was made: old_str occurs {len(hits)} times in {shown_path}, starting on "
-                f"lines {listed}{more}. Include more surrounding lines in old_str so that it matches "
+                f"{'line' if len(lines) == 1 else 'lines'} {listed}{more}. Include more surrounding lines in old_str so that it matches "
                 "exactly one place."
             )
     message = f"No replacement was made: old_str was not found verbatim in {shown_path}."

@@ -26,6 +26,7 @@ class FinishTool:
     Args: ClassVar[type[BaseModel]] = FinishArgs
 
     def spec(self) -> ToolSpec:
+        """Name, description (from the .md file) and argument schema, as the model sees them."""
         return make_spec(self.name, FinishArgs, load_description("finish"))
 
     def run(self, args: BaseModel, ctx: ToolContext) -> Observation:

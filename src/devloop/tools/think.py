@@ -28,6 +28,7 @@ class ThinkTool:
     Args: ClassVar[type[BaseModel]] = ThinkArgs
 
     def spec(self) -> ToolSpec:
+        """Name, description (from the .md file) and argument schema, as the model sees them."""
         return make_spec(self.name, ThinkArgs, load_description("think"))
 
     def run(self, args: BaseModel, ctx: ToolContext) -> Observation:

@@ -1,0 +1,172 @@
+"""The eval run directory: `<output>/<run-id>/report.json` and `instances/<id>/verdict.json`.
+
+Every file is written to a temporary name and renamed into place, so a `kill -9` at any moment leaves
+each verdict either complete or absent; resuming with the same run id skips instances that have one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError
+
+from devloop.harness.verdict import ERROR_CATEGORIES, Category, Verdict
+from devloop.tasks.model import Prediction
+from devloop.tasks.predictions import write_predictions
+
+VERDICT = "verdict.json"
+PREDICTION = "prediction.json"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file in the same directory, fsync'd, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class Report(BaseModel):
+    """The run summary written to report.json; id lists follow SWE-bench's report."""
+
+    run_id: str
+    total: int
+    completed: int
+    """Instances whose tests ran (resolved + unresolved)."""
+    resolved: int
+    unresolved: int
+    empty_patch: int
+    error: int
+    """patch_apply_failed + env_error + timeout + error."""
+    resolve_rate: float
+    """resolved / total."""
+    resolved_ids: list[str] = Field(default_factory=list)
+    unresolved_ids: list[str] = Field(default_factory=list)
+    empty_patch_ids: list[str] = Field(default_factory=list)
+    error_ids: list[str] = Field(default_factory=list)
+    patch_apply_failed_ids: list[str] = Field(default_factory=list)
+    env_error_ids: list[str] = Field(default_factory=list)
+    timeout_ids: list[str] = Field(default_factory=list)
+    partial_ids: list[str] = Field(default_factory=list)
+    """Unresolved instances where some but not all FAIL_TO_PASS tests pass (PARTIAL)."""
+    incomplete_ids: list[str] = Field(default_factory=list)
+    """Instances with no verdict (no prediction, or the run was stopped before them)."""
+    categories: dict[str, int] = Field(default_factory=dict)
+    duration_s: float = 0.0
+
+
+def _safe_name(instance_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+=-]", "_", instance_id)
+
+
+class RunStore:
+    """Reads and writes one eval run directory `<output_dir>/<run_id>/`."""
+
+    def __init__(self, output_dir: Path, run_id: str):
+        if not run_id or "/" in run_id or run_id in (".", ".."):
+            raise ValueError(f"run id {run_id!r} must be a plain directory name")
+        self.run_id = run_id
+        self.root = Path(output_dir) / run_id
+        self.instances = self.root / "instances"
+
+    def instance_dir(self, instance_id: str) -> Path:
+        """The directory of one instance's verdict, logs and agent run."""
+        return self.instances / _safe_name(instance_id)
+
+    def read_verdict(self, instance_id: str) -> Verdict | None:
+        """The instance's verdict, or None when it has none (or an unreadable one, to be redone)."""
+        path = self.instance_dir(instance_id) / VERDICT
+        try:
+            return Verdict.model_validate_json(path.read_text(encoding="utf-8"))
+        except (OSError, ValidationError):
+            return None
+
+    def write_verdict(self, verdict: Verdict) -> Path:
+        """Write the verdict atomically; its presence marks the instance as done."""
+        path = self.instance_dir(verdict.instance_id) / VERDICT
+        atomic_write(path, verdict.model_dump_json(indent=1) + "\n")
+        return path
+
+    def done_ids(self) -> set[str]:
+        """Ids of instances with a complete verdict (stray temporary files are ignored)."""
+        if not self.instances.is_dir():
+            return set()
+        done = set()
+        for entry in self.instances.iterdir():
+            path = entry / VERDICT
+            if path.is_file():
+                try:
+                    done.add(Verdict.model_validate_json(path.read_text(encoding="utf-8")).instance_id)
+                except (OSError, ValidationError):
+                    continue
+        return done
+
+    def read_prediction(self, instance_id: str) -> Prediction | None:
+        """A patch an agent already produced for the instance (reused on resume), or None."""
+        path = self.instance_dir(instance_id) / PREDICTION
+        try:
+            return Prediction.model_validate_json(path.read_text(encoding="utf-8"))
+        except (OSError, ValidationError):
+            return None
+
+    def write_prediction(self, prediction: Prediction) -> None:
+        atomic_write(self.instance_dir(prediction.instance_id) / PREDICTION, prediction.model_dump_json() + "\n")
+
+    def build_report(self, instance_ids: Iterable[str], duration_s: float = 0.0) -> Report:
+        """Summarise the verdicts on disk for `instance_ids` (in that order)."""
+        ids = list(dict.fromkeys(instance_ids))
+        by_category: dict[Category, list[str]] = {c: [] for c in Category}
+        incomplete, partial = [], []
+        for iid in ids:
+            verdict = self.read_verdict(iid)
+            if verdict is None:
+                incomplete.append(iid)
+                continue
+            by_category[verdict.category].append(iid)
+            if verdict.resolution == "PARTIAL":
+                partial.append(iid)
+        errors = [i for i in ids if any(i in by_category[c] for c in ERROR_CATEGORIES)]
+        resolved = by_category[Category.RESOLVED]
+        return Report(
+            run_id=self.run_id,
+            total=len(ids),
+            completed=len(resolved) + len(by_category[Category.UNRESOLVED]),
+            resolved=len(resolved),
+            unresolved=len(by_category[Category.UNRESOLVED]),
+            empty_patch=len(by_category[Category.EMPTY_PATCH]),
+            error=len(errors),
+            resolve_rate=round(len(resolved) / len(ids), 4) if ids else 0.0,
+            resolved_ids=resolved,
+            unresolved_ids=by_category[Category.UNRESOLVED],
+            empty_patch_ids=by_category[Category.EMPTY_PATCH],
+            error_ids=errors,
+            patch_apply_failed_ids=by_category[Category.PATCH_APPLY_FAILED],
+            env_error_ids=by_category[Category.ENV_ERROR],
+            timeout_ids=by_category[Category.TIMEOUT],
+            partial_ids=partial,
+            incomplete_ids=incomplete,
+            categories={c.value: len(v) for c, v in by_category.items()},
+            duration_s=round(duration_s, 3),
+        )
+
+    def write_report(self, instance_ids: Iterable[str], duration_s: float = 0.0) -> Report:
+        """Build the report, write report.json and predictions.jsonl (SWE-bench format); return it."""
+        report = self.build_report(instance_ids, duration_s)
+        atomic_write(self.root / "report.json", report.model_dump_json(indent=1) + "\n")
+        preds = [p for iid in report.resolved_ids + report.unresolved_ids + report.empty_patch_ids
+                 + report.error_ids if (p := self.read_prediction(iid)) is not None]  # fmt: skip
+        if preds:
+            write_predictions(self.root / "predictions.jsonl", preds)
+        return report
+
+    def write_meta(self, meta: dict[str, object]) -> None:
+        """Record how the run was started (arguments, versions) in run.json."""
+        atomic_write(self.root / "run.json", json.dumps({**meta, "updated": time.time()}, indent=1) + "\n")

@@ -1,0 +1,170 @@
+"""The whole agent through a real local HTTP model server: every tool-call format, faults, limits, exits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devloop.config import load_settings
+from devloop.demo import demo_issue, demo_script, make_demo_repo
+from devloop.models.scripted_server import ScriptedServer
+from devloop.session import RunResult, run_agent
+
+
+def bash(i: int, command: str, content: str = "") -> dict[str, Any]:
+    args = json.dumps({"command": command})
+    return {"role": "assistant", "content": content,
+            "tool_calls": [{"id": f"c{i}", "type": "function", "function": {"name": "execute_bash", "arguments": args}}]}
+
+
+def edit(i: int, path: str, old: str, new: str) -> dict[str, Any]:
+    args = json.dumps({"command": "str_replace", "path": path, "old_str": old, "new_str": new})
+    return {"role": "assistant", "content": "",
+            "tool_calls": [{"id": f"c{i}", "type": "function",
+                            "function": {"name": "str_replace_editor", "arguments": args}}]}
+
+
+FIX = edit(0, "statkit/descriptive.py", "    return data[middle]\n",
+           "    if len(data) % 2 == 0:\n        return (data[middle - 1] + data[middle]) / 2\n    return data[middle]\n")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_demo_repo(tmp_path / "statkit")
+
+
+def snapshot(repo: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in repo.rglob("*") if p.is_file()}
+
+
+def run(repo: Path, tmp_path: Path, script: list[dict[str, Any]], **settings: Any) -> tuple[RunResult, ScriptedServer]:
+    with ScriptedServer(script) as server:
+        s = load_settings(model="openai/test", base_url=server.url, **settings)
+        result = run_agent(repo, demo_issue(), s, tmp_path / "out")
+    return result, server
+
+
+def suite_passes_with(repo: Path, patch: str) -> bool:
+    subprocess.run(["git", "apply", "-"], cwd=repo, input=patch.encode(), check=True)
+    proc = subprocess.run([sys.executable, "-m", "unittest", "-q"], cwd=repo, capture_output=True, check=False)
+    return proc.returncode == 0
+
+
+@pytest.mark.parametrize("tool_format", ["native", "mistral", "xml", "hermes", "auto"])
+def test_each_format_fixes_the_bug_and_leaves_the_user_tree_alone(
+    tool_format: str, repo: Path, tmp_path: Path
+) -> None:
+    before = snapshot(repo)
+    result, server = run(repo, tmp_path, demo_script(tool_format), tool_format=tool_format)
+    assert result.exit_status == "finished", result.reason
+    assert result.steps == 6
+    assert snapshot(repo) == before
+    assert suite_passes_with(repo, result.patch)
+    out = tmp_path / "out"
+    assert (out / "patch.diff").read_text() == result.patch
+    saved = json.loads((out / "result.json").read_text())
+    assert {"exit_status", "steps", "prompt_tokens", "completion_tokens", "patch_path", "duration_s"} <= saved.keys()
+    assert saved["prompt_tokens"] > 0 and saved["completion_tokens"] > 0
+    first = server.requests[0]
+    if tool_format in ("native", "auto"):
+        assert {t["function"]["name"] for t in first["tools"]} >= {"execute_bash", "str_replace_editor", "finish"}
+    else:
+        assert "tools" not in first
+        assert "str_replace_editor" in first["messages"][0]["content"]  # tools rendered into the prompt
+
+
+def test_trajectory_records_every_step_with_the_patch_so_far(repo: Path, tmp_path: Path) -> None:
+    run(repo, tmp_path, demo_script("native"))
+    events = [json.loads(line) for line in (tmp_path / "out" / "trajectory.jsonl").read_text().splitlines()]
+    assert [e["type"] for e in events] == ["start"] + ["step"] * 6 + ["end"]
+    steps = events[1:-1]
+    assert [bool(s["patch"]) for s in steps] == [False, False, False, True, True, True]  # edited at step 4
+    assert all(s["usage"]["prompt_tokens"] > 0 and "model_s" in s["timings"] for s in steps)
+    assert steps[3]["calls"][0]["name"] == "str_replace_editor"
+
+
+def test_format_errors_are_explained_to_the_model_then_end_the_run(repo: Path, tmp_path: Path) -> None:
+    chatter = {"role": "assistant", "content": "I think the bug is in median."}
+    result, server = run(repo, tmp_path, [FIX, chatter, chatter, chatter])
+    assert result.exit_status == "format_errors"
+    assert "median" in result.patch  # the edit before the errors is kept
+    # the request after a bad reply tells the model what was wrong
+    last = server.requests[2]["messages"][-1]
+    assert last["role"] == "user" and "tool" in last["content"].lower()
+
+
+def test_unknown_tool_and_bad_arguments_count_as_format_errors(repo: Path, tmp_path: Path) -> None:
+    bad_tool = {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "x1", "type": "function", "function": {"name": "run_shell", "arguments": "{}"}}]}
+    bad_args = {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "x2", "type": "function", "function": {"name": "execute_bash", "arguments": '{"cmd": "ls"}'}}]}
+    result, server = run(repo, tmp_path, [bad_tool, bad_args, bash(3, "true"), bad_tool, bad_tool, bad_tool])
+    assert result.exit_status == "format_errors"
+    assert result.steps == 6  # the valid call in between reset the count
+    answer = server.requests[1]["messages"][-1]
+    assert answer["role"] == "tool" and "run_shell" in answer["content"] and "execute_bash" in answer["content"]
+
+
+def test_max_iterations(repo: Path, tmp_path: Path) -> None:
+    result, server = run(repo, tmp_path, [FIX] + [bash(i, "true") for i in range(10)], max_iterations=3)
+    assert (result.exit_status, result.steps, len(server.requests)) == ("max_iterations", 3, 3)
+    assert "median" in result.patch
+
+
+def test_token_limit(repo: Path, tmp_path: Path) -> None:
+    result, _ = run(repo, tmp_path, [FIX] + [bash(i, "true") for i in range(10)], max_tokens_total=1)
+    assert result.exit_status == "token_limit" and result.steps == 1
+    assert "median" in result.patch
+
+
+def test_time_limit(repo: Path, tmp_path: Path) -> None:
+    result, _ = run(repo, tmp_path, [FIX, bash(1, "sleep 1.2"), bash(2, "true")], time_limit=1.0)
+    assert result.exit_status == "time_limit" and result.steps == 2
+    assert "median" in result.patch
+
+
+def test_model_error_after_retries_saves_the_patch(repo: Path, tmp_path: Path) -> None:
+    script = [FIX] + [{"fault": {"status": 503}}] * 3
+    result, server = run(repo, tmp_path, script, max_retries=1)
+    assert result.exit_status == "model_error"
+    assert "503" in result.reason and "\n" not in result.reason
+    assert "median" in (tmp_path / "out" / "patch.diff").read_text()
+    assert len(server.requests) == 3  # one success, then the first try and one retry
+
+
+def test_transient_fault_is_retried_and_the_run_finishes(repo: Path, tmp_path: Path) -> None:
+    script = [{"fault": {"status": 500}}, *demo_script("native")]
+    result, _ = run(repo, tmp_path, script)
+    assert result.exit_status == "finished"
+
+
+def test_auth_error_is_not_retried(repo: Path, tmp_path: Path) -> None:
+    result, server = run(repo, tmp_path, [{"fault": {"status": 401}}, *demo_script("native")])
+    assert result.exit_status == "model_error" and len(server.requests) == 1
+
+
+@pytest.mark.parametrize("exc, status", [(KeyboardInterrupt, "interrupted"), (RuntimeError, "runtime_error")])
+def test_interrupt_and_crash_still_save_the_patch(repo: Path, tmp_path: Path, exc: type, status: str) -> None:
+    def boom(info: Any) -> None:
+        if info.step == 2:
+            raise exc("stop here")
+
+    with ScriptedServer([FIX, bash(1, "true"), bash(2, "true")]) as server:
+        s = load_settings(model="openai/test", base_url=server.url)
+        result = run_agent(repo, "fix median", s, tmp_path / "out", on_step=boom)
+    assert result.exit_status == status
+    assert "median" in (tmp_path / "out" / "patch.diff").read_text()
+    assert json.loads((tmp_path / "out" / "result.json").read_text())["exit_status"] == status
+
+
+def test_scripted_provider_goes_through_http(repo: Path, tmp_path: Path) -> None:
+    script = tmp_path / "script.jsonl"
+    script.write_text("\n".join(json.dumps(m) for m in demo_script("native")) + "\n")
+    s = load_settings(model=f"scripted/{script}")
+    result = run_agent(repo, demo_issue(), s, tmp_path / "out")
+    assert result.exit_status == "finished" and suite_passes_with(repo, result.patch)
