@@ -63,9 +63,13 @@ class Agent:
     steps: int = 0
     format_errors: int = 0
     started: float = field(default_factory=time.monotonic)
+    _specs: list[Any] = field(default_factory=list, init=False, repr=False)
+    _api_tools: list[dict[str, Any]] | None = field(default=None, init=False, repr=False)
 
     def run(self, system: str, task: str) -> Stop:
         self.messages = [{"role": "system", "content": system}, {"role": "user", "content": task}]
+        self._specs = self.toolbox.specs()
+        self._api_tools = self.toolbox.openai_tools() if self.fmt.native else None
         try:
             while True:
                 self.step()
@@ -74,10 +78,8 @@ class Agent:
 
     def step(self) -> None:
         self._check_limits()
-        specs = self.toolbox.specs()
         t0 = time.monotonic()
-        completion = self.model.complete(self.messages, self.toolbox.openai_tools() if self.fmt.native else None,
-                                         self.params)
+        completion = self.model.complete(self.messages, self._api_tools, self.params)
         t_model = time.monotonic() - t0
         self.steps += 1
         self.usage.prompt_tokens += completion.usage.prompt_tokens
@@ -86,7 +88,7 @@ class Agent:
         observations: list[Observation] = []
         error: str | None = None
         try:
-            calls = self.fmt.parse(completion, specs)
+            calls = self.fmt.parse(completion, self._specs)
             for i, call in enumerate(calls):
                 try:
                     observations.append(self.toolbox.execute(call, self.ctx))

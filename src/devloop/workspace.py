@@ -12,6 +12,7 @@ tree (`base`), and the patch is the diff of the workspace against it.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -96,34 +97,30 @@ class Workspace:
         """The patch: the workspace against its starting state, without binary or scratch files."""
         self.snapshot()
         excludes = [f":(exclude,glob){g}" for g in SCRATCH_GLOBS]
-        numstat = git(self.root, "diff", "--cached", "--numstat", "-z", self.base, "--", ".", *excludes)
-        binary = _binary_paths(numstat)
-        excludes += [f":(exclude,literal){p}" for p in binary]
-        return git(self.root, "diff", "--cached", "--no-color", "--no-ext-diff", self.base, "--", ".", *excludes)
+        text = git(self.root, "diff", "--cached", "--no-color", "--no-ext-diff", self.base, "--", ".", *excludes)
+        return drop_binary_sections(text)
 
     def cleanup(self) -> None:
         if self._owned and self.kind != "in_place":
             shutil.rmtree(self.root.parent, ignore_errors=True)
 
 
-def _binary_paths(numstat_z: str) -> list[str]:
-    """Paths that `git diff --numstat -z` reports as binary ("-\t-\tpath"); renames carry two paths."""
-    out: list[str] = []
-    fields = numstat_z.split("\0")
-    i = 0
-    while i < len(fields):
-        head = fields[i]
-        if not head:
-            i += 1
-            continue
-        added, deleted, path = (head.split("\t", 2) + ["", ""])[:3]
-        if path == "":  # rename: the two paths follow as separate fields
-            paths, i = fields[i + 1 : i + 3], i + 3
-        else:
-            paths, i = [path], i + 1
-        if added == "-" and deleted == "-":
-            out.extend(p for p in paths if p)
-    return out
+def drop_binary_sections(diff: str) -> str:
+    """Remove the per-file sections of a git diff that are binary ("Binary files ... differ")."""
+    if "\nBinary files " not in diff and not diff.startswith("Binary files "):
+        return diff
+    sections = re.split(r"(?m)^(?=diff --git )", diff)
+    kept = [sec for sec in sections if not _is_binary_section(sec)]
+    return "".join(kept)
+
+
+def _is_binary_section(section: str) -> bool:
+    for line in section.splitlines():
+        if line.startswith("@@"):
+            return False  # hunks begin: a text diff
+        if line.startswith(("Binary files ", "GIT binary patch")):
+            return True
+    return False
 
 
 def _clone_with_changes(repo: Path, dest: Path) -> None:

@@ -125,8 +125,9 @@ def test_missing_repository_is_error(make_task, env_manager, tmp_path):
 
 
 def test_test_patch_that_does_not_apply_is_error(make_task, env_manager, tmp_path):
-    task = make_task()
-    task = make_task(test_patch=task.test_patch.replace("+def test_add", "+def test_add_x").replace("@@ -18", "@@ -99"))
+    bad = make_task().test_patch.replace(" def test_known_bug():", " def test_unknown():")
+    task = make_task(test_patch=bad)
+    assert bad != make_task().test_patch
     verdict = _grade(task, task.patch, env_manager, tmp_path)
     assert verdict.category == Category.ERROR
     assert "test patch" in verdict.message

@@ -14,17 +14,18 @@ import pytest
 from devloop.models.scripted_server import EXHAUSTED, ScriptedServer, load_script
 
 
-def post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+def post(url: str, body: dict[str, Any] | bytes) -> tuple[int, dict[str, str], bytes]:
     req = urllib.request.Request(
         f"{url}/chat/completions",
-        data=json.dumps(body).encode(),
+        data=body if isinstance(body, bytes) else json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
     )
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return resp.status, dict(resp.headers), resp.read()
     except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
+        with err:
+            return err.code, dict(err.headers), err.read()
 
 
 REQUEST = {"model": "m", "messages": [{"role": "user", "content": "hello there"}]}
@@ -90,10 +91,8 @@ def test_models_endpoint_and_unknown_route() -> None:
 
 def test_bad_request_body_is_400_and_not_recorded() -> None:
     with ScriptedServer([{"content": "x"}]) as server:
-        req = urllib.request.Request(f"{server.url}/chat/completions", data=b"[1, 2")
-        with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(req, timeout=5)
-        assert err.value.code == 400
+        status, _, raw = post(server.url, b"[1, 2")
+        assert status == 400 and "JSON object" in json.loads(raw)["error"]["message"]
         assert server.requests == [] and server.remaining == 1
 
 

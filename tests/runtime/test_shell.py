@@ -129,6 +129,11 @@ def test_exec_redirection_inside_a_command_does_not_leak(shell: LocalRuntime) ->
     assert shell.run("echo visible", 5).output == "visible\n"
 
 
+def test_removing_the_scratch_dir_does_not_break_the_shell(shell: LocalRuntime) -> None:
+    shell.run(f"rm -rf {shell.scratch_dir}", 5)
+    assert shell.run("echo again", 5).output == "again\n"
+
+
 def test_background_job_holding_output_open_does_not_block(shell: LocalRuntime) -> None:
     started = time.monotonic()
     result = shell.run("(sleep 5; echo late) & echo now", 5)

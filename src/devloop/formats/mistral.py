@@ -120,7 +120,8 @@ def _parse_segment(text: str, pos: int, tools: list[ToolSpec], calls: list[ToolC
         value, end = decode_json_at(text, pos, "the tool-call list after [TOOL_CALLS]", hint)
         items = value if isinstance(value, list) else [value]
         for item in items:
-            calls.append(call_from_object(item, len(calls), text[pos:end], tools, hint))
+            raw = json.dumps(item, ensure_ascii=False) if len(items) > 1 else text[pos:end]
+            calls.append(call_from_object(item, len(calls), raw, tools, hint))
         return end
     if text.startswith("{", pos):
         value, end = decode_json_at(text, pos, "the tool call after [TOOL_CALLS]", hint)

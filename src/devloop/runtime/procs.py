@@ -40,8 +40,8 @@ def read_proc(pid: int) -> ProcInfo | None:
         return None
 
 
-def snapshot() -> dict[int, ProcInfo]:
-    """Every live (non-zombie) process visible in /proc."""
+def snapshot(*, zombies: bool = False) -> dict[int, ProcInfo]:
+    """Every process visible in /proc; zombies (dead, not yet reaped) only if asked for."""
     table: dict[int, ProcInfo] = {}
     try:
         names = os.listdir(_PROC)
@@ -51,7 +51,7 @@ def snapshot() -> dict[int, ProcInfo]:
         if not name.isdigit():
             continue
         info = read_proc(int(name))
-        if info is not None and info.state not in ("Z", "X"):
+        if info is not None and (zombies or info.state not in ("Z", "X")):
             table[info.pid] = info
     return table
 

@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import os
 import selectors
+import shlex
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -179,6 +180,24 @@ class ShellSession:
     def kill_commands(self) -> set[int]:
         """SIGKILL everything the shell started (background jobs too), leaving the shell alive."""
         return procs.kill_family(self.pid, self.sids, spare=self.spare)
+
+    def flush_job_notices(self, script: Path, log: Path, within: float) -> None:
+        """Let bash print its "PID Killed  cmd" notices for jobs killed by kill_commands() into `log`.
+
+        bash reports a dead background job while running the *next* command, which would put the
+        notice into an unrelated command's output. So wait until the shell has reaped its dead
+        children, then run a no-op from the same script path (so the notice names the same file)
+        with output appended to the killed command's log."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline and any(
+            info.ppid in self.spare for info in procs.snapshot(zombies=True).values() if info.state == "Z"
+        ):
+            time.sleep(0.005)
+        script.write_bytes(b":\n")
+        nonce = "__devloop_flush_" + os.urandom(8).hex()
+        line = f"{{ builtin source {shlex.quote(str(script))}; }} </dev/null >>{shlex.quote(str(log))} 2>&1"
+        if self.send(f"{line}; {sentinel(nonce)}\n"):
+            self.wait_record(nonce, deadline + within)
 
     def kill_all(self) -> None:
         """SIGKILL the shell and everything it started, reap it, and close the pipes."""

@@ -210,7 +210,7 @@ class PersistentShell:
             script = self.scratch_dir / f"cmd-{self._count}.sh"
             log = self.scratch_dir / f"out-{self._count}.log"
             self._res.files.append(log)
-            script.write_bytes(command.encode("utf-8", errors="replace") + b"\n")
+            self._write_script(script, command)
             nonce = _nonce()
             line = (
                 f"{{ builtin source {shlex.quote(str(script))}; }} </dev/null >{shlex.quote(str(log))} 2>&1;"
@@ -224,7 +224,7 @@ class PersistentShell:
                     if session.send(line)
                     else Stop.EOF
                 )
-                exit_code, note = self._settle(session, nonce, outcome)
+                exit_code, note = self._settle(session, nonce, outcome, script, log)
             finally:
                 script.unlink(missing_ok=True)
             duration = time.monotonic() - started
@@ -241,7 +241,20 @@ class PersistentShell:
                 note=note,
             )
 
-    def _settle(self, session: ShellSession, nonce: str, outcome: Record | Stop) -> tuple[int | None, str]:
+    def _write_script(self, script: Path, command: str) -> None:
+        data = command.encode("utf-8", errors="replace") + b"\n"
+        try:
+            try:
+                script.write_bytes(data)
+            except FileNotFoundError:  # a command removed the scratch dir (`rm -rf /tmp/*`)
+                self.scratch_dir.mkdir(parents=True, exist_ok=True)
+                script.write_bytes(data)
+        except OSError as exc:
+            raise RuntimeFailure(f"cannot write the command file {script}: {exc}") from exc
+
+    def _settle(
+        self, session: ShellSession, nonce: str, outcome: Record | Stop, script: Path, log: Path
+    ) -> tuple[int | None, str]:
         """Exit code and note for a command's outcome, recovering the shell where needed."""
         if self._closed:
             raise RuntimeFailure("the shell runtime was closed while a command ran")
@@ -267,6 +280,7 @@ class PersistentShell:
         after = session.wait_record(nonce, time.monotonic() + KILL_GRACE_S)
         if isinstance(after, tuple):
             self._cwd = after[1] or self._cwd
+            session.flush_job_notices(script, log, within=KILL_GRACE_S / 3)
             return None, (
                 f"{why}every process started from the shell was killed, background jobs included; "
                 "the shell kept its working directory and variables"

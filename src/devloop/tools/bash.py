@@ -91,8 +91,8 @@ def cap_output(result: CommandResult, cap: int) -> str:
     text = result.output
     if len(text) <= cap:
         return text
-    head = _snap_end(text[: cap // 2])
-    tail = _snap_start(text[len(text) - (cap - cap // 2) :])
+    head_end, tail_start = _line_cuts(text, cap // 2, len(text) - (cap - cap // 2))
+    head, tail = text[:head_end], text[tail_start:]
     kept_bytes = len(head.encode()) + len(tail.encode())
     if result.output_bytes > len(text.encode("utf-8", errors="replace")):
         # The runtime already cut the middle out: only the file size tells how much is missing.
@@ -101,15 +101,17 @@ def cap_output(result: CommandResult, cap: int) -> str:
     return head + elision_marker(elided, "characters", result.output_path) + tail
 
 
-def _snap_end(head: str) -> str:
-    """Cut the head after its last newline when that loses little, so no line is shown half."""
-    cut = head.rfind("\n")
-    return head[: cut + 1] if cut >= len(head) * 4 // 5 else head
-
-
-def _snap_start(tail: str) -> str:
-    cut = tail.find("\n")
-    return tail[cut + 1 :] if 0 <= cut <= len(tail) // 5 else tail
+def _line_cuts(text: str, head_end: int, tail_start: int) -> tuple[int, int]:
+    """Move the cut points to line boundaries when that loses at most a fifth of each part, so
+    the model sees whole lines."""
+    newline = text.rfind("\n", 0, head_end)
+    if newline + 1 >= head_end * 4 // 5:
+        head_end = newline + 1
+    if tail_start > 0 and text[tail_start - 1] != "\n":
+        newline = text.find("\n", tail_start, tail_start + (len(text) - tail_start) // 5)
+        if newline >= 0:
+            tail_start = newline + 1
+    return head_end, tail_start
 
 
 @cache

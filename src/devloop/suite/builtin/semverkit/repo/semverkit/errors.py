@@ -1,0 +1,6 @@
+class InvalidVersion(ValueError):
+    """The text is not a semantic version."""
+
+
+class InvalidRange(ValueError):
+    """The text is not a version range."""
