@@ -104,7 +104,7 @@ class Agent:
             self.messages += self.fmt.history(completion, calls, observations)
         except FormatError as e:
             error = str(e)
-            self.messages += _error_history(completion, error)
+            self.messages += self.fmt.history(completion, [], [Observation(error, is_error=True)])
         t_tools = time.monotonic() - t0 - t_model
         self.format_errors = self.format_errors + 1 if error else 0
         self._record(completion, calls, observations, error, t_model, t_tools)
@@ -137,17 +137,3 @@ class Agent:
         if self.on_step:
             self.on_step(StepInfo(self.steps, calls, observations, completion.usage,
                                   time.monotonic() - self.started, error))
-
-
-def _error_history(completion: Completion, error: str) -> list[dict[str, Any]]:
-    """Tell the model what was wrong with its reply. Native calls each need a `tool` answer to stay valid."""
-    msgs: list[dict[str, Any]] = [completion.message()]
-    if completion.tool_calls:
-        msgs += [{"role": "tool", "tool_call_id": tc.get("id") or f"call_{i}", "content": error}
-                 for i, tc in enumerate(completion.tool_calls)]
-        if any(not tc.get("id") for tc in completion.tool_calls):
-            msgs[0]["tool_calls"] = [{**tc, "id": tc.get("id") or f"call_{i}"}
-                                     for i, tc in enumerate(completion.tool_calls)]
-    else:
-        msgs.append({"role": "user", "content": error})
-    return msgs

@@ -34,7 +34,8 @@ def parse_pytest(log: str) -> dict[str, str]:
     """Statuses from pytest's `-rA` short summary (`PASSED path::test[param]`, `FAILED ... - msg`).
 
     As in the official harness, only lines that start with a status word count, and the last one for
-    a test wins. Skipped tests are named only in `-v` progress lines (`-rA` shows `SKIPPED [1] file:line`),
+    a test wins. A parametrised id with spaces is recorded verbatim and, as the official lists name it,
+    cut at its first space. Skipped tests are named only in `-v` progress lines (`-rA` shows `SKIPPED [1] file:line`),
     so those are read too, for tests the summary does not name.
     """
     statuses: dict[str, str] = {}
@@ -44,6 +45,9 @@ def parse_pytest(log: str) -> dict[str, str]:
         if line.startswith(_STATUS_WORDS):
             m = _SUMMARY.match(line)
             if m and not m.group(2).startswith("["):  # "SKIPPED [1] file:12: reason" names no test
+                # The official parser keys a test by its first whitespace-separated token, so the official
+                # FAIL_TO_PASS/PASS_TO_PASS lists hold ids cut at a space ("test_x[a"): record both forms.
+                statuses[line.split()[1]] = m.group(1)
                 statuses[m.group(2)] = m.group(1)
         elif m := _VERBOSE_SKIP.match(line):
             skipped[m.group(1)] = TestStatus.SKIPPED.value

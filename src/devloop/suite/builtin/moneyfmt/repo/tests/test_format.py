@@ -8,7 +8,7 @@ from moneyfmt import Money, format_money, parse_money
     ("-3", "GBP", "en", "-£3.00"),
     ("1234.5", "EUR", "de", "1.234,50 €"),
     ("1234567.891", "CHF", "ch", "CHF 1'234'567.89"),
-])
+], ids=["usd", "gbp-negative", "eur-de", "chf-ch"])
 def test_format(amount, code, style, expected):
     assert format_money(Money.of(amount, code), style) == expected
 
@@ -26,7 +26,7 @@ def test_unknown_style():
     ("$1,234.50", "en", "1234.50", "USD"),
     ("1.234,50 €", "de", "1234.50", "EUR"),
     ("-12.00 USD", "en", "-12.00", "USD"),
-])
+], ids=["usd-symbol", "eur-de", "usd-code"])
 def test_parse(text, style, amount, code):
     money = parse_money(text, style)
     assert (str(money.amount), money.currency.code) == (amount, code)

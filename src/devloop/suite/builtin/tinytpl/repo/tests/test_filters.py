@@ -1,0 +1,18 @@
+import pytest
+
+from tinytpl import TemplateError, render
+
+
+def test_case_filters():
+    assert render("{{ s|upper }} {{ s|title }}", s="hello world") == "HELLO WORLD Hello World"
+
+
+def test_filter_arguments():
+    assert render("{{ xs|join(' / ') }}", xs=["a", "b"]) == "a / b"
+    assert render("{{ missing|default('n/a') }}") == "n/a"
+    assert render("{{ s|truncate(5) }}", s="abcdefgh") == "abcd…"
+
+
+def test_length_chain():
+    assert render("{{ xs|length }}", xs=[1, 2, 3]) == "3"
+
