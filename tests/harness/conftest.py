@@ -13,7 +13,7 @@ import pytest
 from devloop.harness import EnvironmentManager
 from devloop.tasks import EnvironmentSpec, Task
 
-CALC = '''\
+CALC = """\
 def add(a, b):
     return a - b
 
@@ -24,11 +24,11 @@ def mul(a, b):
 
 def neg(a):
     return a
-'''
+"""
 
 CALC_FIXED = CALC.replace("return a - b", "return a + b").replace("    return a\n", "    return -a\n")
 
-TESTS = '''\
+TESTS = """\
 import pytest
 
 from calc import mul
@@ -46,9 +46,9 @@ def test_skipped():
 @pytest.mark.xfail(reason="known")
 def test_known_bug():
     assert mul(1, 1) == 2
-'''
+"""
 
-TEST_PATCH_ADDED = '''
+TEST_PATCH_ADDED = """
 
 from calc import add, neg
 
@@ -64,7 +64,7 @@ def test_add_param(a, b):
 
 def test_neg():
     assert neg(4) == -4
-'''
+"""
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -99,7 +99,7 @@ def env_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def spec() -> EnvironmentSpec:
     """The one test environment: this interpreter's version with this pytest (needs PyPI once a session)."""
     return EnvironmentSpec(
-        python="%d.%d" % sys.version_info[:2],
+        python=f"{sys.version_info.major}.{sys.version_info.minor}",
         pip=[f"pytest=={pytest.__version__}"],
         test_cmd="pytest -rA -v -p no:cacheprovider",
     )

@@ -12,13 +12,15 @@ import pytest
 from devloop.harness import EnvBuildError, EnvironmentManager, PythonNotFound
 from devloop.tasks import EnvironmentSpec
 
-HERE = "%d.%d" % sys.version_info[:2]
+HERE = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def test_python_for_finds_this_version_and_names_a_missing_one(tmp_path):
     manager = EnvironmentManager(tmp_path)
     found = manager.python_for(HERE)
-    out = subprocess.run([str(found), "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True)
+    out = subprocess.run(
+        [str(found), "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True
+    )
     assert out.stdout.strip() == str(tuple(sys.version_info[:2]))
     with pytest.raises(PythonNotFound, match="no Python 2.1 found"):
         manager.python_for("2.1")
@@ -26,11 +28,15 @@ def test_python_for_finds_this_version_and_names_a_missing_one(tmp_path):
 
 def test_cached_venv_is_reused_and_keyed_by_pins(env_manager, spec, env_cache):
     first = env_manager.venv_for(spec)
-    again = EnvironmentManager(env_cache).venv_for(EnvironmentSpec(**{**spec.model_dump(), "test_cmd": "other"}))
+    again = EnvironmentManager(env_cache).venv_for(
+        EnvironmentSpec(**{**spec.model_dump(), "test_cmd": "other"})
+    )
     assert first == again  # test_cmd, install and env are not part of the key
     reordered = EnvironmentSpec(python=spec.python, pip=list(reversed([*spec.pip, "six"])))
     assert env_manager.key(reordered) != env_manager.key(spec)
-    assert env_manager.key(EnvironmentSpec(python=spec.python, pip=["six", *spec.pip])) == env_manager.key(reordered)
+    assert env_manager.key(EnvironmentSpec(python=spec.python, pip=["six", *spec.pip])) == env_manager.key(
+        reordered
+    )
     assert (first / "bin" / "pytest").is_file()
 
 
@@ -76,6 +82,7 @@ def test_clone_is_private_and_its_scripts_point_at_the_clone(env_manager, spec, 
     assert out.returncode == 0 and env["X"] == "1" and env["VIRTUAL_ENV"] == str(clone)
 
 
+@pytest.mark.slow
 def test_pip_builder_is_used_without_uv(tmp_path):
     manager = EnvironmentManager(tmp_path, use_uv=False)
     assert manager.builder == "pip"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from devloop.harness import Category, EnvironmentManager, Resolution, grade

@@ -41,7 +41,9 @@ def _repo(path: Path, files: dict[str, str]) -> Path:
         (path / rel).write_text(text)
     subprocess.run(["git", "init", "-q"], cwd=path, check=True)
     subprocess.run(["git", "add", "-A"], cwd=path, check=True)
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base"], cwd=path, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base"], cwd=path, check=True
+    )
     return path
 
 
@@ -53,7 +55,9 @@ def _diff(tree: Path, changes: dict[str, str | None]) -> str:
             (tree / rel).parent.mkdir(parents=True, exist_ok=True)
             (tree / rel).write_text(text)
     subprocess.run(["git", "add", "-A"], cwd=tree, check=True)
-    patch = subprocess.run(["git", "diff", "--cached", "-U1"], cwd=tree, capture_output=True, text=True).stdout
+    patch = subprocess.run(
+        ["git", "diff", "--cached", "-U1"], cwd=tree, capture_output=True, text=True
+    ).stdout
     subprocess.run(["git", "reset", "-q", "--hard"], cwd=tree, check=True)
     subprocess.run(["git", "clean", "-fdq"], cwd=tree, check=True)
     return patch
@@ -78,7 +82,9 @@ def test_oracle_reproduces_edits_creations_deletions_and_duplicate_blocks(tmp_pa
     parts = changed.split("def f():")
     parts[2] = parts[2].replace("x = 1", "x = 2")
     changed = "def f():".join(parts)
-    patch = _diff(tree, {"a.py": changed, "old.txt": None, "new/b.py": "print('hi')\n", "nonl.py": "x = 1\ny = 3"})
+    patch = _diff(
+        tree, {"a.py": changed, "old.txt": None, "new/b.py": "print('hi')\n", "nonl.py": "x = 1\ny = 3"}
+    )
     messages = oracle_script(_task(patch), tree)
 
     names = [json.loads(m["tool_calls"][0]["function"]["arguments"]).get("command") for m in messages]

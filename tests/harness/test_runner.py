@@ -19,7 +19,9 @@ from devloop.tasks import Prediction, Task, load_predictions
 
 def _run(tasks, env_cache, tmp_path, **kwargs):
     kwargs.setdefault("predictions", load_predictions("gold", tasks))
-    return run_eval(tasks, run_id="r1", output=tmp_path / "out", cache_dir=env_cache, progress=False, **kwargs)
+    return run_eval(
+        tasks, run_id="r1", output=tmp_path / "out", cache_dir=env_cache, progress=False, **kwargs
+    )
 
 
 def test_run_writes_report_verdicts_and_predictions(make_task, env_manager, env_cache, tmp_path):
@@ -43,11 +45,15 @@ def test_run_writes_report_verdicts_and_predictions(make_task, env_manager, env_
     assert set(rows[0]) >= {"instance_id", "model_name_or_path", "model_patch"}
 
 
-def test_resume_skips_finished_instances_and_ignores_stray_tmp_files(make_task, env_manager, env_cache, tmp_path):
+def test_resume_skips_finished_instances_and_ignores_stray_tmp_files(
+    make_task, env_manager, env_cache, tmp_path
+):
     tasks = [make_task("calc__calc-1"), make_task("calc__calc-2")]
     store = RunStore(tmp_path / "out", "r1")
     # As a killed run leaves things: one verdict written, one half-written temporary file.
-    store.write_verdict(Verdict(instance_id="calc__calc-1", category=Category.UNRESOLVED, message="from before"))
+    store.write_verdict(
+        Verdict(instance_id="calc__calc-1", category=Category.UNRESOLVED, message="from before")
+    )
     stray = store.instance_dir("calc__calc-2") / ".verdict.json.999.tmp"
     stray.parent.mkdir(parents=True)
     stray.write_text('{"instance_id": "calc__calc-2", "categ')
@@ -72,7 +78,9 @@ def fake_agent(task: Task, workdir: Path, env: dict[str, str], out_dir: Path) ->
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "result.json").write_text('{"exit_status": "finished"}')
     subprocess.run(["git", "apply", "-"], input=task.patch, text=True, cwd=workdir, check=True)
-    tests = subprocess.run(["pytest", "-q", "-p", "no:cacheprovider"], cwd=workdir, env=env, capture_output=True)
+    tests = subprocess.run(
+        ["pytest", "-q", "-p", "no:cacheprovider"], cwd=workdir, env=env, capture_output=True
+    )
     assert tests.returncode == 0, tests.stdout  # the agent can run the tests with the task's venv
     return subprocess.run(["git", "diff"], cwd=workdir, capture_output=True, text=True, check=True).stdout
 
@@ -122,7 +130,9 @@ run_eval(tasks, predictions=load_predictions("gold", tasks), run_id="k", output=
 
 
 @pytest.mark.slow
-def test_kill_9_then_resume_gives_exactly_one_verdict_per_instance(make_task, env_manager, env_cache, tmp_path):
+def test_kill_9_then_resume_gives_exactly_one_verdict_per_instance(
+    make_task, env_manager, env_cache, tmp_path
+):
     tasks = [make_task(f"calc__calc-{i}") for i in range(4)]
     task_file = tmp_path / "tasks.jsonl"
     task_file.write_text("".join(t.model_dump_json() + "\n" for t in tasks))

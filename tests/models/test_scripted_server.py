@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from devloop.models.scripted_server import EXHAUSTED, ScriptedServer, load_script
+from devloop.models.scripted_server import EXHAUSTED, ScriptedServer, load_script, main
 
 
 def post(url: str, body: dict[str, Any] | bytes) -> tuple[int, dict[str, str], bytes]:
@@ -129,3 +129,11 @@ def test_load_script_errors_name_file_and_line(tmp_path: Path, text: str, line: 
 def test_load_script_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="nope.jsonl: cannot read script"):
         load_script(tmp_path / "nope.jsonl")
+
+
+def test_main_reports_bad_script_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "s.jsonl"
+    path.write_text("{oops\n")
+    assert main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}:1: invalid JSON: ") and err.count("\n") == 1

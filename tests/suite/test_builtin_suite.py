@@ -42,7 +42,9 @@ def _clean_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def records(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     cache = tmp_path_factory.mktemp("suite-cache")
-    return {r["instance_id"].removeprefix("devloop__").removesuffix("-1"): r for r in materialize_builtin(cache)}
+    return {
+        r["instance_id"].removeprefix("devloop__").removesuffix("-1"): r for r in materialize_builtin(cache)
+    }
 
 
 def _junit_key(node_id: str) -> tuple[str, str]:
@@ -86,7 +88,10 @@ def test_task_validates(slug: str, records: dict[str, dict[str, Any]], tmp_path:
     gold = _prepare(record, tmp_path / "gold", with_gold=True)
     # Base and gold runs at once: two cores, half the wall time.
     procs = {name: _start_pytest(repo) for name, repo in (("base", base), ("gold", gold))}
-    logs = {name: proc.communicate(timeout=120)[0].decode(errors="replace")[-3000:] for name, proc in procs.items()}
+    logs = {
+        name: proc.communicate(timeout=120)[0].decode(errors="replace")[-3000:]
+        for name, proc in procs.items()
+    }
     at_base, with_gold = _statuses(base / "junit.xml"), _statuses(gold / "junit.xml")
 
     for test in record["FAIL_TO_PASS"]:
@@ -106,6 +111,11 @@ def test_task_records_are_complete(records: dict[str, dict[str, Any]]) -> None:
         assert r["category"] in CATEGORIES, slug
         assert r["FAIL_TO_PASS"] and len(r["PASS_TO_PASS"]) >= 3, slug
         assert not set(r["FAIL_TO_PASS"]) & set(r["PASS_TO_PASS"]), slug
+        for test in r["FAIL_TO_PASS"] + r["PASS_TO_PASS"]:
+            # Ids must survive log parsers and command lines unchanged: no spaces, escapes or odd bytes.
+            assert test.isascii() and not any(c in test for c in " \\'\""), (
+                f"{slug}: awkward test id {test!r}"
+            )
         assert r["patch"].startswith("diff --git a/") and r["test_patch"].startswith("diff --git a/"), slug
         assert r["environment"]["python"] == "3.11" and r["environment"]["pip"] == ["pytest==8.3.3"], slug
         assert r["environment_setup_commit"] == r["base_commit"], slug

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from devloop.tasks import Prediction, TaskLoadError, load_predictions, load_tasks, load_suite, write_predictions
+from devloop.tasks import (
+    Prediction,
+    TaskLoadError,
+    load_predictions,
+    load_suite,
+    load_tasks,
+    write_predictions,
+)
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "swebench"
 FULL_LITE = Path(__file__).parents[3] / "shared" / "data" / "swe-bench-lite.json"
@@ -48,7 +55,9 @@ def test_jsonl_bad_records_are_skipped_with_file_line_field(tmp_path):
 
 def test_strict_makes_the_first_bad_record_fatal(tmp_path):
     path = tmp_path / "tasks.json"
-    path.write_text(json.dumps([GOOD, {**GOOD, "instance_id": "x", "environment": {"python": "three"}}], indent=1))
+    path.write_text(
+        json.dumps([GOOD, {**GOOD, "instance_id": "x", "environment": {"python": "three"}}], indent=1)
+    )
     with pytest.raises(TaskLoadError, match=r"tasks\.json:\d+: environment\.python: expected a version"):
         load_tasks(path, strict=True)
     assert len(load_tasks(path).skipped) == 1
@@ -92,7 +101,9 @@ def test_relative_repo_path_resolves_against_the_task_file(tmp_path):
 def test_predictions_gold_empty_and_files_round_trip(tmp_path):
     tasks = load_tasks(FIXTURES / "lite-sample.json").tasks
     gold = load_predictions("gold", tasks)
-    assert gold["pallets__flask-4045"].model_patch == next(t.patch for t in tasks if t.instance_id == "pallets__flask-4045")
+    assert gold["pallets__flask-4045"].model_patch == next(
+        t.patch for t in tasks if t.instance_id == "pallets__flask-4045"
+    )
     assert all(p.model_patch == "" for p in load_predictions("empty", tasks).values())
     for name in ("preds.jsonl", "preds.json"):
         write_predictions(tmp_path / name, gold)

@@ -115,7 +115,7 @@ class EnvironmentManager:
 
     @property
     def builder(self) -> str:
-        """"uv" or "pip": what builds new environments."""
+        """ "uv" or "pip": what builds new environments."""
         return "uv" if self.uv else "pip"
 
     def python_for(self, version: str) -> Path:
@@ -128,7 +128,9 @@ class EnvironmentManager:
         if on_path := shutil.which(f"python{major_minor}"):
             candidates.append(on_path)
         pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
-        pattern = os.path.join(glob.escape(pyenv_root), "versions", f"{glob.escape(version)}*", "bin", "python")
+        pattern = os.path.join(
+            glob.escape(pyenv_root), "versions", f"{glob.escape(version)}*", "bin", "python"
+        )
         found = [p for p in glob.glob(pattern) if _matches(Path(p).parents[1].name, version)]
         candidates += sorted(found, key=_version_key, reverse=True)
         for candidate in candidates:
@@ -179,7 +181,13 @@ class EnvironmentManager:
     def env_vars(venv: Path, spec: EnvironmentSpec, base: dict[str, str] | None = None) -> dict[str, str]:
         """The process environment for a task's commands: the venv first on PATH, then `spec.env`."""
         env = dict(os.environ if base is None else base)
-        for leak in ("PYTHONPATH", "PYTHONHOME", "PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER"):
+        for leak in (
+            "PYTHONPATH",
+            "PYTHONHOME",
+            "PYTEST_ADDOPTS",
+            "PYTEST_CURRENT_TEST",
+            "PYTEST_XDIST_WORKER",
+        ):
             env.pop(leak, None)
         env["VIRTUAL_ENV"] = str(venv)
         env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
@@ -208,7 +216,9 @@ class EnvironmentManager:
         if self.uv:
             steps = [[self.uv, "venv", "--quiet", "--seed", "--python", str(python), str(staging)]]
             if spec.pip:
-                steps.append([self.uv, "pip", "install", "--python", str(staging / "bin" / "python"), *spec.pip])
+                steps.append(
+                    [self.uv, "pip", "install", "--python", str(staging / "bin" / "python"), *spec.pip]
+                )
         else:
             steps = [[str(python), "-m", "venv", str(staging)]]
             if spec.pip:

@@ -149,13 +149,17 @@ def _grade(
         if result.timed_out:
             raise _Stop(Category.ENV_ERROR, f"the install command timed out after {test_timeout:g} s")
         if result.exit_code != 0:
-            raise _Stop(Category.ENV_ERROR, f"the install command failed (exit {result.exit_code}); see install.log")
+            raise _Stop(
+                Category.ENV_ERROR, f"the install command failed (exit {result.exit_code}); see install.log"
+            )
 
     applied = apply_patch(tree, patch)
     (log_dir / "patch_apply.log").write_text(applied.log, encoding="utf-8")
     verdict.logs["patch"] = "patch_apply.log"
     if not applied.applied:
-        raise _Stop(Category.PATCH_APPLY_FAILED, "git apply, git apply --reject and patch --fuzz=5 all failed")
+        raise _Stop(
+            Category.PATCH_APPLY_FAILED, "git apply, git apply --reject and patch --fuzz=5 all failed"
+        )
     verdict.patch_applied_with = applied.method
 
     if task.test_patch.strip():
@@ -177,7 +181,9 @@ def _grade(
         raise _Stop(Category.TIMEOUT, f"the tests ran past --test-timeout ({test_timeout:g} s)")
 
     statuses = parse_log(test_log.read_text(encoding="utf-8", errors="replace"), spec.log_parser)
-    resolution, verdict.tests_status, verdict.tests = grade_statuses(task.FAIL_TO_PASS, task.PASS_TO_PASS, statuses)
+    resolution, verdict.tests_status, verdict.tests = grade_statuses(
+        task.FAIL_TO_PASS, task.PASS_TO_PASS, statuses
+    )
     verdict.resolution = resolution
     verdict.extra["test_exit_code"] = result.exit_code
     verdict.category = Category.RESOLVED if resolution == Resolution.FULL else Category.UNRESOLVED

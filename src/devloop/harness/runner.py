@@ -47,7 +47,9 @@ def _env_manager(cache_dir: Path | None) -> EnvironmentManager:
     return EnvironmentManager(cache_dir)
 
 
-def _prepare_agent_tree(task: Task, settings: _Settings, workdir: Path, out_dir: Path) -> tuple[Path, dict[str, str]]:
+def _prepare_agent_tree(
+    task: Task, settings: _Settings, workdir: Path, out_dir: Path
+) -> tuple[Path, dict[str, str]]:
     """The agent's working copy: the tree at base as a one-commit git repository, with the task's
     venv (cloned) on PATH and the install command run in it."""
     manager = _env_manager(settings.cache_dir)
@@ -55,8 +57,20 @@ def _prepare_agent_tree(task: Task, settings: _Settings, workdir: Path, out_dir:
     assert spec is not None
     venv = manager.venv_for(spec)
     tree = extract(task, settings.mirrors, workdir / "repo")
-    git = ["git", "-c", "user.name=devloop", "-c", "user.email=devloop@localhost", "-c", "core.hooksPath=/dev/null"]
-    for args in (["init", "-q"], ["add", "-A", "-f"], ["commit", "-q", "--no-verify", "-m", f"base {task.base_commit}"]):
+    git = [
+        "git",
+        "-c",
+        "user.name=devloop",
+        "-c",
+        "user.email=devloop@localhost",
+        "-c",
+        "core.hooksPath=/dev/null",
+    ]
+    for args in (
+        ["init", "-q"],
+        ["add", "-A", "-f"],
+        ["commit", "-q", "--no-verify", "-m", f"base {task.base_commit}"],
+    ):
         subprocess.run([*git, *args], cwd=tree, check=True, capture_output=True)
     env = manager.env_vars(manager.clone(venv, workdir / "venv"), spec)
     if spec.install:
@@ -197,8 +211,11 @@ def _run_pool(jobs: list[tuple[Task, str | None]], agent: Agent | None, settings
                         continue  # a worker died (killed, out of memory): left without a verdict, for resume
                     except Exception as exc:  # e.g. an agent that cannot be pickled
                         task = futures[future]
-                        verdict = Verdict(instance_id=task.instance_id, category=Category.ERROR,
-                                          message=f"worker failed: {type(exc).__name__}: {exc}".splitlines()[0])
+                        verdict = Verdict(
+                            instance_id=task.instance_id,
+                            category=Category.ERROR,
+                            message=f"worker failed: {type(exc).__name__}: {exc}".splitlines()[0],
+                        )
                         store.write_verdict(verdict)
                     bar.advance(verdict)
         except BaseException:

@@ -31,8 +31,12 @@ def find_repository(task: Task, mirrors: Path | None) -> Path:
         if path.is_dir():
             return path
     if not candidates:
-        raise SourceError(f"{task.instance_id}: no repository: the record has no repo_path and no --mirrors given")
-    raise SourceError(f"{task.instance_id}: no repository for {task.repo}: looked in {', '.join(map(str, candidates))}")
+        raise SourceError(
+            f"{task.instance_id}: no repository: the record has no repo_path and no --mirrors given"
+        )
+    raise SourceError(
+        f"{task.instance_id}: no repository for {task.repo}: looked in {', '.join(map(str, candidates))}"
+    )
 
 
 def _git(repo: Path, *args: str, stdout: int | None = subprocess.PIPE) -> subprocess.CompletedProcess[bytes]:
@@ -48,10 +52,14 @@ def _git(repo: Path, *args: str, stdout: int | None = subprocess.PIPE) -> subpro
 def _archive(repo: Path, commit: str, dest: Path, paths: list[str] | None = None) -> None:
     """`git archive commit [paths] | tar -x -C dest`, streamed; nothing is written into the repository."""
     with tempfile.TemporaryFile() as tar:
-        proc = _git(repo, "archive", "--format=tar", commit, *(["--", *paths] if paths else []), stdout=tar.fileno())
+        proc = _git(
+            repo, "archive", "--format=tar", commit, *(["--", *paths] if paths else []), stdout=tar.fileno()
+        )
         if proc.returncode != 0:
             err = proc.stderr.decode(errors="replace").strip().splitlines()
-            raise SourceError(f"git archive {commit[:12]} in {repo} failed: {err[-1] if err else proc.returncode}")
+            raise SourceError(
+                f"git archive {commit[:12]} in {repo} failed: {err[-1] if err else proc.returncode}"
+            )
         tar.seek(0)
         with tarfile.open(fileobj=tar, mode="r:") as archive:
             archive.extractall(dest, filter="tar")

@@ -118,7 +118,9 @@ class RunStore:
             return None
 
     def write_prediction(self, prediction: Prediction) -> None:
-        atomic_write(self.instance_dir(prediction.instance_id) / PREDICTION, prediction.model_dump_json() + "\n")
+        atomic_write(
+            self.instance_dir(prediction.instance_id) / PREDICTION, prediction.model_dump_json() + "\n"
+        )
 
     def build_report(self, instance_ids: Iterable[str], duration_s: float = 0.0) -> Report:
         """Summarise the verdicts on disk for `instance_ids` (in that order)."""

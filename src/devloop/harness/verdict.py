@@ -23,7 +23,9 @@ class Category(StrEnum):
 
 
 # Categories reported under `error` in report.json, as the official harness lumps them.
-ERROR_CATEGORIES = frozenset({Category.PATCH_APPLY_FAILED, Category.ENV_ERROR, Category.TIMEOUT, Category.ERROR})
+ERROR_CATEGORIES = frozenset(
+    {Category.PATCH_APPLY_FAILED, Category.ENV_ERROR, Category.TIMEOUT, Category.ERROR}
+)
 
 
 class Resolution(StrEnum):
@@ -95,7 +97,9 @@ def grade_statuses(
     """Apply the official rules: FULL when every FAIL_TO_PASS and PASS_TO_PASS test passes (PASSED or
     XFAIL; a SKIPPED one counts neither way); PARTIAL when some FAIL_TO_PASS pass and all PASS_TO_PASS
     do; else NO. Returns the resolution, the per-list split, and each listed test's status."""
-    report = TestsStatus(FAIL_TO_PASS=_split(fail_to_pass, statuses), PASS_TO_PASS=_split(pass_to_pass, statuses))
+    report = TestsStatus(
+        FAIL_TO_PASS=_split(fail_to_pass, statuses), PASS_TO_PASS=_split(pass_to_pass, statuses)
+    )
     f2p, p2p = _rate(report.FAIL_TO_PASS), _rate(report.PASS_TO_PASS)
     if f2p == 1 and p2p == 1:
         resolution = Resolution.FULL

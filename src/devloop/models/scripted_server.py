@@ -134,7 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.0: one request per connection, so a fault never leaks into the next request.
     protocol_version = "HTTP/1.0"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # keep test output quiet
 
     def _send(

@@ -7,7 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from devloop.runtime.base import Runtime, RuntimeFailure
+from devloop.runtime.bwrap import BwrapRuntime
+from devloop.runtime.docker import DockerRuntime
+from devloop.runtime.limits import Limits
 from devloop.runtime.local import LocalRuntime
+from devloop.runtime.probe import SANDBOX_CHOICES, resolve_sandbox
 from devloop.runtime.shell import PersistentShell
 
 RuntimeFactory = Callable[..., Runtime]
@@ -15,6 +19,8 @@ RuntimeFactory = Callable[..., Runtime]
 _REGISTRY: dict[str, RuntimeFactory] = {
     "local": LocalRuntime,
     "none": LocalRuntime,  # "no sandbox"
+    "bwrap": BwrapRuntime,
+    "docker": DockerRuntime,
 }
 
 
@@ -42,6 +48,10 @@ def get_runtime(name: str, root: Path, **kw: Any) -> Runtime:
 
 
 __all__ = [
+    "SANDBOX_CHOICES",
+    "BwrapRuntime",
+    "DockerRuntime",
+    "Limits",
     "LocalRuntime",
     "PersistentShell",
     "Runtime",
@@ -49,5 +59,6 @@ __all__ = [
     "RuntimeFailure",
     "get_runtime",
     "register_runtime",
+    "resolve_sandbox",
     "runtime_names",
 ]

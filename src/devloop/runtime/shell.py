@@ -218,13 +218,17 @@ class PersistentShell:
             )
             started = time.monotonic()
             deadline = None if timeout is None else started + max(timeout, 0.0)
+            stop_reason: list[str] = []
+
+            def tick() -> bool:
+                reason = self._over_limit(log)
+                if reason:
+                    stop_reason.append(reason)
+                return bool(reason)
+
             try:
-                outcome = (
-                    session.wait_record(nonce, deadline, tick=lambda: _size(log) > self._max_output_bytes)
-                    if session.send(line)
-                    else Stop.EOF
-                )
-                exit_code, note = self._settle(session, nonce, outcome, script, log)
+                outcome = session.wait_record(nonce, deadline, tick=tick) if session.send(line) else Stop.EOF
+                exit_code, note = self._settle(session, nonce, outcome, script, log, "".join(stop_reason[:1]))
             finally:
                 script.unlink(missing_ok=True)
             duration = time.monotonic() - started
@@ -252,8 +256,26 @@ class PersistentShell:
         except OSError as exc:
             raise RuntimeFailure(f"cannot write the command file {script}: {exc}") from exc
 
+    def _kill_commands(self, session: ShellSession) -> None:
+        """Kill every process the running command started, sparing the shell (a container runtime,
+        whose processes are not our descendants, overrides this)."""
+        session.kill_commands()
+
+    def _over_limit(self, log: Path) -> str | None:
+        """Why the running command must be stopped now, or None. Called about every 0.5 s of a running
+        command; a sandbox extends it with its own checks (e.g. a process count)."""
+        if _size(log) > self._max_output_bytes:
+            return f"output passed {self._max_output_bytes:,} bytes"
+        return None
+
     def _settle(
-        self, session: ShellSession, nonce: str, outcome: Record | Stop, script: Path, log: Path
+        self,
+        session: ShellSession,
+        nonce: str,
+        outcome: Record | Stop,
+        script: Path,
+        log: Path,
+        stop_reason: str = "",
     ) -> tuple[int | None, str]:
         """Exit code and note for a command's outcome, recovering the shell where needed."""
         if self._closed:
@@ -271,12 +293,8 @@ class PersistentShell:
                 f"the shell exited (status {status}), ending the processes it started; "
                 f"a new shell was started in {self._cwd}: {_RESET_NOTE}"
             )
-        why = (
-            f"output passed {self._max_output_bytes:,} bytes, so the command was stopped; "
-            if outcome is Stop.TICK
-            else ""
-        )
-        session.kill_commands()
+        why = f"{stop_reason}, so the command was stopped; " if outcome is Stop.TICK and stop_reason else ""
+        self._kill_commands(session)
         after = session.wait_record(nonce, time.monotonic() + KILL_GRACE_S)
         if isinstance(after, tuple):
             self._cwd = after[1] or self._cwd

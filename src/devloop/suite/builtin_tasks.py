@@ -71,7 +71,11 @@ def expected_base_commit(slug: str) -> str:
     """The commit id `materialize_builtin` gives this task's base, computed without git."""
     files = read_tree_files(task_dir(slug) / "repo", _SKIP)
     return commit_id(
-        tree_id(files), name=COMMIT_NAME, email=COMMIT_EMAIL, timestamp=COMMIT_TIMESTAMP, message=COMMIT_MESSAGE
+        tree_id(files),
+        name=COMMIT_NAME,
+        email=COMMIT_EMAIL,
+        timestamp=COMMIT_TIMESTAMP,
+        message=COMMIT_MESSAGE,
     )
 
 
@@ -141,7 +145,9 @@ def _git(args: list[str], cwd: Path) -> None:
     try:
         proc = subprocess.run(["git", *args], cwd=cwd, env=_git_env(), capture_output=True, text=True)
     except FileNotFoundError:
-        raise SuiteError("git is not installed; the built-in suite needs it to make task repositories") from None
+        raise SuiteError(
+            "git is not installed; the built-in suite needs it to make task repositories"
+        ) from None
     if proc.returncode != 0:
         detail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise SuiteError(f"git {args[0]} failed in {cwd}: {detail}")

@@ -106,9 +106,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     return f"{where}: {problem}{more}"
 
 
-def parse_records(
-    path: Path, model: type[M], *, id_field: str, strict: bool
-) -> tuple[list[M], list[str]]:
+def parse_records(path: Path, model: type[M], *, id_field: str, strict: bool) -> tuple[list[M], list[str]]:
     """Validate every record of `path` as `model`; bad ones are skipped (or fatal when strict)."""
     items: list[M] = []
     skipped: list[str] = []

@@ -18,11 +18,17 @@ def load_predictions(source: str | Path, tasks: Sequence[Task]) -> dict[str, Pre
     TaskLoadError (`file:line: field: problem`), since grading a partial set silently would mislead.
     """
     if str(source) == "gold":
-        return {t.instance_id: Prediction(instance_id=t.instance_id, model_name_or_path="gold",
-                                          model_patch=t.patch) for t in tasks}
+        return {
+            t.instance_id: Prediction(
+                instance_id=t.instance_id, model_name_or_path="gold", model_patch=t.patch
+            )
+            for t in tasks
+        }
     if str(source) == "empty":
-        return {t.instance_id: Prediction(instance_id=t.instance_id, model_name_or_path="empty",
-                                          model_patch="") for t in tasks}
+        return {
+            t.instance_id: Prediction(instance_id=t.instance_id, model_name_or_path="empty", model_patch="")
+            for t in tasks
+        }
     path = Path(source)
     if path.suffix not in (".json", ".jsonl"):
         raise TaskLoadError(f"{path}: predictions must be 'gold', 'empty', or a .json/.jsonl file")

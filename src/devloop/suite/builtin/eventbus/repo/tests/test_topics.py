@@ -12,7 +12,7 @@ from eventbus.topics import validate_topic
     ("a.#", "a.b.c", True),
     ("*.b", "x.b", True),
     ("a.b", "a", False),
-])
+], ids=["exact", "star", "star-one-segment-only", "hash-zero", "hash-many", "leading-star", "shorter-topic"])
 def test_topic_matches(pattern, topic, ok):
     assert topic_matches(pattern, topic) is ok
 

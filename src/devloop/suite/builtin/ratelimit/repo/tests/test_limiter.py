@@ -17,7 +17,7 @@ def test_parse_rate(text, rate):
     assert parse_rate(text) == rate
 
 
-@pytest.mark.parametrize("bad", ["10", "x/s", "0/s", "5/fortnight"])
+@pytest.mark.parametrize("bad", ["10", "x/s", "0/s", "5/fortnight"], ids=["no-period", "not-number", "zero", "unknown-unit"])
 def test_parse_rate_invalid(bad):
     with pytest.raises(ValueError):
         parse_rate(bad)

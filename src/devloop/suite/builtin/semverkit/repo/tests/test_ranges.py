@@ -12,7 +12,7 @@ from semverkit import InvalidRange, Version, bump, max_satisfying, satisfies
     ("1.5.0", "~1.4.2", False),
     ("1.9.0", ">=1.2.0 <2.0.0", True),
     ("3.0.0", "<2 || >=3", True),
-])
+], ids=["caret-in", "caret-out", "caret-zero-in", "caret-zero-out", "tilde-in", "tilde-out", "and-range", "or-range"])
 def test_satisfies(version, rng, ok):
     assert satisfies(version, rng) is ok
 

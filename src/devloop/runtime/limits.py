@@ -1,0 +1,116 @@
+"""Resource limits for a sandboxed shell, and the shell code that applies them inside the sandbox.
+
+The limits are POSIX rlimits set by a tiny `bash -c 'ulimit ...; exec "$@"'` wrapper that runs *inside*
+the sandbox just before the persistent shell replaces it. They are therefore inherited by every process
+a command starts, and hard (a command cannot raise them: with `--unshare-user` it holds no capability
+in the host's user namespace).
+
+Why inside and not in a preexec_fn on the host: RLIMIT_NPROC is checked against every level of the
+user-namespace hierarchy, and a new namespace records its creator's NPROC as the ceiling for the level
+above it. Set before bwrap creates the namespace, a small NPROC would be compared with *all* of the
+user's processes on the host; set inside, it counts only the sandbox's own processes.
+
+What each limit really does (measured on Linux 6.x):
+
+* cpu_seconds (RLIMIT_CPU) is per process: each process a command starts gets that much CPU time.
+  The long-lived shell counts too, but it only runs builtins, so it never comes near it.
+* memory_bytes (RLIMIT_AS) caps each process's address space; allocations beyond it fail (MemoryError).
+* max_file_bytes (RLIMIT_FSIZE): a write past it kills the writer with SIGXFSZ. The command's output log
+  is a file too, so this also stops runaway output quickly.
+* max_processes (RLIMIT_NPROC) contains a fork bomb for a non-root user. For host root it is never
+  enforced (the kernel exempts uid 0, also through a user namespace mapped to it), so a sandbox run by
+  root adds a pids cgroup when it can create one (see pidcgroup.py), and otherwise a watchdog that
+  stops the command when its process count passes the limit.
+* max_output_bytes is enforced by the shell (PersistentShell's output cap), not by the kernel.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+GIB = 1 << 30
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-command resource limits of a sandboxed shell; None means unlimited.
+
+    cpu_seconds: CPU time per process. memory_bytes: address space per process (default 4 GiB).
+    max_processes: processes and threads in the sandbox at once. max_output_bytes: a command's combined
+    stdout+stderr. max_file_bytes: size of any one file a command writes.
+    """
+
+    cpu_seconds: int | None = None
+    memory_bytes: int | None = 4 * GIB
+    max_processes: int | None = 2048
+    max_output_bytes: int = 256 * MIB
+    max_file_bytes: int | None = 1 * GIB
+
+    def __post_init__(self) -> None:
+        for name in ("cpu_seconds", "memory_bytes", "max_processes", "max_output_bytes", "max_file_bytes"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+                raise ValueError(f"Limits.{name}: must be a positive integer or None, got {value!r}")
+
+    def ulimit_args(self) -> list[str]:
+        """bash `ulimit` options setting these limits (soft and hard), e.g. ['-v', '4194304']."""
+        args: list[str] = []
+        if self.cpu_seconds is not None:
+            args += ["-t", str(self.cpu_seconds)]
+        if self.memory_bytes is not None:
+            args += ["-v", str(_kib(self.memory_bytes))]  # bash counts -v in KiB
+        if self.max_processes is not None:
+            args += ["-u", str(self.max_processes)]
+        if self.max_file_bytes is not None:
+            args += ["-f", str(_kib(self.max_file_bytes))]  # bash counts -f in KiB (outside POSIX mode)
+        return args
+
+    def wrapper_argv(self) -> list[str]:
+        """argv that applies the limits and then execs the rest of the argv (put it before the shell)."""
+        flags = self.ulimit_args()
+        # One option per `ulimit` call: some bash builds reject several resources in one call.
+        lines = [f"ulimit -SH {flag} {value}" for flag, value in zip(flags[::2], flags[1::2], strict=True)]
+        script = " && ".join([*lines, 'exec "$@"'])
+        return ["bash", "--noprofile", "--norc", "-c", script, "devloop-limits"]
+
+    def describe(self) -> str:
+        """A short human summary, e.g. 'memory 4 GiB, 2048 processes, files 1 GiB, output 256 MiB'."""
+        parts = []
+        if self.cpu_seconds is not None:
+            parts.append(f"cpu {self.cpu_seconds} s")
+        if self.memory_bytes is not None:
+            parts.append(f"memory {human_bytes(self.memory_bytes)}")
+        if self.max_processes is not None:
+            parts.append(f"{self.max_processes} processes")
+        if self.max_file_bytes is not None:
+            parts.append(f"files {human_bytes(self.max_file_bytes)}")
+        parts.append(f"output {human_bytes(self.max_output_bytes)}")
+        return ", ".join(parts)
+
+
+def _kib(n: int) -> int:
+    return max(1, -(-n // 1024))
+
+
+def human_bytes(n: int) -> str:
+    """1073741824 -> '1 GiB'; 1536 -> '1.5 KiB'."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:g} {unit}" if unit == "B" else f"{value:.3g} {unit}"
+        value /= 1024
+    return f"{n} B"  # unreachable
+
+
+def parse_bytes(text: str) -> int:
+    """'4G', '512M', '4GiB', '1.5g', '1000000' -> bytes; ValueError with a one-line message otherwise."""
+    match = _SIZE.fullmatch(text.strip().lower())
+    if match is None or float(match[1]) <= 0:
+        raise ValueError(f"not a positive size: {text!r} (use e.g. 4G, 512M, 1000000)")
+    return int(float(match[1]) * _UNITS[match[2] or ""])
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?")
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}

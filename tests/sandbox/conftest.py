@@ -1,0 +1,119 @@
+"""Fixtures for the sandbox tests, and the escape table printed at the end of the pytest run."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from devloop.runtime.bwrap import BwrapRuntime, probe_bwrap
+from devloop.runtime.limits import MIB, Limits
+
+BWRAP_PROBLEM = probe_bwrap()
+needs_bwrap = pytest.mark.skipif(
+    BWRAP_PROBLEM is not None, reason=f"bubblewrap is not usable here: {BWRAP_PROBLEM}"
+)
+
+# Small enough that runaway output, huge files and fork bombs are stopped in well under a second.
+TEST_LIMITS = Limits(max_processes=256, max_output_bytes=8 * MIB, max_file_bytes=64 * MIB)
+
+
+@dataclass
+class EscapeRow:
+    attempt: str
+    contained: bool
+    by: str
+
+
+ROWS: list[EscapeRow] = []
+
+
+class Escape:
+    """Records one escape attempt: contained when the with-block's checks pass, not contained otherwise."""
+
+    def __init__(self, attempt: str, by: str) -> None:
+        self.attempt = attempt
+        self.by = by
+
+    def __enter__(self) -> Escape:
+        return self
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, pytest.skip.Exception):
+            return
+        ROWS.append(EscapeRow(self.attempt, exc is None, self.by if exc is None else f"FAILED: {str(exc).splitlines()[0]}"[:90]))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the escape table, so it shows in any CI log without -s."""
+    if not ROWS:
+        return
+    width = max(len(row.attempt) for row in ROWS)
+    terminalreporter.section("sandbox escape attempts")
+    terminalreporter.write_line(f"{'attempt'.ljust(width)}  contained  by what")
+    for row in ROWS:
+        mark = "yes" if row.contained else "NO"
+        terminalreporter.write_line(f"{row.attempt.ljust(width)}  {mark.ljust(9)}  {row.by}")
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    path = tmp_path / "work"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def sandbox(workspace: Path) -> Iterator[BwrapRuntime]:
+    if BWRAP_PROBLEM is not None:
+        pytest.skip(f"bubblewrap is not usable here: {BWRAP_PROBLEM}")
+    rt = BwrapRuntime(workspace, limits=TEST_LIMITS)
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+def processes_with(marker: str) -> list[int]:
+    """Host pids whose command line contains `marker`."""
+    found = []
+    needle = marker.encode()
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            raw = Path(f"/proc/{name}/cmdline").read_bytes()
+            state = Path(f"/proc/{name}/stat").read_bytes().rsplit(b")", 1)[-1].split()[0]
+            if needle in raw and state not in (b"Z", b"X"):
+                found.append(int(name))
+    return found
+
+
+def wait_until(predicate: object, within: float = 5.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.02)
+    return bool(predicate())  # type: ignore[operator]
+
+
+@pytest.fixture
+def escape() -> type[Escape]:
+    """`with escape(attempt, by=...):` records the attempt in the table printed at the end."""
+    return Escape
+
+
+@pytest.fixture
+def host_processes_with() -> object:
+    return processes_with
+
+
+@pytest.fixture
+def waiter() -> object:
+    return wait_until
