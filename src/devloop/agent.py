@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from devloop.formats.base import FormatError, ToolFormat
 from devloop.models.base import Model
@@ -45,6 +45,16 @@ class StepInfo:
     usage: Usage
     elapsed_s: float
     format_error: str | None = None
+    patch: str = ""  # the workspace diff after this step
+    changed: bool = False  # whether the step changed the workspace (the patch differs from the last step's)
+    feedback: list[str] = field(default_factory=list)  # what hooks added to the next request
+
+
+class StepHook(Protocol):
+    """Runs after each step (the feedback loop's test hook, checkpoints...). Returned text is appended to the
+    last message, so the model sees it in the very next request. May raise Stop."""
+
+    def after_step(self, info: StepInfo) -> str | None: ...
 
 
 @dataclass
@@ -58,6 +68,7 @@ class Agent:
     trajectory: Trajectory
     patch: Callable[[], str]  # the workspace diff as it stands
     on_step: Callable[[StepInfo], None] | None = None
+    hooks: list[StepHook] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     steps: int = 0
@@ -65,6 +76,7 @@ class Agent:
     started: float = field(default_factory=time.monotonic)
     _specs: list[Any] = field(default_factory=list, init=False, repr=False)
     _api_tools: list[dict[str, Any]] | None = field(default=None, init=False, repr=False)
+    _last_patch: str = field(default="", init=False, repr=False)
 
     def run(self, system: str, task: str) -> Stop:
         self.messages = [{"role": "system", "content": system}, {"role": "user", "content": task}]
@@ -127,13 +139,28 @@ class Agent:
                 error: str | None, t_model: float, t_tools: float) -> None:
         t0 = time.monotonic()
         patch = self.patch()
+        t_patch = time.monotonic() - t0
+        info = StepInfo(self.steps, calls, observations, completion.usage, time.monotonic() - self.started,
+                        error, patch, patch != self._last_patch)
+        self._last_patch = patch
+        stop: Stop | None = None
+        for hook in self.hooks:
+            try:
+                text = hook.after_step(info)
+            except Stop as s:
+                stop = s
+                break
+            if text:
+                info.feedback.append(text)
+                self.messages[-1] = {**self.messages[-1], "content": f"{self.messages[-1]['content']}\n\n{text}"}
         self.trajectory.write(
             "step", step=self.steps, n_messages=len(self.messages), completion=completion,
-            calls=calls, observations=observations, format_error=error,
+            calls=calls, observations=observations, format_error=error, feedback=info.feedback,
             usage=completion.usage, total_usage=self.usage, patch=patch,
-            timings={"model_s": round(t_model, 4), "tools_s": round(t_tools, 4),
-                     "patch_s": round(time.monotonic() - t0, 4)},
+            timings={"model_s": round(t_model, 4), "tools_s": round(t_tools, 4), "patch_s": round(t_patch, 4),
+                     "hooks_s": round(time.monotonic() - t0 - t_patch, 4)},
         )  # fmt: skip
         if self.on_step:
-            self.on_step(StepInfo(self.steps, calls, observations, completion.usage,
-                                  time.monotonic() - self.started, error))
+            self.on_step(info)
+        if stop is not None:
+            raise stop

@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -40,6 +41,7 @@ INSTALL_HINT = "install the Debian/Ubuntu package `bubblewrap` (apt-get install 
 # Host paths replaced by empty private ones inside the sandbox (besides HOME).
 PRIVATE_DIRS: tuple[Path, ...] = (Path("/tmp"), Path("/var/tmp"), Path("/run"))
 _PROBE_TIMEOUT_S = 10.0
+_WATCHDOG_S = 0.25
 
 
 @functools.lru_cache(maxsize=8)
@@ -180,9 +182,19 @@ class BwrapRuntime(PersistentShell):
                 preexec_fn=self.cgroup.joiner() if self.cgroup else None, read_cap=read_cap,
                 max_output_bytes=self.limits.max_output_bytes, start_timeout=start_timeout,
             )
+        except RuntimeFailure as exc:
+            self._cleanup()
+            # PersistentShell names the whole (long) argv; keep what bwrap or bash said.
+            said = str(exc).rpartition("` ")[2]
+            raise RuntimeFailure(f"the bwrap sandbox did not start: {said}") from exc
         except BaseException:
             self._cleanup()
             raise
+        self._watchdog_stop = threading.Event()
+        if self.process_guard == "watchdog":
+            watcher = threading.Thread(target=self._watch, args=(self._watchdog_stop,), daemon=True,
+                                       name="devloop-bwrap-watchdog")
+            watcher.start()
 
     def _process_cgroup(self) -> PidsCgroup | None:
         # RLIMIT_NPROC never binds host root (see limits.py), so root needs a pids cgroup.
@@ -197,17 +209,28 @@ class BwrapRuntime(PersistentShell):
             return "pids cgroup"
         return "RLIMIT_NPROC" if os.geteuid() != 0 else "watchdog"
 
+    def _too_many_processes(self) -> bool:
+        session = self._res.session
+        cap = self.limits.max_processes or 0
+        return session is not None and len(procs.family(session.pid, session.sids)) > cap
+
     def _over_limit(self, log: Path) -> str | None:
         reason = super()._over_limit(log)
-        if reason is None and self.process_guard == "watchdog":
-            session = self._res.session
-            cap = self.limits.max_processes or 0
-            if session is not None and len(procs.family(session.pid, session.sids)) > cap:
-                reason = f"it ran more than {cap:,} processes"
+        if reason is None and self.process_guard == "watchdog" and self._too_many_processes():
+            reason = f"it ran more than {self.limits.max_processes:,} processes"
         return reason
+
+    def _watch(self, stop: threading.Event) -> None:
+        """The process-count guard of last resort (host root, no cgroup): between commands too, since a
+        fork bomb may run in the background. Kills every process but the shell when over the limit."""
+        while not stop.wait(_WATCHDOG_S):
+            session = self._res.session
+            if session is not None and self._too_many_processes():
+                session.kill_commands()
 
     def close(self) -> None:
         """End the sandbox and everything in it; remove its cgroup and private scratch dir. Idempotent."""
+        self._watchdog_stop.set()
         super().close()
         self._cleanup()
 

@@ -54,25 +54,24 @@ class Limits:
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
                 raise ValueError(f"Limits.{name}: must be a positive integer or None, got {value!r}")
 
-    def ulimit_args(self) -> list[str]:
-        """bash `ulimit` options setting these limits (soft and hard), e.g. ['-v', '4194304']."""
-        args: list[str] = []
+    def ulimit_commands(self) -> list[str]:
+        """bash `ulimit` commands setting these limits, soft and hard, e.g. ['ulimit -SH -v 4194304']."""
+        cmds: list[str] = []
         if self.cpu_seconds is not None:
-            args += ["-t", str(self.cpu_seconds)]
+            # Hard one second above soft: the soft limit sends SIGXCPU (exit 152, nameable) before the
+            # hard one's SIGKILL. Soft first: a hard limit below the current soft one is refused.
+            cmds += [f"ulimit -S -t {self.cpu_seconds}", f"ulimit -H -t {self.cpu_seconds + 1}"]
         if self.memory_bytes is not None:
-            args += ["-v", str(_kib(self.memory_bytes))]  # bash counts -v in KiB
+            cmds.append(f"ulimit -SH -v {_kib(self.memory_bytes)}")  # bash counts -v in KiB
         if self.max_processes is not None:
-            args += ["-u", str(self.max_processes)]
+            cmds.append(f"ulimit -SH -u {self.max_processes}")
         if self.max_file_bytes is not None:
-            args += ["-f", str(_kib(self.max_file_bytes))]  # bash counts -f in KiB (outside POSIX mode)
-        return args
+            cmds.append(f"ulimit -SH -f {_kib(self.max_file_bytes)}")  # KiB too (outside POSIX mode)
+        return cmds
 
     def wrapper_argv(self) -> list[str]:
         """argv that applies the limits and then execs the rest of the argv (put it before the shell)."""
-        flags = self.ulimit_args()
-        # One option per `ulimit` call: some bash builds reject several resources in one call.
-        lines = [f"ulimit -SH {flag} {value}" for flag, value in zip(flags[::2], flags[1::2], strict=True)]
-        script = " && ".join([*lines, 'exec "$@"'])
+        script = " && ".join([*self.ulimit_commands(), 'exec "$@"'])
         return ["bash", "--noprofile", "--norc", "-c", script, "devloop-limits"]
 
     def describe(self) -> str:

@@ -1,0 +1,174 @@
+"""BwrapRuntime beyond escapes: shell parity with the local runtime, venvs, selection, limits, guards."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import devloop.runtime.probe as probe_mod
+from devloop.runtime import get_runtime, resolve_sandbox
+from devloop.runtime.base import RuntimeFailure
+from devloop.runtime.bwrap import BwrapRuntime, bwrap_argv, probe_bwrap
+from devloop.runtime.limits import Limits, parse_bytes
+from devloop.runtime.sandbox_env import sandbox_env
+
+BWRAP_PROBLEM = probe_bwrap()
+needs_bwrap = pytest.mark.skipif(BWRAP_PROBLEM is not None, reason=f"bubblewrap is not usable: {BWRAP_PROBLEM}")
+
+# -- parity: tests/runtime/test_shell.py's tests that take the `shell` fixture, run against bwrap -------------
+_spec = importlib.util.spec_from_file_location(
+    "runtime_shell_tests", Path(__file__).parents[1] / "runtime" / "test_shell.py"
+)
+assert _spec is not None and _spec.loader is not None
+_shell_tests = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_shell_tests)
+# The timeout test reads pids printed inside the sandbox: those are PID-namespace pids, not host ones.
+# test_timeout_kills_the_whole_tree_in_the_sandbox below is its sandbox version.
+_SKIP = {"test_timeout_kills_the_whole_tree_and_keeps_the_session"}
+_SKIP_CODE = (lambda: None).__code__
+for _name, _fn in vars(_shell_tests).items():
+    takes_shell = callable(_fn) and "shell" in getattr(_fn, "__code__", _SKIP_CODE).co_varnames
+    if _name.startswith("test_") and takes_shell and _name not in _SKIP:
+        globals()[f"{_name}__bwrap"] = needs_bwrap(_fn)
+
+
+@pytest.fixture
+def shell(tmp_path: Path) -> Iterator[BwrapRuntime]:
+    workspace = tmp_path / "work"
+    workspace.mkdir()
+    rt = BwrapRuntime(workspace)
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+@needs_bwrap
+def test_timeout_kills_the_whole_tree_in_the_sandbox(shell: BwrapRuntime) -> None:
+    shell.run("mkdir keep && cd keep && export KEEP=yes", 5)
+    started = time.monotonic()
+    result = shell.run("sleep 1000 & sh -c 'exec sleep 1000'", 0.5)
+    assert time.monotonic() - started < 3.0
+    assert result.timed_out and result.exit_code is None and "killed" in result.note
+    after = shell.run("pwd; echo $KEEP; ps -e -o comm= | grep -c '^sleep' || true", 5)
+    assert after.output.splitlines() == [str(shell.root / "keep"), "yes", "0"]
+
+
+# -- the Python environment a harness prepares is visible read-only --------------------------------------------
+
+
+@needs_bwrap
+def test_venv_under_a_hidden_dir_is_usable_and_read_only(tmp_path: Path) -> None:
+    venv = tmp_path / "cache" / "venvs" / "abc"  # under /tmp, which the sandbox replaces
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    workspace = tmp_path / "work"
+    workspace.mkdir()
+    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "VIRTUAL_ENV": str(venv)}
+    with BwrapRuntime(workspace, env=env) as rt:
+        result = rt.run("python -c 'import sys; print(sys.prefix)'; touch $VIRTUAL_ENV/x; echo rc=$?", 10)
+        assert result.output.splitlines()[0] == str(venv)
+        assert "Read-only file system" in result.output and "rc=1" in result.output
+
+
+@needs_bwrap
+def test_registered_and_network_opt_in(tmp_path: Path) -> None:
+    rt = get_runtime("bwrap", tmp_path, allow_network=True, extra_env={"A": "1"})
+    try:
+        assert isinstance(rt, BwrapRuntime) and rt.allow_network
+        assert rt.run("echo $A; ls /sys/class/net | sort | tr '\\n' ' '", 5).output.startswith("1\n")
+    finally:
+        rt.close()
+
+
+@needs_bwrap
+def test_watchdog_stops_a_process_flood_when_no_cgroup(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("devloop.runtime.bwrap.BwrapRuntime._process_cgroup", lambda self: None)
+    monkeypatch.setattr("devloop.runtime.bwrap.os.geteuid", lambda: 0)
+    with BwrapRuntime(tmp_path, limits=Limits(max_processes=50)) as rt:
+        assert rt.process_guard == "watchdog"
+        started = time.monotonic()
+        result = rt.run("for i in $(seq 120); do sleep 30 & done; wait", 20)
+        assert time.monotonic() - started < 5
+        # The background watchdog (every 0.25 s) or the in-command check (every 0.5 s) got there first.
+        assert "more than 50 processes" in result.note or "Killed" in result.output
+        assert rt.run("ps -e -o comm= | grep -c '^sleep' || true", 5).output.strip() == "0"
+
+
+def test_missing_binary_and_bad_start_are_one_line_failures(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeFailure, match="bubblewrap"):
+        _no_bwrap(tmp_path)
+    if BWRAP_PROBLEM is None:
+        with pytest.raises(RuntimeFailure, match=r"^the bwrap sandbox did not start: exited: ") as info:
+            BwrapRuntime(tmp_path, limits=Limits(max_processes=1))
+        assert "\n" not in str(info.value)
+
+
+def _no_bwrap(tmp_path: Path) -> None:
+    import devloop.runtime.bwrap as mod
+
+    original = mod.shutil.which
+    mod.shutil.which = lambda name, *a, **k: None  # type: ignore[assignment]
+    try:
+        BwrapRuntime(tmp_path)
+    finally:
+        mod.shutil.which = original  # type: ignore[assignment]
+
+
+def test_resolve_sandbox(monkeypatch) -> None:
+    monkeypatch.setattr(probe_mod, "probe_bwrap", lambda: None)
+    assert resolve_sandbox(None) == ("bwrap", None)
+    assert resolve_sandbox("AUTO") == ("bwrap", None)
+    assert resolve_sandbox("none") == ("none", None)
+    monkeypatch.setattr(probe_mod, "probe_bwrap", lambda: "the `bwrap` binary is not on PATH")
+    name, warning = resolve_sandbox("auto")
+    assert name == "none" and warning is not None and "bubblewrap" in warning and "\n" not in warning
+    with pytest.raises(ValueError, match="--sandbox bwrap: .*`bubblewrap`"):
+        resolve_sandbox("bwrap")
+    with pytest.raises(ValueError, match="unknown sandbox 'vm'"):
+        resolve_sandbox("vm")
+    monkeypatch.setattr(probe_mod, "probe_docker", lambda: "no Docker engine is reachable: x")
+    with pytest.raises(ValueError, match="--sandbox docker: no Docker engine"):
+        resolve_sandbox("docker")
+
+
+def test_argv_masks_homes_and_rebinds_only_below_them(tmp_path: Path) -> None:
+    home = Path("/home/alice")
+    argv = bwrap_argv(
+        "bwrap", root=home / "code" / "proj", scratch=Path("/tmp/s"), home=home, hidden_homes=[home],
+        ro_binds=[home, home / ".pyenv" / "bin", Path("/usr/lib")],
+    )
+    joined = " ".join(argv)
+    assert "--unshare-net" in argv and "--die-with-parent" in argv and "--cap-drop ALL" in joined
+    assert "--ro-bind /home/alice /home/alice" not in joined  # a PATH entry equal to HOME must not undo it
+    assert joined.index("--tmpfs /tmp") < joined.index("--bind /tmp/s /tmp/s")
+    assert "--bind /home/alice/code/proj /home/alice/code/proj" in joined
+    assert argv[argv.index("--") + 1 :][:4] == ["bash", "--noprofile", "--norc", "-c"]
+    net = bwrap_argv("bwrap", root=tmp_path, scratch=tmp_path, home=home, allow_network=True)
+    assert "--unshare-net" not in net
+
+
+def test_sandbox_env_allowlist() -> None:
+    env = sandbox_env(
+        {"PATH": "/bin", "LC_ALL": "C", "AWS_SECRET_ACCESS_KEY": "x", "KEEP": "k"},
+        home="/home/u", extra_env={"X": "1"}, pass_env=["KEEP"],
+    )
+    assert env == {"PATH": "/bin", "LC_ALL": "C", "KEEP": "k", "X": "1", "HOME": "/home/u", "TMPDIR": "/tmp",
+                   "USER": "sandbox", "LOGNAME": "sandbox"}
+    with pytest.raises(ValueError, match="--pass-env: '1BAD'"):
+        sandbox_env({}, home="/h", pass_env=["1BAD"])
+
+
+def test_limits_validation_and_sizes() -> None:
+    assert Limits().memory_bytes == 4 << 30
+    assert Limits(cpu_seconds=5).ulimit_commands()[:2] == ["ulimit -S -t 5", "ulimit -H -t 6"]
+    with pytest.raises(ValueError, match="Limits.max_processes"):
+        Limits(max_processes=0)
+    assert parse_bytes("4G") == 4 << 30 and parse_bytes("512MiB") == 512 << 20 and parse_bytes("10") == 10
+    with pytest.raises(ValueError, match="not a positive size: 'lots'"):
+        parse_bytes("lots")
