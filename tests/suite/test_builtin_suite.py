@@ -6,6 +6,7 @@ Statuses come from JUnit XML, independently of the harness's log parsers.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -73,8 +74,23 @@ def _prepare(record: dict[str, Any], dest: Path, with_gold: bool) -> Path:
     return dest
 
 
-def _start_pytest(repo: Path) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider", "-q", "--junitxml=junit.xml"]
+def _test_files(test_patch: str) -> list[str]:
+    """The files test.patch touches: like SWE-bench graders, only these are run."""
+    return sorted(set(re.findall(r"^diff --git a/(\S+) b/", test_patch, re.M)))
+
+
+def _start_pytest(repo: Path, files: list[str]) -> subprocess.Popen[bytes]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-rA",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--junitxml=junit.xml",
+        *files,
+    ]
     # The tasks pin plain pytest; this environment's extra plugins would only slow start-up.
     env = {**_clean_env(), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     return subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -87,7 +103,8 @@ def test_task_validates(slug: str, records: dict[str, dict[str, Any]], tmp_path:
     base = _prepare(record, tmp_path / "base", with_gold=False)
     gold = _prepare(record, tmp_path / "gold", with_gold=True)
     # Base and gold runs at once: two cores, half the wall time.
-    procs = {name: _start_pytest(repo) for name, repo in (("base", base), ("gold", gold))}
+    files = _test_files(record["test_patch"])
+    procs = {name: _start_pytest(repo, files) for name, repo in (("base", base), ("gold", gold))}
     logs = {
         name: proc.communicate(timeout=120)[0].decode(errors="replace")[-3000:]
         for name, proc in procs.items()

@@ -16,3 +16,11 @@ def test_filter_arguments():
 def test_length_chain():
     assert render("{{ xs|length }}", xs=[1, 2, 3]) == "3"
 
+
+
+def test_escape_filter_not_doubled():
+    assert render("{{ s|escape }}", s="a&b") == "a&amp;b"
+
+
+def test_default_keeps_falsy_numbers():
+    assert render("{{ n|default('none') }}", n=0) == "0"

@@ -1,0 +1,35 @@
+"""The agent as the evaluation harness calls it: `(task, workdir, env, out_dir) -> patch`.
+
+A module-level, picklable callable so `devloop eval --workers N` can ship it to worker processes.
+`--model oracle` scripts the agent from each task's gold patch (view, one str_replace per hunk, run the
+tests, finish) and replays the script through the real agent over HTTP: an end-to-end check of agent,
+tools and harness with no model server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from devloop.config import RunSettings
+from devloop.session import run_agent
+from devloop.tasks.model import Task
+
+ORACLE = "oracle"
+
+
+@dataclass(frozen=True)
+class AgentSolver:
+    settings: RunSettings
+
+    def __call__(self, task: Task, workdir: Path, env: dict[str, str], out_dir: Path) -> str:
+        settings = self.settings
+        if settings.model == ORACLE:
+            from devloop.harness.oracle import oracle_script, write_oracle_script
+
+            script = out_dir / "oracle.jsonl"
+            out_dir.mkdir(parents=True, exist_ok=True)
+            write_oracle_script(script, oracle_script(task, workdir))
+            settings = settings.model_copy(update={"model": f"scripted/{script}", "tool_format": "native"})
+        result = run_agent(workdir, task.problem_statement, settings, out_dir, env=env, in_place=True)
+        return result.patch
