@@ -1,0 +1,239 @@
+"""Test runners for the hook: pytest, jest, and any shell command.
+
+Every runner runs its command through the run's own Runtime (the agent's persistent shell), so tests see the
+task's environment and sandbox, and a run past its timeout is killed with every process it started (the
+runtime kills the command's whole process family, background jobs included). The command runs in a
+subshell that first changes to the workspace root, so the agent's shell keeps its own working directory.
+Report files go to the runtime's scratch directory, which sandboxes mount at the same path and which is
+outside the workspace (so reports never show up in the patch or in checkpoints).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from devloop.feedback.base import FailureDetail, TestReport, TestRunner
+from devloop.runtime.base import Runtime
+
+_PLUGIN_SOURCE = Path(__file__).with_name("pytest_plugin.py")
+_PLUGIN_MODULE = "devloop_report"
+_TAIL_LINES = 40
+_PYTHON = '"$(command -v python || command -v python3)"'
+
+
+def _scratch(runtime: Runtime) -> Path:
+    scratch = getattr(runtime, "scratch_dir", None)
+    path = Path(scratch) if scratch else Path(tempfile.mkdtemp(prefix="devloop-tests-"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _tail(text: str, lines: int = _TAIL_LINES) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+class _ShellRunner:
+    """What the runners share: the runtime, the workspace root, a scratch dir and a run counter."""
+
+    def __init__(self, runtime: Runtime, root: Path) -> None:
+        self.runtime = runtime
+        self.root = Path(root)
+        self.scratch = _scratch(runtime)
+        self.runs = 0
+
+    def _shell(self, command: str, timeout: float) -> Any:
+        self.runs += 1
+        return self.runtime.run(f"( builtin cd -- {shlex.quote(str(self.root))} && {command} )", timeout)
+
+
+class PytestRunner(_ShellRunner):
+    """pytest with the devloop_report plugin: per-test status, message, last frames, failing frame's locals
+    and captured output. Falls back to the `-rA` summary when the plugin could not load."""
+
+    def __init__(self, runtime: Runtime, root: Path, *, args: tuple[str, ...] = ()) -> None:
+        super().__init__(runtime, root)
+        self.args = args
+
+    def command(self, tests: list[str] | None, report_file: Path) -> str:
+        argv = ["-m", "pytest", "-p", _PLUGIN_MODULE, "-p", "no:cacheprovider", "-q", "-rA", "--tb=short",
+                "--color=no", *self.args]
+        if tests:
+            argv += ["--", *tests]
+        pythonpath = shlex.quote(str(self.scratch)) + "${PYTHONPATH:+:$PYTHONPATH}"
+        return (f"DEVLOOP_REPORT_FILE={shlex.quote(str(report_file))} PYTHONPATH={pythonpath} "
+                f"{_PYTHON} {shlex.join(argv)}")
+
+    def run(self, tests: list[str] | None, timeout: float) -> TestReport:
+        """Run `tests` (node ids or paths relative to the root; None = the whole suite)."""
+        plugin = self.scratch / f"{_PLUGIN_MODULE}.py"
+        if not plugin.exists():  # copied on first use, and again if a command cleaned the scratch dir
+            shutil.copyfile(_PLUGIN_SOURCE, plugin)
+        report_file = self.scratch / f"pytest-report-{self.runs + 1}.jsonl"
+        report_file.unlink(missing_ok=True)
+        command = self.command(tests, report_file)
+        result = self._shell(command, timeout)
+        records = _read_jsonl(report_file)
+        report_file.unlink(missing_ok=True)
+        report = TestReport(statuses={}, duration_s=result.duration_s, timed_out=result.timed_out,
+                            log=result.output, command=command)
+        if records:
+            self._fill(report, records)
+        else:
+            self._fallback(report, result.exit_code)
+        return report
+
+    def _fill(self, report: TestReport, records: list[dict[str, Any]]) -> None:
+        for rec in records:
+            test_id = self._root_relative(str(rec.get("id", "")), str(rec.get("rootdir") or ""))
+            status = str(rec.get("status", "ERROR"))
+            if report.statuses.get(test_id) in ("FAILED", "ERROR") and status not in ("FAILED", "ERROR"):
+                continue  # a teardown line must not hide the call's failure
+            report.statuses[test_id] = status
+            if status in ("FAILED", "ERROR"):
+                report.failures = [f for f in report.failures if f.test_id != test_id]
+                report.failures.append(FailureDetail(
+                    test_id, str(rec.get("message", "")), [str(f) for f in rec.get("frames", [])],
+                    {str(k): str(v) for k, v in (rec.get("locals") or {}).items()},
+                    str(rec.get("stdout", "")), str(rec.get("stderr", ""))))
+
+    def _root_relative(self, node_id: str, rootdir: str) -> str:
+        if not rootdir:
+            return node_id
+        try:
+            prefix = Path(rootdir).resolve().relative_to(self.root.resolve())
+        except ValueError:
+            return node_id
+        return node_id if str(prefix) == "." else f"{prefix.as_posix()}/{node_id}"
+
+    def _fallback(self, report: TestReport, exit_code: int | None) -> None:
+        """No plugin records: read the -rA summary; if even that is empty, the run itself failed."""
+        from devloop.harness.log_parsers import parse_pytest
+
+        report.statuses.update(parse_pytest(report.log))
+        if report.statuses or report.timed_out or exit_code == 5:  # 5: pytest collected no tests
+            return
+        report.statuses["<pytest>"] = "ERROR"
+        report.failures.append(FailureDetail("<pytest>", f"pytest exited {exit_code}:\n{_tail(report.log, 15)}"))
+
+
+class JestRunner(_ShellRunner):
+    """`npx jest --json`. Tests are test or source files: jest picks the tests related to them
+    (`--findRelatedTests`), so a changed module brings its dependants' tests along."""
+
+    def command(self, tests: list[str] | None, report_file: Path) -> str:
+        argv = ["npx", "--no-install", "jest", "--json", f"--outputFile={report_file}", "--ci", "--silent"]
+        if tests:
+            argv += ["--findRelatedTests", *tests]
+        return shlex.join(argv)
+
+    def run(self, tests: list[str] | None, timeout: float) -> TestReport:
+        report_file = self.scratch / f"jest-report-{self.runs + 1}.json"
+        report_file.unlink(missing_ok=True)
+        command = self.command(tests, report_file)
+        result = self._shell(command, timeout)
+        report = TestReport(statuses={}, duration_s=result.duration_s, timed_out=result.timed_out,
+                            log=result.output, command=command)
+        try:
+            data = json.loads(report_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = None
+        report_file.unlink(missing_ok=True)
+        if isinstance(data, dict):
+            self._fill(report, data)
+        elif not report.timed_out:
+            report.statuses["<jest>"] = "ERROR"
+            report.failures.append(FailureDetail("<jest>", f"jest exited {result.exit_code}:\n{_tail(result.output, 15)}"))
+        return report
+
+    def _fill(self, report: TestReport, data: dict[str, Any]) -> None:
+        states = {"passed": "PASSED", "failed": "FAILED", "pending": "SKIPPED", "skipped": "SKIPPED",
+                  "todo": "SKIPPED", "disabled": "SKIPPED"}
+        for suite in data.get("testResults", []):
+            file = self._relative(str(suite.get("name", "")))
+            cases = suite.get("assertionResults") or []
+            if not cases and suite.get("status") == "failed":  # the file failed to load or run
+                report.statuses[file] = "ERROR"
+                report.failures.append(FailureDetail(file, _tail(str(suite.get("message", "")), 20)))
+            for case in cases:
+                test_id = " > ".join([file, *case.get("ancestorTitles", []), str(case.get("title", ""))])
+                status = states.get(str(case.get("status")), "SKIPPED")
+                report.statuses[test_id] = status
+                if status == "FAILED":
+                    message, frames = _split_stack("\n".join(case.get("failureMessages") or []))
+                    report.failures.append(FailureDetail(test_id, message, frames))
+
+    def _relative(self, path: str) -> str:
+        try:
+            return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return path
+
+
+def _split_stack(text: str) -> tuple[str, list[str]]:
+    """A jest failure message into its message and its stack frames outside node_modules."""
+    message, frames = [], []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("at "):
+            if "node_modules" not in stripped and "node:internal" not in stripped:
+                frames.append(stripped[3:])
+        elif not frames:
+            message.append(line)
+    return "\n".join(message).strip(), frames[:4][::-1]
+
+
+class CommandRunner(_ShellRunner):
+    """Any shell command: one pseudo-test named after it, passing when it exits 0; the output's tail is
+    the failure message."""
+
+    def __init__(self, runtime: Runtime, root: Path, command: str) -> None:
+        super().__init__(runtime, root)
+        self.cmd = command
+
+    def run(self, tests: list[str] | None, timeout: float) -> TestReport:
+        """Run the command (`tests` is ignored: the command decides what it runs)."""
+        result = self._shell(self.cmd, timeout)
+        ok = result.exit_code == 0 and not result.timed_out
+        report = TestReport(statuses={self.cmd: "PASSED" if ok else "FAILED"}, duration_s=result.duration_s,
+                            timed_out=result.timed_out, log=result.output, command=self.cmd)
+        if not ok:
+            why = "killed at its timeout" if result.timed_out else f"exited {result.exit_code}"
+            report.failures.append(FailureDetail(self.cmd, f"`{self.cmd}` {why}; output tail:\n{_tail(result.output)}"))
+        return report
+
+
+def make_runner(hook: str, runtime: Runtime, root: Path) -> TestRunner:
+    """The runner for a --hook value: "pytest", "jest", or any other text as a shell command."""
+    kind = hook.strip()
+    if kind == "pytest":
+        return PytestRunner(runtime, root)
+    if kind == "jest":
+        return JestRunner(runtime, root)
+    return CommandRunner(runtime, root, kind)
+
+
+def runner_kind(hook: str) -> str:
+    """"pytest", "jest" or "command"."""
+    kind = hook.strip()
+    return kind if kind in ("pytest", "jest") else "command"
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    records = []
+    for line in text.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue  # a line torn by the timeout's kill
+        if isinstance(value, dict):
+            records.append(value)
+    return records
