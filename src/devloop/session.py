@@ -63,6 +63,21 @@ def render_prompts(settings: RunSettings, issue: str, root: Path, tools_text: st
     return env.get_template("system.j2").render(ctx), env.get_template("task.j2").render(ctx)
 
 
+def sampling_params(settings: RunSettings) -> SamplingParams:
+    """Sampling settings, plus what each text format needs from the server.
+
+    xml: stop at `</function` as OpenHands does (the parser tolerates the cut), so the model cannot go on to
+    imagine the tool's output. mistral on a self-hosted server: keep `[TOOL_CALLS]`/`[ARGS]` in the text,
+    which vLLM drops by default as special tokens (other OpenAI-compatible servers ignore the field).
+    """
+    params = SamplingParams(settings.temperature, settings.top_p, settings.max_tokens, settings.seed)
+    if settings.tool_format == "xml":
+        params.stop = ["</function"]
+    if settings.tool_format == "mistral" and settings.model.startswith("openai/"):
+        params.extra_body = {"skip_special_tokens": False}
+    return params
+
+
 def run_agent(
     repo: Path,
     issue: str,
@@ -99,7 +114,7 @@ def run_agent(
                    repo=str(repo), workspace=str(ws.root), system=system, task=task)
         agent = Agent(
             model=model, fmt=fmt, toolbox=toolbox, ctx=ctx, on_step=on_step, trajectory=traj, patch=ws.diff,
-            params=SamplingParams(settings.temperature, settings.top_p, settings.max_tokens, settings.seed),
+            params=sampling_params(settings),
             limits=Limits(settings.max_iterations, settings.max_tokens_total, settings.time_limit,
                           settings.max_format_errors),
         )

@@ -26,6 +26,9 @@ class SamplingParams:
     top_p: float | None = None
     max_tokens: int | None = None
     seed: int | None = None
+    stop: list[str] | None = None
+    # Server-specific fields merged into the request body (e.g. vLLM's skip_special_tokens).
+    extra_body: dict[str, Any] | None = None
 
 
 @dataclass

@@ -76,6 +76,9 @@ def test_each_format_fixes_the_bug_and_leaves_the_user_tree_alone(
     else:
         assert "tools" not in first
         assert "str_replace_editor" in first["messages"][0]["content"]  # tools rendered into the prompt
+    assert (first.get("stop") == ["</function"]) == (tool_format == "xml")
+    assert (first.get("skip_special_tokens") is False) == (tool_format == "mistral")
+    assert first["temperature"] == 0.0
 
 
 def test_trajectory_records_every_step_with_the_patch_so_far(repo: Path, tmp_path: Path) -> None:
@@ -168,3 +171,12 @@ def test_scripted_provider_goes_through_http(repo: Path, tmp_path: Path) -> None
     s = load_settings(model=f"scripted/{script}")
     result = run_agent(repo, demo_issue(), s, tmp_path / "out")
     assert result.exit_status == "finished" and suite_passes_with(repo, result.patch)
+
+
+def test_security_risk_argument_from_newer_openhands_schemas_is_tolerated(repo: Path, tmp_path: Path) -> None:
+    args = json.dumps({"command": "ls", "security_risk": "LOW"})
+    call = {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "s1", "type": "function", "function": {"name": "execute_bash", "arguments": args}}]}
+    result, server = run(repo, tmp_path, [call, *demo_script("native")])
+    assert result.exit_status == "finished"
+    assert "statkit" in server.requests[1]["messages"][-1]["content"]  # the ls ran

@@ -189,3 +189,21 @@ def test_project_pytest_does_not_collect_suite_tests() -> None:
     )
     assert "tests/suite/test_builtin_suite.py" in proc.stdout
     assert "suite/builtin" not in proc.stdout
+
+
+def test_concurrent_materialise_into_one_cache(tmp_path: Path) -> None:
+    slugs = list_builtin()[:4]
+    code = (
+        "import json, sys; from pathlib import Path; from devloop.suite import materialize_builtin; "
+        "print(json.dumps([r['base_commit'] for r in materialize_builtin(Path(sys.argv[1]), sys.argv[2:])]))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path), *slugs], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    outputs = [proc.communicate(timeout=60)[0] for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs)
+    assert len(set(outputs)) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(slugs)

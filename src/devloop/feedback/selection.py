@@ -61,10 +61,11 @@ class ImportIndex:
             out += [n if rel == "." else f"{rel}/{n}".replace(os.sep, "/") for n in filenames if n.endswith(".py")]
         return out
 
-    def graph(self) -> tuple[dict[str, str], dict[str, set[str]]]:
-        """(module name -> file, file -> files it imports)."""
+    def graph(self, deleted: Iterable[str] = ()) -> tuple[dict[str, str], dict[str, set[str]]]:
+        """(module name -> file, file -> files it imports); `deleted` files still count as modules, so
+        that their importers can be found."""
         files = self.files()
-        modules = {module_name(self.root, f): f for f in files}
+        modules = {module_name(self.root, f): f for f in [*deleted, *files]}
         edges: dict[str, set[str]] = {}
         for f in files:
             targets: set[str] = set()
@@ -177,17 +178,17 @@ class TestSelector:
         for f in existing:
             if is_test_file(f):
                 chosen.setdefault(f, None)  # written or changed by the agent
-        sources = [f for f in existing if f.endswith(".py") and not is_test_file(f)]
+        sources = [f for f in files if f.endswith(".py") and not is_test_file(f)]
         if sources:
-            for test in self._related(sources):
+            for test in self._related(sources, deleted=[f for f in sources if f not in existing]):
                 chosen.setdefault(test, None)
         # A whole file already chosen makes its single node ids redundant.
         whole = {t for t in chosen if "::" not in t}
         return [t for t in chosen if "::" not in t or t.split("::")[0] not in whole]
 
-    def _related(self, sources: list[str]) -> list[str]:
-        modules, edges = self.index.graph()
-        tests = [f for f in edges if is_test_file(f)]
+    def _related(self, sources: list[str], deleted: list[str]) -> list[str]:
+        _, edges = self.index.graph(deleted)
+        tests = [f for f in edges if is_test_file(f) and f not in deleted]
         found: set[str] = set()
         stems = set()
         for src in sources:
@@ -209,7 +210,7 @@ class TestSelector:
                 if f not in seen:
                     seen.add(f)
                     frontier.append(f)
-        found.update(f for f in seen if is_test_file(f))
+        found.update(f for f in seen if is_test_file(f) and f not in deleted)
         return sorted(found)
 
 

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from devloop.formats.base import FormatError
-from devloop.tools.base import ToolSpec
+from devloop.tools.base import TOLERATED_EXTRA_ARGS, ToolSpec
 
 _JSON_TYPES = ("string", "integer", "number", "boolean", "array", "object", "null")
 
@@ -55,7 +55,7 @@ def check_arguments(spec: ToolSpec, args: dict[str, Any]) -> None:
         problems.append("missing required parameter " + ", ".join(repr(m) for m in missing))
     if props:
         for name in args:
-            if name not in props:
+            if name not in props and name not in TOLERATED_EXTRA_ARGS:
                 problems.append(f"unknown parameter {name!r}{_did_you_mean(name, list(props))}")
     if problems:
         raise FormatError(

@@ -132,10 +132,11 @@ class OpenAICompatModel:
         if tools is not None:
             request["tools"] = tools
             request["tool_choice"] = "auto"
-        for key in ("temperature", "top_p", "max_tokens", "seed"):
+        for key in ("temperature", "top_p", "max_tokens", "seed", "stop"):
             value = getattr(params, key)
             if value is not None:
                 request[key] = value
+        request.update(params.extra_body or {})
 
         started = time.monotonic()
         retries = 0

@@ -12,6 +12,11 @@ from devloop.runtime.base import Runtime
 from devloop.types import Observation
 
 
+# Arguments some models add from newer OpenHands tool schemas (e.g. `security_risk: LOW|MEDIUM|HIGH`).
+# They change nothing here, so they are accepted and dropped rather than costing the model a format error.
+TOLERATED_EXTRA_ARGS = frozenset({"security_risk"})
+
+
 @dataclass
 class ToolSpec:
     """What a format needs to present a tool: name, description, JSON schema of its arguments."""

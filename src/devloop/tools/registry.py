@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from devloop.formats.base import FormatError
 from devloop.runtime.base import RuntimeFailure
-from devloop.tools.base import Tool, ToolContext, ToolSpec
+from devloop.tools.base import TOLERATED_EXTRA_ARGS, Tool, ToolContext, ToolSpec
 from devloop.tools.common import clean_schema
 from devloop.types import Observation, ToolCall
 
@@ -68,10 +68,11 @@ class Toolbox:
                 f"The arguments of `{call.name}` must be a JSON object mapping parameter names to values, "
                 f"but got {type(call.arguments).__name__} {_shorten(call.arguments)}. {expected}"
             )
-        unknown = [key for key in call.arguments if key not in tool.Args.model_fields]
+        given = {k: v for k, v in call.arguments.items() if k not in TOLERATED_EXTRA_ARGS}
+        unknown = [key for key in given if key not in tool.Args.model_fields]
         problems = [f"unknown parameter `{key}`" for key in unknown]
         try:
-            args = tool.Args.model_validate({k: v for k, v in call.arguments.items() if k not in unknown})
+            args = tool.Args.model_validate({k: v for k, v in given.items() if k not in unknown})
         except ValidationError as exc:
             problems.extend(_describe(err) for err in exc.errors())
         else:

@@ -1,0 +1,104 @@
+"""FeedbackLoop: the feedback parts of one run, built from the settings, and what session.py calls.
+
+Integration (session.run_agent), in order:
+    loop = build_feedback(settings, workspace=ws, runtime=runtime, out_dir=output)   # None: no flag set
+    model = loop.instrument(model) if loop else model      # model latency into the metrics
+    agent = Agent(..., hooks=loop.hooks if loop else [])
+    ... agent.run(...) ...
+    finally: fields = loop.result_fields(); loop.close()   # merge fields into result.json
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devloop.agent import StepHook
+from devloop.feedback.base import TestRunner
+from devloop.feedback.checkpoints import Checkpoints
+from devloop.feedback.events import EventLog
+from devloop.feedback.hook import FeedbackHook
+from devloop.feedback.livediff import DiffStreamer
+from devloop.feedback.metrics import Metrics
+from devloop.feedback.runners import make_runner, runner_kind
+from devloop.feedback.selection import TestSelector
+from devloop.feedback.tokens import tokenizer_name
+from devloop.models.base import Model
+from devloop.runtime.base import Runtime
+from devloop.types import Completion, SamplingParams
+from devloop.workspace import Workspace
+
+EVENTS_FILE = "events.jsonl"
+
+
+class TimedModel:
+    """A Model that records each completion's latency in the run's metrics."""
+
+    def __init__(self, inner: Model, metrics: Metrics) -> None:
+        self.inner = inner
+        self.metrics = metrics
+        self.name = inner.name
+
+    def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
+                 params: SamplingParams) -> Completion:
+        t0 = time.monotonic()
+        try:
+            return self.inner.complete(messages, tools, params)
+        finally:
+            self.metrics.model_latency.observe(time.monotonic() - t0)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@dataclass
+class FeedbackLoop:
+    """The run's test runner, selector, checkpoints, event log, metrics and live diff, wired into one hook."""
+
+    hook: FeedbackHook
+    events: EventLog
+    metrics: Metrics
+    checkpoints: Checkpoints
+    selector: TestSelector
+    runner: TestRunner | None
+    settings: Any
+    hooks: list[StepHook] = field(default_factory=list)
+
+    @property
+    def retries_left(self) -> int:
+        """Rollbacks and re-attempts still allowed by --max-retry."""
+        return max(0, self.hook.max_retry - self.hook.rollbacks)
+
+    def instrument(self, model: Model) -> Model:
+        """`model`, timed into the metrics' model latency histogram."""
+        return TimedModel(model, self.metrics)
+
+    def result_fields(self) -> dict[str, Any]:
+        """Extra result.json fields: test status and counts, checkpoints, rollbacks, where the events are."""
+        return {**self.hook.result_fields(), "events_path": str(self.events.path) if self.events.path else None,
+                "metrics_port": self.metrics.port, "summary_tokenizer": tokenizer_name()}
+
+    def close(self) -> None:
+        """Stop the metrics server and close events.jsonl (idempotent)."""
+        self.metrics.close()
+        self.events.close()
+
+
+def build_feedback(settings: Any, *, workspace: Workspace, runtime: Runtime, out_dir: Path | None) -> FeedbackLoop | None:
+    """The feedback loop for a run, or None when no feedback flag is set. `settings` has FeedbackSettings'
+    fields (RunSettings does). Raises OSError when the metrics port cannot be bound."""
+    if not settings.feedback_enabled():
+        return None
+    metrics = Metrics(settings.metrics_port)
+    events = EventLog(out_dir / EVENTS_FILE if out_dir is not None else None, listeners=[metrics.on_event])
+    runner = make_runner(settings.hook, runtime, workspace.root) if settings.hook else None
+    selector = TestSelector(workspace.root, kind=runner_kind(settings.hook) if settings.hook else "pytest",
+                            scope=settings.hook_scope)
+    checkpoints = Checkpoints(workspace)
+    streamer = DiffStreamer(settings.stream_diff) if settings.stream_diff else None
+    hook = FeedbackHook(runner, selector, checkpoints, events, metrics, streamer,
+                        timeout_test=settings.timeout_test, summary_tokens=settings.summary_tokens,
+                        rollback_threshold=settings.rollback_threshold, max_retry=settings.max_retry)
+    return FeedbackLoop(hook, events, metrics, checkpoints, selector, runner, settings, hooks=[hook])
