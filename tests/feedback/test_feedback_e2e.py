@@ -85,6 +85,7 @@ def feedback_in(request: dict[str, Any]) -> str:
     return content[content.index("[test hook]"):] if "[test hook]" in content else ""
 
 
+@pytest.mark.slow
 def test_a_breaking_edit_is_reported_in_the_very_next_request_within_budget(repo: Path, tmp_path: Path) -> None:
     script = [
         replace(0, "calc/ops.py", "    return a + b\n\n\ndef mul", "    return a + b  # sum\n\n\ndef mul"),
@@ -107,6 +108,7 @@ def test_a_breaking_edit_is_reported_in_the_very_next_request_within_budget(repo
     assert loop.hook.test_runs == 2
 
 
+@pytest.mark.slow
 def test_three_no_progress_steps_restore_the_best_checkpoint(repo: Path, tmp_path: Path) -> None:
     fixed = OPS.replace("def mul(a, b):\n    return a + b", "def mul(a, b):\n    return a * b")
     script = [

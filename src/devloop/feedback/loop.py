@@ -97,6 +97,7 @@ def build_feedback(settings: Any, *, workspace: Workspace, runtime: Runtime, out
     selector = TestSelector(workspace.root, kind=runner_kind(settings.hook) if settings.hook else "pytest",
                             scope=settings.hook_scope)
     checkpoints = Checkpoints(workspace)
+    tokenizer_name()  # load the tokenizer now, not while the first summary is awaited
     streamer = DiffStreamer(settings.stream_diff) if settings.stream_diff else None
     hook = FeedbackHook(runner, selector, checkpoints, events, metrics, streamer,
                         timeout_test=settings.timeout_test, summary_tokens=settings.summary_tokens,

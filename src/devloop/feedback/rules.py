@@ -179,9 +179,9 @@ def _parse_file(path: Path) -> tuple[list[Rule], dict[str, dict[str, Any]]]:
             spec = RuleSpec.model_validate(raw)
         except ValidationError as e:
             err = e.errors()[0]
-            loc = ".".join(str(x) for x in err["loc"] if not isinstance(x, int)) or "rule"
-            msg = err["msg"].removeprefix("Value error, ")
-            raise RuleError(f"{where}: {loc}: {msg}") from None
+            loc = ".".join(str(x) for x in err["loc"] if not isinstance(x, int))
+            msg = err["msg"].removeprefix("Value error, ")  # rule-wide checks name their field themselves
+            raise RuleError(f"{where}: {loc}: {msg}" if loc else f"{where}: {msg}") from None
         if spec.name in seen:
             raise RuleError(f"{where}: name: duplicate rule name in this file")
         seen.add(spec.name)

@@ -146,6 +146,7 @@ class TestSelector:
     kind: str = "pytest"  # pytest | jest | command
     scope: str = "related"  # related | all
     agent_tests: dict[str, None] = field(default_factory=dict)
+    touched: dict[str, None] = field(default_factory=dict)
     index: ImportIndex = field(init=False)
 
     def __post_init__(self) -> None:
@@ -160,10 +161,15 @@ class TestSelector:
                     self.agent_tests.setdefault(test, None)
 
     def select(self, patch: str) -> list[str] | None:
-        """Tests for the workspace as `patch` leaves it: None = the whole suite, [] = nothing to run."""
+        """Tests for the workspace as `patch` (the diff against the start) leaves it, given every file
+        changed so far in the run: None = the whole suite, [] = nothing to run."""
         if self.scope == "all" or self.kind == "command":
             return None
-        files = [f for f in changed_files(patch) if f != "/dev/null"]
+        # Files changed at any point of the run: an edit undone since still decides what is worth re-testing.
+        for f in changed_files(patch):
+            if f != "/dev/null":
+                self.touched.setdefault(f, None)
+        files = list(self.touched)
         if self.kind == "jest":
             existing = [f for f in files if (self.root / f).is_file()]
             return sorted({*existing, *(t for t in self.agent_tests if (self.root / t.split("::")[0]).exists())})

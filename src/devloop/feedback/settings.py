@@ -41,6 +41,18 @@ class FeedbackSettings(BaseModel):
     minimize: bool = False
     """After a run whose tests pass, shrink the diff by delta debugging while keeping the same tests green."""
 
+    @field_validator("queues")
+    @classmethod
+    def _queues_spec(cls, value: str | None) -> str | None:
+        if value is not None:
+            from devloop.feedback.queues import parse_queues  # the queue runner is loaded only when used
+
+            try:
+                parse_queues(value)
+            except ValueError as e:
+                raise ValueError(str(e).removeprefix("--queues: ")) from None
+        return value
+
     @field_validator("hook")
     @classmethod
     def _hook_not_blank(cls, value: str | None) -> str | None:

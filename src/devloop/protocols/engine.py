@@ -123,20 +123,22 @@ def run_protocol(
     lost: list[str] = []
     blocked: set[tuple[str, int | None]] = set()
 
-    def jobs_for(iid: str) -> list[tuple[int | None, Any]]:
-        busy = {idx for (t, idx) in in_flight.values() if t == iid}
-        out: list[tuple[int | None, Any]] = [
-            (i, AttemptJob(by_id[iid], i, unit_settings(settings, config, i), harness))
-            for i in pending(config, units[iid]) if i not in busy and (iid, i) not in blocked
+    scheduled: set[tuple[str, int | None]] = set()  # queued or in flight
+
+    def jobs_for(iid: str) -> list[tuple[str, int | None, Any]]:
+        """The task's next jobs that are not already scheduled; marks them scheduled."""
+        busy = {idx for (t, idx) in scheduled | blocked if t == iid}
+        out: list[tuple[str, int | None, Any]] = [
+            (iid, i, AttemptJob(by_id[iid], i, unit_settings(settings, config, i), harness))
+            for i in pending(config, units[iid]) if i not in busy
         ]  # fmt: skip
-        if (config.name == "best-of" and not out and not busy and (iid, None) not in blocked
-                and not pending(config, units[iid]) and not _selection_current(selections.get(iid), units[iid])):
-            out.append((None, SelectJob(by_id[iid], {i: u.patch for i, u in units[iid].items()}, harness)))
+        if (config.name == "best-of" and not out and not busy and not pending(config, units[iid])
+                and not _selection_current(selections.get(iid), units[iid])):
+            out.append((iid, None, SelectJob(by_id[iid], {i: u.patch for i, u in units[iid].items()}, harness)))
+        scheduled.update((iid, idx) for iid, idx, _ in out)
         return out  # fmt: skip
 
-    queue: deque[tuple[str, int | None, Any]] = deque(
-        (iid, idx, job) for iid in by_id for idx, job in jobs_for(iid)
-    )
+    queue: deque[tuple[str, int | None, Any]] = deque(job for iid in by_id for job in jobs_for(iid))
     executor = executor or LocalExecutor(1)
     bar = Progress(TextColumn(f"[bold]{config.name}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("[green]{task.fields[resolved]} resolved[/]"), TimeElapsedColumn(),
@@ -153,6 +155,7 @@ def run_protocol(
             done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
             for future in done:
                 iid, idx = in_flight.pop(future)
+                scheduled.discard((iid, idx))
                 try:
                     result = future.result()
                 except Exception as exc:  # a worker died: leave the unit undone, for resume
@@ -167,7 +170,7 @@ def run_protocol(
                     units[iid][result.index] = result
                     resolved += result.resolved
                 bar.update(row, advance=1, resolved=resolved)
-                more = [(iid, i, j) for i, j in jobs_for(iid)]
+                more = jobs_for(iid)
                 queue.extend(more)
                 if more:
                     total += len(more)
