@@ -78,10 +78,14 @@ class Agent:
     _api_tools: list[dict[str, Any]] | None = field(default=None, init=False, repr=False)
     _last_patch: str = field(default="", init=False, repr=False)
 
-    def run(self, system: str, task: str) -> Stop:
+    def start(self, system: str, task: str) -> None:
+        """Begin the conversation; then call step() until it raises Stop (run() does exactly that)."""
         self.messages = [{"role": "system", "content": system}, {"role": "user", "content": task}]
         self._specs = self.toolbox.specs()
         self._api_tools = self.toolbox.openai_tools() if self.fmt.native else None
+
+    def run(self, system: str, task: str) -> Stop:
+        self.start(system, task)
         try:
             while True:
                 self.step()

@@ -19,6 +19,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from devloop.feedback.settings import FeedbackSettings
+
 ToolFormatName = Literal["native", "mistral", "xml", "hermes", "auto"]
 
 
@@ -34,8 +36,9 @@ def project_config_file() -> Path:
     return Path.cwd() / "devloop.toml"
 
 
-class RunSettings(BaseSettings):
-    """Everything that shapes one agent run. Each field is a `devloop run` flag of the same name."""
+class RunSettings(BaseSettings, FeedbackSettings):
+    """Everything that shapes one agent run. Each field is a `devloop run` flag of the same name
+    (the feedback loop's fields come from FeedbackSettings)."""
 
     model_config = SettingsConfigDict(env_prefix="DEVLOOP_", extra="forbid", validate_default=True)
 
@@ -70,8 +73,18 @@ class RunSettings(BaseSettings):
     """Consecutive replies without a valid tool call before the run ends with format_errors."""
     prompt_dir: Path | None = None
     """Directory with system.j2 / task.j2 overriding the packaged prompts."""
-    sandbox: str = "none"
-    """Where commands run: none (a local shell) or a sandbox runtime."""
+    sandbox: str = "auto"
+    """Where commands run: bwrap (bubblewrap sandbox), docker, none (a local shell); auto = bwrap if it works."""
+    allow_network: bool = False
+    """Let sandboxed commands reach the network."""
+    env: list[str] = Field(default_factory=list)
+    """KEY=VAL variables set inside the sandbox."""
+    pass_env: list[str] = Field(default_factory=list)
+    """Names of host variables passed into the sandbox (beyond PATH, LANG, TERM and the like)."""
+    memory_limit: str = "4G"
+    """Address-space limit per sandboxed command (e.g. 4G, 512M)."""
+    policy: list[Path] = Field(default_factory=list)
+    """Extra command-policy files (TOML), checked before the project and user policies."""
     keep_workspace: bool = False
     """Keep the isolated workspace after the run (its path is in result.json)."""
 

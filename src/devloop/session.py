@@ -10,18 +10,24 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
 from devloop.agent import Agent, Limits, StepInfo, Stop
 from devloop.config import RunSettings
+from devloop.feedback import build_feedback
 from devloop.formats import get_format
 from devloop.models import get_model
 from devloop.models.base import ModelError
-from devloop.runtime import get_runtime
+from devloop.policy import GatedToolbox, PolicyError, load_policy
+from devloop.runtime import get_runtime, resolve_sandbox
+from devloop.runtime.limits import Limits as SandboxLimits
+from devloop.runtime.limits import parse_bytes
+from devloop.runtime.sandbox_env import parse_env_assignments
 from devloop.tools.base import ToolContext
 from devloop.tools.registry import default_toolbox
 from devloop.trajectory import Trajectory
@@ -43,10 +49,13 @@ class RunResult:
     tool_format: str
     workspace: str | None = None
     patch: str = ""
+    sandbox: str = "none"
+    extra: dict = field(default_factory=dict)  # the feedback loop's fields (tests, rollbacks, queues...)
 
     def to_json(self) -> dict:
         d = asdict(self)
         d.pop("patch")
+        d.update(d.pop("extra"))
         return d
 
 
@@ -87,6 +96,7 @@ def run_agent(
     env: dict[str, str] | None = None,
     in_place: bool = False,
     on_step: Callable[[StepInfo], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run the agent on `repo` for `issue`; write patch.diff, trajectory.jsonl and result.json to `output`.
 
@@ -94,31 +104,52 @@ def run_agent(
     """
     started = time.monotonic()
     fmt = get_format(settings.tool_format)
+    sandbox, warning = resolve_sandbox(settings.sandbox)
+    if warning and on_warning:
+        on_warning(warning)
+    runtime_kw = _runtime_options(sandbox, settings, env or {})
+    rules = _load_rules(settings)
+    try:
+        policy = load_policy(Path.cwd(), extra_files=settings.policy)
+    except PolicyError as e:
+        raise ValueError(str(e)) from None
     model = get_model(settings.model, base_url=settings.base_url, api_key_env=settings.api_key_env,
                       max_retries=settings.max_retries, timeout=settings.request_timeout)
     output.mkdir(parents=True, exist_ok=True)
     traj = Trajectory(output / "trajectory.jsonl")
     ws: Workspace | None = None
     runtime = None
+    loop = None
+    queue_runner = None
+    minimized: dict | None = None
     agent: Agent | None = None
     stop = Stop("runtime_error", "the run did not start")
     try:
         ws = Workspace.create(repo, in_place=in_place)
-        shell_env = {**os.environ, **(env or {})}
-        runtime = get_runtime(settings.sandbox, ws.root, env=shell_env)
-        toolbox = default_toolbox()
+        runtime = get_runtime(sandbox, ws.root, env={**os.environ, **(env or {})}, **runtime_kw)
+        toolbox = GatedToolbox(default_toolbox(), policy, ws.root, interactive=False)
+        loop = build_feedback(settings, workspace=ws, runtime=runtime, out_dir=output)
+        if loop is not None:
+            model = loop.instrument(model)
         ctx = ToolContext(runtime=runtime, root=ws.root, command_timeout=settings.command_timeout,
                           output_cap=settings.output_cap)
         system, task = render_prompts(settings, issue, ws.root, fmt.render_tools(toolbox.specs()))
-        traj.write("start", model=settings.model, settings=settings.model_dump(mode="json"),
+        traj.write("start", model=settings.model, settings=settings.model_dump(mode="json"), sandbox=sandbox,
                    repo=str(repo), workspace=str(ws.root), system=system, task=task)
         agent = Agent(
             model=model, fmt=fmt, toolbox=toolbox, ctx=ctx, on_step=on_step, trajectory=traj, patch=ws.diff,
+            hooks=loop.hooks if loop else [],
             params=sampling_params(settings),
             limits=Limits(settings.max_iterations, settings.max_tokens_total, settings.time_limit,
                           settings.max_format_errors),
         )
-        stop = agent.run(system, task)
+        if rules is not None and loop is not None:
+            queue_runner = _queue_runner(agent, loop, rules, settings, ws, runtime)
+            stop = queue_runner.run(system, task)
+        else:
+            stop = agent.run(system, task)
+        if settings.minimize and loop is not None and stop.status == "finished":
+            minimized = _minimize(loop, ws, settings)
     except ModelError as e:
         stop = Stop("model_error", e.reason)
     except KeyboardInterrupt:
@@ -128,7 +159,10 @@ def run_agent(
     finally:
         patch = _safe_diff(ws)
         (output / "patch.diff").write_text(patch, encoding="utf-8")
-        for closer in (runtime, model):
+        extra = {**_safe_fields(loop), **_safe_fields(queue_runner)}
+        if minimized is not None:
+            extra["minimize"] = minimized
+        for closer in (loop, runtime, model):
             try:
                 if closer is not None:
                     closer.close()
@@ -145,6 +179,7 @@ def run_agent(
         duration_s=round(time.monotonic() - started, 3), patch_path=str(output / "patch.diff"),
         trajectory_path=str(output / "trajectory.jsonl"), model=settings.model,
         tool_format=settings.tool_format, workspace=str(ws.root) if keep and ws else None, patch=patch,
+        sandbox=sandbox, extra=extra,
     )
     traj.write("end", result=result.to_json())
     traj.close()
@@ -152,6 +187,60 @@ def run_agent(
     tmp.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, output / "result.json")
     return result
+
+
+def _load_rules(settings: RunSettings) -> Any:
+    """The rescue rules for --queues (checked before anything is created); None without --queues."""
+    if not settings.queues:
+        return None
+    if not settings.hook:
+        raise ValueError("--queues needs a test hook (--hook pytest|jest|CMD) to tell when the tests are green")
+    from devloop.feedback.rules import RuleError, load_rules
+
+    try:
+        return load_rules(settings.rules)
+    except RuleError as e:
+        raise ValueError(str(e)) from None
+
+
+def _queue_runner(agent: Agent, loop: Any, rules: Any, settings: RunSettings, ws: Workspace, runtime: Any) -> Any:
+    from devloop.feedback.queues import QueueRunner, parse_queues
+    from devloop.feedback.rules import RescueContext, RescueEngine
+
+    engine = RescueEngine(rules, RescueContext(ws.root, runtime=runtime, checkpoints=loop.checkpoints,
+                                               events=loop.events))
+    return QueueRunner(agent, loop, engine, parse_queues(settings.queues or ""))
+
+
+def _minimize(loop: Any, ws: Workspace, settings: RunSettings) -> dict:
+    """--minimize: shrink the final diff keeping the same tests' statuses (delta debugging)."""
+    from devloop.feedback.minimize import minimize
+
+    if not loop.hook.last_tests and loop.hook.last_tests is not None:
+        return {"skipped": "no tests ran in this run"}
+    result = minimize(ws.root, ws.diff(), loop.runner, loop.hook.last_tests or [], timeout=settings.timeout_test,
+                      current_diff=ws.diff)
+    return result.to_json()
+
+
+def _runtime_options(sandbox: str, settings: RunSettings, task_env: dict[str, str]) -> dict:
+    """Keyword arguments for the sandbox runtimes; the task's variables (venv PATH...) survive the scrub."""
+    if sandbox == "none":
+        return {}
+    try:
+        limits = SandboxLimits(memory_bytes=parse_bytes(settings.memory_limit))
+        extra_env = {**task_env, **parse_env_assignments(settings.env)}
+    except ValueError as e:
+        raise ValueError(f"--memory-limit / --env: {e}") from None
+    return {"allow_network": settings.allow_network, "extra_env": extra_env, "pass_env": settings.pass_env,
+            "limits": limits}
+
+
+def _safe_fields(loop: object | None) -> dict:
+    try:
+        return loop.result_fields() if loop is not None else {}  # type: ignore[attr-defined]
+    except Exception as e:
+        return {"feedback_error": f"{type(e).__name__}: {e}".splitlines()[0]}
 
 
 def _safe_diff(ws: Workspace | None) -> str:

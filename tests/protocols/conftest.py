@@ -31,6 +31,8 @@ env_manager = _harness.env_manager
 calc_repo = _harness.calc_repo
 calc_patches = _harness.calc_patches
 make_task = _harness.make_task
+calc_diff = _harness.calc_diff
+calc_sources = _harness.calc_sources
 CALC = _harness.CALC
 
 Route = Callable[[str, int, int, float], dict[str, Any]]

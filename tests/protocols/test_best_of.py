@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from devloop.config import load_settings
 from devloop.protocols import ProtocolConfig, UnitStore, normalise_patch, run_protocol
 from devloop.protocols.best_of import choose, is_test_path
 
+
+@pytest.mark.slow
 def test_best_of_picks_the_candidate_that_passes_the_visible_tests(calc_task, serve, env_manager, env_cache,
                                                                   tmp_path):  # fmt: skip
     # Sample 0: half a fix plus a test of its own that fails. Sample 1: fixes add and neg but breaks mul

@@ -14,6 +14,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="rich",  # help texts escape literal brackets as \[
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -32,9 +33,18 @@ def _root(
 
 
 def _register() -> None:
-    from devloop.cli import demo_cmd, eval_cmd, replay_cmd, run_cmd
+    from devloop.cli import (
+        compare_cmd,
+        demo_cmd,
+        eval_cmd,
+        policy_cmd,
+        replay_cmd,
+        report_cmd,
+        run_cmd,
+        sweep_cmd,
+    )
 
-    for mod in (run_cmd, replay_cmd, demo_cmd, eval_cmd):
+    for mod in (run_cmd, replay_cmd, demo_cmd, eval_cmd, sweep_cmd, report_cmd, compare_cmd, policy_cmd):
         mod.register(app)
 
 

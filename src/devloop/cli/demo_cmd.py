@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
 
 
 def demo(
-    output: Annotated[Path | None, typer.Option("--output", help="Run directory [default: runs/demo-<time>].")] = None,
+    output: Annotated[Path | None, typer.Option("--output", help="Run directory \\[default: runs/demo-<time>].")] = None,
     tool_format: o.ToolFormat = None,
 ) -> None:
     """Watch the agent fix a bug in a bundled example repository.

@@ -14,6 +14,7 @@ from devloop.config import ConfigError, load_settings
 
 TASKS = "Tasks"
 RUN = "Run"
+PROTOCOL = "Protocol"
 
 
 def register(app: typer.Typer) -> None:
@@ -38,12 +39,12 @@ def eval_(
     workers: Annotated[int, typer.Option("--workers", min=1, help="Instances graded in parallel (processes).",
                                          rich_help_panel=RUN)] = 1,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Run id; the same id resumes a run, skipping "
-                                               "finished instances [default: date-time].", rich_help_panel=RUN)] = None,
+                                               "finished instances \\[default: date-time].", rich_help_panel=RUN)] = None,
     output: Annotated[Path, typer.Option("--output", help="Writes OUTPUT/<run-id>/report.json and "
                                          "instances/<id>/verdict.json.", rich_help_panel=RUN)] = Path("runs"),
     test_timeout: Annotated[float, typer.Option("--test-timeout", help="Seconds for one instance's tests.",
                                                 rich_help_panel=RUN)] = 1800.0,
-    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Environment cache [default: the user "
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Environment cache \\[default: the user "
                                                    "cache dir].", rich_help_panel=RUN)] = None,
     keep_workdirs: Annotated[bool, typer.Option("--keep-workdirs", help="Keep each instance's extracted tree.",
                                                 rich_help_panel=RUN)] = False,
@@ -56,6 +57,24 @@ def eval_(
     max_iterations: o.MaxIterations = None, max_tokens_total: o.MaxTokensTotal = None,
     time_limit: o.TimeLimit = None, command_timeout: o.CommandTimeout = None, output_cap: o.OutputCap = None,
     prompt_dir: o.PromptDir = None, sandbox: o.Sandbox = None,
+    protocol: Annotated[str, typer.Option(
+        "--protocol", metavar="single|iterative|samples|best-of",
+        help="single: one attempt per task. iterative: up to --attempts attempts at --temperatures, re-running "
+        "only tasks whose last attempt did not finish or left an empty patch (the Devstral protocol). samples: "
+        "--samples attempts per task for pass@k. best-of: --samples attempts, one chosen by the visible tests "
+        "and a vote.", rich_help_panel=PROTOCOL)] = "single",
+    attempts: Annotated[int, typer.Option("--attempts", min=1, help="iterative: most attempts per task.",
+                                          rich_help_panel=PROTOCOL)] = 3,
+    temperatures: Annotated[str, typer.Option("--temperatures", help="iterative: one temperature per attempt, "
+                                              "comma-separated.", rich_help_panel=PROTOCOL)] = "0,0.1,0.1",
+    samples: Annotated[int, typer.Option("--samples", min=1, help="samples / best-of: attempts per task, at "
+                                         "--temperature.", rich_help_panel=PROTOCOL)] = 1,
+    executor: Annotated[str, typer.Option("--executor", metavar="local|ray", help="What runs the attempts: a "
+                                          "local process pool of --workers, or Ray (pip install 'devloop[ray]').",
+                                          rich_help_panel=PROTOCOL)] = "local",
+    ray_address: Annotated[str | None, typer.Option("--ray-address", metavar="ADDR", help="Join this Ray "
+                                                    "cluster (e.g. auto, ray://host:10001) \\[default: start Ray "
+                                                    "here with --workers CPUs].", rich_help_panel=PROTOCOL)] = None,
 ) -> None:
     """Grade patches on SWE-bench-compatible tasks with the official rules, without Docker.
 
@@ -63,14 +82,63 @@ def eval_(
     OUTPUT/<run-id>/report.json and OUTPUT/<run-id>/instances/<instance_id>/verdict.json (+ test log, and the
     agent's run directory for --model).
     """
-    from devloop.harness import default_cache_dir, run_eval
-    from devloop.tasks import TaskLoadError, load_predictions, load_suite, load_tasks
+    from devloop.harness import run_eval
+    from devloop.tasks import TaskLoadError, load_predictions
 
     if (tasks is None) == (suite is None):
         fail("give exactly one of --tasks FILE or --suite builtin")
     if (predictions is None) == (model is None):
         fail("give exactly one of --predictions gold|empty|FILE or --model PROVIDER/NAME")
+    from devloop.protocols.cli_support import protocol_config
+
+    config = protocol_config(protocol, attempts=attempts, temperatures=temperatures, samples=samples,
+                             temperature=temperature, executor=executor, ray_address=ray_address,
+                             grading_predictions=predictions is not None)
     console = Console(highlight=False)
+    task_list = load_task_list(tasks, suite, instances, strict=strict, cache_dir=cache_dir, console=console)
+    agent = preds = None
+    if config is not None and model is not None:
+        from devloop.protocols.cli_support import run_protocol_cli
+
+        run_protocol_cli(task_list, _solver(model, o.agent_overrides(
+            base_url=base_url, api_key_env=api_key_env, tool_format=tool_format, temperature=temperature,
+            top_p=top_p, max_tokens=max_tokens, seed=seed, max_retries=max_retries, max_iterations=max_iterations,
+            max_tokens_total=max_tokens_total, time_limit=time_limit, command_timeout=command_timeout,
+            output_cap=output_cap, prompt_dir=prompt_dir, sandbox=sandbox)).settings, config,
+            executor=executor, ray_address=ray_address, workers=workers, run_id=run_id, output=output,
+            cache_dir=cache_dir, mirrors=mirrors, test_timeout=test_timeout, keep_workdirs=keep_workdirs,
+            console=console)  # fmt: skip
+        return
+    if predictions is not None:
+        try:
+            preds = load_predictions(predictions, task_list)
+        except (TaskLoadError, ValueError) as e:
+            fail(str(e))
+    else:
+        agent = _solver(model, o.agent_overrides(
+            base_url=base_url, api_key_env=api_key_env, tool_format=tool_format, temperature=temperature,
+            top_p=top_p, max_tokens=max_tokens, seed=seed, max_retries=max_retries, max_iterations=max_iterations,
+            max_tokens_total=max_tokens_total, time_limit=time_limit, command_timeout=command_timeout,
+            output_cap=output_cap, prompt_dir=prompt_dir, sandbox=sandbox))
+    from devloop.harness import default_run_id
+    from devloop.protocols.engine import write_tasks
+    from devloop.protocols.units import UnitStore
+
+    run_id = run_id or default_run_id()
+    run_eval(task_list, predictions=preds, agent=agent, workers=workers, run_id=run_id, output=output,
+             cache_dir=cache_dir, mirrors=mirrors, test_timeout=test_timeout, keep_workdirs=keep_workdirs,
+             model_name=model if model else None, console=console)
+    write_tasks(UnitStore(output, run_id), task_list)  # so `devloop report` can re-grade from the run alone
+
+
+def load_task_list(tasks: Path | None, suite: str | None, instances: str | None, *, strict: bool,
+                   cache_dir: Path | None, console: Console) -> list:  # -> list[Task]
+    """The tasks of --tasks FILE or --suite NAME, narrowed to --instances; fails with one line."""
+    from devloop.harness import default_cache_dir
+    from devloop.tasks import TaskLoadError, load_suite, load_tasks
+
+    if (tasks is None) == (suite is None):
+        fail("give exactly one of --tasks FILE or --suite builtin")
     try:
         if tasks is not None:
             loaded = load_tasks(tasks, strict=strict)
@@ -89,21 +157,7 @@ def eval_(
         task_list = [t for t in task_list if t.instance_id in set(wanted)]
     if not task_list:
         fail("no tasks to evaluate")
-    agent = preds = None
-    if predictions is not None:
-        try:
-            preds = load_predictions(predictions, task_list)
-        except (TaskLoadError, ValueError) as e:
-            fail(str(e))
-    else:
-        agent = _solver(model, o.agent_overrides(
-            base_url=base_url, api_key_env=api_key_env, tool_format=tool_format, temperature=temperature,
-            top_p=top_p, max_tokens=max_tokens, seed=seed, max_retries=max_retries, max_iterations=max_iterations,
-            max_tokens_total=max_tokens_total, time_limit=time_limit, command_timeout=command_timeout,
-            output_cap=output_cap, prompt_dir=prompt_dir, sandbox=sandbox))
-    run_eval(task_list, predictions=preds, agent=agent, workers=workers, run_id=run_id, output=output,
-             cache_dir=cache_dir, mirrors=mirrors, test_timeout=test_timeout, keep_workdirs=keep_workdirs,
-             model_name=model if model else None, console=console)
+    return task_list
 
 
 def _solver(model: str | None, overrides: dict):  # -> AgentSolver

@@ -26,7 +26,7 @@ def run(
     issue: Annotated[str | None, typer.Option("--issue", help="The issue text.")] = None,
     issue_file: Annotated[Path | None, typer.Option("--issue-file", help="A file holding the issue text.")] = None,
     output: Annotated[Path | None, typer.Option(
-        "--output", help="Run directory for patch.diff, trajectory.jsonl, result.json [default: runs/<time>].")] = None,
+        "--output", help="Run directory for patch.diff, trajectory.jsonl, result.json \\[default: runs/<time>].")] = None,
     apply: Annotated[bool, typer.Option("--apply", help="Apply the final patch to --repo's working tree.")] = False,
     keep_workspace: Annotated[bool, typer.Option("--keep-workspace", help="Keep the isolated workspace.")] = False,
     model: o.Model = None, base_url: o.BaseUrl = None, api_key_env: o.ApiKeyEnv = None,
@@ -35,6 +35,12 @@ def run(
     max_iterations: o.MaxIterations = None, max_tokens_total: o.MaxTokensTotal = None,
     time_limit: o.TimeLimit = None, command_timeout: o.CommandTimeout = None, output_cap: o.OutputCap = None,
     prompt_dir: o.PromptDir = None, sandbox: o.Sandbox = None,
+    allow_network: o.AllowNetwork = None, env: o.Env = None, pass_env: o.PassEnv = None,
+    memory_limit: o.MemoryLimit = None, policy: o.Policy = None,
+    hook: o.Hook = None, timeout_test: o.TimeoutTest = None, hook_scope: o.HookScope = None,
+    summary_tokens: o.SummaryTokens = None, rollback_threshold: o.RollbackThreshold = None,
+    max_retry: o.MaxRetry = None, queues: o.Queues = None, rules: o.Rules = None, minimize: o.Minimize = None,
+    stream_diff: o.StreamDiff = None, metrics_port: o.MetricsPort = None,
 ) -> None:
     """Resolve an issue in a repository: the agent works in an isolated copy and writes
     DIR/patch.diff, DIR/trajectory.jsonl and DIR/result.json.
@@ -56,7 +62,10 @@ def run(
             temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed, max_retries=max_retries,
             max_iterations=max_iterations, max_tokens_total=max_tokens_total, time_limit=time_limit,
             command_timeout=command_timeout, output_cap=output_cap, prompt_dir=prompt_dir, sandbox=sandbox,
-            keep_workspace=keep_workspace or None))
+            keep_workspace=keep_workspace or None, allow_network=allow_network, env=env, pass_env=pass_env,
+            memory_limit=memory_limit, policy=policy, hook=hook, timeout_test=timeout_test, hook_scope=hook_scope,
+            summary_tokens=summary_tokens, rollback_threshold=rollback_threshold, max_retry=max_retry,
+            queues=queues, rules=rules, minimize=minimize, stream_diff=stream_diff, metrics_port=metrics_port))
     except ConfigError as e:
         fail(str(e))
     if not settings.model:
@@ -65,14 +74,24 @@ def run(
     console = Console(highlight=False)
     console.print(f"[bold]devloop run[/] {repo} · model {settings.model} · format {settings.tool_format}"
                   f" · output {output}")
+    if result_extra := _feedback_line(settings):
+        console.print(result_extra)
     try:
-        result = run_agent(repo, issue or "", settings, output, on_step=StepPrinter(console))
+        result = run_agent(repo, issue or "", settings, output, on_step=StepPrinter(console),
+                           on_warning=lambda w: console.print(f"[yellow]{w}[/]"))
     except ValueError as e:
         fail(str(e))
     print_result(console, result)
     if apply and result.patch.strip():
         apply_patch(console, repo, result.patch)
     raise typer.Exit(0 if result.exit_status == "finished" else 1)
+
+
+def _feedback_line(settings) -> str:
+    parts = [f"hook {settings.hook}"] if settings.hook else []
+    parts += [f"queues {settings.queues}"] if settings.queues else []
+    parts += ["minimize"] if settings.minimize else []
+    return ("[dim]feedback: " + " · ".join(parts) + "[/]") if parts else ""
 
 
 def default_output(kind: str) -> Path:

@@ -22,6 +22,8 @@ class FailureDetail:
 class TestReport:
     """The outcome of one run of some tests in the workspace."""
 
+    __test__ = False  # not a pytest test class, whatever its name
+
     statuses: dict[str, str]  # test id -> PASSED | FAILED | ERROR | SKIPPED | XFAIL | XPASS
     failures: list[FailureDetail] = field(default_factory=list)
     duration_s: float = 0.0  # the test process's own wall time
@@ -44,6 +46,8 @@ class TestReport:
 
 class TestRunner(Protocol):
     """Runs tests in the workspace (in the task's environment and sandbox)."""
+
+    __test__ = False
 
     def run(self, tests: list[str] | None, timeout: float) -> TestReport:
         """Run `tests` (node ids or files; None = the whole suite)."""

@@ -121,14 +121,8 @@ class QueueRecord:
 
 
 def start_agent(agent: Agent, system: str, task: str) -> None:
-    """Prepare `agent` for step() calls as Agent.run would (Agent.start when the agent has it)."""
-    start = getattr(agent, "start", None)
-    if callable(start):
-        start(system, task)
-        return
-    agent.messages = [{"role": "system", "content": system}, {"role": "user", "content": task}]
-    agent._specs = agent.toolbox.specs()
-    agent._api_tools = agent.toolbox.openai_tools() if agent.fmt.native else None
+    """Prepare `agent` for step() calls as Agent.run would."""
+    agent.start(system, task)
 
 
 def _append(agent: Agent, text: str) -> None:

@@ -143,38 +143,42 @@ def run_protocol(
     bar = Progress(TextColumn(f"[bold]{config.name}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("[green]{task.fields[resolved]} resolved[/]"), TimeElapsedColumn(),
                    console=console, disable=not progress)  # fmt: skip
-    with bar:
-        total = len(queue)
-        row = bar.add_task("units", total=total, resolved=0)
-        resolved = 0
-        while queue or in_flight:
-            while queue and len(in_flight) < executor.capacity:
-                iid, idx, job = queue.popleft()
-                fn = run_attempt if idx is not None else run_selection
-                in_flight[executor.submit(fn, job)] = (iid, idx)  # type: ignore[arg-type]
-            done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
-            for future in done:
-                iid, idx = in_flight.pop(future)
-                scheduled.discard((iid, idx))
-                try:
-                    result = future.result()
-                except Exception as exc:  # a worker died: leave the unit undone, for resume
-                    blocked.add((iid, idx))
-                    lost.append(f"{iid}#{'select' if idx is None else idx}: {type(exc).__name__}: {exc}"
-                                .splitlines()[0])  # fmt: skip
-                    bar.advance(row)
-                    continue
-                if isinstance(result, Selection):
-                    selections[iid] = result
-                else:
-                    units[iid][result.index] = result
-                    resolved += result.resolved
-                bar.update(row, advance=1, resolved=resolved)
-                more = jobs_for(iid)
-                queue.extend(more)
-                if more:
-                    total += len(more)
-                    bar.update(row, total=total)
+    try:
+        with bar:
+            total = len(queue)
+            row = bar.add_task("units", total=total, resolved=0)
+            resolved = 0
+            while queue or in_flight:
+                while queue and len(in_flight) < executor.capacity:
+                    iid, idx, job = queue.popleft()
+                    fn = run_attempt if idx is not None else run_selection
+                    in_flight[executor.submit(fn, job)] = (iid, idx)  # type: ignore[arg-type]
+                done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+                for future in done:
+                    iid, idx = in_flight.pop(future)
+                    scheduled.discard((iid, idx))
+                    try:
+                        result = future.result()
+                    except Exception as exc:  # a worker died: leave the unit undone, for resume
+                        blocked.add((iid, idx))
+                        lost.append(f"{iid}#{'select' if idx is None else idx}: {type(exc).__name__}: {exc}"
+                                    .splitlines()[0])  # fmt: skip
+                        bar.advance(row)
+                        continue
+                    if isinstance(result, Selection):
+                        selections[iid] = result
+                    else:
+                        units[iid][result.index] = result
+                        resolved += result.resolved
+                    bar.update(row, advance=1, resolved=resolved)
+                    more = jobs_for(iid)
+                    queue.extend(more)
+                    if more:
+                        total += len(more)
+                        bar.update(row, total=total)
+    except BaseException:
+        executor.close(cancel=True)
+        raise
     executor.close()
     return _finish(store, tasks, config, units, selections, lost, time.monotonic() - started, progress, console)
 

@@ -11,7 +11,6 @@ from pydantic import BaseModel
 from devloop.runtime.base import Runtime
 from devloop.types import Observation
 
-
 # Arguments some models add from newer OpenHands tool schemas (e.g. `security_risk: LOW|MEDIUM|HIGH`).
 # They change nothing here, so they are accepted and dropped rather than costing the model a format error.
 TOLERATED_EXTRA_ARGS = frozenset({"security_risk"})

@@ -4,13 +4,13 @@ and arguments, so models trained on that scaffold call it unprompted)."""
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
 from devloop.runtime.output import elision_marker
 from devloop.tools.base import ToolContext, ToolSpec
+from devloop.tools.common import load_description, make_spec
 from devloop.types import CommandResult, Observation
 
 # Upper bound on a model-chosen timeout; ctx.extra["max_command_timeout"] can lower it.
@@ -44,7 +44,7 @@ class BashTool:
     Args: ClassVar[type[BaseModel]] = BashArgs
 
     def spec(self) -> ToolSpec:
-        return ToolSpec(name=self.name, description=_description(), parameters=_parameters())
+        return _spec()
 
     def run(self, args: BaseModel, ctx: ToolContext) -> Observation:
         assert isinstance(args, BashArgs)
@@ -115,34 +115,5 @@ def _line_cuts(text: str, head_end: int, tail_start: int) -> tuple[int, int]:
 
 
 @cache
-def _description() -> str:
-    return resources.files("devloop.tools").joinpath("bash.md").read_text(encoding="utf-8").strip()
-
-
-@cache
-def _parameters() -> dict[str, Any]:
-    schema = _simplify(BashArgs.model_json_schema())
-    schema.pop("description", None)  # the class docstring is for developers; bash.md speaks to the model
-    return schema
-
-
-def _simplify(schema: Any) -> Any:
-    """Drop pydantic's titles and turn `anyOf [T, null]` into plain T (the field is optional anyway):
-    the smallest schema every server's tool-call parser and grammar engine accepts."""
-    if isinstance(schema, list):
-        return [_simplify(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key == "properties":  # keys here are field names, not schema keywords
-            out[key] = {name: _simplify(sub) for name, sub in value.items()}
-        elif key not in ("title", "default"):
-            out[key] = _simplify(value)
-    options = out.get("anyOf")
-    if isinstance(options, list):
-        non_null = [o for o in options if o != {"type": "null"}]
-        if len(non_null) == 1 and len(non_null) < len(options):
-            del out["anyOf"]
-            out = {**non_null[0], **out}
-    return out
+def _spec() -> ToolSpec:
+    return make_spec(BashTool.name, BashArgs, load_description("bash"))
