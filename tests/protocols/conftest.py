@@ -1,8 +1,8 @@
 """Protocol tests: the harness's tiny calc task repository, and a routed model server.
 
 The routed server answers each chat request from a per-test `route(task, attempt, step, temperature)`,
-where `task` is the first word of the task prompt's issue text, `attempt` counts that task's runs so far
-(a request with no assistant message starts a run) and `step` counts the run's assistant messages. It
+where `task` is named in the task prompt's issue text (TASK-<name>), `attempt` is the unit index read from
+the working copy's path in the prompt (else a count of the task's runs so far) and `step` counts the run's assistant messages. It
 records every request body, so tests can assert which temperatures each attempt was sampled at.
 """
 
@@ -128,11 +128,13 @@ class RoutedServer:
     def answer(self, body: dict[str, Any]) -> dict[str, Any]:
         task = self.task_of(body)
         step = sum(m["role"] == "assistant" for m in body["messages"])
+        # The unit's working copy is named devloop-<instance>-<index>-*: the attempt, even across a resume.
+        named = re.search(r"devloop-calc__calc-\w+?-(\d+)-", json.dumps(body["messages"][:2]))
         with self._lock:
             self.requests.append(body)
             if step == 0:
                 self.attempts[task] += 1
-            attempt = self.attempts[task] - 1
+            attempt = int(named.group(1)) if named else self.attempts[task] - 1
         return self.route(task, attempt, step, body.get("temperature", 0.0))
 
     def temperatures(self, task: str) -> list[float]:
