@@ -31,7 +31,7 @@ its package installed in the task's venv) with `env` (the venv on PATH); write t
 
 
 @dataclass(frozen=True)
-class _Settings:
+class RunnerSettings:
     store_root: Path
     run_id: str
     cache_dir: Path | None
@@ -42,17 +42,17 @@ class _Settings:
 
 
 @functools.cache
-def _env_manager(cache_dir: Path | None) -> EnvironmentManager:
+def env_manager(cache_dir: Path | None) -> EnvironmentManager:
     # One per process, so interpreter look-ups are made once per worker.
     return EnvironmentManager(cache_dir)
 
 
-def _prepare_agent_tree(
-    task: Task, settings: _Settings, workdir: Path, out_dir: Path
+def prepare_agent_tree(
+    task: Task, settings: RunnerSettings, workdir: Path, out_dir: Path
 ) -> tuple[Path, dict[str, str]]:
     """The agent's working copy: the tree at base as a one-commit git repository, with the task's
     venv (cloned) on PATH and the install command run in it."""
-    manager = _env_manager(settings.cache_dir)
+    manager = env_manager(settings.cache_dir)
     spec = task.environment
     assert spec is not None
     venv = manager.venv_for(spec)
@@ -81,7 +81,7 @@ def _prepare_agent_tree(
     return tree, env
 
 
-def evaluate_instance(task: Task, patch: str | None, agent: Agent | None, settings: _Settings) -> Verdict:
+def evaluate_instance(task: Task, patch: str | None, agent: Agent | None, settings: RunnerSettings) -> Verdict:
     """Produce (agent) or take (prediction) the patch, grade it, and write the verdict. Never raises."""
     store = RunStore(settings.store_root, settings.run_id)
     out_dir = store.instance_dir(task.instance_id)
@@ -99,7 +99,7 @@ def evaluate_instance(task: Task, patch: str | None, agent: Agent | None, settin
             else:
                 started = time.monotonic()
                 try:
-                    tree, env = _prepare_agent_tree(task, settings, workdir / "agent", out_dir)
+                    tree, env = prepare_agent_tree(task, settings, workdir / "agent", out_dir)
                 except EnvError as exc:
                     return _finish(store, Verdict(instance_id=task.instance_id, category=Category.ENV_ERROR,
                                                   message=exc.message))  # fmt: skip
@@ -109,7 +109,7 @@ def evaluate_instance(task: Task, patch: str | None, agent: Agent | None, settin
         store.write_prediction(Prediction(instance_id=task.instance_id, model_name_or_path=settings.model_name,
                                           model_patch=patch))  # fmt: skip
         verdict = grade(
-            task, patch, env_manager=_env_manager(settings.cache_dir), mirrors=settings.mirrors,
+            task, patch, env_manager=env_manager(settings.cache_dir), mirrors=settings.mirrors,
             workdir=workdir / "grade", test_timeout=settings.test_timeout, log_dir=out_dir,
         )  # fmt: skip
         verdict.timings.update(timings)
@@ -165,7 +165,7 @@ def run_eval(
     if model_name is None:
         names = {p.model_name_or_path for p in (predictions or {}).values()}
         model_name = names.pop() if len(names) == 1 else ("agent" if agent else "predictions")
-    settings = _Settings(Path(output), run_id, Path(cache_dir) if cache_dir else None,
+    settings = RunnerSettings(Path(output), run_id, Path(cache_dir) if cache_dir else None,
                          Path(mirrors) if mirrors else None, test_timeout, keep_workdirs, model_name)  # fmt: skip
     store.write_meta({"run_id": run_id, "model_name_or_path": model_name, "tasks": len(tasks), "workers": workers,
                       "test_timeout": test_timeout, "mirrors": str(mirrors) if mirrors else None})  # fmt: skip
@@ -193,7 +193,7 @@ def run_eval(
     return report
 
 
-def _run_pool(jobs: list[tuple[Task, str | None]], agent: Agent | None, settings: _Settings,
+def _run_pool(jobs: list[tuple[Task, str | None]], agent: Agent | None, settings: RunnerSettings,
               workers: int, bar: EvalProgress) -> None:  # fmt: skip
     store = RunStore(settings.store_root, settings.run_id)
     with ProcessPoolExecutor(max_workers=min(workers, max(1, len(jobs)))) as pool:

@@ -16,7 +16,7 @@ from pathlib import Path
 from devloop.config import RunSettings
 from devloop.harness.envs import EnvError
 from devloop.harness.grading import NO_ENVIRONMENT, grade
-from devloop.harness.runner import _env_manager, _prepare_agent_tree, _Settings
+from devloop.harness.runner import RunnerSettings, env_manager, prepare_agent_tree
 from devloop.harness.verdict import Category, Verdict
 from devloop.protocols import best_of
 from devloop.protocols.units import Selection, UnitRecord, UnitStore, settings_key
@@ -36,8 +36,8 @@ class HarnessSettings:
     keep_workdirs: bool = False
     model_name: str = "agent"
 
-    def runner_settings(self) -> _Settings:
-        return _Settings(self.store_root, self.run_id, self.cache_dir, self.mirrors, self.test_timeout,
+    def runner_settings(self) -> RunnerSettings:
+        return RunnerSettings(self.store_root, self.run_id, self.cache_dir, self.mirrors, self.test_timeout,
                          self.keep_workdirs, self.model_name)  # fmt: skip
 
     def store(self) -> UnitStore:
@@ -87,7 +87,7 @@ def run_attempt(job: AttemptJob) -> UnitRecord:
             verdict = Verdict(instance_id=task.instance_id, category=Category.ENV_ERROR, message=NO_ENVIRONMENT)
         else:
             try:
-                tree, env = _prepare_agent_tree(task, h.runner_settings(), workdir / "agent", unit_dir)
+                tree, env = prepare_agent_tree(task, h.runner_settings(), workdir / "agent", unit_dir)
             except EnvError as exc:
                 verdict = Verdict(instance_id=task.instance_id, category=Category.ENV_ERROR, message=exc.message)
             else:
@@ -95,7 +95,7 @@ def run_attempt(job: AttemptJob) -> UnitRecord:
                 patch = AgentSolver(job.settings)(task, tree, env, unit_dir / "agent") or ""
                 agent_s = round(time.monotonic() - agent_started, 3)
                 exit_status, steps = _agent_result(unit_dir / "agent")
-                verdict = grade(task, patch, env_manager=_env_manager(h.cache_dir), mirrors=h.mirrors,
+                verdict = grade(task, patch, env_manager=env_manager(h.cache_dir), mirrors=h.mirrors,
                                 workdir=workdir / "grade", test_timeout=h.test_timeout, log_dir=unit_dir)  # fmt: skip
                 verdict.timings["agent"] = agent_s
     except Exception as exc:  # the attempt's outcome, not the run's end
@@ -119,7 +119,7 @@ def run_selection(job: SelectJob) -> Selection:
     h = job.harness
     store = h.store()
     try:
-        selection = best_of.select(job.task, job.patches, manager=_env_manager(h.cache_dir), mirrors=h.mirrors,
+        selection = best_of.select(job.task, job.patches, manager=env_manager(h.cache_dir), mirrors=h.mirrors,
                                    test_timeout=h.test_timeout, log_dir=store.instance_dir(job.task.instance_id),
                                    keep_workdirs=h.keep_workdirs)  # fmt: skip
     except Exception as exc:  # no visible evidence: fall back to the vote alone
