@@ -57,6 +57,11 @@ def eval_(
     max_iterations: o.MaxIterations = None, max_tokens_total: o.MaxTokensTotal = None,
     time_limit: o.TimeLimit = None, command_timeout: o.CommandTimeout = None, output_cap: o.OutputCap = None,
     prompt_dir: o.PromptDir = None, sandbox: o.Sandbox = None,
+    allow_network: o.AllowNetwork = None, env: o.Env = None, pass_env: o.PassEnv = None,
+    memory_limit: o.MemoryLimit = None, policy: o.Policy = None,
+    hook: o.Hook = None, timeout_test: o.TimeoutTest = None, hook_scope: o.HookScope = None,
+    summary_tokens: o.SummaryTokens = None, rollback_threshold: o.RollbackThreshold = None,
+    max_retry: o.MaxRetry = None, queues: o.Queues = None, rules: o.Rules = None, minimize: o.Minimize = None,
     protocol: Annotated[str, typer.Option(
         "--protocol", metavar="single|iterative|samples|best-of",
         help="single: one attempt per task. iterative: up to --attempts attempts at --temperatures, re-running "
@@ -82,6 +87,8 @@ def eval_(
     OUTPUT/<run-id>/report.json and OUTPUT/<run-id>/instances/<instance_id>/verdict.json (+ test log, and the
     agent's run directory for --model).
     """
+    overrides = o.settings_overrides(locals())
+    overrides.pop("model", None)  # given to _solver on its own
     from devloop.harness import run_eval
     from devloop.tasks import TaskLoadError, load_predictions
 
@@ -100,11 +107,7 @@ def eval_(
     if config is not None and model is not None:
         from devloop.protocols.cli_support import run_protocol_cli
 
-        run_protocol_cli(task_list, _solver(model, o.agent_overrides(
-            base_url=base_url, api_key_env=api_key_env, tool_format=tool_format, temperature=temperature,
-            top_p=top_p, max_tokens=max_tokens, seed=seed, max_retries=max_retries, max_iterations=max_iterations,
-            max_tokens_total=max_tokens_total, time_limit=time_limit, command_timeout=command_timeout,
-            output_cap=output_cap, prompt_dir=prompt_dir, sandbox=sandbox)).settings, config,
+        run_protocol_cli(task_list, _solver(model, overrides).settings, config,
             executor=executor, ray_address=ray_address, workers=workers, run_id=run_id, output=output,
             cache_dir=cache_dir, mirrors=mirrors, test_timeout=test_timeout, keep_workdirs=keep_workdirs,
             console=console)  # fmt: skip
@@ -115,11 +118,7 @@ def eval_(
         except (TaskLoadError, ValueError) as e:
             fail(str(e))
     else:
-        agent = _solver(model, o.agent_overrides(
-            base_url=base_url, api_key_env=api_key_env, tool_format=tool_format, temperature=temperature,
-            top_p=top_p, max_tokens=max_tokens, seed=seed, max_retries=max_retries, max_iterations=max_iterations,
-            max_tokens_total=max_tokens_total, time_limit=time_limit, command_timeout=command_timeout,
-            output_cap=output_cap, prompt_dir=prompt_dir, sandbox=sandbox))
+        agent = _solver(model, overrides)
     from devloop.harness import default_run_id
     from devloop.protocols.engine import write_tasks
     from devloop.protocols.units import UnitStore

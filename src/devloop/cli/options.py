@@ -58,6 +58,13 @@ def agent_overrides(**kw: Any) -> dict[str, Any]:
     """The agent options that were given on the command line (None = not given)."""
     return {k: v for k, v in kw.items() if v is not None}
 
+
+def settings_overrides(params: dict[str, Any]) -> dict[str, Any]:
+    """The RunSettings fields among a command's parameters (pass `locals()` first thing), given ones only."""
+    from devloop.config import RunSettings
+
+    return {k: v for k, v in params.items() if k in RunSettings.model_fields and v is not None and v is not False}
+
 SANDBOX = "Sandbox and policy"
 AllowNetwork = Annotated[bool | None, typer.Option(
     "--allow-network/--no-network", help="Let sandboxed commands reach the network \\[default: no network].",

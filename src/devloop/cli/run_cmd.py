@@ -47,6 +47,7 @@ def run(
 
     Exit code 0 when the agent finished, 1 when it stopped otherwise (a limit, a model error...), 2 for bad usage.
     """
+    overrides = o.settings_overrides(locals())
     if (issue is None) == (issue_file is None):
         fail("give exactly one of --issue TEXT or --issue-file FILE")
     if issue_file is not None:
@@ -57,15 +58,7 @@ def run(
     if not repo.is_dir():
         fail(f"--repo {repo}: not a directory")
     try:
-        settings = load_settings(**o.agent_overrides(
-            model=model, base_url=base_url, api_key_env=api_key_env, tool_format=tool_format,
-            temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed, max_retries=max_retries,
-            max_iterations=max_iterations, max_tokens_total=max_tokens_total, time_limit=time_limit,
-            command_timeout=command_timeout, output_cap=output_cap, prompt_dir=prompt_dir, sandbox=sandbox,
-            keep_workspace=keep_workspace or None, allow_network=allow_network, env=env, pass_env=pass_env,
-            memory_limit=memory_limit, policy=policy, hook=hook, timeout_test=timeout_test, hook_scope=hook_scope,
-            summary_tokens=summary_tokens, rollback_threshold=rollback_threshold, max_retry=max_retry,
-            queues=queues, rules=rules, minimize=minimize, stream_diff=stream_diff, metrics_port=metrics_port))
+        settings = load_settings(**overrides)
     except ConfigError as e:
         fail(str(e))
     if not settings.model:
