@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
 @policy_app.command("show")
 def show(
     project: Annotated[Path, typer.Option("--project", help="Project directory whose .devloop/policy.toml applies.")] = Path("."),
-    user_file: Annotated[Path | None, typer.Option("--user-file", help="User policy file [default: user config dir].")] = None,
+    user_file: Annotated[Path | None, typer.Option("--user-file", help="User policy file \\[default: user config dir].")] = None,
     policy_file: Annotated[list[Path] | None, typer.Option("--policy", help="Extra policy file, tried first (repeatable).")] = None,
 ) -> None:
     """Print the effective policy: rules in the order they are tried (the first match decides)."""

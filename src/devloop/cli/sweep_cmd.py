@@ -32,7 +32,7 @@ def sweep_(
     temperatures: Annotated[str, typer.Option("--temperatures", help="Temperatures to sweep, comma-separated.",
                                               rich_help_panel=GRID)] = "0",
     max_iterations: Annotated[str | None, typer.Option(
-        "--max-iterations", help="Max-iterations limits to sweep, comma-separated [default: the setting's].",
+        "--max-iterations", help="Max-iterations limits to sweep, comma-separated \\[default: the setting's].",
         rich_help_panel=GRID)] = None,
     samples: Annotated[int, typer.Option("--samples", min=1, help="Attempts per task and setting (pass@k up to "
                                          "k = samples).", rich_help_panel=GRID)] = 1,
