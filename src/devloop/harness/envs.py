@@ -44,6 +44,21 @@ class EnvBuildError(EnvError):
     """Creating the venv or installing its pins failed."""
 
 
+def find_uv() -> str | None:
+    """uv on PATH, else the binary of the `uv` Python package (a devloop dependency), else None."""
+    found = shutil.which("uv")
+    if found:
+        return found
+    try:
+        from uv import find_uv_bin
+    except ImportError:
+        return None
+    try:
+        return find_uv_bin()
+    except FileNotFoundError:
+        return None
+
+
 def default_cache_dir() -> Path:
     """Where environments live unless told otherwise: the user cache dir, `devloop/envs`."""
     return Path(platformdirs.user_cache_dir("devloop")) / "envs"
@@ -103,12 +118,12 @@ def _relocate_scripts(venv: Path, old_path: Path) -> None:
 class EnvironmentManager:
     """Builds and caches one venv per distinct (python, pip pins); safe across processes.
 
-    `use_uv=None` picks uv when it is on PATH, else `python -m venv` + pip.
+    `use_uv=None` picks uv when it is found (on PATH or from the uv package), else `python -m venv` + pip.
     """
 
     def __init__(self, cache_dir: Path | None = None, *, use_uv: bool | None = None):
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        self.uv = shutil.which("uv") if use_uv is not False else None
+        self.uv = find_uv() if use_uv is not False else None
         if use_uv and self.uv is None:
             raise EnvBuildError("uv was requested but is not on PATH")
         self._pythons: dict[str, Path] = {}
