@@ -148,3 +148,13 @@ def test_pass_at_k_estimate() -> None:
     assert hat is not None and hat.value < est.value
     assert pass_at_k_estimate(samples, 5) is None
     assert pass_hat_k_estimate({}, 1) is None
+
+
+def test_binary_per_task_outcomes_get_a_wilson_interval_not_a_zero_width_bootstrap() -> None:
+    from devloop.stats import pass_at_k_estimate, wilson
+
+    all_solved = {f"t{i}": (1, 1) for i in range(5)}
+    est = pass_at_k_estimate(all_solved, 1)
+    assert est is not None and est.value == 1.0
+    assert (est.lo, est.hi) == pytest.approx(wilson(5, 5))
+    assert est.lo < 0.6  # five tasks cannot pin a rate at 100 %

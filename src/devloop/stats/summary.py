@@ -51,6 +51,10 @@ def _estimate(
     if not per_task or any(v is None for v in per_task.values()):
         return None
     values = [v for v in per_task.values() if v is not None]
+    if all(v in (0.0, 1.0) for v in values):
+        # Per-task outcomes are plain successes/failures (e.g. pass@1 from one sample each): a proportion.
+        # Wilson stays honest where a percentile bootstrap collapses to zero width (all tasks alike).
+        return resolve_rate(int(sum(values)), len(values), conf)
     lo, hi = bootstrap_ci(values, conf, n_resamples=n_resamples, seed=seed)
     return RateEstimate(
         value=sum(values) / len(values), lo=lo, hi=hi, n=len(values), conf=conf, method="bootstrap"
