@@ -42,7 +42,7 @@ class WorkspaceError(Exception):
 
 
 def git(cwd: Path, *args: str, input: bytes | None = None, check: bool = True) -> str:
-    env = {**os.environ, **_GIT_ENV}
+    env = os.environ | _GIT_ENV
     proc = subprocess.run(
         [*_GIT, *args], cwd=cwd, input=input, capture_output=True, env=env, check=False
     )
@@ -90,12 +90,15 @@ class Workspace:
 
     def snapshot(self) -> str:
         """Stage everything (respecting .gitignore) in the workspace's own index; return the tree id."""
-        git(self.root, "add", "-A", "--ignore-errors", "--", ".", check=False)
+        self._stage()
         return git(self.root, "write-tree").strip()
+
+    def _stage(self) -> None:
+        git(self.root, "add", "-A", "--ignore-errors", "--", ".", check=False)
 
     def diff(self) -> str:
         """The patch: the workspace against its starting state, without binary or scratch files."""
-        self.snapshot()
+        self._stage()
         excludes = [f":(exclude,glob){g}" for g in SCRATCH_GLOBS]
         text = git(self.root, "diff", "--cached", "--no-color", "--no-ext-diff", self.base, "--", ".", *excludes)
         return drop_binary_sections(text)
