@@ -103,6 +103,9 @@ def eval_(
                              grading_predictions=predictions is not None)
     console = Console(highlight=False)
     task_list = load_task_list(tasks, suite, instances, strict=strict, cache_dir=cache_dir, console=console)
+    if bare := sum(t.environment is None for t in task_list):
+        console.print(f"[yellow]warning:[/] {bare} of {len(task_list)} tasks have no `environment` (as in the "
+                      "official SWE-bench files): they will be graded env_error. See README, Evaluation.")
     agent = preds = None
     if config is not None and model is not None:
         from devloop.protocols.cli_support import run_protocol_cli
