@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, ValidationError
 
 from devloop.harness.verdict import ERROR_CATEGORIES, Category, Verdict
+from devloop.stats.intervals import wilson
 from devloop.tasks.model import Prediction
 from devloop.tasks.predictions import write_predictions
 
@@ -48,6 +49,8 @@ class Report(BaseModel):
     """patch_apply_failed + env_error + timeout + error."""
     resolve_rate: float
     """resolved / total."""
+    resolve_rate_ci: tuple[float, float] = (0.0, 1.0)
+    """Wilson 95 % interval of resolve_rate."""
     resolved_ids: list[str] = Field(default_factory=list)
     unresolved_ids: list[str] = Field(default_factory=list)
     empty_patch_ids: list[str] = Field(default_factory=list)
@@ -146,6 +149,7 @@ class RunStore:
             empty_patch=len(by_category[Category.EMPTY_PATCH]),
             error=len(errors),
             resolve_rate=round(len(resolved) / len(ids), 4) if ids else 0.0,
+            resolve_rate_ci=tuple(round(x, 4) for x in wilson(len(resolved), len(ids))),
             resolved_ids=resolved,
             unresolved_ids=by_category[Category.UNRESOLVED],
             empty_patch_ids=by_category[Category.EMPTY_PATCH],

@@ -62,7 +62,8 @@ def summary_table(report: Report) -> Table:
         table.add_row("[dim]incomplete[/]", str(len(report.incomplete_ids)))
     table.add_section()
     table.add_row("[bold]total", str(report.total))
-    table.add_row("[bold]resolve rate", f"{report.resolve_rate:.1%}")
+    lo, hi = report.resolve_rate_ci
+    table.add_row("[bold]resolve rate", f"{report.resolve_rate:.1%} ({lo:.1%}..{hi:.1%}, Wilson 95% CI)")
     return table
 
 
