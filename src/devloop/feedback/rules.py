@@ -21,6 +21,7 @@ import jinja2.sandbox
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from devloop.feedback import rules_facts as facts
+from devloop.feedback.requirements import declared_requirement
 from devloop.types import CommandResult
 
 Action = Literal["hint", "install", "restore_file", "run"]
@@ -348,7 +349,7 @@ class RescueEngine:
 
     def _install(self, values: dict[str, Any]) -> bool:
         module = values["module"]
-        found = facts.declared_requirement(self.ctx.root, module, self.tables.get("import_names", {}))
+        found = declared_requirement(self.ctx.root, module, self.tables.get("import_names", {}))
         if found is None:
             values["local"] = facts.local_modules(self.ctx.root, module)
             return False
