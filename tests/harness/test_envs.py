@@ -88,3 +88,11 @@ def test_pip_builder_is_used_without_uv(tmp_path):
     assert manager.builder == "pip"
     venv = manager.venv_for(EnvironmentSpec(python=HERE))
     assert (venv / "bin" / "pip").exists()
+
+
+def test_installed_packages_are_byte_compiled(env_manager, spec):
+    """As pip and the official images do: compiling at first import instead surfaces SyntaxWarnings, which
+    `-W error` test setups turn into import errors."""
+    venv = env_manager.venv_for(spec)
+    pycs = list(venv.glob("lib/python*/site-packages/_pytest/__pycache__/*.pyc"))
+    assert pycs, "the venv's packages were installed without byte-compiling them"

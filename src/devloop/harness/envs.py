@@ -44,6 +44,12 @@ class EnvBuildError(EnvError):
     """Creating the venv or installing its pins failed."""
 
 
+# 2: byte-compiled installs. pip compiles by default (and so do the official SWE-bench images) but uv does
+# not, and compiling at first import instead surfaces SyntaxWarnings, which `-W error` test configurations
+# turn into import errors (seen on pallets__flask-4045 with blinker 1.4).
+BUILD_VERSION = 2
+
+
 def find_uv() -> str | None:
     """uv on PATH, else the binary of the `uv` Python package (a devloop dependency), else None."""
     found = shutil.which("uv")
@@ -170,7 +176,8 @@ class EnvironmentManager:
     def key(self, spec: EnvironmentSpec) -> str:
         """The cache key of an environment: a hash of the interpreter and the sorted pins."""
         python = self.python_for(spec.python)
-        blob = json.dumps({"python": str(python), "pip": sorted(spec.pip)})
+        # "build" versions the way venvs are built: bump it when that changes so old caches are not reused.
+        blob = json.dumps({"python": str(python), "pip": sorted(spec.pip), "build": BUILD_VERSION})
         return f"py{spec.python}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
     def venv_for(self, spec: EnvironmentSpec) -> Path:
@@ -232,7 +239,8 @@ class EnvironmentManager:
             steps = [[self.uv, "venv", "--quiet", "--seed", "--python", str(python), str(staging)]]
             if spec.pip:
                 steps.append(
-                    [self.uv, "pip", "install", "--python", str(staging / "bin" / "python"), *spec.pip]
+                    [self.uv, "pip", "install", "--compile-bytecode", "--python", str(staging / "bin" / "python"),
+                     *spec.pip]
                 )
         else:
             steps = [[str(python), "-m", "venv", str(staging)]]
