@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -77,6 +78,8 @@ class Agent:
     _specs: list[Any] = field(default_factory=list, init=False, repr=False)
     _api_tools: list[dict[str, Any]] | None = field(default=None, init=False, repr=False)
     _last_patch: str = field(default="", init=False, repr=False)
+    _pending: tuple[Future[tuple[str, float]], dict[str, Any]] | None = field(default=None, init=False, repr=False)
+    _executor: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     def start(self, system: str, task: str) -> None:
         """Begin the conversation; then call step() until it raises Stop (run() does exactly that)."""
@@ -91,12 +94,18 @@ class Agent:
                 self.step()
         except Stop as stop:
             return stop
+        finally:
+            self.flush()
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+                self._executor = None
 
     def step(self) -> None:
         self._check_limits()
         t0 = time.monotonic()
         completion = self.model.complete(self.messages, self._api_tools, self.params)
         t_model = time.monotonic() - t0
+        self.flush()  # the previous step's patch was computed while the model replied; tools may now change files
         self.steps += 1
         self.usage.prompt_tokens += completion.usage.prompt_tokens
         self.usage.completion_tokens += completion.usage.completion_tokens
@@ -141,12 +150,26 @@ class Agent:
 
     def _record(self, completion: Completion, calls: list[ToolCall], observations: list[Observation],
                 error: str | None, t_model: float, t_tools: float) -> None:
+        """Write the step to the trajectory (with the patch as it stands) and tell hooks and on_step.
+
+        Without hooks nothing needs the patch before the next model reply, so it is computed in the
+        background while the model thinks, and the step's line is written once it is ready (flush())."""
+        event: dict[str, Any] = {
+            "step": self.steps, "completion": completion, "calls": calls, "observations": observations,
+            "format_error": error, "usage": completion.usage, "total_usage": Usage(**vars(self.usage)),
+            "timings": {"model_s": round(t_model, 4), "tools_s": round(t_tools, 4)},
+        }  # fmt: skip
+        info = StepInfo(self.steps, calls, observations, completion.usage, time.monotonic() - self.started, error)
+        if not self.hooks:
+            self._pending = (self._background().submit(_timed, self.patch), event)
+            if self.on_step:
+                self.on_step(info)
+            return
         t0 = time.monotonic()
-        patch = self.patch()
+        info.patch = self.patch()
         t_patch = time.monotonic() - t0
-        info = StepInfo(self.steps, calls, observations, completion.usage, time.monotonic() - self.started,
-                        error, patch, patch != self._last_patch)
-        self._last_patch = patch
+        info.changed = info.patch != self._last_patch
+        self._last_patch = info.patch
         stop: Stop | None = None
         for hook in self.hooks:
             try:
@@ -157,14 +180,35 @@ class Agent:
             if text:
                 info.feedback.append(text)
                 self.messages[-1] = {**self.messages[-1], "content": f"{self.messages[-1]['content']}\n\n{text}"}
-        self.trajectory.write(
-            "step", step=self.steps, n_messages=len(self.messages), completion=completion,
-            calls=calls, observations=observations, format_error=error, feedback=info.feedback,
-            usage=completion.usage, total_usage=self.usage, patch=patch,
-            timings={"model_s": round(t_model, 4), "tools_s": round(t_tools, 4), "patch_s": round(t_patch, 4),
-                     "hooks_s": round(time.monotonic() - t0 - t_patch, 4)},
-        )  # fmt: skip
+        event["timings"] |= {"patch_s": round(t_patch, 4), "hooks_s": round(time.monotonic() - t0 - t_patch, 4)}
+        self.trajectory.write("step", **event, n_messages=len(self.messages), feedback=info.feedback,
+                              patch=info.patch)
         if self.on_step:
             self.on_step(info)
         if stop is not None:
             raise stop
+
+    def flush(self) -> None:
+        """Write the step whose patch is still being computed, if any (run() does this before it returns)."""
+        if self._pending is None:
+            return
+        future, event = self._pending
+        self._pending = None
+        try:
+            patch, t_patch = future.result()
+        except Exception as e:  # the trajectory still gets its step
+            patch, t_patch = "", 0.0
+            event["patch_error"] = f"{type(e).__name__}: {e}".splitlines()[0]
+        event["timings"]["patch_s"] = round(t_patch, 4)
+        self._last_patch = patch
+        self.trajectory.write("step", **event, n_messages=len(self.messages), feedback=[], patch=patch)
+
+    def _background(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="devloop-patch")
+        return self._executor
+
+
+def _timed(fn: Callable[[], str]) -> tuple[str, float]:
+    t0 = time.monotonic()
+    return fn(), time.monotonic() - t0

@@ -138,6 +138,10 @@ def test_model_error_after_retries_saves_the_patch(repo: Path, tmp_path: Path) -
     assert "503" in result.reason and "\n" not in result.reason
     assert "median" in (tmp_path / "out" / "patch.diff").read_text()
     assert len(server.requests) == 3  # one success, then the first try and one retry
+    # the step before the failure reached the trajectory with its patch (computed while the model was asked)
+    steps = [json.loads(x) for x in (tmp_path / "out" / "trajectory.jsonl").read_text().splitlines()]
+    steps = [e for e in steps if e["type"] == "step"]
+    assert len(steps) == 1 and "median" in steps[0]["patch"]
 
 
 def test_transient_fault_is_retried_and_the_run_finishes(repo: Path, tmp_path: Path) -> None:

@@ -157,13 +157,16 @@ class QueueRunner:
         start_agent(self.agent, system, task)
         stop: Stop | None = None
         ran_rescue = False
-        for record in self.records:
-            if record is not self.records[0] and self._green():
-                break  # an earlier queue got the tests green: the rest stay "skipped"
-            ran_rescue = ran_rescue or record.name == "rescue"
-            stop = self._run_queue(record)
-            if stop is not None:
-                break
+        try:
+            for record in self.records:
+                if record is not self.records[0] and self._green():
+                    break  # an earlier queue got the tests green: the rest stay "skipped"
+                ran_rescue = ran_rescue or record.name == "rescue"
+                stop = self._run_queue(record)
+                if stop is not None:
+                    break
+        finally:
+            self.agent.flush()  # a step whose trajectory line is still pending
         green = self._green()
         self.needs_review = ran_rescue and not green
         if stop is not None:
