@@ -25,7 +25,7 @@ def eval_(
     tasks: Annotated[Path | None, typer.Option("--tasks", help="Task records: .json (list or dict by id) or .jsonl, "
                                                "in SWE-bench's fields (+ optional environment, repo_path).",
                                                rich_help_panel=TASKS)] = None,
-    suite: Annotated[str | None, typer.Option("--suite", help="A built-in suite: 'builtin' (20+ small Python "
+    suite: Annotated[str | None, typer.Option("--suite", help="A built-in suite: 'builtin' (20 small Python "
                                               "projects with real bugs).", rich_help_panel=TASKS)] = None,
     mirrors: Annotated[Path | None, typer.Option("--mirrors", help="DIR with DIR/<owner>__<name> git repositories "
                                                  "holding the base commits.", rich_help_panel=TASKS)] = None,
