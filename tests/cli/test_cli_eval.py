@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,8 @@ def test_oracle_agent_resolves_every_builtin_task(cache: Path, tmp_path: Path) -
     some = next((tmp_path / "oracle" / "instances").iterdir())
     agent = json.loads((some / "agent" / "result.json").read_text())
     assert agent["exit_status"] == "finished" and agent["steps"] >= 3
+    if shutil.which("bwrap"):  # the task's venv is usable inside the default sandbox
+        assert agent["sandbox"] == "bwrap"
 
 
 @pytest.mark.parametrize("args, message", [
