@@ -129,6 +129,9 @@ class Agent:
             self.messages += self.fmt.history(completion, calls, observations)
         except FormatError as e:
             error = str(e)
+            if completion.finish_reason == "length":
+                error = ("Your reply was cut off by the completion token limit before the tool call was complete; "
+                         "keep the reasoning short and make one call per reply. " + error)
             self.messages += self.fmt.history(completion, [], [Observation(error, is_error=True)])
         t_tools = time.monotonic() - t0 - t_model
         self.format_errors = self.format_errors + 1 if error else 0

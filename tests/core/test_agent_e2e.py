@@ -184,3 +184,10 @@ def test_security_risk_argument_from_newer_openhands_schemas_is_tolerated(repo: 
     result, server = run(repo, tmp_path, [call, *demo_script("native")])
     assert result.exit_status == "finished"
     assert "statkit" in server.requests[1]["messages"][-1]["content"]  # the ls ran
+
+
+def test_a_reply_cut_off_by_the_token_limit_is_explained(repo: Path, tmp_path: Path) -> None:
+    cut = {"role": "assistant", "content": '<function=execute_bash>\n<parameter=command>ls', "finish_reason": "length"}
+    result, server = run(repo, tmp_path, [cut, *demo_script("native")], tool_format="auto")
+    assert result.exit_status == "finished"
+    assert "cut off by the completion token limit" in server.requests[1]["messages"][-1]["content"]
