@@ -25,6 +25,7 @@ from devloop.models import get_model
 from devloop.models.base import ModelError
 from devloop.policy import GatedToolbox, PolicyError, load_policy
 from devloop.runtime import get_runtime, resolve_sandbox
+from devloop.runtime.identity import take_back
 from devloop.runtime.limits import Limits as SandboxLimits
 from devloop.runtime.limits import parse_bytes
 from devloop.runtime.sandbox_env import parse_env_assignments
@@ -126,7 +127,10 @@ def run_agent(
     stop = Stop("runtime_error", "the run did not start")
     try:
         ws = Workspace.create(repo, in_place=in_place)
+        if sandbox != "none":  # the agent's own git needs the user's object store
+            runtime_kw["ro_binds"] = [*runtime_kw.get("ro_binds", []), *ws.read_only_paths]
         runtime = get_runtime(sandbox, ws.root, env={**os.environ, **(env or {})}, **runtime_kw)
+        ws.attach(runtime)
         toolbox = GatedToolbox(default_toolbox(), policy, ws.root, interactive=False)
         loop = build_feedback(settings, workspace=ws, runtime=runtime, out_dir=output)
         if loop is not None:
@@ -171,6 +175,8 @@ def run_agent(
         keep = settings.keep_workspace and ws is not None
         if ws is not None and not keep:
             ws.cleanup()
+        elif ws is not None:
+            take_back(ws.root)  # the sandbox user wrote it; the user keeps it
     usage = agent.usage if agent else None
     result = RunResult(
         exit_status=stop.status, reason=stop.reason, steps=agent.steps if agent else 0,
@@ -219,7 +225,7 @@ def _minimize(loop: Any, ws: Workspace, settings: RunSettings) -> dict:
     if not loop.hook.last_tests and loop.hook.last_tests is not None:
         return {"skipped": "no tests ran in this run"}
     result = minimize(ws.root, ws.diff(), loop.runner, loop.hook.last_tests or [], timeout=settings.timeout_test,
-                      current_diff=ws.diff)
+                      current_diff=ws.diff, workspace=ws)
     return result.to_json()
 
 

@@ -7,44 +7,81 @@ A clone rather than `git worktree add`: the agent's own git commands (checkout -
 then stay inside the workspace instead of writing branches and worktree state into the user's repository.
 A directory that is not a git repository is copied. Either way the starting state is recorded as a git
 tree (`base`), and the patch is the diff of the workspace against it.
+
+The workspace's `.git` belongs to the model: everything in it (config, hooks, attributes, a gitfile
+pointing elsewhere) may be hostile. devloop's own bookkeeping (snapshots, the patch, checkpoints) uses
+a private git dir beside the workspace, never inside it, with a fixed configuration that reads nothing
+from the system, the user or the workspace. Once a runtime is attached, every bookkeeping git command
+runs through it, i.e. inside the sandbox: git then reads the model's files (and follows its links)
+only where the model could anyway, and its output is data to the host.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-# Fixed identity and no user config influence on what we parse (noprefix, color, pagers, hooks).
-_GIT = [
-    "git",
-    "-c", "core.quotepath=false",
-    "-c", "diff.noprefix=false",
-    "-c", "diff.mnemonicprefix=false",
-    "-c", "color.ui=never",
-    "-c", "core.hooksPath=/dev/null",
-    "-c", "core.autocrlf=false",
-    "-c", "user.name=devloop",
-    "-c", "user.email=devloop@localhost",
-]  # fmt: skip
-_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "LC_ALL": "C"}
+# A configuration that owes nothing to the system, the user or the repository: no hooks, no fsmonitor,
+# no attributes file, no external diff or textconv (`--no-ext-diff --no-textconv` where it applies),
+# and stat checks that survive the workspace being handed to the sandbox user (chown changes ctime/uid).
+_CONFIG = (
+    "core.quotepath=false", "diff.noprefix=false", "diff.mnemonicprefix=false", "color.ui=never",
+    "core.hooksPath=/dev/null", "core.fsmonitor=false", "core.attributesFile=/dev/null",
+    "core.excludesFile=/dev/null", "core.autocrlf=false", "core.safecrlf=false", "core.trustctime=false",
+    "core.checkStat=minimal", "core.untrackedCache=false", "core.symlinks=true", "safe.directory=*",
+    "user.name=devloop", "user.email=devloop@localhost", "gc.auto=0",
+)  # fmt: skip
+_GIT = ["git", *(arg for item in _CONFIG for arg in ("-c", item))]
+_GIT_ENV = {
+    "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "LC_ALL": "C", "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_ATTR_NOSYSTEM": "1", "GIT_OPTIONAL_LOCKS": "0",
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+}  # fmt: skip
+GIT_DIR_NAME = ".devloop-git"
 
 # Files the patch never includes: editor and patch leftovers, caches, devloop's own scratch.
 SCRATCH_GLOBS = (".devloop/**", "**/*.orig", "**/*.rej", "**/__pycache__/**", "**/*.pyc", "**/.pytest_cache/**")
+_EXCLUDES = [f":(exclude,glob){g}" for g in SCRATCH_GLOBS]
 
 
 class WorkspaceError(Exception):
     """The workspace could not be created or read; one line, naming the repository."""
 
 
+class _Failed(Exception):
+    def __init__(self, code: int | None, output: str) -> None:
+        self.code, self.output = code, output
+
+
+class Executor(Protocol):
+    """Where bookkeeping commands run: a runtime's `exec` (see runtime/shell.py)."""
+
+    def exec(self, argv: Sequence[str], *, input: bytes | None = ..., timeout: float = ...,
+             env: dict[str, str] | None = ..., rw_binds: Sequence[Path] = ..., root_writable: bool = ...,
+             cwd: Path | None = ...) -> object: ...
+
+
+def isolated_git_env(home: str | None = None) -> dict[str, str]:
+    """The environment for a git that must read no configuration but the command line's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(_GIT_ENV)
+    env["HOME"] = env["XDG_CONFIG_HOME"] = home or "/nonexistent"
+    return env
+
+
 def git(cwd: Path, *args: str, input: bytes | None = None, check: bool = True) -> str:
-    env = os.environ | _GIT_ENV
+    """Run git in `cwd` on the host with the isolated configuration. Only for trees devloop trusts (the
+    user's own repository, a mirror, a tree no model has touched yet): it still reads `cwd`'s .git."""
     proc = subprocess.run(
-        [*_GIT, *args], cwd=cwd, input=input, capture_output=True, env=env, check=False
+        [*_GIT, *args], cwd=cwd, input=input, capture_output=True, env=isolated_git_env(), check=False
     )
     if check and proc.returncode != 0:
         msg = proc.stderr.decode(errors="replace").strip().splitlines()
@@ -54,8 +91,9 @@ def git(cwd: Path, *args: str, input: bytes | None = None, check: bool = True) -
 
 def is_git_repo(path: Path) -> bool:
     proc = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True, check=False
-    )
+        [*_GIT, "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True, check=False,
+        env=isolated_git_env(),
+    )  # fmt: skip
     return proc.returncode == 0 and Path(proc.stdout.strip()).resolve() == path.resolve()
 
 
@@ -64,7 +102,10 @@ class Workspace:
     root: Path
     base: str  # git tree id of the starting state
     kind: str  # "clone" | "copy" | "in_place"
+    gitdir: Path = Path()  # devloop's private git dir (outside root)
     _owned: bool = True
+    _executor: Executor | None = field(default=None, repr=False)
+    _shared_objects: list[Path] = field(default_factory=list, repr=False)
 
     @classmethod
     def create(cls, repo: Path, *, parent: Path | None = None, in_place: bool = False) -> Workspace:
@@ -72,40 +113,165 @@ class Workspace:
         repo = repo.resolve()
         if not repo.is_dir():
             raise WorkspaceError(f"repository not found: {repo}")
+        holder = Path(tempfile.mkdtemp(prefix="devloop-ws-", dir=parent))
+        holder.chmod(0o711)  # the sandbox user must pass through to the workspace, not list its siblings
         if in_place:
             if not (repo / ".git").exists():
                 git(repo, "init", "-q")
-            ws = cls(repo, "", "in_place", _owned=False)
+            ws = cls(repo, "", "in_place", holder / GIT_DIR_NAME, _owned=False)
         else:
-            dest = Path(tempfile.mkdtemp(prefix="devloop-ws-", dir=parent)) / repo.name
+            dest = holder / repo.name
             if is_git_repo(repo):
                 _clone_with_changes(repo, dest)
-                ws = cls(dest, "", "clone")
+                ws = cls(dest, "", "clone", holder / GIT_DIR_NAME)
             else:
                 shutil.copytree(repo, dest, symlinks=True, ignore=shutil.ignore_patterns(".git"))
                 git(dest, "init", "-q")
-                ws = cls(dest, "", "copy")
+                ws = cls(dest, "", "copy", holder / GIT_DIR_NAME)
+        ws._init_gitdir()
         ws.base = ws.snapshot()
         return ws
 
-    def snapshot(self) -> str:
-        """Stage everything (respecting .gitignore) in the workspace's own index; return the tree id."""
-        self._stage()
-        return git(self.root, "write-tree").strip()
+    def _init_gitdir(self) -> None:
+        """The private git dir. A clone's objects come from the user's repository (read-only to the
+        sandbox) and its index is seeded from the clone's, so the first snapshot only hashes changes;
+        other trees are hashed once into the private objects, so nothing the model does to its own
+        `.git` (even `rm -rf .git`) can take the base tree away."""
+        git(self.gitdir.parent, "init", "-q", "--bare", str(self.gitdir))
+        if self.kind == "clone":
+            listed = self.root / ".git" / "objects" / "info" / "alternates"
+            shared = [Path(line) for line in listed.read_text().splitlines() if line.strip()] if listed.is_file() else []
+            self._shared_objects = [p for p in shared if p.is_dir()]
+            (self.gitdir / "objects" / "info" / "alternates").write_text(
+                "".join(f"{p}\n" for p in self._shared_objects)
+            )
+            index = self.root / ".git" / "index"
+            if index.is_file():
+                shutil.copyfile(index, self.gitdir / "index")
 
-    def _stage(self) -> None:
-        git(self.root, "add", "-A", "--ignore-errors", "--", ".", check=False)
+    @property
+    def read_only_paths(self) -> list[Path]:
+        """Host paths a sandbox must show (read-only) for git to work: the user's object store."""
+        return list(self._shared_objects)
+
+    def attach(self, executor: Executor) -> None:
+        """From now on run bookkeeping git through `executor` (the run's runtime): the model has
+        started writing the tree. The private git dir is handed to the sandbox user."""
+        from devloop.runtime.identity import hand_over
+
+        hand_over(self.gitdir)
+        self._executor = executor
+
+    def run_git(self, *args: str, input: bytes | None = None, writes_tree: bool = False,
+                timeout: float = 300.0) -> str:
+        """`git args` on the workspace with devloop's private git dir, inside the attached runtime
+        (on the host before one is attached). Raises WorkspaceError with git's last line."""
+        return self._run([list(args)], input=input, writes_tree=writes_tree, timeout=timeout)
+
+    def git_status(self, *steps: list[str], writes_tree: bool = False) -> tuple[int | None, str]:
+        """Like `_run`, but the last command's exit status is returned rather than raised."""
+        try:
+            return 0, self._run(list(steps), writes_tree=writes_tree, check=False)
+        except _Failed as failed:
+            return failed.code, failed.output
+
+    def _run(self, steps: list[list[str]], *, input: bytes | None = None, writes_tree: bool = False,
+             timeout: float = 300.0, check: bool = True) -> str:
+        """Run git commands one after the other in one process (one sandbox start); the earlier ones
+        are best effort (`add --ignore-errors` fails on an unreadable file but stages the rest), the
+        output and status are the last one's. Every word is devloop's, never the model's."""
+        env = isolated_git_env()
+        env.update(GIT_DIR=str(self.gitdir), GIT_WORK_TREE=str(self.root))
+        if len(steps) == 1:
+            argv = [*_GIT, *steps[0]]
+        else:
+            *first, last = steps
+            script = "".join(f"{shlex.join([*_GIT, *step])} >/dev/null 2>&1; " for step in first)
+            argv = ["sh", "-c", f"{script}exec {shlex.join([*_GIT, *last])}"]
+        if self._executor is None:
+            proc = subprocess.run(argv, cwd=self.root, input=input, capture_output=True, env=env,
+                                  check=False, timeout=timeout)  # fmt: skip
+            code, out, err = proc.returncode, proc.stdout, proc.stderr
+        else:
+            done = self._executor.exec(argv, input=input, timeout=timeout, env=env, rw_binds=[self.gitdir],
+                                       root_writable=writes_tree, cwd=self.root)  # fmt: skip
+            code, out, err = done.returncode, done.stdout, done.stderr  # type: ignore[attr-defined]
+        if code != 0 and not check:
+            raise _Failed(code, out.decode(errors="replace"))
+        if code != 0:
+            said = err.decode(errors="replace").strip().splitlines()
+            why = said[-1] if said else ("timed out" if code is None else f"exit {code}")
+            verb = next((w for w in steps[-1] if not w.startswith("-")), "")
+            raise WorkspaceError(f"git {verb} failed in {self.root}: {why}")
+        return out.decode(errors="replace")
+
+    def snapshot(self) -> str:
+        """Stage everything (respecting .gitignore) in the private index; return the tree id."""
+        return self._run([_ADD, ["write-tree"]]).strip()
 
     def diff(self) -> str:
         """The patch: the workspace against its starting state, without binary or scratch files."""
-        self._stage()
-        excludes = [f":(exclude,glob){g}" for g in SCRATCH_GLOBS]
-        text = git(self.root, "diff", "--cached", "--no-color", "--no-ext-diff", self.base, "--", ".", *excludes)
+        text = self._run([_ADD, ["diff", "--cached", "--no-color", "--no-ext-diff", "--no-textconv",
+                                 _tree_id(self.base), "--", ".", *_EXCLUDES]])
         return drop_binary_sections(text)
 
+    def git_in(self, where: Path, *args: str, input: bytes | None = None) -> bool:
+        """Whether `git args` (e.g. `apply -R -`) succeeds in `where`, a directory of the workspace,
+        run where the model's commands run. `where` may hold the model's own `.git`: that is read only
+        inside the sandbox."""
+        env = isolated_git_env()
+        env["GIT_CEILING_DIRECTORIES"] = str(Path(where).parent)
+        argv = [*_GIT, *args]
+        if self._executor is None:
+            proc = subprocess.run(argv, cwd=where, input=input, capture_output=True, env=env, check=False)
+            return proc.returncode == 0
+        done = self._executor.exec(argv, input=input, env=env, cwd=Path(where), root_writable=True)
+        return done.returncode == 0  # type: ignore[attr-defined]
+
+    def export(self, name: str) -> Path:
+        """A copy of the workspace as it is now (tracked and untracked-not-ignored files) in
+        `root/.devloop/<name>/`, made where the model's commands run, as its own git repository.
+        `.devloop/` is never part of the patch."""
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+            raise WorkspaceError(f"export: bad name {name!r}")
+        tree = self.snapshot()
+        dest = self.root / ".devloop" / name
+        index = self.gitdir / f"index.{name}"
+        git_words = shlex.join(_GIT)
+        script = (
+            f"set -e; rm -rf -- {shlex.quote(str(dest))}; mkdir -p -- {shlex.quote(str(dest))}; "
+            f"GIT_INDEX_FILE={shlex.quote(str(index))} {git_words} read-tree {_tree_id(tree)}; "
+            f"GIT_INDEX_FILE={shlex.quote(str(index))} {git_words} checkout-index -a -f "
+            f"--prefix={shlex.quote(str(dest) + '/')}; rm -f -- {shlex.quote(str(index))}; "
+            f"cd -- {shlex.quote(str(dest))}; unset GIT_DIR GIT_WORK_TREE; {git_words} init -q"
+        )
+        env = isolated_git_env()
+        env.update(GIT_DIR=str(self.gitdir), GIT_WORK_TREE=str(self.root))
+        argv = ["sh", "-c", script]
+        if self._executor is None:
+            proc = subprocess.run(argv, cwd=self.root, capture_output=True, env=env, check=False)
+            code, err = proc.returncode, proc.stderr
+        else:
+            done = self._executor.exec(argv, env=env, rw_binds=[self.gitdir], root_writable=True, cwd=self.root)
+            code, err = done.returncode, done.stderr  # type: ignore[attr-defined]
+        if code != 0:
+            said = err.decode(errors="replace").strip().splitlines()
+            raise WorkspaceError(f"could not copy the workspace to {dest}: {said[-1] if said else code}")
+        return dest
+
     def cleanup(self) -> None:
-        if self._owned and self.kind != "in_place":
-            shutil.rmtree(self.root.parent, ignore_errors=True)
+        shutil.rmtree(self.gitdir.parent if self.kind == "in_place" else self.root.parent, ignore_errors=True)
+
+
+_ADD = ["add", "-A", "--ignore-errors", "--", "."]
+_HEX = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
+
+
+def _tree_id(value: str) -> str:
+    """`value` if it is an object id (what devloop passes as revisions), else WorkspaceError."""
+    if not _HEX.fullmatch(value):
+        raise WorkspaceError(f"not an object id: {value!r}")
+    return value
 
 
 def drop_binary_sections(diff: str) -> str:
@@ -128,12 +294,13 @@ def _is_binary_section(section: str) -> bool:
 
 def _clone_with_changes(repo: Path, dest: Path) -> None:
     has_head = subprocess.run(
-        ["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=repo, capture_output=True, check=False
-    ).returncode == 0
+        [*_GIT, "rev-parse", "--verify", "-q", "HEAD"], cwd=repo, capture_output=True, check=False,
+        env=isolated_git_env(),
+    ).returncode == 0  # fmt: skip
     if has_head:
         git(repo.parent, "clone", "-q", "--shared", "--no-checkout", str(repo), str(dest))
         git(dest, "checkout", "-q", "--detach", git(repo, "rev-parse", "HEAD").strip())
-        changes = git(repo, "diff", "HEAD", "--binary", "--no-color", "--no-ext-diff")
+        changes = git(repo, "diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv")
     else:  # a repository without commits: everything is uncommitted
         dest.mkdir(parents=True)
         git(dest, "init", "-q")

@@ -76,6 +76,7 @@ def test_minimize_drops_a_planted_hunk_and_keeps_the_fix(repo: Path, tmp_path: P
     result, _ = run(repo, tmp_path, [FIX, noise, FINISH], hook="pytest", minimize=True)
     info = saved(tmp_path)["minimize"]
     assert info["size_after"] < info["size_before"] and info["test_runs"] >= 1
+    assert info["mode"] == "scratch"  # the trial copy is made, and tested, inside the sandbox
     patch = (tmp_path / "out" / "patch.diff").read_text()
     assert "a * b" in patch and "planted" not in patch
 

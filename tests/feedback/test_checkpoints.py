@@ -31,10 +31,13 @@ def test_save_writes_a_private_ref_and_moves_nothing_else(ws: Workspace) -> None
     first = cps.save(1, ws.diff(), note="1 of 1 pass")
     (ws.root / "a.py").write_text("a = 3\n")
     second = cps.save(2, ws.diff())
-    assert git(ws.root, "rev-parse", "refs/devloop/checkpoints/1").strip() == first.commit
-    assert git(ws.root, "rev-parse", f"{second.commit}^").strip() == first.commit  # a chain of checkpoints
-    assert git(ws.root, "show", f"{first.ref}:a.py") == "a = 2\n"
-    assert "1 of 1 pass" in git(ws.root, "log", "-1", "--format=%s", first.ref)
+    # The refs live in devloop's private git dir, outside the tree the model can write.
+    assert ws.run_git("rev-parse", "refs/devloop/checkpoints/1").strip() == first.commit
+    assert ws.run_git("rev-parse", f"{second.commit}^").strip() == first.commit  # a chain of checkpoints
+    assert ws.run_git("show", f"{first.ref}:a.py") == "a = 2\n"
+    assert "1 of 1 pass" in ws.run_git("log", "-1", "--format=%s", first.ref)
+    assert git(ws.root, "for-each-ref", "refs/devloop") == ""
+    assert not ws.gitdir.is_relative_to(ws.root)
     assert git(ws.root, "rev-parse", "HEAD") == head
     assert git(ws.root, "for-each-ref", "refs/heads") == heads
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+import shlex
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,21 +88,24 @@ def test_registered_and_network_opt_in(tmp_path: Path) -> None:
 
 
 @needs_bwrap
-def test_watchdog_stops_a_process_flood_when_no_cgroup(tmp_path: Path, monkeypatch) -> None:
+def test_process_flood_without_a_cgroup_is_held_by_rlimit_nproc(tmp_path: Path, monkeypatch) -> None:
+    # Root's sandboxes run as an unprivileged user, for whom the kernel enforces RLIMIT_NPROC.
     monkeypatch.setattr("devloop.runtime.bwrap.BwrapRuntime._process_cgroup", lambda self: None)
-    monkeypatch.setattr("devloop.runtime.bwrap.os.geteuid", lambda: 0)
     with BwrapRuntime(tmp_path, limits=Limits(max_processes=50)) as rt:
-        assert rt.process_guard == "watchdog"
+        assert rt.process_guard == "RLIMIT_NPROC"
         started = time.monotonic()
-        result = rt.run("for i in $(seq 120); do sleep 30 & done; wait", 20)
-        assert time.monotonic() - started < 5
-        # The background watchdog (every 0.25 s) or the in-command check (every 0.5 s) got there first.
-        assert "more than 50 processes" in result.note or "Killed" in result.output
-        # Counted from the host: inside, bash's job notices for the killed jobs would mix with the output.
+        flood = ("import os, time\nmade = refused = 0\nfor _ in range(120):\n    try:\n        pid = os.fork()\n"
+                 "    except OSError:\n        refused += 1\n        continue\n    if pid == 0:\n"
+                 "        time.sleep(30)\n        os._exit(0)\n    made += 1\nprint(made, refused)")
+        result = rt.run(f"python3 -c {shlex.quote(flood)}", 20)
+        assert time.monotonic() - started < 10
+        made, refused = map(int, result.output.split())
+        assert made < 50 and refused > 70
+        assert "stopped when it ended" in result.note
         deadline = time.monotonic() + 5
-        while len(procs.descendants(rt.pid, procs.snapshot())) > 2 and time.monotonic() < deadline:
+        while len(procs.descendants(rt.pid, procs.snapshot())) > 6 and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert len(procs.descendants(rt.pid, procs.snapshot())) <= 2  # bwrap's init and the shell
+        assert len(procs.descendants(rt.pid, procs.snapshot())) <= 6  # the sandbox's own chain and shell
 
 
 def test_missing_binary_and_bad_start_are_one_line_failures(tmp_path: Path) -> None:
@@ -150,7 +154,9 @@ def test_argv_masks_homes_and_rebinds_only_below_them(tmp_path: Path) -> None:
     joined = " ".join(argv)
     assert "--unshare-net" in argv and "--die-with-parent" in argv and "--cap-drop ALL" in joined
     assert "--ro-bind /home/alice /home/alice" not in joined  # a PATH entry equal to HOME must not undo it
-    assert joined.index("--tmpfs /tmp") < joined.index("--bind /tmp/s /tmp/s")
+    assert joined.index("--tmpfs /tmp") < joined.index("--bind /tmp/s/out /tmp/s/out")
+    assert "--ro-bind /tmp/s/cmd /tmp/s/cmd" in joined  # only the host writes command files
+    assert "--ro-bind /proc/sys /proc/sys" in joined
     assert "--bind /home/alice/code/proj /home/alice/code/proj" in joined
     assert argv[argv.index("--") + 1 :][:4] == ["bash", "--noprofile", "--norc", "-c"]
     net = bwrap_argv("bwrap", root=tmp_path, scratch=tmp_path, home=home, allow_network=True)

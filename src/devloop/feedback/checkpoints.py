@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from devloop.workspace import Workspace, git
+from devloop.workspace import Workspace
 
 REF_PREFIX = "refs/devloop/checkpoints/"
 
@@ -67,8 +67,8 @@ class Checkpoints:
         number = len(self.items) + 1
         parents = ["-p", self.items[-1].commit] if self.items else []
         message = f"devloop checkpoint {number} (step {step})" + (f": {note}" if note else "")
-        commit = git(self.workspace.root, "commit-tree", tree, *parents, "-m", message).strip()
-        git(self.workspace.root, "update-ref", f"{REF_PREFIX}{number}", commit)
+        commit = self.workspace.run_git("commit-tree", tree, *parents, "-m", message).strip()
+        self.workspace.run_git("update-ref", f"{REF_PREFIX}{number}", commit)
         cp = Checkpoint(number, step, commit, tree, patch, note, score)
         self.items.append(cp)
         return cp
@@ -76,7 +76,7 @@ class Checkpoints:
     def changes_since(self, cp: Checkpoint) -> Undone:
         """How the working tree now differs from `cp` (what restoring it would undo)."""
         current = self.workspace.snapshot()
-        out = git(self.workspace.root, "diff-tree", "-r", "--no-renames", "--name-status", "-z", cp.tree, current)
+        out = self.workspace.run_git("diff-tree", "-r", "--no-renames", "--name-status", "-z", cp.tree, current)
         fields = out.split("\0")
         undone = Undone()
         for status, path in zip(fields[::2], fields[1::2], strict=False):
@@ -87,19 +87,25 @@ class Checkpoints:
     def restore(self, cp: Checkpoint) -> Undone:
         """Make the working tree exactly `cp`'s tree (tracked and untracked-not-ignored files)."""
         undone = self.changes_since(cp)  # also stages everything, so read-tree sees every current file
-        git(self.workspace.root, "read-tree", "--reset", "-u", cp.tree)
+        self.workspace.run_git("read-tree", "--reset", "-u", cp.tree, writes_tree=True)
         return undone
 
     def restore_file(self, path: str, cp: Checkpoint | None = None) -> bool:
         """Put one file back as it was at `cp` (default: the last checkpoint, else the starting state);
-        a file that did not exist then is removed. Returns whether the file changed."""
+        a file that did not exist then is removed. Returns whether the file changed.
+
+        All of it runs in the workspace's runtime: the file is the model's, and so is every directory
+        on its way (any of which may be a link by now)."""
         tree = cp.tree if cp is not None else (self.last.tree if self.last else self.workspace.base)
-        target = self.workspace.root / path
-        before = target.read_bytes() if target.is_file() else None
-        listed = git(self.workspace.root, "ls-tree", "--name-only", tree, "--", path).strip()
+        ws = self.workspace
+        lit = "--literal-pathspecs"  # a path is a path, never pathspec magic
+        code, _ = ws.git_status([lit, "add", "-A", "--ignore-errors", "--", path],
+                                [lit, "diff", "--cached", "--quiet", tree, "--", path])
+        if code == 0:
+            return False
+        listed = ws.run_git(lit, "ls-tree", "--name-only", tree, "--", path).strip()
         if listed:
-            git(self.workspace.root, "checkout", tree, "--", path)
-        elif target.exists():
-            target.unlink()
-        after = target.read_bytes() if target.is_file() else None
-        return before != after
+            ws.run_git(lit, "checkout", tree, "--", path, writes_tree=True)
+        else:
+            ws.run_git(lit, "rm", "-q", "-r", "-f", "--ignore-unmatch", "--", path, writes_tree=True)
+        return True

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devloop.feedback.base import TestReport, TestRunner
-from devloop.workspace import git
+from devloop.workspace import Workspace, WorkspaceError, git
 
 
 @dataclass
@@ -212,28 +212,31 @@ def ddmin(units: Sequence[frozenset[int]], good: Callable[[list[frozenset[int]]]
 
 
 class _Tree:
-    """A directory holding one candidate patch at a time (moved between candidates with git apply)."""
+    """A directory holding one candidate patch at a time (moved between candidates with git apply).
 
-    def __init__(self, root: Path, runner: TestRunner, applied: str) -> None:
-        self.root, self.runner, self.applied = root, runner, applied
+    With a workspace, git runs where the model's commands run (the tree and its `.git` are the model's)."""
+
+    def __init__(self, root: Path, runner: TestRunner, applied: str, workspace: Workspace | None = None) -> None:
+        self.root, self.runner, self.applied, self.workspace = root, runner, applied, workspace
+
+    def _apply(self, patch: str, *, reverse: bool = False) -> bool:
+        args = ["apply", "--recount", "--whitespace=nowarn", *(["-R"] if reverse else []), "-"]
+        if self.workspace is not None:
+            return self.workspace.git_in(self.root, *args, input=patch.encode())
+        proc = subprocess.run(["git", *args], cwd=self.root, input=patch.encode(), capture_output=True, check=False)
+        return proc.returncode == 0
 
     def switch(self, patch: str) -> bool:
         if patch == self.applied:
             return True
-        if self.applied and not _apply(self.root, self.applied, reverse=True):
+        if self.applied and not self._apply(self.applied, reverse=True):
             raise RuntimeError(f"could not take the candidate patch back out of {self.root}")
-        if not patch or _apply(self.root, patch):
+        if not patch or self._apply(patch):
             self.applied = patch
             return True
-        if self.applied and not _apply(self.root, self.applied):
+        if self.applied and not self._apply(self.applied):
             raise RuntimeError(f"could not re-apply the patch in {self.root}")
         return False
-
-
-def _apply(root: Path, patch: str, *, reverse: bool = False) -> bool:
-    args = ["apply", "--recount", "--whitespace=nowarn", *(["-R"] if reverse else []), "-"]
-    proc = subprocess.run(["git", *args], cwd=root, input=patch.encode(), capture_output=True, check=False)
-    return proc.returncode == 0
 
 
 def relocate(runner: TestRunner, root: Path) -> TestRunner | None:
@@ -248,8 +251,20 @@ def relocate(runner: TestRunner, root: Path) -> TestRunner | None:
     return None
 
 
-def _scratch_copy(workspace_root: Path, patch: str, parent: Path | None) -> Path | None:
-    """A copy of the workspace's tracked and untracked (not ignored) files, the patch taken out again."""
+def _scratch_copy(workspace_root: Path, patch: str, parent: Path | None,
+                  workspace: Workspace | None = None) -> Path | None:
+    """A copy of the workspace's tracked and untracked (not ignored) files, the patch taken out again.
+
+    With a workspace the copy is made inside it (`.devloop/minimize/`, where the runtime can run tests
+    and which no patch includes), by git in the runtime; without one, in a temp dir under `parent`."""
+    if workspace is not None:
+        try:
+            dest = workspace.export("minimize")
+        except WorkspaceError:
+            return None
+        if patch and not _Tree(dest, None, "", workspace)._apply(patch, reverse=True):  # type: ignore[arg-type]
+            return None
+        return dest
     dest = Path(tempfile.mkdtemp(prefix="devloop-minimize-", dir=parent)) / workspace_root.name
     listed = git(workspace_root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
     for rel in dict.fromkeys(filter(None, listed.split("\0"))):
@@ -259,10 +274,19 @@ def _scratch_copy(workspace_root: Path, patch: str, parent: Path | None) -> Path
             shutil.copy2(src, dst, follow_symlinks=False)
     dest.mkdir(parents=True, exist_ok=True)
     git(dest, "init", "-q")  # so git apply works on paths relative to this directory
-    if patch and not _apply(dest, patch, reverse=True):
+    if patch and not _Tree(dest, None, "")._apply(patch, reverse=True):  # type: ignore[arg-type]
         shutil.rmtree(dest.parent, ignore_errors=True)
         return None
     return dest
+
+
+def _remove_in(workspace: Workspace, path: Path) -> None:
+    """Remove `path` (inside the workspace) where the model's commands run: it may hold its links."""
+    executor = workspace._executor
+    if executor is None:
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        executor.exec(["rm", "-rf", "--", str(path)], cwd=workspace.root, root_writable=True)
 
 
 def _same(report: TestReport, reference: TestReport) -> bool:
@@ -279,12 +303,14 @@ def minimize(
     max_test_runs: int = 200,
     scratch_parent: Path | None = None,
     current_diff: Callable[[], str] | None = None,
+    workspace: Workspace | None = None,
 ) -> MinimizeResult:
     """Shrink `patch` (the workspace's current diff against its starting state) while `tests` (None: the
     whole suite) report exactly the statuses they report with the whole patch. See the module doc.
 
     `current_diff` (e.g. `Workspace.diff`) re-reads the chosen patch from the workspace, so the result is in
-    exactly the form the run's patch.diff has (candidate patches carry no `index` lines)."""
+    exactly the form the run's patch.diff has (candidate patches carry no `index` lines). `workspace` runs
+    every git command in the workspace's runtime (the sandbox); without it, git runs here."""
     workspace_root = Path(workspace_root)
     split = SplitPatch(patch)
     size = SplitPatch.size(patch)
@@ -306,13 +332,13 @@ def minimize(
     if not reference.green:
         return done("the tests do not pass with the patch: nothing to minimize against")
     scratch = None
-    tree = _Tree(workspace_root, runner, patch)
+    tree = _Tree(workspace_root, runner, patch, workspace)
     mode = "in_place"
     try:
-        scratch = _scratch_copy(workspace_root, patch, scratch_parent)
+        scratch = _scratch_copy(workspace_root, patch, scratch_parent, workspace)
         moved = relocate(runner, scratch) if scratch is not None else None
         if scratch is not None and moved is not None:
-            trial = _Tree(scratch, moved, "")
+            trial = _Tree(scratch, moved, "", workspace)
             if trial.switch(patch) and _same(run(moved), reference):
                 tree, mode = trial, "scratch"
         result.mode = mode
@@ -335,7 +361,7 @@ def minimize(
         kept = frozenset().union(*lines)
         chosen = split.render(kept)
         if mode == "scratch":
-            tree = _Tree(workspace_root, runner, patch)
+            tree = _Tree(workspace_root, runner, patch, workspace)
         if chosen == patch or not tree.switch(chosen):
             tree.switch(patch)
             return done("no smaller patch keeps the tests' observations")
@@ -352,5 +378,7 @@ def minimize(
     finally:
         if tree.root == workspace_root and tree.applied != result.patch:
             tree.switch(result.patch)  # an error mid-way: the workspace gets back what the result says
-        if scratch is not None:
+        if scratch is not None and workspace is not None:
+            _remove_in(workspace, scratch)
+        elif scratch is not None:
             shutil.rmtree(scratch.parent, ignore_errors=True)

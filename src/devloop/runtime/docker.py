@@ -24,7 +24,7 @@ from pathlib import Path
 
 from devloop.runtime.base import RuntimeFailure
 from devloop.runtime.limits import Limits
-from devloop.runtime.output import DEFAULT_READ_CAP
+from devloop.runtime.output import DEFAULT_READ_CAP, read_capped
 from devloop.runtime.sandbox_env import DEFAULT_PATH, sandbox_env
 from devloop.runtime.session import ShellSession
 from devloop.runtime.shell import PersistentShell, shell_env
@@ -84,8 +84,9 @@ class DockerRuntime(PersistentShell):
         own_scratch = scratch_dir is None
         scratch = Path(tempfile.mkdtemp(prefix="devloop-docker-")) if own_scratch else Path(scratch_dir)
         scratch = scratch.absolute()
-        scratch.mkdir(parents=True, exist_ok=True)
-        self._pid_file = scratch / "shell.pid"
+        for sub in ("cmd", "out"):
+            (scratch / sub).mkdir(parents=True, exist_ok=True)
+        self._pid_file = scratch / "out" / "shell.pid"
         # The container's own env is irrelevant: each `docker exec` passes the scrubbed environment.
         senv = sandbox_env(env, home=SANDBOX_HOME, extra_env=extra_env, pass_env=pass_env)
         senv["PATH"] = DEFAULT_PATH  # the host's PATH means nothing in an image
@@ -111,7 +112,7 @@ class DockerRuntime(PersistentShell):
                 "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
                 "--user", f"{os.getuid()}:{os.getgid()}", "--tmpfs", "/tmp:rw,exec,mode=1777",
                 "--tmpfs", f"{SANDBOX_HOME}:rw,exec,mode=1777",
-                "-v", f"{root}:{root}:rw", "-v", f"{scratch}:{scratch}:rw", "-w", str(root)]
+                "-v", f"{root}:{root}:rw", "-v", f"{scratch / 'out'}:{scratch / 'out'}:rw", "-v", f"{scratch / 'cmd'}:{scratch / 'cmd'}:ro", "-w", str(root)]
         for path in ro_binds:
             argv += ["-v", f"{Path(path).absolute()}:{Path(path).absolute()}:ro"]
         if not allow_network:
@@ -135,8 +136,8 @@ class DockerRuntime(PersistentShell):
         """SIGKILL every process in the container except its init (and the shell when asked)."""
         shell_pid = ""
         if spare_shell:
-            with contextlib.suppress(OSError):
-                shell_pid = self._pid_file.read_text().strip()
+            text, _ = read_capped(self._pid_file, 64)  # written in the container: never followed
+            shell_pid = text.strip() if text.strip().isdigit() else ""
         script = ("for d in /proc/[0-9]*; do p=${d#/proc/}; "
                   f'[ "$p" = 1 ] || [ "$p" = "$$" ] || [ "$p" = "{shell_pid}" ] || kill -9 "$p" 2>/dev/null; '
                   "done; true")
@@ -144,8 +145,12 @@ class DockerRuntime(PersistentShell):
             subprocess.run([self.docker, "exec", self.container, "sh", "-c", script], capture_output=True,
                            timeout=_DOCKER_TIMEOUT_S, stdin=subprocess.DEVNULL)
 
-    def _kill_commands(self, session: ShellSession) -> None:
+    def _kill_commands(self, session: ShellSession) -> int:
         self._in_container_kill(spare_shell=True)
+        return 0  # not counted: the container's processes are not visible from here
+
+    def _may_have_leftovers(self, session: ShellSession) -> bool:
+        return False  # a `docker exec` per command would cost more than the step; the container ends them
 
     def _restart(self) -> None:
         self._in_container_kill(spare_shell=False)  # the old shell lives in the container, not under us

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 # Enough for any observation a model can use; a larger output keeps its head and tail.
@@ -20,13 +21,25 @@ def read_capped(path: Path, cap: int = DEFAULT_READ_CAP) -> tuple[str, int]:
 
     A file larger than `cap` bytes gives its first and last `cap // 2` bytes around an elision marker
     naming the file, so memory stays bounded whatever the command printed.
+
+    The file lives where a sandboxed command can write, so it is opened without following a link and
+    without blocking, and only a regular file with one link is read: a command that swaps its output
+    file for a link to a host file, a FIFO or a hard link gets a note, never the host file's contents.
     """
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - the with-block below closes it
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:  # the command never ran far enough to open it
         return "", 0
-    with fh:
-        size = os.fstat(fh.fileno()).st_size
+    except OSError as exc:  # ELOOP: the name is a symbolic link now
+        return f"[the output file {path} was replaced ({exc.strerror}); its contents are not shown]\n", 0
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+        os.close(fd)
+        what = "a hard link" if stat.S_ISREG(st.st_mode) else "not a regular file"
+        return f"[the output file {path} was replaced by {what}; its contents are not shown]\n", 0
+    os.set_blocking(fd, True)
+    with os.fdopen(fd, "rb") as fh:
+        size = st.st_size
         if size <= cap:
             return fh.read(size).decode("utf-8", errors="replace"), size
         half = cap // 2

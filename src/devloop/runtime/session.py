@@ -56,6 +56,7 @@ class ShellSession:
         cwd: Path,
         env: Mapping[str, str],
         preexec_fn: Callable[[], Any] | None = None,
+        pass_fds: tuple[int, ...] = (),
     ) -> None:
         self.argv = list(argv)
         self.popen = subprocess.Popen(
@@ -69,6 +70,7 @@ class ShellSession:
             preexec_fn=_as_subreaper(preexec_fn),
             bufsize=0,
             close_fds=True,
+            pass_fds=pass_fds,
         )
         assert self.popen.stdin is not None and self.popen.stdout is not None
         self._in_fd = self.popen.stdin.fileno()

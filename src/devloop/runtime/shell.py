@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from devloop.runtime.base import RuntimeFailure
+from devloop.runtime.oneshot import ExecResult, run_once
 from devloop.runtime.output import DEFAULT_READ_CAP, read_capped
 from devloop.runtime.session import Record, ShellSession, Stop, sentinel
 from devloop.types import CommandResult
@@ -126,6 +127,12 @@ class PersistentShell:
             scratch, own = Path(scratch_dir).absolute(), False
             scratch.mkdir(parents=True, exist_ok=True)
         self.scratch_dir = scratch
+        # Command files go where only the host writes; output files where the commands write. A sandbox
+        # binds the first read-only, so a model can never plant a link the host would write through.
+        self.cmd_dir = scratch / "cmd"
+        self.out_dir = scratch / "out"
+        for sub in (self.cmd_dir, self.out_dir):
+            sub.mkdir(mode=0o755, exist_ok=True)
         self._res = _Resources(scratch, own)
         self._finalizer = weakref.finalize(self, self._res.release)
         self._lock = threading.Lock()
@@ -154,7 +161,8 @@ class PersistentShell:
 
     def _start(self) -> None:
         try:
-            session = ShellSession(self.argv, cwd=self.root, env=self.env, preexec_fn=self._preexec_fn)
+            session = ShellSession(self.argv, cwd=self.root, env=self.env, preexec_fn=self._preexec_fn,
+                                   **self._spawn_kwargs())
         except OSError as exc:
             raise RuntimeFailure(f"could not start the shell `{shlex.join(self.argv)}`: {exc}") from exc
         self._res.session = session
@@ -174,6 +182,28 @@ class PersistentShell:
             raise RuntimeFailure(f"the shell `{shlex.join(self.argv)}` {why}: {said[-500:]}")
         session.adopt_current_tree()
         self._cwd = outcome[1] or self._cwd
+
+    def _spawn_kwargs(self) -> dict[str, Any]:
+        """Extra keyword arguments for the shell's Popen (a sandbox passes its bind fds)."""
+        return {}
+
+    def exec(
+        self,
+        argv: Sequence[str],
+        *,
+        input: bytes | None = None,
+        timeout: float = 120.0,
+        env: Mapping[str, str] | None = None,
+        rw_binds: Sequence[Path] = (),
+        root_writable: bool = True,
+        cwd: Path | None = None,
+    ) -> ExecResult:
+        """Run `argv` once beside the shell, where the shell's commands run (here: unconfined on this
+        machine; a sandbox runs it in a fresh sandbox like the shell's). `rw_binds` and `root_writable`
+        only mean something to a sandbox."""
+        del rw_binds, root_writable
+        return run_once(argv, input=input, timeout=timeout, env=dict(self.env if env is None else env),
+                        cwd=cwd or self.root)
 
     def _restart(self) -> None:
         if self._closed:
@@ -207,8 +237,8 @@ class PersistentShell:
         with self._lock:
             session = self._session
             self._count += 1
-            script = self.scratch_dir / f"cmd-{self._count}.sh"
-            log = self.scratch_dir / f"out-{self._count}.log"
+            script = self.cmd_dir / f"cmd-{self._count}.sh"
+            log = self.out_dir / f"out-{self._count}.log"
             self._res.files.append(log)
             self._write_script(script, command)
             nonce = _nonce()
@@ -250,16 +280,40 @@ class PersistentShell:
         try:
             try:
                 script.write_bytes(data)
-            except FileNotFoundError:  # a command removed the scratch dir (`rm -rf /tmp/*`)
-                self.scratch_dir.mkdir(parents=True, exist_ok=True)
+            except FileNotFoundError:  # an unsandboxed command removed the scratch dir (`rm -rf /tmp/*`)
+                self.cmd_dir.mkdir(parents=True, exist_ok=True)
+                self.out_dir.mkdir(parents=True, exist_ok=True)
                 script.write_bytes(data)
         except OSError as exc:
             raise RuntimeFailure(f"cannot write the command file {script}: {exc}") from exc
 
-    def _kill_commands(self, session: ShellSession) -> None:
+    def _kill_commands(self, session: ShellSession) -> int:
         """Kill every process the running command started, sparing the shell (a container runtime,
-        whose processes are not our descendants, overrides this)."""
-        session.kill_commands()
+        whose processes are not our descendants, overrides this); how many were killed."""
+        return len(session.kill_commands())
+
+    def _may_have_leftovers(self, session: ShellSession) -> bool:
+        """A cheap test that a finished command may have left processes behind, before the process
+        table is read: the shell (a child subreaper) has children only if something still runs."""
+        try:
+            return bool(Path(f"/proc/{session.pid}/task/{session.pid}/children").read_bytes().strip())
+        except OSError:
+            return True
+
+    def _end_leftovers(self, session: ShellSession, script: Path, log: Path) -> str:
+        """End what a finished command left running (background jobs, daemons, a fork bomb's tail), so
+        no process outlives its command or reaches into the next one; the note says so."""
+        if not self._may_have_leftovers(session):
+            return ""
+        killed = self._kill_commands(session)
+        if not killed:
+            return ""
+        session.flush_job_notices(script, log, within=KILL_GRACE_S / 3)
+        return (
+            f"the command left {killed} process{'es' if killed != 1 else ''} running in the background; "
+            "they were stopped when it ended (a process lives only as long as the command that started "
+            "it: start a server and its client in the same command)"
+        )
 
     def _over_limit(self, log: Path) -> str | None:
         """Why the running command must be stopped now, or None. Called about every 0.5 s of a running
@@ -282,7 +336,7 @@ class PersistentShell:
             raise RuntimeFailure("the shell runtime was closed while a command ran")
         if isinstance(outcome, tuple):
             self._cwd = outcome[1] or self._cwd
-            return outcome[0], ""
+            return outcome[0], self._end_leftovers(session, script, log)
         if outcome is Stop.EOF:
             try:
                 status = _status(session.popen.wait(timeout=KILL_GRACE_S))
@@ -316,7 +370,7 @@ def _nonce() -> str:
 
 def _size(path: Path) -> int:
     try:
-        return path.stat().st_size
+        return os.lstat(path).st_size
     except OSError:
         return 0
 
