@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,6 +18,7 @@ from devloop.harness.verdict import ERROR_CATEGORIES, Category, Verdict
 from devloop.stats.intervals import wilson
 from devloop.tasks.model import Prediction
 from devloop.tasks.predictions import write_predictions
+from devloop.tasks.safety import check_component
 
 VERDICT = "verdict.json"
 PREDICTION = "prediction.json"
@@ -66,23 +66,24 @@ class Report(BaseModel):
     duration_s: float = 0.0
 
 
-def _safe_name(instance_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+=-]", "_", instance_id)
-
-
 class RunStore:
     """Reads and writes one eval run directory `<output_dir>/<run_id>/`."""
 
     def __init__(self, output_dir: Path, run_id: str):
-        if not run_id or "/" in run_id or run_id in (".", ".."):
+        if not run_id or "/" in run_id or "\x00" in run_id or run_id in (".", ".."):
             raise ValueError(f"run id {run_id!r} must be a plain directory name")
         self.run_id = run_id
         self.root = Path(output_dir) / run_id
         self.instances = self.root / "instances"
 
     def instance_dir(self, instance_id: str) -> Path:
-        """The directory of one instance's verdict, logs and agent run."""
-        return self.instances / _safe_name(instance_id)
+        """The directory of one instance's verdict, logs and agent run: `instances/<instance_id>`.
+
+        The id is the directory name as it is, so it must be one safe path component (as the loaders
+        check); anything else (`..`, `a/b`, NUL...) is a one-line ValueError, even from a caller that
+        built its Task without a loader.
+        """
+        return self.instances / check_component(instance_id)
 
     def read_verdict(self, instance_id: str) -> Verdict | None:
         """The instance's verdict, or None when it has none (or an unreadable one, to be redone)."""

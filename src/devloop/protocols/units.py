@@ -13,10 +13,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from devloop.harness.store import RunStore, atomic_write
 from devloop.harness.verdict import Category, Verdict
+from devloop.tasks.safety import check_component
 
 UNIT = "unit.json"
 SELECTION = "selection.json"
@@ -49,6 +50,12 @@ class UnitRecord(BaseModel):
     verdict: Verdict
     duration_s: float = 0.0
 
+    @field_validator("instance_id")
+    @classmethod
+    def _instance_id(cls, value: str) -> str:
+        # Read back from unit.json and joined to paths (ablation caches): a bad id makes no record.
+        return check_component(value)
+
     @property
     def finished(self) -> bool:
         return self.exit_status == "finished"
@@ -72,11 +79,19 @@ class Selection(BaseModel):
     """Per sample: index, applied, regressions, own_tests_failed, own_tests_passed, votes, key."""
     rule: str = ""
 
+    @field_validator("instance_id")
+    @classmethod
+    def _instance_id(cls, value: str) -> str:
+        return check_component(value)
+
 
 class UnitStore(RunStore):
     """A RunStore that also reads and writes the per-unit records and best-of selections."""
 
     def unit_dir(self, instance_id: str, index: int) -> Path:
+        """`instances/<id>/attempts/<index>`; ValueError (one line) for an unsafe id or a bad index."""
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise ValueError(f"attempt index must be a whole number >= 0, got {index!r}")
         return self.instance_dir(instance_id) / "attempts" / str(index)
 
     def read_unit(self, instance_id: str, index: int) -> UnitRecord | None:

@@ -11,8 +11,11 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from devloop.tasks.model import Task
+from devloop.tasks.safety import shown
 
 _DECODER = json.JSONDecoder()
+# json's decoder recurses per nesting level; a hostile file must get this line, not a RecursionError.
+_TOO_DEEP = "nested too deeply"
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -61,6 +64,8 @@ def iter_records(path: Path) -> Iterator[tuple[int, str | None, Any]]:
                 yield number, None, json.loads(line)
             except json.JSONDecodeError as exc:
                 yield number, None, exc
+            except RecursionError:
+                yield number, None, json.JSONDecodeError(_TOO_DEEP, line, 0)
         return
     # A .json file: walk the top-level container with raw_decode so every record keeps its line number.
     index = _skip_ws(text, 0)
@@ -87,7 +92,10 @@ def iter_records(path: Path) -> Iterator[tuple[int, str | None, Any]]:
                     raise json.JSONDecodeError("expected ':'", text, index)
                 index = _skip_ws(text, index + 1)
             start = index
-            value, index = _DECODER.raw_decode(text, index)
+            try:
+                value, index = _DECODER.raw_decode(text, index)
+            except RecursionError:
+                raise json.JSONDecodeError(_TOO_DEEP, text, start) from None
             yield _line_of(text, start), key, value
             index = _skip_ws(text, index)
     except json.JSONDecodeError as exc:
@@ -128,7 +136,9 @@ def parse_records(path: Path, model: type[M], *, id_field: str, strict: bool) ->
         if key is not None:
             value = {id_field: key, **value}
             if value[id_field] != key:
-                reject(line, f"{id_field}: {value[id_field]!r} differs from its key {key!r}")
+                reject(
+                    line, f"{id_field}: {shown(str(value[id_field]))} differs from its key {shown(str(key))}"
+                )
                 continue
         try:
             item = model.model_validate(value)
@@ -148,7 +158,9 @@ def load_tasks(path: str | Path, *, strict: bool = False) -> LoadResult:
     """Load SWE-bench-format task records from a .json (list or dict by id) or .jsonl file.
 
     A bad record is reported as `file:line: field: problem` in `skipped` (or raises TaskLoadError when
-    `strict`). A relative `repo_path` is resolved against the file's directory.
+    `strict`); besides the schema, that covers an `instance_id` that is not one plain path component and a
+    patch naming an unsafe path (see `devloop.tasks.safety`). A relative `repo_path` is resolved against
+    the file's directory.
     """
     path = Path(path)
     if path.suffix not in (".json", ".jsonl"):

@@ -7,7 +7,9 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from devloop.tasks.safety import component_problem, patch_problem
 
 LogParserName = Literal["pytest", "sympy", "junit"]
 
@@ -58,6 +60,13 @@ class EnvironmentSpec(BaseModel):
         return value
 
 
+def _safe_id(value: str) -> str:
+    # The id names the instance's run directory and temporary directories: one plain path component.
+    if (problem := component_problem(value)) is not None:
+        raise ValueError(problem)
+    return value
+
+
 class Task(BaseModel):
     """One SWE-bench-format instance. Unknown fields (e.g. `difficulty` in Verified) are kept."""
 
@@ -85,6 +94,27 @@ class Task(BaseModel):
     def _test_lists(cls, value: Any) -> Any:
         return _json_list(value)
 
+    @field_validator("instance_id")
+    @classmethod
+    def _instance_id(cls, value: str) -> str:
+        return _safe_id(value)
+
+    @field_validator("repo")
+    @classmethod
+    def _repo(cls, value: str) -> str:
+        # `owner/name` becomes the directory `<mirrors>/owner__name`: that must be one plain component.
+        if (problem := component_problem(value.replace("/", "__"))) is not None:
+            raise ValueError(f"as a mirror directory name: {problem}")
+        return value
+
+    @field_validator("patch", "test_patch")
+    @classmethod
+    def _patch_paths(cls, value: str, info: ValidationInfo) -> str:
+        # The harness joins these paths to the instance tree on the host; test paths also reach the shell.
+        if (problem := patch_problem(value, shell_safe=info.field_name == "test_patch")) is not None:
+            raise ValueError(problem)
+        return value
+
     @field_validator("version", mode="before")
     @classmethod
     def _version_str(cls, value: Any) -> Any:
@@ -98,7 +128,11 @@ class Task(BaseModel):
 
 
 class Prediction(BaseModel):
-    """A patch for one instance, in SWE-bench's predictions format."""
+    """A patch for one instance, in SWE-bench's predictions format.
+
+    The id is checked like a task's. `model_patch` is not checked here: a patch naming unsafe paths is one
+    model's bad output and grades as a failed apply (see `harness.grading`), it does not void the file.
+    """
 
     model_config = ConfigDict(extra="allow")
 
@@ -110,3 +144,8 @@ class Prediction(BaseModel):
     @classmethod
     def _none_is_empty(cls, value: Any) -> Any:
         return "" if value is None else value
+
+    @field_validator("instance_id")
+    @classmethod
+    def _instance_id(cls, value: str) -> str:
+        return _safe_id(value)
