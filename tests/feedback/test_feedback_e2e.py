@@ -135,8 +135,9 @@ def test_three_no_progress_steps_restore_the_best_checkpoint(repo: Path, tmp_pat
         assert loop.hook.last_report is not None
         assert loop.hook.last_report.statuses["tests/test_other.py"] == "ERROR"
         assert not (ws.root / "calc" / "other.py").exists()
-        ref = git(ws.root, "rev-parse", "refs/devloop/checkpoints/1").strip()
-        assert git(ws.root, "show", f"{ref}:calc/ops.py") == fixed
+        ref = ws.run_git("rev-parse", "refs/devloop/checkpoints/1").strip()  # devloop's private git dir
+        assert ws.run_git("show", f"{ref}:calc/ops.py") == fixed
+        assert git(ws.root, "for-each-ref", "refs/devloop") == ""  # the model's repository holds none
         assert git(ws.root, "rev-parse", "HEAD").strip() == git(repo, "rev-parse", "HEAD").strip()
         assert git(ws.root, "for-each-ref", "refs/heads") == heads_before  # no branch moved
         assert git(repo, "for-each-ref", "refs/devloop") == ""  # the user's repository is untouched
@@ -172,4 +173,5 @@ def test_the_user_branch_is_never_touched_by_checkpoints(repo: Path, tmp_path: P
     loop.close()
     assert loop.hook.last_report is not None and loop.hook.last_report.green
     assert git(ws.root, "rev-parse", "HEAD") == head
-    assert git(ws.root, "for-each-ref", "--format=%(refname)", "refs/devloop").split() == ["refs/devloop/checkpoints/1"]
+    assert ws.run_git("for-each-ref", "--format=%(refname)", "refs/devloop").split() == ["refs/devloop/checkpoints/1"]
+    assert git(ws.root, "for-each-ref", "refs/devloop") == ""

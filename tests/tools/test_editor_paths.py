@@ -106,3 +106,48 @@ def test_unreadable_file_gives_one_line_error(edit, workspace: Path) -> None:
     f.chmod(0)
     obs = edit("view", f)
     assert obs.is_error and obs.text.startswith(f"Cannot read {f}") and "\n" not in obs.text
+
+
+def test_undo_through_an_alias_uses_the_same_history(edit, workspace: Path) -> None:
+    (workspace / "real.txt").write_text("one\n")
+    (workspace / "alias.txt").symlink_to("real.txt")
+    assert not edit("str_replace", workspace / "alias.txt", old_str="one", new_str="two").is_error
+    obs = edit("undo_edit", workspace / "real.txt")
+    assert not obs.is_error, obs.text
+    assert (workspace / "real.txt").read_text() == "one\n"
+
+
+def test_create_through_a_directory_link_inside_the_workspace(edit, workspace: Path) -> None:
+    (workspace / "pkg").mkdir()
+    (workspace / "shortcut").symlink_to("pkg", target_is_directory=True)
+    assert not edit("create", workspace / "shortcut" / "sub" / "m.py", file_text="x = 1\n").is_error
+    assert (workspace / "pkg" / "sub" / "m.py").read_text() == "x = 1\n"
+    listing = edit("view", workspace).text
+    assert f"{workspace}/shortcut\n" in listing + "\n"  # a link is listed, never descended into
+
+
+def test_fifo_is_refused_not_waited_on(edit, workspace: Path) -> None:
+    os.mkfifo(workspace / "pipe")
+    for command in ("view", "str_replace", "insert"):
+        obs = edit(command, workspace / "pipe", **ARGS)
+        assert obs.is_error and "not a regular file" in obs.text
+    assert "already exists" in edit("create", workspace / "pipe", file_text="x").text
+
+
+def test_edit_of_a_hard_linked_file_leaves_the_other_name_alone(
+    edit, workspace: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "elsewhere.txt"
+    other.write_text("shared\n")
+    os.link(other, workspace / "f.txt")
+    assert not edit("str_replace", workspace / "f.txt", old_str="shared", new_str="mine").is_error
+    assert (workspace / "f.txt").read_text() == "mine\n" and other.read_text() == "shared\n"
+
+
+def test_new_files_belong_to_the_owner_of_their_directory(edit, workspace: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("only root creates files for another user")
+    os.chown(workspace, 65534, 65534)
+    assert not edit("create", workspace / "new" / "m.py", file_text="x\n").is_error
+    for made in (workspace / "new", workspace / "new" / "m.py"):
+        assert (made.stat().st_uid, made.stat().st_gid) == (65534, 65534), made

@@ -11,12 +11,25 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from devloop import safefs
 
-def _text(path: Path) -> str:
+# A declaration file larger than this is not read (no real requirements file comes close).
+_MAX_BYTES = 4 * 1024 * 1024
+
+
+def _text(root: Path, rel: str) -> str:
+    """The text of `rel` beneath `root`; '' when missing, too large, not a regular file or a link out."""
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
+        return safefs.read_text(root, rel, max_bytes=_MAX_BYTES)
     except OSError:
         return ""
+
+
+def _mtime(root: Path, rel: str) -> float:
+    try:
+        return safefs.stat_path(root, rel).st_mtime
+    except OSError:
+        return -1.0
 
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
@@ -43,8 +56,7 @@ def _declared(root: Path, stamp: tuple[tuple[str, float], ...]) -> tuple[tuple[s
                 out.append((normalize(m.group(1)), req.split(" --")[0].strip(), where))
 
     for rel, _ in stamp:
-        path = root / rel
-        text = _text(path)
+        text = _text(root, rel)
         if rel.endswith((".txt", ".in")):
             add(_req_lines(text), rel)
         elif rel == "pyproject.toml":
@@ -117,7 +129,8 @@ def _requirement_files(root: Path) -> list[Path]:
 def declared_requirement(root: Path, module: str, import_names: dict[str, Any]) -> tuple[str, str] | None:
     """(requirement, file) of the declared dependency providing import `module`, or None when none does."""
     files = _requirement_files(root)
-    stamp = tuple((f.relative_to(root).as_posix(), f.stat().st_mtime) for f in files)
+    rels = [f.relative_to(root).as_posix() for f in files]
+    stamp = tuple((rel, _mtime(root, rel)) for rel in rels)
     declared = _declared(root, stamp)
     parts = module.split(".")
     candidates: list[str] = []

@@ -20,6 +20,7 @@ import jinja2
 import jinja2.sandbox
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from devloop import safefs
 from devloop.feedback import rules_facts as facts
 from devloop.feedback.requirements import declared_requirement
 from devloop.types import CommandResult
@@ -297,8 +298,8 @@ class RescueEngine:
                 found += [{k: v for k, v in m.groupdict().items() if v is not None} for m in rx.finditer(output)]
             return found
         for rel in edited:
-            try:
-                text = (self.ctx.root / rel).read_text(encoding="utf-8", errors="replace")
+            try:  # beneath the root: a link out of the workspace, or a FIFO, is skipped like a missing file
+                text = safefs.read_text(self.ctx.root, rel, max_bytes=facts.MAX_READ_BYTES)
             except OSError:
                 continue
             for rx in rule.patterns:

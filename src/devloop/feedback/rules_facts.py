@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import ast
 import difflib
+import posixpath
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
+
+from devloop import safefs
 
 LookupName = Literal[
     "fixtures", "import_cycle", "definition", "signature", "command_package", "pytest_plugin", "recursion",
@@ -24,6 +27,8 @@ Lookup = Callable[[dict[str, Any], Path, str, dict[str, dict[str, Any]]], dict[s
 _SKIP_DIRS = {".git", ".hg", ".venv", "venv", "env", ".env", "node_modules", "__pycache__", ".tox", ".nox",
               "build", "dist", "site-packages", ".devloop", ".mypy_cache", ".pytest_cache", ".eggs"}  # fmt: skip
 _MAX_FILES = 5000
+# Larger files are skipped: no rule looks for anything in a generated or data file of that size.
+MAX_READ_BYTES = 4 * 1024 * 1024
 _MAX_LISTED = 5
 
 
@@ -39,29 +44,40 @@ def relative(path: str, root: Path) -> str:
 
 
 def repo_files(root: Path, suffix: str | None = ".py") -> Iterator[Path]:
-    """Files under `root` (skipping VCS, virtualenv, cache and build directories), at most _MAX_FILES."""
-    count = 0
-    stack = [root]
-    while stack:
-        d = stack.pop()
-        try:
-            entries = sorted(d.iterdir())
-        except OSError:
-            continue
-        for e in entries:
-            if e.is_dir() and not e.is_symlink():
-                if e.name not in _SKIP_DIRS and not e.name.endswith(".egg-info"):
-                    stack.append(e)
-            elif suffix is None or e.name.endswith(suffix):
-                count += 1
-                if count > _MAX_FILES:
-                    return
-                yield e
+    """Files under `root` (skipping VCS, virtualenv, cache and build directories), at most _MAX_FILES.
 
-
-def _text(path: Path) -> str:
+    Directories are listed beneath the open root (`safefs`), so one the sandbox swaps for a link while
+    this walks is skipped rather than listed; links are yielded as files, never descended into."""
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
+        fs = safefs.SafeRoot(root)
+    except OSError:
+        return
+    with fs:
+        count = 0
+        stack = [""]
+        while stack:
+            d = stack.pop()
+            try:
+                entries = fs.listdir(d)
+            except OSError:
+                continue
+            for e in entries:
+                rel = posixpath.join(d, e.name)
+                if e.is_dir:
+                    if e.name not in _SKIP_DIRS and not e.name.endswith(".egg-info"):
+                        stack.append(rel)
+                elif suffix is None or e.name.endswith(suffix):
+                    count += 1
+                    if count > _MAX_FILES:
+                        return
+                    yield root / rel
+
+
+def _text(root: Path, path: Path) -> str:
+    """The text of `path` (under `root`); '' when it is missing, too large, not a regular file or reached
+    through a link out of the workspace."""
+    try:
+        return safefs.read_text(root, path, max_bytes=MAX_READ_BYTES)
     except OSError:
         return ""
 
@@ -94,7 +110,7 @@ def definition(values: dict[str, Any], root: Path, output: str, tables: dict[str
     rx = re.compile(rf"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+{re.escape(name)}\b|^{re.escape(name)}[ \t]*[:=]", re.M)
     defined: list[str] = []
     for path in repo_files(root):
-        text = _text(path)
+        text = _text(root, path)
         for m in rx.finditer(text):
             defined.append(_where(root, path, text.count("\n", 0, m.start()) + 1))
         if len(defined) >= _MAX_LISTED:
@@ -103,7 +119,7 @@ def definition(values: dict[str, Any], root: Path, output: str, tables: dict[str
     module = values.get("module")
     target = _modules(root).get(module) if module else None
     if target is not None:
-        names = _top_level_names(_text(target))
+        names = _top_level_names(_text(root, target))
         similar = difflib.get_close_matches(name, sorted(names - {name}), n=_MAX_LISTED, cutoff=0.5)
     return {"defined": defined[:_MAX_LISTED], "similar": similar}
 
@@ -133,7 +149,7 @@ def signature(values: dict[str, Any], root: Path, output: str, tables: dict[str,
     rx = re.compile(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(last)}[ \t]*\(", re.M)
     found: list[tuple[bool, str]] = []
     for path in repo_files(root):
-        text = _text(path)
+        text = _text(root, path)
         for m in rx.finditer(text):
             header = text[m.start() :].split("\n")
             joined = ""
@@ -162,7 +178,7 @@ def fixtures(values: dict[str, Any], root: Path, output: str, tables: dict[str, 
         rel = path.relative_to(root).as_posix()
         if path.name == "conftest.py":
             conftests.append(rel)
-        text = _text(path)
+        text = _text(root, path)
         if "pytest.fixture" not in text:
             continue
         for m in _FIXTURE.finditer(text):
@@ -201,7 +217,7 @@ def import_cycle(values: dict[str, Any], root: Path, output: str, tables: dict[s
     graph: dict[str, list[str]] = {}
     for name, path in modules.items():
         try:
-            tree = ast.parse(_text(path))
+            tree = ast.parse(_text(root, path))
         except SyntaxError:
             continue
         targets: list[str] = []
@@ -265,8 +281,7 @@ def recursion(values: dict[str, Any], root: Path, output: str, tables: dict[str,
 
 def snippet(values: dict[str, Any], root: Path, output: str, tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """`snippet`: the lines around `line` of `file`, whitespace made visible, the error line marked."""
-    path = root / values.get("file", "")
-    lines = _text(path).splitlines() if path.is_file() else []
+    lines = _text(root, root / values.get("file", "")).splitlines()
     try:
         at = int(values.get("line", 0))
     except ValueError:

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from devloop import safefs
 from devloop.feedback.base import FailureDetail, TestReport, TestRunner
 from devloop.runtime.base import Runtime
 
@@ -24,10 +25,14 @@ _PLUGIN_SOURCE = Path(__file__).with_name("pytest_plugin.py")
 _PLUGIN_MODULE = "devloop_report"
 _TAIL_LINES = 40
 _PYTHON = '"$(command -v python || command -v python3)"'
+# A report larger than this is not parsed (the pytest -rA summary in the log is used instead).
+_MAX_REPORT_BYTES = 64 * 1024 * 1024
 
 
-def _scratch(runtime: Runtime) -> Path:
-    scratch = getattr(runtime, "scratch_dir", None)
+def _scratch(runtime: Runtime, kind: str) -> Path:
+    """The runtime's scratch subdirectory `kind`: "cmd" (only the host writes; commands read, so code
+    devloop hands to a test run goes there) or "out" (commands write; the host reads it with safefs)."""
+    scratch = getattr(runtime, f"{kind}_dir", None)
     path = Path(scratch) if scratch else Path(tempfile.mkdtemp(prefix="devloop-tests-"))
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -43,7 +48,8 @@ class _ShellRunner:
     def __init__(self, runtime: Runtime, root: Path) -> None:
         self.runtime = runtime
         self.root = Path(root)
-        self.scratch = _scratch(runtime)
+        self.scratch = _scratch(runtime, "out")
+        self.code_dir = _scratch(runtime, "cmd")
         self.runs = 0
 
     def _shell(self, command: str, timeout: float) -> Any:
@@ -64,14 +70,14 @@ class PytestRunner(_ShellRunner):
                 "--color=no", *self.args]
         if tests:
             argv += ["--", *tests]
-        pythonpath = shlex.quote(str(self.scratch)) + "${PYTHONPATH:+:$PYTHONPATH}"
+        pythonpath = shlex.quote(str(self.code_dir)) + "${PYTHONPATH:+:$PYTHONPATH}"
         return (f"DEVLOOP_REPORT_FILE={shlex.quote(str(report_file))} PYTHONPATH={pythonpath} "
                 f"{_PYTHON} {shlex.join(argv)}")
 
     def run(self, tests: list[str] | None, timeout: float) -> TestReport:
         """Run `tests` (node ids or paths relative to the root; None = the whole suite)."""
-        plugin = self.scratch / f"{_PLUGIN_MODULE}.py"
-        if not plugin.exists():  # copied on first use, and again if a command cleaned the scratch dir
+        plugin = self.code_dir / f"{_PLUGIN_MODULE}.py"
+        if not plugin.exists():  # copied on first use, and again if an unsandboxed command removed it
             shutil.copyfile(_PLUGIN_SOURCE, plugin)
         report_file = self.scratch / f"pytest-report-{self.runs + 1}.jsonl"
         report_file.unlink(missing_ok=True)
@@ -138,8 +144,8 @@ class JestRunner(_ShellRunner):
         result = self._shell(command, timeout)
         report = TestReport(statuses={}, duration_s=result.duration_s, timed_out=result.timed_out,
                             log=result.output, command=command)
-        try:
-            data = json.loads(report_file.read_text(encoding="utf-8"))
+        try:  # the sandbox can write the scratch dir: no link, FIFO or hard link is read (safefs)
+            data = json.loads(safefs.read_regular_file(self.scratch, report_file.name, _MAX_REPORT_BYTES))
         except (OSError, ValueError):
             data = None
         report_file.unlink(missing_ok=True)
@@ -224,8 +230,8 @@ def runner_kind(hook: str) -> str:
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+    try:  # written by the sandboxed test run: no link, FIFO or hard link is read (safefs)
+        text = safefs.read_regular_file(path.parent, path.name, _MAX_REPORT_BYTES).decode("utf-8", "replace")
     except OSError:
         return []
     records = []

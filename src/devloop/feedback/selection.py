@@ -14,9 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from devloop import safefs
 from devloop.types import ToolCall
 
 _SKIP_DIRS = {"node_modules", "site-packages", "__pycache__", "build", "dist", "venv", "env"}
+# A module larger than this is not scanned for imports (it is generated or data, not code a test imports).
+_MAX_SCAN_BYTES = 4 * 1024 * 1024
 _IMPORT = re.compile(
     r"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)|import[ \t]+([^\n#;]+))", re.M)
 _PATCH_FILE = re.compile(r"^(?:\+\+\+ b/|--- a/)(.+?)\t?$", re.M)
@@ -79,9 +82,9 @@ class ImportIndex:
         return modules, edges
 
     def _imports(self, rel: str) -> frozenset[str]:
-        path = self.root / rel
+        # Beneath the open root: a file the sandbox turned into a link out of it, or a FIFO, reads as missing.
         try:
-            st = path.stat()
+            st = safefs.stat_path(self.root, rel)
         except OSError:
             return frozenset()
         key = (st.st_mtime_ns, st.st_size)
@@ -89,7 +92,7 @@ class ImportIndex:
         if cached is not None and cached.key == key:
             return cached.imports
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
+            text = safefs.read_text(self.root, rel, max_bytes=_MAX_SCAN_BYTES)
         except OSError:
             text = ""
         scan = _Scan(key, frozenset(_scan_imports(text, module_name(self.root, rel), rel.endswith("__init__.py"))))

@@ -13,8 +13,12 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from devloop import safefs
 from devloop.harness.diffs import FileDiff, Hunk, parse_diff, test_directives
 from devloop.tasks.model import Task
+
+# Files the gold patch edits are source files; anything larger is not one.
+_MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
 class OracleError(Exception):
@@ -60,8 +64,12 @@ def hunk_edit(content: str, hunk: Hunk, guess: int) -> tuple[str, str, str, int]
 
 
 def _edits_for_file(f: FileDiff, tree: Path, shown: str, calls: list[dict[str, Any]]) -> None:
-    path = tree / (f.old_path or "")
-    content = path.read_text(encoding="utf-8")
+    try:  # beneath the tree: a path or link in the task data that leads out of it is not read
+        content = safefs.read_text(tree, f.old_path or "", max_bytes=_MAX_FILE_BYTES, errors="strict")
+    except OSError as exc:
+        raise OracleError(f"{f.old_path}: cannot read it in the tree: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise OracleError(f"{f.old_path}: not UTF-8 text") from None
     calls.append(_call(len(calls) + 1, "str_replace_editor", {"command": "view", "path": shown},
                        f"Let me read {shown}."))  # fmt: skip
     delta = 0

@@ -1,20 +1,25 @@
 """`str_replace_editor`: the file viewer/editor, with OpenHands CodeAct's command and argument names.
 
-It works directly on the host file system under the workspace root (no shell round-trip), refuses
-anything that resolves outside it, and never changes bytes it was not asked to change: line endings,
+It works directly on the host file system under the workspace root (no shell round-trip). The sandbox
+can change the workspace meanwhile, so every path is resolved beneath an open fd of the root (`safefs`:
+openat2 RESOLVE_BENEATH), never checked and then opened: anything that leads outside the workspace,
+even for an instant, is refused. It never changes bytes it was not asked to change: line endings,
 encoding, BOM and the final newline survive every edit (see `textfile` and `edits`).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from devloop.safefs import EscapeError, SafeFSError, SafeRoot
 from devloop.tools.base import ToolContext, ToolSpec
 from devloop.tools.common import load_description, make_spec
 from devloop.tools.edits import Edit, insert_after, numbered, replace_once, snippet
@@ -84,10 +89,37 @@ class EditorArgs(BaseModel):
 
 @dataclass
 class Target:
-    """A path the model named: how to show it to the model, and the real file behind it."""
+    """A path the model named: how to show it, where it is relative to the workspace root, and the open
+    root every file operation on it goes through."""
 
+    raw: str
     shown: str
-    real: Path
+    rel: str
+    root: Path
+    fs: SafeRoot | None = None
+
+    @property
+    def files(self) -> SafeRoot:
+        assert self.fs is not None, "the target's root is opened by EditorTool.run"
+        return self.fs
+
+    def kind(self) -> str | None:
+        """'dir', 'file' (regular), 'other' (device, socket, pipe) or None when it does not exist."""
+        try:
+            return self.files.kind(self.rel, shown=self.shown)
+        except EscapeError:
+            raise
+        except SafeFSError as exc:
+            raise EditorError(f"Cannot read {self.shown}: {exc.strerror}.") from None
+
+    def key(self) -> str:
+        """The file behind the path (links inside the workspace followed), to key the undo history."""
+        try:
+            return self.files.resolve(self.rel, shown=self.shown)
+        except EscapeError:
+            raise
+        except SafeFSError:  # e.g. a missing directory: the path as named is the best key left
+            return self.rel
 
 
 class EditorTool:
@@ -98,8 +130,9 @@ class EditorTool:
 
     def __init__(self, max_view_chars: int = DEFAULT_MAX_VIEW_CHARS) -> None:
         self.max_view_chars = max_view_chars
-        # Per real path, the bytes before each edit (None: the file did not exist), newest last.
-        self._history: dict[Path, list[bytes | None]] = {}
+        # Per file (its canonical path in the workspace), the bytes before each edit (None: the file did
+        # not exist), newest last.
+        self._history: dict[str, list[bytes | None]] = {}
 
     def spec(self) -> ToolSpec:
         """Name, description (from the .md file) and argument schema, as the model sees them."""
@@ -112,17 +145,24 @@ class EditorTool:
         try:
             target = resolve_path(a.path, ctx.root)
             meta["path"] = target.shown
-            handler = getattr(self, f"_{a.command}")
-            text, changed = handler(a, target)
+            target.fs = SafeRoot(ctx.root)
+            try:
+                text, changed = getattr(self, f"_{a.command}")(a, target)
+            finally:
+                target.fs.close()
         except EditorError as exc:
             return Observation(text=str(exc), is_error=True, meta=meta)
+        except EscapeError as exc:
+            return Observation(text=outside_message(target, exc), is_error=True, meta=meta)
+        except SafeFSError as exc:  # e.g. the workspace root itself cannot be opened
+            return Observation(text=f"{exc}.", is_error=True, meta=meta)
         meta["changed"] = changed
         return Observation(text=text, meta=meta)
 
     # -- commands: each returns (observation text, whether a file changed) ---------------------------
 
     def _view(self, a: EditorArgs, t: Target) -> tuple[str, bool]:
-        if t.real.is_dir():
+        if t.kind() == "dir":
             if a.view_range is not None:
                 raise EditorError(f"view_range only applies to files, and {t.shown} is a directory.")
             return list_directory(t), False
@@ -138,20 +178,25 @@ class EditorTool:
     def _create(self, a: EditorArgs, t: Target) -> tuple[str, bool]:
         if a.file_text is None:
             raise EditorError("The `create` command needs `file_text`: the full content of the new file.")
-        if t.real.is_dir():
+        kind = t.kind()
+        if kind == "dir":
             raise EditorError(f"{t.shown} is an existing directory; `create` needs a new file path.")
-        if t.real.exists():
-            raise EditorError(
-                f"{t.shown} already exists, and `create` never overwrites a file. "
-                "Use `str_replace` or `insert` to change it (view it first)."
-            )
+        if kind is not None:
+            raise EditorError(already_exists(t))
         data = TextFile("", "utf-8").encode(a.file_text, t.shown)
         try:
-            t.real.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise EditorError(f"Cannot create the directory of {t.shown}: {exc.strerror or exc}.") from None
-        write_bytes(t.real, data, t.shown)
-        self._remember(t.real, None)
+            t.files.mkdirs(posixpath.dirname(t.rel), shown=t.shown)
+        except EscapeError:
+            raise
+        except SafeFSError as exc:
+            raise EditorError(f"Cannot create the directory of {t.shown}: {exc.strerror}.") from None
+        try:
+            write_bytes(t.files, t.rel, data, t.shown, exclusive=True)
+        except EditorError:
+            if t.kind() is not None:  # made meanwhile (by the sandbox): still never overwritten
+                raise EditorError(already_exists(t)) from None
+            raise
+        self._remember(t.key(), None)
         count = len(split_lines(a.file_text))
         return f"Created {t.shown} ({count} line{'s' if count != 1 else ''}).", True
 
@@ -172,7 +217,8 @@ class EditorTool:
         return self._apply(t, tf, edit, "Inserted into")
 
     def _undo_edit(self, a: EditorArgs, t: Target) -> tuple[str, bool]:
-        stack = self._history.get(t.real)
+        key = t.key()
+        stack = self._history.get(key)
         if not stack:
             raise EditorError(
                 f"There is no edit of {t.shown} to undo: only `create`, `str_replace` and `insert` "
@@ -181,14 +227,15 @@ class EditorTool:
         before = stack.pop()
         if before is None:
             try:
-                t.real.unlink()
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                raise EditorError(f"Cannot remove {t.shown}: {exc.strerror or exc}.") from None
+                t.files.unlink(t.rel, follow=True, shown=t.shown)
+            except EscapeError:
+                raise
+            except SafeFSError as exc:
+                if exc.errno != errno.ENOENT:
+                    raise EditorError(f"Cannot remove {t.shown}: {exc.strerror}.") from None
             return f"Undid the creation of {t.shown}: the file no longer exists.", True
-        write_bytes(t.real, before, t.shown)
-        tf = read_text(t.real, t.shown)
+        write_bytes(t.files, t.rel, before, t.shown)
+        tf = read_text(t.files, t.rel, t.shown)
         lines = split_lines(tf.text)
         body = self._clip(lines, 1, len(lines)) if lines else "(the file is now empty)"
         return f"Undid the last edit of {t.shown}. It now reads:\n{body}", True
@@ -196,20 +243,21 @@ class EditorTool:
     # -- helpers ------------------------------------------------------------------------------------
 
     def _read_existing(self, t: Target) -> TextFile:
-        if t.real.is_dir():
+        kind = t.kind()
+        if kind == "dir":
             raise EditorError(f"{t.shown} is a directory; this command needs a file.")
-        if not t.real.exists():
+        if kind is None:
             raise EditorError(
                 f"{t.shown} does not exist. View its parent directory to check the name, "
                 "or use `create` to make a new file."
             )
-        if not t.real.is_file():
+        if kind != "file":
             raise EditorError(f"{t.shown} is not a regular file (a device, socket or pipe).")
-        return read_text(t.real, t.shown)
+        return read_text(t.files, t.rel, t.shown)
 
     def _apply(self, t: Target, tf: TextFile, edit: Edit, verb: str) -> tuple[str, bool]:
-        write_bytes(t.real, tf.encode(edit.text, t.shown), t.shown)
-        self._remember(t.real, tf.raw)
+        write_bytes(t.files, t.rel, tf.encode(edit.text, t.shown), t.shown)
+        self._remember(t.key(), tf.raw)
         total = len(split_lines(edit.text))
         shown, start, end = snippet(edit.text, edit.first_line, edit.last_line)
         body = self._clip(shown.split("\n"), None, total) if shown else "(the file is now empty)"
@@ -219,8 +267,8 @@ class EditorTool:
             True,
         )
 
-    def _remember(self, real: Path, before: bytes | None) -> None:
-        stack = self._history.setdefault(real, [])
+    def _remember(self, key: str, before: bytes | None) -> None:
+        stack = self._history.setdefault(key, [])
         stack.append(before)
         del stack[:-MAX_UNDO_DEPTH]
 
@@ -248,7 +296,8 @@ class EditorTool:
 
 
 def resolve_path(raw: str, root: Path) -> Target:
-    """Map the model's path to a file under `root`; EditorError if it is empty or escapes the workspace."""
+    """Map the model's path to a path relative to `root`, lexically; EditorError if it is empty or names
+    a place outside the workspace. Links are resolved later, beneath the open root (see `Target.fs`)."""
     if not raw or not raw.strip():
         raise EditorError("`path` is empty: give the absolute path of a file or directory in the workspace.")
     if "\x00" in raw:
@@ -258,16 +307,25 @@ def resolve_path(raw: str, root: Path) -> Target:
     if not candidate.is_absolute():
         candidate = root_abs / candidate
     shown = os.path.normpath(candidate)
-    real = Path(os.path.realpath(candidate))
-    real_root = Path(os.path.realpath(root_abs))
-    if real != real_root and not real.is_relative_to(real_root):
-        lexical = Path(shown)
-        via_link = lexical == root_abs or lexical.is_relative_to(root_abs)
-        why = f" (it leads through a symbolic link to {real})" if via_link else ""
-        raise EditorError(
-            f"{raw} is outside the workspace{why}. The editor only works on files under {root_abs}."
-        )
-    return Target(shown=shown, real=real)
+    # The root may be named by its given path or its real one (it is the host's, so resolving it is safe).
+    for base in (root_abs, Path(os.path.realpath(root_abs))):
+        if Path(shown) == base or Path(shown).is_relative_to(base):
+            rel = Path(shown).relative_to(base).as_posix()
+            return Target(raw=raw, shown=shown, rel="" if rel == "." else rel, root=root_abs)
+    raise EditorError(f"{raw} is outside the workspace. The editor only works on files under {root_abs}.")
+
+
+def outside_message(t: Target, exc: EscapeError) -> str:
+    """The error for a path that leads out of the workspace while being resolved."""
+    why = f" (it leads through a symbolic link to {exc.target})" if exc.target else ""
+    return f"{t.raw} is outside the workspace{why}. The editor only works on files under {t.root}."
+
+
+def already_exists(t: Target) -> str:
+    return (
+        f"{t.shown} already exists, and `create` never overwrites a file. "
+        "Use `str_replace` or `insert` to change it (view it first)."
+    )
 
 
 def check_view_range(view_range: list[int] | None, total: int, shown: str) -> tuple[int, int]:
@@ -302,11 +360,11 @@ def list_directory(t: Target, max_entries: int = MAX_DIR_ENTRIES) -> str:
     hidden = 0
     cut = False
 
-    def walk(real: Path, shown: str, depth: int) -> None:
+    def walk(rel: str, shown: str, depth: int) -> None:
         nonlocal hidden, cut
         try:
-            children = sorted(os.scandir(real), key=lambda e: e.name)
-        except OSError:
+            children = t.files.listdir(rel, shown=shown)
+        except SafeFSError:
             return
         for child in children:
             if child.name.startswith("."):
@@ -315,13 +373,12 @@ def list_directory(t: Target, max_entries: int = MAX_DIR_ENTRIES) -> str:
             if len(entries) >= max_entries:
                 cut = True
                 return
-            is_dir = child.is_dir(follow_symlinks=False)
             path = f"{shown.rstrip('/')}/{child.name}"
-            entries.append(path + ("/" if is_dir else ""))
-            if is_dir and depth < 2:
-                walk(Path(child.path), path, depth + 1)
+            entries.append(path + ("/" if child.is_dir else ""))
+            if child.is_dir and depth < 2:
+                walk(posixpath.join(rel, child.name), path, depth + 1)
 
-    walk(t.real, t.shown, 1)
+    walk(t.rel, t.shown, 1)
     head = f"Files and directories up to 2 levels deep in {t.shown}, hidden entries excluded:"
     lines = [head, t.shown.rstrip("/") + "/", *entries]
     if cut:

@@ -8,9 +8,11 @@ Line endings are never normalised: the text keeps its `\\r\\n`, and the editor t
 
 from __future__ import annotations
 
+import errno
 import re
 from dataclasses import dataclass
-from pathlib import Path
+
+from devloop.safefs import EscapeError, SafeFSError, SafeRoot
 
 UTF8_BOM = b"\xef\xbb\xbf"
 # Files above this size are refused: the editor holds them in memory several times over, and a model
@@ -89,27 +91,34 @@ def decode(data: bytes, shown_path: str) -> TextFile:
     return TextFile(body.decode("latin-1"), "latin-1", False, data)
 
 
-def read_text(path: Path, shown_path: str) -> TextFile:
-    """Read and decode the file at `path` (which must exist and be a regular file)."""
+def read_text(fs: SafeRoot, rel: str, shown_path: str) -> TextFile:
+    """Read and decode the regular file `rel` beneath the workspace root `fs`. An escape from the root
+    propagates as EscapeError; every other problem is an EditorError."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
+        data = fs.read_bytes(rel, max_bytes=MAX_FILE_BYTES, shown=shown_path)
+    except EscapeError:
+        raise
+    except SafeFSError as exc:
+        if exc.errno == errno.EFBIG:
+            size = f"{exc.size:,} bytes" if exc.size is not None else f"over {MAX_FILE_BYTES:,} bytes"
             raise EditorError(
-                f"{shown_path} is too large for the editor ({size:,} bytes; the limit is "
+                f"{shown_path} is too large for the editor ({size}; the limit is "
                 f"{MAX_FILE_BYTES:,}). Use execute_bash (grep -n, sed -n 'A,Bp') to work with it."
-            )
-        data = path.read_bytes()
-    except OSError as exc:
-        raise EditorError(f"Cannot read {shown_path}: {exc.strerror or exc}.") from None
+            ) from None
+        raise EditorError(f"Cannot read {shown_path}: {exc.strerror}.") from None
     return decode(data, shown_path)
 
 
-def write_bytes(path: Path, data: bytes, shown_path: str) -> None:
-    """Write in place (keeps the file's mode, owner and hard links)."""
+def write_bytes(fs: SafeRoot, rel: str, data: bytes, shown_path: str, *, exclusive: bool = False) -> None:
+    """Write in place beneath `fs` (keeps the file's mode and owner); a file with other hard links is
+    replaced rather than written through, so the edit never reaches a file outside the workspace.
+    `exclusive`: the file must not exist yet. EscapeError propagates; other problems are EditorErrors."""
     try:
-        path.write_bytes(data)
-    except OSError as exc:
-        raise EditorError(f"Cannot write {shown_path}: {exc.strerror or exc}.") from None
+        fs.write_bytes(rel, data, exclusive=exclusive, mode=0o666, shown=shown_path)
+    except EscapeError:
+        raise
+    except SafeFSError as exc:
+        raise EditorError(f"Cannot write {shown_path}: {exc.strerror}.") from None
 
 
 def to_newline(text: str, newline: str) -> str:
