@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from devloop.agent import StepInfo
+from devloop.cli.safe_text import shown
 from devloop.types import ToolCall
 
 
@@ -31,9 +32,9 @@ class StepPrinter:
 
     def __call__(self, info: StepInfo) -> None:
         if info.format_error:
-            action = f"[red]format error[/] {escape(info.format_error.splitlines()[0][:60])}"
+            action = f"[red]format error[/] {escape(shown(info.format_error.splitlines()[0][:60]))}"
         else:
-            action = escape("; ".join(describe_call(c) for c in info.calls) or "(no action)")
+            action = escape(shown("; ".join(describe_call(c) for c in info.calls) or "(no action)"))
             if any(o.is_error for o in info.observations):
                 action += " [yellow](error)[/]"
         tokens = f"{info.usage.prompt_tokens:,}+{info.usage.completion_tokens:,} tok"

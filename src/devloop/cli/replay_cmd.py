@@ -13,6 +13,7 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 
 from devloop.cli.errors import fail
+from devloop.cli.safe_text import shown
 from devloop.trajectory import read_trajectory
 
 
@@ -40,10 +41,10 @@ def replay(
 def _render(console: Console, ev: dict[str, Any], *, full: bool, prompts: bool) -> None:
     kind = ev.get("type")
     if kind == "start":
-        console.rule(f"[bold]{escape(str(ev.get('model')))}[/] on {escape(str(ev.get('repo')))}")
+        console.rule(f"[bold]{_safe(str(ev.get('model')))}[/] on {_safe(str(ev.get('repo')))}")
         if prompts:
-            console.print(Panel(escape(ev.get("system", "")), title="system"))
-        console.print(Panel(escape(ev.get("task", "")), title="task"))
+            console.print(Panel(_safe(ev.get("system", "")), title="system"))
+        console.print(Panel(_safe(ev.get("task", "")), title="task"))
     elif kind == "step":
         comp = ev.get("completion") or {}
         usage = ev.get("usage") or {}
@@ -51,28 +52,33 @@ def _render(console: Console, ev: dict[str, Any], *, full: bool, prompts: bool) 
                      f"{usage.get('completion_tokens', 0):,} tok · model {ev['timings']['model_s']:.2f} s",
                      align="left", style="dim")
         if (comp.get("content") or "").strip():
-            console.print(f"[italic]{escape(comp['content'].strip())}[/]")
+            console.print(f"[italic]{_safe(comp['content'].strip())}[/]")
         for call, obs in zip(ev.get("calls") or [], ev.get("observations") or [], strict=False):
             _render_call(console, call)
             text = obs.get("text", "")
             if not full and text.count("\n") > 15:
                 text = "\n".join(text.splitlines()[:15]) + f"\n… ({text.count(chr(10)) - 15} more lines)"
-            console.print(Panel(escape(text), border_style="red" if obs.get("is_error") else "dim"))
+            console.print(Panel(_safe(text), border_style="red" if obs.get("is_error") else "dim"))
         if ev.get("format_error"):
-            console.print(Panel(escape(ev["format_error"]), title="format error", border_style="red"))
+            console.print(Panel(_safe(ev["format_error"]), title="format error", border_style="red"))
     elif kind == "end":
         res = ev.get("result") or {}
         console.rule(f"[bold]{res.get('exit_status')}[/] after {res.get('steps')} steps · "
                      f"{res.get('duration_s')} s")
         if res.get("reason"):
-            console.print(escape(res["reason"]))
+            console.print(_safe(res["reason"]))
 
 
 def _render_call(console: Console, call: dict[str, Any]) -> None:
     name, args = call.get("name"), call.get("arguments") or {}
     if name == "execute_bash":
-        console.print(Syntax("$ " + str(args.get("command", "")), "bash", theme="ansi_dark",
+        console.print(Syntax("$ " + shown(args.get("command", "")), "bash", theme="ansi_dark",
                              background_color="default"))
     else:
-        shown = {k: v for k, v in args.items() if v is not None}
-        console.print(f"[bold cyan]{escape(str(name))}[/] " + escape(json.dumps(shown, ensure_ascii=False)[:2000]))
+        given = {k: v for k, v in args.items() if v is not None}
+        console.print(f"[bold cyan]{_safe(str(name))}[/] " + _safe(json.dumps(given, ensure_ascii=False)[:2000]))
+
+
+def _safe(text: object) -> str:
+    """Model-written text for rich: control characters visible, markup escaped."""
+    return escape(shown(text))

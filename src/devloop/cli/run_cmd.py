@@ -8,11 +8,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.syntax import Syntax
 
 from devloop.cli import options as o
 from devloop.cli.errors import fail
 from devloop.cli.progress import StepPrinter
+from devloop.cli.safe_text import shown
 from devloop.config import ConfigError, load_settings
 from devloop.session import RunResult, run_agent
 
@@ -95,14 +97,14 @@ def default_output(kind: str) -> Path:
 
 def print_result(console: Console, result: RunResult, show_patch: bool = True) -> None:
     if show_patch and result.patch.strip():
-        console.print(Syntax(result.patch, "diff", theme="ansi_dark", background_color="default"))
+        console.print(Syntax(shown(result.patch), "diff", theme="ansi_dark", background_color="default"))
     colour = "green" if result.exit_status == "finished" else "yellow"
     lines = result.patch.count("\n")
     console.print(
         f"[{colour}]{result.exit_status}[/] after {result.steps} steps · "
         f"{result.prompt_tokens:,}+{result.completion_tokens:,} tokens · {result.duration_s:.1f} s · "
         f"patch {lines} lines -> {result.patch_path}"
-        + (f"\n  reason: {result.reason}" if result.exit_status != "finished" and result.reason else "")
+        + (f"\n  reason: {escape(shown(result.reason))}" if result.exit_status != "finished" and result.reason else "")
     )
 
 

@@ -1,0 +1,37 @@
+"""Text a model wrote never reaches the terminal as control sequences."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import subprocess
+import sys
+
+from devloop.cli.safe_text import shown
+
+OSC52 = "\x1b]52;c;cm0gLXJmIH4K\x07"  # "write `rm -rf ~` into the clipboard"
+
+
+def test_shown_makes_every_control_character_visible() -> None:
+    assert shown(f"ok{OSC52}\tend\n") == "ok\\x1b]52;c;cm0gLXJmIH4K\\x07\tend\n"
+    assert shown("\x9b2J") == "\\x9b2J"  # 8-bit CSI
+    assert shown("héllo ✓") == "héllo ✓"
+
+
+def test_replay_shows_escape_sequences_as_text(tmp_path: Path) -> None:
+    events = [
+        {"type": "start", "model": "m", "repo": "r", "task": f"task {OSC52}"},
+        {"type": "step", "step": 1, "timings": {"model_s": 0.1}, "usage": {},
+         "completion": {"content": f"thinking {OSC52}"},
+         "calls": [{"name": "execute_bash", "arguments": {"command": f"printf '{OSC52}'"}}],
+         "observations": [{"text": f"out {OSC52}"}]},
+        {"type": "end", "result": {"exit_status": "finished", "steps": 1, "reason": f"done {OSC52}"}},
+    ]
+    path = tmp_path / "trajectory.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    result = subprocess.run([sys.executable, "-m", "devloop", "replay", str(path)], capture_output=True,
+                            text=True, check=False, env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert "\x1b]52" not in result.stdout and "\x07" not in result.stdout
+    assert result.stdout.count("\\x1b]52") >= 4
