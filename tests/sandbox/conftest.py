@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -13,6 +14,8 @@ import pytest
 
 from devloop.runtime.bwrap import BwrapRuntime, probe_bwrap
 from devloop.runtime.limits import MIB, Limits
+
+ESCAPE_ROWS_ENV = "DEVLOOP_TEST_ESCAPE_ROWS"
 
 BWRAP_PROBLEM = probe_bwrap()
 needs_bwrap = pytest.mark.skipif(
@@ -30,11 +33,11 @@ class EscapeRow:
     by: str
 
 
-ROWS: list[EscapeRow] = []
-
-
 class Escape:
-    """Records one escape attempt: contained when the with-block's checks pass, not contained otherwise."""
+    """Records one escape attempt: contained when the with-block's checks pass, not contained otherwise.
+
+    Rows go to the file tests/conftest.py names (one JSON line each), so the table covers every
+    pytest-xdist worker; it is printed at the end of the run."""
 
     def __init__(self, attempt: str, by: str) -> None:
         self.attempt = attempt
@@ -46,19 +49,14 @@ class Escape:
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
         if isinstance(exc, pytest.skip.Exception):
             return
-        ROWS.append(EscapeRow(self.attempt, exc is None, self.by if exc is None else f"FAILED: {str(exc).splitlines()[0]}"[:90]))
+        by = self.by if exc is None else f"FAILED: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        record_escape(EscapeRow(self.attempt, exc is None, by[:90]))
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print the escape table, so it shows in any CI log without -s."""
-    if not ROWS:
-        return
-    width = max(len(row.attempt) for row in ROWS)
-    terminalreporter.section("sandbox escape attempts")
-    terminalreporter.write_line(f"{'attempt'.ljust(width)}  contained  by what")
-    for row in ROWS:
-        mark = "yes" if row.contained else "NO"
-        terminalreporter.write_line(f"{row.attempt.ljust(width)}  {mark.ljust(9)}  {row.by}")
+def record_escape(row: EscapeRow) -> None:
+    line = json.dumps(row.__dict__) + "\n"
+    with open(os.environ[ESCAPE_ROWS_ENV], "a", encoding="utf-8") as fh:
+        fh.write(line)
 
 
 @pytest.fixture
