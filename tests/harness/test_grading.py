@@ -138,3 +138,12 @@ def test_install_command_runs_in_the_tree_with_environment_env(make_task, env_ma
     task = make_task(environment=env)
     verdict = _grade(task, task.patch, env_manager, tmp_path)
     assert verdict.category == Category.RESOLVED, verdict.message
+
+
+def test_patch_deleting_the_test_files_is_graded_on_the_restored_ones(make_task, env_manager, calc_diff,
+                                                                     calc_sources, tmp_path):  # fmt: skip
+    # The test directory vanishes with its only file; the host restores it before the test patch, which
+    # the sandbox must then be able to apply (the restored directory is handed to its user).
+    patch = calc_diff({"calc.py": calc_sources["fixed"], "tests/test_calc.py": None})
+    verdict = _grade(make_task(), patch, env_manager, tmp_path)
+    assert verdict.category == Category.RESOLVED, verdict.message

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from devloop.harness import Category, RunStore, Verdict, run_eval
+from devloop.harness.runner import RunnerSettings, prepare_agent_tree
+from devloop.runtime.bwrap import probe_bwrap
 from devloop.tasks import Prediction, Task, load_predictions
 
 
@@ -153,3 +155,20 @@ def test_kill_9_then_resume_gives_exactly_one_verdict_per_instance(
     assert sorted(report["resolved_ids"]) == sorted(t.instance_id for t in tasks)
     verdicts = list(store.instances.glob("*/verdict.json"))
     assert len(verdicts) == 4
+
+
+@pytest.mark.skipif(probe_bwrap() is not None, reason=f"bubblewrap is not usable: {probe_bwrap()}")
+def test_agent_tree_install_is_sandboxed_and_the_agent_env_holds_no_host_secret(
+    make_task, env_manager, env_cache, spec, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-agent-host-secret")
+    task = make_task(
+        environment={**spec.model_dump(), "install": 'echo "key=$OPENAI_API_KEY uid=$(id -u)" > saw.txt'}
+    )
+    settings = RunnerSettings(tmp_path / "out", "r1", env_cache, None, 60.0, False, "m", sandbox="bwrap")
+    (tmp_path / "logs").mkdir()
+    tree, env = prepare_agent_tree(task, settings, tmp_path / "agent", tmp_path / "logs")
+    assert set(env) == {"VIRTUAL_ENV", "PATH"}  # what the agent's sandbox adds to its scrubbed environment
+    assert (tree / "saw.txt").read_text() == f"key= uid={(tree / 'saw.txt').stat().st_uid}\n"
+    assert (tree / "saw.txt").stat().st_uid != 0  # the install ran as the sandbox user, never as root
+    assert (tmp_path / "logs" / "agent_install.log").read_text().startswith("$ echo")

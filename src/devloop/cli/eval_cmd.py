@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from devloop.cli import options as o
 from devloop.cli.errors import fail
@@ -122,6 +123,7 @@ def eval_(
             fail(str(e))
     else:
         agent = _solver(model, overrides)
+    sandbox_name, limits = _grading_confinement(agent.settings if agent else None, overrides, console)
     from devloop.harness import default_run_id
     from devloop.protocols.engine import write_tasks
     from devloop.protocols.units import UnitStore
@@ -129,13 +131,15 @@ def eval_(
     run_id = run_id or default_run_id()
     run_eval(task_list, predictions=preds, agent=agent, workers=workers, run_id=run_id, output=output,
              cache_dir=cache_dir, mirrors=mirrors, test_timeout=test_timeout, keep_workdirs=keep_workdirs,
-             model_name=model if model else None, console=console)
+             model_name=model if model else None, console=console, sandbox=sandbox_name, limits=limits)
     write_tasks(UnitStore(output, run_id), task_list)  # so `devloop report` can re-grade from the run alone
 
 
 def load_task_list(tasks: Path | None, suite: str | None, instances: str | None, *, strict: bool,
                    cache_dir: Path | None, console: Console) -> list:  # -> list[Task]
     """The tasks of --tasks FILE or --suite NAME, narrowed to --instances; fails with one line."""
+    from rich.markup import escape
+
     from devloop.harness import default_cache_dir
     from devloop.tasks import TaskLoadError, load_suite, load_tasks
 
@@ -145,7 +149,7 @@ def load_task_list(tasks: Path | None, suite: str | None, instances: str | None,
         if tasks is not None:
             loaded = load_tasks(tasks, strict=strict)
             for problem in loaded.skipped:
-                console.print(f"[yellow]skipped[/] {problem}")
+                console.print(f"[yellow]skipped[/] {escape(problem)}")
             task_list = loaded.tasks
         else:
             task_list = load_suite(suite or "", (cache_dir or default_cache_dir().parent) / "suites")
@@ -160,6 +164,20 @@ def load_task_list(tasks: Path | None, suite: str | None, instances: str | None,
     if not task_list:
         fail("no tasks to evaluate")
     return task_list
+
+
+def _grading_confinement(settings, overrides: dict, console: Console):  # -> tuple[str, Limits]
+    """Grading's sandbox and limits: the agent's (--sandbox, --memory-limit, config files); fails with one line."""
+    from devloop.harness.taskbox import grading_confinement
+
+    try:
+        settings = settings or load_settings(**overrides)
+        name, limits, warning = grading_confinement(settings.sandbox, settings.memory_limit)
+    except ValueError as e:  # ConfigError included
+        fail(str(e))
+    if warning:
+        console.print(f"[yellow]{escape(warning)}[/]")
+    return name, limits
 
 
 def _solver(model: str | None, overrides: dict):  # -> AgentSolver

@@ -1,8 +1,14 @@
 """Virtual environments for grading: one per (python, pip pins), built once, cached, cloned per instance.
 
-The cached venv is never modified after its build: each instance gets a hard-link clone (its `bin/`
-scripts rewritten to the clone's path), so the per-instance install command (typically `pip install -e .`)
+The cached venv is never modified after its build: each instance gets a clone (its `bin/` scripts
+rewritten to the clone's path), so the per-instance install command (typically `pip install -e .`)
 cannot leak one instance's tree into another's, even with parallel workers on the same environment.
+
+A clone is hard links (cheap) unless it is `private`: a sandbox that runs as the files' owner could
+write a cached file through a link, so it gets a real copy (reflinked where the filesystem can). A
+sandbox demoted from root gets the links, with only the directories handed to it (see taskbox.py): it
+may add and replace files, but every cached file stays root's and read-only to it. Cached files are
+never group- or other-writable (`harden`), so that holds for any uid.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -93,14 +100,31 @@ def _version_key(path: str) -> tuple[int, ...]:
     return tuple(int(x) for x in m.groups()) if m else (0,)
 
 
-def _clone_tree(src: Path, dest: Path) -> None:
-    """Hard-link copy of a venv; `bin/` files that name `src` are rewritten (new inodes) to name `dest`."""
+def _clone_tree(src: Path, dest: Path, *, private: bool = False) -> None:
+    """Copy of a venv, hard links unless `private` (then a real, reflinked where possible, copy); `bin/`
+    files that name `src` are rewritten (new inodes) to name `dest`."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(["cp", "-al", str(src), str(dest)], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:  # e.g. across filesystems: fall back to a plain copy
+    how = ["cp", "-a", "--reflink=auto"] if private else ["cp", "-al"]
+    proc = subprocess.run([*how, str(src), str(dest)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:  # e.g. across filesystems, or no GNU cp: fall back to a plain copy
         shutil.rmtree(dest, ignore_errors=True)
         shutil.copytree(src, dest, symlinks=True)
     _relocate_scripts(dest, src)
+
+
+def harden(venv: Path) -> int:
+    """Clear the group and other write bits of every file and directory in `venv` (links are not
+    followed); returns how many entries changed. A cached file writable by another uid could be changed
+    through an instance's hard link by a sandbox running as that uid."""
+    changed = 0
+    for top, dirs, files in os.walk(venv):
+        for name in (*dirs, *files):
+            path = os.path.join(top, name)
+            st = os.lstat(path)
+            if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o022:
+                os.chmod(path, stat.S_IMODE(st.st_mode) & ~0o022, follow_symlinks=False)
+                changed += 1
+    return changed
 
 
 def _relocate_scripts(venv: Path, old_path: Path) -> None:
@@ -133,6 +157,7 @@ class EnvironmentManager:
         if use_uv and self.uv is None:
             raise EnvBuildError("uv was requested but is not on PATH")
         self._pythons: dict[str, Path] = {}
+        self._hardened: set[Path] = set()
 
     @property
     def builder(self) -> str:
@@ -186,17 +211,25 @@ class EnvironmentManager:
         killed build never leaves a half venv under the final name. Raises EnvError."""
         key = self.key(spec)
         final = self.cache_dir / "venvs" / key
-        if (final / _COMPLETE).is_file():
-            return final
-        with self._lock(key):
-            if (final / _COMPLETE).is_file():
-                return final
-            self._build(spec, final)
+        if not (final / _COMPLETE).is_file():
+            with self._lock(key):
+                if not (final / _COMPLETE).is_file():
+                    self._build(spec, final)
+        if final not in self._hardened:  # a cache built before harden() existed: checked once per process
+            try:
+                harden(final)
+            except OSError as exc:
+                raise EnvError(
+                    f"the cached environment {final} has files other users can write, and "
+                    f"they cannot be fixed here: {exc.filename}: {exc.strerror}"
+                ) from None
+            self._hardened.add(final)
         return final
 
-    def clone(self, venv: Path, dest: Path) -> Path:
-        """A private copy of the cached `venv` at `dest` (hard links; cheap) for one instance."""
-        _clone_tree(venv, dest)
+    def clone(self, venv: Path, dest: Path, *, private: bool = False) -> Path:
+        """A copy of the cached `venv` at `dest` for one instance: hard links (cheap), or with `private`
+        a real copy, for a sandbox that would otherwise be able to write the cache through a link."""
+        _clone_tree(venv, dest, private=private)
         return dest
 
     @staticmethod
@@ -213,6 +246,14 @@ class EnvironmentManager:
             env.pop(leak, None)
         env["VIRTUAL_ENV"] = str(venv)
         env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+        env.update(spec.env)
+        return env
+
+    @staticmethod
+    def task_env(venv: Path, spec: EnvironmentSpec) -> dict[str, str]:
+        """Only the variables a task's commands need on top of a sandbox's scrubbed environment: the
+        venv first on PATH, then `spec.env`. Nothing else of this process's environment (API keys...)."""
+        env = {"VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
         env.update(spec.env)
         return env
 
@@ -259,6 +300,7 @@ class EnvironmentManager:
                         f"{cmd[1]}`: {tail[-1] if tail else 'exit ' + str(proc.returncode)}",
                         "".join(log),
                     )
+            harden(staging)
             os.rename(staging, final)
             _relocate_scripts(final, staging)
             meta = {"python": str(python), "pip": spec.pip, "builder": self.builder,

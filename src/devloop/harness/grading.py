@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from devloop.harness.diffs import test_directives, touched_paths
 from devloop.harness.envs import EnvError, EnvironmentManager
 from devloop.harness.log_parsers import parse_log
-from devloop.harness.source import SourceError, apply_patch, extract, reset_to_base
+from devloop.harness.source import SourceError, extract, reset_to_base
+from devloop.harness.taskbox import UNCONFINED, TaskBox, grading_sandbox
 from devloop.harness.verdict import Category, Resolution, Verdict, grade_statuses
+from devloop.runtime.limits import Limits
 from devloop.tasks.model import Task
+from devloop.tasks.safety import patch_problem
 
 DEFAULT_TEST_TIMEOUT = 1800.0
 
@@ -23,37 +21,6 @@ NO_ENVIRONMENT = (
     "the record has no `environment` (python, pip pins, install, test_cmd, log_parser), "
     "so it cannot be graded without Docker; add one to the record"
 )
-
-
-@dataclass
-class ShellResult:
-    exit_code: int | None
-    timed_out: bool
-    duration_s: float
-
-
-def run_shell(command: str, *, cwd: Path, env: dict[str, str], timeout: float, log: Path) -> ShellResult:
-    """Run `command` with bash in its own process group, output (both streams) appended to `log`.
-    On timeout the whole group is killed."""
-    started = time.monotonic()
-    with log.open("ab") as out:
-        out.write(f"$ {command}\n".encode())
-        out.flush()
-        proc = subprocess.Popen(
-            ["bash", "-c", command], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        try:
-            code: int | None = proc.wait(timeout=timeout)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            timed_out, code = True, None
-        finally:
-            # Also reaps background processes the command left behind.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    return ShellResult(code, timed_out, time.monotonic() - started)
 
 
 class _Stop(Exception):
@@ -74,6 +41,8 @@ def grade(
     workdir: Path,
     test_timeout: float = DEFAULT_TEST_TIMEOUT,
     log_dir: Path | None = None,
+    sandbox: str = "auto",
+    limits: Limits | None = None,
 ) -> Verdict:
     """Grade `patch` on `task` with the official SWE-bench rules, without Docker. Never raises.
 
@@ -81,6 +50,10 @@ def grade(
     extracted into `workdir/tree`, the install command, the model patch (git apply, git apply --reject,
     patch --fuzz=5), test files reset to base and test_patch applied, then `test_cmd` plus the test
     files under `test_timeout`; the log is parsed and graded. Logs go to `log_dir` (default `workdir`).
+
+    Every command runs in `sandbox` (see taskbox.py: "bwrap", "none", or "auto" for bwrap where it
+    works) with `limits`; the verdict's `extra["sandbox"]` says which, and `extra["unconfined"]` warns
+    when it was none. The log graded is devloop's copy, made once every sandboxed process is dead.
     """
     log_dir = log_dir or workdir
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -88,7 +61,12 @@ def grade(
     verdict = Verdict(instance_id=task.instance_id, category=Category.ERROR)
     started = time.monotonic()
     try:
-        _grade(task, patch, env_manager, mirrors, workdir, test_timeout, log_dir, verdict)
+        name = grading_sandbox(sandbox)[0]
+        verdict.extra["sandbox"] = name
+        if name == "none":
+            verdict.extra["unconfined"] = UNCONFINED
+        with TaskBox(workdir, sandbox=name, limits=limits) as box:
+            _grade(task, patch, env_manager, mirrors, box, test_timeout, log_dir, verdict)
     except _Stop as stop:
         verdict.category, verdict.message = stop.category, stop.message
     except Exception as exc:  # a verdict, never a crash of the run
@@ -109,7 +87,7 @@ def _grade(
     patch: str,
     env_manager: EnvironmentManager,
     mirrors: Path | None,
-    workdir: Path,
+    box: TaskBox,
     test_timeout: float,
     log_dir: Path,
     verdict: Verdict,
@@ -117,6 +95,8 @@ def _grade(
     if not patch.strip():
         raise _Stop(Category.EMPTY_PATCH, "the prediction has no patch")
     (log_dir / "model.patch").write_text(patch, encoding="utf-8")
+    if (problem := patch_problem(patch)) is not None:  # one model's bad output fails only its own instance
+        raise _Stop(Category.PATCH_APPLY_FAILED, f"the patch was not applied: {problem}")
     spec = task.environment
     if spec is None:
         raise _Stop(Category.ENV_ERROR, NO_ENVIRONMENT)
@@ -130,21 +110,20 @@ def _grade(
         raise _Stop(Category.ENV_ERROR, exc.message) from None
     t = _phase(verdict, "env", t)
 
-    tree = workdir / "tree"
+    tree = box.tree
     try:
         extract(task, mirrors, tree)
     except SourceError as exc:
         raise _Stop(Category.ERROR, str(exc)) from None
     t = _phase(verdict, "extract", t)
 
-    instance_venv = env_manager.clone(venv, workdir / "venv")
-    env = env_manager.env_vars(instance_venv, spec)
+    box.prepare_env(env_manager, venv, spec)
     t = _phase(verdict, "clone", t)
     if spec.install:
         install_log = log_dir / "install.log"
         install_log.unlink(missing_ok=True)
         verdict.logs["install"] = install_log.name
-        result = run_shell(spec.install, cwd=tree, env=env, timeout=test_timeout, log=install_log)
+        result = box.run(spec.install, timeout=test_timeout, log=install_log)
         t = _phase(verdict, "install", t)
         if result.timed_out:
             raise _Stop(Category.ENV_ERROR, f"the install command timed out after {test_timeout:g} s")
@@ -153,7 +132,7 @@ def _grade(
                 Category.ENV_ERROR, f"the install command failed (exit {result.exit_code}); see install.log"
             )
 
-    applied = apply_patch(tree, patch)
+    applied = box.apply(patch)
     (log_dir / "patch_apply.log").write_text(applied.log, encoding="utf-8")
     verdict.logs["patch"] = "patch_apply.log"
     if not applied.applied:
@@ -163,8 +142,11 @@ def _grade(
     verdict.patch_applied_with = applied.method
 
     if task.test_patch.strip():
+        # No model code has run yet (install, git apply, patch), and the runtime ends each command's
+        # processes with it: nothing in the sandbox moves while the host resets the test files.
         reset_to_base(task, mirrors, tree, touched_paths(task.test_patch))
-        test_applied = apply_patch(tree, task.test_patch, fallbacks=False)
+        box.hand_over_tree()
+        test_applied = box.apply(task.test_patch, fallbacks=False)
         if not test_applied.applied:
             (log_dir / "test_patch_apply.log").write_text(test_applied.log, encoding="utf-8")
             raise _Stop(Category.ERROR, "the test patch did not apply on the reset test files")
@@ -174,8 +156,11 @@ def _grade(
     test_log = log_dir / "test_output.txt"
     test_log.unlink(missing_ok=True)
     verdict.logs["test"] = test_log.name
-    result = run_shell(command, cwd=tree, env=env, timeout=test_timeout, log=test_log)
+    result = box.run(command, timeout=test_timeout, log=test_log)
+    box.stop()  # every process the tests started is dead before devloop reads (its copy of) their output
     verdict.timings["tests"] = round(result.duration_s, 3)
+    if result.note:
+        verdict.extra["tests_note"] = result.note
     t = time.monotonic()
     if result.timed_out:
         raise _Stop(Category.TIMEOUT, f"the tests ran past --test-timeout ({test_timeout:g} s)")

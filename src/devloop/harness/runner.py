@@ -18,16 +18,19 @@ from pathlib import Path
 from rich.console import Console
 
 from devloop.harness.envs import EnvError, EnvironmentManager
-from devloop.harness.grading import DEFAULT_TEST_TIMEOUT, NO_ENVIRONMENT, grade, run_shell
+from devloop.harness.grading import DEFAULT_TEST_TIMEOUT, NO_ENVIRONMENT, grade
 from devloop.harness.source import extract
 from devloop.harness.store import Report, RunStore
+from devloop.harness.taskbox import TaskBox, grading_sandbox
 from devloop.harness.ui import EvalProgress, print_summary
 from devloop.harness.verdict import Category, Verdict
+from devloop.runtime.limits import Limits
 from devloop.tasks.model import Prediction, Task
 
 Agent = Callable[[Task, Path, dict[str, str], Path], str]
 """`(task, workdir, env, out_dir) -> patch`: solve the task in `workdir` (a git repository at base_commit,
-its package installed in the task's venv) with `env` (the venv on PATH); write the run into `out_dir`."""
+its package installed in the task's venv) with `env` (the venv on PATH, and when sandboxed nothing else of
+this process's environment); write the run into `out_dir`."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,10 @@ class RunnerSettings:
     test_timeout: float
     keep_workdirs: bool
     model_name: str
+    sandbox: str = "auto"
+    """Where install and test commands run: "bwrap", "none" (unconfined), or "auto"."""
+    limits: Limits | None = None
+    """The sandbox's per-command limits (the agent's)."""
 
 
 @functools.cache
@@ -51,12 +58,13 @@ def prepare_agent_tree(
     task: Task, settings: RunnerSettings, workdir: Path, out_dir: Path
 ) -> tuple[Path, dict[str, str]]:
     """The agent's working copy: the tree at base as a one-commit git repository, with the task's
-    venv (cloned) on PATH and the install command run in it."""
+    venv (cloned) on PATH and the install command run in it, in the sandbox (as grading does)."""
     manager = env_manager(settings.cache_dir)
     spec = task.environment
     assert spec is not None
     venv = manager.venv_for(spec)
-    tree = extract(task, settings.mirrors, workdir / "repo")
+    box = TaskBox(workdir, sandbox=settings.sandbox, limits=settings.limits, tree="repo")
+    tree = extract(task, settings.mirrors, box.tree)
     git = [
         "git",
         "-c",
@@ -66,16 +74,17 @@ def prepare_agent_tree(
         "-c",
         "core.hooksPath=/dev/null",
     ]
+    # The tree is the mirror's, nothing model-written yet: the only point where host git may touch it.
     for args in (
         ["init", "-q"],
         ["add", "-A", "-f"],
         ["commit", "-q", "--no-verify", "-m", f"base {task.base_commit}"],
     ):
         subprocess.run([*git, *args], cwd=tree, check=True, capture_output=True)
-    env = manager.env_vars(manager.clone(venv, workdir / "venv"), spec)
+    env = box.prepare_env(manager, venv, spec)
     if spec.install:
-        result = run_shell(spec.install, cwd=tree, env=env, timeout=settings.test_timeout,
-                           log=out_dir / "agent_install.log")  # fmt: skip
+        with box:
+            result = box.run(spec.install, timeout=settings.test_timeout, log=out_dir / "agent_install.log")
         if result.exit_code != 0:
             raise EnvError(f"the install command failed in the agent's tree (exit {result.exit_code})")
     return tree, env
@@ -111,6 +120,7 @@ def evaluate_instance(task: Task, patch: str | None, agent: Agent | None, settin
         verdict = grade(
             task, patch, env_manager=env_manager(settings.cache_dir), mirrors=settings.mirrors,
             workdir=workdir / "grade", test_timeout=settings.test_timeout, log_dir=out_dir,
+            sandbox=settings.sandbox, limits=settings.limits,
         )  # fmt: skip
         verdict.timings.update(timings)
         return _finish(store, verdict)
@@ -147,6 +157,8 @@ def run_eval(
     keep_workdirs: bool = False,
     model_name: str | None = None,
     console: Console | None = None,
+    sandbox: str = "auto",
+    limits: Limits | None = None,
 ) -> Report:
     """Grade every task and write `<output>/<run_id>/report.json`; returns the report.
 
@@ -154,10 +166,14 @@ def run_eval(
     `agent` (called per task, see `Agent`). Instances that already have a verdict under the same run id are
     skipped, so an interrupted run resumes where it stopped. `workers > 1` uses a process pool (an `agent`
     must then be picklable: a module-level function or a functools.partial of one). `progress` shows a
-    rich progress bar and the summary table.
+    rich progress bar and the summary table. `sandbox` and `limits`: where the install and test
+    commands run (see grade); run.json records it, and "none" is marked in every verdict.
     """
     if (predictions is None) == (agent is None):
         raise ValueError("run_eval needs exactly one of predictions= or agent=")
+    sandbox, warning = grading_sandbox(sandbox)  # resolved once, not per worker
+    if warning and progress:
+        (console or Console(stderr=True)).print(warning, markup=False, highlight=False)
     started = time.monotonic()
     run_id = run_id or default_run_id()
     store = RunStore(Path(output), run_id)
@@ -166,9 +182,11 @@ def run_eval(
         names = {p.model_name_or_path for p in (predictions or {}).values()}
         model_name = names.pop() if len(names) == 1 else ("agent" if agent else "predictions")
     settings = RunnerSettings(Path(output), run_id, Path(cache_dir) if cache_dir else None,
-                         Path(mirrors) if mirrors else None, test_timeout, keep_workdirs, model_name)  # fmt: skip
+                              Path(mirrors) if mirrors else None, test_timeout, keep_workdirs, model_name,
+                              sandbox, limits)  # fmt: skip
     store.write_meta({"run_id": run_id, "model_name_or_path": model_name, "tasks": len(tasks), "workers": workers,
-                      "test_timeout": test_timeout, "mirrors": str(mirrors) if mirrors else None})  # fmt: skip
+                      "test_timeout": test_timeout, "mirrors": str(mirrors) if mirrors else None,
+                      "grading_sandbox": sandbox})  # fmt: skip
     done = store.done_ids()
     jobs: list[tuple[Task, str | None]] = []
     for task in tasks:

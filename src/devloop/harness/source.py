@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import os
-import shutil
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from devloop.harness.diffs import parse_diff
+from devloop.harness.paths import remove_beneath, unlink_file_beneath
 from devloop.tasks.model import Task
+from devloop.tasks.safety import component_problem, path_problem, shown
 
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
 
@@ -26,6 +29,11 @@ def find_repository(task: Task, mirrors: Path | None) -> Path:
     if task.repo_path is not None:
         candidates.append(Path(task.repo_path))
     if mirrors is not None:
+        # Checked at load too; again here so a Task built in code cannot name `<mirrors>/..`.
+        if (problem := component_problem(task.mirror_name)) is not None:
+            raise SourceError(
+                f"{task.instance_id}: repo {shown(task.repo)}: as a mirror directory name: {problem}"
+            )
         candidates += [Path(mirrors) / task.mirror_name, Path(mirrors) / f"{task.mirror_name}.git"]
     for path in candidates:
         if path.is_dir():
@@ -76,16 +84,27 @@ def extract(task: Task, mirrors: Path | None, dest: Path) -> Path:
 
 
 def reset_to_base(task: Task, mirrors: Path | None, tree: Path, paths: list[str]) -> None:
-    """Put `paths` back as they are at base_commit: restored if they exist there, else deleted."""
-    repo = find_repository(task, mirrors)
-    listed = _git(repo, "ls-tree", "-r", "--name-only", task.base_commit, "--", *paths) if paths else None
-    existing = set(listed.stdout.decode().splitlines()) if listed else set()
+    """Put `paths` back as they are at base_commit: restored if they exist there, else deleted.
+
+    The tree is hostile (install commands and the model's patch wrote it): every path must be relative,
+    normalised and outside .git/ (else SourceError, before anything is touched), and is deleted without
+    following any link, a symlink where a directory belongs being removed itself (see harness.paths).
+    """
     for rel in paths:
-        target = tree / rel
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        elif target.exists() or target.is_symlink():
-            target.unlink()
+        if (problem := path_problem(rel)) is not None:
+            raise SourceError(f"{task.instance_id}: refusing to reset test path {shown(rel)}: it {problem}")
+    repo = find_repository(task, mirrors)
+    existing: set[str] = set()
+    if paths:  # -z: names as they are, not C-quoted
+        listed = _git(repo, "ls-tree", "-r", "-z", "--name-only", task.base_commit, "--", *paths)
+        existing = {name for name in listed.stdout.decode(errors="surrogateescape").split("\0") if name}
+    for rel in paths:
+        try:
+            remove_beneath(tree, rel)
+        except OSError as exc:
+            raise SourceError(
+                f"{task.instance_id}: cannot reset test path {shown(rel)}: {exc.strerror}"
+            ) from None
     if existing:
         _archive(repo, task.base_commit, tree, sorted(existing))
 
@@ -99,34 +118,44 @@ class ApplyResult:
     log: str
 
 
-def _run(cmd: list[str], cwd: Path, patch_file: Path) -> tuple[int, str]:
-    env = {**os.environ, **_GIT_ENV, "GIT_CEILING_DIRECTORIES": str(cwd.parent)}
-    with patch_file.open("rb") as stdin:
-        proc = subprocess.run(cmd, cwd=cwd, stdin=stdin, capture_output=True, env=env, check=False)
+PatchRunner = Callable[[Sequence[str], bytes], tuple[int, str]]
+"""`(argv, patch) -> (exit code, output)`: runs `argv` in the tree with `patch` on stdin (see TaskBox)."""
+
+# git must read no configuration, attributes or repository the tree (model-written) could supply: no
+# system or global config, and a GIT_DIR that can never exist, so no `.git` in the tree is discovered
+# (a repository's config can name commands; outside one, `git apply` reads nothing of it).
+APPLY_ENV = {**_GIT_ENV, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+             "GIT_ATTR_NOSYSTEM": "1", "GIT_DIR": "/dev/null/no-repository"}  # fmt: skip
+
+
+def _run(cmd: Sequence[str], patch: bytes, cwd: Path) -> tuple[int, str]:
+    """A PatchRunner on this machine (for `--sandbox none`)."""
+    env = {**os.environ, **APPLY_ENV}
+    proc = subprocess.run(list(cmd), cwd=cwd, input=patch, capture_output=True, env=env, check=False)
     return proc.returncode, (proc.stdout + proc.stderr).decode(errors="replace")
 
 
 def _clean_rejects(tree: Path, patch: str) -> None:
+    """Delete the `.rej`/`.orig` files a fallback apply left beside the patch's files: regular files only,
+    never through a link, and never for an unsafe path (those are refused before any apply)."""
     for f in parse_diff(patch):
         for rel in (f.new_path, f.old_path):
-            for leftover in (f"{rel}.rej", f"{rel}.orig"):
-                p = tree / leftover if rel else None
-                if p is not None and p.is_file():
-                    p.unlink()
+            for leftover in (f"{rel}.rej", f"{rel}.orig") if rel else ():
+                unlink_file_beneath(tree, leftover)
 
 
-def apply_patch(tree: Path, patch: str, *, fallbacks: bool = True) -> ApplyResult:
+def apply_patch(tree: Path, patch: str, *, fallbacks: bool = True, runner: PatchRunner | None = None
+                ) -> ApplyResult:  # fmt: skip
     """Apply `patch` to `tree` as the official harness does: `git apply`, then `git apply --reject`,
     then `patch --batch --fuzz=5 -p1`. `fallbacks=False` tries only `git apply` (used for test patches).
     Like the official harness, hunks that `git apply --reject` did apply stay in place for `patch`.
 
-    The tree need not be a git repository; GIT_CEILING_DIRECTORIES keeps git from finding an enclosing one
-    (inside another repository, `git apply` would silently skip paths outside the current directory).
+    `runner` runs each command in the tree (a TaskBox runs them in the sandbox); by default they run
+    here. Either way git gets APPLY_ENV: the tree need not be, and is never treated as, a repository.
     """
     text = patch if patch.endswith("\n") else patch + "\n"
-    with tempfile.NamedTemporaryFile("w", suffix=".diff", delete=False, encoding="utf-8") as fh:
-        fh.write(text)
-        patch_file = Path(fh.name)
+    data = text.encode("utf-8", errors="surrogateescape")
+    run = runner or functools.partial(_run, cwd=tree)
     attempts = [("git apply", ["git", "apply", "--verbose", "-"])]
     if fallbacks:
         attempts += [
@@ -134,13 +163,10 @@ def apply_patch(tree: Path, patch: str, *, fallbacks: bool = True) -> ApplyResul
             ("patch --fuzz=5", ["patch", "--batch", "--fuzz=5", "-p1", "--no-backup-if-mismatch"]),
         ]
     log: list[str] = []
-    try:
-        for name, cmd in attempts:
-            code, out = _run(cmd, tree, patch_file)
-            log.append(f"$ {name}\n{out.rstrip()}\n(exit {code})\n")
-            if code == 0:
-                _clean_rejects(tree, patch)
-                return ApplyResult(True, name, "\n".join(log))
-        return ApplyResult(False, None, "\n".join(log))
-    finally:
-        patch_file.unlink(missing_ok=True)
+    for name, cmd in attempts:
+        code, out = run(cmd, data)
+        log.append(f"$ {name}\n{out.rstrip()}\n(exit {code})\n")
+        if code == 0:
+            _clean_rejects(tree, patch)
+            return ApplyResult(True, name, "\n".join(log))
+    return ApplyResult(False, None, "\n".join(log))

@@ -30,10 +30,11 @@ from pathlib import Path
 
 from devloop.harness.diffs import parse_diff
 from devloop.harness.envs import EnvError, EnvironmentManager
-from devloop.harness.grading import run_shell
 from devloop.harness.log_parsers import TestStatus, parse_log
-from devloop.harness.source import apply_patch, extract
+from devloop.harness.source import extract
+from devloop.harness.taskbox import TaskBox
 from devloop.protocols.units import Selection
+from devloop.runtime.limits import Limits
 from devloop.tasks.model import Task
 
 RULE = "applies > fewest regressions of the visible suite > fewest failing own tests > most votes > lowest index"
@@ -91,20 +92,23 @@ class VisibleRun:
 
 
 def run_visible_tests(task: Task, patch: str | None, *, manager: EnvironmentManager, mirrors: Path | None,
-                      workdir: Path, timeout: float, log: Path) -> VisibleRun:  # fmt: skip
-    """Run the repository's own tests (test_cmd, no test_patch) on the tree at base plus `patch`."""
+                      workdir: Path, timeout: float, log: Path, sandbox: str = "auto",
+                      limits: Limits | None = None) -> VisibleRun:  # fmt: skip
+    """Run the repository's own tests (test_cmd, no test_patch) on the tree at base plus `patch`, in
+    `sandbox` as grading does (a candidate's tests are the model's code)."""
     spec = task.environment
     if spec is None:
         raise EnvError("the record has no environment to run its visible tests in")
-    tree = extract(task, mirrors, workdir / "tree")
-    env = manager.env_vars(manager.clone(manager.venv_for(spec), workdir / "venv"), spec)
-    if spec.install:
-        installed = run_shell(spec.install, cwd=tree, env=env, timeout=timeout, log=log)
-        if installed.exit_code != 0:
-            raise EnvError(f"the install command failed on the tree at base (exit {installed.exit_code})")
-    if patch is not None and not apply_patch(tree, patch).applied:
-        return VisibleRun(False, {})
-    run_shell(spec.test_cmd, cwd=tree, env=env, timeout=timeout, log=log)
+    with TaskBox(workdir, sandbox=sandbox, limits=limits) as box:
+        extract(task, mirrors, box.tree)
+        box.prepare_env(manager, manager.venv_for(spec), spec)
+        if spec.install:
+            installed = box.run(spec.install, timeout=timeout, log=log)
+            if installed.exit_code != 0:
+                raise EnvError(f"the install command failed on the tree at base (exit {installed.exit_code})")
+        if patch is not None and not box.apply(patch).applied:
+            return VisibleRun(False, {})
+        box.run(spec.test_cmd, timeout=timeout, log=log)
     return VisibleRun(True, parse_log(log.read_text(encoding="utf-8", errors="replace"), spec.log_parser))
 
 
@@ -132,8 +136,10 @@ def choose(candidates: Sequence[dict[str, object]]) -> int:
 
 
 def select(task: Task, patches: dict[int, str], *, manager: EnvironmentManager, mirrors: Path | None,
-           test_timeout: float, log_dir: Path, keep_workdirs: bool = False) -> Selection:  # fmt: skip
-    """Run the visible suite at base and with each non-empty candidate; choose by the module's rule."""
+           test_timeout: float, log_dir: Path, keep_workdirs: bool = False, sandbox: str = "auto",
+           limits: Limits | None = None) -> Selection:  # fmt: skip
+    """Run the visible suite at base and with each non-empty candidate (in `sandbox`, with `limits`);
+    choose by the module's rule."""
     log_dir.mkdir(parents=True, exist_ok=True)
     fingerprints = {i: normalise_patch(p) for i, p in patches.items() if p.strip()}
     votes = Counter(fingerprints.values())
@@ -142,12 +148,13 @@ def select(task: Task, patches: dict[int, str], *, manager: EnvironmentManager, 
     workdir = Path(tempfile.mkdtemp(prefix=f"devloop-select-{task.instance_id[:40]}-"))
     try:
         base = run_visible_tests(task, None, manager=manager, mirrors=mirrors, workdir=workdir / "base",
-                                 timeout=test_timeout, log=log_dir / "visible_base.log").statuses  # fmt: skip
+                                 timeout=test_timeout, log=log_dir / "visible_base.log", sandbox=sandbox,
+                                 limits=limits).statuses  # fmt: skip
         rows: list[dict[str, object]] = []
         for index, fp in sorted(fingerprints.items()):
             run = run_visible_tests(task, patches[index], manager=manager, mirrors=mirrors,
                                     workdir=workdir / str(index), timeout=test_timeout,
-                                    log=log_dir / f"visible_{index}.log")  # fmt: skip
+                                    log=log_dir / f"visible_{index}.log", sandbox=sandbox, limits=limits)  # fmt: skip
             rows.append({"index": index, **score(base, run), "votes": votes[fp], "fingerprint": fp})
     finally:
         if not keep_workdirs:

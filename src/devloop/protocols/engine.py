@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from devloop.config import RunSettings
 from devloop.harness.store import Report, atomic_write
+from devloop.harness.taskbox import grading_confinement
 from devloop.harness.ui import print_summary
 from devloop.protocols.executors import Executor, LocalExecutor
 from devloop.protocols.policy import ProtocolConfig, pending
@@ -104,19 +105,26 @@ def run_protocol(
 
     Units already graded under `run_id` are reused (resume per task and attempt/sample); a unit made with
     other agent settings is an error (ProtocolError). `executor` defaults to running jobs in this process.
+    Grading runs in the agent's sandbox with its limits (`settings.sandbox`, `settings.memory_limit`).
     """
     started = time.monotonic()
+    try:
+        sandbox, limits, warning = grading_confinement(settings.sandbox, settings.memory_limit)
+    except ValueError as exc:
+        raise ProtocolError(str(exc)) from None
+    if warning and progress:
+        (console or Console(stderr=True)).print(warning, markup=False, highlight=False)
     store = UnitStore(Path(output), run_id)
     store.root.mkdir(parents=True, exist_ok=True)
     units = _check_resumable(store, config, settings, tasks)
     harness = HarnessSettings(Path(output), run_id, Path(cache_dir) if cache_dir else None,
                               Path(mirrors) if mirrors else None, test_timeout, keep_workdirs,
-                              model_name or settings.model)  # fmt: skip
+                              model_name or settings.model, sandbox, limits)  # fmt: skip
     write_tasks(store, tasks)
     store.write_meta({**(meta or {}), "run_id": run_id, "model_name_or_path": harness.model_name,
                       "tasks": len(tasks), "protocol": config.describe(),
                       "settings": settings.model_dump(mode="json", exclude={"base_url"}),
-                      "test_timeout": test_timeout})  # fmt: skip
+                      "test_timeout": test_timeout, "grading_sandbox": sandbox})  # fmt: skip
     by_id = {t.instance_id: t for t in tasks}
     selections = {t.instance_id: s for t in tasks if (s := store.read_selection(t.instance_id))}
     in_flight: dict[Future[Any], tuple[str, int | None]] = {}

@@ -20,6 +20,7 @@ from devloop.harness.runner import RunnerSettings, env_manager, prepare_agent_tr
 from devloop.harness.verdict import Category, Verdict
 from devloop.protocols import best_of
 from devloop.protocols.units import Selection, UnitRecord, UnitStore, settings_key
+from devloop.runtime.limits import Limits
 from devloop.solver import AgentSolver
 from devloop.tasks.model import Task
 
@@ -35,10 +36,14 @@ class HarnessSettings:
     test_timeout: float = 1800.0
     keep_workdirs: bool = False
     model_name: str = "agent"
+    sandbox: str = "auto"
+    """Where install and test commands run: "bwrap", "none" (unconfined), or "auto"."""
+    limits: Limits | None = None
+    """The sandbox's per-command limits (the agent's)."""
 
     def runner_settings(self) -> RunnerSettings:
         return RunnerSettings(self.store_root, self.run_id, self.cache_dir, self.mirrors, self.test_timeout,
-                         self.keep_workdirs, self.model_name)  # fmt: skip
+                              self.keep_workdirs, self.model_name, self.sandbox, self.limits)  # fmt: skip
 
     def store(self) -> UnitStore:
         return UnitStore(self.store_root, self.run_id)
@@ -96,7 +101,8 @@ def run_attempt(job: AttemptJob) -> UnitRecord:
                 agent_s = round(time.monotonic() - agent_started, 3)
                 exit_status, steps = _agent_result(unit_dir / "agent")
                 verdict = grade(task, patch, env_manager=env_manager(h.cache_dir), mirrors=h.mirrors,
-                                workdir=workdir / "grade", test_timeout=h.test_timeout, log_dir=unit_dir)  # fmt: skip
+                                workdir=workdir / "grade", test_timeout=h.test_timeout, log_dir=unit_dir,
+                                sandbox=h.sandbox, limits=h.limits)  # fmt: skip
                 verdict.timings["agent"] = agent_s
     except Exception as exc:  # the attempt's outcome, not the run's end
         verdict = Verdict(instance_id=task.instance_id, category=Category.ERROR,
@@ -121,7 +127,7 @@ def run_selection(job: SelectJob) -> Selection:
     try:
         selection = best_of.select(job.task, job.patches, manager=env_manager(h.cache_dir), mirrors=h.mirrors,
                                    test_timeout=h.test_timeout, log_dir=store.instance_dir(job.task.instance_id),
-                                   keep_workdirs=h.keep_workdirs)  # fmt: skip
+                                   keep_workdirs=h.keep_workdirs, sandbox=h.sandbox, limits=h.limits)  # fmt: skip
     except Exception as exc:  # no visible evidence: fall back to the vote alone
         rows = [{"index": i, "applied": 1, "regressions": 0, "own_tests_failed": 0,
                  "votes": sum(best_of.normalise_patch(q) == best_of.normalise_patch(p) for q in job.patches.values()),
