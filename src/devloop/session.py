@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -98,8 +98,12 @@ def run_agent(
     in_place: bool = False,
     on_step: Callable[[StepInfo], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
+    hide: Sequence[Path] = (),
 ) -> RunResult:
     """Run the agent on `repo` for `issue`; write patch.diff, trajectory.jsonl and result.json to `output`.
+
+    The sandbox hides `output` and the directories in `hide` (an eval's run directory, with every task's
+    gold patch; the mirrors, with the history that holds the fix).
 
     Raises ValueError (bad model spec or settings) before anything is created; never raises after that.
     """
@@ -129,6 +133,8 @@ def run_agent(
         ws = Workspace.create(repo, in_place=in_place)
         if sandbox != "none":  # the agent's own git needs the user's object store
             runtime_kw["ro_binds"] = [*runtime_kw.get("ro_binds", []), *ws.read_only_paths]
+        if sandbox == "bwrap":
+            runtime_kw["hide"] = [p.resolve() for p in (output, *hide) if p is not None]
         runtime = get_runtime(sandbox, ws.root, env={**os.environ, **(env or {})}, **runtime_kw)
         ws.attach(runtime)
         toolbox = GatedToolbox(default_toolbox(), policy, ws.root, interactive=False)

@@ -21,6 +21,7 @@ ORACLE = "oracle"
 @dataclass(frozen=True)
 class AgentSolver:
     settings: RunSettings
+    hide: tuple[Path | None, ...] = ()  # hidden from the agent's sandbox: the run directory, the mirrors
 
     def __call__(self, task: Task, workdir: Path, env: dict[str, str], out_dir: Path) -> str:
         settings = self.settings
@@ -31,5 +32,6 @@ class AgentSolver:
             out_dir.mkdir(parents=True, exist_ok=True)
             write_oracle_script(script, oracle_script(task, workdir))
             settings = settings.model_copy(update={"model": f"scripted/{script}", "tool_format": "native"})
-        result = run_agent(workdir, task.problem_statement, settings, out_dir, env=env, in_place=True)
+        hide = tuple(p for p in self.hide if p is not None)
+        result = run_agent(workdir, task.problem_statement, settings, out_dir, env=env, in_place=True, hide=hide)
         return result.patch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -122,7 +123,7 @@ def eval_(
         except (TaskLoadError, ValueError) as e:
             fail(str(e))
     else:
-        agent = _solver(model, overrides)
+        agent = dataclasses.replace(_solver(model, overrides), hide=(output, mirrors))
     sandbox_name, limits = _grading_confinement(agent.settings if agent else None, overrides, console)
     from devloop.harness import default_run_id
     from devloop.protocols.engine import write_tasks

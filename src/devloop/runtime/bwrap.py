@@ -202,7 +202,8 @@ class BwrapRuntime(PersistentShell):
     root, see identity.py). env: the environment to draw from (default os.environ); only allowlisted
     names survive, plus `pass_env` names and `extra_env` items. scratch_dir: where command and output
     files go (default: a private temp dir, removed on close). allow_network: keep the host's network.
-    ro_binds: extra host paths to show read-only even if they lie under a hidden directory. rw_binds:
+    ro_binds: extra host paths to show read-only even if they lie under a hidden directory. hide: host
+    directories replaced by empty ones inside (a run directory holding gold patches, say). rw_binds:
     host directories shown read-write at the same path, as they are (not handed over: the caller
     prepares their ownership, e.g. a venv of hard links). limits: per-command resource limits (default
     Limits()).
@@ -220,6 +221,7 @@ class BwrapRuntime(PersistentShell):
         pass_env: list[str] | None = None,
         ro_binds: list[Path] | None = None,
         rw_binds: list[Path] | None = None,
+        hide: list[Path] | None = None,
         limits: Limits | None = None,
         binary: str | None = None,
         read_cap: int = DEFAULT_READ_CAP,
@@ -255,7 +257,7 @@ class BwrapRuntime(PersistentShell):
         self._argv_kw = dict(
             root=root, scratch=scratch, home=home, allow_network=allow_network,
             ro_binds=[*python_env_paths(source_env), *(Path(p).absolute() for p in ro_binds or ())],
-            hidden_homes=homes, limits=self.limits, options=bwrap_options(found),
+            hidden_homes=[*homes, *(Path(p).absolute() for p in hide or ())], limits=self.limits, options=bwrap_options(found),
             tmpfs_bytes=self.limits.max_file_bytes, user=self.user, rw_binds=self._rw_binds,
             nested_userns=self.user.demote and probe_nested_userns(found, self.user.uid, self.user.gid),
         )
