@@ -26,7 +26,9 @@ class Trajectory:
     def __init__(self, path: Path):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = path.open("a", encoding="utf-8")
+        # A reply may hold lone surrogates ("\ud800" from the server's JSON): written as that escape,
+        # which JSON reads back as the same string, instead of failing the write.
+        self._f = path.open("a", encoding="utf-8", errors="backslashreplace")
 
     def write(self, type_: str, **fields: Any) -> None:
         event = {"type": type_, "ts": round(time.time(), 3), **fields}

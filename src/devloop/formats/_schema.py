@@ -13,6 +13,7 @@ import difflib
 import json
 from typing import Any
 
+from devloop.formats._guard import quote
 from devloop.formats.base import FormatError
 from devloop.tools.base import TOLERATED_EXTRA_ARGS, ToolSpec
 
@@ -26,12 +27,14 @@ def find_tool(name: str, tools: list[ToolSpec]) -> ToolSpec:
             return spec
     names = [spec.name for spec in tools]
     if not names:
-        raise FormatError(f"Unknown tool {name!r}: no tools are available in this run.")
+        raise FormatError(f"Unknown tool {quote(name)}: no tools are available in this run.")
     hint = _did_you_mean(name, names)
-    raise FormatError(f"Unknown tool {name!r}{hint}. Available tools: {', '.join(names)}.")
+    raise FormatError(f"Unknown tool {quote(name)}{hint}. Available tools: {', '.join(names)}.")
 
 
 def _did_you_mean(word: str, choices: list[str]) -> str:
+    if len(word) > 100:  # no near miss is that long, and difflib indexes every character of `word`
+        return ""
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -54,9 +57,11 @@ def check_arguments(spec: ToolSpec, args: dict[str, Any]) -> None:
     if missing:
         problems.append("missing required parameter " + ", ".join(repr(m) for m in missing))
     if props:
-        for name in args:
-            if name not in props and name not in TOLERATED_EXTRA_ARGS:
-                problems.append(f"unknown parameter {name!r}{_did_you_mean(name, list(props))}")
+        unknown = [name for name in args if name not in props and name not in TOLERATED_EXTRA_ARGS]
+        for name in unknown[:5]:  # a hostile call may bring thousands; five make the point
+            problems.append(f"unknown parameter {quote(name)}{_did_you_mean(name, list(props))}")
+        if len(unknown) > 5:
+            problems.append(f"and {len(unknown) - 5} more unknown parameters")
     if problems:
         raise FormatError(
             f"Invalid call to tool {spec.name!r}: {'; '.join(problems)}. "

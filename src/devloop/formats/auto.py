@@ -11,6 +11,7 @@ from typing import Any
 
 from devloop.formats import hermes, mistral, xml
 from devloop.formats._common import no_call_error, result_header, text_history
+from devloop.formats._guard import history_text, raw_tool_calls, reply_text
 from devloop.formats.base import FormatError, ToolFormat
 from devloop.formats.native import NativeFormat, native_example
 from devloop.tools.base import ToolSpec
@@ -48,9 +49,9 @@ class AutoFormat:
         return ""
 
     def parse(self, completion: Completion, tools: list[ToolSpec]) -> list[ToolCall]:
-        if completion.tool_calls:
+        if raw_tool_calls(completion):
             return _NATIVE.parse(completion, tools)
-        text = completion.content or ""
+        text = reply_text(completion)
         first_error: FormatError | None = None
         for fmt in _candidates(text, tools):
             try:
@@ -68,9 +69,9 @@ class AutoFormat:
     def history(
         self, completion: Completion, calls: list[ToolCall], observations: list[Observation]
     ) -> list[dict[str, Any]]:
-        if completion.tool_calls:
+        if isinstance(completion.tool_calls, list | tuple) and completion.tool_calls:
             return _NATIVE.history(completion, calls, observations)
-        candidates = _candidates(completion.content or "", None)
+        candidates = _candidates(history_text(completion), None)
         if candidates:
             return candidates[0].history(completion, calls, observations)
         return text_history(completion, calls, observations, _render_observation)

@@ -19,6 +19,7 @@ from devloop.formats._common import (
     strip_end_tokens,
     text_history,
 )
+from devloop.formats._guard import check_call_count, reply_text
 from devloop.formats._schema import example_arguments, pick_example_tool
 from devloop.formats.base import FormatError
 from devloop.formats.xml import parse_xml
@@ -74,12 +75,14 @@ def parse_hermes(text: str, tools: list[ToolSpec]) -> list[ToolCall]:
                     len(calls), call.name, json.dumps(call.arguments, ensure_ascii=False)
                 )
                 calls.append(call)
+            check_call_count(len(calls))
             pos = end + len(CLOSE) if close >= 0 else end
             continue
         if start >= len(text) or text.startswith(CLOSE, start):
             raise FormatError(f"The {OPEN} block is empty: put the call's JSON object inside it. {hint}")
         value, end = decode_json_at(text, start, f"the call inside {OPEN}", hint)
         calls.append(call_from_object(value, len(calls), text[found:end], tools, hint))
+        check_call_count(len(calls))
         pos = end
         while pos < len(text) and text[pos] in " \t\r\n":
             pos += 1
@@ -140,7 +143,7 @@ class HermesFormat:
         )
 
     def parse(self, completion: Completion, tools: list[ToolSpec]) -> list[ToolCall]:
-        return parse_hermes(completion.content or "", tools)
+        return parse_hermes(reply_text(completion), tools)
 
     def history(
         self, completion: Completion, calls: list[ToolCall], observations: list[Observation]

@@ -30,6 +30,7 @@ from devloop.formats._common import (
     strip_end_tokens,
     text_history,
 )
+from devloop.formats._guard import check_call_count, quote, reply_text
 from devloop.formats._schema import (
     check_arguments,
     describe_tools,
@@ -37,7 +38,7 @@ from devloop.formats._schema import (
     find_tool,
     pick_example_tool,
 )
-from devloop.formats.base import FormatError
+from devloop.formats.base import FormatError, clean_text
 from devloop.tools.base import ToolSpec
 from devloop.types import Completion, Observation, ToolCall
 
@@ -119,6 +120,7 @@ def _parse_segment(text: str, pos: int, tools: list[ToolSpec], calls: list[ToolC
     if text.startswith("[", pos) and not text.startswith((ARGS, CALL_ID), pos):
         value, end = decode_json_at(text, pos, "the tool-call list after [TOOL_CALLS]", hint)
         items = value if isinstance(value, list) else [value]
+        check_call_count(len(calls) + len(items))
         for item in items:
             raw = json.dumps(item, ensure_ascii=False) if len(items) > 1 else text[pos:end]
             calls.append(call_from_object(item, len(calls), raw, tools, hint))
@@ -126,6 +128,7 @@ def _parse_segment(text: str, pos: int, tools: list[ToolSpec], calls: list[ToolC
     if text.startswith("{", pos):
         value, end = decode_json_at(text, pos, "the tool call after [TOOL_CALLS]", hint)
         calls.append(call_from_object(value, len(calls), text[pos:end], tools, hint))
+        check_call_count(len(calls))
         return end
     while True:
         pos = _parse_named_call(text, pos, tools, calls, hint)
@@ -158,7 +161,7 @@ def _parse_named_call(text: str, pos: int, tools: list[ToolSpec], calls: list[To
     elif not text.startswith("{", pos):
         found = text[pos : pos + 40].strip() or "the end of the reply"
         raise FormatError(
-            f"Expected {ARGS} and a JSON object of arguments after the tool name {name!r}, "
+            f"Expected {ARGS} and a JSON object of arguments after the tool name {quote(name)}, "
             f"found {found!r}. {hint}"
         )
     spec = find_tool(name, tools)
@@ -170,7 +173,7 @@ def _parse_named_call(text: str, pos: int, tools: list[ToolSpec], calls: list[To
         )
     arguments = decode_arguments(value, what, hint)
     check_arguments(spec, arguments)
-    raw = text[start:end].strip()
+    raw = clean_text(text[start:end].strip())
     index = len(calls)
     calls.append(
         ToolCall(
@@ -180,6 +183,7 @@ def _parse_named_call(text: str, pos: int, tools: list[ToolSpec], calls: list[To
             raw=raw,
         )
     )
+    check_call_count(len(calls))
     return end
 
 
@@ -212,7 +216,7 @@ class MistralFormat:
         )
 
     def parse(self, completion: Completion, tools: list[ToolSpec]) -> list[ToolCall]:
-        return parse_mistral(completion.content or "", tools)
+        return parse_mistral(reply_text(completion), tools)
 
     def history(
         self, completion: Completion, calls: list[ToolCall], observations: list[Observation]

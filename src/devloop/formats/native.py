@@ -6,8 +6,18 @@ import json
 from typing import Any
 
 from devloop.formats._common import decode_arguments, no_call_error, stable_call_id
+from devloop.formats._guard import (
+    MAX_CALLS,
+    MAX_REPLY_CHARS,
+    check_json_value,
+    history_text,
+    raw_tool_calls,
+    safe_id,
+    safe_name,
+    size_error,
+)
 from devloop.formats._schema import check_arguments, example_arguments, find_tool, pick_example_tool
-from devloop.formats.base import FormatError
+from devloop.formats.base import FormatError, clean_text
 from devloop.tools.base import ToolSpec
 from devloop.types import Completion, Observation, ToolCall
 
@@ -29,10 +39,10 @@ def normalize_tool_call(index: int, raw: Any) -> dict[str, Any]:
     if arguments is None:
         arguments = ""
     elif not isinstance(arguments, str):
+        # Checked first: json.dumps recurses, and fails on cycles, sets or non-string keys.
+        check_json_value(arguments, f"the arguments of tool call #{index + 1}")
         arguments = json.dumps(arguments, ensure_ascii=False)
-    call_id = raw.get("id")
-    if not isinstance(call_id, str) or not call_id:
-        call_id = stable_call_id(index, name, arguments)
+    call_id = safe_id(raw.get("id")) or stable_call_id(index, name, arguments)
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
@@ -54,15 +64,20 @@ class NativeFormat:
         return ""
 
     def parse(self, completion: Completion, tools: list[ToolSpec]) -> list[ToolCall]:
-        if not completion.tool_calls:
+        raw_calls = raw_tool_calls(completion)
+        if not raw_calls:
             raise no_call_error(
                 "Call a tool through the API's function-calling interface (a tool call, not text in your message).",
                 native_example(tools),
                 tools,
             )
         calls = []
-        for index, raw in enumerate(completion.tool_calls):
+        size = 0
+        for index, raw in enumerate(raw_calls):
             entry = normalize_tool_call(index, raw)
+            size += len(entry["function"]["arguments"])
+            if size > MAX_REPLY_CHARS:
+                raise size_error("the arguments of your tool calls", size)
             name = entry["function"]["name"]
             spec = find_tool(name, tools)
             arguments = decode_arguments(
@@ -86,8 +101,8 @@ class NativeFormat:
         observation of their own (skipped after `finish`) get `Not executed.`. Observations with no
         call to answer go in one user message.
         """
-        message: dict[str, Any] = {"role": "assistant", "content": completion.content or ""}
-        entries = [self._entry(i, raw) for i, raw in enumerate(completion.tool_calls)]
+        message: dict[str, Any] = {"role": "assistant", "content": history_text(completion)}
+        entries = [self._entry(i, raw) for i, raw in enumerate(_listed(completion.tool_calls)[:MAX_CALLS])]
         if entries:
             message["tool_calls"] = entries
         messages = [message]
@@ -104,16 +119,29 @@ class NativeFormat:
 
     @staticmethod
     def _entry(index: int, raw: Any) -> dict[str, Any]:
+        """The call as it goes back to the server: a valid entry even when the model's was not."""
         try:
-            return normalize_tool_call(index, raw)
+            entry = normalize_tool_call(index, raw)
         except FormatError:
-            # A malformed entry still needs an id and a name to be a valid history message.
+            # A malformed entry still needs an id, a name and string arguments to be a valid message.
             raw_dict = raw if isinstance(raw, dict) else {}
             function = raw_dict.get("function") if isinstance(raw_dict.get("function"), dict) else {}
-            name = str(function.get("name") or "unknown")
-            arguments = str(function.get("arguments") or "")
-            call_id = raw_dict.get("id") or stable_call_id(index, name, arguments)
-            return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+            name = safe_name(function.get("name"))
+            arguments = function.get("arguments")
+            arguments = arguments if isinstance(arguments, str) else ""
+            call_id = safe_id(raw_dict.get("id")) or stable_call_id(index, name, arguments)
+            entry = {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+        function = entry["function"]
+        function["name"] = safe_name(function["name"])  # an unknown name may be megabytes or not text
+        if len(function["arguments"]) > MAX_REPLY_CHARS:
+            function["arguments"] = "{}"  # refused as too long; echoing megabytes would fill the context
+        function["arguments"] = clean_text(function["arguments"])
+        return entry
+
+
+def _listed(tool_calls: Any) -> list[Any]:
+    """`tool_calls` if it is a list (or tuple); anything else holds no call to answer."""
+    return list(tool_calls) if isinstance(tool_calls, list | tuple) else []
 
 
 def render_native_call(call: ToolCall, index: int = 0) -> dict[str, Any]:

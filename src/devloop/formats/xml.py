@@ -27,6 +27,7 @@ from devloop.formats._common import (
     strip_end_tokens,
     text_history,
 )
+from devloop.formats._guard import check_call_count, check_json_value, history_text, quote, reply_text
 from devloop.formats._schema import (
     check_arguments,
     describe_tools,
@@ -37,7 +38,7 @@ from devloop.formats._schema import (
     properties,
     type_label,
 )
-from devloop.formats.base import FormatError
+from devloop.formats.base import FormatError, clean_text
 from devloop.tools.base import ToolSpec
 from devloop.types import Completion, Observation, ToolCall
 
@@ -96,44 +97,81 @@ def _strip_one_newline(value: str) -> str:
     return value
 
 
-def _param_end(text: str, start: int) -> int:
-    """Index of the `</parameter>` closing the value that starts at `start` (-1 if none)."""
-    first = text.find(PARAM_CLOSE, start)
-    candidate = first
-    while candidate >= 0:
-        if _AFTER_PARAM.match(text, candidate + len(PARAM_CLOSE)):
-            return candidate
-        candidate = text.find(PARAM_CLOSE, candidate + 1)
-    return first
+class _Scanner:
+    """Finds tags in one reply, remembering each search, so a parse costs one pass over the text.
+
+    A search is repeated only once the position passes what it found: without this, a call with
+    thousands of parameters searched the rest of the reply for `</function>` once per parameter.
+    """
+
+    def __init__(self, text: str):
+        self.text = text
+        # kind -> (where the search started, what it found or -1); valid for any later start up to the find.
+        self._found: dict[str, tuple[int, int]] = {}
+
+    def next(self, kind: str, pos: int) -> int:
+        """Where the next `kind` tag starts at or after `pos`, -1 if none. Kinds: param (`<parameter=`),
+        call (`<function=`), close (`</function>`), real_close (a `</parameter>` that ends a value)."""
+        cached = self._found.get(kind)
+        if cached is not None and cached[0] <= pos and (cached[1] < 0 or pos <= cached[1]):
+            return cached[1]
+        if kind == "close":
+            found = self.text.find(FUNCTION_CLOSE, pos)
+        else:
+            match = _SEARCHES[kind].search(self.text, pos)
+            found = match.start() if match else -1
+        self._found[kind] = (pos, found)
+        return found
+
+    def param_end(self, start: int) -> int:
+        """Index of the `</parameter>` closing the value that starts at `start` (-1 if none): the first
+        one followed by another tag or the end of the reply, else simply the first."""
+        real = self.next("real_close", start)
+        return real if real >= 0 else self.text.find(PARAM_CLOSE, start)
+
+
+# No tool has anywhere near this many parameters; a reply with thousands is garbage, refused early.
+_MAX_PARAMS = 100
+_SEARCHES = {
+    "param": _PARAM_OPEN,
+    "call": _FUNCTION_OPEN,
+    "real_close": re.compile(re.escape(PARAM_CLOSE) + "(?=" + _AFTER_PARAM.pattern + ")"),
+}
 
 
 def parse_xml(text: str, tools: list[ToolSpec]) -> list[ToolCall]:
     """All `<function=...>` calls in `text`, in order. Raises FormatError with a precise message."""
     text = strip_end_tokens(text)
+    scanner = _Scanner(text)
     calls: list[ToolCall] = []
     pos = 0
-    while match := _FUNCTION_OPEN.search(text, pos):
+    while (start := scanner.next("call", pos)) >= 0:
+        match = _FUNCTION_OPEN.match(text, start)
+        assert match is not None  # the scanner found one here
         name = match.group(1).strip()
         spec = find_tool(name, tools)
-        params, pos = _parse_body(text, match.end(), name, tools)
+        params, pos = _parse_body(scanner, match.end(), name, tools)
         check_arguments(spec, params)
         arguments = {key: coerce_value(spec, key, value) for key, value in params.items()}
+        check_json_value(arguments, f"the arguments of your call to {name!r}")
         index = len(calls)
         calls.append(
             ToolCall(
                 name=name,
                 arguments=arguments,
                 id=stable_call_id(index, name, json.dumps(arguments, ensure_ascii=False)),
-                raw=text[match.start() : pos].strip(),
+                raw=clean_text(text[match.start() : pos].strip()),
             )
         )
+        check_call_count(len(calls))
     if not calls:
         raise no_call_error(_SYNTAX, _one_line_example(tools), tools)
     return calls
 
 
-def _parse_body(text: str, pos: int, name: str, tools: list[ToolSpec]) -> tuple[dict[str, str], int]:
+def _parse_body(scanner: _Scanner, pos: int, name: str, tools: list[ToolSpec]) -> tuple[dict[str, str], int]:
     """The raw parameter values of one call whose body starts at `pos`, and where the call ends."""
+    text = scanner.text
     params: dict[str, str] = {}
     while True:
         while pos < len(text) and text[pos] in " \t\r\n":
@@ -141,32 +179,25 @@ def _parse_body(text: str, pos: int, name: str, tools: list[ToolSpec]) -> tuple[
         param = _PARAM_OPEN.match(text, pos)
         if param:
             key = param.group(1).strip()
-            end = _param_end(text, param.end())
+            end = scanner.param_end(param.end())
             if end < 0:
                 raise FormatError(
-                    f"Parameter {key!r} of your call to {name!r} is not closed: end its value with "
+                    f"Parameter {quote(key)} of your call to {name!r} is not closed: end its value with "
                     f"{PARAM_CLOSE}. Expected: {_one_line_example(tools)}"
                 )
+            if len(params) >= _MAX_PARAMS:
+                raise FormatError(f"Your call to {name!r} has more than {_MAX_PARAMS} parameters.")
             if key in params:
-                raise FormatError(f"Parameter {key!r} is given twice in your call to {name!r}; give it once.")
+                raise FormatError(
+                    f"Parameter {quote(key)} is given twice in your call to {name!r}; give it once."
+                )
             params[key] = _strip_one_newline(text[param.end() : end])
             pos = end + len(PARAM_CLOSE)
             continue
         if text.startswith(FUNCTION_CLOSE, pos):
             return params, pos + len(FUNCTION_CLOSE)
         # Stray text inside the body is skipped; a new <function= or the end of the reply closes the call.
-        next_param = _PARAM_OPEN.search(text, pos)
-        next_close = text.find(FUNCTION_CLOSE, pos)
-        next_call = _FUNCTION_OPEN.search(text, pos)
-        stops = [
-            (p, kind)
-            for p, kind in (
-                (next_param.start() if next_param else -1, "param"),
-                (next_close, "close"),
-                (next_call.start() if next_call else -1, "call"),
-            )
-            if p >= 0
-        ]
+        stops = [(p, kind) for kind in ("param", "close", "call") if (p := scanner.next(kind, pos)) >= 0]
         if not stops:
             return params, len(text)
         stop, kind = min(stops)
@@ -188,15 +219,10 @@ def coerce_value(spec: ToolSpec, key: str, text: str) -> Any:
     if "null" in types and value in ("", "null", "None"):
         return None
     for kind in types:
-        if kind == "integer" and re.fullmatch(r"[+-]?\d+", value):
+        if kind == "integer" and _INTEGER.fullmatch(value):
             return int(value)
-        if kind == "number":
-            try:
-                number = json.loads(value)
-            except ValueError:
-                continue
-            if isinstance(number, int | float) and not isinstance(number, bool):
-                return number
+        if kind == "number" and _NUMBER.fullmatch(value):
+            return json.loads(value)
         if kind == "boolean" and value.lower() in ("true", "false"):
             return value.lower() == "true"
     if "array" in types or "object" in types:
@@ -215,6 +241,11 @@ def coerce_value(spec: ToolSpec, key: str, text: str) -> Any:
         f"Parameter {key!r} of tool {spec.name!r} expects a value of type {type_label(schema, spec.parameters)}, "
         f"got {value[:60]!r}."
     )
+
+
+# Bounded digits: Python refuses to convert integers of more than 4300 digits from text.
+_INTEGER = re.compile(r"[+-]?\d{1,4000}")
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d{0,3999})(?:\.\d+)?(?:[eE][+-]?\d+)?")
 
 
 def _json_example(types: list[str]) -> str:
@@ -267,10 +298,10 @@ class XmlFormat:
         )
 
     def parse(self, completion: Completion, tools: list[ToolSpec]) -> list[ToolCall]:
-        return parse_xml(completion.content or "", tools)
+        return parse_xml(reply_text(completion), tools)
 
     def history(
         self, completion: Completion, calls: list[ToolCall], observations: list[Observation]
     ) -> list[dict[str, Any]]:
-        text = _close_last_call(strip_end_tokens(completion.content or ""))
+        text = _close_last_call(strip_end_tokens(history_text(completion)))
         return text_history(completion, calls, observations, _render_observation, assistant_text=text)

@@ -185,7 +185,7 @@ class OpenAICompatModel:
             raise self._status_error(exc) from None
         try:
             data = json.loads(raw.text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python decodes
             raise _Transient("malformed reply (body is not JSON)") from None
         return self._parse(data)
 
@@ -218,7 +218,7 @@ class OpenAICompatModel:
         usage = data.get("usage") or {}
         return Completion(
             content=msg.get("content"),
-            tool_calls=[_tool_call(call, i) for i, call in enumerate(msg.get("tool_calls") or [])],
+            tool_calls=_tool_calls(msg.get("tool_calls")),
             usage=Usage(
                 prompt_tokens=int(usage.get("prompt_tokens") or 0),
                 completion_tokens=int(usage.get("completion_tokens") or 0),
@@ -234,13 +234,25 @@ class OpenAICompatModel:
             on_close()
 
 
-def _tool_call(call: Any, index: int) -> dict[str, Any]:
+def _tool_calls(calls: Any) -> Any:
+    """The reply's tool calls; a malformed list or entry is passed on as it came, for the format layer
+    to explain to the model (FormatError) instead of crashing here."""
+    if not calls:
+        return []
+    return [_tool_call(call, i) for i, call in enumerate(calls)] if isinstance(calls, list) else calls
+
+
+def _tool_call(call: Any, index: int) -> Any:
     """A native tool call in the protocol's exact shape; arguments always a JSON string."""
-    call = call if isinstance(call, dict) else {}
-    fn = call.get("function") or {}
+    if not isinstance(call, dict) or not isinstance(call.get("function"), dict):
+        return call
+    fn = call["function"]
     args = fn.get("arguments")
     if not isinstance(args, str):
-        args = json.dumps(args if args is not None else {})
+        try:
+            args = json.dumps(args if args is not None else {})
+        except (ValueError, RecursionError):  # nested too deep to encode again: not JSON, so refused
+            args = "<arguments nested too deeply to encode>"
     return {
         "id": call.get("id") or f"call_{index}",
         "type": "function",

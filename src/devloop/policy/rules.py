@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from devloop.policy.paths import writes_outside
+from devloop.tools.bash import MAX_COMMAND_CHARS, BashTool, oversized_command
 from devloop.types import ToolCall
 
 Action = Literal["allow", "ask", "deny"]
@@ -96,8 +97,18 @@ def subject(call: ToolCall) -> str:
     return " ".join(v if isinstance(v, str) else json.dumps(v) for v in args.values())
 
 
+# The size cap, as the rule a denial names: checked before any other, so no rule scans a huge command.
+SIZE_LIMIT = Rule(
+    action="deny",
+    tool=BashTool.name,
+    label=f"commands over {MAX_COMMAND_CHARS:,} characters",
+    source="built-in limit",
+)
+
+
 class Policy:
-    """An ordered list of rules; the first that matches decides."""
+    """An ordered list of rules; the first that matches decides. Commands over the bash tool's size cap
+    are denied first (SIZE_LIMIT)."""
 
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = list(rules)
@@ -105,11 +116,15 @@ class Policy:
     def first_match(self, call: ToolCall, root: Path, *, interactive: bool) -> Rule | None:
         return next((r for r in self.rules if r.matches(call, root, interactive=interactive)), None)
 
-    def check(
-        self, call: ToolCall, root: Path, *, interactive: bool, ask: AskFn | None = None
-    ) -> Decision:
+    def check(self, call: ToolCall, root: Path, *, interactive: bool, ask: AskFn | None = None) -> Decision:
         """Decide on `call`. An "ask" rule calls `ask(call, rule)` in interactive use (True allows) and
         denies in batch runs or when there is no one to ask."""
+        command = call.arguments.get("command") if isinstance(call.arguments, dict) else None
+        too_long = (
+            oversized_command(command) if call.name == BashTool.name and isinstance(command, str) else None
+        )
+        if too_long:
+            return Decision("deny", SIZE_LIMIT, too_long)
         rule = self.first_match(call, root, interactive=interactive)
         if rule is None:
             return Decision("allow", None, "no rule matched")

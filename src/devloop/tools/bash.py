@@ -15,6 +15,21 @@ from devloop.types import CommandResult, Observation
 
 # Upper bound on a model-chosen timeout; ctx.extra["max_command_timeout"] can lower it.
 MAX_TIMEOUT_S = 3600
+# Longest command run (1 MiB of text). Longer ones are refused before the command policy or the shell
+# sees them: no real command is that long, and big content belongs in a file (README: Sandbox and
+# command policy).
+MAX_COMMAND_CHARS = 1024 * 1024
+
+
+def oversized_command(command: str) -> str | None:
+    """Why `command` is refused as too long (one line, for the model), or None when it is within the cap."""
+    if len(command) <= MAX_COMMAND_CHARS:
+        return None
+    return (
+        f"the command is {len(command):,} characters long, over the limit of {MAX_COMMAND_CHARS:,} for one "
+        "command; write large content into a file with the str_replace_editor tool (command `create`), "
+        "then run a short command that uses the file"
+    )
 
 
 class BashArgs(BaseModel):
@@ -51,6 +66,11 @@ class BashTool:
         if not args.command.strip():
             return Observation(
                 text="No command given: `command` must be a non-empty bash command.", is_error=True
+            )
+        too_long = oversized_command(args.command)
+        if too_long:
+            return Observation(
+                text=f"Not run: {too_long}.", is_error=True, meta={"refused": "command_too_long"}
             )
         timeout = float(args.timeout) if args.timeout is not None else ctx.command_timeout
         ceiling = ctx.extra.get("max_command_timeout")
