@@ -211,19 +211,21 @@ class OpenAICompatModel:
         choices = data.get("choices") if isinstance(data, dict) else None
         if not choices:
             raise _Transient("empty reply (no choices)")
+        if not isinstance(choices, list):
+            raise _Transient(f"malformed reply (choices is {type(choices).__name__}, not a list)")
         choice = choices[0]
         msg = choice.get("message") if isinstance(choice, dict) else None
         if not isinstance(msg, dict):
             raise _Transient("malformed reply (choice has no message)")
-        usage = data.get("usage") or {}
+        usage = data.get("usage")
+        usage = usage if isinstance(usage, dict) else {}
+        reason = choice.get("finish_reason")
         return Completion(
             content=msg.get("content"),
             tool_calls=_tool_calls(msg.get("tool_calls")),
-            usage=Usage(
-                prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                completion_tokens=int(usage.get("completion_tokens") or 0),
-            ),
-            finish_reason=choice.get("finish_reason"),
+            usage=Usage(prompt_tokens=_count(usage.get("prompt_tokens")),
+                        completion_tokens=_count(usage.get("completion_tokens"))),
+            finish_reason=reason if isinstance(reason, str) else None,
         )
 
     def close(self) -> None:
@@ -232,6 +234,13 @@ class OpenAICompatModel:
         on_close, self._on_close = self._on_close, None
         if on_close is not None:
             on_close()
+
+
+def _count(value: Any) -> int:
+    """A token count from the reply; anything but a non-negative whole number counts as 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
+        return 0
+    return int(min(value, 1 << 62))
 
 
 def _tool_calls(calls: Any) -> Any:
