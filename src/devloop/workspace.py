@@ -37,7 +37,8 @@ _CONFIG = (
     "core.hooksPath=/dev/null", "core.fsmonitor=false", "core.attributesFile=/dev/null",
     "core.excludesFile=/dev/null", "core.autocrlf=false", "core.safecrlf=false", "core.trustctime=false",
     "core.checkStat=minimal", "core.untrackedCache=false", "core.symlinks=true", "safe.directory=*",
-    "user.name=devloop", "user.email=devloop@localhost", "gc.auto=0",
+    "diff.ignoreSubmodules=all", "submodule.recurse=false", "user.name=devloop", "user.email=devloop@localhost",
+    "gc.auto=0",
 )  # fmt: skip
 _GIT = ["git", *(arg for item in _CONFIG for arg in ("-c", item))]
 _GIT_ENV = {
@@ -70,9 +71,9 @@ class Executor(Protocol):
 
 
 def isolated_git_env(home: str | None = None) -> dict[str, str]:
-    """The environment for a git that must read no configuration but the command line's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(_GIT_ENV)
+    """The whole environment for a git that must read no configuration but the command line's: fixed
+    values only, nothing of this process's (no API key can reach a filter or hook, wherever git runs)."""
+    env = dict(_GIT_ENV)
     env["HOME"] = env["XDG_CONFIG_HOME"] = home or "/nonexistent"
     return env
 
@@ -212,20 +213,23 @@ class Workspace:
     def diff(self) -> str:
         """The patch: the workspace against its starting state, without binary or scratch files."""
         text = self._run([_ADD, ["diff", "--cached", "--no-color", "--no-ext-diff", "--no-textconv",
+                                 "--ignore-submodules=all",
                                  _tree_id(self.base), "--", ".", *_EXCLUDES]])
         return drop_binary_sections(text)
 
     def git_in(self, where: Path, *args: str, input: bytes | None = None) -> bool:
-        """Whether `git args` (e.g. `apply -R -`) succeeds in `where`, a directory of the workspace,
-        run where the model's commands run. `where` may hold the model's own `.git`: that is read only
-        inside the sandbox."""
+        """Whether `git args` (e.g. `apply -R -`, no `--index`) succeeds on the tree at `where` (the
+        workspace or a directory in it), run where the model's commands run."""
+        # devloop's private git dir stands in for the repository, so the model's .git (config, filters,
+        # attributes in .git/info) is never read; `where` is only the tree the patch applies to.
         env = isolated_git_env()
-        env["GIT_CEILING_DIRECTORIES"] = str(Path(where).parent)
+        env.update(GIT_DIR=str(self.gitdir), GIT_WORK_TREE=str(where))
         argv = [*_GIT, *args]
         if self._executor is None:
             proc = subprocess.run(argv, cwd=where, input=input, capture_output=True, env=env, check=False)
             return proc.returncode == 0
-        done = self._executor.exec(argv, input=input, env=env, cwd=Path(where), root_writable=True)
+        done = self._executor.exec(argv, input=input, env=env, cwd=Path(where), rw_binds=[self.gitdir],
+                                   root_writable=True)  # fmt: skip
         return done.returncode == 0  # type: ignore[attr-defined]
 
     def export(self, name: str) -> Path:

@@ -10,7 +10,9 @@ outside the workspace (so reports never show up in the patch or in checkpoints).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import secrets
 import shlex
 import shutil
 import tempfile
@@ -36,6 +38,12 @@ def _scratch(runtime: Runtime, kind: str) -> Path:
     path = Path(scratch) if scratch else Path(tempfile.mkdtemp(prefix="devloop-tests-"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _remove(path: Path) -> None:
+    """Remove a report file the sandbox may have replaced by anything (a directory, say)."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 def _tail(text: str, lines: int = _TAIL_LINES) -> str:
@@ -79,12 +87,12 @@ class PytestRunner(_ShellRunner):
         plugin = self.code_dir / f"{_PLUGIN_MODULE}.py"
         if not plugin.exists():  # copied on first use, and again if an unsandboxed command removed it
             shutil.copyfile(_PLUGIN_SOURCE, plugin)
-        report_file = self.scratch / f"pytest-report-{self.runs + 1}.jsonl"
-        report_file.unlink(missing_ok=True)
+        # An unguessable name: the sandbox can write this directory, and must not plant the next report.
+        report_file = self.scratch / f"pytest-report-{self.runs + 1}-{secrets.token_hex(6)}.jsonl"
         command = self.command(tests, report_file)
         result = self._shell(command, timeout)
         records = _read_jsonl(report_file)
-        report_file.unlink(missing_ok=True)
+        _remove(report_file)
         report = TestReport(statuses={}, duration_s=result.duration_s, timed_out=result.timed_out,
                             log=result.output, command=command)
         if records:
@@ -138,8 +146,7 @@ class JestRunner(_ShellRunner):
         return shlex.join(argv)
 
     def run(self, tests: list[str] | None, timeout: float) -> TestReport:
-        report_file = self.scratch / f"jest-report-{self.runs + 1}.json"
-        report_file.unlink(missing_ok=True)
+        report_file = self.scratch / f"jest-report-{self.runs + 1}-{secrets.token_hex(6)}.json"
         command = self.command(tests, report_file)
         result = self._shell(command, timeout)
         report = TestReport(statuses={}, duration_s=result.duration_s, timed_out=result.timed_out,
@@ -148,7 +155,7 @@ class JestRunner(_ShellRunner):
             data = json.loads(safefs.read_regular_file(self.scratch, report_file.name, _MAX_REPORT_BYTES))
         except (OSError, ValueError):
             data = None
-        report_file.unlink(missing_ok=True)
+        _remove(report_file)
         if isinstance(data, dict):
             self._fill(report, data)
         elif not report.timed_out:
