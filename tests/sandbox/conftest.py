@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from devloop.runtime.bwrap import BwrapRuntime, probe_bwrap
+from devloop.runtime.bwrap import PRIVATE_DIRS, BwrapRuntime, probe_bwrap
 from devloop.runtime.limits import MIB, Limits
+from devloop.runtime.sandbox_env import is_under, real_homes
 
 ESCAPE_ROWS_ENV = "DEVLOOP_TEST_ESCAPE_ROWS"
 
@@ -115,3 +118,25 @@ def host_processes_with() -> object:
 @pytest.fixture
 def waiter() -> object:
     return wait_until
+
+
+# Where a directory the sandbox can see (read-only, at the same path) may be made: not under the private
+# /tmp, /var/tmp and /run, nor HOME.
+_VISIBLE_PARENTS = (Path("/var/lib"), Path("/srv"), Path("/opt"), Path("/var/cache"))
+
+
+@pytest.fixture
+def visible_dir() -> Iterator[Path]:
+    """A fresh host directory (mode 0755) outside every directory the sandbox hides, so an attack can name
+    host files that are really there inside; removed afterwards. Skipped where none can be made."""
+    hidden = [*PRIVATE_DIRS, *real_homes()]
+    for parent in _VISIBLE_PARENTS:
+        if parent.is_dir() and os.access(parent, os.W_OK) and not any(is_under(parent, h) for h in hidden):
+            path = Path(tempfile.mkdtemp(prefix="devloop-escape-", dir=parent))
+            path.chmod(0o755)
+            try:
+                yield path
+            finally:
+                shutil.rmtree(path, ignore_errors=True)
+            return
+    pytest.skip("no directory outside /tmp, /run and HOME is writable here")

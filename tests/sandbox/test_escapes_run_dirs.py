@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +20,6 @@ pytestmark = [
     pytest.mark.bwrap,
     pytest.mark.skipif(probe_bwrap() is not None, reason=f"bubblewrap is not usable here: {probe_bwrap()}"),
 ]
-
-
-@pytest.fixture
-def visible_dir() -> Iterator[Path]:
-    """A directory outside the sandbox's always-private places (/tmp, /var/tmp, /run, HOME)."""
-    for base in ("/srv", "/opt", "/mnt", str(Path.cwd())):
-        try:
-            path = Path(tempfile.mkdtemp(prefix="devloop-escape-", dir=base))
-        except OSError:
-            continue
-        path.chmod(0o755)
-        yield path
-        shutil.rmtree(path, ignore_errors=True)
-        return
-    pytest.skip("no writable directory outside /tmp and HOME")
 
 
 def bash(i: int, command: str) -> dict[str, Any]:
