@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from devloop.feedback.settings import FeedbackSettings
+from devloop.runtime.limits import parse_limit
 
 ToolFormatName = Literal["native", "mistral", "xml", "hermes", "auto"]
 
@@ -83,10 +84,19 @@ class RunSettings(BaseSettings, FeedbackSettings):
     """Names of host variables passed into the sandbox (beyond PATH, LANG, TERM and the like)."""
     memory_limit: str = "4G"
     """Address-space limit per sandboxed command (e.g. 4G, 512M)."""
+    disk_limit: str = "10G"
+    """How much the files a sandbox can write (workspace, scratch dir) may grow over a run (e.g. 10G), or
+    none; past it the running command is stopped and the model is told to delete files."""
     policy: list[Path] = Field(default_factory=list)
     """Extra command-policy files (TOML), checked before the project and user policies."""
     keep_workspace: bool = False
     """Keep the isolated workspace after the run (its path is in result.json)."""
+
+    @field_validator("disk_limit")
+    @classmethod
+    def _disk_limit_is_a_size(cls, value: str) -> str:
+        parse_limit(value)  # checked here, so that `devloop eval` fails on it before any task starts
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -26,9 +26,9 @@ from devloop.models.base import ModelError
 from devloop.policy import GatedToolbox, PolicyError, load_policy
 from devloop.runtime import get_runtime, resolve_sandbox
 from devloop.runtime.identity import take_back
-from devloop.runtime.limits import Limits as SandboxLimits
-from devloop.runtime.limits import parse_bytes
+from devloop.runtime.limits import sandbox_limits
 from devloop.runtime.sandbox_env import parse_env_assignments
+from devloop.runtime.stale import disown
 from devloop.tools.base import ToolContext
 from devloop.tools.registry import default_toolbox
 from devloop.trajectory import Trajectory
@@ -170,6 +170,8 @@ def run_agent(
         patch = _safe_diff(ws)
         (output / "patch.diff").write_text(patch, encoding="utf-8")
         extra = {**_safe_fields(loop), **_safe_fields(queue_runner)}
+        if getattr(runtime, "disk_peak_bytes", None) is not None:  # a sandbox with a disk limit
+            extra["disk_peak_bytes"] = runtime.disk_peak_bytes  # type: ignore[union-attr]
         if minimized is not None:
             extra["minimize"] = minimized
         for closer in (loop, runtime, model):
@@ -183,6 +185,7 @@ def run_agent(
             ws.cleanup()
         elif ws is not None:
             take_back(ws.root)  # the sandbox user wrote it; the user keeps it
+            disown(ws.gitdir.parent)  # kept on purpose: no later run's sweep of dead runs may remove it
     usage = agent.usage if agent else None
     result = RunResult(
         exit_status=stop.status, reason=stop.reason, steps=agent.steps if agent else 0,
@@ -236,14 +239,15 @@ def _minimize(loop: Any, ws: Workspace, settings: RunSettings) -> dict:
 
 
 def _runtime_options(sandbox: str, settings: RunSettings, task_env: dict[str, str]) -> dict:
-    """Keyword arguments for the sandbox runtimes; the task's variables (venv PATH...) survive the scrub."""
-    if sandbox == "none":
-        return {}
+    """Keyword arguments for the sandbox runtimes; the task's variables (venv PATH...) survive the scrub.
+    The limits are checked even without a sandbox, so a bad value is an error wherever it runs."""
+    limits = sandbox_limits(settings.memory_limit, settings.disk_limit)
     try:
-        limits = SandboxLimits(memory_bytes=parse_bytes(settings.memory_limit))
         extra_env = {**task_env, **parse_env_assignments(settings.env)}
     except ValueError as e:
-        raise ValueError(f"--memory-limit / --env: {e}") from None
+        raise ValueError(f"--env: {e}") from None
+    if sandbox == "none":
+        return {}
     return {"allow_network": settings.allow_network, "extra_env": extra_env, "pass_env": settings.pass_env,
             "limits": limits}
 

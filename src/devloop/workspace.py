@@ -116,6 +116,9 @@ class Workspace:
             raise WorkspaceError(f"repository not found: {repo}")
         holder = Path(tempfile.mkdtemp(prefix="devloop-ws-", dir=parent))
         holder.chmod(0o711)  # the sandbox user must pass through to the workspace, not list its siblings
+        from devloop.runtime.stale import mark_owner
+
+        mark_owner(holder)  # so that the next run removes it if this one is killed
         if in_place:
             if not (repo / ".git").exists():
                 git(repo, "init", "-q")

@@ -39,6 +39,8 @@ def test_run_finishes_writes_the_contract_files_and_exits_0(repo: Path, script: 
     assert "step   4" in proc.stdout and "finished" in proc.stdout
     result = json.loads((out / "result.json").read_text())
     assert result["exit_status"] == "finished" and result["steps"] == 6
+    if result["sandbox"] == "bwrap":  # the demo edits a file or two: the disk quota saw little growth
+        assert 0 <= result["disk_peak_bytes"] < 1 << 20
     assert Path(result["patch_path"]).read_text().startswith("diff --git a/statkit/descriptive.py")
     assert subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout == ""
     replay = devloop("replay", str(out / "trajectory.jsonl"))
@@ -67,6 +69,8 @@ def test_apply_writes_the_patch_into_the_users_tree(repo: Path, script: Path, tm
     (["--issue", "x", "--model", "scripted/missing.jsonl"], "missing.jsonl"),
     (["--issue", "x", "--model", "openai/m", "--base-url", "http://x", "--tool-format", "yaml"], "tool_format"),
     (["--issue", "x", "--model", "openai/m", "--base-url", "http://x", "--max-iterations", "0"], "max_iterations"),
+    (["--issue", "x", "--model", "openai/m", "--base-url", "http://x", "--disk-limit", "lots"],
+     "not a positive size or none: 'lots' (use e.g. 10G, 512M, none) (flag --disk-limit)"),
 ])
 def test_bad_usage_is_one_line_and_exit_2(repo: Path, tmp_path: Path, args: list[str], message: str) -> None:
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("DEVLOOP_")}
@@ -108,5 +112,14 @@ def test_help_is_complete_for_every_command() -> None:
         assert sub.returncode == 0 and "Usage" in sub.stdout
     run_help = devloop("run", "--help").stdout
     for flag in ("--repo", "--issue-file", "--model", "--base-url", "--api-key-env", "--tool-format",
-                 "--temperature", "--max-iterations", "--output"):
+                 "--temperature", "--max-iterations", "--output", "--disk-limit"):
         assert flag in run_help
+    assert "--disk-limit" in devloop("eval", "--help").stdout
+
+
+def test_eval_rejects_a_bad_disk_limit_before_any_task(tmp_path: Path) -> None:
+    proc = devloop("eval", "--suite", "builtin", "--predictions", "empty", "--disk-limit", "lots",
+                   "--output", str(tmp_path / "runs"), cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "not a positive size or none: 'lots'" in proc.stderr and "--disk-limit" in proc.stderr
+    assert not (tmp_path / "runs").exists()

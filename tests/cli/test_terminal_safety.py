@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 import subprocess
 import sys
+from pathlib import Path
 
 from devloop.cli.safe_text import shown
 

@@ -95,10 +95,23 @@ def test_partial_output_survives_a_timeout(shell: LocalRuntime) -> None:
     assert result.output.startswith("before\n")
 
 
-def test_builtin_loop_restarts_the_shell_in_the_same_cwd(shell: LocalRuntime) -> None:
+def test_builtin_loop_is_interrupted_and_the_shell_keeps_its_state(shell: LocalRuntime) -> None:
+    shell.run("mkdir loop && cd loop && export KEPT=1", 5)
+    old_pid = shell.pid
+    started = time.monotonic()
+    result = shell.run("f() { while true; do :; done; }; f; for i in $(seq 100); do sleep 1; done", 0.5)
+    assert time.monotonic() - started < 2.5  # not the 100 s the loop would take
+    assert result.timed_out and result.exit_code is None
+    assert "kept its working directory and variables" in result.note
+    assert shell.pid == old_pid
+    after = shell.run('pwd; echo "[$KEPT]"', 5)
+    assert after.output.splitlines() == [str(shell.root / "loop"), "[1]"]
+
+
+def test_builtin_loop_that_ignores_the_interrupt_restarts_the_shell_in_the_same_cwd(shell: LocalRuntime) -> None:
     shell.run("mkdir loop && cd loop && export GONE=1", 5)
     old_pid = shell.pid
-    result = shell.run("while true; do :; done", 0.5)
+    result = shell.run("trap '' USR2; while true; do :; done", 0.5)
     assert result.timed_out and result.exit_code is None
     assert "new shell" in result.note
     assert wait_dead(old_pid)

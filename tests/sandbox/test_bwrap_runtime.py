@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import shlex
 import subprocess
 import sys
-import shlex
 import time
 from collections.abc import Iterator
 from pathlib import Path

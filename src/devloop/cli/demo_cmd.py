@@ -36,7 +36,7 @@ def demo(
     With --tool-format the script is re-encoded in that text format (mistral, xml, hermes).
     Afterwards the patch is applied to the untouched repository and its tests are run.
     """
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # a line is never broken for width
     try:
         settings = load_settings(model="openai/devstral-demo", tool_format=tool_format, base_url="http://unset")
     except ConfigError as e:

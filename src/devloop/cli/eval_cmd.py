@@ -60,7 +60,7 @@ def eval_(
     time_limit: o.TimeLimit = None, command_timeout: o.CommandTimeout = None, output_cap: o.OutputCap = None,
     prompt_dir: o.PromptDir = None, sandbox: o.Sandbox = None,
     allow_network: o.AllowNetwork = None, env: o.Env = None, pass_env: o.PassEnv = None,
-    memory_limit: o.MemoryLimit = None, policy: o.Policy = None,
+    memory_limit: o.MemoryLimit = None, disk_limit: o.DiskLimit = None, policy: o.Policy = None,
     hook: o.Hook = None, timeout_test: o.TimeoutTest = None, hook_scope: o.HookScope = None,
     summary_tokens: o.SummaryTokens = None, rollback_threshold: o.RollbackThreshold = None,
     max_retry: o.MaxRetry = None, queues: o.Queues = None, rules: o.Rules = None, minimize: o.Minimize = None,
@@ -103,7 +103,7 @@ def eval_(
     config = protocol_config(protocol, attempts=attempts, temperatures=temperatures, samples=samples,
                              temperature=temperature, executor=executor, ray_address=ray_address,
                              grading_predictions=predictions is not None)
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # a line is never broken for width
     task_list = load_task_list(tasks, suite, instances, strict=strict, cache_dir=cache_dir, console=console)
     if bare := sum(t.environment is None for t in task_list):
         console.print(f"[yellow]warning:[/] {bare} of {len(task_list)} tasks have no `environment` (as in the "
@@ -173,7 +173,7 @@ def _grading_confinement(settings, overrides: dict, console: Console):  # -> tup
 
     try:
         settings = settings or load_settings(**overrides)
-        name, limits, warning = grading_confinement(settings.sandbox, settings.memory_limit)
+        name, limits, warning = grading_confinement(settings.sandbox, settings.memory_limit, settings.disk_limit)
     except ValueError as e:  # ConfigError included
         fail(str(e))
     if warning:

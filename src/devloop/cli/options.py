@@ -77,6 +77,10 @@ PassEnv = Annotated[list[str] | None, typer.Option(
 MemoryLimit = Annotated[str | None, typer.Option(
     "--memory-limit", help="Address-space limit per sandboxed command, e.g. 4G \\[default: 4G].",
     rich_help_panel=SANDBOX)]
+DiskLimit = Annotated[str | None, typer.Option(
+    "--disk-limit", help="How much the sandbox's files (workspace, scratch) may grow over a run, e.g. 10G, or "
+    "none; past it the command is stopped and the model told to delete files \\[default: 10G].",
+    rich_help_panel=SANDBOX)]
 Policy = Annotated[list[Path] | None, typer.Option(
     "--policy", metavar="FILE", help="Extra command-policy file (TOML), checked first (repeatable).",
     rich_help_panel=SANDBOX)]

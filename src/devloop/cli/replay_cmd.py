@@ -30,7 +30,7 @@ def replay(
     path = trajectory / "trajectory.jsonl" if trajectory.is_dir() else trajectory
     if not path.is_file():
         fail(f"no trajectory at {path}")
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # a line is never broken for width
     try:
         for event in read_trajectory(path):
             _render(console, event, full=full, prompts=prompts)

@@ -56,7 +56,7 @@ def report_(
     report = build_report(loaded, ablations)
     target = out or (loaded[0].root / "analysis" if len(loaded) == 1 else Path("devloop-report"))
     written = write_report(report, target, plots=plots)
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # a line is never broken for width
     for e in report["runs"]:
         h = e["headline"]
         console.print(f"{e['label']} ({e['setting']}): {h['metric']} {100 * h['value']:.1f}% "

@@ -38,7 +38,7 @@ def run(
     time_limit: o.TimeLimit = None, command_timeout: o.CommandTimeout = None, output_cap: o.OutputCap = None,
     prompt_dir: o.PromptDir = None, sandbox: o.Sandbox = None,
     allow_network: o.AllowNetwork = None, env: o.Env = None, pass_env: o.PassEnv = None,
-    memory_limit: o.MemoryLimit = None, policy: o.Policy = None,
+    memory_limit: o.MemoryLimit = None, disk_limit: o.DiskLimit = None, policy: o.Policy = None,
     hook: o.Hook = None, timeout_test: o.TimeoutTest = None, hook_scope: o.HookScope = None,
     summary_tokens: o.SummaryTokens = None, rollback_threshold: o.RollbackThreshold = None,
     max_retry: o.MaxRetry = None, queues: o.Queues = None, rules: o.Rules = None, minimize: o.Minimize = None,
@@ -66,7 +66,7 @@ def run(
     if not settings.model:
         fail("--model is required (or set DEVLOOP_MODEL / model in devloop.toml)")
     output = output or default_output("run")
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # a line is never broken for width
     console.print(f"[bold]devloop run[/] {repo} · model {settings.model} · format {settings.tool_format}"
                   f" · output {output}")
     if result_extra := _feedback_line(settings):

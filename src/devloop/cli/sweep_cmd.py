@@ -57,7 +57,7 @@ def sweep_(
     from devloop.protocols.rundata import load_run_data
     from devloop.stats.report import build_report, write_report
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # a line is never broken for width
     if not sweep_id or "/" in sweep_id or sweep_id in (".", ".."):
         fail(f"--sweep-id {sweep_id!r} must be a plain directory name")
     temps = parse_floats(temperatures, "--temperatures")

@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +24,7 @@ from devloop.harness.store import Report, RunStore
 from devloop.harness.taskbox import TaskBox, grading_sandbox
 from devloop.harness.ui import EvalProgress, print_summary
 from devloop.harness.verdict import Category, Verdict
+from devloop.runtime.lifetime import worker_pool
 from devloop.runtime.limits import Limits
 from devloop.tasks.model import Prediction, Task
 
@@ -214,7 +215,7 @@ def run_eval(
 def _run_pool(jobs: list[tuple[Task, str | None]], agent: Agent | None, settings: RunnerSettings,
               workers: int, bar: EvalProgress) -> None:  # fmt: skip
     store = RunStore(settings.store_root, settings.run_id)
-    with ProcessPoolExecutor(max_workers=min(workers, max(1, len(jobs)))) as pool:
+    with worker_pool(min(workers, max(1, len(jobs)))) as pool:  # its workers die with this process
         futures: dict[Future[Verdict], Task] = {
             pool.submit(evaluate_instance, task, patch, agent, settings): task for task, patch in jobs
         }

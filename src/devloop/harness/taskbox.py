@@ -34,7 +34,7 @@ from devloop.harness.envs import EnvironmentManager
 from devloop.harness.source import APPLY_ENV, ApplyResult, apply_patch
 from devloop.runtime.bwrap import INSTALL_HINT, BwrapRuntime, probe_bwrap
 from devloop.runtime.identity import hand_over, sandbox_user
-from devloop.runtime.limits import Limits, parse_bytes
+from devloop.runtime.limits import Limits, sandbox_limits
 from devloop.runtime.probe import resolve_sandbox
 from devloop.tasks.model import EnvironmentSpec
 from devloop.types import CommandResult
@@ -94,14 +94,12 @@ def grading_sandbox(name: str | None) -> tuple[str, str | None]:
     return runtime, warning
 
 
-def grading_confinement(sandbox: str | None, memory_limit: str) -> tuple[str, Limits, str | None]:
-    """The agent's `--sandbox` and `--memory-limit` as grading uses them: the sandbox name (see
-    grading_sandbox), the per-command limits, and a warning or None. ValueError (one line) naming the
-    flag for a bad value."""
-    try:
-        limits = Limits(memory_bytes=parse_bytes(memory_limit))
-    except ValueError as exc:
-        raise ValueError(f"--memory-limit: {exc}") from None
+def grading_confinement(sandbox: str | None, memory_limit: str,
+                        disk_limit: str = "10G") -> tuple[str, Limits, str | None]:
+    """The agent's `--sandbox`, `--memory-limit` and `--disk-limit` as grading uses them: the sandbox
+    name (see grading_sandbox), the per-command limits, and a warning or None. ValueError (one line)
+    naming the flag for a bad value."""
+    limits = sandbox_limits(memory_limit, disk_limit)
     name, warning = grading_sandbox(sandbox)
     return name, limits, warning
 

@@ -109,7 +109,7 @@ def run_protocol(
     """
     started = time.monotonic()
     try:
-        sandbox, limits, warning = grading_confinement(settings.sandbox, settings.memory_limit)
+        sandbox, limits, warning = grading_confinement(settings.sandbox, settings.memory_limit, settings.disk_limit)
     except ValueError as exc:
         raise ProtocolError(str(exc)) from None
     if warning and progress:

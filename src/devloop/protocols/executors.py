@@ -1,6 +1,7 @@
 """Executors run protocol jobs and hand back `concurrent.futures.Future`s, whatever runs them.
 
-* `LocalExecutor`: a process pool (`workers` > 1) or this process (`workers` == 1, no pickling).
+* `LocalExecutor`: a process pool (`workers` > 1; its workers die with this process, even on SIGKILL)
+  or this process (`workers` == 1, no pickling).
 * `RayExecutor`: Ray tasks on a cluster (`address`) or a Ray instance started here (tests, one machine).
 
 The scheduler only submits and waits on futures, so the same units give the same report whichever ran
@@ -10,8 +11,10 @@ them. `capacity` is how many jobs to keep in flight: more would only queue (and 
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from typing import Any, Protocol, TypeVar
+
+from devloop.runtime.lifetime import worker_pool
 
 T = TypeVar("T")
 
@@ -35,7 +38,7 @@ class LocalExecutor:
 
     def __init__(self, workers: int = 1):
         self.capacity = max(1, workers)
-        self._pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+        self._pool = worker_pool(workers) if workers > 1 else None
 
     def submit(self, fn: Callable[[Any], T], arg: Any) -> Future[T]:
         if self._pool is not None:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from devloop.runtime.base import RuntimeFailure
+from devloop.runtime.guards import CommandGuards
 from devloop.runtime.identity import SandboxUser, hand_over, launcher_preexec, sandbox_user
 from devloop.runtime.limits import Limits
 from devloop.runtime.oneshot import ExecResult, run_once
@@ -37,6 +38,7 @@ from devloop.runtime.sandbox_env import (
 )
 from devloop.runtime.session import ShellSession
 from devloop.runtime.shell import PersistentShell
+from devloop.runtime.stale import mark_owner, sweep_once
 
 INSTALL_HINT = "install the Debian/Ubuntu package `bubblewrap` (apt-get install bubblewrap)"
 # Host paths replaced by empty private ones inside the sandbox (besides HOME).
@@ -206,7 +208,8 @@ class BwrapRuntime(PersistentShell):
     directories replaced by empty ones inside (a run directory holding gold patches, say). rw_binds:
     host directories shown read-write at the same path, as they are (not handed over: the caller
     prepares their ownership, e.g. a venv of hard links). limits: per-command resource limits (default
-    Limits()).
+    Limits()), with the run's disk quota over the workspace, the scratch dir and `rw_binds`
+    (guards.py).
     Raises RuntimeFailure when bwrap is missing or the sandbox cannot start.
     """
 
@@ -239,9 +242,12 @@ class BwrapRuntime(PersistentShell):
         source_env = dict(os.environ if env is None else env)
         homes = real_homes()
         home = homes[0] if homes else Path("/tmp/home")
+        sweep_once()  # what dead runs left in the temp dir and the cgroups
         own_scratch = scratch_dir is None
         scratch = Path(tempfile.mkdtemp(prefix="devloop-sandbox-")) if own_scratch else Path(scratch_dir)
         scratch = scratch.absolute()
+        if own_scratch:
+            mark_owner(scratch)
         for sub in (scratch / "cmd", scratch / "out"):
             sub.mkdir(mode=0o755, parents=True, exist_ok=True)
         root = Path(root).absolute()
@@ -254,11 +260,12 @@ class BwrapRuntime(PersistentShell):
             self._cleanup()
             raise RuntimeFailure("running the sandbox as root needs `setpriv` (Debian/Ubuntu package util-linux)")
         self._rw_binds = tuple(Path(p).absolute() for p in rw_binds or ())
+        self.guards = CommandGuards(self.limits, [root, scratch / "out", *self._rw_binds], self.cgroup)
         self._argv_kw = dict(
             root=root, scratch=scratch, home=home, allow_network=allow_network,
             ro_binds=[*python_env_paths(source_env), *(Path(p).absolute() for p in ro_binds or ())],
             hidden_homes=[*homes, *(Path(p).absolute() for p in hide or ())], limits=self.limits, options=bwrap_options(found),
-            tmpfs_bytes=self.limits.max_file_bytes, user=self.user, rw_binds=self._rw_binds,
+            tmpfs_bytes=self.limits.tmpfs_bytes, user=self.user, rw_binds=self._rw_binds,
             nested_userns=self.user.demote and probe_nested_userns(found, self.user.uid, self.user.gid),
         )
         self._binary = found
@@ -298,8 +305,8 @@ class BwrapRuntime(PersistentShell):
     ) -> ExecResult:
         """Run `argv` once in a fresh sandbox like the shell's (same mounts, user, limits, no network
         unless allowed), apart from the persistent shell and its processes. `rw_binds` are host
-        directories shown read-write to this command only (e.g. devloop's own git dir); `env` replaces
-        the sandbox environment (HOME and TMPDIR kept). Killed at `timeout`."""
+        directories shown read-write to this command only (e.g. devloop's own git dir); `env` is added
+        to the scrubbed sandbox environment (HOME and TMPDIR kept). Killed at `timeout`."""
         # No scratch dir and no cgroup: a one-shot owes nothing to the shell, so it also works after close.
         prefix = self._prefix(rw_binds=(*self._rw_binds, *(Path(p) for p in rw_binds)),
                               root_writable=root_writable, scratch=None)
@@ -307,8 +314,8 @@ class BwrapRuntime(PersistentShell):
             here, there = str(self.root), str(cwd)
             prefix = [there if word == here and i and prefix[i - 1] == "--chdir" else
                       f"--chdir={there}" if word == f"--chdir={here}" else word for i, word in enumerate(prefix)]
-        full_env = dict(self.sandbox_env if env is None else
-                        {**env, "HOME": self.sandbox_env["HOME"], "TMPDIR": "/tmp"})
+        # `env` adds to the scrubbed environment, never replaces it: nothing of the host's reaches in.
+        full_env = {**self.sandbox_env, **(env or {}), "HOME": self.sandbox_env["HOME"], "TMPDIR": "/tmp"}
         return run_once([*prefix, *argv], input=input, timeout=timeout, env=full_env,
                         preexec_fn=launcher_preexec())
 
@@ -325,6 +332,20 @@ class BwrapRuntime(PersistentShell):
         if self.cgroup is not None:
             return "pids cgroup"
         return "RLIMIT_NPROC"
+
+    @property
+    def disk_peak_bytes(self) -> int | None:
+        """The most the files the sandbox can write grew by in this run, at any check (result.json)."""
+        return self.guards.disk_peak_bytes
+
+    def _command_started(self) -> None:
+        self.guards.started()
+
+    def _over_limit(self, log: Path) -> str | None:
+        return super()._over_limit(log) or self.guards.tick()
+
+    def _command_notes(self, output: str) -> list[str]:
+        return self.guards.notes(output)
 
     def _may_have_leftovers(self, session: ShellSession) -> bool:
         if self.cgroup is None:

@@ -22,6 +22,9 @@ What each limit really does (measured on Linux 6.x):
   root adds a pids cgroup when it can create one (see pidcgroup.py), and otherwise a watchdog that
   stops the command when its process count passes the limit.
 * max_output_bytes is enforced by the shell (PersistentShell's output cap), not by the kernel.
+* disk_bytes is enforced by the sandbox (diskquota.py): what the files it can write (the workspace, the
+  scratch dir) grow by over a run. It also lowers RLIMIT_FSIZE to it, and caps each private tmpfs (/tmp,
+  HOME), which is memory, at min(disk_bytes, memory_bytes).
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ class Limits:
 
     cpu_seconds: CPU time per process. memory_bytes: address space per process (default 4 GiB).
     max_processes: processes and threads in the sandbox at once. max_output_bytes: a command's combined
-    stdout+stderr. max_file_bytes: size of any one file a command writes.
+    stdout+stderr. max_file_bytes: size of any one file a command writes. disk_bytes: how much the files
+    the sandbox can write may grow over the whole run (default 10 GiB).
     """
 
     cpu_seconds: int | None = None
@@ -47,9 +51,11 @@ class Limits:
     max_processes: int | None = 2048
     max_output_bytes: int = 256 * MIB
     max_file_bytes: int | None = 1 * GIB
+    disk_bytes: int | None = 10 * GIB
 
     def __post_init__(self) -> None:
-        for name in ("cpu_seconds", "memory_bytes", "max_processes", "max_output_bytes", "max_file_bytes"):
+        for name in ("cpu_seconds", "memory_bytes", "max_processes", "max_output_bytes", "max_file_bytes",
+                     "disk_bytes"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
                 raise ValueError(f"Limits.{name}: must be a positive integer or None, got {value!r}")
@@ -65,9 +71,22 @@ class Limits:
             cmds.append(f"ulimit -SH -v {_kib(self.memory_bytes)}")  # bash counts -v in KiB
         if self.max_processes is not None:
             cmds.append(f"ulimit -SH -u {self.max_processes}")
-        if self.max_file_bytes is not None:
-            cmds.append(f"ulimit -SH -f {_kib(self.max_file_bytes)}")  # KiB too (outside POSIX mode)
+        if self.file_bytes is not None:
+            cmds.append(f"ulimit -SH -f {_kib(self.file_bytes)}")  # KiB too (outside POSIX mode)
         return cmds
+
+    @property
+    def file_bytes(self) -> int | None:
+        """The RLIMIT_FSIZE applied: max_file_bytes, never above the disk limit (one file cannot be
+        bigger than the whole quota)."""
+        return _smallest(self.max_file_bytes, self.disk_bytes)
+
+    @property
+    def tmpfs_bytes(self) -> int | None:
+        """The size cap of each private tmpfs (/tmp, HOME...): min(disk_bytes, memory_bytes). A tmpfs is
+        memory that the disk quota does not see, so neither limit may be bypassed through it; None (both
+        unlimited) leaves the kernel's default of half the RAM."""
+        return _smallest(self.disk_bytes, self.memory_bytes)
 
     def wrapper_argv(self) -> list[str]:
         """argv that applies the limits and then execs the rest of the argv (put it before the shell)."""
@@ -75,7 +94,7 @@ class Limits:
         return ["bash", "--noprofile", "--norc", "-c", script, "devloop-limits"]
 
     def describe(self) -> str:
-        """A short human summary, e.g. 'memory 4 GiB, 2048 processes, files 1 GiB, output 256 MiB'."""
+        """A short human summary, e.g. 'memory 4 GiB, 2048 processes, files 1 GiB, output 256 MiB, disk 10 GiB'."""
         parts = []
         if self.cpu_seconds is not None:
             parts.append(f"cpu {self.cpu_seconds} s")
@@ -83,14 +102,21 @@ class Limits:
             parts.append(f"memory {human_bytes(self.memory_bytes)}")
         if self.max_processes is not None:
             parts.append(f"{self.max_processes} processes")
-        if self.max_file_bytes is not None:
-            parts.append(f"files {human_bytes(self.max_file_bytes)}")
+        if self.file_bytes is not None:
+            parts.append(f"files {human_bytes(self.file_bytes)}")
         parts.append(f"output {human_bytes(self.max_output_bytes)}")
+        if self.disk_bytes is not None:
+            parts.append(f"disk {human_bytes(self.disk_bytes)}")
         return ", ".join(parts)
 
 
 def _kib(n: int) -> int:
     return max(1, -(-n // 1024))
+
+
+def _smallest(*values: int | None) -> int | None:
+    given = [v for v in values if v is not None]
+    return min(given) if given else None
 
 
 def human_bytes(n: int) -> str:
@@ -109,6 +135,30 @@ def parse_bytes(text: str) -> int:
     if match is None or float(match[1]) <= 0:
         raise ValueError(f"not a positive size: {text!r} (use e.g. 4G, 512M, 1000000)")
     return int(float(match[1]) * _UNITS[match[2] or ""])
+
+
+def sandbox_limits(memory_limit: str, disk_limit: str = "10G") -> Limits:
+    """The Limits for `--memory-limit` and `--disk-limit` (defaults elsewhere); ValueError (one line)
+    naming the flag for a bad value."""
+    try:
+        memory = parse_bytes(memory_limit)
+    except ValueError as exc:
+        raise ValueError(f"--memory-limit: {exc}") from None
+    try:
+        disk = parse_limit(disk_limit)
+    except ValueError as exc:
+        raise ValueError(f"--disk-limit: {exc}") from None
+    return Limits(memory_bytes=memory, disk_bytes=disk)
+
+
+def parse_limit(text: str) -> int | None:
+    """A size as parse_bytes, or None for 'none' / 'unlimited' (no limit)."""
+    if text.strip().lower() in ("none", "unlimited"):
+        return None
+    try:
+        return parse_bytes(text)
+    except ValueError:
+        raise ValueError(f"not a positive size or none: {text!r} (use e.g. 10G, 512M, none)") from None
 
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?")

@@ -5,12 +5,16 @@ or a cgroup v2 subtree delegated to us with the pids controller); `create` retur
 the sandbox falls back to RLIMIT_NPROC and a watchdog. The sandbox process joins it from its preexec_fn,
 so every process it ever starts is counted, and `kill_all` finds each one, even one that escaped the
 shell's process tree.
+
+A cgroup's name carries its owner, `devloop-<pid>-<start time>-<random>`, so that the cgroups of a run
+killed with SIGKILL (and any process still in them) are removed by the next run's `sweep_cgroups`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import signal
 import time
@@ -18,6 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 _ROOT = Path("/sys/fs/cgroup")
+PREFIX = "devloop-"
+# devloop-<pid>-<start>-<hex>; cgroups made before owners carried a start time: devloop-<pid>-<hex>.
+_NAME = re.compile(r"devloop-(\d+)-(?:(\d+)-)?[0-9a-f]{8}")
 
 
 def _own_paths() -> dict[str, str]:
@@ -52,10 +59,13 @@ class PidsCgroup:
         self.path = path
 
     @classmethod
-    def create(cls, limit: int, *, prefix: str = "devloop-") -> PidsCgroup | None:
+    def create(cls, limit: int) -> PidsCgroup | None:
         """A fresh cgroup limited to `limit` tasks, or None where none can be made here."""
+        from devloop.runtime.stale import start_time
+
+        pid = os.getpid()
         for parent in _candidates():
-            path = parent / f"{prefix}{os.getpid()}-{secrets.token_hex(4)}"
+            path = parent / f"{PREFIX}{pid}-{start_time(pid)}-{secrets.token_hex(4)}"
             try:
                 path.mkdir()
             except OSError:
@@ -91,6 +101,17 @@ class PidsCgroup:
         except OSError:
             return set()
         return {int(word) for word in text.split()}
+
+    def fork_failures(self) -> int:
+        """How many times a fork or clone failed here for want of pids (the `max` count in pids.events)."""
+        try:
+            for line in (self.path / "pids.events").read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "max":
+                    return int(value)
+        except (OSError, ValueError):
+            pass
+        return 0
 
     def current(self) -> int:
         """Tasks (processes and threads) counted against pids.max."""
@@ -130,3 +151,25 @@ class PidsCgroup:
                 return
             except OSError:  # killed tasks not yet reaped by their parent
                 time.sleep(0.01)
+
+
+def sweep_cgroups() -> list[Path]:
+    """Kill and remove the devloop cgroups (beside ours) whose owner process is dead; the removed paths."""
+    from devloop.runtime.stale import is_dead, start_time
+
+    removed = []
+    for parent in _candidates():
+        try:
+            names = [name for name in os.listdir(parent) if name.startswith(PREFIX)]
+        except OSError:
+            continue
+        for name in names:
+            match = _NAME.fullmatch(name)
+            if match is None:
+                continue
+            pid, started = int(match[1]), match[2]
+            dead = is_dead(pid, int(started)) if started is not None else start_time(pid) is None
+            if dead:
+                PidsCgroup(parent / name).remove()
+                removed.append(parent / name)
+    return removed

@@ -7,6 +7,7 @@ import ctypes
 import os
 import selectors
 import shlex
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -18,6 +19,8 @@ from devloop.runtime import procs
 
 # How long a killed shell gets to be reaped before we stop waiting for it.
 _REAP_S = 5.0
+# While a stopped command's shell has not come back, how often it is interrupted again.
+_REKILL_S = 0.05
 # Bytes of unexpected chatter on the control pipe kept for error messages.
 _CHATTER_KEEP = 4096
 
@@ -31,6 +34,11 @@ class Stop(Enum):
 
 
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_PDEATHSIG = 1
+# Sent to the shell to end the command it runs: its trap returns from the sourced command file (a
+# loop made of builtins included), and the shell, its cwd and variables live on.
+INTERRUPT_SIGNAL = signal.SIGUSR2
+INTERRUPT_TRAP = "trap 'builtin return 130 2>/dev/null' USR2"
 
 Record = tuple[int, str]  # (exit status, $PWD) as printed by the sentinel
 
@@ -84,6 +92,7 @@ class ShellSession:
         # Filled by adopt_current_tree(): the shell's own processes, spared when a command is killed.
         self.spare: set[int] = {self.popen.pid}
         self.sids: set[int] = {self.popen.pid}
+        self.shell_pid: int | None = None  # the bash itself, once known (a sandbox's is deep inside)
 
     @property
     def pid(self) -> int:
@@ -178,10 +187,39 @@ class ShellSession:
         table = procs.snapshot()
         self.spare = {self.pid} | procs.descendants(self.pid, table)
         self.sids = {table[pid].sid for pid in self.spare if pid in table} or {self.pid}
+        parents = {table[pid].ppid for pid in self.spare if pid in table}
+        leaves = [pid for pid in self.spare if pid not in parents and _comm(pid) == "bash"]
+        self.shell_pid = leaves[0] if len(leaves) == 1 else None
+
+    def interrupt(self, kill: Callable[[], object]) -> None:
+        """Stop the running command: with the shell paused (so that a loop in it cannot start its next
+        child), call `kill` to end the command's processes, then signal the shell to return from the
+        command (its INTERRUPT_SIGNAL trap) and let it go on. Without a known shell, just `kill`."""
+        shell = self.shell_pid
+        paused = shell is not None and _signal(shell, signal.SIGSTOP)
+        try:
+            kill()
+            if shell is not None:
+                _signal(shell, INTERRUPT_SIGNAL)
+        finally:
+            if paused:
+                _signal(shell, signal.SIGCONT)
 
     def kill_commands(self) -> set[int]:
         """SIGKILL everything the shell started (background jobs too), leaving the shell alive."""
         return procs.kill_family(self.pid, self.sids, spare=self.spare)
+
+    def stop_command(self, nonce: str, kill: Callable[[], object], *, within: float) -> Record | Stop:
+        """Stop the running command (interrupt, with `kill` ending its processes) until the sentinel for
+        `nonce` comes or `within` seconds pass, again while it does not: a loop in the shell itself
+        (`for f in ...; do head ... > $f; done`) goes on to its next child after a kill, and a loop in
+        a function returns only from that function."""
+        deadline = time.monotonic() + within
+        while True:
+            self.interrupt(kill)
+            after = self.wait_record(nonce, min(deadline, time.monotonic() + _REKILL_S))
+            if isinstance(after, tuple) or after is Stop.EOF or time.monotonic() >= deadline:
+                return after
 
     def flush_job_notices(self, script: Path, log: Path, within: float) -> None:
         """Let bash print its "PID Killed  cmd" notices for jobs killed by kill_commands() into `log`.
@@ -195,7 +233,7 @@ class ShellSession:
             info.ppid in self.spare for info in procs.snapshot(zombies=True).values() if info.state == "Z"
         ):
             time.sleep(0.005)
-        script.write_bytes(b":\n")
+        script.write_bytes(b"builtin :\n")  # a command may have made `:` a function (the classic fork bomb)
         nonce = "__devloop_flush_" + os.urandom(8).hex()
         line = f"{{ builtin source {shlex.quote(str(script))}; }} </dev/null >>{shlex.quote(str(log))} 2>&1"
         if self.send(f"{line}; {sentinel(nonce)}\n"):
@@ -218,15 +256,34 @@ class ShellSession:
                     stream.close()
 
 
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as fh:
+            return fh.read().decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def _signal(pid: int, sig: int) -> bool:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
 def _as_subreaper(then: Callable[[], Any] | None) -> Callable[[], None]:
-    """A preexec_fn making the spawned process a child subreaper (Linux), then calling `then`.
+    """A preexec_fn making the spawned process a child subreaper (Linux) that is killed when devloop
+    dies (even by SIGKILL), then calling `then`.
 
     Orphans of a command (double-forked daemons, `(setsid cmd &)`) are then re-parented to the shell
-    instead of to init, so they stay in its process tree and die with it. The flag survives exec."""
+    instead of to init, so they stay in its process tree and die with it. Both flags survive exec."""
 
     def preexec() -> None:
         with contextlib.suppress(Exception):  # not Linux, or no libc: fall back to sessions only
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if then is not None:
             then()
 

@@ -7,11 +7,14 @@ nonce, exit status, cwd) on its own stdout, which the host waits for. Consequenc
 * a syntax error or an unbalanced quote ends that `source`, never the session;
 * a command reading stdin gets EOF at once instead of hanging;
 * background jobs holding the log file open cannot stall the host (it waits on the sentinel, not on EOF);
-* cwd, variables, functions and aliases persist, because it is one shell.
+* cwd, variables, functions and aliases persist, because it is one shell, also past a command that is
+  stopped (timeout, a limit): the shell is paused while the command's processes die, then a trap makes it
+  return from the command file, so even a loop of builtins ends without losing the shell.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shlex
@@ -28,7 +31,8 @@ from typing import Any
 from devloop.runtime.base import RuntimeFailure
 from devloop.runtime.oneshot import ExecResult, run_once
 from devloop.runtime.output import DEFAULT_READ_CAP, read_capped
-from devloop.runtime.session import Record, ShellSession, Stop, sentinel
+from devloop.runtime.session import INTERRUPT_TRAP, Record, ShellSession, Stop, sentinel
+from devloop.runtime.stale import mark_owner, sweep_once
 from devloop.types import CommandResult
 
 SHELL_ARGV: tuple[str, ...] = ("bash", "--noprofile", "--norc")
@@ -86,7 +90,8 @@ class _Resources:
             shutil.rmtree(self.scratch, ignore_errors=True)
         else:
             for path in self.files:
-                path.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # a command may have put a directory there
+                    path.unlink(missing_ok=True)
         self.files.clear()
 
 
@@ -121,8 +126,10 @@ class PersistentShell:
         self._read_cap = read_cap
         self._max_output_bytes = max_output_bytes
         self._start_timeout = start_timeout
+        sweep_once()  # what dead runs left in the temp dir and the cgroups
         if scratch_dir is None:
             scratch, own = Path(tempfile.mkdtemp(prefix="devloop-shell-")), True
+            mark_owner(scratch)
         else:
             scratch, own = Path(scratch_dir).absolute(), False
             scratch.mkdir(parents=True, exist_ok=True)
@@ -169,7 +176,7 @@ class PersistentShell:
         nonce = _nonce()
         # Aliases are off in non-interactive bash; the agent may define and use them.
         setup = (
-            f"shopt -s expand_aliases; builtin cd -- {shlex.quote(self._cwd)} 2>/dev/null"
+            f"shopt -s expand_aliases; {INTERRUPT_TRAP}; builtin cd -- {shlex.quote(self._cwd)} 2>/dev/null"
             f" || builtin cd -- {shlex.quote(str(self.root))}; {sentinel(nonce)}\n"
         )
         sent = session.send(setup)
@@ -242,8 +249,9 @@ class PersistentShell:
             self._res.files.append(log)
             self._write_script(script, command)
             nonce = _nonce()
-            line = (
-                f"{{ builtin source {shlex.quote(str(script))}; }} </dev/null >{shlex.quote(str(log))} 2>&1;"
+            line = (  # the trap again: a command may have changed it
+                f"{INTERRUPT_TRAP}; {{ builtin source {shlex.quote(str(script))}; }} </dev/null"
+                f" >{shlex.quote(str(log))} 2>&1;"
                 f" {sentinel(nonce)}\n"
             )
             started = time.monotonic()
@@ -256,6 +264,7 @@ class PersistentShell:
                     stop_reason.append(reason)
                 return bool(reason)
 
+            self._command_started()
             try:
                 outcome = session.wait_record(nonce, deadline, tick=tick) if session.send(line) else Stop.EOF
                 exit_code, note = self._settle(session, nonce, outcome, script, log, "".join(stop_reason[:1]))
@@ -263,8 +272,9 @@ class PersistentShell:
                 script.unlink(missing_ok=True)
             duration = time.monotonic() - started
             output, size = read_capped(log, self._read_cap)
-            # bash names the sourced file in its messages; show the usual "bash: line N: ..." instead.
-            output = output.replace(f"{script}: line ", "bash: line ")
+            # bash names the sourced file in its messages; show the usual "bash: ..." instead.
+            output = output.replace(f"{script}: ", "bash: ")
+            note = "; ".join(part for part in (note, *self._command_notes(output)) if part)
             return CommandResult(
                 output=output,
                 exit_code=exit_code,
@@ -315,6 +325,15 @@ class PersistentShell:
             "it: start a server and its client in the same command)"
         )
 
+    def _command_started(self) -> None:
+        """Called just before each command is sent (a sandbox notes its counters)."""
+
+    def _command_notes(self, output: str) -> list[str]:
+        """What else the model should be told about the command that just ended (a sandbox reports the
+        limits it reached); appended to the note."""
+        del output
+        return []
+
     def _over_limit(self, log: Path) -> str | None:
         """Why the running command must be stopped now, or None. Called about every 0.5 s of a running
         command; a sandbox extends it with its own checks (e.g. a process count)."""
@@ -348,8 +367,7 @@ class PersistentShell:
                 f"a new shell was started in {self._cwd}: {_RESET_NOTE}"
             )
         why = f"{stop_reason}, so the command was stopped; " if outcome is Stop.TICK and stop_reason else ""
-        self._kill_commands(session)
-        after = session.wait_record(nonce, time.monotonic() + KILL_GRACE_S)
+        after = session.stop_command(nonce, lambda: self._kill_commands(session), within=KILL_GRACE_S)
         if isinstance(after, tuple):
             self._cwd = after[1] or self._cwd
             session.flush_job_notices(script, log, within=KILL_GRACE_S / 3)
