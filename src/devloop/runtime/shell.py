@@ -321,8 +321,8 @@ class PersistentShell:
         session.flush_job_notices(script, log, within=KILL_GRACE_S / 3)
         return (
             f"the command left {killed} process{'es' if killed != 1 else ''} running in the background; "
-            "they were stopped when it ended (a process lives only as long as the command that started "
-            "it: start a server and its client in the same command)"
+            f"{'they were' if killed != 1 else 'it was'} stopped when it ended (a process lives only as long "
+            "as the command that started it: start a server and its client in the same command)"
         )
 
     def _command_started(self) -> None:
