@@ -6,9 +6,11 @@ Control flow uses one exception, `Stop`, carrying the exit status.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -103,7 +105,7 @@ class Agent:
     def step(self) -> None:
         self._check_limits()
         t0 = time.monotonic()
-        completion = self.model.complete(self.messages, self._api_tools, self.params)
+        completion = self._complete()
         t_model = time.monotonic() - t0
         self.flush()  # the previous step's patch was computed while the model replied; tools may now change files
         self.steps += 1
@@ -116,7 +118,8 @@ class Agent:
             calls = self.fmt.parse(completion, self._specs)
             for i, call in enumerate(calls):
                 try:
-                    observations.append(self.toolbox.execute(call, self.ctx))
+                    with self._commands_end_by_the_deadline():
+                        observations.append(self.toolbox.execute(call, self.ctx))
                 except FormatError as e:
                     error = str(e)
                     observations.append(Observation(error, is_error=True))
@@ -140,6 +143,53 @@ class Agent:
             raise Stop("finished", next(o.text for o in observations if o.finished))
         if self.format_errors >= self.limits.max_format_errors:
             raise Stop("format_errors", f"{self.format_errors} consecutive replies without a valid tool call: {error}")
+
+    def _remaining(self) -> float | None:
+        """Seconds left under --time-limit, or None without one."""
+        if self.limits.time_limit is None:
+            return None
+        return self.limits.time_limit - (time.monotonic() - self.started)
+
+    @contextmanager
+    def _commands_end_by_the_deadline(self) -> Iterator[None]:
+        """Under --time-limit, a command's timeout is cut to the time left (tools read the ceiling)."""
+        remaining, extra = self._remaining(), self.ctx.extra
+        if remaining is None:
+            yield
+            return
+        had = "max_command_timeout" in extra
+        ceiling = extra.get("max_command_timeout")
+        extra["max_command_timeout"] = max(0.1, min(remaining, ceiling if ceiling is not None else remaining))
+        try:
+            yield
+        finally:
+            if had:
+                extra["max_command_timeout"] = ceiling
+            else:
+                extra.pop("max_command_timeout", None)
+
+    def _complete(self) -> Completion:
+        """The model's reply; under --time-limit, given up on (Stop) when the time runs out mid-reply. The
+        abandoned request ends when the run closes the model's client."""
+        remaining = self._remaining()
+        if remaining is None:
+            return self.model.complete(self.messages, self._api_tools, self.params)
+        box: list[Any] = []
+
+        def call() -> None:
+            try:
+                box.append(self.model.complete(self.messages, self._api_tools, self.params))
+            except BaseException as exc:  # handed to the loop's thread below
+                box.append(exc)
+
+        worker = threading.Thread(target=call, daemon=True, name="devloop-model-call")
+        worker.start()
+        worker.join(max(remaining, 0.0))
+        if not box:
+            raise Stop("time_limit", f"the model had not replied when --time-limit {self.limits.time_limit:g} s ran out")
+        if isinstance(box[0], BaseException):
+            raise box[0]
+        return box[0]  # type: ignore[no-any-return]
 
     def _check_limits(self) -> None:
         lim = self.limits

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +192,22 @@ def test_a_reply_cut_off_by_the_token_limit_is_explained(repo: Path, tmp_path: P
     result, server = run(repo, tmp_path, [cut, *demo_script("native")], tool_format="auto")
     assert result.exit_status == "finished"
     assert "cut off by the completion token limit" in server.requests[1]["messages"][-1]["content"]
+
+
+def test_time_limit_holds_within_a_long_command(repo: Path, tmp_path: Path) -> None:
+    started = time.monotonic()
+    result, server = run(repo, tmp_path, [FIX, bash(1, "sleep 60"), bash(2, "true")], time_limit=2.0)
+    assert result.exit_status == "time_limit" and time.monotonic() - started < 15
+    assert len(server.requests) == 2  # no model call after the time ran out
+    assert "median" in result.patch
+
+
+def test_time_limit_holds_within_a_slow_model_reply(repo: Path, tmp_path: Path) -> None:
+    started = time.monotonic()
+    finish = {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "f", "type": "function", "function": {"name": "finish", "arguments": '{"message": "done"}'}}]}
+    result, _ = run(repo, tmp_path, [FIX, {"fault": {"kind": "timeout", "delay": 40}}, finish], time_limit=2.0,
+                    request_timeout=60)
+    assert result.exit_status == "time_limit" and "had not replied" in result.reason
+    assert time.monotonic() - started < 15
+    assert "median" in result.patch
