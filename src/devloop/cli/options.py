@@ -51,7 +51,8 @@ PromptDir = Annotated[Path | None, typer.Option(
     "--prompt-dir", help="Directory with system.j2 / task.j2 overriding the packaged prompts.",
     rich_help_panel=AGENT)]
 Sandbox = Annotated[str | None, typer.Option(
-    "--sandbox", help="Where commands run \\[default: none].", rich_help_panel=AGENT)]
+    "--sandbox", metavar="auto|bwrap|docker|none", help="Where commands run: bwrap (bubblewrap sandbox), docker, "
+    "none (a local shell); auto = bwrap if it works \\[default: auto].", rich_help_panel=AGENT)]
 
 
 def agent_overrides(**kw: Any) -> dict[str, Any]:
@@ -60,15 +61,19 @@ def agent_overrides(**kw: Any) -> dict[str, Any]:
 
 
 def settings_overrides(params: dict[str, Any]) -> dict[str, Any]:
-    """The RunSettings fields among a command's parameters (pass `locals()` first thing), given ones only."""
+    """The RunSettings fields among a command's parameters (pass `locals()` first thing), given ones only.
+
+    Only None means "not given": an explicit False (`--no-network`) must reach load_settings, or a true from
+    DEVLOOP_* or devloop.toml would win over the command line. So every boolean setting is declared
+    `bool | None = None` with a `--X/--no-X` pair, never `bool = False`."""
     from devloop.config import RunSettings
 
-    return {k: v for k, v in params.items() if k in RunSettings.model_fields and v is not None and v is not False}
+    return {k: v for k, v in params.items() if k in RunSettings.model_fields and v is not None}
 
 SANDBOX = "Sandbox and policy"
 AllowNetwork = Annotated[bool | None, typer.Option(
     "--allow-network/--no-network", help="Let sandboxed commands reach the network \\[default: no network].",
-    rich_help_panel=SANDBOX, show_default=False)]
+    rich_help_panel=SANDBOX, show_default=False, metavar="")]  # metavar "": a flag takes no value
 Env = Annotated[list[str] | None, typer.Option(
     "--env", metavar="KEY=VAL", help="Set a variable inside the sandbox (repeatable).", rich_help_panel=SANDBOX)]
 PassEnv = Annotated[list[str] | None, typer.Option(
@@ -108,8 +113,8 @@ Queues = Annotated[str | None, typer.Option(
 Rules = Annotated[Path | None, typer.Option(
     "--rules", metavar="FILE", help="Extra rescue rules (TOML, or YAML with PyYAML).", rich_help_panel=FEEDBACK)]
 Minimize = Annotated[bool | None, typer.Option(
-    "--minimize/--no-minimize", help="After a green run, shrink the diff by delta debugging, keeping the same tests green.",
-    rich_help_panel=FEEDBACK, show_default=False)]
+    "--minimize/--no-minimize", help="After a green run, shrink the diff by delta debugging, keeping the same "
+    "tests green \\[default: no minimize].", rich_help_panel=FEEDBACK, show_default=False, metavar="")]
 StreamDiff = Annotated[str | None, typer.Option(
     "--stream-diff", metavar="-|FILE", help="Show the cumulative diff as it changes: '-' for the terminal, or a "
     "file rewritten on each change.", rich_help_panel=FEEDBACK)]

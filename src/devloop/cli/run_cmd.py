@@ -29,8 +29,11 @@ def run(
     issue_file: Annotated[Path | None, typer.Option("--issue-file", help="A file holding the issue text.")] = None,
     output: Annotated[Path | None, typer.Option(
         "--output", help="Run directory for patch.diff, trajectory.jsonl, result.json \\[default: runs/<time>].")] = None,
-    apply: Annotated[bool, typer.Option("--apply", help="Apply the final patch to --repo's working tree.")] = False,
-    keep_workspace: Annotated[bool, typer.Option("--keep-workspace", help="Keep the isolated workspace.")] = False,
+    apply: Annotated[bool, typer.Option("--apply", help="Apply the final patch to --repo's working tree.",
+                                        metavar="")] = False,  # metavar "": a flag takes no value
+    keep_workspace: Annotated[bool | None, typer.Option(
+        "--keep-workspace/--no-keep-workspace", help="Keep the isolated workspace \\[default: no].",
+        show_default=False, metavar="")] = None,  # None = not given: DEVLOOP_KEEP_WORKSPACE / devloop.toml decide
     model: o.Model = None, base_url: o.BaseUrl = None, api_key_env: o.ApiKeyEnv = None,
     tool_format: o.ToolFormat = None, temperature: o.Temperature = None, top_p: o.TopP = None,
     max_tokens: o.MaxTokens = None, seed: o.Seed = None, max_retries: o.MaxRetries = None,
@@ -66,6 +69,9 @@ def run(
     if not settings.model:
         fail("--model is required (or set DEVLOOP_MODEL / model in devloop.toml)")
     output = output or default_output("run")
+    if held := [name for name in ("trajectory.jsonl", "result.json") if (output / name).exists()]:
+        # The session appends to trajectory.jsonl: a second run there would interleave with the first.
+        fail(f"--output {output}: already holds a run ({', '.join(held)}); give a new directory")
     console = Console(highlight=False, soft_wrap=True)  # a line is never broken for width
     console.print(f"[bold]devloop run[/] {repo} · model {settings.model} · format {settings.tool_format}"
                   f" · output {output}")
@@ -109,10 +115,24 @@ def print_result(console: Console, result: RunResult, show_patch: bool = True) -
 
 
 def apply_patch(console: Console, repo: Path, patch: str) -> None:
-    check = subprocess.run(["git", "apply", "--check", "-"], cwd=repo, input=patch.encode(),
-                           capture_output=True, check=False)
-    if check.returncode != 0:
-        why = check.stderr.decode(errors="replace").strip().splitlines()
-        fail(f"--apply: the patch does not apply to {repo}: {why[0] if why else 'git apply failed'}", code=1)
-    subprocess.run(["git", "apply", "-"], cwd=repo, input=patch.encode(), check=True)
-    console.print(f"[green]applied[/] the patch to {repo}")
+    """Check, then apply `patch` (paths relative to `repo`) to the working tree of `repo`.
+
+    git apply run inside a repository takes patch paths relative to that repository's top level and
+    silently skips those outside the current directory, so for a `repo` that is a subdirectory of another
+    repository it would report success and change nothing. GIT_CEILING_DIRECTORIES stops git's search at
+    `repo` itself: `repo`'s own .git is still used when it has one, else git applies to plain files
+    relative to `repo`, as patch(1) would. isolated_git_env(): no user or system git config takes part."""
+    from devloop.workspace import isolated_git_env
+
+    env = isolated_git_env() | {"GIT_CEILING_DIRECTORIES": str(repo.resolve().parent)}
+
+    def git_apply(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(["git", "apply", *args, "-"], cwd=repo, input=patch.encode(), env=env,
+                              capture_output=True, check=False)
+
+    for args in (("--check",), ()):
+        proc = git_apply(*args)
+        if proc.returncode != 0:
+            why = proc.stderr.decode(errors="replace").strip().splitlines()
+            fail(f"--apply: the patch does not apply to {repo}: {why[0] if why else 'git apply failed'}", code=1)
+    console.print(f"[green]applied[/] the patch to {escape(str(repo))}")
