@@ -52,6 +52,13 @@ def test_help_shows_the_real_defaults_and_flags_take_no_value() -> None:
         assert "<bool>" not in line[flag], line[flag]  # a flag shown with a metavar reads as taking a value
 
 
+@pytest.mark.parametrize("command", [(), ("eval",), ("replay",), ("compare",), ("report",)])
+def test_no_flag_in_any_help_reads_as_taking_a_value(command: tuple[str, ...]) -> None:
+    proc = devloop(*command, "--help", env=clean_env(COLUMNS="200", NO_COLOR="1"))
+    assert proc.returncode == 0, proc.stderr
+    assert "--help" in proc.stdout and "<bool>" not in proc.stdout
+
+
 @pytest.mark.parametrize("flags, expected", [
     ((), True),  # the control: without flags the environment's true holds, so the case below can fail
     (("--no-network", "--no-minimize", "--no-keep-workspace"), False),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
+import typer.main
 
 from devloop import __version__
 
@@ -48,10 +50,30 @@ def _register() -> None:
         mod.register(app)
 
 
+def _flags_take_no_value(command: Any) -> None:
+    """typer writes `<bool>` after every on/off flag in --help, as if it took a value; a flag takes none."""
+    for param in command.params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    made = command.get_help_option  # --help is made on demand, not listed in params
+
+    def help_option(ctx: Any) -> Any:
+        option = made(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = help_option
+    for sub in getattr(command, "commands", {}).values():
+        _flags_take_no_value(sub)
+
+
 def main() -> None:
     _register()
+    command = typer.main.get_command(app)
+    _flags_take_no_value(command)
     try:
-        app()
+        command(prog_name="devloop")
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
