@@ -34,3 +34,18 @@ def test_replay_shows_escape_sequences_as_text(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "\x1b]52" not in result.stdout and "\x07" not in result.stdout
     assert result.stdout.count("\\x1b]52") >= 4
+
+
+def test_square_brackets_in_a_path_are_printed_as_they_are(tmp_path: Path) -> None:
+    from devloop.demo import demo_issue, demo_script, make_demo_repo
+
+    repo = make_demo_repo(tmp_path / "my[bold]repo[/]")
+    script = tmp_path / "script.jsonl"
+    script.write_text("".join(json.dumps(m) + "\n" for m in demo_script("native")))
+    out = tmp_path / "out[red]"
+    proc = subprocess.run([sys.executable, "-m", "devloop", "run", "--repo", str(repo), "--issue", demo_issue(),
+                           "--model", f"scripted/{script}", "--output", str(out)],
+                          capture_output=True, text=True, check=False, env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    header = proc.stdout.splitlines()[0]
+    assert str(repo) in header and str(out) in header

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from devloop.cli import options as o
 from devloop.cli.errors import fail
@@ -45,7 +46,7 @@ def demo(
     output = output or default_output("demo")
     with tempfile.TemporaryDirectory(prefix="devloop-demo-") as tmp:
         repo = make_demo_repo(Path(tmp) / "statkit")
-        console.print(f"[bold]devloop demo[/] · repository {repo} · scripted model over HTTP · "
+        console.print(f"[bold]devloop demo[/] · repository {escape(str(repo))} · scripted model over HTTP · "
                       f"format {settings.tool_format}\n[bold]issue:[/]\n{issue}")
         with ScriptedServer(demo_script(settings.tool_format), model_name="devstral-demo") as server:
             settings = settings.model_copy(update={"base_url": server.url})

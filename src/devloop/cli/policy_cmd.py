@@ -44,5 +44,6 @@ def show(
         action = rule.action + ("" if rule.mode == "any" else f" ({rule.mode} only)")
         table.add_row(str(n), rule.tool, escape(rule.describe()), action, escape(rule.reason), escape(rule.source))
     console.print(table)
-    console.print(f"user file: {user_file or user_policy_file()}  project file: {project_policy_file(project)}")
+    console.print(f"user file: {user_file or user_policy_file()}  project file: {project_policy_file(project)}",
+                  markup=False)
     console.print("In batch runs an `ask` rule denies. The sandbox, not this policy, is the guarantee.")

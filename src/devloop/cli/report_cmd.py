@@ -61,4 +61,4 @@ def report_(
         h = e["headline"]
         console.print(f"{e['label']} ({e['setting']}): {h['metric']} {100 * h['value']:.1f}% "
                       f"(95% CI {100 * h['lo']:.1f}..{100 * h['hi']:.1f}, n={e['tasks']})")  # fmt: skip
-    console.print("wrote " + ", ".join(str(p) for p in written))
+    console.print("wrote " + ", ".join(str(p) for p in written), markup=False)

@@ -73,13 +73,13 @@ def run(
         # The session appends to trajectory.jsonl: a second run there would interleave with the first.
         fail(f"--output {output}: already holds a run ({', '.join(held)}); give a new directory")
     console = Console(highlight=False, soft_wrap=True)  # a line is never broken for width
-    console.print(f"[bold]devloop run[/] {repo} · model {settings.model} · format {settings.tool_format}"
-                  f" · output {output}")
+    console.print(f"[bold]devloop run[/] {escape(str(repo))} · model {escape(settings.model)} · format "
+                  f"{settings.tool_format} · output {escape(str(output))}")
     if result_extra := _feedback_line(settings):
         console.print(result_extra)
     try:
         result = run_agent(repo, issue or "", settings, output, on_step=StepPrinter(console),
-                           on_warning=lambda w: console.print(f"[yellow]{w}[/]"))
+                           on_warning=lambda w: console.print(f"[yellow]{escape(w)}[/]"))
     except ValueError as e:
         fail(str(e))
     print_result(console, result)
