@@ -182,3 +182,24 @@ def test_limits_validation_and_sizes() -> None:
     assert parse_bytes("4G") == 4 << 30 and parse_bytes("512MiB") == 512 << 20 and parse_bytes("10") == 10
     with pytest.raises(ValueError, match="not a positive size: 'lots'"):
         parse_bytes("lots")
+
+
+@needs_bwrap
+def test_exec_runs_in_a_kept_sandbox_that_outlives_the_thread_that_made_it(tmp_path: Path) -> None:
+    import threading
+
+    with BwrapRuntime(tmp_path) as rt:
+        rt.run("echo hi > a.txt", 5)
+        results = []
+        worker = threading.Thread(target=lambda: results.append(rt.exec(["cat", "a.txt"], timeout=10)))
+        worker.start()
+        worker.join()
+        assert results[0].returncode == 0 and results[0].stdout == b"hi\n"
+        # Made on a thread that has ended: still there, and stdin, stdout and stderr stay apart, as bytes.
+        done = rt.exec(["sh", "-c", "cat; printf 'err\\377' >&2; id -u; exit 3"], input=b"in\xff\n",
+                       env={"X": "1"}, timeout=10)
+        assert (done.returncode, done.stderr) == (3, b"err\xff")
+        assert done.stdout == b"in\xff\n" + f"{rt.user.uid}\n".encode()
+        assert rt.exec(["sh", "-c", "echo $X"], timeout=10).stdout == b"\n"  # env does not persist
+        assert rt.exec(["sh", "-c", "echo $OPENAI_API_KEY"], env={}, timeout=10).stdout == b"\n"
+    assert rt.exec(["true"], timeout=10).returncode == 0  # after close: a one-shot sandbox

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from devloop.runtime.base import RuntimeFailure
+from devloop.runtime.bookkeeper import Bookkeeper
 from devloop.runtime.guards import CommandGuards
 from devloop.runtime.identity import SandboxUser, hand_over, launcher_preexec, sandbox_user
 from devloop.runtime.limits import Limits
@@ -307,6 +308,10 @@ class BwrapRuntime(PersistentShell):
         unless allowed), apart from the persistent shell and its processes. `rw_binds` are host
         directories shown read-write to this command only (e.g. devloop's own git dir); `env` is added
         to the scrubbed sandbox environment (HOME and TMPDIR kept). Killed at `timeout`."""
+        full_env = {**self.sandbox_env, **(env or {}), "HOME": self.sandbox_env["HOME"], "TMPDIR": "/tmp"}
+        keeper = self._bookkeeper(tuple(Path(p) for p in rw_binds), root_writable)
+        if keeper is not None:
+            return keeper.exec_argv(argv, input=input, timeout=timeout, env=env or {}, cwd=Path(cwd or self.root))
         # No scratch dir and no cgroup: a one-shot owes nothing to the shell, so it also works after close.
         prefix = self._prefix(rw_binds=(*self._rw_binds, *(Path(p) for p in rw_binds)),
                               root_writable=root_writable, scratch=None)
@@ -315,7 +320,6 @@ class BwrapRuntime(PersistentShell):
             prefix = [there if word == here and i and prefix[i - 1] == "--chdir" else
                       f"--chdir={there}" if word == f"--chdir={here}" else word for i, word in enumerate(prefix)]
         # `env` adds to the scrubbed environment, never replaces it: nothing of the host's reaches in.
-        full_env = {**self.sandbox_env, **(env or {}), "HOME": self.sandbox_env["HOME"], "TMPDIR": "/tmp"}
         return run_once([*prefix, *argv], input=input, timeout=timeout, env=full_env,
                         preexec_fn=launcher_preexec())
 
@@ -352,8 +356,37 @@ class BwrapRuntime(PersistentShell):
             return True
         return len(self.cgroup.pids()) > len(session.spare)
 
+    def _bookkeeper(self, rw_binds: tuple[Path, ...], root_writable: bool) -> Bookkeeper | None:
+        """The long-lived sandbox for exec() with these binds (made on first use), or None once closed
+        or when it cannot start (exec then starts a one-shot sandbox)."""
+        if self._closed:
+            return None
+        keepers = self.__dict__.setdefault("_keepers", {})
+        key = (rw_binds, root_writable)
+        if key not in keepers:
+            scratch = Path(tempfile.mkdtemp(prefix="devloop-keeper-"))
+            for sub in (scratch / "cmd", scratch / "out"):
+                sub.mkdir(mode=0o755)
+            hand_over(scratch / "out", self.user)
+            prefix = self._prefix(rw_binds=(*self._rw_binds, *rw_binds), root_writable=root_writable,
+                                  scratch=scratch)
+            prefix.remove("--die-with-parent")  # the outer one: see below
+            try:
+                # No parent-death signal (bwrap's --die-with-parent is one): it fires when the *thread* that
+                # made it ends, and the agent computes patches on a worker thread. The keeper's shell ends at
+                # EOF on its stdin when devloop dies, and bwrap with it.
+                keepers[key] = Bookkeeper(self.root, spawn_prefix=prefix, env=self.sandbox_env, scratch_dir=scratch)
+            except RuntimeFailure:
+                shutil.rmtree(scratch, ignore_errors=True)
+                keepers[key] = None
+        return keepers[key]
+
     def close(self) -> None:
         """End the sandbox and everything in it; remove its cgroup and private scratch dir. Idempotent."""
+        for keeper in self.__dict__.pop("_keepers", {}).values():
+            if keeper is not None:
+                keeper.close()
+                shutil.rmtree(keeper.scratch_dir, ignore_errors=True)
         super().close()
         self._cleanup()
 
