@@ -184,8 +184,9 @@ def test_connection_refused_is_a_model_error() -> None:
     url = server.url
     server.close()
     model = OpenAICompatModel("m", url, "k", max_retries=1, backoff_base=0.01, timeout=2)
-    with pytest.raises(ModelError, match=r"^connection failed .* after 1 retries$"):
+    with pytest.raises(ModelError, match=r"^connection to (\S+) failed .* after 1 retries$") as caught:
         complete(model)
+    assert url in str(caught.value)  # the message names the URL it tried
     model.close()
 
 

@@ -175,11 +175,11 @@ class OpenAICompatModel:
             # costs O(conversation) CPU per call (~70 ms at 100 messages), more than the HTTP round trip.
             raw = self._client.post("/chat/completions", body=request, cast_to=httpx.Response)
         except openai.APITimeoutError:
-            raise _Transient(f"timed out after {self.timeout:g}s") from None
+            raise _Transient(f"timed out after {self.timeout:g}s waiting for {self.base_url}") from None
         except openai.APIConnectionError as exc:
             cause = exc.__cause__ or exc
             raise _Transient(
-                f"connection failed ({type(cause).__name__}: {cause})".replace("\n", " ")
+                f"connection to {self.base_url} failed ({type(cause).__name__}: {cause})".replace("\n", " ")
             ) from None
         except openai.APIStatusError as exc:
             raise self._status_error(exc) from None
