@@ -34,10 +34,14 @@ def main() -> int:
         times = [measure([root]).seconds for _ in range(args.rounds)]
     walk = statistics.median(times)
     interval = max(TICK_S, walk / ROUTINE_BUDGET)
-    print(f"walk of {args.files:,} files in {args.files // args.per_dir:,} dirs, median of {args.rounds}: "
-          f"{walk * 1000:.1f} ms (min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f})")
-    print(f"routine walk every {interval:.2f} s while a command runs: {walk / interval:.1%} of a core "
-          f"(target < {ROUTINE_BUDGET:.0%})")
+    print(
+        f"walk of {args.files:,} files in {args.files // args.per_dir:,} dirs, median of {args.rounds}: "
+        f"{walk * 1000:.1f} ms (min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f})"
+    )
+    print(
+        f"routine walk every {interval:.2f} s while a command runs: {walk / interval:.1%} of a core "
+        f"(target < {ROUTINE_BUDGET:.0%})"
+    )
     return 0
 
 

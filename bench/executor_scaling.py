@@ -53,7 +53,9 @@ def measure(kind: str, workers: int, units: int, work: float) -> dict[str, float
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--units", type=int, default=200)
     parser.add_argument("--work", type=float, default=0.02, help="seconds of fake work per unit")
     parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated")

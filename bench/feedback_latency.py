@@ -36,7 +36,11 @@ ENV = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 
 
 def _git_init(repo: Path) -> None:
-    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "-m", "s"]):
+    for args in (
+        ["init", "-q"],
+        ["add", "-A"],
+        ["-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "-m", "s"],
+    ):
         subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
 
 
@@ -59,8 +63,12 @@ def overhead(root: Path, edits: int) -> list[float]:
     repo = make_project(root / "small", modules=3, tests=5)
     ws = Workspace.create(repo, parent=root)
     runtime = LocalRuntime(ws.root, env=ENV)
-    loop = build_feedback(FeedbackSettings(hook="pytest", rollback_threshold=1000), workspace=ws, runtime=runtime,
-                          out_dir=root / "out")
+    loop = build_feedback(
+        FeedbackSettings(hook="pytest", rollback_threshold=1000),
+        workspace=ws,
+        runtime=runtime,
+        out_dir=root / "out",
+    )
     assert loop is not None
     target = ws.root / "big" / "mod1.py"
     original = target.read_text()
@@ -68,7 +76,9 @@ def overhead(root: Path, edits: int) -> list[float]:
     last = ""
     try:
         for i in range(edits):
-            target.write_text(original.replace("return x + 2\n", "return x - 2\n") if i % 2 == 0 else original)
+            target.write_text(
+                original.replace("return x + 2\n", "return x - 2\n") if i % 2 == 0 else original
+            )
             patch = ws.diff()
             info = StepInfo(i + 1, [], [], Usage(), 0.0, None, patch, patch != last)
             last = patch
@@ -96,9 +106,14 @@ def speedup(root: Path, modules: int, tests: int) -> dict[str, float | int | boo
         full = runner.run(None, 600)
         t_full = time.monotonic() - t0
     failing = lambda r: sorted(t for t, s in r.statuses.items() if s in ("FAILED", "ERROR"))  # noqa: E731
-    return {"suite_tests": len(full.statuses), "related_tests": len(related.statuses),
-            "related_s": t_related, "full_s": t_full, "speedup": t_full / t_related,
-            "same_verdict": failing(related) == failing(full) and related.green == full.green}
+    return {
+        "suite_tests": len(full.statuses),
+        "related_tests": len(related.statuses),
+        "related_s": t_related,
+        "full_s": t_full,
+        "speedup": t_full / t_related,
+        "same_verdict": failing(related) == failing(full) and related.green == full.green,
+    }
 
 
 def main() -> None:
@@ -110,14 +125,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="devloop-bench-") as tmp:
         samples = overhead(Path(tmp), args.edits)
         ms = [s * 1000 for s in samples]
-        print(f"overhead (edit done -> summary ready, minus the test process), {len(ms)} edits: "
-              f"median {statistics.median(ms):.1f} ms, max {max(ms):.1f} ms "
-              f"[target < 50 ms: {'PASS' if max(ms) < 50 else 'FAIL'}]")
+        print(
+            f"overhead (edit done -> summary ready, minus the test process), {len(ms)} edits: "
+            f"median {statistics.median(ms):.1f} ms, max {max(ms):.1f} ms "
+            f"[target < 50 ms: {'PASS' if max(ms) < 50 else 'FAIL'}]"
+        )
         result = speedup(Path(tmp), args.modules, args.tests)
-        print(f"related tests: {result['related_tests']} of {result['suite_tests']} in {result['related_s']:.2f} s; "
-              f"full suite {result['full_s']:.2f} s; speed-up {result['speedup']:.1f}x, "
-              f"same verdict: {result['same_verdict']} "
-              f"[target >= 5x: {'PASS' if result['speedup'] >= 5 and result['same_verdict'] else 'FAIL'}]")
+        print(
+            f"related tests: {result['related_tests']} of {result['suite_tests']} in {result['related_s']:.2f} s; "
+            f"full suite {result['full_s']:.2f} s; speed-up {result['speedup']:.1f}x, "
+            f"same verdict: {result['same_verdict']} "
+            f"[target >= 5x: {'PASS' if result['speedup'] >= 5 and result['same_verdict'] else 'FAIL'}]"
+        )
 
 
 if __name__ == "__main__":

@@ -60,9 +60,13 @@ def main() -> int:
     for name in runtimes:
         values = sorted(ready[name])
         p90 = values[int(0.9 * (len(values) - 1))]
-        print(f"  {name:6s} {med[name] * 1000:7.1f} ms  (p90 {p90 * 1000:.1f} ms, "
-              f"close {statistics.median(close[name]) * 1000:.1f} ms)")
-    print(f"  bwrap / local = {med['bwrap'] / med['local']:.2f}x; sandbox adds {(med['bwrap'] - med['local']) * 1000:.1f} ms")
+        print(
+            f"  {name:6s} {med[name] * 1000:7.1f} ms  (p90 {p90 * 1000:.1f} ms, "
+            f"close {statistics.median(close[name]) * 1000:.1f} ms)"
+        )
+    print(
+        f"  bwrap / local = {med['bwrap'] / med['local']:.2f}x; sandbox adds {(med['bwrap'] - med['local']) * 1000:.1f} ms"
+    )
     verdict = "meets" if med["bwrap"] < TARGET_S else "MISSES"
     print(f"  target < {TARGET_S * 1000:.0f} ms: {verdict}")
     return 0

@@ -34,9 +34,16 @@ SUBMIT = "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT && git add -A && git diff -
 
 def commands() -> list[str]:
     """49 realistic agent commands: look around, reproduce, edit, test, repeat."""
-    look = ["ls -la", "find . -name '*.py' -not -path './.git/*' | sort", "grep -rn 'def median' .",
-            "cat statkit/descriptive.py", "head -20 tests/test_descriptive.py", "git status --short",
-            "python -c 'import statkit; print(statkit.__all__)'", "wc -l statkit/*.py tests/*.py"]
+    look = [
+        "ls -la",
+        "find . -name '*.py' -not -path './.git/*' | sort",
+        "grep -rn 'def median' .",
+        "cat statkit/descriptive.py",
+        "head -20 tests/test_descriptive.py",
+        "git status --short",
+        "python -c 'import statkit; print(statkit.__all__)'",
+        "wc -l statkit/*.py tests/*.py",
+    ]
     edits = [
         "sed -i 's/middle = len(data) \\/\\/ 2/middle = len(data) \\/\\/ 2  # index of the upper middle/' statkit/descriptive.py",
         "cat > .devloop_repro.py <<'EOF'\nfrom statkit import median\nprint(median([4, 1, 3, 2]))\nEOF",
@@ -55,12 +62,33 @@ def commands() -> list[str]:
 
 
 def devloop_once(repo: Path, out: Path, cmds: list[str]) -> tuple[float, float, str]:
-    script = [{"role": "assistant", "content": f"Step {i}.", "tool_calls": [{
-        "id": f"c{i}", "type": "function",
-        "function": {"name": "execute_bash", "arguments": json.dumps({"command": c})}}]}
-        for i, c in enumerate(cmds)]
-    script.append({"role": "assistant", "content": "Done.", "tool_calls": [{
-        "id": "fin", "type": "function", "function": {"name": "finish", "arguments": '{"message": "done"}'}}]})
+    script = [
+        {
+            "role": "assistant",
+            "content": f"Step {i}.",
+            "tool_calls": [
+                {
+                    "id": f"c{i}",
+                    "type": "function",
+                    "function": {"name": "execute_bash", "arguments": json.dumps({"command": c})},
+                }
+            ],
+        }
+        for i, c in enumerate(cmds)
+    ]
+    script.append(
+        {
+            "role": "assistant",
+            "content": "Done.",
+            "tool_calls": [
+                {
+                    "id": "fin",
+                    "type": "function",
+                    "function": {"name": "finish", "arguments": '{"message": "done"}'},
+                }
+            ],
+        }
+    )
     with ScriptedServer(script) as server:
         settings = load_settings(model="openai/bench", base_url=server.url, max_iterations=100)
         t0 = time.perf_counter()
@@ -96,7 +124,9 @@ def mini_once(repo: Path, out: Path, cmds: list[str]) -> tuple[float, float, str
         env,
         system_template="You are a helpful assistant that can run bash commands.",
         instance_template="Please solve this issue: {{task}}",
-        step_limit=100, cost_limit=0, output_path=out / "traj.json",
+        step_limit=100,
+        cost_limit=0,
+        output_path=out / "traj.json",
     )
     t0 = time.perf_counter()
     info = agent.run("Fix median for even-length input.")
@@ -132,9 +162,13 @@ def main() -> None:
     print(f"50-step scripted trajectory, {args.rounds} alternating rounds (median wall time):")
     for name, t in med.items():
         per = 1000 * t / 50
-        print(f"  {name:<15} {t:7.3f} s   ({per:5.1f} ms/step; runs: {', '.join(f'{x:.3f}' for x in times[name])})")
+        print(
+            f"  {name:<15} {t:7.3f} s   ({per:5.1f} ms/step; runs: {', '.join(f'{x:.3f}' for x in times[name])})"
+        )
     ratio = med["devloop"] / med["mini-swe-agent"]
-    print(f"  ratio devloop / mini-swe-agent = {ratio:.2f}x  (target <= 0.5x: {'met' if ratio <= 0.5 else 'NOT met'})")
+    print(
+        f"  ratio devloop / mini-swe-agent = {ratio:.2f}x  (target <= 0.5x: {'met' if ratio <= 0.5 else 'NOT met'})"
+    )
     over = {k: statistics.median(v) for k, v in overhead.items()}
     print("scaffold time alone (wall time minus the time spent inside the 50 commands themselves):")
     for name, t in over.items():

@@ -34,6 +34,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     terminalreporter.section("sandbox escape attempts")
     terminalreporter.write_line(f"{'attempt'.ljust(width)}  contained  by what")
     for r in rows:
-        terminalreporter.write_line(f"{r['attempt'].ljust(width)}  {('yes' if r['contained'] else 'NO').ljust(9)}  {r['by']}")
+        terminalreporter.write_line(
+            f"{r['attempt'].ljust(width)}  {('yes' if r['contained'] else 'NO').ljust(9)}  {r['by']}"
+        )
     contained = sum(r["contained"] for r in rows)
-    terminalreporter.write_line(f"{len(rows)} attempts, {contained} contained, {len(rows) - contained} not contained")
+    terminalreporter.write_line(
+        f"{len(rows)} attempts, {contained} contained, {len(rows) - contained} not contained"
+    )

@@ -80,7 +80,9 @@ class Agent:
     _specs: list[Any] = field(default_factory=list, init=False, repr=False)
     _api_tools: list[dict[str, Any]] | None = field(default=None, init=False, repr=False)
     _last_patch: str = field(default="", init=False, repr=False)
-    _pending: tuple[Future[tuple[str, float]], dict[str, Any]] | None = field(default=None, init=False, repr=False)
+    _pending: tuple[Future[tuple[str, float]], dict[str, Any]] | None = field(
+        default=None, init=False, repr=False
+    )
     _executor: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     def start(self, system: str, task: str) -> None:
@@ -133,8 +135,10 @@ class Agent:
         except FormatError as e:
             error = str(e)
             if completion.finish_reason == "length":
-                error = ("Your reply was cut off by the completion token limit before the tool call was complete; "
-                         "keep the reasoning short and make one call per reply. " + error)
+                error = (
+                    "Your reply was cut off by the completion token limit before the tool call was complete; "
+                    "keep the reasoning short and make one call per reply. " + error
+                )
             self.messages += self.fmt.history(completion, [], [Observation(error, is_error=True)])
         t_tools = time.monotonic() - t0 - t_model
         self.format_errors = self.format_errors + 1 if error else 0
@@ -142,7 +146,10 @@ class Agent:
         if any(o.finished for o in observations):
             raise Stop("finished", next(o.text for o in observations if o.finished))
         if self.format_errors >= self.limits.max_format_errors:
-            raise Stop("format_errors", f"{self.format_errors} consecutive replies without a valid tool call: {error}")
+            raise Stop(
+                "format_errors",
+                f"{self.format_errors} consecutive replies without a valid tool call: {error}",
+            )
 
     def _remaining(self) -> float | None:
         """Seconds left under --time-limit, or None without one."""
@@ -186,7 +193,10 @@ class Agent:
         worker.start()
         worker.join(max(remaining, 0.0))
         if not box:
-            raise Stop("time_limit", f"the model had not replied when --time-limit {self.limits.time_limit:g} s ran out")
+            raise Stop(
+                "time_limit",
+                f"the model had not replied when --time-limit {self.limits.time_limit:g} s ran out",
+            )
         if isinstance(box[0], BaseException):
             raise box[0]
         return box[0]  # type: ignore[no-any-return]
@@ -196,13 +206,22 @@ class Agent:
         if self.steps >= lim.max_iterations:
             raise Stop("max_iterations", f"reached --max-iterations {lim.max_iterations}")
         if lim.max_tokens_total is not None and self.usage.total >= lim.max_tokens_total:
-            raise Stop("token_limit", f"used {self.usage.total} tokens (--max-tokens-total {lim.max_tokens_total})")
+            raise Stop(
+                "token_limit", f"used {self.usage.total} tokens (--max-tokens-total {lim.max_tokens_total})"
+            )
         elapsed = time.monotonic() - self.started
         if lim.time_limit is not None and elapsed >= lim.time_limit:
             raise Stop("time_limit", f"ran {elapsed:.0f} s (--time-limit {lim.time_limit:g})")
 
-    def _record(self, completion: Completion, calls: list[ToolCall], observations: list[Observation],
-                error: str | None, t_model: float, t_tools: float) -> None:
+    def _record(
+        self,
+        completion: Completion,
+        calls: list[ToolCall],
+        observations: list[Observation],
+        error: str | None,
+        t_model: float,
+        t_tools: float,
+    ) -> None:
         """Write the step to the trajectory (with the patch as it stands) and tell hooks and on_step.
 
         Without hooks nothing needs the patch before the next model reply, so it is computed in the
@@ -212,7 +231,9 @@ class Agent:
             "format_error": error, "usage": completion.usage, "total_usage": Usage(**vars(self.usage)),
             "timings": {"model_s": round(t_model, 4), "tools_s": round(t_tools, 4)},
         }  # fmt: skip
-        info = StepInfo(self.steps, calls, observations, completion.usage, time.monotonic() - self.started, error)
+        info = StepInfo(
+            self.steps, calls, observations, completion.usage, time.monotonic() - self.started, error
+        )
         if not self.hooks:
             self._pending = (self._background().submit(_timed, self.patch), event)
             if self.on_step:
@@ -232,10 +253,17 @@ class Agent:
                 break
             if text:
                 info.feedback.append(text)
-                self.messages[-1] = {**self.messages[-1], "content": f"{self.messages[-1]['content']}\n\n{text}"}
-        event["timings"] |= {"patch_s": round(t_patch, 4), "hooks_s": round(time.monotonic() - t0 - t_patch, 4)}
-        self.trajectory.write("step", **event, n_messages=len(self.messages), feedback=info.feedback,
-                              patch=info.patch)
+                self.messages[-1] = {
+                    **self.messages[-1],
+                    "content": f"{self.messages[-1]['content']}\n\n{text}",
+                }
+        event["timings"] |= {
+            "patch_s": round(t_patch, 4),
+            "hooks_s": round(time.monotonic() - t0 - t_patch, 4),
+        }
+        self.trajectory.write(
+            "step", **event, n_messages=len(self.messages), feedback=info.feedback, patch=info.patch
+        )
         if self.on_step:
             self.on_step(info)
         if stop is not None:

@@ -66,10 +66,18 @@ def render_prompts(settings: RunSettings, issue: str, root: Path, tools_text: st
     if settings.prompt_dir:
         loaders.append(jinja2.FileSystemLoader(str(settings.prompt_dir)))
     loaders.append(jinja2.FileSystemLoader(str(resources.files("devloop") / "prompts")))
-    env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True, autoescape=False)
-    ctx = {"issue": issue.strip(), "root": str(root), "tools_text": tools_text,
-           "command_timeout": int(settings.command_timeout)}
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    ctx = {
+        "issue": issue.strip(),
+        "root": str(root),
+        "tools_text": tools_text,
+        "command_timeout": int(settings.command_timeout),
+    }
     return env.get_template("system.j2").render(ctx), env.get_template("task.j2").render(ctx)
 
 
@@ -118,8 +126,13 @@ def run_agent(
         policy = load_policy(Path.cwd(), extra_files=settings.policy)
     except PolicyError as e:
         raise ValueError(str(e)) from None
-    model = get_model(settings.model, base_url=settings.base_url, api_key_env=settings.api_key_env,
-                      max_retries=settings.max_retries, timeout=settings.request_timeout)
+    model = get_model(
+        settings.model,
+        base_url=settings.base_url,
+        api_key_env=settings.api_key_env,
+        max_retries=settings.max_retries,
+        timeout=settings.request_timeout,
+    )
     output.mkdir(parents=True, exist_ok=True)
     traj = Trajectory(output / "trajectory.jsonl")
     ws: Workspace | None = None
@@ -141,17 +154,39 @@ def run_agent(
         loop = build_feedback(settings, workspace=ws, runtime=runtime, out_dir=output)
         if loop is not None:
             model = loop.instrument(model)
-        ctx = ToolContext(runtime=runtime, root=ws.root, command_timeout=settings.command_timeout,
-                          output_cap=settings.output_cap)
+        ctx = ToolContext(
+            runtime=runtime,
+            root=ws.root,
+            command_timeout=settings.command_timeout,
+            output_cap=settings.output_cap,
+        )
         system, task = render_prompts(settings, issue, ws.root, fmt.render_tools(toolbox.specs()))
-        traj.write("start", model=settings.model, settings=settings.model_dump(mode="json"), sandbox=sandbox,
-                   repo=str(repo), workspace=str(ws.root), system=system, task=task)
+        traj.write(
+            "start",
+            model=settings.model,
+            settings=settings.model_dump(mode="json"),
+            sandbox=sandbox,
+            repo=str(repo),
+            workspace=str(ws.root),
+            system=system,
+            task=task,
+        )
         agent = Agent(
-            model=model, fmt=fmt, toolbox=toolbox, ctx=ctx, on_step=on_step, trajectory=traj, patch=ws.diff,
+            model=model,
+            fmt=fmt,
+            toolbox=toolbox,
+            ctx=ctx,
+            on_step=on_step,
+            trajectory=traj,
+            patch=ws.diff,
             hooks=loop.hooks if loop else [],
             params=sampling_params(settings),
-            limits=Limits(settings.max_iterations, settings.max_tokens_total, settings.time_limit,
-                          settings.max_format_errors),
+            limits=Limits(
+                settings.max_iterations,
+                settings.max_tokens_total,
+                settings.time_limit,
+                settings.max_format_errors,
+            ),
         )
         if rules is not None and loop is not None:
             queue_runner = _queue_runner(agent, loop, rules, settings, ws, runtime)
@@ -188,13 +223,20 @@ def run_agent(
             disown(ws.gitdir.parent)  # kept on purpose: no later run's sweep of dead runs may remove it
     usage = agent.usage if agent else None
     result = RunResult(
-        exit_status=stop.status, reason=stop.reason, steps=agent.steps if agent else 0,
+        exit_status=stop.status,
+        reason=stop.reason,
+        steps=agent.steps if agent else 0,
         prompt_tokens=usage.prompt_tokens if usage else 0,
         completion_tokens=usage.completion_tokens if usage else 0,
-        duration_s=round(time.monotonic() - started, 3), patch_path=str(output / "patch.diff"),
-        trajectory_path=str(output / "trajectory.jsonl"), model=settings.model,
-        tool_format=settings.tool_format, workspace=str(ws.root) if keep and ws else None, patch=patch,
-        sandbox=sandbox, extra=extra,
+        duration_s=round(time.monotonic() - started, 3),
+        patch_path=str(output / "patch.diff"),
+        trajectory_path=str(output / "trajectory.jsonl"),
+        model=settings.model,
+        tool_format=settings.tool_format,
+        workspace=str(ws.root) if keep and ws else None,
+        patch=patch,
+        sandbox=sandbox,
+        extra=extra,
     )
     traj.write("end", result=result.to_json())
     traj.close()
@@ -209,7 +251,9 @@ def _load_rules(settings: RunSettings) -> Any:
     if not settings.queues:
         return None
     if not settings.hook:
-        raise ValueError("--queues needs a test hook (--hook pytest|jest|CMD) to tell when the tests are green")
+        raise ValueError(
+            "--queues needs a test hook (--hook pytest|jest|CMD) to tell when the tests are green"
+        )
     from devloop.feedback.rules import RuleError, load_rules
 
     try:
@@ -218,12 +262,15 @@ def _load_rules(settings: RunSettings) -> Any:
         raise ValueError(str(e)) from None
 
 
-def _queue_runner(agent: Agent, loop: Any, rules: Any, settings: RunSettings, ws: Workspace, runtime: Any) -> Any:
+def _queue_runner(
+    agent: Agent, loop: Any, rules: Any, settings: RunSettings, ws: Workspace, runtime: Any
+) -> Any:
     from devloop.feedback.queues import QueueRunner, parse_queues
     from devloop.feedback.rules import RescueContext, RescueEngine
 
-    engine = RescueEngine(rules, RescueContext(ws.root, runtime=runtime, checkpoints=loop.checkpoints,
-                                               events=loop.events))
+    engine = RescueEngine(
+        rules, RescueContext(ws.root, runtime=runtime, checkpoints=loop.checkpoints, events=loop.events)
+    )
     return QueueRunner(agent, loop, engine, parse_queues(settings.queues or ""))
 
 
@@ -233,8 +280,15 @@ def _minimize(loop: Any, ws: Workspace, settings: RunSettings) -> dict:
 
     if not loop.hook.last_tests and loop.hook.last_tests is not None:
         return {"skipped": "no tests ran in this run"}
-    result = minimize(ws.root, ws.diff(), loop.runner, loop.hook.last_tests or [], timeout=settings.timeout_test,
-                      current_diff=ws.diff, workspace=ws)
+    result = minimize(
+        ws.root,
+        ws.diff(),
+        loop.runner,
+        loop.hook.last_tests or [],
+        timeout=settings.timeout_test,
+        current_diff=ws.diff,
+        workspace=ws,
+    )
     return result.to_json()
 
 
@@ -248,8 +302,12 @@ def _runtime_options(sandbox: str, settings: RunSettings, task_env: dict[str, st
         raise ValueError(f"--env: {e}") from None
     if sandbox == "none":
         return {}
-    return {"allow_network": settings.allow_network, "extra_env": extra_env, "pass_env": settings.pass_env,
-            "limits": limits}
+    return {
+        "allow_network": settings.allow_network,
+        "extra_env": extra_env,
+        "pass_env": settings.pass_env,
+        "limits": limits,
+    }
 
 
 def _safe_fields(loop: object | None) -> dict:

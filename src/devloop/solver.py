@@ -33,5 +33,7 @@ class AgentSolver:
             write_oracle_script(script, oracle_script(task, workdir))
             settings = settings.model_copy(update={"model": f"scripted/{script}", "tool_format": "native"})
         hide = tuple(p for p in self.hide if p is not None)
-        result = run_agent(workdir, task.problem_statement, settings, out_dir, env=env, in_place=True, hide=hide)
+        result = run_agent(
+            workdir, task.problem_statement, settings, out_dir, env=env, in_place=True, hide=hide
+        )
         return result.patch

@@ -49,7 +49,14 @@ _GIT_ENV = {
 GIT_DIR_NAME = ".devloop-git"
 
 # Files the patch never includes: editor and patch leftovers, caches, devloop's own scratch.
-SCRATCH_GLOBS = (".devloop/**", "**/*.orig", "**/*.rej", "**/__pycache__/**", "**/*.pyc", "**/.pytest_cache/**")
+SCRATCH_GLOBS = (
+    ".devloop/**",
+    "**/*.orig",
+    "**/*.rej",
+    "**/__pycache__/**",
+    "**/*.pyc",
+    "**/.pytest_cache/**",
+)
 _EXCLUDES = [f":(exclude,glob){g}" for g in SCRATCH_GLOBS]
 
 
@@ -65,9 +72,17 @@ class _Failed(Exception):
 class Executor(Protocol):
     """Where bookkeeping commands run: a runtime's `exec` (see runtime/shell.py)."""
 
-    def exec(self, argv: Sequence[str], *, input: bytes | None = ..., timeout: float = ...,
-             env: dict[str, str] | None = ..., rw_binds: Sequence[Path] = ..., root_writable: bool = ...,
-             cwd: Path | None = ...) -> object: ...
+    def exec(
+        self,
+        argv: Sequence[str],
+        *,
+        input: bytes | None = ...,
+        timeout: float = ...,
+        env: dict[str, str] | None = ...,
+        rw_binds: Sequence[Path] = ...,
+        root_writable: bool = ...,
+        cwd: Path | None = ...,
+    ) -> object: ...
 
 
 def isolated_git_env(home: str | None = None) -> dict[str, str]:
@@ -144,7 +159,11 @@ class Workspace:
         git(self.gitdir.parent, "init", "-q", "--bare", str(self.gitdir))
         if self.kind == "clone":
             listed = self.root / ".git" / "objects" / "info" / "alternates"
-            shared = [Path(line) for line in listed.read_text().splitlines() if line.strip()] if listed.is_file() else []
+            shared = (
+                [Path(line) for line in listed.read_text().splitlines() if line.strip()]
+                if listed.is_file()
+                else []
+            )
             self._shared_objects = [p for p in shared if p.is_dir()]
             (self.gitdir / "objects" / "info" / "alternates").write_text(
                 "".join(f"{p}\n" for p in self._shared_objects)
@@ -166,8 +185,9 @@ class Workspace:
         hand_over(self.gitdir)
         self._executor = executor
 
-    def run_git(self, *args: str, input: bytes | None = None, writes_tree: bool = False,
-                timeout: float = 300.0) -> str:
+    def run_git(
+        self, *args: str, input: bytes | None = None, writes_tree: bool = False, timeout: float = 300.0
+    ) -> str:
         """`git args` on the workspace with devloop's private git dir, inside the attached runtime
         (on the host before one is attached). Raises WorkspaceError with git's last line."""
         return self._run([list(args)], input=input, writes_tree=writes_tree, timeout=timeout)
@@ -179,8 +199,15 @@ class Workspace:
         except _Failed as failed:
             return failed.code, failed.output
 
-    def _run(self, steps: list[list[str]], *, input: bytes | None = None, writes_tree: bool = False,
-             timeout: float = 300.0, check: bool = True) -> str:
+    def _run(
+        self,
+        steps: list[list[str]],
+        *,
+        input: bytes | None = None,
+        writes_tree: bool = False,
+        timeout: float = 300.0,
+        check: bool = True,
+    ) -> str:
         """Run git commands one after the other in one process (one sandbox start); the earlier ones
         are best effort (`add --ignore-errors` fails on an unreadable file but stages the rest), the
         output and status are the last one's. Every word is devloop's, never the model's."""
@@ -215,9 +242,23 @@ class Workspace:
 
     def diff(self) -> str:
         """The patch: the workspace against its starting state, without binary or scratch files."""
-        text = self._run([_ADD, ["diff", "--cached", "--no-color", "--no-ext-diff", "--no-textconv",
-                                 "--ignore-submodules=all",
-                                 _tree_id(self.base), "--", ".", *_EXCLUDES]])
+        text = self._run(
+            [
+                _ADD,
+                [
+                    "diff",
+                    "--cached",
+                    "--no-color",
+                    "--no-ext-diff",
+                    "--no-textconv",
+                    "--ignore-submodules=all",
+                    _tree_id(self.base),
+                    "--",
+                    ".",
+                    *_EXCLUDES,
+                ],
+            ]
+        )
         return drop_binary_sections(text)
 
     def git_in(self, where: Path, *args: str, input: bytes | None = None) -> bool:
@@ -259,7 +300,9 @@ class Workspace:
             proc = subprocess.run(argv, cwd=self.root, capture_output=True, env=env, check=False)
             code, err = proc.returncode, proc.stderr
         else:
-            done = self._executor.exec(argv, env=env, rw_binds=[self.gitdir], root_writable=True, cwd=self.root)
+            done = self._executor.exec(
+                argv, env=env, rw_binds=[self.gitdir], root_writable=True, cwd=self.root
+            )
             code, err = done.returncode, done.stderr  # type: ignore[attr-defined]
         if code != 0:
             said = err.decode(errors="replace").strip().splitlines()

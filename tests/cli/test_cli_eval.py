@@ -12,8 +12,9 @@ import pytest
 
 
 def devloop(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "devloop", *args], capture_output=True, text=True, check=False,
-                          timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "devloop", *args], capture_output=True, text=True, check=False, timeout=900
+    )
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +28,21 @@ def report(out: Path, run_id: str) -> dict:
 
 @pytest.mark.slow
 def test_gold_resolves_every_builtin_task_and_a_rerun_resumes(cache: Path, tmp_path: Path) -> None:
-    args = ["eval", "--suite", "builtin", "--predictions", "gold", "--workers", "2", "--cache-dir", str(cache),
-            "--output", str(tmp_path), "--run-id", "gold"]
+    args = [
+        "eval",
+        "--suite",
+        "builtin",
+        "--predictions",
+        "gold",
+        "--workers",
+        "2",
+        "--cache-dir",
+        str(cache),
+        "--output",
+        str(tmp_path),
+        "--run-id",
+        "gold",
+    ]
     proc = devloop(*args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rep = report(tmp_path, "gold")
@@ -43,8 +57,19 @@ def test_gold_resolves_every_builtin_task_and_a_rerun_resumes(cache: Path, tmp_p
 
 
 def test_empty_patches_resolve_nothing(cache: Path, tmp_path: Path) -> None:
-    proc = devloop("eval", "--suite", "builtin", "--predictions", "empty", "--cache-dir", str(cache),
-                   "--output", str(tmp_path), "--run-id", "empty")
+    proc = devloop(
+        "eval",
+        "--suite",
+        "builtin",
+        "--predictions",
+        "empty",
+        "--cache-dir",
+        str(cache),
+        "--output",
+        str(tmp_path),
+        "--run-id",
+        "empty",
+    )
     assert proc.returncode == 0, proc.stderr
     rep = report(tmp_path, "empty")
     assert rep["resolved"] == 0 and rep["empty_patch"] == rep["total"] >= 20
@@ -53,8 +78,21 @@ def test_empty_patches_resolve_nothing(cache: Path, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_oracle_agent_resolves_every_builtin_task(cache: Path, tmp_path: Path) -> None:
-    proc = devloop("eval", "--suite", "builtin", "--model", "oracle", "--workers", "2", "--cache-dir", str(cache),
-                   "--output", str(tmp_path), "--run-id", "oracle")
+    proc = devloop(
+        "eval",
+        "--suite",
+        "builtin",
+        "--model",
+        "oracle",
+        "--workers",
+        "2",
+        "--cache-dir",
+        str(cache),
+        "--output",
+        str(tmp_path),
+        "--run-id",
+        "oracle",
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rep = report(tmp_path, "oracle")
     assert rep["resolved"] == rep["total"] >= 20, rep["unresolved_ids"] + rep["error_ids"]
@@ -65,13 +103,19 @@ def test_oracle_agent_resolves_every_builtin_task(cache: Path, tmp_path: Path) -
         assert agent["sandbox"] == "bwrap"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--predictions", "gold"], "exactly one of --tasks"),
-    (["--suite", "builtin"], "exactly one of --predictions"),
-    (["--suite", "builtin", "--predictions", "gold", "--model", "oracle"], "exactly one of --predictions"),
-    (["--suite", "nosuch", "--predictions", "gold"], "unknown suite"),
-    (["--tasks", "/nonexistent/tasks.json", "--predictions", "gold"], "/nonexistent/tasks.json"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--predictions", "gold"], "exactly one of --tasks"),
+        (["--suite", "builtin"], "exactly one of --predictions"),
+        (
+            ["--suite", "builtin", "--predictions", "gold", "--model", "oracle"],
+            "exactly one of --predictions",
+        ),
+        (["--suite", "nosuch", "--predictions", "gold"], "unknown suite"),
+        (["--tasks", "/nonexistent/tasks.json", "--predictions", "gold"], "/nonexistent/tasks.json"),
+    ],
+)
 def test_bad_usage(args: list[str], message: str, cache: Path) -> None:
     proc = devloop("eval", *args, "--cache-dir", str(cache))
     assert proc.returncode == 2, proc.stdout + proc.stderr
@@ -79,6 +123,15 @@ def test_bad_usage(args: list[str], message: str, cache: Path) -> None:
 
 
 def test_unknown_instance_is_named(cache: Path) -> None:
-    proc = devloop("eval", "--suite", "builtin", "--predictions", "gold", "--instances", "nope-1",
-                   "--cache-dir", str(cache))
+    proc = devloop(
+        "eval",
+        "--suite",
+        "builtin",
+        "--predictions",
+        "gold",
+        "--instances",
+        "nope-1",
+        "--cache-dir",
+        str(cache),
+    )
     assert proc.returncode == 2 and "nope-1" in proc.stderr

@@ -15,12 +15,23 @@ import pytest
 from devloop.demo import demo_script, make_demo_repo
 from devloop.workspace import isolated_git_env
 
-FLAGS_SET_TRUE = {"DEVLOOP_ALLOW_NETWORK": "true", "DEVLOOP_MINIMIZE": "true", "DEVLOOP_KEEP_WORKSPACE": "true"}
+FLAGS_SET_TRUE = {
+    "DEVLOOP_ALLOW_NETWORK": "true",
+    "DEVLOOP_MINIMIZE": "true",
+    "DEVLOOP_KEEP_WORKSPACE": "true",
+}
 
 
 def devloop(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "devloop", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env, check=False, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "devloop", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        check=False,
+        timeout=300,
+    )
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -45,8 +56,10 @@ def start_settings(out: Path) -> dict:
 def test_help_shows_the_real_defaults_and_flags_take_no_value() -> None:
     proc = devloop("run", "--help", env=clean_env(COLUMNS="200", NO_COLOR="1"))
     assert proc.returncode == 0, proc.stderr
-    line = {opt: next(ln for ln in proc.stdout.splitlines() if f" {opt} " in ln)
-            for opt in ("--sandbox", "--apply", "--allow-network", "--minimize", "--keep-workspace")}
+    line = {
+        opt: next(ln for ln in proc.stdout.splitlines() if f" {opt} " in ln)
+        for opt in ("--sandbox", "--apply", "--allow-network", "--minimize", "--keep-workspace")
+    }
     assert "[default: auto]" in line["--sandbox"] and "none]" not in line["--sandbox"]
     for flag in ("--apply", "--allow-network", "--minimize", "--keep-workspace"):
         assert "<bool>" not in line[flag], line[flag]  # a flag shown with a metavar reads as taking a value
@@ -59,18 +72,38 @@ def test_no_flag_in_any_help_reads_as_taking_a_value(command: tuple[str, ...]) -
     assert "--help" in proc.stdout and "<bool>" not in proc.stdout
 
 
-@pytest.mark.parametrize("flags, expected", [
-    ((), True),  # the control: without flags the environment's true holds, so the case below can fail
-    (("--no-network", "--no-minimize", "--no-keep-workspace"), False),
-])
-def test_no_flag_beats_a_true_from_the_environment(tmp_path: Path, script: Path, flags: tuple, expected: bool) -> None:
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ((), True),  # the control: without flags the environment's true holds, so the case below can fail
+        (("--no-network", "--no-minimize", "--no-keep-workspace"), False),
+    ],
+)
+def test_no_flag_beats_a_true_from_the_environment(
+    tmp_path: Path, script: Path, flags: tuple, expected: bool
+) -> None:
     repo = make_demo_repo(tmp_path / "statkit")
     out = tmp_path / "out"
-    devloop("run", "--repo", str(repo), "--issue", "fix it", "--model", f"scripted/{script}", "--max-iterations",
-            "1", "--output", str(out), *flags, cwd=tmp_path, env=clean_env(**FLAGS_SET_TRUE))
+    devloop(
+        "run",
+        "--repo",
+        str(repo),
+        "--issue",
+        "fix it",
+        "--model",
+        f"scripted/{script}",
+        "--max-iterations",
+        "1",
+        "--output",
+        str(out),
+        *flags,
+        cwd=tmp_path,
+        env=clean_env(**FLAGS_SET_TRUE),
+    )
     settings = start_settings(out)
     assert {k: settings[k] for k in ("allow_network", "minimize", "keep_workspace")} == dict.fromkeys(
-        ("allow_network", "minimize", "keep_workspace"), expected)
+        ("allow_network", "minimize", "keep_workspace"), expected
+    )
     kept = json.loads((out / "result.json").read_text()).get("workspace")
     if expected and kept:  # the control kept its workspace, as asked: not ours to leave behind
         shutil.rmtree(kept, ignore_errors=True)
@@ -79,8 +112,19 @@ def test_no_flag_beats_a_true_from_the_environment(tmp_path: Path, script: Path,
 def test_reusing_an_output_directory_is_refused_in_one_line(tmp_path: Path, script: Path) -> None:
     repo = make_demo_repo(tmp_path / "statkit")
     out = tmp_path / "out"
-    args = ("run", "--repo", str(repo), "--issue", "fix it", "--model", f"scripted/{script}", "--max-iterations",
-            "1", "--output", str(out))
+    args = (
+        "run",
+        "--repo",
+        str(repo),
+        "--issue",
+        "fix it",
+        "--model",
+        f"scripted/{script}",
+        "--max-iterations",
+        "1",
+        "--output",
+        str(out),
+    )
     devloop(*args, cwd=tmp_path, env=clean_env())
     before = (out / "trajectory.jsonl").read_bytes()
     proc = devloop(*args, cwd=tmp_path, env=clean_env())
@@ -90,23 +134,38 @@ def test_reusing_an_output_directory_is_refused_in_one_line(tmp_path: Path, scri
     assert (out / "trajectory.jsonl").read_bytes() == before  # nothing appended
 
 
-def test_apply_into_a_repository_nested_in_another_changes_the_users_file(tmp_path: Path, script: Path) -> None:
+def test_apply_into_a_repository_nested_in_another_changes_the_users_file(
+    tmp_path: Path, script: Path
+) -> None:
     parent = tmp_path / "mono"
     parent.mkdir()
     repo = make_demo_repo(parent / "statkit")
     shutil.rmtree(repo / ".git")  # statkit is a plain directory of the parent repository, as in a monorepo
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=parent, env=isolated_git_env(), capture_output=True, text=True,
-                              check=True).stdout
+        return subprocess.run(
+            ["git", *args], cwd=parent, env=isolated_git_env(), capture_output=True, text=True, check=True
+        ).stdout
 
     git("init", "-q")
     git("add", "-A")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
     target = repo / "statkit" / "descriptive.py"
     assert "(data[middle - 1] + data[middle]) / 2" not in target.read_text()
-    proc = devloop("run", "--repo", str(repo), "--issue", "fix it", "--model", f"scripted/{script}", "--apply",
-                   "--output", str(tmp_path / "out"), cwd=tmp_path, env=clean_env())
+    proc = devloop(
+        "run",
+        "--repo",
+        str(repo),
+        "--issue",
+        "fix it",
+        "--model",
+        f"scripted/{script}",
+        "--apply",
+        "--output",
+        str(tmp_path / "out"),
+        cwd=tmp_path,
+        env=clean_env(),
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "applied" in proc.stdout
     assert "(data[middle - 1] + data[middle]) / 2" in target.read_text()

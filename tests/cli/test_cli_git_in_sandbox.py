@@ -15,7 +15,9 @@ import pytest
 from devloop.runtime.bwrap import probe_bwrap
 from devloop.workspace import git
 
-pytestmark = pytest.mark.skipif(probe_bwrap() is not None, reason=f"bubblewrap is not usable: {probe_bwrap()}")
+pytestmark = pytest.mark.skipif(
+    probe_bwrap() is not None, reason=f"bubblewrap is not usable: {probe_bwrap()}"
+)
 
 PROBE = "git status --short; git log --oneline | wc -l; git show HEAD:a.txt; git stash list | wc -l; echo probe-end"
 
@@ -37,13 +39,46 @@ def test_agent_git_works_in_the_default_sandbox(where: str, tmp_path: Path) -> N
     try:
         script = tmp_path / "script.jsonl"
         calls = [("execute_bash", {"command": PROBE}), ("finish", {"message": "done"})]
-        script.write_text("".join(json.dumps({"role": "assistant", "content": "", "tool_calls": [
-            {"id": f"c{i}", "type": "function", "function": {"name": n, "arguments": json.dumps(a)}}]}) + "\n"
-            for i, (n, a) in enumerate(calls)))
+        script.write_text(
+            "".join(
+                json.dumps(
+                    {
+                        "role": "assistant",
+                        "content": "",
+                        "tool_calls": [
+                            {
+                                "id": f"c{i}",
+                                "type": "function",
+                                "function": {"name": n, "arguments": json.dumps(a)},
+                            }
+                        ],
+                    }
+                )
+                + "\n"
+                for i, (n, a) in enumerate(calls)
+            )
+        )
         out = tmp_path / "out"
-        proc = subprocess.run([sys.executable, "-m", "devloop", "run", "--repo", str(repo), "--issue", "look",
-                               "--model", f"scripted/{script}", "--output", str(out)],
-                              capture_output=True, text=True, check=False, timeout=300)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "devloop",
+                "run",
+                "--repo",
+                str(repo),
+                "--issue",
+                "look",
+                "--model",
+                f"scripted/{script}",
+                "--output",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         steps = [json.loads(line) for line in (out / "trajectory.jsonl").read_text().splitlines()]
         start = next(e for e in steps if e.get("type") == "start")

@@ -19,19 +19,32 @@ from devloop.session import RunResult, run_agent
 
 def bash(i: int, command: str, content: str = "") -> dict[str, Any]:
     args = json.dumps({"command": command})
-    return {"role": "assistant", "content": content,
-            "tool_calls": [{"id": f"c{i}", "type": "function", "function": {"name": "execute_bash", "arguments": args}}]}
+    return {
+        "role": "assistant",
+        "content": content,
+        "tool_calls": [
+            {"id": f"c{i}", "type": "function", "function": {"name": "execute_bash", "arguments": args}}
+        ],
+    }
 
 
 def edit(i: int, path: str, old: str, new: str) -> dict[str, Any]:
     args = json.dumps({"command": "str_replace", "path": path, "old_str": old, "new_str": new})
-    return {"role": "assistant", "content": "",
-            "tool_calls": [{"id": f"c{i}", "type": "function",
-                            "function": {"name": "str_replace_editor", "arguments": args}}]}
+    return {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {"id": f"c{i}", "type": "function", "function": {"name": "str_replace_editor", "arguments": args}}
+        ],
+    }
 
 
-FIX = edit(0, "statkit/descriptive.py", "    return data[middle]\n",
-           "    if len(data) % 2 == 0:\n        return (data[middle - 1] + data[middle]) / 2\n    return data[middle]\n")
+FIX = edit(
+    0,
+    "statkit/descriptive.py",
+    "    return data[middle]\n",
+    "    if len(data) % 2 == 0:\n        return (data[middle - 1] + data[middle]) / 2\n    return data[middle]\n",
+)
 
 
 @pytest.fixture
@@ -43,7 +56,9 @@ def snapshot(repo: Path) -> dict[str, bytes]:
     return {str(p): p.read_bytes() for p in repo.rglob("*") if p.is_file()}
 
 
-def run(repo: Path, tmp_path: Path, script: list[dict[str, Any]], **settings: Any) -> tuple[RunResult, ScriptedServer]:
+def run(
+    repo: Path, tmp_path: Path, script: list[dict[str, Any]], **settings: Any
+) -> tuple[RunResult, ScriptedServer]:
     with ScriptedServer(script) as server:
         s = load_settings(model="openai/test", base_url=server.url, **settings)
         result = run_agent(repo, demo_issue(), s, tmp_path / "out")
@@ -52,7 +67,9 @@ def run(repo: Path, tmp_path: Path, script: list[dict[str, Any]], **settings: An
 
 def suite_passes_with(repo: Path, patch: str) -> bool:
     subprocess.run(["git", "apply", "-"], cwd=repo, input=patch.encode(), check=True)
-    proc = subprocess.run([sys.executable, "-m", "unittest", "-q"], cwd=repo, capture_output=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "unittest", "-q"], cwd=repo, capture_output=True, check=False
+    )
     return proc.returncode == 0
 
 
@@ -69,11 +86,22 @@ def test_each_format_fixes_the_bug_and_leaves_the_user_tree_alone(
     out = tmp_path / "out"
     assert (out / "patch.diff").read_text() == result.patch
     saved = json.loads((out / "result.json").read_text())
-    assert {"exit_status", "steps", "prompt_tokens", "completion_tokens", "patch_path", "duration_s"} <= saved.keys()
+    assert {
+        "exit_status",
+        "steps",
+        "prompt_tokens",
+        "completion_tokens",
+        "patch_path",
+        "duration_s",
+    } <= saved.keys()
     assert saved["prompt_tokens"] > 0 and saved["completion_tokens"] > 0
     first = server.requests[0]
     if tool_format in ("native", "auto"):
-        assert {t["function"]["name"] for t in first["tools"]} >= {"execute_bash", "str_replace_editor", "finish"}
+        assert {t["function"]["name"] for t in first["tools"]} >= {
+            "execute_bash",
+            "str_replace_editor",
+            "finish",
+        }
     else:
         assert "tools" not in first
         assert "str_replace_editor" in first["messages"][0]["content"]  # tools rendered into the prompt
@@ -103,15 +131,31 @@ def test_format_errors_are_explained_to_the_model_then_end_the_run(repo: Path, t
 
 
 def test_unknown_tool_and_bad_arguments_count_as_format_errors(repo: Path, tmp_path: Path) -> None:
-    bad_tool = {"role": "assistant", "content": "", "tool_calls": [
-        {"id": "x1", "type": "function", "function": {"name": "run_shell", "arguments": "{}"}}]}
-    bad_args = {"role": "assistant", "content": "", "tool_calls": [
-        {"id": "x2", "type": "function", "function": {"name": "execute_bash", "arguments": '{"cmd": "ls"}'}}]}
+    bad_tool = {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {"id": "x1", "type": "function", "function": {"name": "run_shell", "arguments": "{}"}}
+        ],
+    }
+    bad_args = {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {
+                "id": "x2",
+                "type": "function",
+                "function": {"name": "execute_bash", "arguments": '{"cmd": "ls"}'},
+            }
+        ],
+    }
     result, server = run(repo, tmp_path, [bad_tool, bad_args, bash(3, "true"), bad_tool, bad_tool, bad_tool])
     assert result.exit_status == "format_errors"
     assert result.steps == 6  # the valid call in between reset the count
     answer = server.requests[1]["messages"][-1]
-    assert answer["role"] == "tool" and "run_shell" in answer["content"] and "execute_bash" in answer["content"]
+    assert (
+        answer["role"] == "tool" and "run_shell" in answer["content"] and "execute_bash" in answer["content"]
+    )
 
 
 def test_max_iterations(repo: Path, tmp_path: Path) -> None:
@@ -180,15 +224,24 @@ def test_scripted_provider_goes_through_http(repo: Path, tmp_path: Path) -> None
 
 def test_security_risk_argument_from_newer_openhands_schemas_is_tolerated(repo: Path, tmp_path: Path) -> None:
     args = json.dumps({"command": "ls", "security_risk": "LOW"})
-    call = {"role": "assistant", "content": "", "tool_calls": [
-        {"id": "s1", "type": "function", "function": {"name": "execute_bash", "arguments": args}}]}
+    call = {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {"id": "s1", "type": "function", "function": {"name": "execute_bash", "arguments": args}}
+        ],
+    }
     result, server = run(repo, tmp_path, [call, *demo_script("native")])
     assert result.exit_status == "finished"
     assert "statkit" in server.requests[1]["messages"][-1]["content"]  # the ls ran
 
 
 def test_a_reply_cut_off_by_the_token_limit_is_explained(repo: Path, tmp_path: Path) -> None:
-    cut = {"role": "assistant", "content": '<function=execute_bash>\n<parameter=command>ls', "finish_reason": "length"}
+    cut = {
+        "role": "assistant",
+        "content": "<function=execute_bash>\n<parameter=command>ls",
+        "finish_reason": "length",
+    }
     result, server = run(repo, tmp_path, [cut, *demo_script("native")], tool_format="auto")
     assert result.exit_status == "finished"
     assert "cut off by the completion token limit" in server.requests[1]["messages"][-1]["content"]
@@ -204,10 +257,24 @@ def test_time_limit_holds_within_a_long_command(repo: Path, tmp_path: Path) -> N
 
 def test_time_limit_holds_within_a_slow_model_reply(repo: Path, tmp_path: Path) -> None:
     started = time.monotonic()
-    finish = {"role": "assistant", "content": "", "tool_calls": [
-        {"id": "f", "type": "function", "function": {"name": "finish", "arguments": '{"message": "done"}'}}]}
-    result, _ = run(repo, tmp_path, [FIX, {"fault": {"kind": "timeout", "delay": 40}}, finish], time_limit=2.0,
-                    request_timeout=60)
+    finish = {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {
+                "id": "f",
+                "type": "function",
+                "function": {"name": "finish", "arguments": '{"message": "done"}'},
+            }
+        ],
+    }
+    result, _ = run(
+        repo,
+        tmp_path,
+        [FIX, {"fault": {"kind": "timeout", "delay": 40}}, finish],
+        time_limit=2.0,
+        request_timeout=60,
+    )
     assert result.exit_status == "time_limit" and "had not replied" in result.reason
     assert time.monotonic() - started < 15
     assert "median" in result.patch

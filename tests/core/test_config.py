@@ -28,7 +28,9 @@ def test_defaults(layers: tuple[Path, Path]) -> None:
     assert (s.max_iterations, s.temperature, s.tool_format, s.command_timeout) == (50, 0.0, "native", 120.0)
 
 
-def test_each_layer_overrides_the_one_below(layers: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_layer_overrides_the_one_below(
+    layers: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     user, project = layers
     user.write_text("max_iterations = 10\ntemperature = 0.1\nmodel = 'openai/a'\nseed = 1\n")
     project.write_text("max_iterations = 20\ntemperature = 0.2\n")

@@ -19,8 +19,13 @@ from devloop.workspace import Workspace, git
 
 
 def call(i: int, name: str, **args: Any) -> dict[str, Any]:
-    return {"role": "assistant", "content": "", "tool_calls": [
-        {"id": f"c{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]}
+    return {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {"id": f"c{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+        ],
+    }
 
 
 FINISH = call(9, "finish", message="done")
@@ -45,7 +50,9 @@ def _run(repo: Path, out: Path, script: list[dict[str, Any]], **settings: Any):
 
 @pytest.mark.skipif(probe_bwrap() is not None, reason=f"bubblewrap is not usable here: {probe_bwrap()}")
 def test_disk_limit_stops_the_command_and_the_model_is_told(repo: Path, tmp_path: Path) -> None:
-    fill = call(0, "execute_bash", command="for i in 1 2 3 4 5 6; do head -c 8M /dev/zero > f$i.bin; done; sleep 20")
+    fill = call(
+        0, "execute_bash", command="for i in 1 2 3 4 5 6; do head -c 8M /dev/zero > f$i.bin; done; sleep 20"
+    )
     clean = call(1, "execute_bash", command="rm f*.bin; echo cleaned")
     result, server = _run(repo, tmp_path / "out", [fill, clean, FINISH], sandbox="bwrap", disk_limit="20M")
     assert result.exit_status == "finished"

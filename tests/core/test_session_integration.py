@@ -16,13 +16,20 @@ from devloop.session import RunResult, run_agent
 from devloop.workspace import git
 
 OPS = "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return a + b\n"
-TESTS = ("from calc.ops import add, mul\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\n"
-         "def test_mul():\n    assert mul(2, 4) == 8\n")
+TESTS = (
+    "from calc.ops import add, mul\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\n"
+    "def test_mul():\n    assert mul(2, 4) == 8\n"
+)
 
 
 def call(i: int, name: str, **args: Any) -> dict[str, Any]:
-    return {"role": "assistant", "content": "", "tool_calls": [
-        {"id": f"c{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]}
+    return {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {"id": f"c{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+        ],
+    }
 
 
 def edit(i: int, path: str, old: str, new: str) -> dict[str, Any]:
@@ -47,7 +54,9 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-def run(repo: Path, tmp_path: Path, script: list[dict[str, Any]], **settings: Any) -> tuple[RunResult, ScriptedServer]:
+def run(
+    repo: Path, tmp_path: Path, script: list[dict[str, Any]], **settings: Any
+) -> tuple[RunResult, ScriptedServer]:
     env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     with ScriptedServer(script) as server:
         s = load_settings(model="openai/test", base_url=server.url, **settings)
@@ -98,8 +107,15 @@ def test_queues_without_a_hook_is_a_usage_error(repo: Path, tmp_path: Path) -> N
 
 
 def test_policy_denial_is_an_observation_not_a_crash(repo: Path, tmp_path: Path) -> None:
-    result, server = run(repo, tmp_path, [call(0, "execute_bash", command="sudo rm -rf /"),
-                                          call(1, "execute_bash", command="git push origin main"), FINISH])
+    result, server = run(
+        repo,
+        tmp_path,
+        [
+            call(0, "execute_bash", command="sudo rm -rf /"),
+            call(1, "execute_bash", command="git push origin main"),
+            FINISH,
+        ],
+    )
     assert result.exit_status == "finished"
     denial = server.requests[1]["messages"][-1]["content"].lower()
     assert "sudo" in denial and ("denied" in denial or "policy" in denial)

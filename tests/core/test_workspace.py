@@ -35,7 +35,11 @@ def user_repo(tmp_path: Path) -> Path:
 
 
 def tree_state(repo: Path) -> tuple[str, str, dict[str, bytes]]:
-    files = {str(p.relative_to(repo)): p.read_bytes() for p in repo.rglob("*") if p.is_file() and ".git" not in p.parts}
+    files = {
+        str(p.relative_to(repo)): p.read_bytes()
+        for p in repo.rglob("*")
+        if p.is_file() and ".git" not in p.parts
+    }
     return sh(repo, "git", "status", "--porcelain"), sh(repo, "git", "rev-parse", "HEAD"), files
 
 
@@ -76,8 +80,13 @@ def test_patch_excludes_binary_and_scratch_and_keeps_crlf(user_repo: Path) -> No
     assert "+TWO\r\n" in patch and "-two\r\n" in patch
     assert "new_file.py" in patch
     # the patch applies cleanly to the user's tree state
-    check = subprocess.run(["git", "apply", "--check", "-"], cwd=user_repo, input=patch.encode(),
-                           capture_output=True, check=False)
+    check = subprocess.run(
+        ["git", "apply", "--check", "-"],
+        cwd=user_repo,
+        input=patch.encode(),
+        capture_output=True,
+        check=False,
+    )
     assert check.returncode == 0, check.stderr
 
 

@@ -26,13 +26,20 @@ from devloop.types import SamplingParams
 from devloop.workspace import Workspace, git
 
 OPS = "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return a + b\n"
-TESTS = ("from calc.ops import add, mul\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\n"
-         "def test_mul():\n    product = mul(2, 4)\n    assert product == 8\n")
+TESTS = (
+    "from calc.ops import add, mul\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\n"
+    "def test_mul():\n    product = mul(2, 4)\n    assert product == 8\n"
+)
 
 
 def call(i: int, name: str, **args: Any) -> dict[str, Any]:
-    return {"role": "assistant", "content": "", "tool_calls": [
-        {"id": f"c{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]}
+    return {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {"id": f"c{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+        ],
+    }
 
 
 def replace(i: int, path: str, old: str, new: str) -> dict[str, Any]:
@@ -48,16 +55,18 @@ def repo(tmp_path: Path) -> Path:
     (root / "calc" / "ops.py").write_text(OPS)
     (root / "calc" / "other.py").write_text("def other():\n    return 1\n")
     (root / "tests" / "test_ops.py").write_text(TESTS)
-    (root / "tests" / "test_other.py").write_text("from calc.other import other\n\n\ndef test_other():\n"
-                                                  "    assert other() == 1\n")
+    (root / "tests" / "test_other.py").write_text(
+        "from calc.other import other\n\n\ndef test_other():\n    assert other() == 1\n"
+    )
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "start")
     return root
 
 
-def run_loop(repo: Path, tmp_path: Path, script: list[dict[str, Any]], **flags: Any
-             ) -> tuple[Stop, ScriptedServer, FeedbackLoop, Workspace]:
+def run_loop(
+    repo: Path, tmp_path: Path, script: list[dict[str, Any]], **flags: Any
+) -> tuple[Stop, ScriptedServer, FeedbackLoop, Workspace]:
     """Build the run the way session.run_agent does, with the feedback loop's hooks on the Agent."""
     settings = FeedbackSettings(hook="pytest", **flags)
     ws = Workspace.create(repo, parent=tmp_path)
@@ -68,10 +77,17 @@ def run_loop(repo: Path, tmp_path: Path, script: list[dict[str, Any]], **flags: 
     with ScriptedServer(script) as server:
         model = loop.instrument(get_model("openai/test", base_url=server.url, max_retries=0))
         toolbox = default_toolbox()
-        agent = Agent(model=model, fmt=get_format("native"), toolbox=toolbox,
-                      ctx=ToolContext(runtime=runtime, root=ws.root), params=SamplingParams(),
-                      limits=Limits(max_iterations=len(script)), trajectory=Trajectory(tmp_path / "traj.jsonl"),
-                      patch=ws.diff, hooks=loop.hooks)
+        agent = Agent(
+            model=model,
+            fmt=get_format("native"),
+            toolbox=toolbox,
+            ctx=ToolContext(runtime=runtime, root=ws.root),
+            params=SamplingParams(),
+            limits=Limits(max_iterations=len(script)),
+            trajectory=Trajectory(tmp_path / "traj.jsonl"),
+            patch=ws.diff,
+            hooks=loop.hooks,
+        )
         try:
             stop = agent.run("system", "fix mul")
         finally:
@@ -82,11 +98,13 @@ def run_loop(repo: Path, tmp_path: Path, script: list[dict[str, Any]], **flags: 
 
 def feedback_in(request: dict[str, Any]) -> str:
     content = request["messages"][-1]["content"]
-    return content[content.index("[test hook]"):] if "[test hook]" in content else ""
+    return content[content.index("[test hook]") :] if "[test hook]" in content else ""
 
 
 @pytest.mark.slow
-def test_a_breaking_edit_is_reported_in_the_very_next_request_within_budget(repo: Path, tmp_path: Path) -> None:
+def test_a_breaking_edit_is_reported_in_the_very_next_request_within_budget(
+    repo: Path, tmp_path: Path
+) -> None:
     script = [
         replace(0, "calc/ops.py", "    return a + b\n\n\ndef mul", "    return a + b  # sum\n\n\ndef mul"),
         replace(1, "calc/ops.py", "    return a + b  # sum", "    return a - b"),
@@ -115,8 +133,13 @@ def test_three_no_progress_steps_restore_the_best_checkpoint(repo: Path, tmp_pat
         replace(0, "calc/ops.py", "def mul(a, b):\n    return a + b", "def mul(a, b):\n    return a * b"),
         replace(1, "calc/ops.py", "def add(a, b):\n    return a + b", "def add(a, b):\n    return a - b"),
         call(2, "str_replace_editor", command="create", path="calc/extra.py", file_text="X = 1\n"),
-        call(3, "str_replace_editor", command="create", path="tests/test_extra.py",
-             file_text="def test_broken():\n    assert False\n"),
+        call(
+            3,
+            "str_replace_editor",
+            command="create",
+            path="tests/test_extra.py",
+            file_text="def test_broken():\n    assert False\n",
+        ),
         call(4, "execute_bash", command="rm calc/other.py"),
         call(5, "execute_bash", command="true"),
     ]
@@ -144,7 +167,9 @@ def test_three_no_progress_steps_restore_the_best_checkpoint(repo: Path, tmp_pat
         assert git(repo, "status", "--porcelain") == ""
         fields = loop.result_fields()
         assert fields["rollbacks"] == 1 and fields["checkpoints"] == 1
-        scraped = urllib.request.urlopen(f"http://127.0.0.1:{loop.metrics.port}/metrics", timeout=5).read().decode()
+        scraped = (
+            urllib.request.urlopen(f"http://127.0.0.1:{loop.metrics.port}/metrics", timeout=5).read().decode()
+        )
         assert "devloop_rollbacks_total 1.0" in scraped
         assert "devloop_checkpoints_total 1.0" in scraped
         assert "devloop_steps_total 6.0" in scraped
@@ -155,12 +180,24 @@ def test_three_no_progress_steps_restore_the_best_checkpoint(repo: Path, tmp_pat
         loop.close()
     events = [json.loads(line) for line in (tmp_path / "out" / "events.jsonl").read_text().splitlines()]
     for event in events:
-        assert {"ts", "retry", "queue", "patch_sha", "test", "status", "trace_bytes", "step", "timings"} <= event.keys()
+        assert {
+            "ts",
+            "retry",
+            "queue",
+            "patch_sha",
+            "test",
+            "status",
+            "trace_bytes",
+            "step",
+            "timings",
+        } <= event.keys()
     kinds = [e["kind"] for e in events if e["kind"] != "test"]
     assert kinds[:2] == ["test_run", "checkpoint"]
     assert "rollback" in kinds
     rollback = next(e for e in events if e["kind"] == "rollback")
-    assert rollback["step"] == 4 and rollback["retry"] == 1 and rollback["ref"] == "refs/devloop/checkpoints/1"
+    assert (
+        rollback["step"] == 4 and rollback["retry"] == 1 and rollback["ref"] == "refs/devloop/checkpoints/1"
+    )
     runs = [e for e in events if e["kind"] == "test_run"]
     assert all("overhead_s" in e["timings"] and "test_s" in e["timings"] for e in runs)
     assert any(e["trace_bytes"] > 0 for e in runs)
@@ -168,10 +205,14 @@ def test_three_no_progress_steps_restore_the_best_checkpoint(repo: Path, tmp_pat
 
 def test_the_user_branch_is_never_touched_by_checkpoints(repo: Path, tmp_path: Path) -> None:
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout
-    script = [replace(0, "calc/ops.py", "def mul(a, b):\n    return a + b", "def mul(a, b):\n    return a * b")]
+    script = [
+        replace(0, "calc/ops.py", "def mul(a, b):\n    return a + b", "def mul(a, b):\n    return a * b")
+    ]
     _, _, loop, ws = run_loop(repo, tmp_path, script)
     loop.close()
     assert loop.hook.last_report is not None and loop.hook.last_report.green
     assert git(ws.root, "rev-parse", "HEAD") == head
-    assert ws.run_git("for-each-ref", "--format=%(refname)", "refs/devloop").split() == ["refs/devloop/checkpoints/1"]
+    assert ws.run_git("for-each-ref", "--format=%(refname)", "refs/devloop").split() == [
+        "refs/devloop/checkpoints/1"
+    ]
     assert git(ws.root, "for-each-ref", "refs/devloop") == ""

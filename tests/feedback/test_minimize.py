@@ -151,7 +151,9 @@ def test_planted_hunks_and_lines_are_dropped_and_the_fix_kept(ws: Workspace) -> 
 
 def test_the_same_set_of_passing_tests_not_merely_green(ws: Workspace) -> None:
     # A new passing test is part of what the tests observe: dropping it would still be green, but not the same.
-    (ws.root / "tests/test_more.py").write_text("from calc.ops import mul\n\n\ndef test_mul():\n    assert mul(2, 3) == 6\n")
+    (ws.root / "tests/test_more.py").write_text(
+        "from calc.ops import mul\n\n\ndef test_mul():\n    assert mul(2, 3) == 6\n"
+    )
     result = minimize(ws.root, ws.diff(), PyRunner(ws.root), ["tests"])
     assert result.verified and "test_mul" in result.patch and "planted" not in result.patch
 
@@ -165,7 +167,9 @@ def test_runner_that_cannot_move_works_in_place_and_leaves_the_result(ws: Worksp
 
 def test_failing_tests_leave_the_patch_alone(ws: Workspace) -> None:
     (ws.root / "calc/ops.py").write_text(OPS.replace("return a * b", "return a ** b"))
-    (ws.root / "tests/test_mul.py").write_text("from calc.ops import mul\n\n\ndef test_mul():\n    assert mul(2, 3) == 6\n")
+    (ws.root / "tests/test_mul.py").write_text(
+        "from calc.ops import mul\n\n\ndef test_mul():\n    assert mul(2, 3) == 6\n"
+    )
     patch = ws.diff()
     result = minimize(ws.root, patch, PyRunner(ws.root), ["tests"])
     assert result.patch == patch and result.test_runs == 1 and "do not pass" in result.note

@@ -83,7 +83,13 @@ def test_stream_diff_to_the_terminal() -> None:
 def test_settings_defaults_and_errors() -> None:
     s = FeedbackSettings()
     assert (s.hook, s.timeout_test, s.hook_scope, s.summary_tokens, s.rollback_threshold, s.max_retry) == (
-        None, 60.0, "related", 512, 3, 20)
+        None,
+        60.0,
+        "related",
+        512,
+        3,
+        20,
+    )
     assert not s.feedback_enabled()
     assert FeedbackSettings(stream_diff="-").feedback_enabled()
     for bad in ({"hook_scope": "some"}, {"timeout_test": 0}, {"hook": "  "}, {"metrics_port": 70000}):
@@ -97,13 +103,21 @@ def test_build_feedback_is_none_without_flags_and_wires_the_parts(tmp_path: Path
     ws = Workspace.create(tmp_path / "repo", parent=tmp_path)
     with LocalRuntime(ws.root) as rt:
         assert build_feedback(FeedbackSettings(), workspace=ws, runtime=rt, out_dir=tmp_path / "out") is None
-        loop = build_feedback(FeedbackSettings(hook="make test", metrics_port=0), workspace=ws, runtime=rt,
-                              out_dir=tmp_path / "out")
+        loop = build_feedback(
+            FeedbackSettings(hook="make test", metrics_port=0),
+            workspace=ws,
+            runtime=rt,
+            out_dir=tmp_path / "out",
+        )
         assert loop is not None
         try:
             assert loop.hooks == [loop.hook] and loop.runner is not None and loop.retries_left == 20
             fields = loop.result_fields()
-            assert fields["test_runs"] == 0 and fields["rollbacks"] == 0 and fields["metrics_port"] == loop.metrics.port
+            assert (
+                fields["test_runs"] == 0
+                and fields["rollbacks"] == 0
+                and fields["metrics_port"] == loop.metrics.port
+            )
             assert fields["events_path"] == str(tmp_path / "out" / "events.jsonl")
         finally:
             loop.close()

@@ -84,12 +84,18 @@ def last_content(request: dict[str, Any]) -> str:
 
 
 @pytest.mark.slow
-def test_fast_spends_its_budget_then_deep_restores_the_checkpoint_and_fixes(repo: Path, tmp_path: Path) -> None:
+def test_fast_spends_its_budget_then_deep_restores_the_checkpoint_and_fixes(
+    repo: Path, tmp_path: Path
+) -> None:
     script = [
-        replace(0, "    return a + b\n\n\ndef mul", "    return a + b  # sum\n\n\ndef mul"),  # 1 of 2: checkpoint 1
+        replace(
+            0, "    return a + b\n\n\ndef mul", "    return a + b  # sum\n\n\ndef mul"
+        ),  # 1 of 2: checkpoint 1
         replace(1, "    return a + b  # sum", "    return a - b"),  # breaks add: worse
         call(2, "execute_bash", command="true"),
-        replace(3, "def mul(a, b):\n    return a + b", "def mul(a, b):\n    return a * b"),  # from checkpoint 1
+        replace(
+            3, "def mul(a, b):\n    return a + b", "def mul(a, b):\n    return a * b"
+        ),  # from checkpoint 1
         call(4, "finish", message="mul multiplies"),
     ]
     stop, runner, server, loop, ws = run_queues(repo, tmp_path, script, "fast:3,deep:10,rescue:7")
@@ -98,13 +104,20 @@ def test_fast_spends_its_budget_then_deep_restores_the_checkpoint_and_fixes(repo
     deep = last_content(server.requests[3])
     assert "[queue deep: up to 10 steps]" in deep and "restored to checkpoint 1" in deep
     ops = (ws.root / "calc/ops.py").read_text()
-    assert "return a + b  # sum" in ops and "return a * b" in ops and "a - b" not in ops  # the break was undone
+    assert (
+        "return a + b  # sum" in ops and "return a * b" in ops and "a - b" not in ops
+    )  # the break was undone
     fields = runner.result_fields()
     assert [(q["name"], q["budget"], q["spent"], q["outcome"]) for q in fields["queues"]] == [
         ("fast", 3, 3, "not_green"), ("deep", 10, 2, "green"), ("rescue", 7, 0, "skipped")]  # fmt: skip
     assert fields["needs_review"] is False and fields["queues"][1]["tokens"] > 0
     kinds = [(e["kind"], e["queue"]) for e in loop.events.events if e["kind"].startswith("queue_")]
-    assert kinds == [("queue_start", "fast"), ("queue_end", "fast"), ("queue_start", "deep"), ("queue_end", "deep")]
+    assert kinds == [
+        ("queue_start", "fast"),
+        ("queue_end", "fast"),
+        ("queue_start", "deep"),
+        ("queue_end", "deep"),
+    ]
     assert json.dumps(fields)  # result.json-ready
 
 
@@ -117,7 +130,10 @@ def test_rescue_applies_the_rules_and_still_failing_ends_needs_review(repo: Path
     stop, runner, server, loop, _ = run_queues(repo, tmp_path, script, "fast:1,deep:1,rescue:1")
     assert stop.status == "max_iterations" and "needs_review" in stop.reason
     rescue = last_content(server.requests[2])
-    assert "[queue rescue: up to 1 steps]" in rescue and "`missing_helper` is used where it is not defined" in rescue
+    assert (
+        "[queue rescue: up to 1 steps]" in rescue
+        and "`missing_helper` is used where it is not defined" in rescue
+    )
     fields = runner.result_fields()
     assert fields["needs_review"] is True
     assert [(q["name"], q["spent"], q["outcome"]) for q in fields["queues"]] == [
@@ -176,4 +192,8 @@ def test_parse_queues() -> None:
 def test_bad_queue_spec_names_the_part(spec: str, expected: str) -> None:
     with pytest.raises(QueueError) as info:
         parse_queues(spec)
-    assert str(info.value).startswith("--queues: ") and expected in str(info.value) and "\n" not in str(info.value)
+    assert (
+        str(info.value).startswith("--queues: ")
+        and expected in str(info.value)
+        and "\n" not in str(info.value)
+    )

@@ -30,7 +30,9 @@ class Shell:
 
     def run(self, command: str, timeout: float) -> CommandResult:
         self.commands.append(command)
-        p = subprocess.run(["bash", "-c", command], cwd=self.root, capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(
+            ["bash", "-c", command], cwd=self.root, capture_output=True, text=True, timeout=timeout
+        )
         return CommandResult(p.stdout + p.stderr, p.returncode)
 
 
@@ -53,7 +55,9 @@ def write(root: Path, files: dict[str, str]) -> None:
 def git(root: Path, *args: str) -> str:
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@t"}  # fmt: skip
-    return subprocess.run(["git", *args], cwd=root, env=env, capture_output=True, text=True, check=False).stdout
+    return subprocess.run(
+        ["git", *args], cwd=root, env=env, capture_output=True, text=True, check=False
+    ).stdout
 
 
 def commit_all(root: Path) -> None:
@@ -108,14 +112,19 @@ def make_wheel(dest: Path, dist: str, module: str) -> Path:
     with zipfile.ZipFile(wheel, "w") as z:
         z.writestr(f"{module}/__init__.py", "VALUE = 42\n")
         z.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-        z.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr(
+            f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
         z.writestr(f"{info}/RECORD", "")
     return wheel
 
 
 @case("module_not_found")
 def _module_not_found(root: Path) -> None:
-    write(root, {"requirements.txt": "requests>=2\ntinydep>=1.0  # the data layer\n", "app.py": "import tinydep\n"})
+    write(
+        root,
+        {"requirements.txt": "requests>=2\ntinydep>=1.0  # the data layer\n", "app.py": "import tinydep\n"},
+    )
     venv = root.parent / "venv"
     subprocess.run(["uv", "venv", "-q", str(venv), "--python", sys.executable], check=True)
     wheels = root.parent / "wheels"
@@ -140,8 +149,13 @@ def _syntax(root: Path) -> None:
     (root / "pkg/mod.py").write_text("def f(x:\n    return x + 1\n")
     output = pytest_out(root, "--co", "--pyargs", "pkg.mod") + py(root, "import pkg.mod")
     untouched = fire(root, output, [], checkpoints=GitRestorer(root))
-    assert "syntax_error_in_edited_file" not in [r.rule for r in untouched]  # not the agent's file: left alone
-    r = only(fire(root, output, [str(root / "pkg/mod.py")], checkpoints=GitRestorer(root)), "syntax_error_in_edited_file")
+    assert "syntax_error_in_edited_file" not in [
+        r.rule for r in untouched
+    ]  # not the agent's file: left alone
+    r = only(
+        fire(root, output, [str(root / "pkg/mod.py")], checkpoints=GitRestorer(root)),
+        "syntax_error_in_edited_file",
+    )
     assert r.applied and "restored" in r.message and "pkg/mod.py" in r.message
     assert py(root, "import pkg.mod; print(pkg.mod.f(1))").strip() == "2"
 
@@ -209,9 +223,14 @@ def _recursion(root: Path) -> None:
 
 @case("command_not_found")
 def _command(root: Path) -> None:
-    r = only(fire(root, out(root, "/bin/bash", "-c", "jq .", env={"PATH": "/nonexistent"})), "command_not_found")
+    r = only(
+        fire(root, out(root, "/bin/bash", "-c", "jq .", env={"PATH": "/nonexistent"})), "command_not_found"
+    )
     assert "`jq`" in r.message and "Debian package jq" in r.message
-    r = only(fire(root, out(root, "/bin/sh", "-c", "xvfb-run x", env={"PATH": "/nonexistent"})), "command_not_found")
+    r = only(
+        fire(root, out(root, "/bin/sh", "-c", "xvfb-run x", env={"PATH": "/nonexistent"})),
+        "command_not_found",
+    )
     assert "xvfb" in r.message
 
 
@@ -287,7 +306,13 @@ def _file_not_found(root: Path) -> None:
 
 @case("stale_bytecode")
 def _stale(root: Path) -> None:
-    write(root, {"tests/a/test_util.py": "def test_a():\n    pass\n", "tests/b/test_util.py": "def test_b():\n    pass\n"})
+    write(
+        root,
+        {
+            "tests/a/test_util.py": "def test_a():\n    pass\n",
+            "tests/b/test_util.py": "def test_b():\n    pass\n",
+        },
+    )
     (root / "tests/a/__pycache__").mkdir()
     shell = Shell(root)
     r = only(fire(root, pytest_out(root, "tests"), runtime=shell), "stale_bytecode")

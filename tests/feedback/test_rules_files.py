@@ -43,7 +43,9 @@ def test_user_toml_adds_a_rule_and_replaces_a_shipped_one(tmp_path: Path) -> Non
     assert len(rules) == len(load_rules()) + 1
     events = Events()
     engine = RescueEngine(rules, RescueContext(tmp_path, events=events))
-    results = engine.apply("ConnectionRefusedError: [Errno 111] port 5432\nbash: frobnicate: command not found\n")
+    results = engine.apply(
+        "ConnectionRefusedError: [Errno 111] port 5432\nbash: frobnicate: command not found\n"
+    )
     by_rule = {r.rule: r.message for r in results}
     assert by_rule["flaky_network"] == "Nothing listens on port 5432: tests must not need the network."
     assert by_rule["command_not_found"] == "custom: frobnicate via the pip package frob"
@@ -62,7 +64,9 @@ def test_user_yaml_rules(tmp_path: Path) -> None:
         "    message: 'SQLite is locked: close connections in the fixture.'\n"
     )
     rules = load_rules(path)
-    results = RescueEngine(rules, RescueContext(tmp_path)).apply("sqlite3.OperationalError: database is locked")
+    results = RescueEngine(rules, RescueContext(tmp_path)).apply(
+        "sqlite3.OperationalError: database is locked"
+    )
     assert [r.rule for r in results] == ["slow_db"]
 
 
@@ -84,7 +88,9 @@ def test_user_yaml_rules(tmp_path: Path) -> None:
         ('commands = "jq"\n', "[commands] must be a table"),
     ],
 )  # fmt: skip
-def test_bad_rule_file_gives_one_line_naming_file_rule_and_field(tmp_path: Path, body: str, expected: str) -> None:
+def test_bad_rule_file_gives_one_line_naming_file_rule_and_field(
+    tmp_path: Path, body: str, expected: str
+) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(body)
     with pytest.raises(RuleError) as info:
@@ -112,7 +118,9 @@ def test_install_and_run_are_not_repeated_for_the_same_match(tmp_path: Path) -> 
             return CommandResult("ok", 0)
 
     shell = Recorder()
-    engine = RescueEngine(load_rules(), RescueContext(tmp_path, runtime=shell, install_command="install {requirement}"))
+    engine = RescueEngine(
+        load_rules(), RescueContext(tmp_path, runtime=shell, install_command="install {requirement}")
+    )
     output = "ModuleNotFoundError: No module named 'yaml'\n" * 2
     first = engine.apply(output)
     assert [r.rule for r in first] == ["module_not_found"] and first[0].applied
@@ -135,7 +143,9 @@ def test_restore_file_uses_the_run_checkpoints(tmp_path: Path) -> None:
     (ws.root / "mod.py").write_text("def f():\n    return 2\n")
     checkpoints.save(1, ws.diff())
     (ws.root / "mod.py").write_text("def f(:\n    return 3\n")
-    output = subprocess.run([sys.executable, "-c", "import mod"], cwd=ws.root, capture_output=True, text=True).stderr
+    output = subprocess.run(
+        [sys.executable, "-c", "import mod"], cwd=ws.root, capture_output=True, text=True
+    ).stderr
     engine = RescueEngine(load_rules(), RescueContext(ws.root, checkpoints=checkpoints))
     results = engine.apply(output, edited_files=["mod.py"])
     assert [(r.rule, r.applied) for r in results] == [("syntax_error_in_edited_file", True)]

@@ -31,23 +31,30 @@ def shell(tmp_path: Path) -> Iterator[LocalRuntime]:
 
 
 def test_pytest_runner_reports_message_frames_locals_and_output(tmp_path: Path, shell: LocalRuntime) -> None:
-    write(tmp_path, {
-        "pkg/__init__.py": "",
-        "pkg/calc.py": "def div(a, b):\n    scale = 10\n    return a * scale // b\n",
-        "tests/test_calc.py": (
-            "import pytest\nfrom pkg.calc import div\n\n"
-            "def test_ok():\n    assert div(4, 2) == 20\n\n"
-            "def test_zero():\n    print('dividing now')\n    assert div(1, 0) == 0\n\n"
-            "def test_wrong():\n    expected = 3\n    assert div(1, 1) == expected\n\n"
-            "@pytest.mark.skip\ndef test_skipped():\n    pass\n\n"
-            "@pytest.mark.xfail\ndef test_xfail():\n    assert False\n"),
-    })
+    write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/calc.py": "def div(a, b):\n    scale = 10\n    return a * scale // b\n",
+            "tests/test_calc.py": (
+                "import pytest\nfrom pkg.calc import div\n\n"
+                "def test_ok():\n    assert div(4, 2) == 20\n\n"
+                "def test_zero():\n    print('dividing now')\n    assert div(1, 0) == 0\n\n"
+                "def test_wrong():\n    expected = 3\n    assert div(1, 1) == expected\n\n"
+                "@pytest.mark.skip\ndef test_skipped():\n    pass\n\n"
+                "@pytest.mark.xfail\ndef test_xfail():\n    assert False\n"
+            ),
+        },
+    )
     shell.run("cd /", 5)  # the agent's shell may stand anywhere; tests run from the root
     report = runners.PytestRunner(shell, tmp_path).run(["tests/test_calc.py"], 60)
-    assert report.statuses == {"tests/test_calc.py::test_ok": "PASSED", "tests/test_calc.py::test_zero": "FAILED",
-                               "tests/test_calc.py::test_wrong": "FAILED",
-                               "tests/test_calc.py::test_skipped": "SKIPPED",
-                               "tests/test_calc.py::test_xfail": "XFAIL"}
+    assert report.statuses == {
+        "tests/test_calc.py::test_ok": "PASSED",
+        "tests/test_calc.py::test_zero": "FAILED",
+        "tests/test_calc.py::test_wrong": "FAILED",
+        "tests/test_calc.py::test_skipped": "SKIPPED",
+        "tests/test_calc.py::test_xfail": "XFAIL",
+    }
     zero = next(f for f in report.failures if f.test_id.endswith("test_zero"))
     assert zero.message == "ZeroDivisionError: integer division or modulo by zero"
     assert zero.frames[-1].startswith("pkg/calc.py:3 in div")
@@ -80,7 +87,10 @@ def _alive_with(marker: str) -> list[int]:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if marker in cmdline and "state" not in Path(f"/proc/{pid}/status").read_text().split("\n")[2].lower():
+        if (
+            marker in cmdline
+            and "state" not in Path(f"/proc/{pid}/status").read_text().split("\n")[2].lower()
+        ):
             found.append(int(pid))
     return found
 
@@ -93,13 +103,21 @@ def _zombie(pid: int) -> bool:
 
 
 @pytest.mark.slow
-def test_timeout_kills_the_test_process_and_everything_it_started(tmp_path: Path, shell: LocalRuntime) -> None:
+def test_timeout_kills_the_test_process_and_everything_it_started(
+    tmp_path: Path, shell: LocalRuntime
+) -> None:
     marker = "987654"
-    write(tmp_path, {"test_hang.py": (
-        "import subprocess, time\n\n"
-        "def test_fast():\n    pass\n\n"
-        f"def test_hang():\n    subprocess.Popen(['sleep', '{marker}'], start_new_session=True)\n"
-        f"    subprocess.Popen(['sleep', '{marker}'])\n    time.sleep(600)\n")})
+    write(
+        tmp_path,
+        {
+            "test_hang.py": (
+                "import subprocess, time\n\n"
+                "def test_fast():\n    pass\n\n"
+                f"def test_hang():\n    subprocess.Popen(['sleep', '{marker}'], start_new_session=True)\n"
+                f"    subprocess.Popen(['sleep', '{marker}'])\n    time.sleep(600)\n"
+            )
+        },
+    )
     t0 = time.monotonic()
     report = runners.PytestRunner(shell, tmp_path).run(None, 3)
     assert time.monotonic() - t0 < 20
@@ -140,13 +158,24 @@ def test_jest_runner_on_a_small_npm_project(tmp_path: Path) -> None:
     if not (shutil.which("npm") and shutil.which("npx")):
         pytest.skip("npm/npx not installed")
     project = tmp_path / "jsproj"
-    write(project, {"package.json": json.dumps({"name": "jsproj", "version": "1.0.0", "private": True}),
-                    "math.js": "exports.add = (a, b) => a + b;\nexports.sub = (a, b) => a + b;\n",
-                    "math.test.js": JEST_TEST, "other.js": "exports.x = 1;\n",
-                    "other.test.js": "test('x', () => { expect(require('./other').x).toBe(1); });\n"})
+    write(
+        project,
+        {
+            "package.json": json.dumps({"name": "jsproj", "version": "1.0.0", "private": True}),
+            "math.js": "exports.add = (a, b) => a + b;\nexports.sub = (a, b) => a + b;\n",
+            "math.test.js": JEST_TEST,
+            "other.js": "exports.x = 1;\n",
+            "other.test.js": "test('x', () => { expect(require('./other').x).toBe(1); });\n",
+        },
+    )
     try:
-        install = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent", "--prefer-offline", "jest@29"], cwd=project,
-                                 capture_output=True, text=True, timeout=240)
+        install = subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--silent", "--prefer-offline", "jest@29"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
     except subprocess.TimeoutExpired:
         pytest.skip("npm install jest timed out")
     if install.returncode != 0:
@@ -154,7 +183,10 @@ def test_jest_runner_on_a_small_npm_project(tmp_path: Path) -> None:
     with LocalRuntime(project) as rt:
         runner = runners.JestRunner(rt, project)
         report = runner.run(["math.js"], 120)
-        assert report.statuses == {"math.test.js > adds": "PASSED", "math.test.js > sub > subtracts": "FAILED"}
+        assert report.statuses == {
+            "math.test.js > adds": "PASSED",
+            "math.test.js > sub > subtracts": "FAILED",
+        }
         failure = report.failures[0]
         assert "Expected: 3" in failure.message and "Received: 7" in failure.message
         assert any("math.test.js" in frame for frame in failure.frames)

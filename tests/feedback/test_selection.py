@@ -23,20 +23,23 @@ def patch_of(*paths: str) -> str:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    write(tmp_path, {
-        "src/shop/__init__.py": "",
-        "src/shop/cart.py": "from .prices import total\n",
-        "src/shop/prices.py": "import math\n",
-        "src/shop/users.py": "",
-        "src/shop/tax.py": "",
-        "tests/test_cart.py": "from shop.cart import Cart\n",
-        "tests/test_prices_extra.py": "from shop import (\n    prices,\n    users,\n)\n",
-        "tests/test_users.py": "import shop.users as u\n",
-        "tests/test_tax.py": "def test_x():\n    pass\n",  # imports nothing: found by its name only
-        "tests/test_unrelated.py": "import os\n",
-        "tests/sub/conftest.py": "",
-        "tests/sub/test_deep.py": "",
-    })
+    write(
+        tmp_path,
+        {
+            "src/shop/__init__.py": "",
+            "src/shop/cart.py": "from .prices import total\n",
+            "src/shop/prices.py": "import math\n",
+            "src/shop/users.py": "",
+            "src/shop/tax.py": "",
+            "tests/test_cart.py": "from shop.cart import Cart\n",
+            "tests/test_prices_extra.py": "from shop import (\n    prices,\n    users,\n)\n",
+            "tests/test_users.py": "import shop.users as u\n",
+            "tests/test_tax.py": "def test_x():\n    pass\n",  # imports nothing: found by its name only
+            "tests/test_unrelated.py": "import os\n",
+            "tests/sub/conftest.py": "",
+            "tests/sub/test_deep.py": "",
+        },
+    )
     return tmp_path
 
 
@@ -66,8 +69,14 @@ def test_conftest_selects_the_tests_below_it(project: Path) -> None:
 
 def test_tests_the_agent_wrote_or_ran_are_included(project: Path) -> None:
     sel = selection.TestSelector(project)
-    sel.note_calls([ToolCall("execute_bash", {"command": f"cd {project} && python -m pytest -q -k fast "
-                                                         "tests/test_unrelated.py::test_one"})])
+    sel.note_calls(
+        [
+            ToolCall(
+                "execute_bash",
+                {"command": f"cd {project} && python -m pytest -q -k fast tests/test_unrelated.py::test_one"},
+            )
+        ]
+    )
     write(project, {"tests/test_new.py": "def test_new():\n    pass\n"})
     chosen = sel.select(patch_of("tests/test_new.py", "README.md"))
     assert chosen == ["tests/test_unrelated.py::test_one", "tests/test_new.py"]
@@ -87,15 +96,21 @@ def test_non_python_change_selects_nothing(project: Path) -> None:
     assert select(project, "README.md") == []
 
 
-@pytest.mark.parametrize("command, expected", [
-    ("pytest tests/test_cart.py", ["tests/test_cart.py"]),
-    ("python3 -m pytest -x --tb short tests/test_cart.py::test_a[1-2]", ["tests/test_cart.py::test_a[1-2]"]),
-    ("python -m unittest tests.test_users.UsersTest.test_name", ["tests/test_users.py"]),
-    ("python tests/test_tax.py", ["tests/test_tax.py"]),
-    ("ls && pytest -k 'a or b' missing_file.py", []),
-    ("echo pytest", []),
-    ("pytest 'unbalanced", []),
-])
+@pytest.mark.parametrize(
+    "command, expected",
+    [
+        ("pytest tests/test_cart.py", ["tests/test_cart.py"]),
+        (
+            "python3 -m pytest -x --tb short tests/test_cart.py::test_a[1-2]",
+            ["tests/test_cart.py::test_a[1-2]"],
+        ),
+        ("python -m unittest tests.test_users.UsersTest.test_name", ["tests/test_users.py"]),
+        ("python tests/test_tax.py", ["tests/test_tax.py"]),
+        ("ls && pytest -k 'a or b' missing_file.py", []),
+        ("echo pytest", []),
+        ("pytest 'unbalanced", []),
+    ],
+)
 def test_tests_in_command(project: Path, command: str, expected: list[str]) -> None:
     assert selection.tests_in_command(command, project) == expected
 

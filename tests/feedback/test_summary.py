@@ -20,17 +20,22 @@ def big_failure(i: int) -> FailureDetail:
         message=f"AssertionError: assert {i} == {i + 1}\n" + "  where something = f(x)\n" * 30,
         frames=[f"pkg/mod.py:{n} in helper_{n}\n    value = compute(x, y, z)" for n in range(8)],
         locals={f"var{n}": "x" * 500 for n in range(20)},
-        stdout="printed line\n" * 200, stderr="warning\n" * 100,
+        stdout="printed line\n" * 200,
+        stderr="warning\n" * 100,
     )
 
 
 def test_progress_names_newly_failing_and_newly_passing_tests() -> None:
     before = report({"t::a": "PASSED", "t::b": "FAILED", "t::c": "PASSED", "t::d": "FAILED"})
-    now = report({"t::a": "FAILED", "t::b": "PASSED", "t::c": "PASSED", "t::d": "PASSED"},
-                 [FailureDetail("t::a", "AssertionError: assert 1 == 2")])
+    now = report(
+        {"t::a": "FAILED", "t::b": "PASSED", "t::c": "PASSED", "t::d": "PASSED"},
+        [FailureDetail("t::a", "AssertionError: assert 1 == 2")],
+    )
     text = summarize(now, before, 512)
-    assert text.splitlines()[0] == ("[test hook] 3 of 4 now pass (was 2 of 4). Newly failing (passed before): "
-                                    "t::a. Newly passing: t::b, t::d.")
+    assert text.splitlines()[0] == (
+        "[test hook] 3 of 4 now pass (was 2 of 4). Newly failing (passed before): "
+        "t::a. Newly passing: t::b, t::d."
+    )
     assert "FAILED t::a\n  AssertionError: assert 1 == 2" in text
 
 
@@ -40,7 +45,10 @@ def test_first_run_has_no_comparison() -> None:
 
 def test_newly_failing_tests_come_before_old_failures() -> None:
     before = report({"t::old": "FAILED", "t::new": "PASSED"})
-    now = report({"t::old": "FAILED", "t::new": "FAILED"}, [FailureDetail("t::old", "old"), FailureDetail("t::new", "new")])
+    now = report(
+        {"t::old": "FAILED", "t::new": "FAILED"},
+        [FailureDetail("t::old", "old"), FailureDetail("t::new", "new")],
+    )
     text = summarize(now, before, 512)
     assert text.index("FAILED t::new") < text.index("FAILED t::old")
 
@@ -64,11 +72,22 @@ def test_summary_stays_within_budget(budget: int, n_failures: int) -> None:
 
 
 def test_generous_budget_keeps_frames_locals_and_output() -> None:
-    failure = FailureDetail("t::a", "ValueError: bad", ["pkg/m.py:3 in f\n    raise ValueError('bad')"],
-                            {"n": "3"}, stdout="hello", stderr="oops")
+    failure = FailureDetail(
+        "t::a",
+        "ValueError: bad",
+        ["pkg/m.py:3 in f\n    raise ValueError('bad')"],
+        {"n": "3"},
+        stdout="hello",
+        stderr="oops",
+    )
     text = summarize(report({"t::a": "FAILED"}, [failure]), None, 512)
-    for part in ("at pkg/m.py:3 in f", "raise ValueError('bad')", "locals: n=3", "captured stdout: hello",
-                 "captured stderr: oops"):
+    for part in (
+        "at pkg/m.py:3 in f",
+        "raise ValueError('bad')",
+        "locals: n=3",
+        "captured stdout: hello",
+        "captured stderr: oops",
+    ):
         assert part in text
 
 

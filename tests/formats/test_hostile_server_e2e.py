@@ -124,8 +124,13 @@ def test_reply_envelopes_a_server_should_never_send_are_retried_not_crashes() ->
     for body in ({"choices": {"0": {}}}, {"choices": "x"}, {"choices": [5]}):
         with pytest.raises(_Transient):
             parse(None, body)  # type: ignore[arg-type]
-    done = parse(None, {"choices": [{"message": {"content": "hi"}, "finish_reason": 7}],  # type: ignore[arg-type]
-                        "usage": {"prompt_tokens": "many", "completion_tokens": float("nan")}})
+    done = parse(
+        None,
+        {
+            "choices": [{"message": {"content": "hi"}, "finish_reason": 7}],  # type: ignore[arg-type]
+            "usage": {"prompt_tokens": "many", "completion_tokens": float("nan")},
+        },
+    )
     assert done.content == "hi" and done.usage.prompt_tokens == 0 and done.usage.completion_tokens == 0
     assert done.finish_reason is None
     assert parse(None, {"choices": [{"message": {}}], "usage": [1, 2]}).usage.prompt_tokens == 0  # type: ignore[arg-type]

@@ -54,8 +54,16 @@ def test_defaults_deny(policy, command: str) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    ["git commit -m 'push it'", "echo sudo", "pytest -x tests/", "echo x > out.txt 2>/dev/null",
-     "cp a b", "python setup.py build > /tmp/log", "curl -s http://x -o script.sh", "cat README | sh -n"],
+    [
+        "git commit -m 'push it'",
+        "echo sudo",
+        "pytest -x tests/",
+        "echo x > out.txt 2>/dev/null",
+        "cp a b",
+        "python setup.py build > /tmp/log",
+        "curl -s http://x -o script.sh",
+        "cat README | sh -n",
+    ],
 )
 def test_defaults_allow_ordinary_work(policy, command: str) -> None:
     assert policy.check(bash(command), ROOT, interactive=False).action == "allow"
@@ -89,7 +97,7 @@ def test_project_rules_win_over_user_rules_over_defaults(tmp_path: Path) -> None
     project = tmp_path / "proj"
     (project / ".devloop").mkdir(parents=True)
     (project / ".devloop" / "policy.toml").write_text(
-        "# comment\n\n[[rule]]\ntool = \"execute_bash\"\npattern = '^make test'\naction = \"allow\"\n"
+        '# comment\n\n[[rule]]\ntool = "execute_bash"\npattern = \'^make test\'\naction = "allow"\n'
     )
     policy = load_policy(project, user_file=user)
     push = policy.check(bash("git push"), ROOT, interactive=False)
@@ -104,13 +112,18 @@ def test_project_rules_win_over_user_rules_over_defaults(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[[rule]]\naction = \"deny\"\npattern = \"(\"\n", r"policy.toml:1: rule\[0\]\.pattern: invalid regex"),
-        ("[[rule]]\ntool='x'\naction='allow'\n\n[[rule]]\ntool='y'\naction='maybe'\n",
-         r"policy.toml:5: rule\[1\]\.action: 'maybe' is not one of allow, ask, deny"),
+        ('[[rule]]\naction = "deny"\npattern = "("\n', r"policy.toml:1: rule\[0\]\.pattern: invalid regex"),
+        (
+            "[[rule]]\ntool='x'\naction='allow'\n\n[[rule]]\ntool='y'\naction='maybe'\n",
+            r"policy.toml:5: rule\[1\]\.action: 'maybe' is not one of allow, ask, deny",
+        ),
         ("[[rule]]\ntool = 'x'\nactoin = 'deny'\n", r"policy.toml:1: rule\[0\]\.actoin: unknown field"),
         ("[[rule]]\ntool = 'x'\n", r"policy.toml:1: rule\[0\]\.action: missing"),
         ("[[rule]]\ntool = \"x\naction = 'deny'\n", r"policy.toml:2: syntax: "),
-        ("[[rule]]\npattern = 'x'\naction = 'deny'\nmode = 'sometimes'\n", r":1: rule\[0\]\.mode: 'sometimes'"),
+        (
+            "[[rule]]\npattern = 'x'\naction = 'deny'\nmode = 'sometimes'\n",
+            r":1: rule\[0\]\.mode: 'sometimes'",
+        ),
         ("rules = 3\n", r"policy.toml:1: rules: unknown top-level key"),
         ("[[rule]]\naction = 'deny'\n", r":1: rule\[0\]\.pattern: a rule for every tool needs"),
     ],
@@ -130,16 +143,27 @@ def test_missing_extra_file_is_an_error(tmp_path: Path) -> None:
 
 def test_write_targets_best_effort() -> None:
     assert bash_write_targets("echo a > x; cat y >> /etc/z 2> err && tee -a t1 t2 < in") == [
-        "x", "/etc/z", "err", "t1", "t2"]
+        "x",
+        "/etc/z",
+        "err",
+        "t1",
+        "t2",
+    ]
     assert bash_write_targets("cp -r a b dest/ | mv x y") == ["dest/", "y"]
-    assert bash_write_targets("VAR=1 touch f && chmod +x g && install -t /opt/bin a") == ["f", "g", "/opt/bin"]
+    assert bash_write_targets("VAR=1 touch f && chmod +x g && install -t /opt/bin a") == [
+        "f",
+        "g",
+        "/opt/bin",
+    ]
     assert bash_write_targets("echo 'unbalanced") == []
 
 
 def test_editor_writes_outside_are_denied_but_views_are_not(policy, tmp_path: Path) -> None:
     create = ToolCall("str_replace_editor", {"command": "create", "path": "/etc/evil", "file_text": "x"})
     view = ToolCall("str_replace_editor", {"command": "view", "path": "/etc/hosts"})
-    inside = ToolCall("str_replace_editor", {"command": "create", "path": str(ROOT / "a.py"), "file_text": ""})
+    inside = ToolCall(
+        "str_replace_editor", {"command": "create", "path": str(ROOT / "a.py"), "file_text": ""}
+    )
     assert policy.check(create, ROOT, interactive=False).action == "deny"
     assert policy.check(view, ROOT, interactive=False).action == "allow"
     assert policy.check(inside, ROOT, interactive=False).action == "allow"
@@ -177,20 +201,29 @@ def test_policy_show_lists_rules_with_sources(tmp_path: Path) -> None:
         "[[rule]]\ntool = 'execute_bash'\npattern = 'rm -rf'\naction = 'deny'\nreason = 'no mass deletes'\n"
     )
     result = CliRunner().invoke(
-        _app(), ["policy", "show", "--project", str(tmp_path), "--user-file", str(tmp_path / "none.toml")],
+        _app(),
+        ["policy", "show", "--project", str(tmp_path), "--user-file", str(tmp_path / "none.toml")],
         env={"COLUMNS": "200"},
     )
     assert result.exit_code == 0, result.output
     out = result.output
     assert "no mass deletes" in out and "policy.toml:1" in out
     assert out.index("no mass deletes") < out.index("git push")  # project rules are tried first
-    for text in ("sudo", "git push", "built-in default", "ask (interactive only)", "writes-outside-workspace"):
+    for text in (
+        "sudo",
+        "git push",
+        "built-in default",
+        "ask (interactive only)",
+        "writes-outside-workspace",
+    ):
         assert text in out
 
 
 def test_policy_show_bad_file_is_one_line_error(tmp_path: Path) -> None:
     bad = tmp_path / "user.toml"
     bad.write_text("[[rule]]\naction = 'nope'\ntool='x'\n")
-    result = CliRunner().invoke(_app(), ["policy", "show", "--project", str(tmp_path), "--user-file", str(bad)])
+    result = CliRunner().invoke(
+        _app(), ["policy", "show", "--project", str(tmp_path), "--user-file", str(bad)]
+    )
     assert result.exit_code == 2
     assert f"{bad}:1: rule[0].action" in result.output and "Traceback" not in result.output

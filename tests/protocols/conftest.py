@@ -21,7 +21,9 @@ from typing import Any
 import pytest
 
 # The harness's fixtures (calc repository, one shared test venv per session) without copying them.
-_spec = importlib.util.spec_from_file_location("_harness_conftest", Path(__file__).parents[1] / "harness" / "conftest.py")
+_spec = importlib.util.spec_from_file_location(
+    "_harness_conftest", Path(__file__).parents[1] / "harness" / "conftest.py"
+)
 assert _spec and _spec.loader
 _harness = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_harness)
@@ -72,11 +74,13 @@ SCRIPTS: dict[str, list[dict[str, Any]]] = {
 
 def scripted(plan: dict[str, list[str]]) -> Route:
     """A route from {task: [script name of attempt 0, attempt 1, ...]}."""
+
     def route(task: str, attempt: int, step: int, temperature: float) -> dict[str, Any]:
         if attempt >= len(plan[task]):
             return {"role": "assistant", "content": "[no script for this attempt]"}
         script = SCRIPTS[plan[task][attempt]]
         return script[step] if step < len(script) else NOOP
+
     return route
 
 
@@ -163,4 +167,6 @@ def serve() -> Iterator[Callable[[dict[str, list[str]]], RoutedServer]]:
 @pytest.fixture
 def calc_task(make_task: Callable[..., Any]) -> Callable[[str], Any]:
     """A calc task whose issue text names it (TASK-<name>), so the routed server can tell tasks apart."""
-    return lambda name: make_task(f"calc__calc-{name}", problem_statement=f"TASK-{name}: add() subtracts, neg() does nothing")
+    return lambda name: make_task(
+        f"calc__calc-{name}", problem_statement=f"TASK-{name}: add() subtracts, neg() does nothing"
+    )

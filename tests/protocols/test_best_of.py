@@ -41,7 +41,9 @@ def test_selection_ignores_the_hidden_tests(calc_task, calc_patches, env_manager
     blind = task.model_copy(update={"FAIL_TO_PASS": ["nope"], "PASS_TO_PASS": [], "test_patch": "garbage"})
     a = select(task, patches, manager=env_manager, mirrors=None, test_timeout=60, log_dir=tmp_path / "a")
     b = select(blind, patches, manager=env_manager, mirrors=None, test_timeout=60, log_dir=tmp_path / "b")
-    assert a.candidates == b.candidates and a.chosen == b.chosen == 0  # a tie on visible evidence: lowest index
+    assert (
+        a.candidates == b.candidates and a.chosen == b.chosen == 0
+    )  # a tie on visible evidence: lowest index
 
 
 def test_normalised_patches_ignore_whitespace_comments_context_and_tests(calc_diff, calc_sources):
@@ -55,18 +57,27 @@ def test_normalised_patches_ignore_whitespace_comments_context_and_tests(calc_di
     # An inline comment is part of the line; a whole-line comment and extra blank lines are not.
     assert normalise_patch(calc_diff({"calc.py": calc_sources["calc.py"].replace("return a - b", "return a  +  b")
                                       .replace("def mul", "# note\n\ndef mul")})) == normalise_patch(plain)  # fmt: skip
-    whitespace_only = calc_diff({"calc.py": calc_sources["calc.py"].replace("return a - b", "return a  -  b")})
+    whitespace_only = calc_diff(
+        {"calc.py": calc_sources["calc.py"].replace("return a - b", "return a  -  b")}
+    )
     assert normalise_patch(whitespace_only) == ""
     assert normalise_patch("") == ""
 
 
 def test_choose_orders_by_applies_regressions_own_tests_votes_index():
     def c(index, applied=1, regressions=0, own=0, votes=1):
-        return {"index": index, "applied": applied, "regressions": regressions, "own_tests_failed": own,
-                "votes": votes}
+        return {
+            "index": index,
+            "applied": applied,
+            "regressions": regressions,
+            "own_tests_failed": own,
+            "votes": votes,
+        }
 
     assert choose([c(0, applied=0), c(1, regressions=3)]) == 1
     assert choose([c(0, regressions=1, votes=5), c(1, own=2)]) == 1
     assert choose([c(0, own=1), c(1, own=0, votes=1), c(2, own=0, votes=2)]) == 2
     assert choose([c(3), c(1)]) == 1
-    assert is_test_path("tests/test_calc.py") and is_test_path("pkg/foo_test.py") and not is_test_path("calc.py")
+    assert (
+        is_test_path("tests/test_calc.py") and is_test_path("pkg/foo_test.py") and not is_test_path("calc.py")
+    )

@@ -10,19 +10,35 @@ from devloop.protocols import ProtocolConfig, UnitStore, run_protocol
 
 def _run(tasks, server, tmp_path, env_cache, config, run_id="it", **kw):
     settings = load_settings(model="openai/test", base_url=server.url, max_iterations=4)
-    return run_protocol(tasks, settings, config, run_id=run_id, output=tmp_path / "out", cache_dir=env_cache,
-                        progress=False, **kw)
+    return run_protocol(
+        tasks,
+        settings,
+        config,
+        run_id=run_id,
+        output=tmp_path / "out",
+        cache_dir=env_cache,
+        progress=False,
+        **kw,
+    )
 
 
-def test_empty_first_attempt_is_rerun_at_0_1_and_the_fix_wins(calc_task, serve, env_manager, env_cache, tmp_path):
+def test_empty_first_attempt_is_rerun_at_0_1_and_the_fix_wins(
+    calc_task, serve, env_manager, env_cache, tmp_path
+):
     server = serve({"A": ["empty", "fix"], "B": ["fix"]})
-    result = _run([calc_task("A"), calc_task("B")], server, tmp_path, env_cache, ProtocolConfig(name="iterative"))
+    result = _run(
+        [calc_task("A"), calc_task("B")], server, tmp_path, env_cache, ProtocolConfig(name="iterative")
+    )
     # A: attempt 1 (one request, finish) at 0, attempt 2 (three requests) at 0.1; B: once, at 0.
     assert server.temperatures("A") == [0.0, 0.1, 0.1, 0.1]
     assert server.temperatures("B") == [0.0, 0.0, 0.0]
     assert result.report.resolved == 2 and result.report.resolve_rate == 1.0
     rows = result.sections["attempts"]
-    assert [(r["attempted"], r["resolved"], r["empty_patch"]) for r in rows] == [(2, 1, 1), (1, 1, 0), (0, 0, 0)]
+    assert [(r["attempted"], r["resolved"], r["empty_patch"]) for r in rows] == [
+        (2, 1, 1),
+        (1, 1, 0),
+        (0, 0, 0),
+    ]
     assert [r["cumulative_resolved"] for r in rows] == [1, 2, 2]
     assert result.sections["final"]["chosen_unit"] == {"calc__calc-A": 1, "calc__calc-B": 0}
     assert 0 < rows[0]["cumulative_rate"]["lo"] < 0.5 < rows[0]["cumulative_rate"]["hi"]  # Wilson CI on 1/2
@@ -40,7 +56,9 @@ def test_the_latest_non_empty_patch_is_the_prediction(calc_task, serve, env_mana
     # C: a partial patch cut by the limit, then two empty attempts: the partial patch stands.
     # D: a partial patch cut by the limit, then the fix: the later patch wins.
     server = serve({"C": ["half", "empty", "empty"], "D": ["half", "fix"]})
-    result = _run([calc_task("C"), calc_task("D")], server, tmp_path, env_cache, ProtocolConfig(name="iterative"))
+    result = _run(
+        [calc_task("C"), calc_task("D")], server, tmp_path, env_cache, ProtocolConfig(name="iterative")
+    )
     assert result.sections["final"]["chosen_unit"] == {"calc__calc-C": 0, "calc__calc-D": 1}
     assert result.report.resolved_ids == ["calc__calc-D"] and result.report.unresolved_ids == ["calc__calc-C"]
     store = UnitStore(tmp_path / "out", "it")
@@ -51,7 +69,9 @@ def test_the_latest_non_empty_patch_is_the_prediction(calc_task, serve, env_mana
     assert [r["attempted"] for r in rows] == [2, 2, 1] and rows[0]["not_finished"] == 2
 
 
-def test_resume_reuses_graded_units_and_refuses_other_settings(calc_task, serve, env_manager, env_cache, tmp_path):
+def test_resume_reuses_graded_units_and_refuses_other_settings(
+    calc_task, serve, env_manager, env_cache, tmp_path
+):
     server = serve({"A": ["empty", "fix"]})
     _run([calc_task("A")], server, tmp_path, env_cache, ProtocolConfig(name="iterative"))
     n = len(server.requests)

@@ -53,7 +53,11 @@ def test_report_figures_and_plots(tmp_path: Path) -> None:
 def test_report_cli_names_a_bad_run(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "devloop", "report", str(tmp_path / "nope")], capture_output=True,
                           text=True, check=False, timeout=60)  # fmt: skip
-    assert proc.returncode == 2 and "not a devloop run directory" in proc.stderr and "Traceback" not in proc.stderr
+    assert (
+        proc.returncode == 2
+        and "not a devloop run directory" in proc.stderr
+        and "Traceback" not in proc.stderr
+    )
 
 
 def test_ablation_grades_the_patch_at_each_limit(calc_task, serve, env_manager, env_cache, tmp_path):

@@ -60,7 +60,12 @@ def test_kill_mid_protocol_then_resume(calc_task, serve, env_manager, env_cache,
     assert all(p.stat().st_mtime_ns == m for p, m in before.items())  # graded units are never redone
     assert result.report.resolved == 4 and not result.lost
     units = {t.instance_id: sorted(store.units(t.instance_id)) for t in tasks}
-    assert units == {"calc__calc-A": [0, 1], "calc__calc-B": [0], "calc__calc-C": [0, 1, 2], "calc__calc-D": [0, 1, 2]}
+    assert units == {
+        "calc__calc-A": [0, 1],
+        "calc__calc-B": [0],
+        "calc__calc-C": [0, 1, 2],
+        "calc__calc-D": [0, 1, 2],
+    }
     assert json.loads((store.root / "report.json").read_text())["resolved"] == 4
 
 
@@ -78,5 +83,7 @@ def test_ray_gives_the_same_report_as_the_local_pool(calc_task, serve, env_manag
                                     run_id=name, output=tmp_path, cache_dir=env_cache, progress=False))  # fmt: skip
     local, ray = (_signature(r) for r in results)
     assert local[1] == ray[1]
-    assert {k: v for k, v in local[0].items() if k != "run_id"} == {k: v for k, v in ray[0].items() if k != "run_id"}
+    assert {k: v for k, v in local[0].items() if k != "run_id"} == {
+        k: v for k, v in ray[0].items() if k != "run_id"
+    }
     assert local[0]["resolved"] == 4

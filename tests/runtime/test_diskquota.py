@@ -49,7 +49,9 @@ def test_a_tree_too_deep_to_walk_counts_the_filesystems_growth(tmp_path: Path, m
     assert quota.used >= 64 * MIB
 
 
-def test_what_could_not_be_read_from_the_start_is_not_held_against_the_run(tmp_path: Path, monkeypatch) -> None:
+def test_what_could_not_be_read_from_the_start_is_not_held_against_the_run(
+    tmp_path: Path, monkeypatch
+) -> None:
     monkeypatch.setattr(diskquota, "MAX_DEPTH", 3)
     deep = tmp_path / "d1" / "d2" / "d3" / "d4"
     deep.mkdir(parents=True)  # in the repository before the run
@@ -109,6 +111,8 @@ def test_limits_cap_files_and_tmpfs_by_the_disk_limit() -> None:
 
 
 def test_parse_limit() -> None:
-    assert parse_limit("10G") == 10 * GIB and parse_limit("none") is None and parse_limit(" Unlimited ") is None
+    assert (
+        parse_limit("10G") == 10 * GIB and parse_limit("none") is None and parse_limit(" Unlimited ") is None
+    )
     with pytest.raises(ValueError, match=r"not a positive size or none: 'lots'"):
         parse_limit("lots")

@@ -108,7 +108,9 @@ def test_builtin_loop_is_interrupted_and_the_shell_keeps_its_state(shell: LocalR
     assert after.output.splitlines() == [str(shell.root / "loop"), "[1]"]
 
 
-def test_builtin_loop_that_ignores_the_interrupt_restarts_the_shell_in_the_same_cwd(shell: LocalRuntime) -> None:
+def test_builtin_loop_that_ignores_the_interrupt_restarts_the_shell_in_the_same_cwd(
+    shell: LocalRuntime,
+) -> None:
     shell.run("mkdir loop && cd loop && export GONE=1", 5)
     old_pid = shell.pid
     result = shell.run("trap '' USR2; while true; do :; done", 0.5)

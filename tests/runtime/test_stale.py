@@ -36,8 +36,12 @@ def test_dirs_of_dead_owners_go_and_everything_else_stays(tmp_path: Path) -> Non
     pid, start, boot, ns = owner_record().split()
     dead_ws = _holder(tmp_path, "devloop-ws-dead", dead)
     dead_scratch = _holder(tmp_path, "devloop-sandbox-dead", dead)
-    reused = _holder(tmp_path, "devloop-shell-reused", f"{pid} {int(start) + 1} {boot} {ns}")  # our pid, not us
-    old_boot = _holder(tmp_path, "devloop-ws-oldboot", f"{pid} {start} 00000000-0000-0000-0000-000000000000 {ns}")
+    reused = _holder(
+        tmp_path, "devloop-shell-reused", f"{pid} {int(start) + 1} {boot} {ns}"
+    )  # our pid, not us
+    old_boot = _holder(
+        tmp_path, "devloop-ws-oldboot", f"{pid} {start} 00000000-0000-0000-0000-000000000000 {ns}"
+    )
     kept = {
         "alive": _holder(tmp_path, "devloop-ws-alive", owner_record()),
         "unmarked": _holder(tmp_path, "devloop-ws-unmarked", None),

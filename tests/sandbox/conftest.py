@@ -52,7 +52,11 @@ class Escape:
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
         if isinstance(exc, pytest.skip.Exception):
             return
-        by = self.by if exc is None else f"FAILED: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        by = (
+            self.by
+            if exc is None
+            else f"FAILED: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        )
         record_escape(EscapeRow(self.attempt, exc is None, by[:90]))
 
 

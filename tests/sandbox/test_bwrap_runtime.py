@@ -20,7 +20,9 @@ from devloop.runtime.limits import Limits, parse_bytes
 from devloop.runtime.sandbox_env import sandbox_env
 
 BWRAP_PROBLEM = probe_bwrap()
-needs_bwrap = pytest.mark.skipif(BWRAP_PROBLEM is not None, reason=f"bubblewrap is not usable: {BWRAP_PROBLEM}")
+needs_bwrap = pytest.mark.skipif(
+    BWRAP_PROBLEM is not None, reason=f"bubblewrap is not usable: {BWRAP_PROBLEM}"
+)
 
 # -- parity: tests/runtime/test_shell.py's tests that take the `shell` fixture, run against bwrap -------------
 _spec = importlib.util.spec_from_file_location(
@@ -94,9 +96,11 @@ def test_process_flood_without_a_cgroup_is_held_by_rlimit_nproc(tmp_path: Path, 
     with BwrapRuntime(tmp_path, limits=Limits(max_processes=50)) as rt:
         assert rt.process_guard == "RLIMIT_NPROC"
         started = time.monotonic()
-        flood = ("import os, time\nmade = refused = 0\nfor _ in range(120):\n    try:\n        pid = os.fork()\n"
-                 "    except OSError:\n        refused += 1\n        continue\n    if pid == 0:\n"
-                 "        time.sleep(30)\n        os._exit(0)\n    made += 1\nprint(made, refused)")
+        flood = (
+            "import os, time\nmade = refused = 0\nfor _ in range(120):\n    try:\n        pid = os.fork()\n"
+            "    except OSError:\n        refused += 1\n        continue\n    if pid == 0:\n"
+            "        time.sleep(30)\n        os._exit(0)\n    made += 1\nprint(made, refused)"
+        )
         result = rt.run(f"python3 -c {shlex.quote(flood)}", 20)
         assert time.monotonic() - started < 10
         made, refused = map(int, result.output.split())
@@ -148,7 +152,11 @@ def test_resolve_sandbox(monkeypatch) -> None:
 def test_argv_masks_homes_and_rebinds_only_below_them(tmp_path: Path) -> None:
     home = Path("/home/alice")
     argv = bwrap_argv(
-        "bwrap", root=home / "code" / "proj", scratch=Path("/tmp/s"), home=home, hidden_homes=[home],
+        "bwrap",
+        root=home / "code" / "proj",
+        scratch=Path("/tmp/s"),
+        home=home,
+        hidden_homes=[home],
         ro_binds=[home, home / ".pyenv" / "bin", Path("/usr/lib")],
     )
     joined = " ".join(argv)
@@ -166,10 +174,20 @@ def test_argv_masks_homes_and_rebinds_only_below_them(tmp_path: Path) -> None:
 def test_sandbox_env_allowlist() -> None:
     env = sandbox_env(
         {"PATH": "/bin", "LC_ALL": "C", "AWS_SECRET_ACCESS_KEY": "x", "KEEP": "k"},
-        home="/home/u", extra_env={"X": "1"}, pass_env=["KEEP"],
+        home="/home/u",
+        extra_env={"X": "1"},
+        pass_env=["KEEP"],
     )
-    assert env == {"PATH": "/bin", "LC_ALL": "C", "KEEP": "k", "X": "1", "HOME": "/home/u", "TMPDIR": "/tmp",
-                   "USER": "sandbox", "LOGNAME": "sandbox"}
+    assert env == {
+        "PATH": "/bin",
+        "LC_ALL": "C",
+        "KEEP": "k",
+        "X": "1",
+        "HOME": "/home/u",
+        "TMPDIR": "/tmp",
+        "USER": "sandbox",
+        "LOGNAME": "sandbox",
+    }
     with pytest.raises(ValueError, match="--pass-env: '1BAD'"):
         sandbox_env({}, home="/h", pass_env=["1BAD"])
 
@@ -196,8 +214,12 @@ def test_exec_runs_in_a_kept_sandbox_that_outlives_the_thread_that_made_it(tmp_p
         worker.join()
         assert results[0].returncode == 0 and results[0].stdout == b"hi\n"
         # Made on a thread that has ended: still there, and stdin, stdout and stderr stay apart, as bytes.
-        done = rt.exec(["sh", "-c", "cat; printf 'err\\377' >&2; id -u; exit 3"], input=b"in\xff\n",
-                       env={"X": "1"}, timeout=10)
+        done = rt.exec(
+            ["sh", "-c", "cat; printf 'err\\377' >&2; id -u; exit 3"],
+            input=b"in\xff\n",
+            env={"X": "1"},
+            timeout=10,
+        )
         assert (done.returncode, done.stderr) == (3, b"err\xff")
         assert done.stdout == b"in\xff\n" + f"{rt.user.uid}\n".encode()
         assert rt.exec(["sh", "-c", "echo $X"], timeout=10).stdout == b"\n"  # env does not persist

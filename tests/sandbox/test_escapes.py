@@ -167,7 +167,9 @@ def test_background_processes_do_not_outlive_the_run(
             5,
         )
         assert result.output.strip().splitlines()[0] == "4"  # all four were running inside
-        with escape("background jobs (&, setsid, nohup, double fork)", by="a command's processes end with it"):
+        with escape(
+            "background jobs (&, setsid, nohup, double fork)", by="a command's processes end with it"
+        ):
             assert waiter(lambda: not host_processes_with(marker), within=5)
             assert "4 processes running in the background; they were stopped" in result.note
     finally:

@@ -47,14 +47,17 @@ def tunable_attack(sandbox: BwrapRuntime, values: dict[Path, str]) -> dict[Path,
     return changed
 
 
-def test_core_pattern_helper_never_runs_on_the_host(sandbox: BwrapRuntime, workspace: Path, tmp_path: Path,
-                                                    escape) -> None:
+def test_core_pattern_helper_never_runs_on_the_host(
+    sandbox: BwrapRuntime, workspace: Path, tmp_path: Path, escape
+) -> None:
     marker = tmp_path / f"pwned-core-{secrets.token_hex(4)}"
     evil = workspace / "evil.sh"
     evil.write_text(f"#!/bin/sh\ntouch {marker}\n")
     evil.chmod(0o755)
     core = Path("/proc/sys/kernel/core_pattern")
-    with escape("core_pattern = |helper, then crash (host root via /proc/sys)", by=f"read-only /proc/sys; {WHO}"):
+    with escape(
+        "core_pattern = |helper, then crash (host root via /proc/sys)", by=f"read-only /proc/sys; {WHO}"
+    ):
         changed = tunable_attack(sandbox, {core: f"'|{evil}'"})
         sandbox.run("ulimit -c unlimited; sh -c 'kill -SEGV $$'; python3 -c 'import os; os.abort()'", 10)
         time.sleep(0.3)  # a usermode helper runs asynchronously
@@ -63,14 +66,25 @@ def test_core_pattern_helper_never_runs_on_the_host(sandbox: BwrapRuntime, works
 
 def test_kernel_tunables_stay_read_only(sandbox: BwrapRuntime, escape) -> None:
     sysctl = Path("/proc/sys")
-    with escape("turn off link protection (fs.protected_hardlinks/symlinks)", by=f"read-only /proc/sys; {WHO}"):
-        assert not tunable_attack(sandbox, {sysctl / "fs/protected_hardlinks": "0",
-                                            sysctl / "fs/protected_symlinks": "0"})
+    with escape(
+        "turn off link protection (fs.protected_hardlinks/symlinks)", by=f"read-only /proc/sys; {WHO}"
+    ):
+        assert not tunable_attack(
+            sandbox, {sysctl / "fs/protected_hardlinks": "0", sysctl / "fs/protected_symlinks": "0"}
+        )
     with escape("other tunables (hostname, modprobe, core_uses_pid)", by="read-only /proc/sys"):
-        assert not tunable_attack(sandbox, {sysctl / "kernel/hostname": "pwned", sysctl / "kernel/modprobe":
-                                            "/tmp/evil", sysctl / "kernel/core_uses_pid": "0"})
+        assert not tunable_attack(
+            sandbox,
+            {
+                sysctl / "kernel/hostname": "pwned",
+                sysctl / "kernel/modprobe": "/tmp/evil",
+                sysctl / "kernel/core_uses_pid": "0",
+            },
+        )
     sysrq = Path("/proc/sysrq-trigger")
-    with escape("/proc/sysrq-trigger", by=f"read-only /proc entry; {WHO}" if sysrq.exists() else "absent here"):
+    with escape(
+        "/proc/sysrq-trigger", by=f"read-only /proc entry; {WHO}" if sysrq.exists() else "absent here"
+    ):
         # 'h' only prints the help to the kernel log: harmless even if this were not contained.
         result = sandbox.run(f"echo h > {sysrq}; echo rc=$?", 5)
         assert "rc=0" not in result.output
@@ -86,10 +100,15 @@ def test_sys_and_cgroup_files_stay_read_only(workspace: Path, tmp_path: Path, es
         if rt.cgroup is None:
             pytest.skip("no pids cgroup here (not root, or no delegated hierarchy)")
         cg = rt.cgroup.path
-        root = next(p for p in cg.parents if (p / "cgroup.procs").exists() and not (p.parent / "cgroup.procs").exists())
+        root = next(
+            p
+            for p in cg.parents
+            if (p / "cgroup.procs").exists() and not (p.parent / "cgroup.procs").exists()
+        )
         with escape("cgroup release_agent / notify_on_release", by="read-only /sys/fs/cgroup"):
-            assert not tunable_attack(rt, {root / "release_agent": str(workspace / "agent.sh"),
-                                           cg / "notify_on_release": "1"})
+            assert not tunable_attack(
+                rt, {root / "release_agent": str(workspace / "agent.sh"), cg / "notify_on_release": "1"}
+            )
             time.sleep(0.2)
             assert not marker.exists()
         with escape("raise pids.max / leave the pids cgroup", by="read-only /sys/fs/cgroup; killed with it"):
@@ -104,32 +123,47 @@ def test_no_nested_namespace_or_mount(sandbox: BwrapRuntime, workspace: Path, es
     (workspace / "mnt").mkdir()
     with escape("nested user namespace (unshare -Ur, unshare(2))", by="--disable-userns; no capabilities"):
         raw = "import ctypes\nif ctypes.CDLL(None).unshare(0x10000000) == 0:\n    open('m-pyuserns', 'w')\n"
-        sandbox.run(f"unshare -Ur touch m-userns; unshare -U touch m-userns2; python3 -c {shlex.quote(raw)}", 10)
+        sandbox.run(
+            f"unshare -Ur touch m-userns; unshare -U touch m-userns2; python3 -c {shlex.quote(raw)}", 10
+        )
         assert not {"m-userns", "m-userns2", "m-pyuserns"} & {p.name for p in workspace.iterdir()}
     etc = Path(f"/etc/devloop-escape-{tag}")
-    with escape("mount: remount / read-write, tmpfs, unshare -m", by="no CAP_SYS_ADMIN; locked read-only mounts"):
-        sandbox.run(f"mount -o remount,rw / && touch {etc}; mount -t tmpfs none mnt && touch m-mount;"
-                    " unshare -m sh -c 'mount -t tmpfs none mnt && touch m-mountns'; chroot / touch m-chroot", 10)
+    with escape(
+        "mount: remount / read-write, tmpfs, unshare -m", by="no CAP_SYS_ADMIN; locked read-only mounts"
+    ):
+        sandbox.run(
+            f"mount -o remount,rw / && touch {etc}; mount -t tmpfs none mnt && touch m-mount;"
+            " unshare -m sh -c 'mount -t tmpfs none mnt && touch m-mountns'; chroot / touch m-chroot",
+            10,
+        )
         assert not etc.exists()
         assert not {"m-mount", "m-mountns", "m-chroot"} & {p.name for p in workspace.iterdir()}
-    with escape("enter the supervisors' namespaces (nsenter / setns)", by="no CAP_SYS_ADMIN in their namespaces"):
-        sandbox.run("for p in 1 2; do nsenter -t $p -a touch m-nsenter-$p;"
-                    " nsenter -t $p -m -U --preserve-credentials touch m-nsenter-$p; done", 10)
+    with escape(
+        "enter the supervisors' namespaces (nsenter / setns)", by="no CAP_SYS_ADMIN in their namespaces"
+    ):
+        sandbox.run(
+            "for p in 1 2; do nsenter -t $p -a touch m-nsenter-$p;"
+            " nsenter -t $p -m -U --preserve-credentials touch m-nsenter-$p; done",
+            10,
+        )
         assert not [p for p in workspace.iterdir() if p.name.startswith("m-nsenter")]
 
 
 def test_ptrace_of_the_supervisors_fails(sandbox: BwrapRuntime, workspace: Path, escape) -> None:
     # pid 1 and 2 are the bwrap processes outside the inner user namespace: attaching to one would be a way
     # out of it. Only the sandbox's own shell may be traced.
-    probe = ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nfor pid in (1, 2):\n"
-             "    if libc.ptrace(16, pid, 0, 0) == 0:\n        open('m-ptrace-%d' % pid, 'w')\n")
+    probe = (
+        "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nfor pid in (1, 2):\n"
+        "    if libc.ptrace(16, pid, 0, 0) == 0:\n        open('m-ptrace-%d' % pid, 'w')\n"
+    )
     with escape("ptrace the sandbox's supervisors (bwrap pid 1, 2)", by="other user namespace; not dumpable"):
         sandbox.run(f"python3 -c {shlex.quote(probe)}", 10)
         assert not [p for p in workspace.iterdir() if p.name.startswith("m-ptrace")]
 
 
-def test_devloops_environment_and_fds_stay_out(workspace: Path, tmp_path: Path, escape,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_devloops_environment_and_fds_stay_out(
+    workspace: Path, tmp_path: Path, escape, monkeypatch: pytest.MonkeyPatch
+) -> None:
     secret = f"sk-{secrets.token_hex(12)}"
     monkeypatch.setenv("OPENAI_API_KEY", secret)
     held = tmp_path / "held-open.txt"
@@ -139,16 +173,26 @@ def test_devloops_environment_and_fds_stay_out(workspace: Path, tmp_path: Path, 
     try:
         with BwrapRuntime(workspace, limits=LIMITS) as rt:
             host_pid = os.getpid()
-            with escape("read devloop's API key via /proc (environ, cmdline, host pid)", by="PID namespace; env allowlist"):
-                result = rt.run(f"cat /proc/*/environ /proc/*/cmdline /proc/{host_pid}/environ 2>/dev/null;"
-                                f" env; ls /proc/{host_pid} 2>&1 | head -3", 10)
+            with escape(
+                "read devloop's API key via /proc (environ, cmdline, host pid)",
+                by="PID namespace; env allowlist",
+            ):
+                result = rt.run(
+                    f"cat /proc/*/environ /proc/*/cmdline /proc/{host_pid}/environ 2>/dev/null;"
+                    f" env; ls /proc/{host_pid} 2>&1 | head -3",
+                    10,
+                )
                 assert secret not in result.output
-            read_fds = ("import glob, os, stat\nfor link in glob.glob('/proc/*/fd/*') + glob.glob('/proc/*/cwd'):\n"
-                        "    try:\n        print(link, os.readlink(link))\n"
-                        "        f = os.open(link, os.O_RDONLY | os.O_NONBLOCK)\n"
-                        "        if stat.S_ISREG(os.fstat(f).st_mode): print(os.read(f, 4096))\n"
-                        "    except OSError: pass\n")
-            with escape("read a file through an fd inherited from devloop", by="close_fds: only 0-2 and the pipes"):
+            read_fds = (
+                "import glob, os, stat\nfor link in glob.glob('/proc/*/fd/*') + glob.glob('/proc/*/cwd'):\n"
+                "    try:\n        print(link, os.readlink(link))\n"
+                "        f = os.open(link, os.O_RDONLY | os.O_NONBLOCK)\n"
+                "        if stat.S_ISREG(os.fstat(f).st_mode): print(os.read(f, 4096))\n"
+                "    except OSError: pass\n"
+            )
+            with escape(
+                "read a file through an fd inherited from devloop", by="close_fds: only 0-2 and the pipes"
+            ):
                 result = rt.run(f"python3 -c {shlex.quote(read_fds)}; cat /proc/self/fd/{fd}", 10)
                 assert secret not in result.output and str(held) not in result.output
     finally:
@@ -177,8 +221,10 @@ def test_host_processes_and_ipc_are_out_of_reach(sandbox: BwrapRuntime, escape) 
         subprocess.run(["ipcrm", "-m", shm_id], capture_output=True)
 
 
-CONNECT = ("import socket, sys\nc = socket.socket(socket.AF_UNIX)\ntry:\n    c.connect(sys.argv[1]); print('CONNECTED')\n"
-           "except OSError as e: print('refused', e)\n")
+CONNECT = (
+    "import socket, sys\nc = socket.socket(socket.AF_UNIX)\ntry:\n    c.connect(sys.argv[1]); print('CONNECTED')\n"
+    "except OSError as e: print('refused', e)\n"
+)
 
 
 def connected(rt: BwrapRuntime, listener: socket.socket, address: str) -> bool:
@@ -215,15 +261,20 @@ def test_host_unix_sockets(sandbox: BwrapRuntime, visible_dir: Path, escape) -> 
             assert not connected(sandbox, listener, str(visible_dir / "service.sock"))
 
 
-@pytest.mark.xfail(strict=True, reason="HOLE: a world-writable unix socket outside /tmp, /run and HOME is reachable:"
-                   " a read-only mount does not stop connect(); see the report")
+@pytest.mark.xfail(
+    strict=True,
+    reason="HOLE: a world-writable unix socket outside /tmp, /run and HOME is reachable:"
+    " a read-only mount does not stop connect(); see the report",
+)
 def test_world_writable_socket_outside_hidden_dirs(sandbox: BwrapRuntime, visible_dir: Path, escape) -> None:
     path = visible_dir / "open.sock"
     with socket.socket(socket.AF_UNIX) as listener:
         listener.bind(str(path))
         path.chmod(0o777)
         listener.listen(1)
-        with escape("connect to a world-writable unix socket (/var/lib/...)", by="nothing: read-only is not enough"):
+        with escape(
+            "connect to a world-writable unix socket (/var/lib/...)", by="nothing: read-only is not enough"
+        ):
             assert not connected(sandbox, listener, str(path))
 
 
@@ -233,9 +284,14 @@ def test_no_devices(sandbox: BwrapRuntime, workspace: Path, escape) -> None:
         sandbox.run(f"mknod disk b {os.major(disk)} {os.minor(disk)}; mknod mem c 1 1; mknod kmsg c 1 11", 5)
         kinds = [os.lstat(p).st_mode for p in workspace.iterdir()]
         assert not [m for m in kinds if stat.S_ISBLK(m) or stat.S_ISCHR(m)]
-    with escape("read the disk or kernel memory (/dev, /proc/kcore)", by="minimal private /dev; no CAP_SYS_RAWIO"):
-        result = sandbox.run("for f in /dev/vda /dev/sda /dev/nvme0n1 /dev/mem /dev/kmem /dev/port /proc/kcore"
-                             " /dev/kmsg; do head -c 16 $f >/dev/null 2>&1 && echo READ $f; done; ls /dev", 10)
+    with escape(
+        "read the disk or kernel memory (/dev, /proc/kcore)", by="minimal private /dev; no CAP_SYS_RAWIO"
+    ):
+        result = sandbox.run(
+            "for f in /dev/vda /dev/sda /dev/nvme0n1 /dev/mem /dev/kmem /dev/port /proc/kcore"
+            " /dev/kmsg; do head -c 16 $f >/dev/null 2>&1 && echo READ $f; done; ls /dev",
+            10,
+        )
         assert "READ" not in result.output
 
 
@@ -244,7 +300,9 @@ def test_setuid_and_file_capabilities_give_nothing(workspace: Path, escape) -> N
     with BwrapRuntime(workspace, limits=LIMITS) as rt:
         (workspace / "mnt").mkdir()
         suid = mount.exists() and bool(mount.stat().st_mode & stat.S_ISUID)
-        with escape("setuid-root binary (mount) becomes root", by="no_new_privs" if suid else "no setuid mount"):
+        with escape(
+            "setuid-root binary (mount) becomes root", by="no_new_privs" if suid else "no setuid mount"
+        ):
             rt.run("mount -t tmpfs none mnt && touch m-suid", 5)
             assert not (workspace / "m-suid").exists()
         with escape("grant a file capability (setcap cap_sys_admin+ep)", by="no CAP_SETFCAP"):
@@ -252,7 +310,9 @@ def test_setuid_and_file_capabilities_give_nothing(workspace: Path, escape) -> N
             assert (workspace / "capbin").exists()
             with pytest.raises(OSError):
                 os.getxattr(workspace / "capbin", "security.capability", follow_symlinks=False)
-        rt.run("cp /bin/sh rootsh && chmod 6755 rootsh && mkdir -p d && cp rootsh d/ && chmod 6755 d/rootsh", 5)
+        rt.run(
+            "cp /bin/sh rootsh && chmod 6755 rootsh && mkdir -p d && cp rootsh d/ && chmod 6755 d/rootsh", 5
+        )
     with escape("setuid shell left in a kept workspace (take_back)", by="chown by root clears setuid/setgid"):
         if not DEMOTED:
             pytest.skip("not root: a setuid file of your own gives nobody more than you")
@@ -268,7 +328,10 @@ def test_root_only_files_stay_unreadable(sandbox: BwrapRuntime, visible_dir: Pat
     private = visible_dir / "root-only.txt"
     private.write_text(secret)
     private.chmod(0o600)
-    for attempt, path in (("read /etc/shadow", Path("/etc/shadow")), ("read a root-only (0600) host file", private)):
+    for attempt, path in (
+        ("read /etc/shadow", Path("/etc/shadow")),
+        ("read a root-only (0600) host file", private),
+    ):
         with escape(attempt, by=WHO):
             if not DEMOTED:
                 pytest.skip("the sandbox is your uid: what you can read it can")

@@ -35,10 +35,19 @@ pytestmark = [
 ]
 
 LIMITS = Limits(max_processes=256, max_output_bytes=8 * MIB, max_file_bytes=64 * MIB)
-EVIL = ('#!/bin/sh\ntouch {marks}/pwned-"$1"\n'
-        'env > "$(dirname "$0")/.leak-$1" 2>/dev/null || env > "$GIT_DIR/leak-$1"\nexec cat\n')
+EVIL = (
+    '#!/bin/sh\ntouch {marks}/pwned-"$1"\n'
+    'env > "$(dirname "$0")/.leak-$1" 2>/dev/null || env > "$GIT_DIR/leak-$1"\nexec cat\n'
+)
 TEST = "import os\n\n\ndef test_ok():\n    assert not os.path.exists('broken')\n"
-HOOKS = ("post-checkout", "post-index-change", "reference-transaction", "pre-commit", "post-commit", "pre-auto-gc")
+HOOKS = (
+    "post-checkout",
+    "post-index-change",
+    "reference-transaction",
+    "pre-commit",
+    "post-commit",
+    "pre-auto-gc",
+)
 
 
 @pytest.fixture
@@ -70,12 +79,22 @@ def user_repo(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
 def repo_state(repo: Path) -> dict[str, Any]:
     """What a hostile git could change in the user's repository."""
     dot = repo / ".git"
-    files = {str(p.relative_to(dot)): hashlib.sha256(p.read_bytes()).hexdigest()
-             for p in sorted(dot.rglob("*")) if p.is_file() and not p.is_symlink()}
-    return {"status": git(repo, "status", "--porcelain", "--untracked-files=all"), "files": files,
-            "refs": git(repo, "for-each-ref"), "head": git(repo, "rev-parse", "HEAD"),
-            "tree": {str(p.relative_to(repo)): p.read_bytes() for p in repo.rglob("*")
-                     if p.is_file() and dot not in p.parents}}
+    files = {
+        str(p.relative_to(dot)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(dot.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
+    return {
+        "status": git(repo, "status", "--porcelain", "--untracked-files=all"),
+        "files": files,
+        "refs": git(repo, "for-each-ref"),
+        "head": git(repo, "rev-parse", "HEAD"),
+        "tree": {
+            str(p.relative_to(repo)): p.read_bytes()
+            for p in repo.rglob("*")
+            if p.is_file() and dot not in p.parents
+        },
+    }
 
 
 @pytest.fixture
@@ -95,8 +114,11 @@ def attached(user_repo: Path, tmp_path: Path) -> Iterator[tuple[Workspace, Bwrap
 
 def ran(ws: Workspace, tmp_path: Path) -> list[str]:
     """Payloads that ran, anywhere: host markers, and environments recorded in the workspace or git dir."""
-    return sorted([p.name for p in tmp_path.glob("pwned-*")] + [p.name for p in ws.root.glob(".leak-*")]
-                  + [p.name for p in ws.gitdir.glob("leak-*")])
+    return sorted(
+        [p.name for p in tmp_path.glob("pwned-*")]
+        + [p.name for p in ws.root.glob(".leak-*")]
+        + [p.name for p in ws.gitdir.glob("leak-*")]
+    )
 
 
 def exercise(ws: Workspace, rt: BwrapRuntime) -> str:
@@ -119,30 +141,30 @@ def evil(ws: Workspace, name: str) -> str:
 VARIANTS = {
     "core.fsmonitor": "git config core.fsmonitor {e:fsmonitor}",
     "core.hooksPath + .git/hooks": "mkdir -p .git/hooks my; for h in {hooks}; do printf '#!/bin/sh\\nexec %s hook-%s\\n'"
-                                   " {root}/.evil.sh $h > my/$h; cp my/$h .git/hooks/; done; chmod +x my/* .git/hooks/*;"
-                                   " git config core.hooksPath $PWD/my",
+    " {root}/.evil.sh $h > my/$h; cp my/$h .git/hooks/; done; chmod +x my/* .git/hooks/*;"
+    " git config core.hooksPath $PWD/my",
     "filter clean/smudge (.gitattributes)": "git config filter.x.clean {e:clean}; git config filter.x.smudge {e:smudge};"
-                                            " git config filter.x.required true; echo '* filter=x' > .gitattributes",
+    " git config filter.x.required true; echo '* filter=x' > .gitattributes",
     "filter process (.git/info/attributes)": "git config filter.y.process {e:process}; mkdir -p .git/info;"
-                                             " echo '* filter=y' > .git/info/attributes",
+    " echo '* filter=y' > .git/info/attributes",
     "diff textconv + diff.external": "git config diff.z.textconv {e:textconv}; git config diff.z.command {e:command};"
-                                     " git config diff.external {e:external}; echo '* diff=z' > .gitattributes",
+    " git config diff.external {e:external}; echo '* diff=z' > .gitattributes",
     "include.path / includeIf to a model file": "printf '[core]\\n\\tfsmonitor = %s\\n' {e:included} > inc.cfg;"
-                                                " git config include.path $PWD/inc.cfg;"
-                                                " git config includeIf.gitdir:/.path $PWD/inc.cfg",
+    " git config include.path $PWD/inc.cfg;"
+    " git config includeIf.gitdir:/.path $PWD/inc.cfg",
     "pager, ssh, credential, editor, gpg helpers": "for k in core.pager pager.diff core.sshCommand credential.helper"
-                                                   " core.editor sequence.editor core.askPass gpg.program; do"
-                                                   " git config $k {e:helper}; done; git config commit.gpgSign true",
+    " core.editor sequence.editor core.askPass gpg.program; do"
+    " git config $k {e:helper}; done; git config commit.gpgSign true",
     "core.worktree at a host dir": "git config core.worktree {user}; git config core.bare false",
     ".git as a gitfile to the user's repo": "rm -rf .git; echo 'gitdir: {user}/.git' > .git",
     ".git as a link to the user's repo": "rm -rf .git; ln -s {user}/.git .git",
     "sub/.git gitfile, embedded repo, .gitmodules": "echo 'gitdir: {user}/.git' > sub/.git; mkdir emb; cd emb;"
-                                                    " git init -q; echo x > f; git add f; git -c user.name=m"
-                                                    " -c user.email=m@x commit -qm x; for h in {hooks}; do"
-                                                    " ln -s {root}/.evil.sh .git/hooks/$h; done;"
-                                                    " git config core.fsmonitor {e:embedded}; cd ..;"
-                                                    " printf '[submodule \"emb\"]\\n\\tpath = emb\\n\\turl ="
-                                                    " ext::sh -c %s\\n' {e:url} > .gitmodules",
+    " git init -q; echo x > f; git add f; git -c user.name=m"
+    " -c user.email=m@x commit -qm x; for h in {hooks}; do"
+    " ln -s {root}/.evil.sh .git/hooks/$h; done;"
+    " git config core.fsmonitor {e:embedded}; cd ..;"
+    ' printf \'[submodule "emb"]\\n\\tpath = emb\\n\\turl ='
+    " ext::sh -c %s\\n' {e:url} > .gitmodules",
 }
 
 
@@ -157,8 +179,14 @@ class _Evil:
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_hostile_git_config_runs_nothing(variant: str, attached: tuple[Workspace, BwrapRuntime], user_repo: Path,
-                                         tmp_path: Path, secret: str, escape) -> None:
+def test_hostile_git_config_runs_nothing(
+    variant: str,
+    attached: tuple[Workspace, BwrapRuntime],
+    user_repo: Path,
+    tmp_path: Path,
+    secret: str,
+    escape,
+) -> None:
     ws, rt = attached
     before = repo_state(user_repo)
     command = VARIANTS[variant].format(e=_Evil(ws), hooks=" ".join(HOOKS), root=ws.root, user=user_repo)
@@ -177,18 +205,24 @@ def test_hostile_git_config_runs_nothing(variant: str, attached: tuple[Workspace
         assert not [line for line in patch.splitlines() if line.startswith("diff --git") and "/.git/" in line]
 
 
-def test_gitmodules_cannot_break_the_patch(attached: tuple[Workspace, BwrapRuntime], tmp_path: Path, escape) -> None:
+def test_gitmodules_cannot_break_the_patch(
+    attached: tuple[Workspace, BwrapRuntime], tmp_path: Path, escape
+) -> None:
     ws, rt = attached
-    rt.run(f"mkdir emb && cd emb && git init -q && echo x > f && git add f && git -c user.name=m -c user.email=m@x"
-           f" commit -qm x && cd .. && printf '[submodule \"emb\"]\\n\\tpath = emb\\n\\turl = x\\n\\tupdate = !%s\\n'"
-           f" {evil(ws, 'update')} > .gitmodules && echo changed >> a.txt", 5)
+    rt.run(
+        f"mkdir emb && cd emb && git init -q && echo x > f && git add f && git -c user.name=m -c user.email=m@x"
+        f" commit -qm x && cd .. && printf '[submodule \"emb\"]\\n\\tpath = emb\\n\\turl = x\\n\\tupdate = !%s\\n'"
+        f" {evil(ws, 'update')} > .gitmodules && echo changed >> a.txt",
+        5,
+    )
     with escape(".gitmodules with update = !cmd (blank the patch)", by="diff --ignore-submodules=all"):
         assert "+changed" in ws.diff()
         assert ran(ws, tmp_path) == []
 
 
-def test_git_swapped_during_the_diff(attached: tuple[Workspace, BwrapRuntime], user_repo: Path, tmp_path: Path,
-                                     secret: str, escape) -> None:
+def test_git_swapped_during_the_diff(
+    attached: tuple[Workspace, BwrapRuntime], user_repo: Path, tmp_path: Path, secret: str, escape
+) -> None:
     ws, rt = attached
     rt.run(f"git config core.fsmonitor {evil(ws, 'swap')}; echo changed >> a.txt", 5)
     checkpoints = Checkpoints(ws)
@@ -198,9 +232,11 @@ def test_git_swapped_during_the_diff(attached: tuple[Workspace, BwrapRuntime], u
     before = repo_state(user_repo)
     # .git flips between the model's dir, a link to the user's .git and a gitfile; sub/ between a dir and a
     # link to the user's sub/, while the host keeps diffing and restoring.
-    swap = (f"end=$((SECONDS+2)); while [ $SECONDS -lt $end ]; do mv .git .g; ln -s {user_repo}/.git .git; rm .git;"
-            f" echo 'gitdir: {user_repo}/.git' > .git; rm .git; mv .g .git; mv sub .s; ln -s {user_repo}/sub sub;"
-            f" rm sub; mv .s sub; done")
+    swap = (
+        f"end=$((SECONDS+2)); while [ $SECONDS -lt $end ]; do mv .git .g; ln -s {user_repo}/.git .git; rm .git;"
+        f" echo 'gitdir: {user_repo}/.git' > .git; rm .git; mv .g .git; mv sub .s; ln -s {user_repo}/sub sub;"
+        f" rm sub; mv .s sub; done"
+    )
     swapper = threading.Thread(target=rt.run, args=(swap, 10))
     swapper.start()
     patches = []
@@ -208,7 +244,9 @@ def test_git_swapped_during_the_diff(attached: tuple[Workspace, BwrapRuntime], u
         try:
             while swapper.is_alive():
                 patches.append(ws.diff())
-                with contextlib.suppress(WorkspaceError):  # a path that is a link right now may fail: never followed
+                with contextlib.suppress(
+                    WorkspaceError
+                ):  # a path that is a link right now may fail: never followed
                     checkpoints.restore_file("sub/b.txt", cp)
         finally:
             swapper.join()
@@ -216,16 +254,25 @@ def test_git_swapped_during_the_diff(attached: tuple[Workspace, BwrapRuntime], u
         # Followed would mean: files from inside a .git (the user's, through a link), or the user's late file.
         # A link the model made is a blob holding its target's name (mode 120000), and `.g/` is the model's
         # own .git caught mid-rename: both are the model's own text.
-        followed = [sec for p in patches for sec in p.split("diff --git ")
-                    if "mode 120000" not in sec and (sec.startswith("a/.git/") or "/.git/" in sec.split("\n")[0]
-                                                     or late in sec or secret in sec)]
+        followed = [
+            sec
+            for p in patches
+            for sec in p.split("diff --git ")
+            if "mode 120000" not in sec
+            and (sec.startswith("a/.git/") or "/.git/" in sec.split("\n")[0] or late in sec or secret in sec)
+        ]
         assert not followed
         assert ran(ws, tmp_path) == [] and repo_state(user_repo) == before
 
 
 def call(i: int, name: str, **args: Any) -> dict[str, Any]:
-    return {"role": "assistant", "content": "", "tool_calls": [
-        {"id": f"c{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]}
+    return {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {"id": f"c{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+        ],
+    }
 
 
 def plant_everything(marks: Path, user: Path) -> str:
@@ -234,16 +281,18 @@ def plant_everything(marks: Path, user: Path) -> str:
     payload = shlex.quote(EVIL.format(marks=marks))
     py = f"import os\ntry:\n    open({str(marks / 'pwned-python')!r}, 'w')\nexcept OSError:\n    pass\n"
     py += "open(os.path.join(os.getcwd(), '.leak-python-%d' % os.getpid()), 'w').write(repr(dict(os.environ)))\n"
-    return (f"printf %s {payload} > .evil.sh && chmod +x .evil.sh && E=\"$PWD/.evil.sh\" &&"
-            " git config core.fsmonitor \"$E fsmonitor\" && git config filter.x.clean \"$E clean\" &&"
-            " git config filter.x.smudge \"$E smudge\" && git config diff.z.textconv \"$E textconv\" &&"
-            " git config core.hooksPath \"$PWD/.git/hooks\" && mkdir -p .git/hooks .git/info &&"
-            f" for h in {' '.join(HOOKS)}; do printf '#!/bin/sh\\nexec %s hook\\n' \"$E\" > .git/hooks/$h; done &&"
-            " chmod +x .git/hooks/* && echo '* filter=x diff=z' > .git/info/attributes &&"
-            f" for f in sitecustomize.py usercustomize.py conftest.py; do printf %s {shlex.quote(py)} > $f;"
-            " done && echo 'import sitecustomize' > evil.pth && mkdir -p .devloop && cp evil.pth .devloop/ &&"
-            f" mkdir -p sub && ln -sfn {user}/.git sub/.git && printf %s {shlex.quote(TEST)} > test_ok.py &&"
-            " echo changed >> a.txt")
+    return (
+        f'printf %s {payload} > .evil.sh && chmod +x .evil.sh && E="$PWD/.evil.sh" &&'
+        ' git config core.fsmonitor "$E fsmonitor" && git config filter.x.clean "$E clean" &&'
+        ' git config filter.x.smudge "$E smudge" && git config diff.z.textconv "$E textconv" &&'
+        ' git config core.hooksPath "$PWD/.git/hooks" && mkdir -p .git/hooks .git/info &&'
+        f" for h in {' '.join(HOOKS)}; do printf '#!/bin/sh\\nexec %s hook\\n' \"$E\" > .git/hooks/$h; done &&"
+        " chmod +x .git/hooks/* && echo '* filter=x diff=z' > .git/info/attributes &&"
+        f" for f in sitecustomize.py usercustomize.py conftest.py; do printf %s {shlex.quote(py)} > $f;"
+        " done && echo 'import sitecustomize' > evil.pth && mkdir -p .devloop && cp evil.pth .devloop/ &&"
+        f" mkdir -p sub && ln -sfn {user}/.git sub/.git && printf %s {shlex.quote(TEST)} > test_ok.py &&"
+        " echo changed >> a.txt"
+    )
 
 
 def host_spawns(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], str]]:
@@ -270,29 +319,45 @@ def host_spawns(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], str]]:
 
 def unconfined(spawned: list[tuple[list[str], str]], holder: Path) -> list[list[str]]:
     """The host spawns that are not a bwrap sandbox and run git, a Python or a shell, or touch the workspace."""
-    return [argv for argv, cwd in spawned if Path(argv[0]).name != "bwrap" and (
-        Path(argv[0]).name.startswith(("git", "python", "sh", "bash")) or str(holder) in " ".join([*argv, cwd]))]
+    return [
+        argv
+        for argv, cwd in spawned
+        if Path(argv[0]).name != "bwrap"
+        and (
+            Path(argv[0]).name.startswith(("git", "python", "sh", "bash"))
+            or str(holder) in " ".join([*argv, cwd])
+        )
+    ]
 
 
-def test_hostile_run_end_to_end(user_repo: Path, tmp_path: Path, secret: str, escape,
-                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hostile_run_end_to_end(
+    user_repo: Path, tmp_path: Path, secret: str, escape, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from devloop.config import load_settings
     from devloop.models.scripted_server import ScriptedServer
     from devloop.session import run_agent
 
     before = repo_state(user_repo)
     spawned = host_spawns(monkeypatch)
-    script = [call(0, "execute_bash", command=plant_everything(tmp_path, user_repo)),
-              call(1, "execute_bash", command="touch broken; echo more >> a.txt"),  # red: rolled back
-              call(2, "execute_bash", command=f"rm -rf .git && echo 'gitdir: {user_repo}/.git' > .git"),
-              call(3, "finish", message="done")]
+    script = [
+        call(0, "execute_bash", command=plant_everything(tmp_path, user_repo)),
+        call(1, "execute_bash", command="touch broken; echo more >> a.txt"),  # red: rolled back
+        call(2, "execute_bash", command=f"rm -rf .git && echo 'gitdir: {user_repo}/.git' > .git"),
+        call(3, "finish", message="done"),
+    ]
     with ScriptedServer(script) as server:  # pytest runs the model's conftest.py: in the sandbox only
-        settings = load_settings(model="openai/test", base_url=server.url, hook="pytest", rollback_threshold=1,
-                                 keep_workspace=True)
-        result = run_agent(user_repo, "hostile", settings, tmp_path / "out", env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+        settings = load_settings(
+            model="openai/test", base_url=server.url, hook="pytest", rollback_threshold=1, keep_workspace=True
+        )
+        result = run_agent(
+            user_repo, "hostile", settings, tmp_path / "out", env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+        )
     kept = Path(result.workspace or "")
     try:
-        with escape("devloop run: hostile .git, python startup hooks, rollback", by="all host-side git/python in bwrap"):
+        with escape(
+            "devloop run: hostile .git, python startup hooks, rollback",
+            by="all host-side git/python in bwrap",
+        ):
             assert result.exit_status == "finished", result.reason
             assert result.extra.get("rollbacks") == 1 and "b/broken" not in result.patch
             assert "+changed" in result.patch and "a.txt" in result.patch
@@ -319,13 +384,33 @@ def test_apply_end_to_end_with_a_hostile_git(user_repo: Path, tmp_path: Path, se
     victim = tmp_path / "victim.txt"
     victim.write_text("the host's file\n")
     before = repo_state(user_repo)
-    script = [call(0, "execute_bash", command=plant_everything(tmp_path, user_repo)),
-              call(1, "execute_bash", command=f"ln -s {victim} victim-link && rm -rf .git &&"
-                                              f" echo 'gitdir: {user_repo}/.git' > .git"),
-              call(2, "finish", message="done")]
+    script = [
+        call(0, "execute_bash", command=plant_everything(tmp_path, user_repo)),
+        call(
+            1,
+            "execute_bash",
+            command=f"ln -s {victim} victim-link && rm -rf .git && echo 'gitdir: {user_repo}/.git' > .git",
+        ),
+        call(2, "finish", message="done"),
+    ]
     with ScriptedServer(script) as server:
-        done = CliRunner().invoke(app, ["run", "--repo", str(user_repo), "--issue", "x", "--model", "openai/test",
-                                        "--base-url", server.url, "--output", str(tmp_path / "out"), "--apply"])
+        done = CliRunner().invoke(
+            app,
+            [
+                "run",
+                "--repo",
+                str(user_repo),
+                "--issue",
+                "x",
+                "--model",
+                "openai/test",
+                "--base-url",
+                server.url,
+                "--output",
+                str(tmp_path / "out"),
+                "--apply",
+            ],
+        )
     after = repo_state(user_repo)
     with escape("devloop run --apply with a hostile .git", by="patch from the private git dir; git apply"):
         assert done.exit_code == 0, done.output
@@ -333,12 +418,15 @@ def test_apply_end_to_end_with_a_hostile_git(user_repo: Path, tmp_path: Path, se
         assert (user_repo / "a.txt").read_text() == "a\nchanged\n"
         assert after["files"] == before["files"] and after["refs"] == before["refs"]  # .git untouched
         assert (user_repo / "victim-link").is_symlink() and victim.read_text() == "the host's file\n"
-        assert not list(tmp_path.glob("pwned-*")) and secret not in (tmp_path / "out" / "patch.diff").read_text()
+        assert (
+            not list(tmp_path.glob("pwned-*")) and secret not in (tmp_path / "out" / "patch.diff").read_text()
+        )
         assert not (user_repo / "sub" / ".git").exists()  # a link into .git is never part of a patch
 
 
-def test_minimize_runs_no_filter_with_devloops_environment(user_repo: Path, tmp_path: Path, secret: str,
-                                                           escape) -> None:
+def test_minimize_runs_no_filter_with_devloops_environment(
+    user_repo: Path, tmp_path: Path, secret: str, escape
+) -> None:
     from devloop.config import load_settings
     from devloop.models.scripted_server import ScriptedServer
     from devloop.session import run_agent
@@ -347,14 +435,20 @@ def test_minimize_runs_no_filter_with_devloops_environment(user_repo: Path, tmp_
     git(user_repo, "commit", "-q", "-am", "two hunks apart")
     payload = shlex.quote(EVIL.format(marks=tmp_path))
     # .devloop as a file: the scratch copy cannot be made, so minimize works in the workspace itself.
-    plant = (f"printf %s {payload} > .evil.sh && chmod +x .evil.sh && git config filter.x.clean \"$PWD/.evil.sh"
-             " clean\" && echo '* filter=x' > .git/info/attributes && touch .devloop &&"
-             " sed -i 's/x = 1/x = 10/; s/y = 2/y = 20/' a.txt")
-    with ScriptedServer([call(0, "execute_bash", command=plant), call(1, "finish", message="done")]) as server:
+    plant = (
+        f'printf %s {payload} > .evil.sh && chmod +x .evil.sh && git config filter.x.clean "$PWD/.evil.sh'
+        " clean\" && echo '* filter=x' > .git/info/attributes && touch .devloop &&"
+        " sed -i 's/x = 1/x = 10/; s/y = 2/y = 20/' a.txt"
+    )
+    with ScriptedServer(
+        [call(0, "execute_bash", command=plant), call(1, "finish", message="done")]
+    ) as server:
         settings = load_settings(model="openai/test", base_url=server.url, hook="true", minimize=True)
         result = run_agent(user_repo, "x", settings, tmp_path / "out")
     with escape("--minimize: filter in the workspace .git/config", by="git apply with no repository config"):
         assert result.exit_status == "finished" and "x = 10" in result.patch
         assert not list(tmp_path.glob("pwned-*"))
-        assert secret not in result.patch, "the model's filter ran with OPENAI_API_KEY; it is now in patch.diff"
+        assert secret not in result.patch, (
+            "the model's filter ran with OPENAI_API_KEY; it is now in patch.diff"
+        )
         assert ".leak-clean" not in result.patch, "the model's filter ran (in the sandbox)"

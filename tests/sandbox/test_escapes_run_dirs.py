@@ -23,8 +23,17 @@ pytestmark = [
 
 
 def bash(i: int, command: str) -> dict[str, Any]:
-    return {"role": "assistant", "content": "", "tool_calls": [{"id": f"c{i}", "type": "function", "function": {
-        "name": "execute_bash", "arguments": json.dumps({"command": command})}}]}
+    return {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {
+                "id": f"c{i}",
+                "type": "function",
+                "function": {"name": "execute_bash", "arguments": json.dumps({"command": command})},
+            }
+        ],
+    }
 
 
 def test_run_dir_tasks_and_mirrors_are_hidden(visible_dir: Path, tmp_path: Path, escape) -> None:
@@ -41,10 +50,24 @@ def test_run_dir_tasks_and_mirrors_are_hidden(visible_dir: Path, tmp_path: Path,
     (mirrors / "o__r").mkdir(parents=True)
     (mirrors / "o__r" / "FIX").write_text(gold)
     out = run_root / "run-1" / "instances" / "x" / "agent"
-    probe = (f"cat {run_root}/run-1/tasks.jsonl {mirrors}/o__r/FIX 2>&1; ls -a {visible_dir} {run_root} 2>&1;"
-             f" grep -rs {gold} / --include=*.jsonl 2>/dev/null | head -1; echo probe-done")
-    script = [bash(1, probe), {"role": "assistant", "content": "", "tool_calls": [{"id": "c2", "type": "function",
-              "function": {"name": "finish", "arguments": json.dumps({"message": "done"})}}]}]
+    probe = (
+        f"cat {run_root}/run-1/tasks.jsonl {mirrors}/o__r/FIX 2>&1; ls -a {visible_dir} {run_root} 2>&1;"
+        f" grep -rs {gold} / --include=*.jsonl 2>/dev/null | head -1; echo probe-done"
+    )
+    script = [
+        bash(1, probe),
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": "c2",
+                    "type": "function",
+                    "function": {"name": "finish", "arguments": json.dumps({"message": "done"})},
+                }
+            ],
+        },
+    ]
     with ScriptedServer(script) as server:
         settings = load_settings(model="openai/test", base_url=server.url, sandbox="bwrap")
         run_agent(repo, "look around", settings, out, hide=(run_root, mirrors))
@@ -52,7 +75,9 @@ def test_run_dir_tasks_and_mirrors_are_hidden(visible_dir: Path, tmp_path: Path,
     observed = next(e for e in seen if e.get("type") == "step")["observations"][0]["text"]
     assert "probe-done" in observed  # the probe ran
     listing = observed.split(f"{run_root}:")[1]
-    with escape("read an eval's tasks.jsonl (gold patches) beside the run dir", by="run directory hidden (tmpfs)"):
+    with escape(
+        "read an eval's tasks.jsonl (gold patches) beside the run dir", by="run directory hidden (tmpfs)"
+    ):
         assert gold not in observed
         assert f"{run_root}/run-1/tasks.jsonl: No such file or directory" in observed
         assert "run-1" not in listing  # the run directory is an empty directory inside

@@ -39,14 +39,18 @@ def test_many_files_past_the_disk_limit_are_stopped_and_the_model_told(workspace
     with BwrapRuntime(workspace, limits=DISK_LIMITS) as rt:
         with escape("fill the disk: 80 MiB in 8 MiB files (limit 20 MiB)", by="disk quota (walk every tick)"):
             started = time.monotonic()
-            result = rt.run("for i in $(seq 10); do head -c 8M /dev/zero > part$i.bin; sleep 0.2; done; echo done", 30)
+            result = rt.run(
+                "for i in $(seq 10); do head -c 8M /dev/zero > part$i.bin; sleep 0.2; done; echo done", 30
+            )
             took = time.monotonic() - started
             assert took < 2.5, took
             assert "done" not in result.output  # the loop in the shell was stopped too, not only its children
             assert result.exit_code is None
             note = result.note
             assert "over its disk limit of 20 MiB" in note and "so the command was stopped" in note
-            assert "delete files" in note and re.search(r"part\d+\.bin 8 MiB", note)  # the largest files are named
+            assert "delete files" in note and re.search(
+                r"part\d+\.bin 8 MiB", note
+            )  # the largest files are named
             assert "\n" not in note
             assert _allocated(workspace) <= DISK + 4 * 8 * MIB  # what a (late, loaded) tick lets through
         with escape("fill the disk: all at once, then wait", by="disk quota (walk every tick)"):
@@ -67,7 +71,9 @@ def test_many_files_past_the_disk_limit_are_stopped_and_the_model_told(workspace
 
 def test_private_tmp_cannot_bypass_the_disk_limit(workspace: Path, escape) -> None:
     with BwrapRuntime(workspace, limits=DISK_LIMITS) as rt:
-        with escape("fill the disk through the sandbox's /tmp and HOME", by="tmpfs size cap = min(disk, memory)"):
+        with escape(
+            "fill the disk through the sandbox's /tmp and HOME", by="tmpfs size cap = min(disk, memory)"
+        ):
             result = rt.run("for d in /tmp /var/tmp \"$HOME\"; do for i in 1 2 3 4; do head -c 8M /dev/zero"
                             " > $d/f$i 2>/dev/null; done; cat $d/f* | wc -c; done", 30)  # fmt: skip
             stored = [int(line) for line in result.output.split()]
@@ -158,7 +164,10 @@ def _marked(marker: str) -> list[int]:
             state = Path(f"/proc/{name}/stat").read_bytes().rsplit(b")", 1)[-1].split()[0]
             if state in (b"Z", b"X"):
                 continue
-            if needle in Path(f"/proc/{name}/cmdline").read_bytes() or needle in Path(f"/proc/{name}/environ").read_bytes():
+            if (
+                needle in Path(f"/proc/{name}/cmdline").read_bytes()
+                or needle in Path(f"/proc/{name}/environ").read_bytes()
+            ):
                 found.append(int(name))
         except OSError:
             continue
@@ -177,10 +186,14 @@ def test_nothing_outlives_an_eval_killed_with_sigkill(tmp_path: Path, escape, wa
         assert waiter(lambda: len(sleeping()) == 2, within=30), "the two sandboxed commands did not start"
         before = _marked(marker)
         assert len(before) > 4  # the parent, two workers, their sandboxes (bwrap, shell, sleep)
-        workers = [pid for pid in before if (procs.read_proc(pid) or procs.read_proc(os.getpid())).ppid == parent.pid]
+        workers = [
+            pid for pid in before if (procs.read_proc(pid) or procs.read_proc(os.getpid())).ppid == parent.pid
+        ]
         assert len(workers) == 2
-        with escape("kill -9 of an eval with 2 workers running sandboxed commands",
-                    by="PR_SET_PDEATHSIG on pool workers and sandbox launchers"):
+        with escape(
+            "kill -9 of an eval with 2 workers running sandboxed commands",
+            by="PR_SET_PDEATHSIG on pool workers and sandbox launchers",
+        ):
             os.kill(parent.pid, signal.SIGKILL)
             parent.wait(5)
             assert waiter(lambda: not _marked(marker), within=5), f"left running: {_marked(marker)}"

@@ -19,8 +19,12 @@ def register(app: typer.Typer) -> None:
 def compare_(
     run_a: Annotated[Path, typer.Argument(help="Run directory (or its report.json) of A, the baseline.")],
     run_b: Annotated[Path, typer.Argument(help="Run directory (or its report.json) of B.")],
-    label_a: Annotated[str | None, typer.Option("--label-a", help="Name for A \\[default: its directory].")] = None,
-    label_b: Annotated[str | None, typer.Option("--label-b", help="Name for B \\[default: its directory].")] = None,
+    label_a: Annotated[
+        str | None, typer.Option("--label-a", help="Name for A \\[default: its directory].")
+    ] = None,
+    label_b: Annotated[
+        str | None, typer.Option("--label-b", help="Name for B \\[default: its directory].")
+    ] = None,
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level of the test.")] = 0.05,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the paired bootstrap.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,

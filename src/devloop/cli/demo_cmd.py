@@ -27,7 +27,9 @@ def register(app: typer.Typer) -> None:
 
 
 def demo(
-    output: Annotated[Path | None, typer.Option("--output", help="Run directory \\[default: runs/demo-<time>].")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Run directory \\[default: runs/demo-<time>].")
+    ] = None,
     tool_format: o.ToolFormat = None,
 ) -> None:
     """Watch the agent fix a bug in a bundled example repository.
@@ -39,15 +41,19 @@ def demo(
     """
     console = Console(highlight=False, soft_wrap=True)  # a line is never broken for width
     try:
-        settings = load_settings(model="openai/devstral-demo", tool_format=tool_format, base_url="http://unset")
+        settings = load_settings(
+            model="openai/devstral-demo", tool_format=tool_format, base_url="http://unset"
+        )
     except ConfigError as e:
         fail(str(e))
     issue = demo_issue()
     output = output or default_output("demo")
     with tempfile.TemporaryDirectory(prefix="devloop-demo-") as tmp:
         repo = make_demo_repo(Path(tmp) / "statkit")
-        console.print(f"[bold]devloop demo[/] · repository {escape(str(repo))} · scripted model over HTTP · "
-                      f"format {settings.tool_format}\n[bold]issue:[/]\n{issue}")
+        console.print(
+            f"[bold]devloop demo[/] · repository {escape(str(repo))} · scripted model over HTTP · "
+            f"format {settings.tool_format}\n[bold]issue:[/]\n{issue}"
+        )
         with ScriptedServer(demo_script(settings.tool_format), model_name="devstral-demo") as server:
             settings = settings.model_copy(update={"base_url": server.url})
             result = run_agent(repo, issue, settings, output, on_step=StepPrinter(console))
@@ -62,8 +68,9 @@ def _verify(console: Console, repo: Path, patch: str) -> bool:
         console.print("[red]no patch to verify[/]")
         return False
     subprocess.run(["git", "apply", "-"], cwd=repo, input=patch.encode(), check=True)
-    proc = subprocess.run([sys.executable, "-m", "unittest", "-q"], cwd=repo, capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "unittest", "-q"], cwd=repo, capture_output=True, text=True, check=False
+    )
     summary = [ln for ln in proc.stderr.splitlines() if ln.startswith(("Ran ", "OK", "FAILED"))]
     colour = "green" if proc.returncode == 0 else "red"
     console.print(f"[{colour}]tests after the patch:[/] {' · '.join(summary)}")

@@ -24,64 +24,182 @@ def register(app: typer.Typer) -> None:
 
 
 def eval_(
-    tasks: Annotated[Path | None, typer.Option("--tasks", help="Task records: .json (list or dict by id) or .jsonl, "
-                                               "in SWE-bench's fields (+ optional environment, repo_path).",
-                                               rich_help_panel=TASKS)] = None,
-    suite: Annotated[str | None, typer.Option("--suite", help="A built-in suite: 'builtin' (20 small Python "
-                                              "projects with real bugs).", rich_help_panel=TASKS)] = None,
-    mirrors: Annotated[Path | None, typer.Option("--mirrors", help="DIR with DIR/<owner>__<name> git repositories "
-                                                 "holding the base commits.", rich_help_panel=TASKS)] = None,
-    instances: Annotated[str | None, typer.Option("--instances", help="Only these instance ids (comma-separated).",
-                                                  rich_help_panel=TASKS)] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="A bad task record is fatal (default: skipped and "
-                                         "counted).", rich_help_panel=TASKS)] = False,
-    predictions: Annotated[str | None, typer.Option(
-        "--predictions", help="gold | empty | FILE of SWE-bench predictions (instance_id, model_name_or_path, "
-        "model_patch; .json or .jsonl). Mutually exclusive with --model.", rich_help_panel=RUN)] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Instances graded in parallel (processes).",
-                                         rich_help_panel=RUN)] = 1,
-    run_id: Annotated[str | None, typer.Option("--run-id", help="Run id; the same id resumes a run, skipping "
-                                               "finished instances \\[default: date-time].", rich_help_panel=RUN)] = None,
-    output: Annotated[Path, typer.Option("--output", help="Writes OUTPUT/<run-id>/report.json and "
-                                         "instances/<id>/verdict.json.", rich_help_panel=RUN)] = Path("runs"),
-    test_timeout: Annotated[float, typer.Option("--test-timeout", help="Seconds for one instance's tests.",
-                                                rich_help_panel=RUN)] = 1800.0,
-    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Environment cache \\[default: the user "
-                                                   "cache dir].", rich_help_panel=RUN)] = None,
-    keep_workdirs: Annotated[bool, typer.Option("--keep-workdirs", help="Keep each instance's extracted tree.",
-                                                rich_help_panel=RUN)] = False,
-    model: Annotated[str | None, typer.Option(
-        "--model", help="Run the agent: PROVIDER/NAME as for `devloop run`, or 'oracle' (actions derived from "
-        "each gold patch, through the real agent).", rich_help_panel=o.AGENT)] = None,
-    base_url: o.BaseUrl = None, api_key_env: o.ApiKeyEnv = None,
-    tool_format: o.ToolFormat = None, temperature: o.Temperature = None, top_p: o.TopP = None,
-    max_tokens: o.MaxTokens = None, seed: o.Seed = None, max_retries: o.MaxRetries = None,
-    max_iterations: o.MaxIterations = None, max_tokens_total: o.MaxTokensTotal = None,
-    time_limit: o.TimeLimit = None, command_timeout: o.CommandTimeout = None, output_cap: o.OutputCap = None,
-    prompt_dir: o.PromptDir = None, sandbox: o.Sandbox = None,
-    allow_network: o.AllowNetwork = None, env: o.Env = None, pass_env: o.PassEnv = None,
-    memory_limit: o.MemoryLimit = None, disk_limit: o.DiskLimit = None, policy: o.Policy = None,
-    hook: o.Hook = None, timeout_test: o.TimeoutTest = None, hook_scope: o.HookScope = None,
-    summary_tokens: o.SummaryTokens = None, rollback_threshold: o.RollbackThreshold = None,
-    max_retry: o.MaxRetry = None, queues: o.Queues = None, rules: o.Rules = None, minimize: o.Minimize = None,
-    protocol: Annotated[str, typer.Option(
-        "--protocol", metavar="single|iterative|samples|best-of",
-        help="single: one attempt per task. iterative: up to --attempts attempts at --temperatures, re-running "
-        "only tasks whose last attempt did not finish or left an empty patch (the Devstral protocol). samples: "
-        "--samples attempts per task for pass@k. best-of: --samples attempts, one chosen by the visible tests "
-        "and a vote.", rich_help_panel=PROTOCOL)] = "single",
-    attempts: Annotated[int, typer.Option("--attempts", min=1, help="iterative: most attempts per task.",
-                                          rich_help_panel=PROTOCOL)] = 3,
-    temperatures: Annotated[str, typer.Option("--temperatures", help="iterative: one temperature per attempt, "
-                                              "comma-separated.", rich_help_panel=PROTOCOL)] = "0,0.1,0.1",
-    samples: Annotated[int, typer.Option("--samples", min=1, help="samples / best-of: attempts per task, at "
-                                         "--temperature.", rich_help_panel=PROTOCOL)] = 1,
-    executor: Annotated[str, typer.Option("--executor", metavar="local|ray", help="What runs the attempts: a "
-                                          "local process pool of --workers, or Ray (pip install 'devloop[ray]').",
-                                          rich_help_panel=PROTOCOL)] = "local",
-    ray_address: Annotated[str | None, typer.Option("--ray-address", metavar="ADDR", help="Join this Ray "
-                                                    "cluster (e.g. auto, ray://host:10001) \\[default: start Ray "
-                                                    "here with --workers CPUs].", rich_help_panel=PROTOCOL)] = None,
+    tasks: Annotated[
+        Path | None,
+        typer.Option(
+            "--tasks",
+            help="Task records: .json (list or dict by id) or .jsonl, "
+            "in SWE-bench's fields (+ optional environment, repo_path).",
+            rich_help_panel=TASKS,
+        ),
+    ] = None,
+    suite: Annotated[
+        str | None,
+        typer.Option(
+            "--suite",
+            help="A built-in suite: 'builtin' (20 small Python projects with real bugs).",
+            rich_help_panel=TASKS,
+        ),
+    ] = None,
+    mirrors: Annotated[
+        Path | None,
+        typer.Option(
+            "--mirrors",
+            help="DIR with DIR/<owner>__<name> git repositories holding the base commits.",
+            rich_help_panel=TASKS,
+        ),
+    ] = None,
+    instances: Annotated[
+        str | None,
+        typer.Option("--instances", help="Only these instance ids (comma-separated).", rich_help_panel=TASKS),
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="A bad task record is fatal (default: skipped and counted).",
+            rich_help_panel=TASKS,
+        ),
+    ] = False,
+    predictions: Annotated[
+        str | None,
+        typer.Option(
+            "--predictions",
+            help="gold | empty | FILE of SWE-bench predictions (instance_id, model_name_or_path, "
+            "model_patch; .json or .jsonl). Mutually exclusive with --model.",
+            rich_help_panel=RUN,
+        ),
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=1, help="Instances graded in parallel (processes).", rich_help_panel=RUN
+        ),
+    ] = 1,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run-id",
+            help="Run id; the same id resumes a run, skipping finished instances \\[default: date-time].",
+            rich_help_panel=RUN,
+        ),
+    ] = None,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            help="Writes OUTPUT/<run-id>/report.json and instances/<id>/verdict.json.",
+            rich_help_panel=RUN,
+        ),
+    ] = Path("runs"),
+    test_timeout: Annotated[
+        float, typer.Option("--test-timeout", help="Seconds for one instance's tests.", rich_help_panel=RUN)
+    ] = 1800.0,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache-dir", help="Environment cache \\[default: the user cache dir].", rich_help_panel=RUN
+        ),
+    ] = None,
+    keep_workdirs: Annotated[
+        bool,
+        typer.Option("--keep-workdirs", help="Keep each instance's extracted tree.", rich_help_panel=RUN),
+    ] = False,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Run the agent: PROVIDER/NAME as for `devloop run`, or 'oracle' (actions derived from "
+            "each gold patch, through the real agent).",
+            rich_help_panel=o.AGENT,
+        ),
+    ] = None,
+    base_url: o.BaseUrl = None,
+    api_key_env: o.ApiKeyEnv = None,
+    tool_format: o.ToolFormat = None,
+    temperature: o.Temperature = None,
+    top_p: o.TopP = None,
+    max_tokens: o.MaxTokens = None,
+    seed: o.Seed = None,
+    max_retries: o.MaxRetries = None,
+    max_iterations: o.MaxIterations = None,
+    max_tokens_total: o.MaxTokensTotal = None,
+    time_limit: o.TimeLimit = None,
+    command_timeout: o.CommandTimeout = None,
+    output_cap: o.OutputCap = None,
+    prompt_dir: o.PromptDir = None,
+    sandbox: o.Sandbox = None,
+    allow_network: o.AllowNetwork = None,
+    env: o.Env = None,
+    pass_env: o.PassEnv = None,
+    memory_limit: o.MemoryLimit = None,
+    disk_limit: o.DiskLimit = None,
+    policy: o.Policy = None,
+    hook: o.Hook = None,
+    timeout_test: o.TimeoutTest = None,
+    hook_scope: o.HookScope = None,
+    summary_tokens: o.SummaryTokens = None,
+    rollback_threshold: o.RollbackThreshold = None,
+    max_retry: o.MaxRetry = None,
+    queues: o.Queues = None,
+    rules: o.Rules = None,
+    minimize: o.Minimize = None,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            "--protocol",
+            metavar="single|iterative|samples|best-of",
+            help="single: one attempt per task. iterative: up to --attempts attempts at --temperatures, re-running "
+            "only tasks whose last attempt did not finish or left an empty patch (the Devstral protocol). samples: "
+            "--samples attempts per task for pass@k. best-of: --samples attempts, one chosen by the visible tests "
+            "and a vote.",
+            rich_help_panel=PROTOCOL,
+        ),
+    ] = "single",
+    attempts: Annotated[
+        int,
+        typer.Option(
+            "--attempts", min=1, help="iterative: most attempts per task.", rich_help_panel=PROTOCOL
+        ),
+    ] = 3,
+    temperatures: Annotated[
+        str,
+        typer.Option(
+            "--temperatures",
+            help="iterative: one temperature per attempt, comma-separated.",
+            rich_help_panel=PROTOCOL,
+        ),
+    ] = "0,0.1,0.1",
+    samples: Annotated[
+        int,
+        typer.Option(
+            "--samples",
+            min=1,
+            help="samples / best-of: attempts per task, at --temperature.",
+            rich_help_panel=PROTOCOL,
+        ),
+    ] = 1,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            metavar="local|ray",
+            help="What runs the attempts: a "
+            "local process pool of --workers, or Ray (pip install 'devloop[ray]').",
+            rich_help_panel=PROTOCOL,
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            metavar="ADDR",
+            help="Join this Ray "
+            "cluster (e.g. auto, ray://host:10001) \\[default: start Ray "
+            "here with --workers CPUs].",
+            rich_help_panel=PROTOCOL,
+        ),
+    ] = None,
 ) -> None:
     """Grade patches on SWE-bench-compatible tasks with the official rules, without Docker.
 
@@ -100,14 +218,23 @@ def eval_(
         fail("give exactly one of --predictions gold|empty|FILE or --model PROVIDER/NAME")
     from devloop.protocols.cli_support import protocol_config
 
-    config = protocol_config(protocol, attempts=attempts, temperatures=temperatures, samples=samples,
-                             temperature=temperature, executor=executor, ray_address=ray_address,
-                             grading_predictions=predictions is not None)
+    config = protocol_config(
+        protocol,
+        attempts=attempts,
+        temperatures=temperatures,
+        samples=samples,
+        temperature=temperature,
+        executor=executor,
+        ray_address=ray_address,
+        grading_predictions=predictions is not None,
+    )
     console = Console(highlight=False, soft_wrap=True)  # a line is never broken for width
     task_list = load_task_list(tasks, suite, instances, strict=strict, cache_dir=cache_dir, console=console)
     if bare := sum(t.environment is None for t in task_list):
-        console.print(f"[yellow]warning:[/] {bare} of {len(task_list)} tasks have no `environment` (as in the "
-                      "official SWE-bench files): they will be graded env_error. See README, Evaluation.")
+        console.print(
+            f"[yellow]warning:[/] {bare} of {len(task_list)} tasks have no `environment` (as in the "
+            "official SWE-bench files): they will be graded env_error. See README, Evaluation."
+        )
     agent = preds = None
     if config is not None and model is not None:
         from devloop.protocols.cli_support import run_protocol_cli
@@ -130,14 +257,34 @@ def eval_(
     from devloop.protocols.units import UnitStore
 
     run_id = run_id or default_run_id()
-    run_eval(task_list, predictions=preds, agent=agent, workers=workers, run_id=run_id, output=output,
-             cache_dir=cache_dir, mirrors=mirrors, test_timeout=test_timeout, keep_workdirs=keep_workdirs,
-             model_name=model if model else None, console=console, sandbox=sandbox_name, limits=limits)
+    run_eval(
+        task_list,
+        predictions=preds,
+        agent=agent,
+        workers=workers,
+        run_id=run_id,
+        output=output,
+        cache_dir=cache_dir,
+        mirrors=mirrors,
+        test_timeout=test_timeout,
+        keep_workdirs=keep_workdirs,
+        model_name=model if model else None,
+        console=console,
+        sandbox=sandbox_name,
+        limits=limits,
+    )
     write_tasks(UnitStore(output, run_id), task_list)  # so `devloop report` can re-grade from the run alone
 
 
-def load_task_list(tasks: Path | None, suite: str | None, instances: str | None, *, strict: bool,
-                   cache_dir: Path | None, console: Console) -> list:  # -> list[Task]
+def load_task_list(
+    tasks: Path | None,
+    suite: str | None,
+    instances: str | None,
+    *,
+    strict: bool,
+    cache_dir: Path | None,
+    console: Console,
+) -> list:  # -> list[Task]
     """The tasks of --tasks FILE or --suite NAME, narrowed to --instances; fails with one line."""
     from rich.markup import escape
 
@@ -173,7 +320,9 @@ def _grading_confinement(settings, overrides: dict, console: Console):  # -> tup
 
     try:
         settings = settings or load_settings(**overrides)
-        name, limits, warning = grading_confinement(settings.sandbox, settings.memory_limit, settings.disk_limit)
+        name, limits, warning = grading_confinement(
+            settings.sandbox, settings.memory_limit, settings.disk_limit
+        )
     except ValueError as e:  # ConfigError included
         fail(str(e))
     if warning:

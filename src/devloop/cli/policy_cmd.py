@@ -27,9 +27,15 @@ def register(app: typer.Typer) -> None:
 
 @policy_app.command("show")
 def show(
-    project: Annotated[Path, typer.Option("--project", help="Project directory whose .devloop/policy.toml applies.")] = Path("."),
-    user_file: Annotated[Path | None, typer.Option("--user-file", help="User policy file \\[default: user config dir].")] = None,
-    policy_file: Annotated[list[Path] | None, typer.Option("--policy", help="Extra policy file, tried first (repeatable).")] = None,
+    project: Annotated[
+        Path, typer.Option("--project", help="Project directory whose .devloop/policy.toml applies.")
+    ] = Path("."),
+    user_file: Annotated[
+        Path | None, typer.Option("--user-file", help="User policy file \\[default: user config dir].")
+    ] = None,
+    policy_file: Annotated[
+        list[Path] | None, typer.Option("--policy", help="Extra policy file, tried first (repeatable).")
+    ] = None,
 ) -> None:
     """Print the effective policy: rules in the order they are tried (the first match decides)."""
     try:
@@ -42,8 +48,12 @@ def show(
         table.add_column(column, overflow="fold")
     for n, rule in enumerate(policy.rules, 1):
         action = rule.action + ("" if rule.mode == "any" else f" ({rule.mode} only)")
-        table.add_row(str(n), rule.tool, escape(rule.describe()), action, escape(rule.reason), escape(rule.source))
+        table.add_row(
+            str(n), rule.tool, escape(rule.describe()), action, escape(rule.reason), escape(rule.source)
+        )
     console.print(table)
-    console.print(f"user file: {user_file or user_policy_file()}  project file: {project_policy_file(project)}",
-                  markup=False)
+    console.print(
+        f"user file: {user_file or user_policy_file()}  project file: {project_policy_file(project)}",
+        markup=False,
+    )
     console.print("In batch runs an `ask` rule denies. The sandbox, not this policy, is the guarantee.")

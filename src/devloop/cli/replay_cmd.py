@@ -22,9 +22,15 @@ def register(app: typer.Typer) -> None:
 
 
 def replay(
-    trajectory: Annotated[Path, typer.Argument(help="A trajectory.jsonl (or the run directory holding one).")],
-    full: Annotated[bool, typer.Option("--full", help="Show observations whole instead of their first lines.")] = False,
-    prompts: Annotated[bool, typer.Option("--prompts", help="Also show the system and task prompts.")] = False,
+    trajectory: Annotated[
+        Path, typer.Argument(help="A trajectory.jsonl (or the run directory holding one).")
+    ],
+    full: Annotated[
+        bool, typer.Option("--full", help="Show observations whole instead of their first lines.")
+    ] = False,
+    prompts: Annotated[
+        bool, typer.Option("--prompts", help="Also show the system and task prompts.")
+    ] = False,
 ) -> None:
     """Render a run's trajectory step by step: the model's reasoning, its tool calls and what they returned."""
     path = trajectory / "trajectory.jsonl" if trajectory.is_dir() else trajectory
@@ -48,9 +54,12 @@ def _render(console: Console, ev: dict[str, Any], *, full: bool, prompts: bool) 
     elif kind == "step":
         comp = ev.get("completion") or {}
         usage = ev.get("usage") or {}
-        console.rule(f"step {ev.get('step')} · {usage.get('prompt_tokens', 0):,}+"
-                     f"{usage.get('completion_tokens', 0):,} tok · model {ev['timings']['model_s']:.2f} s",
-                     align="left", style="dim")
+        console.rule(
+            f"step {ev.get('step')} · {usage.get('prompt_tokens', 0):,}+"
+            f"{usage.get('completion_tokens', 0):,} tok · model {ev['timings']['model_s']:.2f} s",
+            align="left",
+            style="dim",
+        )
         if (comp.get("content") or "").strip():
             console.print(f"[italic]{_safe(comp['content'].strip())}[/]")
         for call, obs in zip(ev.get("calls") or [], ev.get("observations") or [], strict=False):
@@ -63,8 +72,9 @@ def _render(console: Console, ev: dict[str, Any], *, full: bool, prompts: bool) 
             console.print(Panel(_safe(ev["format_error"]), title="format error", border_style="red"))
     elif kind == "end":
         res = ev.get("result") or {}
-        console.rule(f"[bold]{res.get('exit_status')}[/] after {res.get('steps')} steps · "
-                     f"{res.get('duration_s')} s")
+        console.rule(
+            f"[bold]{res.get('exit_status')}[/] after {res.get('steps')} steps · {res.get('duration_s')} s"
+        )
         if res.get("reason"):
             console.print(_safe(res["reason"]))
 
@@ -72,11 +82,16 @@ def _render(console: Console, ev: dict[str, Any], *, full: bool, prompts: bool) 
 def _render_call(console: Console, call: dict[str, Any]) -> None:
     name, args = call.get("name"), call.get("arguments") or {}
     if name == "execute_bash":
-        console.print(Syntax("$ " + shown(args.get("command", "")), "bash", theme="ansi_dark",
-                             background_color="default"))
+        console.print(
+            Syntax(
+                "$ " + shown(args.get("command", "")), "bash", theme="ansi_dark", background_color="default"
+            )
+        )
     else:
         given = {k: v for k, v in args.items() if v is not None}
-        console.print(f"[bold cyan]{_safe(str(name))}[/] " + _safe(json.dumps(given, ensure_ascii=False)[:2000]))
+        console.print(
+            f"[bold cyan]{_safe(str(name))}[/] " + _safe(json.dumps(given, ensure_ascii=False)[:2000])
+        )
 
 
 def _safe(text: object) -> str:

@@ -17,16 +17,37 @@ def register(app: typer.Typer) -> None:
 
 def report_(
     runs: Annotated[list[Path], typer.Argument(help="Run directories (from devloop eval or sweep).")],
-    out: Annotated[Path | None, typer.Option("--out", help="Where to write report.md, report.json and the PNGs "
-                                             "\\[default: RUN/analysis for one run, ./devloop-report for more].")] = None,
-    at_iterations: Annotated[str | None, typer.Option(
-        "--at-iterations", metavar="L1,L2", help="Estimate the result at these max-iterations limits from the "
-        "trajectories (the patch after step L), graded by the harness. An estimate; `devloop sweep "
-        "--max-iterations` is the exact re-run.")] = None,
-    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Environment cache for --at-iterations "
-                                                   "grading \\[default: the user cache dir].")] = None,
-    mirrors: Annotated[Path | None, typer.Option("--mirrors", help="Repository mirrors for --at-iterations.")] = None,
-    test_timeout: Annotated[float, typer.Option("--test-timeout", help="Seconds for one instance's tests.")] = 1800.0,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Where to write report.md, report.json and the PNGs "
+            "\\[default: RUN/analysis for one run, ./devloop-report for more].",
+        ),
+    ] = None,
+    at_iterations: Annotated[
+        str | None,
+        typer.Option(
+            "--at-iterations",
+            metavar="L1,L2",
+            help="Estimate the result at these max-iterations limits from the "
+            "trajectories (the patch after step L), graded by the harness. An estimate; `devloop sweep "
+            "--max-iterations` is the exact re-run.",
+        ),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache-dir",
+            help="Environment cache for --at-iterations grading \\[default: the user cache dir].",
+        ),
+    ] = None,
+    mirrors: Annotated[
+        Path | None, typer.Option("--mirrors", help="Repository mirrors for --at-iterations.")
+    ] = None,
+    test_timeout: Annotated[
+        float, typer.Option("--test-timeout", help="Seconds for one instance's tests.")
+    ] = 1800.0,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write the PNG plots.")] = True,
 ) -> None:
     """Summarise runs: final resolve rate, per-attempt table, pass@k and best-of figures, each with a 95% CI;

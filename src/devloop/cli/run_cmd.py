@@ -24,28 +24,65 @@ def register(app: typer.Typer) -> None:
 
 
 def run(
-    repo: Annotated[Path, typer.Option("--repo", help="The repository to work on. Never modified unless --apply.")],
+    repo: Annotated[
+        Path, typer.Option("--repo", help="The repository to work on. Never modified unless --apply.")
+    ],
     issue: Annotated[str | None, typer.Option("--issue", help="The issue text.")] = None,
-    issue_file: Annotated[Path | None, typer.Option("--issue-file", help="A file holding the issue text.")] = None,
-    output: Annotated[Path | None, typer.Option(
-        "--output", help="Run directory for patch.diff, trajectory.jsonl, result.json \\[default: runs/<time>].")] = None,
-    apply: Annotated[bool, typer.Option("--apply", help="Apply the final patch to --repo's working tree.",
-                                        metavar="")] = False,  # metavar "": a flag takes no value
-    keep_workspace: Annotated[bool | None, typer.Option(
-        "--keep-workspace/--no-keep-workspace", help="Keep the isolated workspace \\[default: no].",
-        show_default=False, metavar="")] = None,  # None = not given: DEVLOOP_KEEP_WORKSPACE / devloop.toml decide
-    model: o.Model = None, base_url: o.BaseUrl = None, api_key_env: o.ApiKeyEnv = None,
-    tool_format: o.ToolFormat = None, temperature: o.Temperature = None, top_p: o.TopP = None,
-    max_tokens: o.MaxTokens = None, seed: o.Seed = None, max_retries: o.MaxRetries = None,
-    max_iterations: o.MaxIterations = None, max_tokens_total: o.MaxTokensTotal = None,
-    time_limit: o.TimeLimit = None, command_timeout: o.CommandTimeout = None, output_cap: o.OutputCap = None,
-    prompt_dir: o.PromptDir = None, sandbox: o.Sandbox = None,
-    allow_network: o.AllowNetwork = None, env: o.Env = None, pass_env: o.PassEnv = None,
-    memory_limit: o.MemoryLimit = None, disk_limit: o.DiskLimit = None, policy: o.Policy = None,
-    hook: o.Hook = None, timeout_test: o.TimeoutTest = None, hook_scope: o.HookScope = None,
-    summary_tokens: o.SummaryTokens = None, rollback_threshold: o.RollbackThreshold = None,
-    max_retry: o.MaxRetry = None, queues: o.Queues = None, rules: o.Rules = None, minimize: o.Minimize = None,
-    stream_diff: o.StreamDiff = None, metrics_port: o.MetricsPort = None,
+    issue_file: Annotated[
+        Path | None, typer.Option("--issue-file", help="A file holding the issue text.")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            help="Run directory for patch.diff, trajectory.jsonl, result.json \\[default: runs/<time>].",
+        ),
+    ] = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Apply the final patch to --repo's working tree.", metavar="")
+    ] = False,  # metavar "": a flag takes no value
+    keep_workspace: Annotated[
+        bool | None,
+        typer.Option(
+            "--keep-workspace/--no-keep-workspace",
+            help="Keep the isolated workspace \\[default: no].",
+            show_default=False,
+            metavar="",
+        ),
+    ] = None,  # None = not given: DEVLOOP_KEEP_WORKSPACE / devloop.toml decide
+    model: o.Model = None,
+    base_url: o.BaseUrl = None,
+    api_key_env: o.ApiKeyEnv = None,
+    tool_format: o.ToolFormat = None,
+    temperature: o.Temperature = None,
+    top_p: o.TopP = None,
+    max_tokens: o.MaxTokens = None,
+    seed: o.Seed = None,
+    max_retries: o.MaxRetries = None,
+    max_iterations: o.MaxIterations = None,
+    max_tokens_total: o.MaxTokensTotal = None,
+    time_limit: o.TimeLimit = None,
+    command_timeout: o.CommandTimeout = None,
+    output_cap: o.OutputCap = None,
+    prompt_dir: o.PromptDir = None,
+    sandbox: o.Sandbox = None,
+    allow_network: o.AllowNetwork = None,
+    env: o.Env = None,
+    pass_env: o.PassEnv = None,
+    memory_limit: o.MemoryLimit = None,
+    disk_limit: o.DiskLimit = None,
+    policy: o.Policy = None,
+    hook: o.Hook = None,
+    timeout_test: o.TimeoutTest = None,
+    hook_scope: o.HookScope = None,
+    summary_tokens: o.SummaryTokens = None,
+    rollback_threshold: o.RollbackThreshold = None,
+    max_retry: o.MaxRetry = None,
+    queues: o.Queues = None,
+    rules: o.Rules = None,
+    minimize: o.Minimize = None,
+    stream_diff: o.StreamDiff = None,
+    metrics_port: o.MetricsPort = None,
 ) -> None:
     """Resolve an issue in a repository: the agent works in an isolated copy and writes
     DIR/patch.diff, DIR/trajectory.jsonl and DIR/result.json.
@@ -73,13 +110,21 @@ def run(
         # The session appends to trajectory.jsonl: a second run there would interleave with the first.
         fail(f"--output {output}: already holds a run ({', '.join(held)}); give a new directory")
     console = Console(highlight=False, soft_wrap=True)  # a line is never broken for width
-    console.print(f"[bold]devloop run[/] {escape(str(repo))} · model {escape(settings.model)} · format "
-                  f"{settings.tool_format} · output {escape(str(output))}")
+    console.print(
+        f"[bold]devloop run[/] {escape(str(repo))} · model {escape(settings.model)} · format "
+        f"{settings.tool_format} · output {escape(str(output))}"
+    )
     if result_extra := _feedback_line(settings):
         console.print(result_extra)
     try:
-        result = run_agent(repo, issue or "", settings, output, on_step=StepPrinter(console),
-                           on_warning=lambda w: console.print(f"[yellow]{escape(w)}[/]"))
+        result = run_agent(
+            repo,
+            issue or "",
+            settings,
+            output,
+            on_step=StepPrinter(console),
+            on_warning=lambda w: console.print(f"[yellow]{escape(w)}[/]"),
+        )
     except ValueError as e:
         fail(str(e))
     print_result(console, result)
@@ -110,7 +155,11 @@ def print_result(console: Console, result: RunResult, show_patch: bool = True) -
         f"[{colour}]{result.exit_status}[/] after {result.steps} steps · "
         f"{result.prompt_tokens:,}+{result.completion_tokens:,} tokens · {result.duration_s:.1f} s · "
         f"patch {lines} lines -> {result.patch_path}"
-        + (f"\n  reason: {escape(shown(result.reason))}" if result.exit_status != "finished" and result.reason else "")
+        + (
+            f"\n  reason: {escape(shown(result.reason))}"
+            if result.exit_status != "finished" and result.reason
+            else ""
+        )
     )
 
 
@@ -127,12 +176,21 @@ def apply_patch(console: Console, repo: Path, patch: str) -> None:
     env = isolated_git_env() | {"GIT_CEILING_DIRECTORIES": str(repo.resolve().parent)}
 
     def git_apply(*args: str) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(["git", "apply", *args, "-"], cwd=repo, input=patch.encode(), env=env,
-                              capture_output=True, check=False)
+        return subprocess.run(
+            ["git", "apply", *args, "-"],
+            cwd=repo,
+            input=patch.encode(),
+            env=env,
+            capture_output=True,
+            check=False,
+        )
 
     for args in (("--check",), ()):
         proc = git_apply(*args)
         if proc.returncode != 0:
             why = proc.stderr.decode(errors="replace").strip().splitlines()
-            fail(f"--apply: the patch does not apply to {repo}: {why[0] if why else 'git apply failed'}", code=1)
+            fail(
+                f"--apply: the patch does not apply to {repo}: {why[0] if why else 'git apply failed'}",
+                code=1,
+            )
     console.print(f"[green]applied[/] the patch to {escape(str(repo))}")

@@ -28,25 +28,53 @@ def sweep_(
     tasks: Annotated[Path | None, typer.Option("--tasks", help="Task records (.json / .jsonl).")] = None,
     suite: Annotated[str | None, typer.Option("--suite", help="A built-in suite: 'builtin'.")] = None,
     instances: Annotated[str | None, typer.Option("--instances", help="Only these instance ids.")] = None,
-    mirrors: Annotated[Path | None, typer.Option("--mirrors", help="DIR of <owner>__<name> git mirrors.")] = None,
-    temperatures: Annotated[str, typer.Option("--temperatures", help="Temperatures to sweep, comma-separated.",
-                                              rich_help_panel=GRID)] = "0",
-    max_iterations: Annotated[str | None, typer.Option(
-        "--max-iterations", help="Max-iterations limits to sweep, comma-separated \\[default: the setting's].",
-        rich_help_panel=GRID)] = None,
-    samples: Annotated[int, typer.Option("--samples", min=1, help="Attempts per task and setting (pass@k up to "
-                                         "k = samples).", rich_help_panel=GRID)] = 1,
-    sweep_id: Annotated[str, typer.Option("--sweep-id", help="Directory of the sweep under --output; the same id "
-                                          "reuses every unit already done.")] = "sweep",
-    output: Annotated[Path, typer.Option("--output", help="Writes OUTPUT/SWEEP-ID/<cell>/ runs and "
-                                         "OUTPUT/SWEEP-ID/report/.")] = Path("runs"),
+    mirrors: Annotated[
+        Path | None, typer.Option("--mirrors", help="DIR of <owner>__<name> git mirrors.")
+    ] = None,
+    temperatures: Annotated[
+        str,
+        typer.Option("--temperatures", help="Temperatures to sweep, comma-separated.", rich_help_panel=GRID),
+    ] = "0",
+    max_iterations: Annotated[
+        str | None,
+        typer.Option(
+            "--max-iterations",
+            help="Max-iterations limits to sweep, comma-separated \\[default: the setting's].",
+            rich_help_panel=GRID,
+        ),
+    ] = None,
+    samples: Annotated[
+        int,
+        typer.Option(
+            "--samples",
+            min=1,
+            help="Attempts per task and setting (pass@k up to k = samples).",
+            rich_help_panel=GRID,
+        ),
+    ] = 1,
+    sweep_id: Annotated[
+        str,
+        typer.Option(
+            "--sweep-id",
+            help="Directory of the sweep under --output; the same id reuses every unit already done.",
+        ),
+    ] = "sweep",
+    output: Annotated[
+        Path,
+        typer.Option("--output", help="Writes OUTPUT/SWEEP-ID/<cell>/ runs and OUTPUT/SWEEP-ID/report/."),
+    ] = Path("runs"),
     workers: Annotated[int, typer.Option("--workers", min=1, help="Attempts run in parallel.")] = 1,
-    executor: Annotated[str, typer.Option("--executor", metavar="local|ray", help="local process pool or Ray.")
-                        ] = "local",
+    executor: Annotated[
+        str, typer.Option("--executor", metavar="local|ray", help="local process pool or Ray.")
+    ] = "local",
     ray_address: Annotated[str | None, typer.Option("--ray-address", help="Join this Ray cluster.")] = None,
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Environment cache.")] = None,
-    test_timeout: Annotated[float, typer.Option("--test-timeout", help="Seconds for one instance's tests.")] = 1800.0,
-    base_url: o.BaseUrl = None, api_key_env: o.ApiKeyEnv = None, tool_format: o.ToolFormat = None,
+    test_timeout: Annotated[
+        float, typer.Option("--test-timeout", help="Seconds for one instance's tests.")
+    ] = 1800.0,
+    base_url: o.BaseUrl = None,
+    api_key_env: o.ApiKeyEnv = None,
+    tool_format: o.ToolFormat = None,
     sandbox: o.Sandbox = None,
 ) -> None:
     """Run `--samples` attempts per task at every (temperature, max-iterations) setting, reusing units already

@@ -26,8 +26,13 @@ def demo_issue() -> str:
 def make_demo_repo(dest: Path) -> Path:
     """Copy the demo repository to `dest` and commit it, as a user's repository would be."""
     shutil.copytree(str(_DATA / "repo"), dest)
-    env = {**os.environ, "GIT_AUTHOR_NAME": "demo", "GIT_AUTHOR_EMAIL": "demo@localhost",
-           "GIT_COMMITTER_NAME": "demo", "GIT_COMMITTER_EMAIL": "demo@localhost"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "demo",
+        "GIT_AUTHOR_EMAIL": "demo@localhost",
+        "GIT_COMMITTER_NAME": "demo",
+        "GIT_COMMITTER_EMAIL": "demo@localhost",
+    }
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "statkit 0.1"]):
         subprocess.run(["git", *args], cwd=dest, env=env, check=True, capture_output=True)
     return dest
@@ -49,8 +54,10 @@ def encode_script(script: list[dict[str, Any]], tool_format: str) -> list[dict[s
         if "tool_calls" not in msg:
             out.append(msg)
             continue
-        calls = [ToolCall(tc["function"]["name"], json.loads(tc["function"]["arguments"]), tc.get("id", ""))
-                 for tc in msg["tool_calls"]]
+        calls = [
+            ToolCall(tc["function"]["name"], json.loads(tc["function"]["arguments"]), tc.get("id", ""))
+            for tc in msg["tool_calls"]
+        ]
         text = "\n".join([msg.get("content") or "", *(str(render_call(tool_format, c)) for c in calls)])
         out.append({"role": "assistant", "content": text.strip()})
     return out

@@ -44,9 +44,15 @@ class Undone:
         return [*self.modified, *self.removed, *self.restored]
 
     def describe(self) -> str:
-        parts = [f"{label}: {', '.join(paths)}" for label, paths in
-                 (("reverted", self.modified), ("removed (added after it)", self.removed),
-                  ("brought back (deleted after it)", self.restored)) if paths]
+        parts = [
+            f"{label}: {', '.join(paths)}"
+            for label, paths in (
+                ("reverted", self.modified),
+                ("removed (added after it)", self.removed),
+                ("brought back (deleted after it)", self.restored),
+            )
+            if paths
+        ]
         return "; ".join(parts) or "no file differed"
 
 
@@ -76,7 +82,9 @@ class Checkpoints:
     def changes_since(self, cp: Checkpoint) -> Undone:
         """How the working tree now differs from `cp` (what restoring it would undo)."""
         current = self.workspace.snapshot()
-        out = self.workspace.run_git("diff-tree", "-r", "--no-renames", "--name-status", "-z", cp.tree, current)
+        out = self.workspace.run_git(
+            "diff-tree", "-r", "--no-renames", "--name-status", "-z", cp.tree, current
+        )
         fields = out.split("\0")
         undone = Undone()
         for status, path in zip(fields[::2], fields[1::2], strict=False):
@@ -99,8 +107,10 @@ class Checkpoints:
         tree = cp.tree if cp is not None else (self.last.tree if self.last else self.workspace.base)
         ws = self.workspace
         lit = "--literal-pathspecs"  # a path is a path, never pathspec magic
-        code, _ = ws.git_status([lit, "add", "-A", "--ignore-errors", "--", path],
-                                [lit, "diff", "--cached", "--quiet", tree, "--", path])
+        code, _ = ws.git_status(
+            [lit, "add", "-A", "--ignore-errors", "--", path],
+            [lit, "diff", "--cached", "--quiet", tree, "--", path],
+        )
         if code == 0:
             return False
         listed = ws.run_git(lit, "ls-tree", "--name-only", tree, "--", path).strip()

@@ -45,8 +45,15 @@ class EventLog:
 
     def emit(self, kind: str, **fields: Any) -> dict[str, Any]:
         """Record one event; returns it as written."""
-        event: dict[str, Any] = {"ts": round(time.time(), 6), "kind": kind, **self.context,
-                                 "test": None, "status": None, "trace_bytes": 0, "timings": {}}
+        event: dict[str, Any] = {
+            "ts": round(time.time(), 6),
+            "kind": kind,
+            **self.context,
+            "test": None,
+            "status": None,
+            "trace_bytes": 0,
+            "timings": {},
+        }
         event.update(fields)
         line = json.dumps(event, ensure_ascii=False, default=str)
         with self._lock:

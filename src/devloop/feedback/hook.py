@@ -89,8 +89,12 @@ class FeedbackHook:
         tests = self.selector.select(info.patch)
         selected = time.monotonic()
         if tests == []:
-            self.events.emit("test_run", test="0 selected", status="none_selected",
-                             timings={"select_s": round(selected - started, 6)})
+            self.events.emit(
+                "test_run",
+                test="0 selected",
+                status="none_selected",
+                timings={"select_s": round(selected - started, 6)},
+            )
             return None
         report = self.runner.run(tests, self.timeout_test)
         ran = time.monotonic()
@@ -122,8 +126,12 @@ class FeedbackHook:
     def score(self, report: TestReport, tests: list[str] | None) -> tuple[int, int]:
         """(-failing, passing); tests seen before in the selected files but absent now count as failing."""
         covered = None if tests is None else {t.split("::")[0] for t in tests}
-        vanished = [t for t in self._seen if t not in report.statuses
-                    and (covered is None or t.split("::")[0] in covered or t in (tests or []))]
+        vanished = [
+            t
+            for t in self._seen
+            if t not in report.statuses
+            and (covered is None or t.split("::")[0] in covered or t in (tests or []))
+        ]
         for test_id, status in report.statuses.items():
             self._seen[test_id] = status
         return (-(report.failed + len(vanished)), report.passed)
@@ -138,12 +146,19 @@ class FeedbackHook:
         else:
             improved = score > best.score or (report.green and score >= best.score)
         if improved:
-            cp = self.checkpoints.save(info.step, info.patch, score=score,
-                                       note=f"{report.passed} of {len(report.statuses)} pass")
+            cp = self.checkpoints.save(
+                info.step, info.patch, score=score, note=f"{report.passed} of {len(report.statuses)} pass"
+            )
             self._reports[cp.number] = report
             self.no_progress = 0
-            self.events.emit("checkpoint", test=f"{report.passed} of {len(report.statuses)} pass",
-                             status="saved", ref=cp.ref, commit=cp.commit, checkpoint=cp.number)
+            self.events.emit(
+                "checkpoint",
+                test=f"{report.passed} of {len(report.statuses)} pass",
+                status="saved",
+                ref=cp.ref,
+                commit=cp.commit,
+                checkpoint=cp.number,
+            )
             return None
         self.no_progress += 1
         if best is None or self.no_progress < self.rollback_threshold:
@@ -152,8 +167,9 @@ class FeedbackHook:
             self.events.emit("rollback", status="skipped", reason=f"--max-retry {self.max_retry} reached")
             self.no_progress = 0
             return None
-        return self.rollback(best, report, why=f"the last {self.no_progress} file-changing steps did not "
-                                              f"improve the tests")
+        return self.rollback(
+            best, report, why=f"the last {self.no_progress} file-changing steps did not improve the tests"
+        )
 
     def rollback(self, cp: Checkpoint, now: TestReport | None = None, *, why: str) -> str:
         """Restore `cp`, record it, and return the message for the model."""
@@ -168,13 +184,22 @@ class FeedbackHook:
         if self.streamer is not None:
             self.streamer.update(cp.patch)
         self.events.set_context(retry=self.rollbacks, patch_sha=patch_sha(cp.patch))
-        self.events.emit("rollback", status="restored", ref=cp.ref, checkpoint=cp.number, reason=why,
-                         files=undone.files, timings={"restore_s": round(time.monotonic() - t0, 6)})
+        self.events.emit(
+            "rollback",
+            status="restored",
+            ref=cp.ref,
+            checkpoint=cp.number,
+            reason=why,
+            files=undone.files,
+            timings={"restore_s": round(time.monotonic() - t0, 6)},
+        )
         at_best = f"{-cp.score[0]} failing, {cp.score[1]} passing"
         current = f"; now {now.failed} failing, {now.passed} passing" if now is not None else ""
-        return (f"[rollback] {why.capitalize()} (best: {at_best} at step {cp.step}{current}). The workspace "
-                f"was restored to checkpoint {cp.number} (after step {cp.step}): {undone.describe()}. "
-                "Those edits are gone; re-read the files before editing and try a different approach.")
+        return (
+            f"[rollback] {why.capitalize()} (best: {at_best} at step {cp.step}{current}). The workspace "
+            f"was restored to checkpoint {cp.number} (after step {cp.step}): {undone.describe()}. "
+            "Those edits are gone; re-read the files before editing and try a different approach."
+        )
 
     def _test_events(self, report: TestReport, previous: TestReport | None) -> None:
         before = previous.statuses if previous is not None else {}
@@ -186,7 +211,9 @@ class FeedbackHook:
                 continue
             detail = details.get(test_id)
             size = 0 if detail is None else len((detail.message + "".join(detail.frames)).encode())
-            self.events.emit("test", test=test_id, status=status, previous=before.get(test_id), trace_bytes=size)
+            self.events.emit(
+                "test", test=test_id, status=status, previous=before.get(test_id), trace_bytes=size
+            )
             n += 1
             if n >= _MAX_TEST_EVENTS:
                 break
@@ -201,8 +228,9 @@ class FeedbackHook:
             "tests_failed": report.failed if report is not None else None,
             "test_runs": self.test_runs,
             "checkpoints": len(self.checkpoints.items),
-            "best_checkpoint": None if best is None else {"ref": best.ref, "step": best.step,
-                                                          "failing": -best.score[0], "passing": best.score[1]},
+            "best_checkpoint": None
+            if best is None
+            else {"ref": best.ref, "step": best.step, "failing": -best.score[0], "passing": best.score[1]},
             "rollbacks": self.rollbacks,
             "feedback_overhead_ms_max": round(max(self.overheads) * 1000, 2) if self.overheads else None,
         }

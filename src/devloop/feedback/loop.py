@@ -41,8 +41,9 @@ class TimedModel:
         self.metrics = metrics
         self.name = inner.name
 
-    def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
-                 params: SamplingParams) -> Completion:
+    def complete(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, params: SamplingParams
+    ) -> Completion:
         t0 = time.monotonic()
         try:
             return self.inner.complete(messages, tools, params)
@@ -77,8 +78,12 @@ class FeedbackLoop:
 
     def result_fields(self) -> dict[str, Any]:
         """Extra result.json fields: test status and counts, checkpoints, rollbacks, where the events are."""
-        return {**self.hook.result_fields(), "events_path": str(self.events.path) if self.events.path else None,
-                "metrics_port": self.metrics.port, "summary_tokenizer": tokenizer_name()}
+        return {
+            **self.hook.result_fields(),
+            "events_path": str(self.events.path) if self.events.path else None,
+            "metrics_port": self.metrics.port,
+            "summary_tokenizer": tokenizer_name(),
+        }
 
     def close(self) -> None:
         """Stop the metrics server and close events.jsonl (idempotent)."""
@@ -86,7 +91,9 @@ class FeedbackLoop:
         self.events.close()
 
 
-def build_feedback(settings: Any, *, workspace: Workspace, runtime: Runtime, out_dir: Path | None) -> FeedbackLoop | None:
+def build_feedback(
+    settings: Any, *, workspace: Workspace, runtime: Runtime, out_dir: Path | None
+) -> FeedbackLoop | None:
     """The feedback loop for a run, or None when no feedback flag is set. `settings` has FeedbackSettings'
     fields (RunSettings does). Raises OSError when the metrics port cannot be bound."""
     if not settings.feedback_enabled():
@@ -94,12 +101,24 @@ def build_feedback(settings: Any, *, workspace: Workspace, runtime: Runtime, out
     metrics = Metrics(settings.metrics_port)
     events = EventLog(out_dir / EVENTS_FILE if out_dir is not None else None, listeners=[metrics.on_event])
     runner = make_runner(settings.hook, runtime, workspace.root) if settings.hook else None
-    selector = TestSelector(workspace.root, kind=runner_kind(settings.hook) if settings.hook else "pytest",
-                            scope=settings.hook_scope)
+    selector = TestSelector(
+        workspace.root,
+        kind=runner_kind(settings.hook) if settings.hook else "pytest",
+        scope=settings.hook_scope,
+    )
     checkpoints = Checkpoints(workspace)
     tokenizer_name()  # load the tokenizer now, not while the first summary is awaited
     streamer = DiffStreamer(settings.stream_diff) if settings.stream_diff else None
-    hook = FeedbackHook(runner, selector, checkpoints, events, metrics, streamer,
-                        timeout_test=settings.timeout_test, summary_tokens=settings.summary_tokens,
-                        rollback_threshold=settings.rollback_threshold, max_retry=settings.max_retry)
+    hook = FeedbackHook(
+        runner,
+        selector,
+        checkpoints,
+        events,
+        metrics,
+        streamer,
+        timeout_test=settings.timeout_test,
+        summary_tokens=settings.summary_tokens,
+        rollback_threshold=settings.rollback_threshold,
+        max_retry=settings.max_retry,
+    )
     return FeedbackLoop(hook, events, metrics, checkpoints, selector, runner, settings, hooks=[hook])

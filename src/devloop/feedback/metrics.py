@@ -31,15 +31,22 @@ class Metrics:
         reg = self.registry
         self.steps = Counter("devloop_steps", "Agent steps.", registry=reg)
         self.tokens = Counter("devloop_tokens", "Tokens used.", ["kind"], registry=reg)
-        self.model_latency = Histogram("devloop_model_latency_seconds", "Model request latency.",
-                                       buckets=_LATENCY_BUCKETS, registry=reg)
+        self.model_latency = Histogram(
+            "devloop_model_latency_seconds", "Model request latency.", buckets=_LATENCY_BUCKETS, registry=reg
+        )
         self.test_runs = Counter("devloop_test_runs", "Hook test runs.", ["status"], registry=reg)
-        self.test_failures = Counter("devloop_test_failures", "Failing tests seen over test runs.", registry=reg)
-        self.test_latency = Histogram("devloop_test_latency_seconds", "Test process wall time.",
-                                      buckets=_LATENCY_BUCKETS, registry=reg)
-        self.overhead = Histogram("devloop_feedback_overhead_seconds",
-                                  "Edit done to summary ready, minus the test process.",
-                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1), registry=reg)
+        self.test_failures = Counter(
+            "devloop_test_failures", "Failing tests seen over test runs.", registry=reg
+        )
+        self.test_latency = Histogram(
+            "devloop_test_latency_seconds", "Test process wall time.", buckets=_LATENCY_BUCKETS, registry=reg
+        )
+        self.overhead = Histogram(
+            "devloop_feedback_overhead_seconds",
+            "Edit done to summary ready, minus the test process.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+            registry=reg,
+        )
         self.checkpoints = Counter("devloop_checkpoints", "Checkpoints taken.", registry=reg)
         self.rollbacks = Counter("devloop_rollbacks", "Rollbacks to a checkpoint.", registry=reg)
         self.rescues = Counter("devloop_rescues", "Rescue rules applied.", ["rule"], registry=reg)

@@ -134,9 +134,7 @@ class SplitPatch:
 
     @staticmethod
     def size(patch: str) -> int:
-        return sum(
-            1 for ln in patch.splitlines() if ln[:1] in "+-" and not ln.startswith(("+++ ", "--- "))
-        )
+        return sum(1 for ln in patch.splitlines() if ln[:1] in "+-" and not ln.startswith(("+++ ", "--- ")))
 
 
 def _split_sections(patch: str) -> list[str]:
@@ -184,7 +182,9 @@ def _filter(h: _Hunk, kept: frozenset[int]) -> tuple[list[str], int, int]:
 # --- delta debugging -------------------------------------------------------------------------------------------
 
 
-def ddmin(units: Sequence[frozenset[int]], good: Callable[[list[frozenset[int]]], bool]) -> list[frozenset[int]]:
+def ddmin(
+    units: Sequence[frozenset[int]], good: Callable[[list[frozenset[int]]], bool]
+) -> list[frozenset[int]]:
     """A 1-minimal sublist of `units` for which `good` holds (`good(units)` is assumed)."""
     current = list(units)
     n = 2
@@ -216,14 +216,18 @@ class _Tree:
 
     With a workspace, git runs where the model's commands run (the tree and its `.git` are the model's)."""
 
-    def __init__(self, root: Path, runner: TestRunner, applied: str, workspace: Workspace | None = None) -> None:
+    def __init__(
+        self, root: Path, runner: TestRunner, applied: str, workspace: Workspace | None = None
+    ) -> None:
         self.root, self.runner, self.applied, self.workspace = root, runner, applied, workspace
 
     def _apply(self, patch: str, *, reverse: bool = False) -> bool:
         args = ["apply", "--recount", "--whitespace=nowarn", *(["-R"] if reverse else []), "-"]
         if self.workspace is not None:
             return self.workspace.git_in(self.root, *args, input=patch.encode())
-        proc = subprocess.run(["git", *args], cwd=self.root, input=patch.encode(), capture_output=True, check=False)
+        proc = subprocess.run(
+            ["git", *args], cwd=self.root, input=patch.encode(), capture_output=True, check=False
+        )
         return proc.returncode == 0
 
     def switch(self, patch: str) -> bool:
@@ -251,8 +255,9 @@ def relocate(runner: TestRunner, root: Path) -> TestRunner | None:
     return None
 
 
-def _scratch_copy(workspace_root: Path, patch: str, parent: Path | None,
-                  workspace: Workspace | None = None) -> Path | None:
+def _scratch_copy(
+    workspace_root: Path, patch: str, parent: Path | None, workspace: Workspace | None = None
+) -> Path | None:
     """A copy of the workspace's tracked and untracked (not ignored) files, the patch taken out again.
 
     With a workspace the copy is made inside it (`.devloop/minimize/`, where the runtime can run tests
@@ -314,7 +319,9 @@ def minimize(
     workspace_root = Path(workspace_root)
     split = SplitPatch(patch)
     size = SplitPatch.size(patch)
-    result = MinimizeResult(patch, size, size, 0, len(split.hunk_units()), len(split.hunk_units()), mode="skipped")
+    result = MinimizeResult(
+        patch, size, size, 0, len(split.hunk_units()), len(split.hunk_units()), mode="skipped"
+    )
     runs = 0
 
     def run(r: TestRunner) -> TestReport:
@@ -367,7 +374,9 @@ def minimize(
             return done("no smaller patch keeps the tests' observations")
         if not _same(run(runner), reference):
             tree.switch(patch)
-            return done("the smaller patch observed differently when re-run in the workspace: kept the original")
+            return done(
+                "the smaller patch observed differently when re-run in the workspace: kept the original"
+            )
         if current_diff is not None:
             chosen = current_diff()
             tree.applied = chosen

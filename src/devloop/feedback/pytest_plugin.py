@@ -68,8 +68,13 @@ def _details(excinfo, rootdir):
         line = (summary[3] or "").strip()
         frames.append("%s:%d in %s\n    %s" % (path, t.tb_lineno, code.co_name, line))
     # The failing frame: the innermost one in the project's own files (not site-packages or the stdlib).
-    own = [t for t in kept if rootdir and t.tb_frame.f_code.co_filename.startswith(rootdir)
-           and "site-packages" not in t.tb_frame.f_code.co_filename]
+    own = [
+        t
+        for t in kept
+        if rootdir
+        and t.tb_frame.f_code.co_filename.startswith(rootdir)
+        and "site-packages" not in t.tb_frame.f_code.co_filename
+    ]
     failing = (own or kept or [None])[-1]
     local_reprs = {}
     if failing is not None:
@@ -99,10 +104,17 @@ def pytest_runtest_makereport(item, call):
     if status is None:
         return
     rootdir = str(item.config.rootdir)
-    record = {"id": report.nodeid, "status": status, "when": report.when, "rootdir": rootdir,
-              "message": "", "frames": [], "locals": {},
-              "stdout": _short(getattr(report, "capstdout", "") or "", _TEXT),
-              "stderr": _short(getattr(report, "capstderr", "") or "", _TEXT)}
+    record = {
+        "id": report.nodeid,
+        "status": status,
+        "when": report.when,
+        "rootdir": rootdir,
+        "message": "",
+        "frames": [],
+        "locals": {},
+        "stdout": _short(getattr(report, "capstdout", "") or "", _TEXT),
+        "stderr": _short(getattr(report, "capstderr", "") or "", _TEXT),
+    }
     if status in ("FAILED", "ERROR") and call.excinfo is not None:
         try:
             record["message"], record["frames"], record["locals"] = _details(call.excinfo, rootdir)
@@ -118,9 +130,19 @@ def pytest_collectreport(report):
     lines = [line for line in text.splitlines() if line.strip()]
     # A collection error's useful part is its last lines (the exception and where it was raised).
     message = "collection failed: " + "\n".join(lines[-8:])
-    _write({"id": report.nodeid or "<collection>", "status": "ERROR", "when": "collect",
-            "rootdir": "", "message": _short(message, _TEXT), "frames": [], "locals": {},
-            "stdout": "", "stderr": ""})
+    _write(
+        {
+            "id": report.nodeid or "<collection>",
+            "status": "ERROR",
+            "when": "collect",
+            "rootdir": "",
+            "message": _short(message, _TEXT),
+            "frames": [],
+            "locals": {},
+            "stdout": "",
+            "stderr": "",
+        }
+    )
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -55,7 +55,9 @@ def parse_queues(spec: str) -> list[QueueSpec]:
         if not sep:
             raise QueueError(f"--queues: {part!r}: expected NAME:STEPS, e.g. fast:3")
         if name not in QUEUE_NAMES:
-            raise QueueError(f"--queues: {part!r}: unknown queue {name!r}; choose from {', '.join(QUEUE_NAMES)}")
+            raise QueueError(
+                f"--queues: {part!r}: unknown queue {name!r}; choose from {', '.join(QUEUE_NAMES)}"
+            )
         if not budget.strip().isdigit() or int(budget) <= 0:
             raise QueueError(f"--queues: {part!r}: the budget must be a positive number of steps")
         if any(q.name == name for q in queues):
@@ -134,7 +136,9 @@ def _append(agent: Agent, text: str) -> None:
 class QueueRunner:
     """Drives `agent` through the queues; `result_fields()` gives what result.json records."""
 
-    def __init__(self, agent: Agent, feedback: Any, rescue_engine: RescueEngine | None, queues: list[QueueSpec]):
+    def __init__(
+        self, agent: Agent, feedback: Any, rescue_engine: RescueEngine | None, queues: list[QueueSpec]
+    ):
         self.agent = agent
         self.feedback = as_queue_feedback(feedback)
         self.rescue = rescue_engine
@@ -185,7 +189,9 @@ class QueueRunner:
         if callable(set_context):
             set_context(queue=record.name)
         _append(agent, self._enter(record))
-        self._emit("queue_start", queue=record.name, status="started", budget=record.budget, notes=record.notes)
+        self._emit(
+            "queue_start", queue=record.name, status="started", budget=record.budget, notes=record.notes
+        )
         steps0, tokens0, t0 = agent.steps, agent.usage.total, time.monotonic()
         stop: Stop | None = None
         try:

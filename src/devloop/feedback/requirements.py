@@ -31,6 +31,7 @@ def _mtime(root: Path, rel: str) -> float:
     except OSError:
         return -1.0
 
+
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -42,7 +43,11 @@ def normalize(name: str) -> str:
 def _req_lines(items: Any) -> list[str]:
     if isinstance(items, str):
         items = items.splitlines()
-    return [s.split(" #")[0].strip() for s in items if isinstance(s, str) and s.strip() and not s.strip().startswith(("#", "-"))]
+    return [
+        s.split(" #")[0].strip()
+        for s in items
+        if isinstance(s, str) and s.strip() and not s.strip().startswith(("#", "-"))
+    ]
 
 
 @lru_cache(maxsize=32)
@@ -100,7 +105,11 @@ def _setup_py_requirements(text: str) -> list[str]:
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.List | ast.Tuple):
             for t in node.targets:
                 if isinstance(t, ast.Name):
-                    lists[t.id] = [e.value for e in node.value.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+                    lists[t.id] = [
+                        e.value
+                        for e in node.value.elts
+                        if isinstance(e, ast.Constant) and isinstance(e.value, str)
+                    ]
     reqs: list[str] = []
 
     def strings(value: ast.expr) -> list[str]:
@@ -121,7 +130,11 @@ def _setup_py_requirements(text: str) -> list[str]:
 
 
 def _requirement_files(root: Path) -> list[Path]:
-    files = [*root.glob("*requirements*.txt"), *root.glob("requirements*/*.txt"), *root.glob("*requirements*.in")]
+    files = [
+        *root.glob("*requirements*.txt"),
+        *root.glob("requirements*/*.txt"),
+        *root.glob("*requirements*.in"),
+    ]
     files += [root / n for n in ("pyproject.toml", "setup.cfg", "setup.py") if (root / n).is_file()]
     return sorted(set(files))
 

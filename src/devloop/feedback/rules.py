@@ -145,7 +145,9 @@ def _read(path: Path) -> dict[str, Any]:
         try:
             import yaml
         except ImportError:
-            raise RuleError(f"{path}: YAML rule files need PyYAML (pip install PyYAML), or write TOML") from None
+            raise RuleError(
+                f"{path}: YAML rule files need PyYAML (pip install PyYAML), or write TOML"
+            ) from None
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as e:
@@ -281,7 +283,9 @@ class RescueEngine:
                 if result is not None:
                     results.append(result)
                     if self.ctx.events is not None:
-                        self.ctx.events.emit("rescue", rule=rule.name, action=rule.action, applied=result.applied)
+                        self.ctx.events.emit(
+                            "rescue", rule=rule.name, action=rule.action, applied=result.applied
+                        )
         return results
 
     @staticmethod
@@ -295,7 +299,9 @@ class RescueEngine:
         found: list[dict[str, str]] = []
         if rule.target == "output":
             for rx in rule.patterns:
-                found += [{k: v for k, v in m.groupdict().items() if v is not None} for m in rx.finditer(output)]
+                found += [
+                    {k: v for k, v in m.groupdict().items() if v is not None} for m in rx.finditer(output)
+                ]
             return found
         for rel in edited:
             try:  # beneath the root: a link out of the workspace, or a FIFO, is skipped like a missing file
@@ -306,12 +312,19 @@ class RescueEngine:
                 m = rx.search(text)
                 if m:
                     line = str(text.count("\n", 0, m.start()) + 1)
-                    found.append({**{k: v for k, v in m.groupdict().items() if v is not None}, "file": rel,
-                                  "line": line})
+                    found.append(
+                        {
+                            **{k: v for k, v in m.groupdict().items() if v is not None},
+                            "file": rel,
+                            "line": line,
+                        }
+                    )
                     break
         return found
 
-    def _act(self, rule: Rule, groups: dict[str, str], output: str, edited: list[str], key: str) -> RescueResult | None:
+    def _act(
+        self, rule: Rule, groups: dict[str, str], output: str, edited: list[str], key: str
+    ) -> RescueResult | None:
         ctx = self.ctx
         values: dict[str, Any] = {**groups, "root": str(ctx.root), "edited_files": edited}
         if "file" in groups:

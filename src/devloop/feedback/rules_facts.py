@@ -103,11 +103,15 @@ def _where(root: Path, path: Path, line: int) -> str:
 # --- definitions, signatures ---------------------------------------------------------------------------------
 
 
-def definition(values: dict[str, Any], root: Path, output: str, tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def definition(
+    values: dict[str, Any], root: Path, output: str, tables: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     """`defined`: where `name` is defined (def, class, module-level assignment); `similar`: close names in
     `module` when it is a repository module (a rename shows up here)."""
     name = values.get("name", "")
-    rx = re.compile(rf"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+{re.escape(name)}\b|^{re.escape(name)}[ \t]*[:=]", re.M)
+    rx = re.compile(
+        rf"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+{re.escape(name)}\b|^{re.escape(name)}[ \t]*[:=]", re.M
+    )
     defined: list[str] = []
     for path in repo_files(root):
         text = _text(root, path)
@@ -141,7 +145,9 @@ def _top_level_names(source: str) -> set[str]:
     return names
 
 
-def signature(values: dict[str, Any], root: Path, output: str, tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def signature(
+    values: dict[str, Any], root: Path, output: str, tables: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     """`signatures`: `file:line: def f(...)` for each definition of the called function (its last dotted part)."""
     func = values.get("func", "")
     last = func.split(".")[-1]
@@ -158,7 +164,9 @@ def signature(values: dict[str, Any], root: Path, output: str, tables: dict[str,
                 if line.rstrip().endswith(":"):
                     break
             in_owner = owner is not None and re.search(rf"^[ \t]*class[ \t]+{re.escape(owner)}\b", text, re.M)
-            found.append((not in_owner, f"{_where(root, path, text.count(chr(10), 0, m.start()) + 1)}: {joined}"))
+            found.append(
+                (not in_owner, f"{_where(root, path, text.count(chr(10), 0, m.start()) + 1)}: {joined}")
+            )
     return {"signatures": [s for _, s in sorted(found)][:3]}
 
 
@@ -169,7 +177,9 @@ _FIXTURE = re.compile(
 )
 
 
-def fixtures(values: dict[str, Any], root: Path, output: str, tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def fixtures(
+    values: dict[str, Any], root: Path, output: str, tables: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     """`conftests`: every conftest.py; `matches`: fixtures named like `name` with where they are defined."""
     name = values.get("name", "")
     conftests: list[str] = []
@@ -187,7 +197,10 @@ def fixtures(values: dict[str, Any], root: Path, output: str, tables: dict[str, 
             defined.setdefault(fixture, _where(root, path, text.count("\n", 0, m.start()) + 1))
     close = difflib.get_close_matches(name, list(defined), n=_MAX_LISTED, cutoff=0.5)
     close += [f for f in defined if f not in close and (name in f or f in name)]
-    return {"conftests": conftests[:10], "matches": [{"name": f, "where": defined[f]} for f in close[:_MAX_LISTED]]}
+    return {
+        "conftests": conftests[:10],
+        "matches": [{"name": f, "where": defined[f]} for f in close[:_MAX_LISTED]],
+    }
 
 
 def _imports(tree: ast.Module, module: str, is_pkg: bool) -> list[str]:
@@ -206,11 +219,17 @@ def _imports(tree: ast.Module, module: str, is_pkg: bool) -> list[str]:
                 base = ".".join([*pkg, base] if base else pkg)
             out += [f"{base}.{a.name}" for a in node.names] + [base]
         elif isinstance(node, ast.If | ast.Try):
-            stack += [*node.body, *getattr(node, "orelse", []), *[s for h in getattr(node, "handlers", []) for s in h.body]]
+            stack += [
+                *node.body,
+                *getattr(node, "orelse", []),
+                *[s for h in getattr(node, "handlers", []) for s in h.body],
+            ]
     return out
 
 
-def import_cycle(values: dict[str, Any], root: Path, output: str, tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def import_cycle(
+    values: dict[str, Any], root: Path, output: str, tables: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     """`cycle`: repository modules forming an import cycle through `module` (first and last the same)."""
     module = values.get("module", "")
     modules = _modules(root)
@@ -251,35 +270,57 @@ def import_cycle(values: dict[str, Any], root: Path, output: str, tables: dict[s
 # --- tables, traces, files -----------------------------------------------------------------------------------
 
 
-def command_package(values: dict[str, Any], root: Path, output: str, tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def command_package(
+    values: dict[str, Any], root: Path, output: str, tables: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     return {"package": tables.get("commands", {}).get(values.get("command", ""))}
 
 
-def pytest_plugin(values: dict[str, Any], root: Path, output: str, tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def pytest_plugin(
+    values: dict[str, Any], root: Path, output: str, tables: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     """`plugin`: the plugin providing an option named in the usage error (longest matching prefix wins)."""
     error = values.get("error", "")
     table = tables.get("pytest_plugins", {})
     for token in error.replace(",", " ").split():
         for option in sorted(table, key=len, reverse=True):
-            if token == option or token.startswith(option + "=") or (option.startswith("--") and token.startswith(option)):
+            if (
+                token == option
+                or token.startswith(option + "=")
+                or (option.startswith("--") and token.startswith(option))
+            ):
                 return {"plugin": table[option], "option": token}
     return {"plugin": None}
 
 
-_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)|^(?P<file2>\S+\.py):(?P<line2>\d+): in (?P<func2>\S+)', re.M)
+_FRAME = re.compile(
+    r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)|^(?P<file2>\S+\.py):(?P<line2>\d+): in (?P<func2>\S+)',
+    re.M,
+)
 
 
-def recursion(values: dict[str, Any], root: Path, output: str, tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def recursion(
+    values: dict[str, Any], root: Path, output: str, tables: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     """`frames`: the traceback frames that repeat most, as `func (file:line) xN`."""
     counts: Counter[tuple[str, str, str]] = Counter()
     for m in _FRAME.finditer(output):
-        file, line, func = (m.group("file"), m.group("line"), m.group("func")) if m.group("file") else (
-            m.group("file2"), m.group("line2"), m.group("func2"))
+        file, line, func = (
+            (m.group("file"), m.group("line"), m.group("func"))
+            if m.group("file")
+            else (m.group("file2"), m.group("line2"), m.group("func2"))
+        )
         counts[(relative(file, root), line, func)] += 1
-    return {"frames": [f"{func} ({file}:{line}) x{n}" for (file, line, func), n in counts.most_common(3) if n >= 3]}
+    return {
+        "frames": [
+            f"{func} ({file}:{line}) x{n}" for (file, line, func), n in counts.most_common(3) if n >= 3
+        ]
+    }
 
 
-def snippet(values: dict[str, Any], root: Path, output: str, tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def snippet(
+    values: dict[str, Any], root: Path, output: str, tables: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     """`snippet`: the lines around `line` of `file`, whitespace made visible, the error line marked."""
     lines = _text(root, root / values.get("file", "")).splitlines()
     try:
@@ -295,7 +336,9 @@ def snippet(values: dict[str, Any], root: Path, output: str, tables: dict[str, d
     return {"snippet": "\n".join(out)}
 
 
-def close_paths(values: dict[str, Any], root: Path, output: str, tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def close_paths(
+    values: dict[str, Any], root: Path, output: str, tables: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     """`similar`: repository paths close to the missing `path` (whole path, then by file name)."""
     wanted = relative(values.get("path", "").split("::")[0], root)
     paths = [p.relative_to(root).as_posix() for p in repo_files(root, None)]
@@ -316,6 +359,7 @@ LOOKUPS: dict[str, Lookup] = {
 
 
 # --- declared requirements ------------------------------------------------------------------------------------
+
 
 def local_modules(root: Path, module: str) -> list[str]:
     """Repository files or packages named like the last part of `module`."""

@@ -74,13 +74,26 @@ class PytestRunner(_ShellRunner):
         self.args = args
 
     def command(self, tests: list[str] | None, report_file: Path) -> str:
-        argv = ["-m", "pytest", "-p", _PLUGIN_MODULE, "-p", "no:cacheprovider", "-q", "-rA", "--tb=short",
-                "--color=no", *self.args]
+        argv = [
+            "-m",
+            "pytest",
+            "-p",
+            _PLUGIN_MODULE,
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-rA",
+            "--tb=short",
+            "--color=no",
+            *self.args,
+        ]
         if tests:
             argv += ["--", *tests]
         pythonpath = shlex.quote(str(self.code_dir)) + "${PYTHONPATH:+:$PYTHONPATH}"
-        return (f"DEVLOOP_REPORT_FILE={shlex.quote(str(report_file))} PYTHONPATH={pythonpath} "
-                f"{_PYTHON} {shlex.join(argv)}")
+        return (
+            f"DEVLOOP_REPORT_FILE={shlex.quote(str(report_file))} PYTHONPATH={pythonpath} "
+            f"{_PYTHON} {shlex.join(argv)}"
+        )
 
     def run(self, tests: list[str] | None, timeout: float) -> TestReport:
         """Run `tests` (node ids or paths relative to the root; None = the whole suite)."""
@@ -93,8 +106,13 @@ class PytestRunner(_ShellRunner):
         result = self._shell(command, timeout)
         records = _read_jsonl(report_file)
         _remove(report_file)
-        report = TestReport(statuses={}, duration_s=result.duration_s, timed_out=result.timed_out,
-                            log=result.output, command=command)
+        report = TestReport(
+            statuses={},
+            duration_s=result.duration_s,
+            timed_out=result.timed_out,
+            log=result.output,
+            command=command,
+        )
         if records:
             self._fill(report, records)
         else:
@@ -110,10 +128,16 @@ class PytestRunner(_ShellRunner):
             report.statuses[test_id] = status
             if status in ("FAILED", "ERROR"):
                 report.failures = [f for f in report.failures if f.test_id != test_id]
-                report.failures.append(FailureDetail(
-                    test_id, str(rec.get("message", "")), [str(f) for f in rec.get("frames", [])],
-                    {str(k): str(v) for k, v in (rec.get("locals") or {}).items()},
-                    str(rec.get("stdout", "")), str(rec.get("stderr", ""))))
+                report.failures.append(
+                    FailureDetail(
+                        test_id,
+                        str(rec.get("message", "")),
+                        [str(f) for f in rec.get("frames", [])],
+                        {str(k): str(v) for k, v in (rec.get("locals") or {}).items()},
+                        str(rec.get("stdout", "")),
+                        str(rec.get("stderr", "")),
+                    )
+                )
 
     def _root_relative(self, node_id: str, rootdir: str) -> str:
         if not rootdir:
@@ -132,7 +156,9 @@ class PytestRunner(_ShellRunner):
         if report.statuses or report.timed_out or exit_code == 5:  # 5: pytest collected no tests
             return
         report.statuses["<pytest>"] = "ERROR"
-        report.failures.append(FailureDetail("<pytest>", f"pytest exited {exit_code}:\n{_tail(report.log, 15)}"))
+        report.failures.append(
+            FailureDetail("<pytest>", f"pytest exited {exit_code}:\n{_tail(report.log, 15)}")
+        )
 
 
 class JestRunner(_ShellRunner):
@@ -149,8 +175,13 @@ class JestRunner(_ShellRunner):
         report_file = self.scratch / f"jest-report-{self.runs + 1}-{secrets.token_hex(6)}.json"
         command = self.command(tests, report_file)
         result = self._shell(command, timeout)
-        report = TestReport(statuses={}, duration_s=result.duration_s, timed_out=result.timed_out,
-                            log=result.output, command=command)
+        report = TestReport(
+            statuses={},
+            duration_s=result.duration_s,
+            timed_out=result.timed_out,
+            log=result.output,
+            command=command,
+        )
         try:  # the sandbox can write the scratch dir: no link, FIFO or hard link is read (safefs)
             data = json.loads(safefs.read_regular_file(self.scratch, report_file.name, _MAX_REPORT_BYTES))
         except (OSError, ValueError):
@@ -160,12 +191,20 @@ class JestRunner(_ShellRunner):
             self._fill(report, data)
         elif not report.timed_out:
             report.statuses["<jest>"] = "ERROR"
-            report.failures.append(FailureDetail("<jest>", f"jest exited {result.exit_code}:\n{_tail(result.output, 15)}"))
+            report.failures.append(
+                FailureDetail("<jest>", f"jest exited {result.exit_code}:\n{_tail(result.output, 15)}")
+            )
         return report
 
     def _fill(self, report: TestReport, data: dict[str, Any]) -> None:
-        states = {"passed": "PASSED", "failed": "FAILED", "pending": "SKIPPED", "skipped": "SKIPPED",
-                  "todo": "SKIPPED", "disabled": "SKIPPED"}
+        states = {
+            "passed": "PASSED",
+            "failed": "FAILED",
+            "pending": "SKIPPED",
+            "skipped": "SKIPPED",
+            "todo": "SKIPPED",
+            "disabled": "SKIPPED",
+        }
         for suite in data.get("testResults", []):
             file = self._relative(str(suite.get("name", "")))
             cases = suite.get("assertionResults") or []
@@ -212,11 +251,18 @@ class CommandRunner(_ShellRunner):
         """Run the command (`tests` is ignored: the command decides what it runs)."""
         result = self._shell(self.cmd, timeout)
         ok = result.exit_code == 0 and not result.timed_out
-        report = TestReport(statuses={self.cmd: "PASSED" if ok else "FAILED"}, duration_s=result.duration_s,
-                            timed_out=result.timed_out, log=result.output, command=self.cmd)
+        report = TestReport(
+            statuses={self.cmd: "PASSED" if ok else "FAILED"},
+            duration_s=result.duration_s,
+            timed_out=result.timed_out,
+            log=result.output,
+            command=self.cmd,
+        )
         if not ok:
             why = "killed at its timeout" if result.timed_out else f"exited {result.exit_code}"
-            report.failures.append(FailureDetail(self.cmd, f"`{self.cmd}` {why}; output tail:\n{_tail(result.output)}"))
+            report.failures.append(
+                FailureDetail(self.cmd, f"`{self.cmd}` {why}; output tail:\n{_tail(result.output)}")
+            )
         return report
 
 
@@ -231,7 +277,7 @@ def make_runner(hook: str, runtime: Runtime, root: Path) -> TestRunner:
 
 
 def runner_kind(hook: str) -> str:
-    """"pytest", "jest" or "command"."""
+    """ "pytest", "jest" or "command"."""
     kind = hook.strip()
     return kind if kind in ("pytest", "jest") else "command"
 

@@ -21,17 +21,37 @@ _SKIP_DIRS = {"node_modules", "site-packages", "__pycache__", "build", "dist", "
 # A module larger than this is not scanned for imports (it is generated or data, not code a test imports).
 _MAX_SCAN_BYTES = 4 * 1024 * 1024
 _IMPORT = re.compile(
-    r"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)|import[ \t]+([^\n#;]+))", re.M)
+    r"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)|import[ \t]+([^\n#;]+))", re.M
+)
 _PATCH_FILE = re.compile(r"^(?:\+\+\+ b/|--- a/)(.+?)\t?$", re.M)
 # pytest options whose value is the next word, so that word is not a test path.
-_VALUE_OPTS = {"-k", "-m", "-p", "-c", "-o", "-n", "-W", "--rootdir", "--deselect", "--ignore", "--tb",
-               "--junitxml", "--maxfail", "--durations", "--log-level", "--confcutdir", "--basetemp"}
+_VALUE_OPTS = {
+    "-k",
+    "-m",
+    "-p",
+    "-c",
+    "-o",
+    "-n",
+    "-W",
+    "--rootdir",
+    "--deselect",
+    "--ignore",
+    "--tb",
+    "--junitxml",
+    "--maxfail",
+    "--durations",
+    "--log-level",
+    "--confcutdir",
+    "--basetemp",
+}
 
 
 def is_test_file(path: str) -> bool:
     """Whether `path` names a Python test module by pytest's default conventions (or Django's tests.py)."""
     name = PurePosixPath(path).name
-    return name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py") or name == "tests.py")
+    return name.endswith(".py") and (
+        name.startswith("test_") or name.endswith("_test.py") or name == "tests.py"
+    )
 
 
 def changed_files(patch: str) -> list[str]:
@@ -61,7 +81,9 @@ class ImportIndex:
         for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in _SKIP_DIRS]
             rel = os.path.relpath(dirpath, self.root)
-            out += [n if rel == "." else f"{rel}/{n}".replace(os.sep, "/") for n in filenames if n.endswith(".py")]
+            out += [
+                n if rel == "." else f"{rel}/{n}".replace(os.sep, "/") for n in filenames if n.endswith(".py")
+            ]
         return out
 
     def graph(self, deleted: Iterable[str] = ()) -> tuple[dict[str, str], dict[str, set[str]]]:
@@ -95,7 +117,9 @@ class ImportIndex:
             text = safefs.read_text(self.root, rel, max_bytes=_MAX_SCAN_BYTES)
         except OSError:
             text = ""
-        scan = _Scan(key, frozenset(_scan_imports(text, module_name(self.root, rel), rel.endswith("__init__.py"))))
+        scan = _Scan(
+            key, frozenset(_scan_imports(text, module_name(self.root, rel), rel.endswith("__init__.py")))
+        )
         self._cache[rel] = scan
         return scan.imports
 
@@ -175,7 +199,9 @@ class TestSelector:
         files = list(self.touched)
         if self.kind == "jest":
             existing = [f for f in files if (self.root / f).is_file()]
-            return sorted({*existing, *(t for t in self.agent_tests if (self.root / t.split("::")[0]).exists())})
+            return sorted(
+                {*existing, *(t for t in self.agent_tests if (self.root / t.split("::")[0]).exists())}
+            )
         return self._pytest(files)
 
     def _pytest(self, files: list[str]) -> list[str]:
@@ -207,8 +233,11 @@ class TestSelector:
             if p.name == "conftest.py":
                 below = "" if str(p.parent) == "." else f"{p.parent}/"
                 found.update(t for t in tests if t.startswith(below))
-        found.update(t for t in tests
-                     if PurePosixPath(t).stem in {f"test_{s}" for s in stems} | {f"{s}_test" for s in stems})
+        found.update(
+            t
+            for t in tests
+            if PurePosixPath(t).stem in {f"test_{s}" for s in stems} | {f"{s}_test" for s in stems}
+        )
         importers: dict[str, set[str]] = {}
         for f, targets in edges.items():
             for t in targets:
@@ -243,10 +272,10 @@ def _tests_in_words(words: list[str], root: Path) -> list[str]:
         if name in ("pytest", "py.test"):
             start = i + 1
             break
-        if name.startswith("python") and i + 2 < len(words) + 1 and words[i + 1: i + 3] == ["-m", "pytest"]:
+        if name.startswith("python") and i + 2 < len(words) + 1 and words[i + 1 : i + 3] == ["-m", "pytest"]:
             start = i + 3
             break
-        if name.startswith("python") and words[i + 1: i + 3] == ["-m", "unittest"]:
+        if name.startswith("python") and words[i + 1 : i + 3] == ["-m", "unittest"]:
             start, unittest = i + 3, True
             break
         if name.startswith("python") and i + 1 < len(words) and is_test_file(words[i + 1]):

@@ -70,5 +70,12 @@ class FeedbackSettings(BaseModel):
     def feedback_enabled(self) -> bool:
         """Whether any flag of the feedback loop asks for it to be built."""
         return any(
-            (self.hook, self.queues, self.rules, self.minimize, self.stream_diff, self.metrics_port is not None)
+            (
+                self.hook,
+                self.queues,
+                self.rules,
+                self.minimize,
+                self.stream_diff,
+                self.metrics_port is not None,
+            )
         )

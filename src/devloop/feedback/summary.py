@@ -37,18 +37,26 @@ _LEVELS = (
 
 
 def progress_line(report: TestReport, previous: TestReport | None) -> str:
-    """"3 of 4 now pass (was 1 of 4)." with the newly failing and newly passing tests named."""
+    """ "3 of 4 now pass (was 1 of 4)." with the newly failing and newly passing tests named."""
     total = len(report.statuses)
     if report.timed_out and not total:
         return f"{HEADER} The test run was killed at its timeout before any test finished: {report.command}"
-    words = f"{report.passed} of {total} now pass" if previous is not None else f"{report.passed} of {total} pass"
+    words = (
+        f"{report.passed} of {total} now pass" if previous is not None else f"{report.passed} of {total} pass"
+    )
     parts = [f"{HEADER} {words}"]
     if previous is not None and previous.statuses:
         parts[0] += f" (was {previous.passed} of {len(previous.statuses)})"
-        newly_failing = [t for t, s in report.statuses.items()
-                         if s in ("FAILED", "ERROR") and previous.statuses.get(t) in ("PASSED", "XFAIL")]
-        newly_passing = [t for t, s in report.statuses.items()
-                         if s in ("PASSED", "XFAIL") and previous.statuses.get(t) in ("FAILED", "ERROR")]
+        newly_failing = [
+            t
+            for t, s in report.statuses.items()
+            if s in ("FAILED", "ERROR") and previous.statuses.get(t) in ("PASSED", "XFAIL")
+        ]
+        newly_passing = [
+            t
+            for t, s in report.statuses.items()
+            if s in ("PASSED", "XFAIL") and previous.statuses.get(t) in ("FAILED", "ERROR")
+        ]
         if newly_failing:
             parts.append(f"Newly failing (passed before): {_names(newly_failing)}")
         if newly_passing:
@@ -58,8 +66,13 @@ def progress_line(report: TestReport, previous: TestReport | None) -> str:
     return ". ".join(parts) + "."
 
 
-def summarize(report: TestReport, previous: TestReport | None, budget_tokens: int,
-              *, count: Callable[[str], int] = count_tokens) -> str:
+def summarize(
+    report: TestReport,
+    previous: TestReport | None,
+    budget_tokens: int,
+    *,
+    count: Callable[[str], int] = count_tokens,
+) -> str:
     """The progress line and the failures of `report`, within `budget_tokens` (counted by `count`)."""
     head = progress_line(report, previous)
     failures = _ordered(report, previous)
@@ -77,7 +90,9 @@ def _ordered(report: TestReport, previous: TestReport | None) -> list[FailureDet
     """Failures, newly failing ones first (they are what the last edit broke)."""
     known = {f.test_id for f in report.failures}
     # A failing status without details (e.g. parsed from a log) still deserves a line.
-    bare = [FailureDetail(t) for t, s in report.statuses.items() if s in ("FAILED", "ERROR") and t not in known]
+    bare = [
+        FailureDetail(t) for t, s in report.statuses.items() if s in ("FAILED", "ERROR") and t not in known
+    ]
     failures = [*report.failures, *bare]
     if previous is None:
         return failures
@@ -102,9 +117,11 @@ def _render_one(failure: FailureDetail, level: _Detail) -> list[str]:
     lines = [f"FAILED {failure.test_id}"]
     message = [line for line in failure.message.splitlines() if line.strip()][: level.message_lines]
     lines += [f"  {line}" for line in message]
-    for frame in failure.frames[-level.frames:] if level.frames else []:
-        lines += [f"  at {part.strip()}" if i == 0 else f"     {part.strip()}"
-                  for i, part in enumerate(frame.splitlines())]
+    for frame in failure.frames[-level.frames :] if level.frames else []:
+        lines += [
+            f"  at {part.strip()}" if i == 0 else f"     {part.strip()}"
+            for i, part in enumerate(frame.splitlines())
+        ]
     if level.locals and failure.locals:
         shown = list(failure.locals.items())[: level.locals]
         lines.append("  locals: " + ", ".join(f"{k}={_clip(v, level.value_chars)}" for k, v in shown))
@@ -118,7 +135,7 @@ def _clip(text: str, limit: int, *, tail: bool = False) -> str:
     text = text.replace("\n", "\\n") if not tail else text
     if len(text) <= limit:
         return text
-    return "..." + text[-(limit - 3):] if tail else text[: limit - 3] + "..."
+    return "..." + text[-(limit - 3) :] if tail else text[: limit - 3] + "..."
 
 
 def _names(ids: list[str], limit: int = 5) -> str:

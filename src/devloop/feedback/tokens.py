@@ -55,8 +55,13 @@ def count_tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
-def trim_to_tokens(text: str, budget: int, *, marker: str = "\n[... trimmed to fit the token budget]",
-                   count: Callable[[str], int] = count_tokens) -> str:
+def trim_to_tokens(
+    text: str,
+    budget: int,
+    *,
+    marker: str = "\n[... trimmed to fit the token budget]",
+    count: Callable[[str], int] = count_tokens,
+) -> str:
     """`text` if it fits `budget` tokens, else its longest prefix (cut at a line end where possible) that fits
     together with `marker`."""
     if count(text) <= budget:

@@ -280,8 +280,15 @@ class EnvironmentManager:
             steps = [[self.uv, "venv", "--quiet", "--seed", "--python", str(python), str(staging)]]
             if spec.pip:
                 steps.append(
-                    [self.uv, "pip", "install", "--compile-bytecode", "--python", str(staging / "bin" / "python"),
-                     *spec.pip]
+                    [
+                        self.uv,
+                        "pip",
+                        "install",
+                        "--compile-bytecode",
+                        "--python",
+                        str(staging / "bin" / "python"),
+                        *spec.pip,
+                    ]
                 )
         else:
             steps = [[str(python), "-m", "venv", str(staging)]]

@@ -91,7 +91,9 @@ def prepare_agent_tree(
     return tree, env
 
 
-def evaluate_instance(task: Task, patch: str | None, agent: Agent | None, settings: RunnerSettings) -> Verdict:
+def evaluate_instance(
+    task: Task, patch: str | None, agent: Agent | None, settings: RunnerSettings
+) -> Verdict:
     """Produce (agent) or take (prediction) the patch, grade it, and write the verdict. Never raises."""
     store = RunStore(settings.store_root, settings.run_id)
     out_dir = store.instance_dir(task.instance_id)

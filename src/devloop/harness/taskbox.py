@@ -94,8 +94,9 @@ def grading_sandbox(name: str | None) -> tuple[str, str | None]:
     return runtime, warning
 
 
-def grading_confinement(sandbox: str | None, memory_limit: str,
-                        disk_limit: str = "10G") -> tuple[str, Limits, str | None]:
+def grading_confinement(
+    sandbox: str | None, memory_limit: str, disk_limit: str = "10G"
+) -> tuple[str, Limits, str | None]:
     """The agent's `--sandbox`, `--memory-limit` and `--disk-limit` as grading uses them: the sandbox
     name (see grading_sandbox), the per-command limits, and a warning or None. ValueError (one line)
     naming the flag for a bad value."""

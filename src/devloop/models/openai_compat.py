@@ -223,8 +223,10 @@ class OpenAICompatModel:
         return Completion(
             content=msg.get("content"),
             tool_calls=_tool_calls(msg.get("tool_calls")),
-            usage=Usage(prompt_tokens=_count(usage.get("prompt_tokens")),
-                        completion_tokens=_count(usage.get("completion_tokens"))),
+            usage=Usage(
+                prompt_tokens=_count(usage.get("prompt_tokens")),
+                completion_tokens=_count(usage.get("completion_tokens")),
+            ),
             finish_reason=reason if isinstance(reason, str) else None,
         )
 

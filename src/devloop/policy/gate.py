@@ -20,7 +20,12 @@ class GatedToolbox:
     """
 
     def __init__(
-        self, toolbox: Toolbox, policy: Policy, root: Path, interactive: bool = False, ask: AskFn | None = None
+        self,
+        toolbox: Toolbox,
+        policy: Policy,
+        root: Path,
+        interactive: bool = False,
+        ask: AskFn | None = None,
     ) -> None:
         self.toolbox = toolbox
         self.policy = policy

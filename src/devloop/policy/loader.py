@@ -122,5 +122,12 @@ def _rule(item: Any, path: Path, index: int, line: int) -> Rule:
     tool = item.get("tool", "*").strip() or "*"
     if pattern is None and when is None and tool == "*":
         raise bad("pattern", "a rule for every tool needs a `pattern` or a `when`")
-    return Rule(action=item["action"], tool=tool, pattern=pattern, when=when, reason=item.get("reason", ""),
-                mode=mode, source=f"{path}:{line}")
+    return Rule(
+        action=item["action"],
+        tool=tool,
+        pattern=pattern,
+        when=when,
+        reason=item.get("reason", ""),
+        mode=mode,
+        source=f"{path}:{line}",
+    )

@@ -37,7 +37,9 @@ from devloop.protocols.units import Selection
 from devloop.runtime.limits import Limits
 from devloop.tasks.model import Task
 
-RULE = "applies > fewest regressions of the visible suite > fewest failing own tests > most votes > lowest index"
+RULE = (
+    "applies > fewest regressions of the visible suite > fewest failing own tests > most votes > lowest index"
+)
 
 _PASS = (TestStatus.PASSED, TestStatus.XFAIL)
 _NEUTRAL = (*_PASS, TestStatus.SKIPPED)
@@ -129,9 +131,11 @@ def score(base: dict[str, str], run: VisibleRun) -> dict[str, int]:
 def choose(candidates: Sequence[dict[str, object]]) -> int:
     """The index of the best candidate under the module's rule; each candidate needs the keys `index`,
     `applied`, `regressions`, `own_tests_failed`, `votes`."""
+
     def key(c: dict[str, object]) -> tuple[int, int, int, int, int]:
         return (-int(c["applied"]), int(c["regressions"]), int(c["own_tests_failed"]),  # type: ignore[call-overload]
                 -int(c["votes"]), int(c["index"]))  # type: ignore[call-overload]  # fmt: skip
+
     return int(min(candidates, key=key)["index"])  # type: ignore[call-overload]
 
 

@@ -17,7 +17,7 @@ from devloop.tasks.model import Task
 
 
 def parse_floats(text: str, flag: str) -> list[float]:
-    """"0,0.1,0.1" -> [0.0, 0.1, 0.1]; a bad item fails naming the flag."""
+    """ "0,0.1,0.1" -> [0.0, 0.1, 0.1]; a bad item fails naming the flag."""
     values = []
     for item in text.split(","):
         try:
@@ -28,7 +28,7 @@ def parse_floats(text: str, flag: str) -> list[float]:
 
 
 def parse_ints(text: str, flag: str) -> list[int]:
-    """"30,50,100" -> [30, 50, 100], each > 0; a bad item fails naming the flag."""
+    """ "30,50,100" -> [30, 50, 100], each > 0; a bad item fails naming the flag."""
     values = []
     for item in text.split(","):
         try:

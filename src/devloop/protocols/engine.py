@@ -109,7 +109,9 @@ def run_protocol(
     """
     started = time.monotonic()
     try:
-        sandbox, limits, warning = grading_confinement(settings.sandbox, settings.memory_limit, settings.disk_limit)
+        sandbox, limits, warning = grading_confinement(
+            settings.sandbox, settings.memory_limit, settings.disk_limit
+        )
     except ValueError as exc:
         raise ProtocolError(str(exc)) from None
     if warning and progress:
@@ -140,9 +142,16 @@ def run_protocol(
             (iid, i, AttemptJob(by_id[iid], i, unit_settings(settings, config, i), harness))
             for i in pending(config, units[iid]) if i not in busy
         ]  # fmt: skip
-        if (config.name == "best-of" and not out and not busy and not pending(config, units[iid])
-                and not _selection_current(selections.get(iid), units[iid])):
-            out.append((iid, None, SelectJob(by_id[iid], {i: u.patch for i, u in units[iid].items()}, harness)))
+        if (
+            config.name == "best-of"
+            and not out
+            and not busy
+            and not pending(config, units[iid])
+            and not _selection_current(selections.get(iid), units[iid])
+        ):
+            out.append(
+                (iid, None, SelectJob(by_id[iid], {i: u.patch for i, u in units[iid].items()}, harness))
+            )
         scheduled.update((iid, idx) for iid, idx, _ in out)
         return out  # fmt: skip
 
@@ -188,7 +197,9 @@ def run_protocol(
         executor.close(cancel=True)
         raise
     executor.close()
-    return _finish(store, tasks, config, units, selections, lost, time.monotonic() - started, progress, console)
+    return _finish(
+        store, tasks, config, units, selections, lost, time.monotonic() - started, progress, console
+    )
 
 
 def _finish(store: UnitStore, tasks: Sequence[Task], config: ProtocolConfig, units: dict[str, dict[int, UnitRecord]],
@@ -206,16 +217,20 @@ def _finish(store: UnitStore, tasks: Sequence[Task], config: ProtocolConfig, uni
         verdict = unit.verdict.model_copy(deep=True)
         verdict.extra.update({"protocol": config.name, "unit": unit.index, "temperature": unit.temperature,
                               "exit_status": unit.exit_status})  # fmt: skip
-        store.write_prediction(Prediction(instance_id=iid, model_name_or_path=model_name, model_patch=unit.patch))
+        store.write_prediction(
+            Prediction(instance_id=iid, model_name_or_path=model_name, model_patch=unit.patch)
+        )
         store.write_verdict(verdict)
     report = store.write_report(ids, duration)
     sections = protocol_section(config, ids, units, selections)
     if lost:
         sections["lost_units"] = lost
     # report.json keeps the standard fields first, then the protocol's sections.
-    atomic_write(store.root / "report.json", json.dumps({**report.model_dump(mode="json"), **sections}, indent=1) + "\n")
+    atomic_write(
+        store.root / "report.json",
+        json.dumps({**report.model_dump(mode="json"), **sections}, indent=1) + "\n",
+    )
     if progress:
         print_summary(report, console)
         print_protocol(sections, console)
     return ProtocolResult(report, sections, lost)
-

@@ -58,7 +58,11 @@ class ProtocolConfig(BaseModel):
     def describe(self) -> dict[str, object]:
         """The settings that define the protocol, for run.json and reports."""
         if self.name == "iterative":
-            return {"name": self.name, "attempts": self.attempts, "temperatures": self.temperatures[: self.attempts]}
+            return {
+                "name": self.name,
+                "attempts": self.attempts,
+                "temperatures": self.temperatures[: self.attempts],
+            }
         if self.name == "single":
             return {"name": self.name, "temperature": self.temperature}
         return {"name": self.name, "samples": self.samples, "temperature": self.temperature}
@@ -85,7 +89,9 @@ def is_complete(config: ProtocolConfig, units: Mapping[int, UnitRecord]) -> bool
     return not pending(config, units)
 
 
-def chosen_index(config: ProtocolConfig, units: Mapping[int, UnitRecord], selection: Selection | None) -> int | None:
+def chosen_index(
+    config: ProtocolConfig, units: Mapping[int, UnitRecord], selection: Selection | None
+) -> int | None:
     """The unit whose patch is the task's prediction; None when the task has no unit yet.
 
     iterative: the latest attempt with a non-empty patch (the last attempt when all are empty);

@@ -17,13 +17,26 @@ def pct(rate: dict[str, Any] | None) -> str:
 
 def attempts_rich(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="Attempts (iterative protocol)", title_justify="left")
-    for name in ("attempt", "temperature", "attempted", "resolved", "empty patch", "not finished",
-                 "resolved so far (95% CI)"):
+    for name in (
+        "attempt",
+        "temperature",
+        "attempted",
+        "resolved",
+        "empty patch",
+        "not finished",
+        "resolved so far (95% CI)",
+    ):
         table.add_column(name, justify="right")
     for r in rows:
-        table.add_row(str(r["attempt"]), f"{r['temperature']:g}", str(r["attempted"]), str(r["resolved"]),
-                      str(r["empty_patch"]), str(r["not_finished"]),
-                      f"{r['cumulative_resolved']} · {pct(r['cumulative_rate'])}")
+        table.add_row(
+            str(r["attempt"]),
+            f"{r['temperature']:g}",
+            str(r["attempted"]),
+            str(r["resolved"]),
+            str(r["empty_patch"]),
+            str(r["not_finished"]),
+            f"{r['cumulative_resolved']} · {pct(r['cumulative_rate'])}",
+        )
     return table
 
 
@@ -45,10 +58,16 @@ def print_protocol(sections: dict[str, Any], console: Console | None = None) -> 
         console.print(pass_at_k_rich(sections["pass_at_k"]))
     if "best_of" in sections:
         b = sections["best_of"]
-        console.print(f"best-of: selected {pct(b['selected'])}, any sample resolved {pct(b['oracle_pass_at_n'])}, "
-                      f"selection accuracy {pct(b['selection_accuracy'])}", markup=False)
+        console.print(
+            f"best-of: selected {pct(b['selected'])}, any sample resolved {pct(b['oracle_pass_at_n'])}, "
+            f"selection accuracy {pct(b['selection_accuracy'])}",
+            markup=False,
+        )
     final = sections["final"]
-    console.print(f"{sections['protocol']['name']}: resolved {final['resolved']}/{final['total']} = "
-                  f"{pct(final['rate'])} (Wilson 95% CI)", markup=False)
+    console.print(
+        f"{sections['protocol']['name']}: resolved {final['resolved']}/{final['total']} = "
+        f"{pct(final['rate'])} (Wilson 95% CI)",
+        markup=False,
+    )
     for line in sections.get("lost_units", []):
         console.print(f"[yellow]left undone (resume with the same --run-id):[/] {line}")

@@ -42,7 +42,9 @@ class RunData:
         path = self.root / TASKS
         if not path.is_file():
             return []
-        return [Task.model_validate_json(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+        return [
+            Task.model_validate_json(line) for line in path.read_text("utf-8").splitlines() if line.strip()
+        ]
 
     def trajectory(self, instance_id: str, index: int) -> Path:
         """The agent's trajectory of a unit (legacy runs keep it in instances/<id>/agent/)."""
@@ -91,12 +93,18 @@ def load_run_data(path: Path) -> RunData:
     store = UnitStore(root.parent, root.name)
     meta, report = store.read_run_meta(), _json(root / "report.json")
     try:
-        config = ProtocolConfig(**meta["protocol"]) if isinstance(meta.get("protocol"), dict) else ProtocolConfig()
+        config = (
+            ProtocolConfig(**meta["protocol"]) if isinstance(meta.get("protocol"), dict) else ProtocolConfig()
+        )
     except (ValidationError, TypeError) as exc:
         raise ValueError(f"{root / 'run.json'}: bad protocol section ({exc})".splitlines()[0]) from None
     ids: list[str] = []
     if (root / TASKS).is_file():
-        ids = [json.loads(line)["instance_id"] for line in (root / TASKS).read_text("utf-8").splitlines() if line.strip()]
+        ids = [
+            json.loads(line)["instance_id"]
+            for line in (root / TASKS).read_text("utf-8").splitlines()
+            if line.strip()
+        ]
     else:
         for key in ("resolved_ids", "unresolved_ids", "empty_patch_ids", "error_ids", "incomplete_ids"):
             ids += [i for i in report.get(key, []) if isinstance(i, str)]

@@ -70,7 +70,9 @@ def pass_at_k_table(task_ids: Sequence[str], units: Units, n: int, conf: float =
     for k in k_values(n):
         at = pass_at_k_estimate(counts, k, conf, seed=seed) if counts else None
         hat = pass_hat_k_estimate(counts, k, conf, seed=seed) if counts else None
-        rows.append({"k": k, "pass_at_k": at.to_dict() if at else None, "pass_hat_k": hat.to_dict() if hat else None})
+        rows.append(
+            {"k": k, "pass_at_k": at.to_dict() if at else None, "pass_hat_k": hat.to_dict() if hat else None}
+        )
     return rows
 
 

@@ -97,12 +97,16 @@ class UnitStore(RunStore):
     def read_unit(self, instance_id: str, index: int) -> UnitRecord | None:
         """The unit's record, or None when it has none (or an unreadable one, to be redone)."""
         try:
-            return UnitRecord.model_validate_json((self.unit_dir(instance_id, index) / UNIT).read_text("utf-8"))
+            return UnitRecord.model_validate_json(
+                (self.unit_dir(instance_id, index) / UNIT).read_text("utf-8")
+            )
         except (OSError, ValidationError):
             return None
 
     def write_unit(self, record: UnitRecord) -> None:
-        atomic_write(self.unit_dir(record.instance_id, record.index) / UNIT, record.model_dump_json(indent=1) + "\n")
+        atomic_write(
+            self.unit_dir(record.instance_id, record.index) / UNIT, record.model_dump_json(indent=1) + "\n"
+        )
 
     def units(self, instance_id: str) -> dict[int, UnitRecord]:
         """Every complete unit of an instance, by index."""
@@ -116,12 +120,16 @@ class UnitStore(RunStore):
 
     def read_selection(self, instance_id: str) -> Selection | None:
         try:
-            return Selection.model_validate_json((self.instance_dir(instance_id) / SELECTION).read_text("utf-8"))
+            return Selection.model_validate_json(
+                (self.instance_dir(instance_id) / SELECTION).read_text("utf-8")
+            )
         except (OSError, ValidationError):
             return None
 
     def write_selection(self, selection: Selection) -> None:
-        atomic_write(self.instance_dir(selection.instance_id) / SELECTION, selection.model_dump_json(indent=1) + "\n")
+        atomic_write(
+            self.instance_dir(selection.instance_id) / SELECTION, selection.model_dump_json(indent=1) + "\n"
+        )
 
     def read_run_meta(self) -> dict[str, Any]:
         """run.json as a dict ({} when absent or unreadable)."""

@@ -89,15 +89,24 @@ def run_attempt(job: AttemptJob) -> UnitRecord:
     patch, exit_status, steps = "", None, 0
     try:
         if task.environment is None:
-            verdict = Verdict(instance_id=task.instance_id, category=Category.ENV_ERROR, message=NO_ENVIRONMENT)
+            verdict = Verdict(
+                instance_id=task.instance_id, category=Category.ENV_ERROR, message=NO_ENVIRONMENT
+            )
         else:
             try:
                 tree, env = prepare_agent_tree(task, h.runner_settings(), workdir / "agent", unit_dir)
             except EnvError as exc:
-                verdict = Verdict(instance_id=task.instance_id, category=Category.ENV_ERROR, message=exc.message)
+                verdict = Verdict(
+                    instance_id=task.instance_id, category=Category.ENV_ERROR, message=exc.message
+                )
             else:
                 agent_started = time.monotonic()
-                patch = AgentSolver(job.settings, hide=(h.store_root, h.mirrors))(task, tree, env, unit_dir / "agent") or ""
+                patch = (
+                    AgentSolver(job.settings, hide=(h.store_root, h.mirrors))(
+                        task, tree, env, unit_dir / "agent"
+                    )
+                    or ""
+                )
                 agent_s = round(time.monotonic() - agent_started, 3)
                 exit_status, steps = _agent_result(unit_dir / "agent")
                 verdict = grade(task, patch, env_manager=env_manager(h.cache_dir), mirrors=h.mirrors,

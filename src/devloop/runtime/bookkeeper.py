@@ -46,8 +46,10 @@ class Bookkeeper(PersistentShell):
         err = self.out_dir / f"err-{token}"
         stdin.write_bytes(input or b"")
         exports = "".join(f"export {k}={shlex.quote(v)}; " for k, v in env.items())
-        command = (f"builtin cd -- {shlex.quote(str(cwd))} && ( {exports}exec {shlex.join(argv)} )"
-                   f" <{shlex.quote(str(stdin))} 2>{shlex.quote(str(err))}")
+        command = (
+            f"builtin cd -- {shlex.quote(str(cwd))} && ( {exports}exec {shlex.join(argv)} )"
+            f" <{shlex.quote(str(stdin))} 2>{shlex.quote(str(err))}"
+        )
         logged: Path | None = None
         try:
             result = self.run(command, timeout)

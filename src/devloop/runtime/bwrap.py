@@ -51,7 +51,9 @@ _PROBE_TIMEOUT_S = 10.0
 def bwrap_options(binary: str) -> frozenset[str]:
     """The long options this bwrap build accepts (older releases lack e.g. --disable-userns, --size)."""
     try:
-        text = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=_PROBE_TIMEOUT_S).stdout
+        text = subprocess.run(
+            [binary, "--help"], capture_output=True, text=True, timeout=_PROBE_TIMEOUT_S
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return frozenset()
     return frozenset(word for word in text.split() if word.startswith("--"))
@@ -64,11 +66,26 @@ def probe_bwrap(binary: str | None = None) -> str | None:
     found = binary or shutil.which("bwrap")
     if not found:
         return "the `bwrap` binary is not on PATH"
-    argv = [found, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-user",
-            "--unshare-pid", "--unshare-net", "--unshare-ipc", "--die-with-parent", "true"]
+    argv = [
+        found,
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--unshare-user",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--die-with-parent",
+        "true",
+    ]
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=_PROBE_TIMEOUT_S,
-                              stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=_PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         return f"`bwrap` could not run: {exc}"
     if done.returncode != 0:
@@ -107,8 +124,18 @@ def bwrap_argv(
     user namespace (mapped to itself) in which no further namespace can be made.
     """
     demote = user is not None and user.demote
-    argv = [binary, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-            "--unshare-cgroup-try", "--hostname", "devloop-sandbox", "--cap-drop", "ALL"]
+    argv = [
+        binary,
+        "--die-with-parent",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--hostname",
+        "devloop-sandbox",
+        "--cap-drop",
+        "ALL",
+    ]
     if demote:
         argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
     else:
@@ -120,8 +147,11 @@ def bwrap_argv(
     argv += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     if not (demote and nested_userns):  # else the inner bwrap, which must first write its own userns limit
         argv += ["--ro-bind", "/proc/sys", "/proc/sys"]
-    tmpfs = [*(["--size", str(tmpfs_bytes)] if tmpfs_bytes and "--size" in options else []),
-             *(["--perms", "1777"] if demote else []), "--tmpfs"]
+    tmpfs = [
+        *(["--size", str(tmpfs_bytes)] if tmpfs_bytes and "--size" in options else []),
+        *(["--perms", "1777"] if demote else []),
+        "--tmpfs",
+    ]
     masked = [*PRIVATE_DIRS]
     var_run = Path("/var/run")
     if var_run.is_dir() and not var_run.is_symlink():  # usually a link to /run; a real one may hold sockets
@@ -138,8 +168,7 @@ def bwrap_argv(
     hidden = [*masked, home]
     # Only strict descendants of hidden dirs: a PATH entry equal to HOME (or above it) must not undo the mask.
     visible_again = [
-        p for p in ro_binds
-        if any(is_under(p, m) for m in hidden) and not any(is_under(m, p) for m in hidden)
+        p for p in ro_binds if any(is_under(p, m) for m in hidden) and not any(is_under(m, p) for m in hidden)
     ]
     if allow_network:  # DNS: resolv.conf often points into /run (systemd-resolved)
         resolv = Path("/etc/resolv.conf").resolve()
@@ -171,12 +200,40 @@ def bwrap_argv(
         # Root without CAP_DAC_OVERRIDE may not enter the handed-over workspace: change directory after
         # becoming its owner.
         assert user is not None
-        argv += ["--chdir", "/", "--", "setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups",
-                 "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--"]
+        argv += [
+            "--chdir",
+            "/",
+            "--",
+            "setpriv",
+            f"--reuid={user.uid}",
+            f"--regid={user.gid}",
+            "--clear-groups",
+            "--bounding-set=-all",
+            "--inh-caps=-all",
+            "--no-new-privs",
+            "--",
+        ]
         if nested_userns:
-            argv += [binary, "--unshare-user", "--disable-userns", "--cap-drop", "ALL", "--die-with-parent",
-                     "--bind", "/", "/", "--dev-bind", "/dev", "/dev", "--ro-bind", "/proc/sys", "/proc/sys",
-                     "--chdir", str(root), "--"]
+            argv += [
+                binary,
+                "--unshare-user",
+                "--disable-userns",
+                "--cap-drop",
+                "ALL",
+                "--die-with-parent",
+                "--bind",
+                "/",
+                "/",
+                "--dev-bind",
+                "/dev",
+                "/dev",
+                "--ro-bind",
+                "/proc/sys",
+                "/proc/sys",
+                "--chdir",
+                str(root),
+                "--",
+            ]
         else:
             argv += ["env", f"--chdir={root}"]
     return argv + (limits or Limits()).wrapper_argv()
@@ -186,11 +243,46 @@ def bwrap_argv(
 def probe_nested_userns(binary: str, uid: int, gid: int) -> bool:
     """Whether a demoted user may make the unprivileged user namespace of the inner bwrap here (some
     hosts forbid unprivileged user namespaces; the sandbox then runs as that user without one)."""
-    argv = [binary, "--unshare-pid", "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
-            "--cap-add", "CAP_SETPCAP", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--",
-            "setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--bounding-set=-all",
-            "--no-new-privs", "--", binary, "--unshare-user", "--disable-userns", "--cap-drop", "ALL",
-            "--bind", "/", "/", "--dev-bind", "/dev", "/dev", "--", "true"]
+    argv = [
+        binary,
+        "--unshare-pid",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "CAP_SETUID",
+        "--cap-add",
+        "CAP_SETGID",
+        "--cap-add",
+        "CAP_SETPCAP",
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--",
+        "setpriv",
+        f"--reuid={uid}",
+        f"--regid={gid}",
+        "--clear-groups",
+        "--bounding-set=-all",
+        "--no-new-privs",
+        "--",
+        binary,
+        "--unshare-user",
+        "--disable-userns",
+        "--cap-drop",
+        "ALL",
+        "--bind",
+        "/",
+        "/",
+        "--dev-bind",
+        "/dev",
+        "/dev",
+        "--",
+        "true",
+    ]
     try:
         done = subprocess.run(argv, capture_output=True, timeout=_PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError):
@@ -259,14 +351,23 @@ class BwrapRuntime(PersistentShell):
         self._cleanup = weakref.finalize(self, _release, self.cgroup, scratch if own_scratch else None)
         if self.user.demote and not shutil.which("setpriv"):
             self._cleanup()
-            raise RuntimeFailure("running the sandbox as root needs `setpriv` (Debian/Ubuntu package util-linux)")
+            raise RuntimeFailure(
+                "running the sandbox as root needs `setpriv` (Debian/Ubuntu package util-linux)"
+            )
         self._rw_binds = tuple(Path(p).absolute() for p in rw_binds or ())
         self.guards = CommandGuards(self.limits, [root, scratch / "out", *self._rw_binds], self.cgroup)
         self._argv_kw = dict(
-            root=root, scratch=scratch, home=home, allow_network=allow_network,
+            root=root,
+            scratch=scratch,
+            home=home,
+            allow_network=allow_network,
             ro_binds=[*python_env_paths(source_env), *(Path(p).absolute() for p in ro_binds or ())],
-            hidden_homes=[*homes, *(Path(p).absolute() for p in hide or ())], limits=self.limits, options=bwrap_options(found),
-            tmpfs_bytes=self.limits.tmpfs_bytes, user=self.user, rw_binds=self._rw_binds,
+            hidden_homes=[*homes, *(Path(p).absolute() for p in hide or ())],
+            limits=self.limits,
+            options=bwrap_options(found),
+            tmpfs_bytes=self.limits.tmpfs_bytes,
+            user=self.user,
+            rw_binds=self._rw_binds,
             nested_userns=self.user.demote and probe_nested_userns(found, self.user.uid, self.user.gid),
         )
         self._binary = found
@@ -274,9 +375,14 @@ class BwrapRuntime(PersistentShell):
         self.sandbox_env = sandbox_env(source_env, home=str(home), extra_env=extra_env, pass_env=pass_env)
         try:
             super().__init__(
-                root, spawn_prefix=prefix, env=self.sandbox_env, scratch_dir=scratch,
-                preexec_fn=self._preexec(), read_cap=read_cap,
-                max_output_bytes=self.limits.max_output_bytes, start_timeout=start_timeout,
+                root,
+                spawn_prefix=prefix,
+                env=self.sandbox_env,
+                scratch_dir=scratch,
+                preexec_fn=self._preexec(),
+                read_cap=read_cap,
+                max_output_bytes=self.limits.max_output_bytes,
+                start_timeout=start_timeout,
             )
         except RuntimeFailure as exc:
             self._cleanup()
@@ -311,17 +417,29 @@ class BwrapRuntime(PersistentShell):
         full_env = {**self.sandbox_env, **(env or {}), "HOME": self.sandbox_env["HOME"], "TMPDIR": "/tmp"}
         keeper = self._bookkeeper(tuple(Path(p) for p in rw_binds), root_writable)
         if keeper is not None:
-            return keeper.exec_argv(argv, input=input, timeout=timeout, env=env or {}, cwd=Path(cwd or self.root))
+            return keeper.exec_argv(
+                argv, input=input, timeout=timeout, env=env or {}, cwd=Path(cwd or self.root)
+            )
         # No scratch dir and no cgroup: a one-shot owes nothing to the shell, so it also works after close.
-        prefix = self._prefix(rw_binds=(*self._rw_binds, *(Path(p) for p in rw_binds)),
-                              root_writable=root_writable, scratch=None)
+        prefix = self._prefix(
+            rw_binds=(*self._rw_binds, *(Path(p) for p in rw_binds)),
+            root_writable=root_writable,
+            scratch=None,
+        )
         if cwd is not None:
             here, there = str(self.root), str(cwd)
-            prefix = [there if word == here and i and prefix[i - 1] == "--chdir" else
-                      f"--chdir={there}" if word == f"--chdir={here}" else word for i, word in enumerate(prefix)]
+            prefix = [
+                there
+                if word == here and i and prefix[i - 1] == "--chdir"
+                else f"--chdir={there}"
+                if word == f"--chdir={here}"
+                else word
+                for i, word in enumerate(prefix)
+            ]
         # `env` adds to the scrubbed environment, never replaces it: nothing of the host's reaches in.
-        return run_once([*prefix, *argv], input=input, timeout=timeout, env=full_env,
-                        preexec_fn=launcher_preexec())
+        return run_once(
+            [*prefix, *argv], input=input, timeout=timeout, env=full_env, preexec_fn=launcher_preexec()
+        )
 
     def _process_cgroup(self) -> PidsCgroup | None:
         # A demoted sandbox is bound by RLIMIT_NPROC inside its own user namespace, but the cgroup also
@@ -368,14 +486,17 @@ class BwrapRuntime(PersistentShell):
             for sub in (scratch / "cmd", scratch / "out"):
                 sub.mkdir(mode=0o755)
             hand_over(scratch / "out", self.user)
-            prefix = self._prefix(rw_binds=(*self._rw_binds, *rw_binds), root_writable=root_writable,
-                                  scratch=scratch)
+            prefix = self._prefix(
+                rw_binds=(*self._rw_binds, *rw_binds), root_writable=root_writable, scratch=scratch
+            )
             prefix.remove("--die-with-parent")  # the outer one: see below
             try:
                 # No parent-death signal (bwrap's --die-with-parent is one): it fires when the *thread* that
                 # made it ends, and the agent computes patches on a worker thread. The keeper's shell ends at
                 # EOF on its stdin when devloop dies, and bwrap with it.
-                keepers[key] = Bookkeeper(self.root, spawn_prefix=prefix, env=self.sandbox_env, scratch_dir=scratch)
+                keepers[key] = Bookkeeper(
+                    self.root, spawn_prefix=prefix, env=self.sandbox_env, scratch_dir=scratch
+                )
             except RuntimeFailure:
                 shutil.rmtree(scratch, ignore_errors=True)
                 keepers[key] = None

@@ -244,8 +244,10 @@ class DiskQuota:
     def describe(self) -> str:
         """One line: how much the files grew, the limit, the largest files (and what hid from the walk)."""
         largest = ", ".join(f"{path} {human_bytes(size)}" for size, path in self.last.largest)
-        text = (f"the files this run can write grew by {human_bytes(max(self.used, 0))}, over its disk limit of "
-                f"{human_bytes(self.limit)}")
+        text = (
+            f"the files this run can write grew by {human_bytes(max(self.used, 0))}, over its disk limit of "
+            f"{human_bytes(self.limit)}"
+        )
         if largest:
             text += f" (largest: {largest})"
         if self.last.unmeasured and not self._hidden_at_start:

@@ -41,8 +41,13 @@ def probe_docker(binary: str = "docker") -> str | None:
     if not found:
         return "the `docker` command is not on PATH"
     try:
-        done = subprocess.run([found, "version", "--format", "{{.Server.Version}}"], capture_output=True,
-                              text=True, timeout=10, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            [found, "version", "--format", "{{.Server.Version}}"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            stdin=subprocess.DEVNULL,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         return f"`docker version` failed: {exc}"
     if done.returncode != 0 or not done.stdout.strip():
@@ -92,27 +97,59 @@ class DockerRuntime(PersistentShell):
         senv["PATH"] = DEFAULT_PATH  # the host's PATH means nothing in an image
         self.sandbox_env = shell_env(senv)
         self.container = self._start_container(root, scratch, allow_network, ro_binds or [])
-        self._cleanup = weakref.finalize(self, _release, self.docker, self.container,
-                                         scratch if own_scratch else None)
-        env_args = [arg for key, value in sorted(self.sandbox_env.items()) for arg in ("-e", f"{key}={value}")]
+        self._cleanup = weakref.finalize(
+            self, _release, self.docker, self.container, scratch if own_scratch else None
+        )
+        env_args = [
+            arg for key, value in sorted(self.sandbox_env.items()) for arg in ("-e", f"{key}={value}")
+        ]
         wrapper = self.limits.wrapper_argv()
         wrapper[4] = f"echo $$ > {shlex.quote(str(self._pid_file))} && {wrapper[4]}"
         prefix = [self.docker, "exec", "-i", "-w", str(root), *env_args, self.container, *wrapper]
         try:
-            super().__init__(root, spawn_prefix=prefix, env=dict(os.environ), scratch_dir=scratch,
-                             read_cap=read_cap, max_output_bytes=self.limits.max_output_bytes,
-                             start_timeout=start_timeout)
+            super().__init__(
+                root,
+                spawn_prefix=prefix,
+                env=dict(os.environ),
+                scratch_dir=scratch,
+                read_cap=read_cap,
+                max_output_bytes=self.limits.max_output_bytes,
+                start_timeout=start_timeout,
+            )
         except BaseException:
             self._cleanup()
             raise
 
     def _start_container(self, root: Path, scratch: Path, allow_network: bool, ro_binds: list[Path]) -> str:
         name = f"devloop-{os.getpid()}-{os.urandom(4).hex()}"
-        argv = [self.docker, "run", "-d", "--rm", "--init", "--name", name, "--read-only",
-                "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-                "--user", f"{os.getuid()}:{os.getgid()}", "--tmpfs", "/tmp:rw,exec,mode=1777",
-                "--tmpfs", f"{SANDBOX_HOME}:rw,exec,mode=1777",
-                "-v", f"{root}:{root}:rw", "-v", f"{scratch / 'out'}:{scratch / 'out'}:rw", "-v", f"{scratch / 'cmd'}:{scratch / 'cmd'}:ro", "-w", str(root)]
+        argv = [
+            self.docker,
+            "run",
+            "-d",
+            "--rm",
+            "--init",
+            "--name",
+            name,
+            "--read-only",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+            "--user",
+            f"{os.getuid()}:{os.getgid()}",
+            "--tmpfs",
+            "/tmp:rw,exec,mode=1777",
+            "--tmpfs",
+            f"{SANDBOX_HOME}:rw,exec,mode=1777",
+            "-v",
+            f"{root}:{root}:rw",
+            "-v",
+            f"{scratch / 'out'}:{scratch / 'out'}:rw",
+            "-v",
+            f"{scratch / 'cmd'}:{scratch / 'cmd'}:ro",
+            "-w",
+            str(root),
+        ]
         for path in ro_binds:
             argv += ["-v", f"{Path(path).absolute()}:{Path(path).absolute()}:ro"]
         if not allow_network:
@@ -123,13 +160,16 @@ class DockerRuntime(PersistentShell):
             argv += ["--memory", str(self.limits.memory_bytes)]
         argv += [self.image, "sleep", "infinity"]
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=_DOCKER_TIMEOUT_S,
-                                  stdin=subprocess.DEVNULL)
+            done = subprocess.run(
+                argv, capture_output=True, text=True, timeout=_DOCKER_TIMEOUT_S, stdin=subprocess.DEVNULL
+            )
         except (OSError, subprocess.SubprocessError) as exc:
             raise RuntimeFailure(f"could not start a container from {self.image}: {exc}") from exc
         if done.returncode != 0:
             said = (done.stderr or done.stdout).strip().splitlines()
-            raise RuntimeFailure(f"could not start a container from {self.image}: {said[-1] if said else '?'}")
+            raise RuntimeFailure(
+                f"could not start a container from {self.image}: {said[-1] if said else '?'}"
+            )
         return done.stdout.strip() or name
 
     def _in_container_kill(self, *, spare_shell: bool) -> None:
@@ -138,12 +178,18 @@ class DockerRuntime(PersistentShell):
         if spare_shell:
             text, _ = read_capped(self._pid_file, 64)  # written in the container: never followed
             shell_pid = text.strip() if text.strip().isdigit() else ""
-        script = ("for d in /proc/[0-9]*; do p=${d#/proc/}; "
-                  f'[ "$p" = 1 ] || [ "$p" = "$$" ] || [ "$p" = "{shell_pid}" ] || kill -9 "$p" 2>/dev/null; '
-                  "done; true")
+        script = (
+            "for d in /proc/[0-9]*; do p=${d#/proc/}; "
+            f'[ "$p" = 1 ] || [ "$p" = "$$" ] || [ "$p" = "{shell_pid}" ] || kill -9 "$p" 2>/dev/null; '
+            "done; true"
+        )
         with contextlib.suppress(OSError, subprocess.SubprocessError):
-            subprocess.run([self.docker, "exec", self.container, "sh", "-c", script], capture_output=True,
-                           timeout=_DOCKER_TIMEOUT_S, stdin=subprocess.DEVNULL)
+            subprocess.run(
+                [self.docker, "exec", self.container, "sh", "-c", script],
+                capture_output=True,
+                timeout=_DOCKER_TIMEOUT_S,
+                stdin=subprocess.DEVNULL,
+            )
 
     def _kill_commands(self, session: ShellSession) -> int:
         self._in_container_kill(spare_shell=True)
@@ -164,7 +210,11 @@ class DockerRuntime(PersistentShell):
 
 def _release(docker: str, container: str, scratch: Path | None) -> None:
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        subprocess.run([docker, "rm", "-f", container], capture_output=True, timeout=_DOCKER_TIMEOUT_S,
-                       stdin=subprocess.DEVNULL)
+        subprocess.run(
+            [docker, "rm", "-f", container],
+            capture_output=True,
+            timeout=_DOCKER_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+        )
     if scratch is not None:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -24,7 +24,9 @@ _FORK_FAILED = re.compile(
     re.IGNORECASE,
 )
 
-_DELETE = "delete files to get below it before continuing (a command that writes more while over it is stopped)"
+_DELETE = (
+    "delete files to get below it before continuing (a command that writes more while over it is stopped)"
+)
 
 
 class CommandGuards:

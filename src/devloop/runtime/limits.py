@@ -54,8 +54,14 @@ class Limits:
     disk_bytes: int | None = 10 * GIB
 
     def __post_init__(self) -> None:
-        for name in ("cpu_seconds", "memory_bytes", "max_processes", "max_output_bytes", "max_file_bytes",
-                     "disk_bytes"):
+        for name in (
+            "cpu_seconds",
+            "memory_bytes",
+            "max_processes",
+            "max_output_bytes",
+            "max_file_bytes",
+            "disk_bytes",
+        ):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
                 raise ValueError(f"Limits.{name}: must be a positive integer or None, got {value!r}")

@@ -20,7 +20,10 @@ def resolve_sandbox(name: str | None) -> tuple[str, str | None]:
         why = probe_bwrap()
         if why is None:
             return "bwrap", None
-        return "none", f"warning: no sandbox, commands run unconfined on this machine: {why}; to sandbox them, {INSTALL_HINT}"
+        return (
+            "none",
+            f"warning: no sandbox, commands run unconfined on this machine: {why}; to sandbox them, {INSTALL_HINT}",
+        )
     if key in ("none", "local"):
         return "none", None
     if key == "bwrap":

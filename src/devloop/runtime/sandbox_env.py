@@ -15,8 +15,22 @@ from pathlib import Path
 # Variables kept from the given environment: locale, terminal, time zone, and what a prepared Python
 # environment needs to be found (PATH and VIRTUAL_ENV point at the harness's venv).
 ENV_ALLOWLIST: frozenset[str] = frozenset(
-    {"PATH", "LANG", "LANGUAGE", "TERM", "TZ", "COLUMNS", "LINES", "VIRTUAL_ENV", "CONDA_PREFIX",
-     "CONDA_DEFAULT_ENV", "PYENV_VERSION", "SOURCE_DATE_EPOCH", "NO_COLOR", "FORCE_COLOR"}
+    {
+        "PATH",
+        "LANG",
+        "LANGUAGE",
+        "TERM",
+        "TZ",
+        "COLUMNS",
+        "LINES",
+        "VIRTUAL_ENV",
+        "CONDA_PREFIX",
+        "CONDA_DEFAULT_ENV",
+        "PYENV_VERSION",
+        "SOURCE_DATE_EPOCH",
+        "NO_COLOR",
+        "FORCE_COLOR",
+    }
 )
 ENV_ALLOW_PREFIXES: tuple[str, ...] = ("LC_",)
 # Set in every sandbox: the fresh HOME and a /tmp that is the sandbox's own.

@@ -168,8 +168,9 @@ class PersistentShell:
 
     def _start(self) -> None:
         try:
-            session = ShellSession(self.argv, cwd=self.root, env=self.env, preexec_fn=self._preexec_fn,
-                                   **self._spawn_kwargs())
+            session = ShellSession(
+                self.argv, cwd=self.root, env=self.env, preexec_fn=self._preexec_fn, **self._spawn_kwargs()
+            )
         except OSError as exc:
             raise RuntimeFailure(f"could not start the shell `{shlex.join(self.argv)}`: {exc}") from exc
         self._res.session = session
@@ -209,8 +210,13 @@ class PersistentShell:
         machine; a sandbox runs it in a fresh sandbox like the shell's). `rw_binds` and `root_writable`
         only mean something to a sandbox."""
         del rw_binds, root_writable
-        return run_once(argv, input=input, timeout=timeout, env=dict(self.env if env is None else env),
-                        cwd=cwd or self.root)
+        return run_once(
+            argv,
+            input=input,
+            timeout=timeout,
+            env=dict(self.env if env is None else env),
+            cwd=cwd or self.root,
+        )
 
     def _restart(self) -> None:
         if self._closed:

@@ -91,8 +91,12 @@ def render_markdown(report: dict[str, Any], plots: Sequence[str] = ()) -> str:
         h = e["headline"]
         lines.append(f"| {e['label']} | {e['setting']} | {e['tasks']} | {h['metric']} | {_pct(h)} |")
     for e in report["runs"]:
-        lines += ["", f"## {e['label']} ({e['setting']})", "",
-                  f"Final: {e['final']['resolved']}/{e['final']['total']} resolved, {_pct(e['final']['rate'])}."]
+        lines += [
+            "",
+            f"## {e['label']} ({e['setting']})",
+            "",
+            f"Final: {e['final']['resolved']}/{e['final']['total']} resolved, {_pct(e['final']['rate'])}.",
+        ]
         if "attempts" in e:
             lines += ["", "| attempt | temperature | attempted | resolved | empty patch | not finished | "
                       "resolved so far [95% CI] |", "|---:|---:|---:|---:|---:|---:|---|"]  # fmt: skip
@@ -101,15 +105,23 @@ def render_markdown(report: dict[str, Any], plots: Sequence[str] = ()) -> str:
                       f"{_pct(r['cumulative_rate'])} |" for r in e["attempts"]]  # fmt: skip
         if "pass_at_k" in e:
             lines += ["", "| k | pass@k [95% CI] | pass^k [95% CI] |", "|---:|---|---|"]
-            lines += [f"| {r['k']} | {_pct(r['pass_at_k'])} | {_pct(r['pass_hat_k'])} |" for r in e["pass_at_k"]]
+            lines += [
+                f"| {r['k']} | {_pct(r['pass_at_k'])} | {_pct(r['pass_hat_k'])} |" for r in e["pass_at_k"]
+            ]
         if "best_of" in e:
             b = e["best_of"]
             lines += ["", f"Best-of: selected {_pct(b['selected'])}; any sample resolved "
                       f"{_pct(b['oracle_pass_at_n'])}; selection accuracy {_pct(b['selection_accuracy'])}.",
                       f"Rule: {b['rule']}."]  # fmt: skip
         if "ablation" in e:
-            lines += ["", "Iteration ablation (**estimate** from trajectories; `devloop sweep --max-iterations` "
-                      "is the exact re-run):", "", "| max iterations | estimate [95% CI] |", "|---:|---|"]
+            lines += [
+                "",
+                "Iteration ablation (**estimate** from trajectories; `devloop sweep --max-iterations` "
+                "is the exact re-run):",
+                "",
+                "| max iterations | estimate [95% CI] |",
+                "|---:|---|",
+            ]
             for r in e["ablation"]:
                 unknown = f" ({r['unknown_units']} units unknown)" if r["unknown_units"] else ""
                 lines.append(f"| {r['max_iterations']} | {_pct(r['estimate'])}{unknown} |")

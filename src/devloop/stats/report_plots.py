@@ -28,7 +28,12 @@ def pass_at_k_plot(report: dict[str, Any], path: Path) -> Path | None:
     for e in runs:
         rows = [r for r in e["pass_at_k"] if r["pass_at_k"]]
         ks = [r["k"] for r in rows]
-        ax.plot(ks, [100 * r["pass_at_k"]["value"] for r in rows], marker="o", label=f"{e['label']} ({e['setting']})")
+        ax.plot(
+            ks,
+            [100 * r["pass_at_k"]["value"] for r in rows],
+            marker="o",
+            label=f"{e['label']} ({e['setting']})",
+        )
         ax.fill_between(ks, [100 * r["pass_at_k"]["lo"] for r in rows], [100 * r["pass_at_k"]["hi"] for r in rows],
                         alpha=0.2)  # fmt: skip
     ax.set_xscale("log", base=2)
