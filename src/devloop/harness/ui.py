@@ -10,6 +10,7 @@ from rich.table import Table
 
 from devloop.harness.store import Report
 from devloop.harness.verdict import Category, Verdict
+from devloop.stats.formatting import interval_text
 
 
 class EvalProgress:
@@ -63,7 +64,9 @@ def summary_table(report: Report) -> Table:
     table.add_section()
     table.add_row("[bold]total", str(report.total))
     lo, hi = report.resolve_rate_ci
-    table.add_row("[bold]resolve rate", f"{report.resolve_rate:.1%} ({lo:.1%}..{hi:.1%}, Wilson 95% CI)")
+    table.add_row(
+        "[bold]resolve rate", interval_text(report.resolve_rate, lo, hi, conf=0.95, method="wilson")
+    )
     return table
 
 
