@@ -82,8 +82,8 @@ def overhead(root: Path, edits: int) -> list[float]:
             patch = ws.diff()
             info = StepInfo(i + 1, [], [], Usage(), 0.0, None, patch, patch != last)
             last = patch
-            text = loop.hook.after_step(info)
-            assert text and "[test hook]" in text
+            action = loop.hook.after_step(info)
+            assert action is not None and "[test hook]" in action.text
             samples.append(loop.hook.overheads[-1])
     finally:
         loop.close()

@@ -1,7 +1,9 @@
-"""The agent loop: query the model, parse its tool calls, run them, append observations, until a stop.
+"""The agent loop: query the model, parse its tool calls, run them, let the hooks act, until a stop.
 
-Everything else (model, format, tools, runtime, workspace, trajectory) is a collaborator passed in.
-Control flow uses one exception, `Stop`, carrying the exit status.
+Everything else (model, format, tools, runtime, workspace, trajectory) is a collaborator passed in. The
+loop has one driver, `Agent.run`; behaviours plug into it as hooks (devloop.hooks): after each step a hook
+returns an action (inject text, report a restored checkpoint, overrule a finish, stop), and the limits are
+the last hook. `Stop` carries the exit status, raised inside the loop or returned by a hook.
 """
 
 from __future__ import annotations
@@ -12,62 +14,26 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from devloop.formats.base import FormatError, ToolFormat
-from devloop.models.base import Model
-from devloop.tools.base import ToolContext
+from devloop.hooks import Actions, ExitStatus, Inject, Restore, Resume, RunLimits, StepHook, StepInfo, Stop
+from devloop.models.base import Model, ModelError
+from devloop.tools.base import ToolContext, ToolExecutor, ToolSpec
 from devloop.trajectory import Trajectory
 from devloop.types import Completion, Observation, SamplingParams, ToolCall, Usage
 
-EXIT_STATUSES = ("finished", "max_iterations", "token_limit", "time_limit", "format_errors",
-                 "model_error", "runtime_error", "interrupted")  # fmt: skip
-
-
-class Stop(Exception):
-    def __init__(self, status: str, reason: str = ""):
-        super().__init__(reason or status)
-        self.status, self.reason = status, reason
-
-
-@dataclass
-class Limits:
-    max_iterations: int = 50
-    max_tokens_total: int | None = None
-    time_limit: float | None = None
-    max_format_errors: int = 3
-
-
-@dataclass
-class StepInfo:
-    """What the progress display and the feedback loop see after each step."""
-
-    step: int
-    calls: list[ToolCall]
-    observations: list[Observation]
-    usage: Usage
-    elapsed_s: float
-    format_error: str | None = None
-    patch: str = ""  # the workspace diff after this step
-    changed: bool = False  # whether the step changed the workspace (the patch differs from the last step's)
-    feedback: list[str] = field(default_factory=list)  # what hooks added to the next request
-
-
-class StepHook(Protocol):
-    """Runs after each step (the feedback loop's test hook, checkpoints...). Returned text is appended to the
-    last message, so the model sees it in the very next request. May raise Stop."""
-
-    def after_step(self, info: StepInfo) -> str | None: ...
+__all__ = ["Agent", "ExitStatus", "Inject", "Restore", "Resume", "RunLimits", "StepHook", "StepInfo", "Stop"]
 
 
 @dataclass
 class Agent:
     model: Model
     fmt: ToolFormat
-    toolbox: Any  # devloop.tools.registry.Toolbox
+    toolbox: ToolExecutor
     ctx: ToolContext
     params: SamplingParams
-    limits: Limits
+    limits: RunLimits
     trajectory: Trajectory
     patch: Callable[[], str]  # the workspace diff as it stands
     on_step: Callable[[StepInfo], None] | None = None
@@ -76,8 +42,7 @@ class Agent:
     usage: Usage = field(default_factory=Usage)
     steps: int = 0
     format_errors: int = 0
-    started: float = field(default_factory=time.monotonic)
-    _specs: list[Any] = field(default_factory=list, init=False, repr=False)
+    _specs: list[ToolSpec] = field(default_factory=list, init=False, repr=False)
     _api_tools: list[dict[str, Any]] | None = field(default=None, init=False, repr=False)
     _last_patch: str = field(default="", init=False, repr=False)
     _pending: tuple[Future[tuple[str, float]], dict[str, Any]] | None = field(
@@ -85,27 +50,35 @@ class Agent:
     )
     _executor: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
-    def start(self, system: str, task: str) -> None:
-        """Begin the conversation; then call step() until it raises Stop (run() does exactly that)."""
+    def run(self, system: str, task: str) -> Stop:
+        """The whole conversation; the Stop that ended it (a model error is one too, `model_error`)."""
+        self.limits.started = time.monotonic()
         self.messages = [{"role": "system", "content": system}, {"role": "user", "content": task}]
         self._specs = self.toolbox.specs()
         self._api_tools = self.toolbox.openai_tools() if self.fmt.native else None
-
-    def run(self, system: str, task: str) -> Stop:
-        self.start(system, task)
         try:
-            while True:
-                self.step()
-        except Stop as stop:
-            return stop
+            for hook in self.hooks:
+                self._act(hook.before_run(), None)
+            stop = None
+            while stop is None:
+                stop = self._step()
+        except Stop as raised:
+            stop = raised
+        except ModelError as e:
+            stop = Stop(ExitStatus.MODEL_ERROR, e.reason)
+        except BaseException as e:  # the hooks still learn how the run ended; the caller records it
+            interrupted = isinstance(e, KeyboardInterrupt)
+            self._end(Stop(ExitStatus.INTERRUPTED if interrupted else ExitStatus.RUNTIME_ERROR, str(e)))
+            raise
         finally:
             self.flush()
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
                 self._executor = None
+        self._end(stop)
+        return stop
 
-    def step(self) -> None:
-        self._check_limits()
+    def _step(self) -> Stop | None:
         t0 = time.monotonic()
         completion = self._complete()
         t_model = time.monotonic() - t0
@@ -142,20 +115,45 @@ class Agent:
             self.messages += self.fmt.history(completion, [], [Observation(error, is_error=True)])
         t_tools = time.monotonic() - t0 - t_model
         self.format_errors = self.format_errors + 1 if error else 0
-        self._record(completion, calls, observations, error, t_model, t_tools)
-        if any(o.finished for o in observations):
-            raise Stop("finished", next(o.text for o in observations if o.finished))
-        if self.format_errors >= self.limits.max_format_errors:
-            raise Stop(
-                "format_errors",
-                f"{self.format_errors} consecutive replies without a valid tool call: {error}",
-            )
+        finished = next((o.text for o in observations if o.finished), None)
+        info = StepInfo(self.steps, calls, observations, completion.usage, self.limits.elapsed(), error)
+        info.total_tokens, info.format_errors = self.usage.total, self.format_errors
+        info.stop = Stop(ExitStatus.FINISHED, finished) if finished is not None else None
+        return self._record(info, completion, t_model, t_tools)
+
+    def _act(self, action: Actions | None, info: StepInfo | None) -> None:
+        """Carry out a hook's action(s); `info` None before the first step (where a Stop ends the run)."""
+        if action is None:
+            return
+        if not isinstance(action, Inject | Restore | Resume | Stop):
+            for each in action:
+                self._act(each, info)
+            return
+        if isinstance(action, Stop):
+            if info is None:
+                raise action
+            info.stop = action
+            return
+        if isinstance(action, Resume) and info is not None:
+            info.stop = None
+        if isinstance(action, Restore):
+            self._last_patch = action.patch  # the next step's change is judged against the restored tree
+        if not action.text:
+            return
+        if info is not None:
+            info.feedback.append(action.text)
+        last = self.messages[-1]
+        self.messages[-1] = {**last, "content": f"{last.get('content') or ''}\n\n{action.text}".lstrip()}
+
+    def _end(self, stop: Stop) -> None:
+        for hook in self.hooks:
+            hook.after_run(stop)
 
     def _remaining(self) -> float | None:
         """Seconds left under --time-limit, or None without one."""
         if self.limits.time_limit is None:
             return None
-        return self.limits.time_limit - (time.monotonic() - self.started)
+        return self.limits.time_limit - self.limits.elapsed()
 
     @contextmanager
     def _commands_end_by_the_deadline(self) -> Iterator[None]:
@@ -181,7 +179,7 @@ class Agent:
         remaining = self._remaining()
         if remaining is None:
             return self.model.complete(self.messages, self._api_tools, self.params)
-        box: list[Any] = []
+        box: list[Completion | BaseException] = []
 
         def call() -> None:
             try:
@@ -194,69 +192,45 @@ class Agent:
         worker.join(max(remaining, 0.0))
         if not box:
             raise Stop(
-                "time_limit",
+                ExitStatus.TIME_LIMIT,
                 f"the model had not replied when --time-limit {self.limits.time_limit:g} s ran out",
             )
         if isinstance(box[0], BaseException):
             raise box[0]
-        return box[0]  # type: ignore[no-any-return]
+        return box[0]
 
-    def _check_limits(self) -> None:
-        lim = self.limits
-        if self.steps >= lim.max_iterations:
-            raise Stop("max_iterations", f"reached --max-iterations {lim.max_iterations}")
-        if lim.max_tokens_total is not None and self.usage.total >= lim.max_tokens_total:
-            raise Stop(
-                "token_limit", f"used {self.usage.total} tokens (--max-tokens-total {lim.max_tokens_total})"
-            )
-        elapsed = time.monotonic() - self.started
-        if lim.time_limit is not None and elapsed >= lim.time_limit:
-            raise Stop("time_limit", f"ran {elapsed:.0f} s (--time-limit {lim.time_limit:g})")
-
-    def _record(
-        self,
-        completion: Completion,
-        calls: list[ToolCall],
-        observations: list[Observation],
-        error: str | None,
-        t_model: float,
-        t_tools: float,
-    ) -> None:
-        """Write the step to the trajectory (with the patch as it stands) and tell hooks and on_step.
+    def _record(self, info: StepInfo, completion: Completion, t_model: float, t_tools: float) -> Stop | None:
+        """Let the hooks act on the step, write it to the trajectory (with the patch as it stands), tell
+        on_step; the Stop that ends the run after it, if any.
 
         Without hooks nothing needs the patch before the next model reply, so it is computed in the
         background while the model thinks, and the step's line is written once it is ready (flush())."""
         event: dict[str, Any] = {
-            "step": self.steps, "completion": completion, "calls": calls, "observations": observations,
-            "format_error": error, "usage": completion.usage, "total_usage": Usage(**vars(self.usage)),
+            "step": self.steps,
+            "completion": completion,
+            "calls": info.calls,
+            "observations": info.observations,
+            "format_error": info.format_error,
+            "usage": completion.usage,
+            "total_usage": Usage(**vars(self.usage)),
             "timings": {"model_s": round(t_model, 4), "tools_s": round(t_tools, 4)},
-        }  # fmt: skip
-        info = StepInfo(
-            self.steps, calls, observations, completion.usage, time.monotonic() - self.started, error
-        )
+        }
         if not self.hooks:
+            self._act(self.limits.after_step(info), info)
             self._pending = (self._background().submit(_timed, self.patch), event)
             if self.on_step:
                 self.on_step(info)
-            return
+            return info.stop
         t0 = time.monotonic()
         info.patch = self.patch()
         t_patch = time.monotonic() - t0
         info.changed = info.patch != self._last_patch
         self._last_patch = info.patch
-        stop: Stop | None = None
-        for hook in self.hooks:
+        for hook in (*self.hooks, self.limits):
             try:
-                text = hook.after_step(info)
-            except Stop as s:
-                stop = s
-                break
-            if text:
-                info.feedback.append(text)
-                self.messages[-1] = {
-                    **self.messages[-1],
-                    "content": f"{self.messages[-1]['content']}\n\n{text}",
-                }
+                self._act(hook.after_step(info), info)
+            except Stop as raised:
+                info.stop = raised
         event["timings"] |= {
             "patch_s": round(t_patch, 4),
             "hooks_s": round(time.monotonic() - t0 - t_patch, 4),
@@ -266,8 +240,7 @@ class Agent:
         )
         if self.on_step:
             self.on_step(info)
-        if stop is not None:
-            raise stop
+        return info.stop
 
     def flush(self) -> None:
         """Write the step whose patch is still being computed, if any (run() does this before it returns)."""

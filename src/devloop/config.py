@@ -91,6 +91,10 @@ class RunSettings(BaseSettings, FeedbackSettings):
     """Extra command-policy files (TOML), checked before the project and user policies."""
     keep_workspace: bool = False
     """Keep the isolated workspace after the run (its path is in result.json)."""
+    python: Path | None = None
+    """The interpreter the agent's commands and the test hook use (default: the repository's, detected)."""
+    venv: Path | None = None
+    """The virtual environment the agent's commands and the test hook use (default: detected)."""
 
     @field_validator("disk_limit")
     @classmethod
@@ -118,20 +122,56 @@ def load_settings(**overrides: Any) -> RunSettings:
     Raises ConfigError with one line naming the field and the layer it probably came from.
     """
     given = {k: v for k, v in overrides.items() if v is not None}
+    tables = {f: _read_toml(f) for f in (project_config_file(), user_config_file()) if f.is_file()}
     try:
         return RunSettings(**given)
     except ValidationError as e:
         err = e.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "?"
-        raise ConfigError(f"setting {field!r}: {err['msg']} ({_where(field, given)})") from None
-    except Exception as e:  # a TOML syntax error surfaces here
+        key = str(err["loc"][0]) if err["loc"] else field
+        raise ConfigError(f"setting {field!r}: {err['msg']} ({_where(key, given, tables)})") from None
+    except Exception as e:  # what _read_toml did not foresee
         raise ConfigError(f"cannot read settings: {e}") from None
 
 
-def _where(field: str, given: dict[str, Any]) -> str:
-    if field in given:
-        return f"flag --{field.replace('_', '-')}"
-    if f"DEVLOOP_{field.upper()}" in os.environ:
-        return f"environment variable DEVLOOP_{field.upper()}"
-    files = [str(f) for f in (project_config_file(), user_config_file()) if f.is_file()]
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The table in a settings file; ConfigError `FILE:LINE: ...` when it is not valid TOML."""
+    import re
+    import tomllib
+
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        at = re.search(r"\(at line (\d+), column \d+\)", str(e))
+        why = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(e)) or "invalid TOML"
+        raise ConfigError(f"{path}:{at.group(1) if at else 1}: not valid TOML: {why}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the settings file: {e}") from None
+
+
+def _key_line(path: Path, key: str) -> int | None:
+    """The line of `path` where top-level `key` is set (or its table begins), if it can be found."""
+    import re
+
+    name = rf"(?:{re.escape(key)}|\"{re.escape(key)}\"|'{re.escape(key)}')"
+    assign, table = re.compile(rf"\s*{name}\s*[=.]"), re.compile(rf"\s*\[+\s*{name}\s*[\].]")
+    in_tables = False
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if table.match(line):
+            return n
+        in_tables = in_tables or line.lstrip().startswith("[")
+        if not in_tables and assign.match(line):
+            return n
+    return None
+
+
+def _where(key: str, given: dict[str, Any], tables: dict[Path, dict[str, Any]]) -> str:
+    if key in given:
+        return f"flag --{key.replace('_', '-')}"
+    if f"DEVLOOP_{key.upper()}" in os.environ:
+        return f"environment variable DEVLOOP_{key.upper()}"
+    if holder := next((f for f, table in tables.items() if key in table), None):
+        line = _key_line(holder, key)
+        return f"config file {holder}:{line}" if line else f"config file {holder}"
+    files = [str(f) for f in tables]
     return f"config file {' or '.join(files)}" if files else "default"

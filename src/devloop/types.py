@@ -1,13 +1,40 @@
 """The values that cross devloop's seams: model replies, tool calls, observations, command results.
 
 Every box in the data flow (model -> format -> tools -> runtime) passes one of these forward.
-They are plain dataclasses so they serialise to the trajectory with `dataclasses.asdict`.
+They are plain dataclasses so they serialise to the trajectory with `dataclasses.asdict`. FormatError
+lives here too: formats raise it for a reply they cannot parse and the toolbox for a call it cannot
+validate, and the agent turns it into an observation, so it belongs to no one layer.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+# Lone UTF-16 surrogates: a Python str may hold them, but they cannot be encoded as UTF-8 to send.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+MAX_ERROR_CHARS = 2000
+
+
+def clean_text(text: str) -> str:
+    """`text` with every surrogate code point replaced by U+FFFD, so it can be encoded and sent."""
+    return _SURROGATES.sub("\ufffd", text)
+
+
+class FormatError(Exception):
+    """The reply held no parseable call, an unknown tool, or invalid arguments.
+
+    The message is shown to the model verbatim as an observation, so it must say exactly what was
+    wrong and what shape was expected. It is made safe to send whatever it quotes: surrogates are
+    replaced and it is cut at MAX_ERROR_CHARS.
+    """
+
+    def __init__(self, message: str = "") -> None:
+        message = clean_text(str(message))
+        if len(message) > MAX_ERROR_CHARS:
+            message = message[: MAX_ERROR_CHARS - 3] + "..."
+        super().__init__(message)
 
 
 @dataclass
@@ -42,13 +69,6 @@ class Completion:
     finish_reason: str | None = None
     latency_s: float = 0.0
     retries: int = 0
-
-    def message(self) -> dict[str, Any]:
-        """The assistant message to append to the conversation history."""
-        msg: dict[str, Any] = {"role": "assistant", "content": self.content or ""}
-        if self.tool_calls:
-            msg["tool_calls"] = self.tool_calls
-        return msg
 
 
 @dataclass

@@ -56,6 +56,7 @@ SCRATCH_GLOBS = (
     "**/__pycache__/**",
     "**/*.pyc",
     "**/.pytest_cache/**",
+    "**/.devloop-run",  # devloop's run-directory marker: a model's copy would hide files from later runs
 )
 _EXCLUDES = [f":(exclude,glob){g}" for g in SCRATCH_GLOBS]
 
@@ -144,7 +145,7 @@ class Workspace:
                 _clone_with_changes(repo, dest)
                 ws = cls(dest, "", "clone", holder / GIT_DIR_NAME)
             else:
-                shutil.copytree(repo, dest, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+                shutil.copytree(repo, dest, symlinks=True, ignore=_not_copied)
                 git(dest, "init", "-q")
                 ws = cls(dest, "", "copy", holder / GIT_DIR_NAME)
         ws._init_gitdir()
@@ -358,10 +359,36 @@ def _clone_with_changes(repo: Path, dest: Path) -> None:
     if changes.strip():
         git(dest, "apply", "--binary", "--whitespace=nowarn", "-", input=changes.encode())
     untracked = git(repo, "ls-files", "--others", "--exclude-standard", "-z").split("\0")
+    run_dirs: dict[Path, bool] = {}
     for rel in filter(None, untracked):
+        if _in_run_dir(repo, Path(rel), run_dirs):
+            continue
         src, dst = repo / rel, dest / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         if src.is_symlink():
             os.symlink(os.readlink(src), dst)
         elif src.is_file():
             shutil.copy2(src, dst)
+
+
+def _not_copied(directory: str, names: list[str]) -> set[str]:
+    """shutil.copytree's ignore for a plain directory: its .git and devloop's own run directories."""
+    from devloop.trajectory import is_run_dir
+
+    return {n for n in names if n == ".git" or is_run_dir(Path(directory) / n)}
+
+
+def _in_run_dir(repo: Path, rel: Path, seen: dict[Path, bool]) -> bool:
+    """Whether the untracked file `rel` lies in one of devloop's run directories inside `repo` (marked
+    with RUN_MARKER): earlier trajectories and patches are not the model's to read, and copying them would
+    grow every later workspace. The marker is looked up with lstat, no link followed."""
+    from devloop.trajectory import is_run_dir
+
+    for parent in rel.parents:
+        if parent == Path("."):
+            return False
+        if parent not in seen:
+            seen[parent] = is_run_dir(repo / parent)
+        if seen[parent]:
+            return True
+    return False

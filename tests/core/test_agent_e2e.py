@@ -17,34 +17,14 @@ from devloop.models.scripted_server import ScriptedServer
 from devloop.session import RunResult, run_agent
 
 
-def bash(i: int, command: str, content: str = "") -> dict[str, Any]:
-    args = json.dumps({"command": command})
-    return {
-        "role": "assistant",
-        "content": content,
-        "tool_calls": [
-            {"id": f"c{i}", "type": "function", "function": {"name": "execute_bash", "arguments": args}}
-        ],
-    }
-
-
-def edit(i: int, path: str, old: str, new: str) -> dict[str, Any]:
-    args = json.dumps({"command": "str_replace", "path": path, "old_str": old, "new_str": new})
-    return {
-        "role": "assistant",
-        "content": "",
-        "tool_calls": [
-            {"id": f"c{i}", "type": "function", "function": {"name": "str_replace_editor", "arguments": args}}
-        ],
-    }
-
-
-FIX = edit(
-    0,
-    "statkit/descriptive.py",
-    "    return data[middle]\n",
-    "    if len(data) % 2 == 0:\n        return (data[middle - 1] + data[middle]) / 2\n    return data[middle]\n",
-)
+@pytest.fixture
+def fix(replies: Any) -> dict[str, Any]:
+    """The median fix, as one str_replace."""
+    return replies.replace(
+        "statkit/descriptive.py",
+        "    return data[middle]\n",
+        "    if len(data) % 2 == 0:\n        return (data[middle - 1] + data[middle]) / 2\n    return data[middle]\n",
+    )
 
 
 @pytest.fixture
@@ -120,9 +100,11 @@ def test_trajectory_records_every_step_with_the_patch_so_far(repo: Path, tmp_pat
     assert steps[3]["calls"][0]["name"] == "str_replace_editor"
 
 
-def test_format_errors_are_explained_to_the_model_then_end_the_run(repo: Path, tmp_path: Path) -> None:
+def test_format_errors_are_explained_to_the_model_then_end_the_run(
+    repo: Path, tmp_path: Path, fix: dict[str, Any]
+) -> None:
     chatter = {"role": "assistant", "content": "I think the bug is in median."}
-    result, server = run(repo, tmp_path, [FIX, chatter, chatter, chatter])
+    result, server = run(repo, tmp_path, [fix, chatter, chatter, chatter])
     assert result.exit_status == "format_errors"
     assert "median" in result.patch  # the edit before the errors is kept
     # the request after a bad reply tells the model what was wrong
@@ -130,26 +112,14 @@ def test_format_errors_are_explained_to_the_model_then_end_the_run(repo: Path, t
     assert last["role"] == "user" and "tool" in last["content"].lower()
 
 
-def test_unknown_tool_and_bad_arguments_count_as_format_errors(repo: Path, tmp_path: Path) -> None:
-    bad_tool = {
-        "role": "assistant",
-        "content": "",
-        "tool_calls": [
-            {"id": "x1", "type": "function", "function": {"name": "run_shell", "arguments": "{}"}}
-        ],
-    }
-    bad_args = {
-        "role": "assistant",
-        "content": "",
-        "tool_calls": [
-            {
-                "id": "x2",
-                "type": "function",
-                "function": {"name": "execute_bash", "arguments": '{"cmd": "ls"}'},
-            }
-        ],
-    }
-    result, server = run(repo, tmp_path, [bad_tool, bad_args, bash(3, "true"), bad_tool, bad_tool, bad_tool])
+def test_unknown_tool_and_bad_arguments_count_as_format_errors(
+    repo: Path, tmp_path: Path, replies: Any
+) -> None:
+    bad_tool = replies.call("run_shell", 1)
+    bad_args = replies.call("execute_bash", 2, cmd="ls")
+    result, server = run(
+        repo, tmp_path, [bad_tool, bad_args, replies.bash("true", 3), bad_tool, bad_tool, bad_tool]
+    )
     assert result.exit_status == "format_errors"
     assert result.steps == 6  # the valid call in between reset the count
     answer = server.requests[1]["messages"][-1]
@@ -158,26 +128,30 @@ def test_unknown_tool_and_bad_arguments_count_as_format_errors(repo: Path, tmp_p
     )
 
 
-def test_max_iterations(repo: Path, tmp_path: Path) -> None:
-    result, server = run(repo, tmp_path, [FIX] + [bash(i, "true") for i in range(10)], max_iterations=3)
+def test_max_iterations(repo: Path, tmp_path: Path, replies: Any, fix: dict[str, Any]) -> None:
+    result, server = run(
+        repo, tmp_path, [fix] + [replies.bash("true", i) for i in range(10)], max_iterations=3
+    )
     assert (result.exit_status, result.steps, len(server.requests)) == ("max_iterations", 3, 3)
     assert "median" in result.patch
 
 
-def test_token_limit(repo: Path, tmp_path: Path) -> None:
-    result, _ = run(repo, tmp_path, [FIX] + [bash(i, "true") for i in range(10)], max_tokens_total=1)
+def test_token_limit(repo: Path, tmp_path: Path, replies: Any, fix: dict[str, Any]) -> None:
+    result, _ = run(repo, tmp_path, [fix] + [replies.bash("true", i) for i in range(10)], max_tokens_total=1)
     assert result.exit_status == "token_limit" and result.steps == 1
     assert "median" in result.patch
 
 
-def test_time_limit(repo: Path, tmp_path: Path) -> None:
-    result, _ = run(repo, tmp_path, [FIX, bash(1, "sleep 1.2"), bash(2, "true")], time_limit=1.0)
+def test_time_limit(repo: Path, tmp_path: Path, replies: Any, fix: dict[str, Any]) -> None:
+    result, _ = run(
+        repo, tmp_path, [fix, replies.bash("sleep 1.2", 1), replies.bash("true", 2)], time_limit=1.0
+    )
     assert result.exit_status == "time_limit" and result.steps == 2
     assert "median" in result.patch
 
 
-def test_model_error_after_retries_saves_the_patch(repo: Path, tmp_path: Path) -> None:
-    script = [FIX] + [{"fault": {"status": 503}}] * 3
+def test_model_error_after_retries_saves_the_patch(repo: Path, tmp_path: Path, fix: dict[str, Any]) -> None:
+    script = [fix] + [{"fault": {"status": 503}}] * 3
     result, server = run(repo, tmp_path, script, max_retries=1)
     assert result.exit_status == "model_error"
     assert "503" in result.reason and "\n" not in result.reason
@@ -201,12 +175,14 @@ def test_auth_error_is_not_retried(repo: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("exc, status", [(KeyboardInterrupt, "interrupted"), (RuntimeError, "runtime_error")])
-def test_interrupt_and_crash_still_save_the_patch(repo: Path, tmp_path: Path, exc: type, status: str) -> None:
+def test_interrupt_and_crash_still_save_the_patch(
+    repo: Path, tmp_path: Path, exc: type, status: str, replies: Any, fix: dict[str, Any]
+) -> None:
     def boom(info: Any) -> None:
         if info.step == 2:
             raise exc("stop here")
 
-    with ScriptedServer([FIX, bash(1, "true"), bash(2, "true")]) as server:
+    with ScriptedServer([fix, replies.bash("true", 1), replies.bash("true", 2)]) as server:
         s = load_settings(model="openai/test", base_url=server.url)
         result = run_agent(repo, "fix median", s, tmp_path / "out", on_step=boom)
     assert result.exit_status == status
@@ -222,15 +198,10 @@ def test_scripted_provider_goes_through_http(repo: Path, tmp_path: Path) -> None
     assert result.exit_status == "finished" and suite_passes_with(repo, result.patch)
 
 
-def test_security_risk_argument_from_newer_openhands_schemas_is_tolerated(repo: Path, tmp_path: Path) -> None:
-    args = json.dumps({"command": "ls", "security_risk": "LOW"})
-    call = {
-        "role": "assistant",
-        "content": "",
-        "tool_calls": [
-            {"id": "s1", "type": "function", "function": {"name": "execute_bash", "arguments": args}}
-        ],
-    }
+def test_security_risk_argument_from_newer_openhands_schemas_is_tolerated(
+    repo: Path, tmp_path: Path, replies: Any
+) -> None:
+    call = replies.call("execute_bash", command="ls", security_risk="LOW")
     result, server = run(repo, tmp_path, [call, *demo_script("native")])
     assert result.exit_status == "finished"
     assert "statkit" in server.requests[1]["messages"][-1]["content"]  # the ls ran
@@ -247,31 +218,27 @@ def test_a_reply_cut_off_by_the_token_limit_is_explained(repo: Path, tmp_path: P
     assert "cut off by the completion token limit" in server.requests[1]["messages"][-1]["content"]
 
 
-def test_time_limit_holds_within_a_long_command(repo: Path, tmp_path: Path) -> None:
+def test_time_limit_holds_within_a_long_command(
+    repo: Path, tmp_path: Path, replies: Any, fix: dict[str, Any]
+) -> None:
     started = time.monotonic()
-    result, server = run(repo, tmp_path, [FIX, bash(1, "sleep 60"), bash(2, "true")], time_limit=2.0)
+    result, server = run(
+        repo, tmp_path, [fix, replies.bash("sleep 60", 1), replies.bash("true", 2)], time_limit=2.0
+    )
     assert result.exit_status == "time_limit" and time.monotonic() - started < 15
     assert len(server.requests) == 2  # no model call after the time ran out
     assert "median" in result.patch
 
 
-def test_time_limit_holds_within_a_slow_model_reply(repo: Path, tmp_path: Path) -> None:
+def test_time_limit_holds_within_a_slow_model_reply(
+    repo: Path, tmp_path: Path, replies: Any, fix: dict[str, Any]
+) -> None:
     started = time.monotonic()
-    finish = {
-        "role": "assistant",
-        "content": "",
-        "tool_calls": [
-            {
-                "id": "f",
-                "type": "function",
-                "function": {"name": "finish", "arguments": '{"message": "done"}'},
-            }
-        ],
-    }
+    finish = replies.finish()
     result, _ = run(
         repo,
         tmp_path,
-        [FIX, {"fault": {"kind": "timeout", "delay": 40}}, finish],
+        [fix, {"fault": {"kind": "timeout", "delay": 40}}, finish],
         time_limit=2.0,
         request_timeout=60,
     )

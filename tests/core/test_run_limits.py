@@ -18,19 +18,6 @@ from devloop.session import run_agent
 from devloop.workspace import Workspace, git
 
 
-def call(i: int, name: str, **args: Any) -> dict[str, Any]:
-    return {
-        "role": "assistant",
-        "content": "",
-        "tool_calls": [
-            {"id": f"c{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
-        ],
-    }
-
-
-FINISH = call(9, "finish", message="done")
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
@@ -49,12 +36,14 @@ def _run(repo: Path, out: Path, script: list[dict[str, Any]], **settings: Any):
 
 
 @pytest.mark.skipif(probe_bwrap() is not None, reason=f"bubblewrap is not usable here: {probe_bwrap()}")
-def test_disk_limit_stops_the_command_and_the_model_is_told(repo: Path, tmp_path: Path) -> None:
-    fill = call(
-        0, "execute_bash", command="for i in 1 2 3 4 5 6; do head -c 8M /dev/zero > f$i.bin; done; sleep 20"
+def test_disk_limit_stops_the_command_and_the_model_is_told(repo: Path, tmp_path: Path, replies: Any) -> None:
+    fill = replies.call(
+        "execute_bash", 0, command="for i in 1 2 3 4 5 6; do head -c 8M /dev/zero > f$i.bin; done; sleep 20"
     )
-    clean = call(1, "execute_bash", command="rm f*.bin; echo cleaned")
-    result, server = _run(repo, tmp_path / "out", [fill, clean, FINISH], sandbox="bwrap", disk_limit="20M")
+    clean = replies.call("execute_bash", 1, command="rm f*.bin; echo cleaned")
+    result, server = _run(
+        repo, tmp_path / "out", [fill, clean, replies.finish()], sandbox="bwrap", disk_limit="20M"
+    )
     assert result.exit_status == "finished"
     told = server.requests[1]["messages"][-1]["content"]
     assert "over its disk limit of 20 MiB" in told and "delete files" in told
@@ -63,12 +52,12 @@ def test_disk_limit_stops_the_command_and_the_model_is_told(repo: Path, tmp_path
     assert saved["disk_peak_bytes"] >= 20 * MIB
 
 
-def test_a_kept_workspace_is_never_swept(repo: Path, tmp_path: Path) -> None:
+def test_a_kept_workspace_is_never_swept(repo: Path, tmp_path: Path, replies: Any) -> None:
     ws = Workspace.create(repo)
     holder = ws.gitdir.parent
     assert (holder / OWNER_FILE).is_file() and not dead_owner(holder)  # marked as this process's
     ws.cleanup()
-    result, _ = _run(repo, tmp_path / "out", [FINISH], sandbox="none", keep_workspace=True)
+    result, _ = _run(repo, tmp_path / "out", [replies.finish()], sandbox="none", keep_workspace=True)
     assert result.workspace is not None
     holder = Path(result.workspace).parent
     try:

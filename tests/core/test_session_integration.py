@@ -22,22 +22,11 @@ TESTS = (
 )
 
 
-def call(i: int, name: str, **args: Any) -> dict[str, Any]:
-    return {
-        "role": "assistant",
-        "content": "",
-        "tool_calls": [
-            {"id": f"c{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
-        ],
-    }
-
-
-def edit(i: int, path: str, old: str, new: str) -> dict[str, Any]:
-    return call(i, "str_replace_editor", command="str_replace", path=path, old_str=old, new_str=new)
-
-
-FIX = edit(1, "calc/ops.py", "def mul(a, b):\n    return a + b", "def mul(a, b):\n    return a * b")
-FINISH = call(9, "finish", message="done")
+@pytest.fixture
+def fix(replies: Any) -> dict[str, Any]:
+    return replies.replace(
+        "calc/ops.py", "def mul(a, b):\n    return a + b", "def mul(a, b):\n    return a * b", 1
+    )
 
 
 @pytest.fixture
@@ -68,9 +57,13 @@ def saved(tmp_path: Path) -> dict[str, Any]:
     return json.loads((tmp_path / "out" / "result.json").read_text())
 
 
-def test_hook_puts_the_failure_summary_into_the_next_request(repo: Path, tmp_path: Path) -> None:
-    breaking = edit(0, "calc/ops.py", "return a + b\n\n\ndef", "return a - b\n\n\ndef")  # breaks test_add
-    result, server = run(repo, tmp_path, [breaking, FIX, FINISH], hook="pytest")
+def test_hook_puts_the_failure_summary_into_the_next_request(
+    repo: Path, tmp_path: Path, replies: Any, fix: dict[str, Any]
+) -> None:
+    breaking = replies.replace(
+        "calc/ops.py", "return a + b\n\n\ndef", "return a - b\n\n\ndef", 0
+    )  # breaks test_add
+    result, server = run(repo, tmp_path, [breaking, fix, replies.finish()], hook="pytest")
     assert result.exit_status == "finished"
     after_break = server.requests[1]["messages"][-1]["content"]
     assert "test_add" in after_break and "assert" in after_break
@@ -80,9 +73,13 @@ def test_hook_puts_the_failure_summary_into_the_next_request(repo: Path, tmp_pat
     assert "test_run" in kinds
 
 
-def test_minimize_drops_a_planted_hunk_and_keeps_the_fix(repo: Path, tmp_path: Path) -> None:
-    noise = edit(2, "calc/ops.py", "def add(a, b):\n", "def add(a, b):\n    # a planted, irrelevant change\n")
-    result, _ = run(repo, tmp_path, [FIX, noise, FINISH], hook="pytest", minimize=True)
+def test_minimize_drops_a_planted_hunk_and_keeps_the_fix(
+    repo: Path, tmp_path: Path, replies: Any, fix: dict[str, Any]
+) -> None:
+    noise = replies.replace(
+        "calc/ops.py", "def add(a, b):\n", "def add(a, b):\n    # a planted, irrelevant change\n", 2
+    )
+    result, _ = run(repo, tmp_path, [fix, noise, replies.finish()], hook="pytest", minimize=True)
     info = saved(tmp_path)["minimize"]
     assert info["size_after"] < info["size_before"] and info["test_runs"] >= 1
     assert info["mode"] == "scratch"  # the trial copy is made, and tested, inside the sandbox
@@ -90,8 +87,18 @@ def test_minimize_drops_a_planted_hunk_and_keeps_the_fix(repo: Path, tmp_path: P
     assert "a * b" in patch and "planted" not in patch
 
 
-def test_queues_record_spend_and_outcome(repo: Path, tmp_path: Path) -> None:
-    script = [call(0, "execute_bash", command="ls"), FIX, FINISH]
+def test_minimize_without_a_hook_is_skipped_not_a_crash(
+    repo: Path, tmp_path: Path, replies: Any, fix: dict[str, Any]
+) -> None:
+    result, _ = run(repo, tmp_path, [fix, replies.finish()], minimize=True)
+    assert result.exit_status == "finished"
+    assert "--hook" in saved(tmp_path)["minimize"]["skipped"]
+
+
+def test_queues_record_spend_and_outcome(
+    repo: Path, tmp_path: Path, replies: Any, fix: dict[str, Any]
+) -> None:
+    script = [replies.call("execute_bash", 0, command="ls"), fix, replies.finish()]
     result, _ = run(repo, tmp_path, script, hook="pytest", queues="fast:1,deep:3,rescue:2")
     fields = saved(tmp_path)
     names = [q["name"] for q in fields["queues"]]
@@ -101,19 +108,19 @@ def test_queues_record_spend_and_outcome(repo: Path, tmp_path: Path) -> None:
     assert "a * b" in result.patch
 
 
-def test_queues_without_a_hook_is_a_usage_error(repo: Path, tmp_path: Path) -> None:
+def test_queues_without_a_hook_is_a_usage_error(repo: Path, tmp_path: Path, replies: Any) -> None:
     with pytest.raises(ValueError, match="--queues needs a test hook"):
-        run(repo, tmp_path, [FINISH], queues="fast:1")
+        run(repo, tmp_path, [replies.finish()], queues="fast:1")
 
 
-def test_policy_denial_is_an_observation_not_a_crash(repo: Path, tmp_path: Path) -> None:
+def test_policy_denial_is_an_observation_not_a_crash(repo: Path, tmp_path: Path, replies: Any) -> None:
     result, server = run(
         repo,
         tmp_path,
         [
-            call(0, "execute_bash", command="sudo rm -rf /"),
-            call(1, "execute_bash", command="git push origin main"),
-            FINISH,
+            replies.call("execute_bash", 0, command="sudo rm -rf /"),
+            replies.call("execute_bash", 1, command="git push origin main"),
+            replies.finish(),
         ],
     )
     assert result.exit_status == "finished"
@@ -123,11 +130,13 @@ def test_policy_denial_is_an_observation_not_a_crash(repo: Path, tmp_path: Path)
 
 
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
-def test_default_sandbox_hides_home_and_keeps_the_workspace_writable(repo: Path, tmp_path: Path) -> None:
+def test_default_sandbox_hides_home_and_keeps_the_workspace_writable(
+    repo: Path, tmp_path: Path, replies: Any
+) -> None:
     marker = Path.home() / f".devloop-escape-{os.getpid()}"
     # through python, so the policy's pattern check does not stop it first: the sandbox must
     write = f"python3 -c \"open('{marker}', 'w').write('x')\"; touch inside.txt && echo ok"
-    script = [call(0, "execute_bash", command=write), FINISH]
+    script = [replies.call("execute_bash", 0, command=write), replies.finish()]
     try:
         result, server = run(repo, tmp_path, script)  # sandbox "auto": bwrap here
         assert result.sandbox == "bwrap"

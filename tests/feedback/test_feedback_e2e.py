@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from devloop.agent import Agent, Limits, Stop
+from devloop.agent import Agent, RunLimits, Stop
 from devloop.feedback.loop import FeedbackLoop, build_feedback
 from devloop.feedback.settings import FeedbackSettings
 from devloop.feedback.tokens import count_tokens
@@ -30,20 +30,6 @@ TESTS = (
     "from calc.ops import add, mul\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\n"
     "def test_mul():\n    product = mul(2, 4)\n    assert product == 8\n"
 )
-
-
-def call(i: int, name: str, **args: Any) -> dict[str, Any]:
-    return {
-        "role": "assistant",
-        "content": "",
-        "tool_calls": [
-            {"id": f"c{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
-        ],
-    }
-
-
-def replace(i: int, path: str, old: str, new: str) -> dict[str, Any]:
-    return call(i, "str_replace_editor", command="str_replace", path=path, old_str=old, new_str=new)
 
 
 @pytest.fixture
@@ -83,7 +69,7 @@ def run_loop(
             toolbox=toolbox,
             ctx=ToolContext(runtime=runtime, root=ws.root),
             params=SamplingParams(),
-            limits=Limits(max_iterations=len(script)),
+            limits=RunLimits(max_iterations=len(script)),
             trajectory=Trajectory(tmp_path / "traj.jsonl"),
             patch=ws.diff,
             hooks=loop.hooks,
@@ -103,12 +89,14 @@ def feedback_in(request: dict[str, Any]) -> str:
 
 @pytest.mark.slow
 def test_a_breaking_edit_is_reported_in_the_very_next_request_within_budget(
-    repo: Path, tmp_path: Path
+    repo: Path, tmp_path: Path, replies: Any
 ) -> None:
     script = [
-        replace(0, "calc/ops.py", "    return a + b\n\n\ndef mul", "    return a + b  # sum\n\n\ndef mul"),
-        replace(1, "calc/ops.py", "    return a + b  # sum", "    return a - b"),
-        call(2, "execute_bash", command="true"),
+        replies.replace(
+            "calc/ops.py", "    return a + b\n\n\ndef mul", "    return a + b  # sum\n\n\ndef mul", 0
+        ),
+        replies.replace("calc/ops.py", "    return a + b  # sum", "    return a - b", 1),
+        replies.call("execute_bash", 2, command="true"),
     ]
     stop, server, loop, _ = run_loop(repo, tmp_path, script, summary_tokens=120)
     loop.close()
@@ -127,21 +115,27 @@ def test_a_breaking_edit_is_reported_in_the_very_next_request_within_budget(
 
 
 @pytest.mark.slow
-def test_three_no_progress_steps_restore_the_best_checkpoint(repo: Path, tmp_path: Path) -> None:
+def test_three_no_progress_steps_restore_the_best_checkpoint(
+    repo: Path, tmp_path: Path, replies: Any
+) -> None:
     fixed = OPS.replace("def mul(a, b):\n    return a + b", "def mul(a, b):\n    return a * b")
     script = [
-        replace(0, "calc/ops.py", "def mul(a, b):\n    return a + b", "def mul(a, b):\n    return a * b"),
-        replace(1, "calc/ops.py", "def add(a, b):\n    return a + b", "def add(a, b):\n    return a - b"),
-        call(2, "str_replace_editor", command="create", path="calc/extra.py", file_text="X = 1\n"),
-        call(
-            3,
+        replies.replace(
+            "calc/ops.py", "def mul(a, b):\n    return a + b", "def mul(a, b):\n    return a * b", 0
+        ),
+        replies.replace(
+            "calc/ops.py", "def add(a, b):\n    return a + b", "def add(a, b):\n    return a - b", 1
+        ),
+        replies.call("str_replace_editor", 2, command="create", path="calc/extra.py", file_text="X = 1\n"),
+        replies.call(
             "str_replace_editor",
+            3,
             command="create",
             path="tests/test_extra.py",
             file_text="def test_broken():\n    assert False\n",
         ),
-        call(4, "execute_bash", command="rm calc/other.py"),
-        call(5, "execute_bash", command="true"),
+        replies.call("execute_bash", 4, command="rm calc/other.py"),
+        replies.call("execute_bash", 5, command="true"),
     ]
     heads_before = git(repo, "for-each-ref", "refs/heads")
     stop, server, loop, ws = run_loop(repo, tmp_path, script, rollback_threshold=3, metrics_port=0)
@@ -203,10 +197,12 @@ def test_three_no_progress_steps_restore_the_best_checkpoint(repo: Path, tmp_pat
     assert any(e["trace_bytes"] > 0 for e in runs)
 
 
-def test_the_user_branch_is_never_touched_by_checkpoints(repo: Path, tmp_path: Path) -> None:
+def test_the_user_branch_is_never_touched_by_checkpoints(repo: Path, tmp_path: Path, replies: Any) -> None:
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout
     script = [
-        replace(0, "calc/ops.py", "def mul(a, b):\n    return a + b", "def mul(a, b):\n    return a * b")
+        replies.replace(
+            "calc/ops.py", "def mul(a, b):\n    return a + b", "def mul(a, b):\n    return a * b", 0
+        )
     ]
     _, _, loop, ws = run_loop(repo, tmp_path, script)
     loop.close()

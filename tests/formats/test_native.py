@@ -130,7 +130,7 @@ def test_history_shape(tools):
     )
     calls = FMT.parse(completion, tools)
     history = FMT.history(completion, calls, [Observation(text="A"), Observation(text="B")])
-    assert history[0] == completion.message()
+    assert history[0] == {"role": "assistant", "content": "Two things.", "tool_calls": completion.tool_calls}
     assert history[1:] == [
         {"role": "tool", "tool_call_id": "id1", "content": "A"},
         {"role": "tool", "tool_call_id": "id2", "content": "B"},

@@ -1,6 +1,8 @@
+from typing import Any
+
 import pytest
 
-from devloop.formats import FORMAT_NAMES, FormatError, get_format, render_call
+from devloop.formats import FORMAT_NAMES, FormatError, format_names, get_format, register_format, render_call
 from devloop.types import ToolCall
 
 
@@ -60,3 +62,33 @@ def test_render_call_unknown_format():
 
 def test_format_error_is_exported():
     assert issubclass(FormatError, Exception)
+
+
+def test_a_registered_text_format_is_found_by_name_and_tried_by_auto() -> None:
+    from devloop.formats.registry import _REGISTRY
+    from devloop.formats.xml import XmlFormat
+    from devloop.types import Completion
+
+    class AtFormat(XmlFormat):  # `@@tool key=value`, a shape no shipped format reads
+        name = "at"
+
+        def detects(self, text: str, tools: list[Any]) -> bool:
+            return text.startswith("@@")
+
+        def parse(self, completion: Completion, tools: list[Any]) -> list[ToolCall]:
+            tool, _, arg = (completion.content or "")[2:].partition(" ")
+            key, _, value = arg.partition("=")
+            return [ToolCall(name=tool, arguments={key: value})]
+
+    register_format("at", AtFormat)
+    try:
+        with pytest.raises(ValueError, match="already registered"):
+            register_format("at", AtFormat)
+        assert "at" in format_names() and get_format("AT").name == "at"
+        calls = get_format("auto").parse(Completion(content="@@think thought=hm"), [])
+        assert calls == [ToolCall(name="think", arguments={"thought": "hm"})]
+    finally:
+        del _REGISTRY["at"]
+    assert "at" not in format_names()
+    with pytest.raises(FormatError):
+        get_format("auto").parse(Completion(content="@@think thought=hm"), [])

@@ -335,7 +335,7 @@ def _returns_within(seconds: float, call: Callable[[], object]) -> object:
 
 
 def test_rescue_rule_lookups_stay_in_the_workspace(workspace: Path, marker: tuple[Path, str], escape) -> None:
-    from devloop.feedback import rules_facts
+    from devloop.feedback import rescue_facts as rules_facts
 
     path, secret = marker
     secret_def = f"def leaked_{secrets.token_hex(4)}():\n    return '{secret}'\n"

@@ -1,22 +1,87 @@
-"""The `devloop` command line (typer). Each subcommand lives in its own module."""
+"""The `devloop` command line (typer). Each subcommand lives in its own module.
+
+A command's module (and what it imports: pydantic, the agent, the openai client) is loaded only when that
+command runs or shows its own help, so `devloop --version` and `devloop --help` start at once.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
 import typer
+import typer.core
 import typer.main
 
 from devloop import __version__
 
+# name -> (module under devloop.cli, the line `devloop --help` shows: <= 67 characters, or click cuts it at
+# 80 columns), in the order --help lists them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("run_cmd", "Resolve an issue in a repository (patch, trajectory, result)."),
+    "replay": ("replay_cmd", "Render a run's trajectory step by step."),
+    "recover": ("recover_cmd", "Write result.json and patch.diff of a killed run."),
+    "demo": ("demo_cmd", "Watch the agent fix a bug in a bundled example repository."),
+    "eval": ("eval_cmd", "Grade patches on SWE-bench-compatible tasks, without Docker."),
+    "sweep": ("sweep_cmd", "Attempts at every (temperature, max-iterations) setting; pass@k."),
+    "report": ("report_cmd", "Summarise runs: resolve rates, pass@k, 95% CIs, plots."),
+    "compare": ("compare_cmd", "Compare two runs on their shared tasks (McNemar, bootstrap)."),
+    "policy": ("policy_cmd", "Inspect the command policy (allow / ask / deny rules)."),
+}  # fmt: skip
+
+
+class _LazyGroup(typer.core.TyperGroup):
+    """The root group: a command's module is imported when the command is looked up to run (or to show
+    its own help); the root's --help lists the one-liners of COMMANDS without importing anything."""
+
+    _listing = False
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*COMMANDS, *(name for name in self.commands if name not in COMMANDS)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in self.commands:  # registered eagerly (_register)
+            return self.commands[cmd_name]
+        if cmd_name not in COMMANDS:
+            return None
+        if self._listing:
+            return typer.core.TyperCommand(name=cmd_name, help=COMMANDS[cmd_name][1])
+        return _load(cmd_name)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
+_loaded: dict[str, Any] = {}
+
+
+def _load(name: str) -> Any:
+    """The click command `name`, built from its module the first time it is asked for."""
+    if name not in _loaded:
+        module = importlib.import_module(f"devloop.cli.{COMMANDS[name][0]}")
+        holder = typer.Typer(rich_markup_mode="rich", pretty_exceptions_enable=False)
+        module.register(holder)
+        command = typer.main.get_group(holder).commands[name]
+        _flags_take_no_value(command)
+        _loaded[name] = command
+    return _loaded[name]
+
+
 app = typer.Typer(
+    cls=_LazyGroup,
     name="devloop",
     help="A coding agent for any OpenAI-compatible model, and the lab to evaluate it.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",  # help texts escape literal brackets as \[
+    # The root's --help is click's plain text: typer's rich help would import markdown-it and friends
+    # (~0.2 s). Each command's own help is rich (_load), where texts escape literal brackets as \[.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -37,19 +102,12 @@ def _root(
 
 
 def _register() -> None:
-    from devloop.cli import (
-        compare_cmd,
-        demo_cmd,
-        eval_cmd,
-        policy_cmd,
-        replay_cmd,
-        report_cmd,
-        run_cmd,
-        sweep_cmd,
-    )
-
-    for mod in (run_cmd, replay_cmd, demo_cmd, eval_cmd, sweep_cmd, report_cmd, compare_cmd, policy_cmd):
-        mod.register(app)
+    """Register every command on `app` now (for callers that drive `app` directly, e.g. CliRunner)."""
+    for name, (module, _) in COMMANDS.items():
+        if not any(c.name == name for c in app.registered_commands) and name != "policy":
+            importlib.import_module(f"devloop.cli.{module}").register(app)
+    if not app.registered_groups:
+        importlib.import_module("devloop.cli.policy_cmd").register(app)
 
 
 def _flags_take_no_value(command: Any) -> None:
@@ -71,7 +129,6 @@ def _flags_take_no_value(command: Any) -> None:
 
 
 def main() -> None:
-    _register()
     command = typer.main.get_command(app)
     _flags_take_no_value(command)
     try:

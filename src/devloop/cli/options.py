@@ -6,6 +6,10 @@ devloop.toml or the built-in default (see devloop.config).
 
 from __future__ import annotations
 
+import functools
+import inspect
+import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,7 +30,7 @@ BaseUrl = Annotated[
     str | None,
     typer.Option(
         "--base-url",
-        help="Server base URL for openai/, e.g. http://localhost:8000/v1 [env: DEVLOOP_BASE_URL].",
+        help="Server base URL for openai/, e.g. http://localhost:8000/v1 \\[env: DEVLOOP_BASE_URL].",
         rich_help_panel=AGENT,
     ),
 ]
@@ -288,3 +292,46 @@ MetricsPort = Annotated[
         rich_help_panel=FEEDBACK,
     ),
 ]
+
+# Every agent option, in the order --help lists them: the RunSettings fields a command that runs the agent
+# takes from its command line. with_agent_options adds them all to a command.
+AGENT_OPTIONS: dict[str, Any] = {
+    "model": Model, "base_url": BaseUrl, "api_key_env": ApiKeyEnv, "tool_format": ToolFormat,
+    "temperature": Temperature, "top_p": TopP, "max_tokens": MaxTokens, "seed": Seed,
+    "max_retries": MaxRetries, "max_iterations": MaxIterations, "max_tokens_total": MaxTokensTotal,
+    "time_limit": TimeLimit, "command_timeout": CommandTimeout, "output_cap": OutputCap,
+    "prompt_dir": PromptDir, "sandbox": Sandbox, "allow_network": AllowNetwork, "env": Env,
+    "pass_env": PassEnv, "memory_limit": MemoryLimit, "disk_limit": DiskLimit, "policy": Policy,
+    "hook": Hook, "timeout_test": TimeoutTest, "hook_scope": HookScope, "summary_tokens": SummaryTokens,
+    "rollback_threshold": RollbackThreshold, "max_retry": MaxRetry, "queues": Queues, "rules": Rules,
+    "minimize": Minimize, "stream_diff": StreamDiff, "metrics_port": MetricsPort,
+}  # fmt: skip
+
+
+def with_agent_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`func` as a typer command that also takes every AGENT_OPTIONS flag (None = not given), passed to
+    it in `**kwargs`: a command declares only its own options and a `**agent` catch-all.
+
+    typer reads a command's parameters from its signature and type hints, so the wrapper carries both:
+    `func`'s own parameters (their hints resolved in `func`'s module), then the agent options."""
+    hints = typing.get_type_hints(func, include_extras=True)
+    own = [
+        p.replace(annotation=hints.get(p.name, p.annotation))
+        for p in inspect.signature(func).parameters.values()
+        if p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    taken = {p.name for p in own}
+    agent = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=kind)
+        for name, kind in AGENT_OPTIONS.items()
+        if name not in taken
+    ]
+
+    @functools.wraps(func)
+    def command(**kwargs: Any) -> Any:
+        return func(**kwargs)
+
+    params = [*own, *agent]
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    return command

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,14 +13,16 @@ from rich.syntax import Syntax
 
 from devloop.cli import options as o
 from devloop.cli.errors import fail
+from devloop.cli.interactive import terminal_asker
 from devloop.cli.progress import StepPrinter
 from devloop.cli.safe_text import shown
 from devloop.config import ConfigError, load_settings
+from devloop.repoenv import EnvChoiceError, choose_environment, prepare
 from devloop.session import RunResult, run_agent
 
 
 def register(app: typer.Typer) -> None:
-    app.command("run", no_args_is_help=True)(run)
+    app.command("run", no_args_is_help=True)(o.with_agent_options(run))
 
 
 def run(
@@ -35,7 +37,8 @@ def run(
         Path | None,
         typer.Option(
             "--output",
-            help="Run directory for patch.diff, trajectory.jsonl, result.json \\[default: runs/<time>].",
+            help="Run directory for patch.diff, trajectory.jsonl, result.json \\[default: "
+            "./runs/run-<time>; inside --repo, <user data dir>/devloop/runs/run-<time>].",
         ),
     ] = None,
     apply: Annotated[
@@ -50,46 +53,30 @@ def run(
             metavar="",
         ),
     ] = None,  # None = not given: DEVLOOP_KEEP_WORKSPACE / devloop.toml decide
-    model: o.Model = None,
-    base_url: o.BaseUrl = None,
-    api_key_env: o.ApiKeyEnv = None,
-    tool_format: o.ToolFormat = None,
-    temperature: o.Temperature = None,
-    top_p: o.TopP = None,
-    max_tokens: o.MaxTokens = None,
-    seed: o.Seed = None,
-    max_retries: o.MaxRetries = None,
-    max_iterations: o.MaxIterations = None,
-    max_tokens_total: o.MaxTokensTotal = None,
-    time_limit: o.TimeLimit = None,
-    command_timeout: o.CommandTimeout = None,
-    output_cap: o.OutputCap = None,
-    prompt_dir: o.PromptDir = None,
-    sandbox: o.Sandbox = None,
-    allow_network: o.AllowNetwork = None,
-    env: o.Env = None,
-    pass_env: o.PassEnv = None,
-    memory_limit: o.MemoryLimit = None,
-    disk_limit: o.DiskLimit = None,
-    policy: o.Policy = None,
-    hook: o.Hook = None,
-    timeout_test: o.TimeoutTest = None,
-    hook_scope: o.HookScope = None,
-    summary_tokens: o.SummaryTokens = None,
-    rollback_threshold: o.RollbackThreshold = None,
-    max_retry: o.MaxRetry = None,
-    queues: o.Queues = None,
-    rules: o.Rules = None,
-    minimize: o.Minimize = None,
-    stream_diff: o.StreamDiff = None,
-    metrics_port: o.MetricsPort = None,
+    python: Annotated[
+        Path | None,
+        typer.Option(
+            "--python",
+            help="The interpreter for the agent's commands and the test hook \\[default: the repo's, detected].",
+            rich_help_panel=o.SANDBOX,
+        ),
+    ] = None,
+    venv: Annotated[
+        Path | None,
+        typer.Option(
+            "--venv",
+            help="The virtual environment for the agent's commands and the test hook \\[default: detected].",
+            rich_help_panel=o.SANDBOX,
+        ),
+    ] = None,
+    **agent: Any,  # every agent option (cli/options.py AGENT_OPTIONS)
 ) -> None:
     """Resolve an issue in a repository: the agent works in an isolated copy and writes
     DIR/patch.diff, DIR/trajectory.jsonl and DIR/result.json.
 
     Exit code 0 when the agent finished, 1 when it stopped otherwise (a limit, a model error...), 2 for bad usage.
     """
-    overrides = o.settings_overrides(locals())
+    overrides = o.settings_overrides({**locals(), **agent})
     if (issue is None) == (issue_file is None):
         fail("give exactly one of --issue TEXT or --issue-file FILE")
     if issue_file is not None:
@@ -105,15 +92,24 @@ def run(
         fail(str(e))
     if not settings.model:
         fail("--model is required (or set DEVLOOP_MODEL / model in devloop.toml)")
-    output = output or default_output("run")
+    output = output or default_output("run", repo)  # outside the repository (cli/run_dirs.py)
     if held := [name for name in ("trajectory.jsonl", "result.json") if (output / name).exists()]:
         # The session appends to trajectory.jsonl: a second run there would interleave with the first.
         fail(f"--output {output}: already holds a run ({', '.join(held)}); give a new directory")
+    try:
+        environment = choose_environment(
+            repo, python=settings.python, venv=settings.venv, sandbox=settings.sandbox
+        )
+    except EnvChoiceError as e:
+        fail(str(e))
     console = Console(highlight=False, soft_wrap=True)  # a line is never broken for width
     console.print(
         f"[bold]devloop run[/] {escape(str(repo))} · model {escape(settings.model)} · format "
-        f"{settings.tool_format} · output {escape(str(output))}"
+        f"{settings.tool_format} · output {escape(str(output))} · {escape(environment.line())}"
     )
+    if environment.pending is not None:  # a cached env to build (once per lock): named first, then built
+        environment = prepare(environment, repo, on_line=lambda w: console.print(f"[yellow]{escape(w)}[/]"))
+        console.print(f"[dim]{escape(environment.line())}[/]")
     if result_extra := _feedback_line(settings):
         console.print(result_extra)
     try:
@@ -124,6 +120,8 @@ def run(
             output,
             on_step=StepPrinter(console),
             on_warning=lambda w: console.print(f"[yellow]{escape(w)}[/]"),
+            ask=terminal_asker(console),  # stdin a terminal: "ask" rules ask (y / n / always)
+            environment=environment,
         )
     except ValueError as e:
         fail(str(e))
@@ -140,10 +138,10 @@ def _feedback_line(settings) -> str:
     return ("[dim]feedback: " + " · ".join(parts) + "[/]") if parts else ""
 
 
-def default_output(kind: str) -> Path:
-    import time
+def default_output(kind: str, repo: Path | None = None) -> Path:
+    from devloop.cli.run_dirs import default_output as fresh
 
-    return Path("runs") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return fresh(kind, repo)
 
 
 def print_result(console: Console, result: RunResult, show_patch: bool = True) -> None:
@@ -161,6 +159,14 @@ def print_result(console: Console, result: RunResult, show_patch: bool = True) -
             else ""
         )
     )
+    if result.extra.get("test_status"):  # the test hook's last verdict, or why it could not give one
+        extra = result.extra
+        why = f": {extra['hook_error']}" if extra.get("hook_error") else ""
+        counts = (
+            f" ({extra.get('tests_passed')} passed, {extra.get('tests_failed')} failed)" if not why else ""
+        )
+        colour = {"green": "green", "hook_error": "red"}.get(extra["test_status"], "yellow")
+        console.print(f"  tests: [{colour}]{extra['test_status']}[/]{escape(shown(why + counts))}")
 
 
 def apply_patch(console: Console, repo: Path, patch: str) -> None:

@@ -1,8 +1,8 @@
-"""The test-feedback loop (issue 6): test hook, failure summaries, checkpoints and rollback, events, metrics,
-live diff (engineer A), and rescue rules, minimisation and queues (engineer B).
+"""The test-feedback loop: test hook, failure summaries, checkpoints and rollback, events, metrics, live
+diff, rescue rules, minimisation and queues.
 
-`build_feedback(settings, workspace=, runtime=, out_dir=)` is the entry point for session.py; names are
-imported lazily so that `devloop.feedback.base` stays cheap to import.
+`build_feedback(settings, workspace=, runtime=, out_dir=, rules=)` is the entry point for the session; names
+are imported lazily so that `devloop.feedback.base` stays cheap to import.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ class TestReport:
     timed_out: bool = False
     log: str = ""  # raw output, for rescue rules and debugging
     command: str = ""
+    error: str = ""  # one line when the runner itself failed (missing, crashed, tests not collected)
 
     @property
     def passed(self) -> int:

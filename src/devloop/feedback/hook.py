@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from devloop.agent import StepInfo
 from devloop.feedback.base import TestReport, TestRunner
 from devloop.feedback.checkpoints import Checkpoint, Checkpoints
 from devloop.feedback.events import EventLog, patch_sha
@@ -24,15 +23,19 @@ from devloop.feedback.metrics import Metrics
 from devloop.feedback.selection import TestSelector
 from devloop.feedback.summary import summarize
 from devloop.feedback.tokens import count_tokens
+from devloop.hooks import Inject, Restore, StepHook, StepInfo
 
 # Per-test events are written for failing tests and status changes, at most this many per run.
 _MAX_TEST_EVENTS = 200
 
 
 def run_status(report: TestReport) -> str:
-    """green | failing | timeout | empty."""
+    """green | failing | timeout | empty | hook_error (the runner is missing, crashed, or could not
+    collect the tests: not the tests' verdict)."""
     if report.timed_out:
         return "timeout"
+    if report.error:
+        return "hook_error"
     if not report.statuses:
         return "empty"
     return "green" if report.green else "failing"
@@ -48,8 +51,8 @@ def trace_bytes(report: TestReport) -> int:
 
 
 @dataclass
-class FeedbackHook:
-    """A StepHook; see the module docstring. `runner` None: only the live diff, events and metrics."""
+class FeedbackHook(StepHook):
+    """See the module docstring. `runner` None: only the live diff, events and metrics."""
 
     runner: TestRunner | None
     selector: TestSelector
@@ -71,7 +74,7 @@ class FeedbackHook:
     _seen: dict[str, str] = field(default_factory=dict)  # every test id reported so far -> last status
     _skip_patch: str | None = None  # the state just restored: no need to test it again
 
-    def after_step(self, info: StepInfo) -> str | None:
+    def after_step(self, info: StepInfo) -> Inject | Restore | None:
         started = time.monotonic()
         self.metrics.steps.inc()
         self.metrics.tokens.labels(kind="prompt").inc(info.usage.prompt_tokens)
@@ -118,8 +121,11 @@ class FeedbackHook:
                      "run_s": round(ran - selected, 6), "summary_s": round(ready - ran, 6),
                      "overhead_s": round(overhead, 6)})  # fmt: skip
         self._test_events(report, previous)
-        rollback = self._progress(info, report, tests)
-        return text + (f"\n\n{rollback}" if rollback else "")
+        # A broken runner says nothing about the edit: no checkpoint, no step towards a rollback.
+        rollback = None if report.error else self._progress(info, report, tests)
+        if rollback is None:
+            return Inject(text)
+        return Restore(f"{text}\n\n{rollback.text}", rollback.patch)
 
     # -- progress, checkpoints, rollback --------------------------------------------------------------
 
@@ -136,7 +142,7 @@ class FeedbackHook:
             self._seen[test_id] = status
         return (-(report.failed + len(vanished)), report.passed)
 
-    def _progress(self, info: StepInfo, report: TestReport, tests: list[str] | None) -> str | None:
+    def _progress(self, info: StepInfo, report: TestReport, tests: list[str] | None) -> Restore | None:
         score = self.score(report, tests)
         best = self.checkpoints.last
         if report.timed_out:
@@ -171,8 +177,8 @@ class FeedbackHook:
             best, report, why=f"the last {self.no_progress} file-changing steps did not improve the tests"
         )
 
-    def rollback(self, cp: Checkpoint, now: TestReport | None = None, *, why: str) -> str:
-        """Restore `cp`, record it, and return the message for the model."""
+    def rollback(self, cp: Checkpoint, now: TestReport | None = None, *, why: str) -> Restore:
+        """Restore `cp`, record it, and tell the model."""
         t0 = time.monotonic()
         undone = self.checkpoints.restore(cp)
         self.rollbacks += 1
@@ -195,11 +201,12 @@ class FeedbackHook:
         )
         at_best = f"{-cp.score[0]} failing, {cp.score[1]} passing"
         current = f"; now {now.failed} failing, {now.passed} passing" if now is not None else ""
-        return (
+        text = (
             f"[rollback] {why.capitalize()} (best: {at_best} at step {cp.step}{current}). The workspace "
             f"was restored to checkpoint {cp.number} (after step {cp.step}): {undone.describe()}. "
             "Those edits are gone; re-read the files before editing and try a different approach."
         )
+        return Restore(text, cp.patch)
 
     def _test_events(self, report: TestReport, previous: TestReport | None) -> None:
         before = previous.statuses if previous is not None else {}
@@ -224,6 +231,7 @@ class FeedbackHook:
         best = self.checkpoints.last
         return {
             "test_status": run_status(report) if report is not None else None,
+            "hook_error": (report.error or None) if report is not None else None,
             "tests_passed": report.passed if report is not None else None,
             "tests_failed": report.failed if report is not None else None,
             "test_runs": self.test_runs,

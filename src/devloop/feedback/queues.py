@@ -5,31 +5,33 @@ is spent (or the model finishes with tests failing), Deep restores the best chec
 cross-file investigation. Rescue applies the rescue rules to the last test output, tells the model what they
 found and did, and gets the last budget; if the tests still fail the result is labelled `needs_review`.
 The agent's global limits (--max-iterations, tokens, time) still apply to every step.
+
+`QueuePolicy` is a hook on the agent's loop: it counts each queue's steps, and at a queue's end (or when the
+model finishes with the tests failing) it enters the next queue through the loop's actions.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from devloop.agent import Agent, Stop
 from devloop.feedback.base import TestReport
-from devloop.feedback.rules import RescueEngine
-from devloop.harness.diffs import touched_paths
-from devloop.models.base import ModelError
+from devloop.feedback.rescue import RescueEngine
+from devloop.hooks import Actions, ExitStatus, Inject, Restore, Resume, StepHook, StepInfo, Stop
 
 QUEUE_NAMES = ("fast", "deep", "rescue")
 
 NUDGES = {
     "fast": "[queue fast: up to {budget} steps] Aim for a quick, local fix: change as little as needed where the "
-            "failure points, run the failing test, and finish as soon as it passes.",
+    "failure points, run the failing test, and finish as soon as it passes.",
     "deep": "[queue deep: up to {budget} steps] The quick attempts did not make the tests pass. {restored}"
-            "Investigate across files before editing: read the code the failing tests exercise and its callers, "
-            "find the root cause, then fix it there.",
+    "Investigate across files before editing: read the code the failing tests exercise and its callers, "
+    "find the root cause, then fix it there.",
     "rescue": "[queue rescue: up to {budget} steps] The tests still fail. {rescue}Use this to finish the fix; "
-              "if the tests still fail at the end, the result is marked for human review.",
-}  # fmt: skip
+    "if the tests still fail at the end, the result is marked for human review.",
+}
 
 
 class QueueError(ValueError):
@@ -74,8 +76,8 @@ class QueueFeedback(Protocol):
     @property
     def last_report(self) -> TestReport | None: ...
 
-    def restore_best(self, why: str) -> str | None:
-        """Restore the best checkpoint; the message for the model, or None when there is none."""
+    def restore_best(self, why: str) -> Restore | None:
+        """Restore the best checkpoint; what to tell the model, or None when there is none."""
         ...
 
 
@@ -87,14 +89,16 @@ class LoopFeedback:
 
     @property
     def last_report(self) -> TestReport | None:
-        return self.loop.hook.last_report  # type: ignore[no-any-return]
+        report: TestReport | None = self.loop.hook.last_report
+        return report
 
-    def restore_best(self, why: str) -> str | None:
+    def restore_best(self, why: str) -> Restore | None:
         # Checkpoints are only taken when the tests improved, so the last one is the best one.
         best = self.loop.checkpoints.last
         if best is None:
             return None
-        return self.loop.hook.rollback(best, self.loop.hook.last_report, why=why)  # type: ignore[no-any-return]
+        restored: Restore = self.loop.hook.rollback(best, self.loop.hook.last_report, why=why)
+        return restored
 
     def emit(self, kind: str, **fields: Any) -> None:
         self.loop.events.emit(kind, **fields)
@@ -117,34 +121,27 @@ class QueueRecord:
     spent: int = 0  # steps
     tokens: int = 0
     seconds: float = 0.0
-    # green | not_green | finished_failing | skipped | the Stop status that ended the run (max_iterations, ...)
+    # green | not_green | finished_failing | skipped | the exit status that ended the run (max_iterations, ...)
     outcome: str = "skipped"
     notes: list[str] = field(default_factory=list)
 
 
-def start_agent(agent: Agent, system: str, task: str) -> None:
-    """Prepare `agent` for step() calls as Agent.run would."""
-    agent.start(system, task)
-
-
-def _append(agent: Agent, text: str) -> None:
-    """Put `text` at the end of the last message: the model sees it in the very next request."""
-    last = agent.messages[-1]
-    agent.messages[-1] = {**last, "content": f"{last.get('content') or ''}\n\n{text}".lstrip()}
-
-
-class QueueRunner:
-    """Drives `agent` through the queues; `result_fields()` gives what result.json records."""
+class QueuePolicy(StepHook):
+    """Runs the queues in order until the tests pass, the model finishes with nothing to judge, or a limit
+    stops the run; `result_fields()` gives what result.json records."""
 
     def __init__(
-        self, agent: Agent, feedback: Any, rescue_engine: RescueEngine | None, queues: list[QueueSpec]
-    ):
-        self.agent = agent
+        self, feedback: Any, rescue_engine: RescueEngine | None, queues: Sequence[QueueSpec]
+    ) -> None:
         self.feedback = as_queue_feedback(feedback)
         self.rescue = rescue_engine
-        self.queues = queues
         self.records = [QueueRecord(q.name, q.budget) for q in queues]
         self.needs_review = False
+        self._current: QueueRecord | None = None  # the queue being run; None before and after
+        self._started = 0.0
+        self._ran_rescue = False
+        self._last_output = ""  # the last step's observations and feedback, for the rescue rules
+        self._last_patch = ""
 
     def _green(self) -> bool:
         report = self.feedback.last_report
@@ -155,93 +152,117 @@ class QueueRunner:
         if callable(emit):
             emit(kind, **fields)
 
-    def run(self, system: str, task: str) -> Stop:
-        """Run the queues in order until the tests pass, the model finishes with nothing to judge, or a limit
-        stops the run. Raises ModelError as Agent.run does (the queue is recorded first)."""
-        start_agent(self.agent, system, task)
-        stop: Stop | None = None
-        ran_rescue = False
-        try:
-            for record in self.records:
-                if record is not self.records[0] and self._green():
-                    break  # an earlier queue got the tests green: the rest stay "skipped"
-                ran_rescue = ran_rescue or record.name == "rescue"
-                stop = self._run_queue(record)
-                if stop is not None:
-                    break
-        finally:
-            self.agent.flush()  # a step whose trajectory line is still pending
-        green = self._green()
-        self.needs_review = ran_rescue and not green
-        if stop is not None:
-            return stop
-        last = next(r for r in reversed(self.records) if r.outcome != "skipped")
-        if green:
-            return Stop("finished", f"the tests pass after queue {last.name}")
-        spec = ",".join(f"{r.name}:{r.budget}" for r in self.records)
-        label = " (needs_review)" if self.needs_review else ""
-        return Stop("max_iterations", f"queues {spec} spent and the tests still fail{label}")
+    def before_run(self) -> Actions | None:
+        return self._enter(self.records[0])
 
-    def _run_queue(self, record: QueueRecord) -> Stop | None:
-        """Run one queue; a Stop that ends the whole run, or None to go on to the next queue."""
-        agent = self.agent
+    def after_step(self, info: StepInfo) -> Actions | None:
+        record = self._current
+        if record is None:
+            return None
+        record.spent += 1
+        record.tokens += info.usage.total
+        self._last_output = "\n".join([*(o.text for o in info.observations), *info.feedback])
+        self._last_patch = info.patch
+        if info.stop is not None:
+            if info.stop.status != ExitStatus.FINISHED or self.feedback.last_report is None or self._green():
+                return None  # the run ends; after_run records how
+            record.outcome = "finished_failing"  # the model is done but the tests are not: escalate
+            nxt = self._close()
+            if nxt is None:
+                return self._final_stop()
+            note = Resume("[queues] You finished, but the tests still fail; continuing.")
+            return [note, self._enter(nxt)]
+        if record.spent < record.budget:
+            return None
+        record.outcome = "green" if self._green() else "not_green"
+        nxt = self._close()
+        if nxt is None or self._green():  # an earlier queue got the tests green: the rest stay "skipped"
+            return self._final_stop()
+        return self._enter(nxt)
+
+    def after_run(self, stop: Stop) -> None:
+        record = self._current
+        if record is not None:
+            finished_green = stop.status == ExitStatus.FINISHED and self._green()
+            record.outcome = "green" if finished_green else str(stop.status)
+            self._close()
+        self.needs_review = self._ran_rescue and not self._green()
+
+    def _enter(self, record: QueueRecord) -> Inject | Restore:
+        """Start `record`'s queue: its entry action (restore the best checkpoint, apply the rules), then its
+        instructions."""
         set_context = getattr(self.feedback, "set_context", None)
         if callable(set_context):
             set_context(queue=record.name)
-        _append(agent, self._enter(record))
-        self._emit(
-            "queue_start", queue=record.name, status="started", budget=record.budget, notes=record.notes
-        )
-        steps0, tokens0, t0 = agent.steps, agent.usage.total, time.monotonic()
-        stop: Stop | None = None
-        try:
-            for _ in range(record.budget):
-                agent.step()
-            record.outcome = "green" if self._green() else "not_green"
-        except Stop as s:
-            if s.status == "finished" and self.feedback.last_report is not None and not self._green():
-                record.outcome = "finished_failing"  # the model is done but the tests are not: escalate
-                _append(agent, "[queues] You finished, but the tests still fail; continuing.")
-            else:
-                record.outcome = "green" if s.status == "finished" and self._green() else s.status
-                stop = s
-        except ModelError:
-            record.outcome = "model_error"
-            raise
-        finally:
-            record.spent = agent.steps - steps0
-            record.tokens = agent.usage.total - tokens0
-            record.seconds = round(time.monotonic() - t0, 3)
-            self._emit("queue_end", queue=record.name, status=record.outcome, spent=record.spent,
-                       budget=record.budget, tokens=record.tokens)  # fmt: skip
-        return stop
-
-    def _enter(self, record: QueueRecord) -> str:
-        """The queue's instructions, after its entry action (restore the best checkpoint, apply the rules)."""
-        restored = rescue = ""
+        self._current, self._started = record, time.monotonic()
+        self._ran_rescue = self._ran_rescue or record.name == "rescue"
+        restored: Restore | None = None
+        note = rescue = ""
         if record.name == "deep":
-            note = self.feedback.restore_best("the fast queue's budget was spent without the tests passing")
-            if note:
-                record.notes.append("restored the best checkpoint")
-                restored = note + " "
-        if record.name == "rescue" and self.rescue is not None:
-            report = self.feedback.last_report
-            output = "\n".join(
-                [report.log if report is not None else "", str(self.agent.messages[-1].get("content") or "")]
+            restored = self.feedback.restore_best(
+                "the fast queue's budget was spent without the tests passing"
             )
-            results = self.rescue.apply(output, edited_files=touched_paths(self.agent.patch()))
+            if restored is not None:
+                record.notes.append("restored the best checkpoint")
+                note = restored.text + " "
+        if record.name == "rescue" and self.rescue is not None:
+            from devloop.harness.diffs import touched_paths  # the eval layer's package: loaded only when used
+
+            report = self.feedback.last_report
+            output = "\n".join([report.log if report is not None else "", self._last_output])
+            results = self.rescue.apply(output, edited_files=touched_paths(self._last_patch))
             record.notes += [f"{r.rule}: {r.action}{'' if r.applied else ' (not applied)'}" for r in results]
             text = RescueEngine.feedback(results)
             rescue = text + "\n" if text else "No rescue rule matched the last output. "
-        return NUDGES[record.name].format(budget=record.budget, restored=restored, rescue=rescue)
+        self._emit(
+            "queue_start", queue=record.name, status="started", budget=record.budget, notes=record.notes
+        )
+        nudge = NUDGES[record.name].format(budget=record.budget, restored=note, rescue=rescue)
+        return Inject(nudge) if restored is None else Restore(nudge, restored.patch)
+
+    def _close(self) -> QueueRecord | None:
+        """End the current queue (its time and queue_end event); the next queue, or None after the last."""
+        record = self._current
+        if record is None:
+            return None
+        self._current = None
+        record.seconds = round(time.monotonic() - self._started, 3)
+        self._emit(
+            "queue_end",
+            queue=record.name,
+            status=record.outcome,
+            spent=record.spent,
+            budget=record.budget,
+            tokens=record.tokens,
+        )
+        index = self.records.index(record)
+        return self.records[index + 1] if index + 1 < len(self.records) else None
+
+    def _final_stop(self) -> Stop:
+        """How the run ends when the queues are done: green, or spent with the tests failing."""
+        green = self._green()
+        self.needs_review = self._ran_rescue and not green
+        last = next(r for r in reversed(self.records) if r.outcome != "skipped")
+        if green:
+            return Stop(ExitStatus.FINISHED, f"the tests pass after queue {last.name}")
+        spec = ",".join(f"{r.name}:{r.budget}" for r in self.records)
+        label = " (needs_review)" if self.needs_review else ""
+        return Stop(ExitStatus.MAX_ITERATIONS, f"queues {spec} spent and the tests still fail{label}")
 
     def result_fields(self) -> dict[str, Any]:
         """{"queues": [{"name", "budget", "spent", "outcome", "tokens", "seconds", "notes"}], "needs_review"}."""
         return {
             "queues": [
-                {"name": r.name, "budget": r.budget, "spent": r.spent, "outcome": r.outcome, "tokens": r.tokens,
-                 "seconds": r.seconds, "notes": r.notes}
+                {
+                    "name": r.name,
+                    "budget": r.budget,
+                    "spent": r.spent,
+                    "outcome": r.outcome,
+                    "tokens": r.tokens,
+                    "seconds": r.seconds,
+                    "notes": r.notes,
+                }
                 for r in self.records
             ],
             "needs_review": self.needs_review,
-        }  # fmt: skip
+        }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import secrets
 import shlex
 import shutil
@@ -27,6 +28,17 @@ _PLUGIN_SOURCE = Path(__file__).with_name("pytest_plugin.py")
 _PLUGIN_MODULE = "devloop_report"
 _TAIL_LINES = 40
 _PYTHON = '"$(command -v python || command -v python3)"'
+# Set by the run's chosen environment (devloop.repoenv): the hook runs that interpreter, whatever the
+# agent's shell has done to PATH since.
+_PYTHON_VAR = "DEVLOOP_PYTHON"
+# The lines of a runner's output that name why it could not run the tests, most telling first.
+_CAUSES = (
+    re.compile(r"No module named '?pytest'?"),
+    re.compile(r"^E?\s*((?:ModuleNotFound|Import|Syntax|Indentation|Attribute|Name|Type)Error\b.*)$", re.M),
+    re.compile(r"^(ImportError while loading conftest.*)$", re.M),
+    re.compile(r"^(ERROR: .*)$", re.M),
+    re.compile(r"^(INTERNALERROR> .*Error.*)$", re.M),
+)
 # A report larger than this is not parsed (the pytest -rA summary in the log is used instead).
 _MAX_REPORT_BYTES = 64 * 1024 * 1024
 
@@ -72,6 +84,8 @@ class PytestRunner(_ShellRunner):
     def __init__(self, runtime: Runtime, root: Path, *, args: tuple[str, ...] = ()) -> None:
         super().__init__(runtime, root)
         self.args = args
+        chosen = (getattr(runtime, "env", None) or {}).get(_PYTHON_VAR)
+        self.python = chosen or None
 
     def command(self, tests: list[str] | None, report_file: Path) -> str:
         argv = [
@@ -90,9 +104,10 @@ class PytestRunner(_ShellRunner):
         if tests:
             argv += ["--", *tests]
         pythonpath = shlex.quote(str(self.code_dir)) + "${PYTHONPATH:+:$PYTHONPATH}"
+        python = shlex.quote(self.python) if self.python else _PYTHON
         return (
             f"DEVLOOP_REPORT_FILE={shlex.quote(str(report_file))} PYTHONPATH={pythonpath} "
-            f"{_PYTHON} {shlex.join(argv)}"
+            f"{python} {shlex.join(argv)}"
         )
 
     def run(self, tests: list[str] | None, timeout: float) -> TestReport:
@@ -117,7 +132,26 @@ class PytestRunner(_ShellRunner):
             self._fill(report, records)
         else:
             self._fallback(report, result.exit_code)
+        if not report.timed_out:
+            report.error = self._error(report, records, result.exit_code)
         return report
+
+    def _error(self, report: TestReport, records: list[dict[str, Any]], exit_code: int | None) -> str:
+        """One line when pytest did not judge the tests (missing, crashed, a file not collected), else ""."""
+        python = self.python or "the shell's python"
+        if re.search(r"No module named '?pytest'?", report.log) and not records:
+            return f"pytest is not installed for {python}"
+        uncollected = [r for r in records if r.get("when") == "collect" and r.get("status") == "ERROR"]
+        if uncollected:
+            where = str(uncollected[0].get("id") or "<collection>")
+            text = str(uncollected[0].get("message", "")).removeprefix("collection failed: ")
+            more = f" (and {len(uncollected) - 1} more)" if len(uncollected) > 1 else ""
+            return f"tests not collected: {where}{more}: {_cause(text)}"
+        if exit_code in (0, 1, 5) and (records or report.statuses) and "<pytest>" not in report.statuses:
+            return ""
+        if exit_code in (0, 1, 5) and not report.failures:
+            return ""
+        return f"pytest did not run the tests (exit {exit_code}): {_cause(report.log)}"
 
     def _fill(self, report: TestReport, records: list[dict[str, Any]]) -> None:
         for rec in records:
@@ -166,10 +200,16 @@ class JestRunner(_ShellRunner):
     (`--findRelatedTests`), so a changed module brings its dependants' tests along."""
 
     def command(self, tests: list[str] | None, report_file: Path) -> str:
-        argv = ["npx", "--no-install", "jest", "--json", f"--outputFile={report_file}", "--ci", "--silent"]
+        """jest from the workspace's node_modules, else from PATH (where a run puts the repository's
+        node_modules/.bin, which `npx --no-install` would not look at), else whatever npx finds."""
+        args = ["--json", f"--outputFile={report_file}", "--ci", "--silent"]
         if tests:
-            argv += ["--findRelatedTests", *tests]
-        return shlex.join(argv)
+            args += ["--findRelatedTests", *tests]
+        local = shlex.quote(str(self.root / "node_modules" / ".bin"))
+        return (
+            f'PATH={local}:"$PATH"; if command -v jest >/dev/null 2>&1; then jest {shlex.join(args)}; '
+            f"else npx --no-install jest {shlex.join(args)}; fi"
+        )
 
     def run(self, tests: list[str] | None, timeout: float) -> TestReport:
         report_file = self.scratch / f"jest-report-{self.runs + 1}-{secrets.token_hex(6)}.json"
@@ -194,6 +234,19 @@ class JestRunner(_ShellRunner):
             report.failures.append(
                 FailureDetail("<jest>", f"jest exited {result.exit_code}:\n{_tail(result.output, 15)}")
             )
+            missing = re.search(
+                r"could not determine executable|canceled due to missing packages|jest: (command )?not found",
+                result.output,
+            )
+            report.error = (
+                "jest is not installed (no node_modules/.bin/jest in the workspace, the repository or PATH)"
+                if missing
+                else f"jest did not run the tests (exit {result.exit_code}): {_cause(result.output)}"
+            )
+        if isinstance(data, dict) and not report.error:
+            broken = [f for f in report.failures if f.test_id in report.statuses and " > " not in f.test_id]
+            if broken:  # a test file that failed to load or run: not a verdict on its tests
+                report.error = f"tests not collected: {broken[0].test_id}: {_cause(broken[0].message)}"
         return report
 
     def _fill(self, report: TestReport, data: dict[str, Any]) -> None:
@@ -258,6 +311,8 @@ class CommandRunner(_ShellRunner):
             log=result.output,
             command=self.cmd,
         )
+        if result.exit_code in (126, 127) and not result.timed_out:  # the shell's "cannot run" codes
+            report.error = f"`{self.cmd}` could not run (exit {result.exit_code}): {_cause(result.output)}"
         if not ok:
             why = "killed at its timeout" if result.timed_out else f"exited {result.exit_code}"
             report.failures.append(
@@ -280,6 +335,17 @@ def runner_kind(hook: str) -> str:
     """ "pytest", "jest" or "command"."""
     kind = hook.strip()
     return kind if kind in ("pytest", "jest") else "command"
+
+
+def _cause(text: str) -> str:
+    """The one line of a runner's output that best says why it failed (at most 200 characters)."""
+    for pattern in _CAUSES:
+        found = pattern.findall(text)
+        if found:
+            line = found[-1] if isinstance(found[-1], str) else found[-1][0]
+            return line.strip()[:200]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "no output"
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""The feedback loop's settings: one field per `devloop run/eval` flag of issue 6 (flag name = field name with
+"""The feedback loop's settings: one field per `devloop run/eval` feedback flag (flag name = field name with
 dashes). `RunSettings` inherits this model, so each field is also a devloop.toml key and a DEVLOOP_* variable.
 """
 
@@ -15,7 +15,7 @@ HookScope = Literal["related", "all"]
 class FeedbackSettings(BaseModel):
     """Test hook, checkpoints and rollback, queues, rescue rules, minimisation, live diff and metrics."""
 
-    # --- engineer A: test hook, summaries, checkpoints, observability -------------------------------
+    # --- test hook, summaries, checkpoints, observability --------------------------------------------
     hook: str | None = None
     """Tests to run after every step that changed files: pytest, jest, or any shell command ("CMD")."""
     timeout_test: float = Field(60.0, gt=0)
@@ -33,7 +33,7 @@ class FeedbackSettings(BaseModel):
     metrics_port: int | None = Field(None, ge=0, le=65535)
     """Serve Prometheus metrics on this port (0 = any free port) for the run's duration."""
 
-    # --- engineer B: queues, rescue rules, minimisation ----------------------------------------------
+    # --- queues, rescue rules, minimisation ----------------------------------------------------------
     queues: str | None = None
     """Queue budgets in steps, e.g. fast:3,deep:10,rescue:7."""
     rules: Path | None = None
@@ -45,7 +45,7 @@ class FeedbackSettings(BaseModel):
     @classmethod
     def _queues_spec(cls, value: str | None) -> str | None:
         if value is not None:
-            from devloop.feedback.queues import parse_queues  # the queue runner is loaded only when used
+            from devloop.feedback.queues import parse_queues  # the queue policy is loaded only when used
 
             try:
                 parse_queues(value)

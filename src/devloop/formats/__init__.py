@@ -8,7 +8,7 @@ MAX_REPLY_CHARS, MAX_CALLS and MAX_JSON_DEPTH bound what one reply may hold.
 
 from devloop.formats._guard import MAX_CALLS, MAX_JSON_DEPTH, MAX_REPLY_CHARS
 from devloop.formats.base import FormatError, ToolFormat
-from devloop.formats.registry import FORMAT_NAMES, get_format, render_call
+from devloop.formats.registry import FORMAT_NAMES, format_names, get_format, register_format, render_call
 
 __all__ = [
     "FORMAT_NAMES",
@@ -17,6 +17,8 @@ __all__ = [
     "MAX_REPLY_CHARS",
     "FormatError",
     "ToolFormat",
+    "format_names",
     "get_format",
+    "register_format",
     "render_call",
 ]

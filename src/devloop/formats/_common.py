@@ -136,10 +136,6 @@ def stable_call_id(index: int, name: str, arguments: str) -> str:
     return "".join(chars)
 
 
-def canonical_json(args: dict[str, Any]) -> str:
-    return json.dumps(args, ensure_ascii=False, sort_keys=True)
-
-
 def no_call_error(instruction: str, example: str, tools: list[ToolSpec]) -> FormatError:
     """The error for a reply with no call in it: how to call a tool in this format, and an example."""
     msg = f"No tool call found in your reply. {instruction} For example: {example}"

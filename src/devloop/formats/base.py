@@ -1,42 +1,28 @@
-"""The format seam: how tools are shown to the model and how its reply becomes ToolCalls."""
+"""The format seam: how tools are shown to the model, how its reply becomes ToolCalls, and what the
+format needs from the server's sampling."""
 
 from __future__ import annotations
 
-import re
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from devloop.tools.base import ToolSpec
-from devloop.types import Completion, Observation, ToolCall
+from devloop.types import (
+    MAX_ERROR_CHARS,
+    Completion,
+    FormatError,
+    Observation,
+    SamplingParams,
+    ToolCall,
+    clean_text,
+)
 
-# Lone UTF-16 surrogates: a Python str may hold them, but they cannot be encoded as UTF-8 to send.
-_SURROGATES = re.compile("[\ud800-\udfff]")
-MAX_ERROR_CHARS = 2000
-
-
-def clean_text(text: str) -> str:
-    """`text` with every surrogate code point replaced by U+FFFD, so it can be encoded and sent."""
-    return _SURROGATES.sub("\ufffd", text)
-
-
-class FormatError(Exception):
-    """The reply held no parseable call, an unknown tool, or invalid arguments.
-
-    The message is shown to the model verbatim as an observation, so it must say exactly what was
-    wrong and what shape was expected. It is made safe to send whatever it quotes: surrogates are
-    replaced and it is cut at MAX_ERROR_CHARS.
-    """
-
-    def __init__(self, message: str = "") -> None:
-        message = clean_text(str(message))
-        if len(message) > MAX_ERROR_CHARS:
-            message = message[: MAX_ERROR_CHARS - 3] + "..."
-        super().__init__(message)
+__all__ = ["MAX_ERROR_CHARS", "FormatError", "ToolFormat", "clean_text"]
 
 
 class ToolFormat(Protocol):
-    name: str
+    name: ClassVar[str]
     # True when tools travel in the API's `tools` field and calls come back as `tool_calls`.
-    native: bool
+    native: ClassVar[bool]
 
     def render_tools(self, tools: list[ToolSpec]) -> str:
         """Text appended to the system prompt describing the tools and the call syntax ('' for native)."""
@@ -51,4 +37,16 @@ class ToolFormat(Protocol):
     ) -> list[dict[str, Any]]:
         """Messages to append to the conversation for this step: the assistant message, then the
         observations (`tool` role messages for native, one `user` message for text formats)."""
+        ...
+
+    def render_call(self, call: ToolCall, index: int = 0) -> str | dict[str, Any]:
+        """`call` as a model writes it: reply text, or for native the OpenAI `tool_calls` entry."""
+        ...
+
+    def detects(self, text: str, tools: list[ToolSpec]) -> bool:
+        """Whether reply text holds a call written in this format (never, for native)."""
+        ...
+
+    def tune(self, params: SamplingParams, model: str) -> SamplingParams:
+        """`params` plus what this format needs from the server serving `model` (PROVIDER/NAME)."""
         ...

@@ -8,7 +8,7 @@ A missing `</tool_call>` at the end of the reply is tolerated, and a `<tool_call
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from devloop.formats._common import (
     call_from_object,
@@ -24,7 +24,7 @@ from devloop.formats._schema import example_arguments, pick_example_tool
 from devloop.formats.base import FormatError
 from devloop.formats.xml import parse_xml
 from devloop.tools.base import ToolSpec
-from devloop.types import Completion, Observation, ToolCall
+from devloop.types import Completion, Observation, SamplingParams, ToolCall
 
 OPEN = "<tool_call>"
 CLOSE = "</tool_call>"
@@ -50,11 +50,6 @@ _SYNTAX = (
     f'Call a tool by writing {OPEN}, a JSON object with the tool\'s "name" and its "arguments" '
     f"object, then {CLOSE}."
 )
-
-
-def detects(text: str) -> bool:
-    """Whether `text` holds a Hermes call (used by the auto format)."""
-    return OPEN in text
 
 
 def parse_hermes(text: str, tools: list[ToolSpec]) -> list[ToolCall]:
@@ -117,8 +112,8 @@ def _render_observation(name: str | None, obs: Observation) -> str:
 class HermesFormat:
     """Hermes/Qwen `<tool_call>` JSON calls parsed from text; tools listed in a `<tools>` block."""
 
-    name = "hermes"
-    native = False
+    name: ClassVar[str] = "hermes"
+    native: ClassVar[bool] = False
 
     def render_tools(self, tools: list[ToolSpec]) -> str:
         lines = []
@@ -141,6 +136,15 @@ class HermesFormat:
             f"I will start by looking at the relevant file.\n{_example(tools)}\n\n"
             "The results come back in the next message inside <tool_response></tool_response> tags."
         )
+
+    def render_call(self, call: ToolCall, index: int = 0) -> str:
+        return render_hermes_call(call)
+
+    def detects(self, text: str, tools: list[ToolSpec]) -> bool:
+        return OPEN in text
+
+    def tune(self, params: SamplingParams, model: str) -> SamplingParams:
+        return params
 
     def parse(self, completion: Completion, tools: list[ToolSpec]) -> list[ToolCall]:
         return parse_hermes(reply_text(completion), tools)

@@ -16,9 +16,10 @@ brackets and braces inside strings never end a call early.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from devloop.formats._common import (
     call_from_object,
@@ -40,7 +41,7 @@ from devloop.formats._schema import (
 )
 from devloop.formats.base import FormatError, clean_text
 from devloop.tools.base import ToolSpec
-from devloop.types import Completion, Observation, ToolCall
+from devloop.types import Completion, Observation, SamplingParams, ToolCall
 
 TOOL_CALLS = "[TOOL_CALLS]"
 ARGS = "[ARGS]"
@@ -82,11 +83,6 @@ def _bare_start(text: str, tools: list[ToolSpec]) -> int | None:
         if rest.startswith((ARGS, CALL_ID, "{")):
             return start
     return None
-
-
-def detects(text: str, tools: list[ToolSpec]) -> bool:
-    """Whether `text` holds a Mistral-style call (used by the auto format)."""
-    return TOOL_CALLS in text or _bare_start(strip_end_tokens(text), tools) is not None
 
 
 def parse_mistral(text: str, tools: list[ToolSpec]) -> list[ToolCall]:
@@ -194,8 +190,8 @@ def _render_observation(name: str | None, obs: Observation) -> str:
 class MistralFormat:
     """Devstral's `[TOOL_CALLS]name[ARGS]{json}` calls, parsed from text; tools described in the prompt."""
 
-    name = "mistral"
-    native = False
+    name: ClassVar[str] = "mistral"
+    native: ClassVar[bool] = False
 
     def render_tools(self, tools: list[ToolSpec]) -> str:
         example = _example_line(tools)
@@ -213,6 +209,21 @@ class MistralFormat:
             "Example reply:\n"
             f"I will start by looking at the relevant file.\n{example}\n\n"
             "The results come back in the next message, each headed `EXECUTION RESULT of [tool_name]:`."
+        )
+
+    def render_call(self, call: ToolCall, index: int = 0) -> str:
+        return render_mistral_call(call)
+
+    def detects(self, text: str, tools: list[ToolSpec]) -> bool:
+        return TOOL_CALLS in text or _bare_start(strip_end_tokens(text), tools) is not None
+
+    def tune(self, params: SamplingParams, model: str) -> SamplingParams:
+        """On a self-hosted (openai/) server, keep `[TOOL_CALLS]` and `[ARGS]` in the text: vLLM drops them
+        by default as special tokens; other OpenAI-compatible servers ignore the field."""
+        if not model.startswith("openai/"):
+            return params
+        return dataclasses.replace(
+            params, extra_body={**(params.extra_body or {}), "skip_special_tokens": False}
         )
 
     def parse(self, completion: Completion, tools: list[ToolSpec]) -> list[ToolCall]:

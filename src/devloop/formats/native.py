@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from devloop.formats._common import decode_arguments, no_call_error, stable_call_id
 from devloop.formats._guard import (
@@ -19,7 +19,7 @@ from devloop.formats._guard import (
 from devloop.formats._schema import check_arguments, example_arguments, find_tool, pick_example_tool
 from devloop.formats.base import FormatError, clean_text
 from devloop.tools.base import ToolSpec
-from devloop.types import Completion, Observation, ToolCall
+from devloop.types import Completion, Observation, SamplingParams, ToolCall
 
 _NOT_EXECUTED = "Not executed."
 
@@ -57,11 +57,20 @@ def native_example(tools: list[ToolSpec]) -> str:
 class NativeFormat:
     """OpenAI function calling. Tools are sent by the model client; nothing goes into the prompt."""
 
-    name = "native"
-    native = True
+    name: ClassVar[str] = "native"
+    native: ClassVar[bool] = True
 
     def render_tools(self, tools: list[ToolSpec]) -> str:
         return ""
+
+    def render_call(self, call: ToolCall, index: int = 0) -> dict[str, Any]:
+        return render_native_call(call, index)
+
+    def detects(self, text: str, tools: list[ToolSpec]) -> bool:
+        return False
+
+    def tune(self, params: SamplingParams, model: str) -> SamplingParams:
+        return params
 
     def parse(self, completion: Completion, tools: list[ToolSpec]) -> list[ToolCall]:
         raw_calls = raw_tool_calls(completion)
@@ -125,7 +134,9 @@ class NativeFormat:
         except FormatError:
             # A malformed entry still needs an id, a name and string arguments to be a valid message.
             raw_dict = raw if isinstance(raw, dict) else {}
-            function = raw_dict.get("function") if isinstance(raw_dict.get("function"), dict) else {}
+            function: dict[str, Any] = (
+                raw_dict["function"] if isinstance(raw_dict.get("function"), dict) else {}
+            )
             name = safe_name(function.get("name"))
             arguments = function.get("arguments")
             arguments = arguments if isinstance(arguments, str) else ""

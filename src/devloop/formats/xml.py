@@ -15,9 +15,10 @@ tag is taken as part of the value.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from devloop.formats._common import (
     decode_json_at,
@@ -40,7 +41,7 @@ from devloop.formats._schema import (
 )
 from devloop.formats.base import FormatError, clean_text
 from devloop.tools.base import ToolSpec
-from devloop.types import Completion, Observation, ToolCall
+from devloop.types import Completion, Observation, SamplingParams, ToolCall
 
 FUNCTION_CLOSE = "</function>"
 PARAM_CLOSE = "</parameter>"
@@ -81,11 +82,6 @@ _SYNTAX = (
     "Call a tool by writing <function=TOOL_NAME>, then one <parameter=NAME>VALUE</parameter> per "
     "argument, then </function>."
 )
-
-
-def detects(text: str) -> bool:
-    """Whether `text` holds a CodeAct call (used by the auto format)."""
-    return _FUNCTION_OPEN.search(text) is not None
 
 
 def _strip_one_newline(value: str) -> str:
@@ -270,8 +266,8 @@ def _render_observation(name: str | None, obs: Observation) -> str:
 class XmlFormat:
     """OpenHands CodeAct `<function=...>` calls parsed from text; tools described in the prompt."""
 
-    name = "xml"
-    native = False
+    name: ClassVar[str] = "xml"
+    native: ClassVar[bool] = False
 
     def render_tools(self, tools: list[ToolSpec]) -> str:
         return (
@@ -296,6 +292,17 @@ class XmlFormat:
             f"I will start by looking at the relevant file.\n{_example(tools)}\n\n"
             "The results come back in the next message, each headed `EXECUTION RESULT of [tool_name]:`."
         )
+
+    def render_call(self, call: ToolCall, index: int = 0) -> str:
+        return render_xml_call(call)
+
+    def detects(self, text: str, tools: list[ToolSpec]) -> bool:
+        return _FUNCTION_OPEN.search(text) is not None
+
+    def tune(self, params: SamplingParams, model: str) -> SamplingParams:
+        """Stop at `</function` as OpenHands does (the parser tolerates the cut), so the model cannot go
+        on to imagine the tool's output."""
+        return dataclasses.replace(params, stop=["</function"])
 
     def parse(self, completion: Completion, tools: list[ToolSpec]) -> list[ToolCall]:
         return parse_xml(reply_text(completion), tools)

@@ -330,16 +330,25 @@ class ScriptedServer:
 
 def main(argv: list[str] | None = None) -> int:
     """Serve a JSONL script until interrupted: `python -m devloop.models.scripted_server FILE`."""
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m devloop.models.scripted_server SCRIPT.jsonl", file=sys.stderr)
-        return 2
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m devloop.models.scripted_server",
+        description="Serve a scripted model over the OpenAI chat-completions protocol on 127.0.0.1 "
+        "(a free port, printed at start) until Ctrl-C. Each request consumes one line of the script: "
+        "an assistant message or a fault (see the module's documentation).",
+    )
+    parser.add_argument("script", metavar="SCRIPT.jsonl", help="one JSON entry per line")
+    parser.add_argument(
+        "--model-name", default="scripted", help="the model name /v1/models lists (default: scripted)"
+    )
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)  # bad usage: exit 2
     try:
-        script = load_script(args[0])
+        script = load_script(args.script)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    with ScriptedServer(script) as server:
+    with ScriptedServer(script, model_name=args.model_name) as server:
         print(f"serving {len(script)} entries at {server.url} (Ctrl-C to stop)", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()

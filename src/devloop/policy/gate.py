@@ -66,4 +66,7 @@ class GatedToolbox:
                 is_error=True,
                 meta={"policy": decision.meta()},
             )
-        return self.toolbox.execute(call, ctx)
+        observation = self.toolbox.execute(call, ctx)
+        if decision.rule is not None and decision.rule.action == "ask":  # who approved it, in the trajectory
+            observation.meta["policy"] = decision.meta()
+        return observation

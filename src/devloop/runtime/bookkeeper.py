@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from devloop.runtime.base import RuntimeFailure
+from devloop.runtime.bash_process import ShellSession
 from devloop.runtime.oneshot import ExecResult
-from devloop.runtime.session import ShellSession
 from devloop.runtime.shell import PersistentShell
 
 # Large enough for any patch; the shell's output cap still stops a runaway.

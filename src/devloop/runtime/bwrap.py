@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from devloop.runtime.base import RuntimeFailure
+from devloop.runtime.bash_process import ShellSession
 from devloop.runtime.bookkeeper import Bookkeeper
 from devloop.runtime.bwrap_argv import (
     INSTALL_HINT,
@@ -41,7 +42,6 @@ from devloop.runtime.sandbox_env import (
     real_homes,
     sandbox_env,
 )
-from devloop.runtime.session import ShellSession
 from devloop.runtime.shell import PersistentShell
 from devloop.runtime.stale import mark_owner, sweep_once
 

@@ -23,10 +23,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from devloop.runtime.base import RuntimeFailure
+from devloop.runtime.bash_process import ShellSession
 from devloop.runtime.limits import Limits
 from devloop.runtime.output import DEFAULT_READ_CAP, read_capped
 from devloop.runtime.sandbox_env import DEFAULT_PATH, sandbox_env
-from devloop.runtime.session import ShellSession
 from devloop.runtime.shell import PersistentShell, shell_env
 
 DEFAULT_IMAGE = "python:3.11-slim"

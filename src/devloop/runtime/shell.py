@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from devloop.runtime.base import RuntimeFailure
+from devloop.runtime.bash_process import INTERRUPT_TRAP, Record, ShellSession, Wake, sentinel
 from devloop.runtime.oneshot import ExecResult, run_once
 from devloop.runtime.output import DEFAULT_READ_CAP, read_capped
-from devloop.runtime.session import INTERRUPT_TRAP, Record, ShellSession, Stop, sentinel
 from devloop.runtime.stale import mark_owner, sweep_once
 from devloop.types import CommandResult
 
@@ -181,12 +181,12 @@ class PersistentShell:
             f" || builtin cd -- {shlex.quote(str(self.root))}; {sentinel(nonce)}\n"
         )
         sent = session.send(setup)
-        outcome = session.wait_record(nonce, time.monotonic() + self._start_timeout) if sent else Stop.EOF
+        outcome = session.wait_record(nonce, time.monotonic() + self._start_timeout) if sent else Wake.EOF
         if not isinstance(outcome, tuple):
             said = session.drain_text() or "no output"
             self._res.session = None
             session.kill_all()
-            why = "exited" if outcome is Stop.EOF else f"did not answer within {self._start_timeout:g} s"
+            why = "exited" if outcome is Wake.EOF else f"did not answer within {self._start_timeout:g} s"
             raise RuntimeFailure(f"the shell `{shlex.join(self.argv)}` {why}: {said[-500:]}")
         session.adopt_current_tree()
         self._cwd = outcome[1] or self._cwd
@@ -272,7 +272,7 @@ class PersistentShell:
 
             self._command_started()
             try:
-                outcome = session.wait_record(nonce, deadline, tick=tick) if session.send(line) else Stop.EOF
+                outcome = session.wait_record(nonce, deadline, tick=tick) if session.send(line) else Wake.EOF
                 exit_code, note = self._settle(session, nonce, outcome, script, log, "".join(stop_reason[:1]))
             finally:
                 script.unlink(missing_ok=True)
@@ -284,7 +284,7 @@ class PersistentShell:
             return CommandResult(
                 output=output,
                 exit_code=exit_code,
-                timed_out=outcome is Stop.TIMEOUT,
+                timed_out=outcome is Wake.TIMEOUT,
                 duration_s=duration,
                 output_path=str(log),
                 output_bytes=size,
@@ -351,7 +351,7 @@ class PersistentShell:
         self,
         session: ShellSession,
         nonce: str,
-        outcome: Record | Stop,
+        outcome: Record | Wake,
         script: Path,
         log: Path,
         stop_reason: str = "",
@@ -362,7 +362,7 @@ class PersistentShell:
         if isinstance(outcome, tuple):
             self._cwd = outcome[1] or self._cwd
             return outcome[0], self._end_leftovers(session, script, log)
-        if outcome is Stop.EOF:
+        if outcome is Wake.EOF:
             try:
                 status = _status(session.popen.wait(timeout=KILL_GRACE_S))
             except subprocess.TimeoutExpired:  # it closed its stdout but lives on: treat as gone
@@ -372,7 +372,7 @@ class PersistentShell:
                 f"the shell exited (status {status}), ending the processes it started; "
                 f"a new shell was started in {self._cwd}: {_RESET_NOTE}"
             )
-        why = f"{stop_reason}, so the command was stopped; " if outcome is Stop.TICK and stop_reason else ""
+        why = f"{stop_reason}, so the command was stopped; " if outcome is Wake.TICK and stop_reason else ""
         after = session.stop_command(nonce, lambda: self._kill_commands(session), within=KILL_GRACE_S)
         if isinstance(after, tuple):
             self._cwd = after[1] or self._cwd

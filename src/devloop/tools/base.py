@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Protocol
 from pydantic import BaseModel
 
 from devloop.runtime.base import Runtime
-from devloop.types import Observation
+from devloop.types import Observation, ToolCall
 
 # Arguments some models add from newer OpenHands tool schemas (e.g. `security_risk: LOW|MEDIUM|HIGH`).
 # They change nothing here, so they are accepted and dropped rather than costing the model a format error.
@@ -49,3 +49,20 @@ class Tool(Protocol):
     def spec(self) -> ToolSpec: ...
 
     def run(self, args: BaseModel, ctx: ToolContext) -> Observation: ...
+
+
+class ToolExecutor(Protocol):
+    """What the agent needs of its tools: their specs, and running one call (the Toolbox, or the policy
+    gate in front of it)."""
+
+    def specs(self) -> list[ToolSpec]:
+        """Each tool's spec, as formats present it to the model."""
+        ...
+
+    def openai_tools(self) -> list[dict[str, Any]]:
+        """The OpenAI `tools` request field for these tools."""
+        ...
+
+    def execute(self, call: ToolCall, ctx: ToolContext) -> Observation:
+        """Run the call. Raises FormatError for an unknown tool or invalid arguments."""
+        ...

@@ -9,11 +9,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from devloop.formats.base import FormatError
 from devloop.runtime.base import RuntimeFailure
 from devloop.tools.base import TOLERATED_EXTRA_ARGS, Tool, ToolContext, ToolSpec
 from devloop.tools.common import clean_schema
-from devloop.types import Observation, ToolCall
+from devloop.types import FormatError, Observation, ToolCall
 
 _MAX_SHOWN_VALUE = 60
 

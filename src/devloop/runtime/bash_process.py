@@ -25,7 +25,7 @@ _REKILL_S = 0.05
 _CHATTER_KEEP = 4096
 
 
-class Stop(Enum):
+class Wake(Enum):
     """Why waiting for a sentinel ended without one."""
 
     EOF = "eof"  # the shell exited
@@ -115,7 +115,7 @@ class ShellSession:
         *,
         tick: Callable[[], bool] | None = None,
         tick_s: float = 0.5,
-    ) -> Record | Stop:
+    ) -> Record | Wake:
         """Block (in select, not spinning) until the sentinel for `nonce` arrives, the shell exits,
         `deadline` (monotonic) passes, or `tick()`, called every `tick_s` of silence, returns True."""
         key = nonce.encode() + b" "
@@ -124,10 +124,10 @@ class ShellSession:
             if record is not None:
                 return record
             if self.eof:
-                return Stop.EOF
+                return Wake.EOF
             now = time.monotonic()
             if deadline is not None and now >= deadline:
-                return Stop.TIMEOUT
+                return Wake.TIMEOUT
             wait = tick_s if deadline is None else min(tick_s, deadline - now)
             try:
                 ready = self._selector.select(wait)
@@ -137,7 +137,7 @@ class ShellSession:
             if ready:
                 self._read()
             elif tick is not None and tick():
-                return Stop.TICK
+                return Wake.TICK
 
     def _read(self) -> None:
         try:
@@ -209,7 +209,7 @@ class ShellSession:
         """SIGKILL everything the shell started (background jobs too), leaving the shell alive."""
         return procs.kill_family(self.pid, self.sids, spare=self.spare)
 
-    def stop_command(self, nonce: str, kill: Callable[[], object], *, within: float) -> Record | Stop:
+    def stop_command(self, nonce: str, kill: Callable[[], object], *, within: float) -> Record | Wake:
         """Stop the running command (interrupt, with `kill` ending its processes) until the sentinel for
         `nonce` comes or `within` seconds pass, again while it does not: a loop in the shell itself
         (`for f in ...; do head ... > $f; done`) goes on to its next child after a kill, and a loop in
@@ -218,7 +218,7 @@ class ShellSession:
         while True:
             self.interrupt(kill)
             after = self.wait_record(nonce, min(deadline, time.monotonic() + _REKILL_S))
-            if isinstance(after, tuple) or after is Stop.EOF or time.monotonic() >= deadline:
+            if isinstance(after, tuple) or after is Wake.EOF or time.monotonic() >= deadline:
                 return after
 
     def flush_job_notices(self, script: Path, log: Path, within: float) -> None:

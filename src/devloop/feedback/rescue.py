@@ -21,7 +21,7 @@ import jinja2.sandbox
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from devloop import safefs
-from devloop.feedback import rules_facts as facts
+from devloop.feedback import rescue_facts as facts
 from devloop.feedback.requirements import declared_requirement
 from devloop.types import CommandResult
 

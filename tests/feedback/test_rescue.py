@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from devloop.feedback.rules import RescueContext, RescueEngine, RescueResult, load_rules
+from devloop.feedback.rescue import RescueContext, RescueEngine, RescueResult, load_rules
 from devloop.runtime import LocalRuntime
 from devloop.tools.bash import format_result
 from devloop.types import CommandResult

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from devloop.feedback.rules import RescueContext, RescueEngine, RuleError, load_rules
+from devloop.feedback.rescue import RescueContext, RescueEngine, RuleError, load_rules
 
 USER_TOML = """
 [[rules]]
