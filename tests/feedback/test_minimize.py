@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from devloop.eval.log_parsers import parse_pytest
 from devloop.feedback.base import TestReport as Report
 from devloop.feedback.minimize import SplitPatch, ddmin, minimize
-from devloop.harness.log_parsers import parse_pytest
 from devloop.workspace import Workspace
 
 OPS = """\

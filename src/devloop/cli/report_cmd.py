@@ -52,8 +52,8 @@ def report_(
 ) -> None:
     """Summarise runs: final resolve rate, per-attempt table, pass@k and best-of figures, each with a 95% CI;
     across runs, pass@k curves per temperature and resolve rate vs max iterations."""
+    from devloop.cli.eval_support import parse_ints
     from devloop.protocols.ablation import ablation
-    from devloop.protocols.cli_support import parse_ints
     from devloop.protocols.rundata import load_run_data
     from devloop.stats.report import build_report, write_report
 

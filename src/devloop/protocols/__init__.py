@@ -1,35 +1,8 @@
-"""Evaluation protocols: single, iterative (Devstral / OpenHands), samples (pass@k) and best-of-N.
+"""Iteration ablation (`ablation`), and the former home of devloop.eval's protocol modules:
+`devloop.protocols.X` is `devloop.eval.X` for the names reports still import."""
 
-Each protocol is a rule over per-(task, attempt) units (`policy`); `run_protocol` runs the units on an
-executor (a local process pool or Ray) and writes a resumable run directory with the harness's
-report.json plus the protocol's sections.
-"""
+import importlib
+import sys
 
-from devloop.protocols.best_of import normalise_patch
-from devloop.protocols.engine import ProtocolError, ProtocolResult, run_protocol, unit_settings
-from devloop.protocols.executors import Executor, ExecutorError, LocalExecutor, RayExecutor, make_executor
-from devloop.protocols.policy import PROTOCOLS, ProtocolConfig, chosen_index, pending
-from devloop.protocols.summary import k_values, protocol_section
-from devloop.protocols.units import Selection, UnitRecord, UnitStore
-
-__all__ = [
-    "PROTOCOLS",
-    "Executor",
-    "ExecutorError",
-    "LocalExecutor",
-    "ProtocolConfig",
-    "ProtocolError",
-    "ProtocolResult",
-    "RayExecutor",
-    "Selection",
-    "UnitRecord",
-    "UnitStore",
-    "chosen_index",
-    "k_values",
-    "make_executor",
-    "normalise_patch",
-    "pending",
-    "protocol_section",
-    "run_protocol",
-    "unit_settings",
-]
+for _name, _target in (("rundata", "rundata"), ("summary", "summary"), ("units", "records")):
+    sys.modules[f"{__name__}.{_name}"] = importlib.import_module(f"devloop.eval.{_target}")

@@ -28,12 +28,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from devloop.harness.diffs import parse_diff
-from devloop.harness.envs import EnvError, EnvironmentManager
-from devloop.harness.log_parsers import TestStatus, parse_log
-from devloop.harness.source import extract
-from devloop.harness.taskbox import TaskBox
-from devloop.protocols.units import Selection
+from devloop.eval.checkout import check_out
+from devloop.eval.diffs import parse_diff
+from devloop.eval.envs import EnvError, EnvironmentManager
+from devloop.eval.log_parsers import TestStatus, parse_log
+from devloop.eval.records import Selection
+from devloop.eval.taskbox import TaskBox
 from devloop.runtime.limits import Limits
 from devloop.tasks.model import Task
 
@@ -102,12 +102,7 @@ def run_visible_tests(task: Task, patch: str | None, *, manager: EnvironmentMana
     if spec is None:
         raise EnvError("the record has no environment to run its visible tests in")
     with TaskBox(workdir, sandbox=sandbox, limits=limits) as box:
-        extract(task, mirrors, box.tree)
-        box.prepare_env(manager, manager.venv_for(spec), spec)
-        if spec.install:
-            installed = box.run(spec.install, timeout=timeout, log=log)
-            if installed.exit_code != 0:
-                raise EnvError(f"the install command failed on the tree at base (exit {installed.exit_code})")
+        check_out(task, box, manager, mirrors, timeout=timeout, install_log=log, where=" on the tree at base")
         if patch is not None and not box.apply(patch).applied:
             return VisibleRun(False, {})
         box.run(spec.test_cmd, timeout=timeout, log=log)
@@ -164,3 +159,23 @@ def select(task: Task, patches: dict[int, str], *, manager: EnvironmentManager, 
         if not keep_workdirs:
             shutil.rmtree(workdir, ignore_errors=True)
     return Selection(instance_id=task.instance_id, chosen=choose(rows), candidates=rows, rule=RULE)
+
+
+def vote_only(task: Task, patches: dict[int, str], why: str) -> Selection:
+    """The choice by votes alone (every candidate taken as applying, without regressions), when the visible
+    tests could not run; `why` says why, in the selection's rule."""
+    fingerprints = {i: normalise_patch(p) for i, p in patches.items() if p.strip()}
+    votes = Counter(fingerprints.values())
+    rows: list[dict[str, object]] = [
+        {
+            "index": i,
+            "applied": 1,
+            "regressions": 0,
+            "own_tests_failed": 0,
+            "votes": votes[fp],
+            "fingerprint": fp,
+        }
+        for i, fp in fingerprints.items()
+    ]
+    chosen = choose(rows) if rows else min(patches)
+    return Selection(instance_id=task.instance_id, chosen=chosen, candidates=rows, rule=f"vote only ({why})")
