@@ -7,10 +7,11 @@ runs a protocol's attempts on an executor (local pool or Ray) and writes a resum
 
 from devloop.eval.attempt import AttemptJob, HarnessSettings, run_attempt
 from devloop.eval.best_of import normalise_patch
+from devloop.eval.checkout import NO_ENVIRONMENT
 from devloop.eval.engine import Progress, ProtocolError, ProtocolResult, run_protocol, unit_settings
 from devloop.eval.envs import EnvBuildError, EnvError, EnvironmentManager, PythonNotFound, default_cache_dir
 from devloop.eval.executors import Executor, ExecutorError, LocalExecutor, RayExecutor, make_executor
-from devloop.eval.grading import DEFAULT_TEST_TIMEOUT, NO_ENVIRONMENT, grade
+from devloop.eval.grading import DEFAULT_TEST_TIMEOUT, grade
 from devloop.eval.log_parsers import PARSERS, TestStatus, parse_log
 from devloop.eval.protocols import PROTOCOLS, ProtocolConfig, chosen_index, pending
 from devloop.eval.records import Selection, UnitRecord

@@ -127,11 +127,22 @@ def choose(candidates: Sequence[dict[str, object]]) -> int:
     """The index of the best candidate under the module's rule; each candidate needs the keys `index`,
     `applied`, `regressions`, `own_tests_failed`, `votes`."""
 
-    def key(c: dict[str, object]) -> tuple[int, int, int, int, int]:
-        return (-int(c["applied"]), int(c["regressions"]), int(c["own_tests_failed"]),  # type: ignore[call-overload]
-                -int(c["votes"]), int(c["index"]))  # type: ignore[call-overload]  # fmt: skip
+    def n(c: dict[str, object], name: str) -> int:
+        value = c[name]
+        if not isinstance(value, int):
+            raise TypeError(f"candidate {name} must be a whole number, got {value!r}")
+        return value
 
-    return int(min(candidates, key=key)["index"])  # type: ignore[call-overload]
+    def key(c: dict[str, object]) -> tuple[int, int, int, int, int]:
+        return (
+            -n(c, "applied"),
+            n(c, "regressions"),
+            n(c, "own_tests_failed"),
+            -n(c, "votes"),
+            n(c, "index"),
+        )
+
+    return n(min(candidates, key=key), "index")
 
 
 def select(task: Task, patches: dict[int, str], *, manager: EnvironmentManager, mirrors: Path | None,

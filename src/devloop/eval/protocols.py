@@ -154,10 +154,10 @@ class ProtocolConfig(BaseModel):
     """
 
     name: ProtocolName = "single"
-    attempts: int = Field(3, ge=1)
+    attempts: int = Field(default=3, ge=1)
     temperatures: list[float] = Field(default_factory=lambda: list(DEFAULT_TEMPERATURES))
-    samples: int = Field(1, ge=1)
-    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    samples: int = Field(default=1, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
 
     @model_validator(mode="after")
     def _consistent(self) -> ProtocolConfig:

@@ -95,7 +95,9 @@ def load_run_data(path: Path) -> RunData:
     meta, report = store.read_run_meta(), _json(root / "report.json")
     try:
         config = (
-            ProtocolConfig(**meta["protocol"]) if isinstance(meta.get("protocol"), dict) else ProtocolConfig()
+            ProtocolConfig.model_validate(meta["protocol"])
+            if isinstance(meta.get("protocol"), dict)
+            else ProtocolConfig()
         )
     except (ValidationError, TypeError) as exc:
         raise ValueError(f"{root / 'run.json'}: bad protocol section ({exc})".splitlines()[0]) from None
@@ -116,7 +118,8 @@ def load_run_data(path: Path) -> RunData:
         if not units[iid] and (legacy := _unit_from_0_1(store, iid)):
             units[iid] = {0: legacy}
     selections = {i: s for i in ids if (s := store.read_selection(i))}
-    settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
+    raw_settings = meta.get("settings")
+    settings: dict[str, Any] = raw_settings if isinstance(raw_settings, dict) else {}
     first = next((u for us in units.values() for u in us.values()), None)
     temperature = config.protocol.run_temperature(config)
     if temperature is not None and not settings and first is not None:

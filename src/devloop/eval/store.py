@@ -145,6 +145,7 @@ class RunStore:
                 partial.append(iid)
         errors = [i for i in ids if any(i in by_category[c] for c in ERROR_CATEGORIES)]
         resolved = by_category[Category.RESOLVED]
+        lo, hi = wilson(len(resolved), len(ids))
         return Report(
             run_id=self.run_id,
             total=len(ids),
@@ -154,7 +155,7 @@ class RunStore:
             empty_patch=len(by_category[Category.EMPTY_PATCH]),
             error=len(errors),
             resolve_rate=round(len(resolved) / len(ids), 4) if ids else 0.0,
-            resolve_rate_ci=tuple(round(x, 4) for x in wilson(len(resolved), len(ids))),
+            resolve_rate_ci=(round(lo, 4), round(hi, 4)),
             resolved_ids=resolved,
             unresolved_ids=by_category[Category.UNRESOLVED],
             empty_patch_ids=by_category[Category.EMPTY_PATCH],

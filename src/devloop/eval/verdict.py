@@ -40,11 +40,15 @@ class Resolution(StrEnum):
 MISSING = "MISSING"
 
 
+def _lists() -> dict[str, list[str]]:
+    return {"success": [], "failure": []}
+
+
 class TestsStatus(BaseModel):
     """Per-list success/failure, the shape of the official report's `tests_status`."""
 
-    FAIL_TO_PASS: dict[str, list[str]] = Field(default_factory=lambda: {"success": [], "failure": []})
-    PASS_TO_PASS: dict[str, list[str]] = Field(default_factory=lambda: {"success": [], "failure": []})
+    FAIL_TO_PASS: dict[str, list[str]] = Field(default_factory=_lists)
+    PASS_TO_PASS: dict[str, list[str]] = Field(default_factory=_lists)
 
 
 class Verdict(BaseModel):
