@@ -132,7 +132,7 @@ def test_resolve_rate() -> None:
     est = resolve_rate(5, 10)
     assert est.value == 0.5 and est.n == 10 and est.method == "wilson"
     assert (est.lo, est.hi) == wilson(5, 10)
-    assert str(est) == "50.0% (95% CI 23.7..76.3, n=10)"
+    assert str(est) == "50.0% (95% Wilson CI 23.7..76.3, n=10)"
     assert est.short() == "50.0% (23.7..76.3)"
     assert est.to_dict()["hi"] == pytest.approx(0.7634, abs=1e-4)
     assert resolve_rate(0, 0) == RateEstimate(0.0, 0.0, 1.0, 0)

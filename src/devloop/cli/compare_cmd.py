@@ -31,7 +31,7 @@ def compare_(
 ) -> None:
     """Compare run B with run A on the tasks both ran: who resolves what, McNemar's exact p-value, and B's
     resolve rate minus A's with a paired-bootstrap 95% CI."""
-    from devloop.stats import compare
+    from devloop.reports import compare
 
     def name(path: Path) -> str:
         path = path.resolve()

@@ -58,13 +58,13 @@ def protocol_config(name: str, *, attempts: int, temperatures: str, samples: int
         fail(f"--executor: unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}")
     if ray_address and executor != "ray":
         fail("--ray-address needs --executor ray")
-    if grading_predictions and (name != "single" or executor != "local"):
-        fail("--protocol and --executor ray run the agent: use them with --model, not --predictions")
     try:
         config = ProtocolConfig(name=name, attempts=attempts, temperatures=parse_floats(temperatures, "--temperatures"),
                                 samples=samples, temperature=temperature or 0.0)  # type: ignore[arg-type]  # fmt: skip
     except ValidationError as exc:
         fail(exc.errors()[0]["msg"].removeprefix("Value error, "))
+    if grading_predictions and (not config.protocol.takes_predictions or executor != "local"):
+        fail("--protocol and --executor ray run the agent: use them with --model, not --predictions")
     if (
         problem := config.protocol.flag_problem(config, temperature_given=temperature is not None)
     ) is not None:

@@ -13,6 +13,7 @@ from rich.table import Table
 from devloop.eval.engine import Progress as RunProgress
 from devloop.eval.store import Report, RunStore
 from devloop.eval.verdict import Category
+from devloop.stats.formatting import interval_text
 
 _FAILED = frozenset(Category) - {Category.RESOLVED, Category.UNRESOLVED, Category.EMPTY_PATCH}
 
@@ -65,7 +66,9 @@ def summary_table(report: Report) -> Table:
     table.add_section()
     table.add_row("[bold]total", str(report.total))
     lo, hi = report.resolve_rate_ci
-    table.add_row("[bold]resolve rate", f"{report.resolve_rate:.1%} ({lo:.1%}..{hi:.1%}, Wilson 95% CI)")
+    table.add_row(
+        "[bold]resolve rate", interval_text(report.resolve_rate, lo, hi, conf=0.95, method="wilson")
+    )
     return table
 
 

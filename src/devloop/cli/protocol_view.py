@@ -7,12 +7,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from devloop.stats.formatting import methods_note, rate_text
+
 
 def pct(rate: dict[str, Any] | None) -> str:
     """A rate dict (RateEstimate.to_dict) as "42.5% (28.5..57.8)"; "n/a" for None."""
     if not rate:
         return "n/a"
-    return f"{100 * rate['value']:.1f}% ({100 * rate['lo']:.1f}..{100 * rate['hi']:.1f})"
+    return rate_text(rate, label=False)
 
 
 def attempts_rich(rows: list[dict[str, Any]]) -> Table:
@@ -24,7 +26,7 @@ def attempts_rich(rows: list[dict[str, Any]]) -> Table:
         "resolved",
         "empty patch",
         "not finished",
-        "resolved so far (95% CI)",
+        "resolved so far (95% Wilson CI)",
     ):
         table.add_column(name, justify="right")
     for r in rows:
@@ -41,7 +43,10 @@ def attempts_rich(rows: list[dict[str, Any]]) -> Table:
 
 
 def pass_at_k_rich(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="pass@k (bootstrap 95% CI over tasks)", title_justify="left")
+    table = Table(
+        title=f"pass@k ({methods_note(r[k] for r in rows for k in ('pass_at_k', 'pass_hat_k'))})",
+        title_justify="left",
+    )
     for name in ("k", "pass@k", "pass^k"):
         table.add_column(name, justify="right")
     for r in rows:
@@ -66,7 +71,7 @@ def print_protocol(sections: dict[str, Any], console: Console | None = None) -> 
     final = sections["final"]
     console.print(
         f"{sections['protocol']['name']}: resolved {final['resolved']}/{final['total']} = "
-        f"{pct(final['rate'])} (Wilson 95% CI)",
+        f"{rate_text(final['rate'])}",
         markup=False,
     )
     for line in sections.get("lost_units", []):

@@ -50,12 +50,14 @@ def report_(
     ] = 1800.0,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write the PNG plots.")] = True,
 ) -> None:
-    """Summarise runs: final resolve rate, per-attempt table, pass@k and best-of figures, each with a 95% CI;
-    across runs, pass@k curves per temperature and resolve rate vs max iterations."""
+    """Summarise runs: final resolve rate, outcomes, per-attempt table, pass@k and best-of figures, each with
+    a 95% CI; plots of the outcomes per run, pass@k curves, resolve rate vs max iterations and attempts, with
+    one line for each plot the runs have no data for."""
     from devloop.cli.eval_support import parse_ints
-    from devloop.protocols.ablation import ablation
-    from devloop.protocols.rundata import load_run_data
-    from devloop.stats.report import build_report, write_report
+    from devloop.eval.rundata import load_run_data
+    from devloop.reports.ablation import ablation
+    from devloop.reports.report import build_report, write_report
+    from devloop.stats.formatting import rate_text
 
     loaded = []
     for path in runs:
@@ -72,14 +74,19 @@ def report_(
         for run in loaded:
             if not run.tasks():
                 fail(f"{run.root}: no tasks.jsonl, so its patches cannot be re-graded for --at-iterations")
-            ablations[run.label] = ablation(run, limits, cache_dir=cache_dir, mirrors=mirrors,
-                                            test_timeout=test_timeout)  # fmt: skip
+            ablations[run.label] = ablation(
+                run, limits, cache_dir=cache_dir, mirrors=mirrors, test_timeout=test_timeout
+            )
     report = build_report(loaded, ablations)
     target = out or (loaded[0].root / "analysis" if len(loaded) == 1 else Path("devloop-report"))
     written = write_report(report, target, plots=plots)
     console = Console(highlight=False, soft_wrap=True)  # a line is never broken for width
     for e in report["runs"]:
         h = e["headline"]
-        console.print(f"{e['label']} ({e['setting']}): {h['metric']} {100 * h['value']:.1f}% "
-                      f"(95% CI {100 * h['lo']:.1f}..{100 * h['hi']:.1f}, n={e['tasks']})")  # fmt: skip
+        console.print(f"{e['label']} ({e['setting']}): {h['metric']} {rate_text(h, n=True)}", markup=False)
     console.print("wrote " + ", ".join(str(p) for p in written), markup=False)
+    if plots:
+        from devloop.reports.plots import missing_plots
+
+        for gap in missing_plots(written):
+            console.print(gap, markup=False)

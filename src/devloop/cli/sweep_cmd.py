@@ -83,7 +83,7 @@ def sweep_(
     from devloop.cli.eval_support import parse_floats, parse_ints, run_protocol_cli
     from devloop.eval.protocols import ProtocolConfig
     from devloop.eval.rundata import load_run_data
-    from devloop.stats.report import build_report, write_report
+    from devloop.reports.report import build_report, write_report
 
     console = Console(highlight=False, soft_wrap=True)  # a line is never broken for width
     if not sweep_id or "/" in sweep_id or sweep_id in (".", ".."):

@@ -26,6 +26,10 @@ class Protocol:
     temperature, unit 0 the prediction."""
 
     name: ClassVar[str]
+    takes_predictions: ClassVar[bool] = False
+    """Whether given predictions (one patch per task) can be graded under this protocol."""
+    sampled: ClassVar[bool] = False
+    """Whether a task's units are independent samples of one setting (pass@k is defined)."""
     selects: ClassVar[bool] = False
     """Whether a task's finished units go through a selection job (best-of) before it is complete."""
 
@@ -62,6 +66,7 @@ class Protocol:
 
 class Single(Protocol):
     name = "single"
+    takes_predictions = True
 
     def units_per_task(self, config: ProtocolConfig) -> int:
         return 1
@@ -72,6 +77,7 @@ class Single(Protocol):
 
 class Samples(Protocol):
     name = "samples"
+    sampled = True
 
 
 class Iterative(Protocol):
@@ -130,6 +136,7 @@ class BestOf(Protocol):
     """`samples` units; the prediction is picked by visible tests, then a vote (see best_of)."""
 
     name = "best-of"
+    sampled = True
     selects = True
 
     def flag_problem(self, config: ProtocolConfig, *, temperature_given: bool) -> str | None:

@@ -1,20 +1,20 @@
-"""Comparing two runs on the tasks both ran: who resolves what, McNemar's exact test, paired CI."""
+"""Comparing two runs' outcomes on the tasks both ran: who resolves what, McNemar's exact test, paired CI.
+
+Pure: the inputs are the sets of task ids each run ran and resolved. Reading runs from disk and printing
+the comparison is `devloop.reports.compare`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Set
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
+from devloop.stats.formatting import interval_text
 from devloop.stats.intervals import DEFAULT_RESAMPLES, paired_bootstrap_diff_ci
-from devloop.stats.runs import RunReport, RunSource, load_run
 from devloop.stats.summary import RateEstimate, resolve_rate
 
-# How many task ids per cell the rendered table lists before eliding.
-_IDS_SHOWN = 8
+DIFF_METHOD = "paired_bootstrap_percentile"
 
 
 def mcnemar_exact(a_only: int, b_only: int) -> float:
@@ -35,7 +35,7 @@ def mcnemar_exact(a_only: int, b_only: int) -> float:
     for i in range(min(a_only, b_only)):
         term = term * (n - i) // (i + 1)
         tail += term
-    return min(1.0, 2 * tail / 2**n)
+    return min(1.0, 2 * tail / (1 << n))
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,10 @@ class Comparison:
 
     label_a: str
     label_b: str
-    run_a: RunReport
-    run_b: RunReport
+    ran_a: frozenset[str]
+    ran_b: frozenset[str]
+    resolved_a: frozenset[str]
+    resolved_b: frozenset[str]
     shared: int
     both: int
     a_only: int
@@ -75,11 +77,11 @@ class Comparison:
 
     @property
     def only_ran_a(self) -> int:
-        return len(self.run_a.ran - self.run_b.ran)
+        return len(self.ran_a - self.ran_b)
 
     @property
     def only_ran_b(self) -> int:
-        return len(self.run_b.ran - self.run_a.ran)
+        return len(self.ran_b - self.ran_a)
 
     def verdict(self) -> str:
         """One sentence: the net difference, its interval, and whether McNemar's test finds it real."""
@@ -93,19 +95,19 @@ class Comparison:
         else:
             head = f"{b} resolves as many of {self.shared} shared tasks as {a}"
         lo, hi = self.diff_ci
-        ci = f"{100 * self.diff:+.1f} pts, {100 * self.conf:g}% CI {100 * lo:+.1f}..{100 * hi:+.1f}"
+        ci = interval_text(self.diff, lo, hi, conf=self.conf, method=DIFF_METHOD, signed=True, unit=" pts")
         test = f"McNemar exact {_fmt_p(self.p_value)}"
         if self.significant:
             tail = f"significant at {self.alpha:g}"
         else:
             tail = f"not significant at {self.alpha:g}: no evidence {b} differs from {a}"
-        return f"{head} ({ci}); {test}: {tail}"
+        return f"{head}: {ci}; {test}: {tail}"
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything above as JSON-ready values (sets as sorted lists, paths as strings)."""
+        """Everything above as JSON-ready values (id sets as counts and sorted lists)."""
         return {
-            "a": _run_dict(self.label_a, self.run_a, self.rate_a),
-            "b": _run_dict(self.label_b, self.run_b, self.rate_b),
+            "a": _side(self.label_a, self.ran_a, self.resolved_a, self.rate_a),
+            "b": _side(self.label_b, self.ran_b, self.resolved_b, self.rate_b),
             "shared": self.shared,
             "only_ran_a": self.only_ran_a,
             "only_ran_b": self.only_ran_b,
@@ -124,49 +126,17 @@ class Comparison:
             "seed": self.seed,
             "n_resamples": self.n_resamples,
             "test": "mcnemar_exact",
-            "ci_method": "paired_bootstrap_percentile",
+            "ci_method": DIFF_METHOD,
             "notes": list(self.notes),
             "verdict": self.verdict(),
         }
 
-    def render(self, console: Console | None = None) -> None:
-        """Print the per-run table, the shared-task outcome table, and the verdict."""
-        console = console or Console()
-        a, b = self.label_a, self.label_b
-        runs = Table(title=f"{a} vs {b}", title_justify="left")
-        runs.add_column("")
-        runs.add_column(a)
-        runs.add_column(b)
-        runs.add_row("run", _where(self.run_a), _where(self.run_b))
-        runs.add_row("tasks ran", str(len(self.run_a.ran)), str(len(self.run_b.ran)))
-        runs.add_row("ran only here", str(self.only_ran_a), str(self.only_ran_b))
-        runs.add_row(
-            "resolved (shared)",
-            f"{self.both + self.a_only}/{self.shared}",
-            f"{self.both + self.b_only}/{self.shared}",
-        )
-        runs.add_row(
-            f"resolve rate (shared, {100 * self.conf:g}% CI)", self.rate_a.short(), self.rate_b.short()
-        )
-        console.print(runs)
 
-        outcomes = Table(title=f"Outcomes on {self.shared} shared tasks", title_justify="left")
-        outcomes.add_column("outcome")
-        outcomes.add_column("tasks", justify="right")
-        outcomes.add_column("ids")
-        outcomes.add_row("both resolve", str(self.both), "")
-        outcomes.add_row(f"only {a} resolves", str(self.a_only), _ids(self.a_only_ids))
-        outcomes.add_row(f"only {b} resolves", str(self.b_only), _ids(self.b_only_ids))
-        outcomes.add_row("neither resolves", str(self.neither), "")
-        console.print(outcomes)
-        for note in self.notes:
-            console.print(f"note: {note}", markup=False, highlight=False)
-        console.print(self.verdict(), markup=False, highlight=False)
-
-
-def compare(
-    run_a: RunSource,
-    run_b: RunSource,
+def compare_outcomes(
+    ran_a: Set[str],
+    resolved_a: Set[str],
+    ran_b: Set[str],
+    resolved_b: Set[str],
     *,
     label_a: str = "A",
     label_b: str = "B",
@@ -177,38 +147,39 @@ def compare(
 ) -> Comparison:
     """Compare run B against run A on the tasks both ran.
 
-    Each run is a run directory holding report.json, the report.json path, a decoded report, or a
-    RunReport. Raises ValueError (one line naming the path and field) for a missing or invalid report.
+    `ran_*` are the task ids each run attempted, `resolved_*` those it resolved (a resolved id outside
+    `ran_*` counts as ran). Raises ValueError for an alpha outside (0, 1).
     """
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be strictly between 0 and 1, got {alpha!r}")
-    # A decoded report has no path to name it by, so it takes its label.
-    ra = load_run(run_a, name=label_a if isinstance(run_a, Mapping) else None)
-    rb = load_run(run_b, name=label_b if isinstance(run_b, Mapping) else None)
-    tasks = sorted(ra.ran & rb.ran)
-    a_flags = [t in ra.resolved for t in tasks]
-    b_flags = [t in rb.resolved for t in tasks]
+    ok_a, ok_b = frozenset(resolved_a), frozenset(resolved_b)
+    all_a, all_b = frozenset(ran_a) | ok_a, frozenset(ran_b) | ok_b
+    tasks = sorted(all_a & all_b)
+    a_flags = [t in ok_a for t in tasks]
+    b_flags = [t in ok_b for t in tasks]
     both = sum(x and y for x, y in zip(a_flags, b_flags, strict=True))
     a_only_ids = tuple(t for t, x, y in zip(tasks, a_flags, b_flags, strict=True) if x and not y)
     b_only_ids = tuple(t for t, x, y in zip(tasks, a_flags, b_flags, strict=True) if y and not x)
     shared = len(tasks)
     neither = shared - both - len(a_only_ids) - len(b_only_ids)
-    resolved_a = both + len(a_only_ids)
-    resolved_b = both + len(b_only_ids)
+    shared_a = both + len(a_only_ids)
+    shared_b = both + len(b_only_ids)
     if shared:
-        diff = (resolved_b - resolved_a) / shared
+        diff = (shared_b - shared_a) / shared
         diff_ci = paired_bootstrap_diff_ci(a_flags, b_flags, conf, n_resamples=n_resamples, seed=seed)
     else:
         diff, diff_ci = 0.0, None
     notes = []
-    left_out = len(ra.ran ^ rb.ran)
+    left_out = len(all_a ^ all_b)
     if left_out:
         notes.append(f"{left_out} task(s) ran in only one of the two runs and are left out of the comparison")
     return Comparison(
         label_a=label_a,
         label_b=label_b,
-        run_a=ra,
-        run_b=rb,
+        ran_a=all_a,
+        ran_b=all_b,
+        resolved_a=ok_a,
+        resolved_b=ok_b,
         shared=shared,
         both=both,
         a_only=len(a_only_ids),
@@ -216,8 +187,8 @@ def compare(
         neither=neither,
         a_only_ids=a_only_ids,
         b_only_ids=b_only_ids,
-        rate_a=resolve_rate(resolved_a, shared, conf),
-        rate_b=resolve_rate(resolved_b, shared, conf),
+        rate_a=resolve_rate(shared_a, shared, conf),
+        rate_b=resolve_rate(shared_b, shared, conf),
         diff=diff,
         diff_ci=diff_ci,
         p_value=mcnemar_exact(len(a_only_ids), len(b_only_ids)),
@@ -233,21 +204,5 @@ def _fmt_p(p: float) -> str:
     return "p<0.001" if p < 0.001 else f"p={p:.3g}"
 
 
-def _where(run: RunReport) -> str:
-    return str(run.path) if run.path is not None else run.name
-
-
-def _ids(ids: tuple[str, ...]) -> str:
-    shown = ", ".join(ids[:_IDS_SHOWN])
-    return shown + (f", ... (+{len(ids) - _IDS_SHOWN})" if len(ids) > _IDS_SHOWN else "")
-
-
-def _run_dict(label: str, run: RunReport, rate: RateEstimate) -> dict[str, Any]:
-    return {
-        "label": label,
-        "name": run.name,
-        "path": str(run.path) if run.path is not None else None,
-        "ran": len(run.ran),
-        "resolved": len(run.resolved),
-        "shared_rate": rate.to_dict(),
-    }
+def _side(label: str, ran: frozenset[str], resolved: frozenset[str], rate: RateEstimate) -> dict[str, Any]:
+    return {"label": label, "ran": len(ran), "resolved": len(resolved), "shared_rate": rate.to_dict()}

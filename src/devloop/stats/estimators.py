@@ -15,7 +15,7 @@ A k larger than n has no unbiased estimate; the functions return None for it rat
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 # A task's samples: (n, c) = (number of samples, number that succeeded).
 Samples = tuple[int, int]
@@ -67,7 +67,9 @@ def pass_hat_k(n: int, c: int, k: int) -> float | None:
     return hit
 
 
-def _per_task(samples: Mapping[str, Samples], k: int, fn) -> dict[str, float | None]:
+def _per_task(
+    samples: Mapping[str, Samples], k: int, fn: Callable[[int, int, int], float | None]
+) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
     for task, pair in samples.items():
         try:

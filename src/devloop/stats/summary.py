@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from devloop.stats.estimators import Samples, pass_at_k_per_task, pass_hat_k_per_task
+from devloop.stats.formatting import rate_text
 from devloop.stats.intervals import DEFAULT_RESAMPLES, bootstrap_ci, wilson
 
 
@@ -29,13 +30,11 @@ class RateEstimate:
 
     def short(self) -> str:
         """The rate and its interval in percent, e.g. "42.5% (28.5..57.8)"."""
-        return f"{100 * self.value:.1f}% ({100 * self.lo:.1f}..{100 * self.hi:.1f})"
+        return rate_text(self, label=False)
 
     def __str__(self) -> str:
-        return (
-            f"{100 * self.value:.1f}% ({100 * self.conf:g}% CI {100 * self.lo:.1f}..{100 * self.hi:.1f}, "
-            f"n={self.n})"
-        )
+        """E.g. "42.5% (95% Wilson CI 28.5..57.8, n=40)"."""
+        return rate_text(self, n=True)
 
 
 def resolve_rate(resolved: int, total: int, conf: float = 0.95) -> RateEstimate:
@@ -48,6 +47,7 @@ def resolve_rate(resolved: int, total: int, conf: float = 0.95) -> RateEstimate:
 def _estimate(
     per_task: dict[str, float | None], conf: float, n_resamples: int, seed: int
 ) -> RateEstimate | None:
+    """The mean of per-task values: a Wilson interval when every value is 0 or 1, else a bootstrap."""
     if not per_task or any(v is None for v in per_task.values()):
         return None
     values = [v for v in per_task.values() if v is not None]
@@ -69,7 +69,8 @@ def pass_at_k_estimate(
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
 ) -> RateEstimate | None:
-    """Mean pass@k over ``{task: (n, c)}`` with a bootstrap-over-tasks interval.
+    """Mean pass@k over ``{task: (n, c)}`` with its interval: Wilson when every
+    task's value is 0 or 1 (a proportion), else a seeded percentile bootstrap over tasks.
 
     None when there are no tasks or any task has fewer than k samples.
     """
@@ -84,7 +85,8 @@ def pass_hat_k_estimate(
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
 ) -> RateEstimate | None:
-    """Mean pass^k over ``{task: (n, c)}`` with a bootstrap-over-tasks interval.
+    """Mean pass^k over ``{task: (n, c)}`` with its interval: Wilson when every
+    task's value is 0 or 1 (a proportion), else a seeded percentile bootstrap over tasks.
 
     None when there are no tasks or any task has fewer than k samples.
     """

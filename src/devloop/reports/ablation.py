@@ -14,12 +14,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from devloop.harness.envs import EnvironmentManager
-from devloop.harness.grading import grade
-from devloop.harness.store import atomic_write
-from devloop.harness.verdict import Category, Verdict
-from devloop.protocols.rundata import RunData
-from devloop.protocols.units import UnitRecord
+from devloop.eval.envs import EnvironmentManager
+from devloop.eval.grading import grade
+from devloop.eval.records import UnitRecord
+from devloop.eval.rundata import RunData
+from devloop.eval.store import atomic_write
+from devloop.eval.verdict import Category, Verdict
 from devloop.stats.summary import pass_at_k_estimate, resolve_rate
 
 
@@ -39,8 +39,15 @@ def patch_at_step(trajectory: Path, limit: int) -> str | None:
     return None
 
 
-def _graded_at(run: RunData, unit: UnitRecord, limit: int, tasks: dict[str, Any],
-               manager: EnvironmentManager, mirrors: Path | None, test_timeout: float) -> bool | None:  # fmt: skip
+def _graded_at(
+    run: RunData,
+    unit: UnitRecord,
+    limit: int,
+    tasks: dict[str, Any],
+    manager: EnvironmentManager,
+    mirrors: Path | None,
+    test_timeout: float,
+) -> bool | None:
     """Whether the unit resolves at `limit` (None: cannot be estimated)."""
     if unit.steps <= limit:
         if unit.exit_status == "max_iterations" and limit > unit.max_iterations:
@@ -54,14 +61,28 @@ def _graded_at(run: RunData, unit: UnitRecord, limit: int, tasks: dict[str, Any]
     if patch is None or task is None:
         return None
     with tempfile.TemporaryDirectory(prefix="devloop-ablation-") as work:
-        verdict = grade(task, patch, env_manager=manager, mirrors=mirrors, workdir=Path(work),
-                        test_timeout=test_timeout, log_dir=cache.parent)  # fmt: skip
+        verdict = grade(
+            task,
+            patch,
+            env_manager=manager,
+            mirrors=mirrors,
+            workdir=Path(work),
+            test_timeout=test_timeout,
+            log_dir=cache.parent,
+        )
     atomic_write(cache, verdict.model_dump_json(indent=1) + "\n")
     return verdict.category == Category.RESOLVED
 
 
-def ablation(run: RunData, limits: list[int], *, cache_dir: Path | None = None, mirrors: Path | None = None,
-             test_timeout: float = 1800.0, conf: float = 0.95) -> list[dict[str, Any]]:  # fmt: skip
+def ablation(
+    run: RunData,
+    limits: list[int],
+    *,
+    cache_dir: Path | None = None,
+    mirrors: Path | None = None,
+    test_timeout: float = 1800.0,
+    conf: float = 0.95,
+) -> list[dict[str, Any]]:
     """The estimated resolve rate (pass@1 over samples) at each limit, with its CI; None where unknown.
 
     Uses each task's first attempt for single and iterative runs, every sample for samples and best-of.
@@ -85,6 +106,12 @@ def ablation(run: RunData, limits: list[int], *, cache_dir: Path | None = None, 
                 estimate = est.to_dict() if est else None
             else:
                 estimate = resolve_rate(sum(c for _, c in counts.values()), len(counts), conf).to_dict()
-        rows.append({"max_iterations": limit, "estimate": estimate, "unknown_units": unknown,
-                     "label": "estimate from trajectories"})  # fmt: skip
+        rows.append(
+            {
+                "max_iterations": limit,
+                "estimate": estimate,
+                "unknown_units": unknown,
+                "label": "estimate from trajectories",
+            }
+        )
     return rows

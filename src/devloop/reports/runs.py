@@ -1,4 +1,8 @@
-"""Reading a run's outcome from its report.json (the SWE-bench harness report shape)."""
+"""Reading a run's outcome from its report.json (the SWE-bench harness report shape).
+
+report.json's id lists are a documented contract, and the official SWE-bench harness writes the same shape,
+so `devloop compare` reads them rather than the run's store: it compares runs made by any tool.
+"""
 
 from __future__ import annotations
 
