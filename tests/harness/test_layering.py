@@ -18,6 +18,8 @@ def test_eval_never_imports_the_cli_or_the_reports() -> None:
                 names.add(node.module)
             elif isinstance(node, ast.Import):
                 names.update(alias.name for alias in node.names)
-        upward[path.name] = sorted(n for n in names if n.startswith(("devloop.cli", "devloop.reports", "rich")))
+        upward[path.name] = sorted(
+            n for n in names if n.startswith(("devloop.cli", "devloop.reports", "rich"))
+        )
     assert "engine.py" in upward and "store.py" in upward
     assert all(not names for names in upward.values()), upward
