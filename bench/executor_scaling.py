@@ -15,7 +15,7 @@ import json
 import time
 from concurrent.futures import FIRST_COMPLETED, wait
 
-from devloop.protocols.executors import Executor, LocalExecutor, RayExecutor
+from devloop.eval.executors import Executor, LocalExecutor, RayExecutor
 
 
 def synthetic_unit(seconds: float) -> float:

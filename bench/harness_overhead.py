@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from devloop.harness import EnvironmentManager, grade
+from devloop.eval import EnvironmentManager, grade
 from devloop.tasks import EnvironmentSpec, Task, load_tasks
 
 HERE = f"{sys.version_info.major}.{sys.version_info.minor}"

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from devloop.harness.envs import find_uv
+from devloop.eval.envs import find_uv
 from devloop.workspace import git
 
 

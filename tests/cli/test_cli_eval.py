@@ -97,7 +97,7 @@ def test_oracle_agent_resolves_every_builtin_task(cache: Path, tmp_path: Path) -
     rep = report(tmp_path, "oracle")
     assert rep["resolved"] == rep["total"] >= 20, rep["unresolved_ids"] + rep["error_ids"]
     some = next((tmp_path / "oracle" / "instances").iterdir())
-    agent = json.loads((some / "agent" / "result.json").read_text())
+    agent = json.loads((some / "attempts" / "0" / "agent" / "result.json").read_text())
     assert agent["exit_status"] == "finished" and agent["steps"] >= 3
     if shutil.which("bwrap"):  # the task's venv is usable inside the default sandbox
         assert agent["sandbox"] == "bwrap"

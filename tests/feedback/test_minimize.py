@@ -11,7 +11,7 @@ import pytest
 
 from devloop.feedback.base import TestReport as Report
 from devloop.feedback.minimize import SplitPatch, ddmin, minimize
-from devloop.harness.log_parsers import parse_pytest
+from devloop.parse.log_parsers import parse_pytest
 from devloop.workspace import Workspace
 
 OPS = """\

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from devloop.eval.envs import find_uv
 from devloop.feedback import runners
 from devloop.feedback.hook import run_status
-from devloop.harness.envs import find_uv
 from devloop.runtime.local import LocalRuntime
 
 UV = find_uv()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from devloop.harness import EnvironmentManager
+from devloop.eval import EnvironmentManager
 from devloop.tasks import EnvironmentSpec, Task
 
 CALC = """\

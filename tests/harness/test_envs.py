@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from devloop.harness import EnvBuildError, EnvironmentManager, PythonNotFound
+from devloop.eval import EnvBuildError, EnvironmentManager, PythonNotFound
 from devloop.tasks import EnvironmentSpec
 
 HERE = f"{sys.version_info.major}.{sys.version_info.minor}"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from devloop.harness.log_parsers import parse_log
+from devloop.parse.log_parsers import parse_log
 from devloop.tasks import load_tasks
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devloop.harness import Category, EnvironmentManager, Resolution, grade
+from devloop.eval import Category, EnvironmentManager, Resolution, grade
 from devloop.tasks import Task
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devloop.harness.log_parsers import parse_junit, parse_log, parse_pytest, parse_sympy
+from devloop.parse.log_parsers import parse_junit, parse_log, parse_pytest, parse_sympy
 
 PYTEST_LOG = """\
 tests/test_calc.py::test_mul PASSED                                      [ 16%]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from devloop.harness.oracle import OracleError, oracle_script, write_oracle_script
+from devloop.eval.oracle import OracleError, oracle_script, write_oracle_script
 from devloop.tasks import Task
 
 DUPLICATED = "def f():\n    x = 1\n    return x\n\n\n" * 3 + "def g():\n    return 0\n"

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from devloop.harness import Category, EnvironmentManager, grade, taskbox
-from devloop.harness.envs import harden
-from devloop.harness.source import apply_patch
-from devloop.harness.taskbox import UNCONFINED, TaskBox, _open_output, grading_confinement, grading_sandbox
+from devloop.eval import Category, EnvironmentManager, grade, taskbox
+from devloop.eval.envs import harden
+from devloop.eval.source import apply_patch
+from devloop.eval.taskbox import UNCONFINED, TaskBox, _open_output, grading_confinement, grading_sandbox
 from devloop.runtime.bwrap import probe_bwrap
 from devloop.tasks import EnvironmentSpec
 from devloop.types import CommandResult

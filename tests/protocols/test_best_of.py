@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from devloop.config import load_settings
-from devloop.protocols import ProtocolConfig, UnitStore, normalise_patch, run_protocol
-from devloop.protocols.best_of import choose, is_test_path
+from devloop.eval import ProtocolConfig, UnitStore, normalise_patch, run_protocol
+from devloop.eval.best_of import choose, is_test_path
 
 
 @pytest.mark.slow
@@ -17,7 +17,7 @@ def test_best_of_picks_the_candidate_that_passes_the_visible_tests(calc_task, se
     server = serve({"E": ["half_own_test", "fix_break_mul", "fix"]})
     settings = load_settings(model="openai/test", base_url=server.url, max_iterations=6, temperature=0.7)
     result = run_protocol([calc_task("E")], settings, ProtocolConfig(name="best-of", samples=3, temperature=0.7),
-                          run_id="bo", output=tmp_path / "out", cache_dir=env_cache, progress=False)  # fmt: skip
+                          run_id="bo", output=tmp_path / "out", cache_dir=env_cache)  # fmt: skip
     assert set(server.temperatures("E")) == {0.7}
     store = UnitStore(tmp_path / "out", "bo")
     selection = store.read_selection("calc__calc-E")
@@ -34,7 +34,7 @@ def test_best_of_picks_the_candidate_that_passes_the_visible_tests(calc_task, se
 
 
 def test_selection_ignores_the_hidden_tests(calc_task, calc_patches, env_manager, env_cache, tmp_path):
-    from devloop.protocols.best_of import select
+    from devloop.eval.best_of import select
 
     task = calc_task("F")
     patches = {0: calc_patches["half"], 1: calc_patches["gold"]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from devloop.config import load_settings
-from devloop.protocols import ProtocolConfig, UnitStore, run_protocol
+from devloop.eval import ProtocolConfig, UnitStore, run_protocol
 
 
 def _run(tasks, server, tmp_path, env_cache, config, run_id="it", **kw):
@@ -17,7 +17,6 @@ def _run(tasks, server, tmp_path, env_cache, config, run_id="it", **kw):
         run_id=run_id,
         output=tmp_path / "out",
         cache_dir=env_cache,
-        progress=False,
         **kw,
     )
 

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from devloop.config import load_settings
-from devloop.harness.verdict import Category, Verdict
-from devloop.protocols import ProtocolConfig, UnitRecord, UnitStore, run_protocol
-from devloop.protocols.rundata import load_run_data
+from devloop.eval import ProtocolConfig, UnitRecord, UnitStore, run_protocol
+from devloop.eval.rundata import load_run_data
+from devloop.eval.verdict import Category, Verdict
 from devloop.reports.ablation import ablation
 from devloop.reports.report import build_report, write_report
 from devloop.stats import pass_at_k
@@ -128,15 +128,8 @@ def test_report_cli_names_a_bad_run(tmp_path: Path) -> None:
 def test_ablation_grades_the_patch_at_each_limit(calc_task, serve, env_manager, env_cache, tmp_path):
     server = serve({"A": ["fix"], "B": ["half"]})  # A: add at step 1, neg at step 2, finish; B: cut at 4
     settings = load_settings(model="openai/test", base_url=server.url, max_iterations=4)
-    run_protocol(
-        [calc_task("A"), calc_task("B")],
-        settings,
-        ProtocolConfig(name="single"),
-        run_id="ab",
-        output=tmp_path / "out",
-        cache_dir=env_cache,
-        progress=False,
-    )
+    run_protocol([calc_task("A"), calc_task("B")], settings, ProtocolConfig(name="single"), run_id="ab",
+                 output=tmp_path / "out", cache_dir=env_cache)  # fmt: skip
     run = load_run_data(tmp_path / "out" / "ab")
     run.task_ids = ["calc__calc-A"]
     rows = {r["max_iterations"]: r for r in ablation(run, [1, 2, 10], cache_dir=env_cache)}

@@ -13,18 +13,18 @@ import time
 import pytest
 
 from devloop.config import load_settings
-from devloop.protocols import LocalExecutor, ProtocolConfig, UnitStore, run_protocol
+from devloop.eval import LocalExecutor, ProtocolConfig, UnitStore, run_protocol
 
 KILLABLE = """
 import sys
 from pathlib import Path
 from devloop.config import load_settings
-from devloop.protocols import LocalExecutor, ProtocolConfig, run_protocol
+from devloop.eval import LocalExecutor, ProtocolConfig, run_protocol
 from devloop.tasks import load_tasks
 tasks = load_tasks(sys.argv[1]).tasks
 settings = load_settings(model="openai/test", base_url=sys.argv[2], max_iterations=4)
 run_protocol(tasks, settings, ProtocolConfig(name="iterative"), executor=LocalExecutor(2), run_id="k",
-             output=Path(sys.argv[3]), cache_dir=Path(sys.argv[4]), progress=False)
+             output=Path(sys.argv[3]), cache_dir=Path(sys.argv[4]))
 """
 
 PLAN = {"A": ["empty", "fix"], "B": ["fix"], "C": ["half", "empty", "fix"], "D": ["empty", "empty", "fix"]}
@@ -56,7 +56,7 @@ def test_kill_mid_protocol_then_resume(calc_task, serve, env_manager, env_cache,
     assert before, "the first run should have graded a unit before the kill"
     settings = load_settings(model="openai/test", base_url=server.url, max_iterations=4)
     result = run_protocol(tasks, settings, ProtocolConfig(name="iterative"), run_id="k", output=out,
-                          cache_dir=env_cache, progress=False)  # fmt: skip
+                          cache_dir=env_cache)  # fmt: skip
     assert all(p.stat().st_mtime_ns == m for p, m in before.items())  # graded units are never redone
     assert result.report.resolved == 4 and not result.lost
     units = {t.instance_id: sorted(store.units(t.instance_id)) for t in tasks}
@@ -72,7 +72,7 @@ def test_kill_mid_protocol_then_resume(calc_task, serve, env_manager, env_cache,
 @pytest.mark.slow
 def test_ray_gives_the_same_report_as_the_local_pool(calc_task, serve, env_manager, env_cache, tmp_path):
     pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'devloop[ray]')")
-    from devloop.protocols import RayExecutor
+    from devloop.eval import RayExecutor
 
     tasks = [calc_task(n) for n in PLAN]
     results = []
@@ -80,7 +80,7 @@ def test_ray_gives_the_same_report_as_the_local_pool(calc_task, serve, env_manag
         server = serve(PLAN)
         settings = load_settings(model="openai/test", base_url=server.url, max_iterations=4)
         results.append(run_protocol(tasks, settings, ProtocolConfig(name="iterative"), executor=make(),
-                                    run_id=name, output=tmp_path, cache_dir=env_cache, progress=False))  # fmt: skip
+                                    run_id=name, output=tmp_path, cache_dir=env_cache))  # fmt: skip
     local, ray = (_signature(r) for r in results)
     assert local[1] == ray[1]
     assert {k: v for k, v in local[0].items() if k != "run_id"} == {

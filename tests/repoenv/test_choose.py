@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from devloop.harness.envs import find_uv
+from devloop.eval.envs import find_uv
 from devloop.repoenv import EnvChoiceError, choose_environment
 from devloop.repoenv.build import lock_pins, pyproject_requirements, requirement_lines
 from devloop.repoenv.model import host_path

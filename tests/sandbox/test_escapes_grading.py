@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from devloop.harness import Category, grade
+from devloop.eval import Category, grade
 from devloop.runtime.bwrap import probe_bwrap
 from devloop.runtime.limits import MIB, Limits
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from devloop.harness import Category, EnvironmentManager, RunStore, grade
-from devloop.harness.runner import RunnerSettings, evaluate_instance
-from devloop.harness.source import SourceError, _clean_rejects, extract, reset_to_base
-from devloop.protocols.units import UnitStore
+from devloop.eval import Category, EnvironmentManager, RunStore, grade
+from devloop.eval.attempt import AttemptJob, HarnessSettings, run_attempt
+from devloop.eval.source import SourceError, _clean_rejects, extract, reset_to_base
+from devloop.eval.store import UnitStore
 from devloop.tasks import Task, TaskLoadError, load_tasks
 
 BASE_TEST = "def test_one():\n    assert True\n"
@@ -77,9 +77,9 @@ def test_instance_id_aimed_at_the_run_directory(bad, base_repo, tmp_path, escape
             load_tasks(tasks, strict=True)
         assert str(err.value).startswith(f"{tasks}:1: instance_id: ") and "\n" not in str(err.value)
     with escape(f"instance_id {bad!r} past the loader into the run dir", by="RunStore refuses unsafe ids"):
-        settings = RunnerSettings(tmp_path / "runs", "r1", None, None, 60.0, False, "m")
+        settings = HarnessSettings(tmp_path / "runs", "r1", test_timeout=60.0)
         with pytest.raises(ValueError) as err:
-            evaluate_instance(_unchecked(repo, commit, instance_id=bad), "", None, settings)
+            run_attempt(AttemptJob(_unchecked(repo, commit, instance_id=bad), 0, None, settings, patch=""))
         assert "\n" not in str(err.value) and "instance id" in str(err.value)
         for store_call in (lambda s: s.instance_dir(bad), lambda s: s.unit_dir(bad, 0)):
             with pytest.raises(ValueError):
@@ -155,9 +155,9 @@ def test_model_patch_aimed_outside_fails_only_its_own_instance(base_repo, marker
         assert _intact(outside, secret)
     # The rest of the run goes on: another instance's verdict is written as usual.
     store = RunStore(tmp_path / "runs", "r1")
-    settings = RunnerSettings(tmp_path / "runs", "r1", tmp_path / "cache", None, 60.0, False, "m")
+    settings = HarnessSettings(tmp_path / "runs", "r1", tmp_path / "cache", test_timeout=60.0)
     other = Task.model_validate(_record(repo, commit, instance_id="one__one-2"))
     for t, p in ((task, patch), (other, "")):
-        evaluate_instance(t, p, None, settings)
-    assert store.read_verdict("one__one-1").category == Category.PATCH_APPLY_FAILED
-    assert store.read_verdict("one__one-2").category == Category.EMPTY_PATCH
+        run_attempt(AttemptJob(t, 0, None, settings, patch=p))
+    assert store.read_unit("one__one-1", 0).verdict.category == Category.PATCH_APPLY_FAILED
+    assert store.read_unit("one__one-2", 0).verdict.category == Category.EMPTY_PATCH

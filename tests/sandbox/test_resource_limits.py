@@ -124,7 +124,7 @@ def test_fork_bomb_without_a_cgroup_is_reported_from_its_output(workspace: Path,
 EVAL_PARENT = textwrap.dedent("""
     import sys, tempfile
     from pathlib import Path
-    from devloop.protocols.executors import LocalExecutor
+    from devloop.eval.executors import LocalExecutor
     from devloop.runtime.bwrap import BwrapRuntime
 
     def job(arg):

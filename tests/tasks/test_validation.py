@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devloop.harness.diffs import touched_paths
+from devloop.parse.diffs import touched_paths
 from devloop.tasks import Prediction, Task, TaskLoadError, load_predictions, load_tasks
 from devloop.tasks.safety import MAX_ID_LENGTH, check_component, patch_paths, patch_problem, path_problem
 

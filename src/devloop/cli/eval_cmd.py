@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -200,24 +199,31 @@ def eval_(
             rich_help_panel=PROTOCOL,
         ),
     ] = None,
+    force_resume: Annotated[
+        bool,
+        typer.Option(
+            "--force-resume",
+            help="Resume --run-id even though it was made with other agent settings (mixes them in one run).",
+            rich_help_panel=RUN,
+        ),
+    ] = False,
 ) -> None:
     """Grade patches on SWE-bench-compatible tasks with the official rules, without Docker.
 
     Either grade --predictions, or run the agent (--model) on each task and grade its patch. Writes
-    OUTPUT/<run-id>/report.json and OUTPUT/<run-id>/instances/<instance_id>/verdict.json (+ test log, and the
-    agent's run directory for --model).
+    OUTPUT/<run-id>/report.json and OUTPUT/<run-id>/instances/<instance_id>/verdict.json, with each attempt's
+    agent run and grading logs in instances/<instance_id>/attempts/<k>/.
     """
     overrides = o.settings_overrides(locals())
     overrides.pop("model", None)  # given to _solver on its own
-    from devloop.harness import run_eval
+    from devloop.cli.eval_support import protocol_config, run_protocol_cli
+    from devloop.eval.store import default_run_id
     from devloop.tasks import TaskLoadError, load_predictions
 
     if (tasks is None) == (suite is None):
         fail("give exactly one of --tasks FILE or --suite builtin")
     if (predictions is None) == (model is None):
         fail("give exactly one of --predictions gold|empty|FILE or --model PROVIDER/NAME")
-    from devloop.protocols.cli_support import protocol_config
-
     config = protocol_config(
         protocol,
         attempts=attempts,
@@ -235,45 +241,24 @@ def eval_(
             f"[yellow]warning:[/] {bare} of {len(task_list)} tasks have no `environment` (as in the "
             "official SWE-bench files): they will be graded env_error. See README, Evaluation."
         )
-    agent = preds = None
-    if config is not None and model is not None:
-        from devloop.protocols.cli_support import run_protocol_cli
-
-        run_protocol_cli(task_list, _solver(model, overrides).settings, config,
-            executor=executor, ray_address=ray_address, workers=workers, run_id=run_id, output=output,
-            cache_dir=cache_dir, mirrors=mirrors, test_timeout=test_timeout, keep_workdirs=keep_workdirs,
-            console=console)  # fmt: skip
-        return
+    preds = settings = None
     if predictions is not None:
         try:
             preds = load_predictions(predictions, task_list)
         except (TaskLoadError, ValueError) as e:
             fail(str(e))
     else:
-        agent = dataclasses.replace(_solver(model, overrides), hide=(output, mirrors))
-    sandbox_name, limits = _grading_confinement(agent.settings if agent else None, overrides, console)
-    from devloop.harness import default_run_id
-    from devloop.protocols.engine import write_tasks
-    from devloop.protocols.units import UnitStore
-
+        settings = _solver(model, overrides).settings
+    confinement = _grading_confinement(settings, overrides, console)
     run_id = run_id or default_run_id()
-    run_eval(
-        task_list,
-        predictions=preds,
-        agent=agent,
-        workers=workers,
-        run_id=run_id,
-        output=output,
-        cache_dir=cache_dir,
-        mirrors=mirrors,
-        test_timeout=test_timeout,
-        keep_workdirs=keep_workdirs,
-        model_name=model if model else None,
-        console=console,
-        sandbox=sandbox_name,
-        limits=limits,
-    )
-    write_tasks(UnitStore(output, run_id), task_list)  # so `devloop report` can re-grade from the run alone
+    result = run_protocol_cli(task_list, settings, config, predictions=preds, confinement=confinement,
+        executor=executor, ray_address=ray_address, workers=workers, run_id=run_id, output=output,
+        cache_dir=cache_dir, mirrors=mirrors, test_timeout=test_timeout, keep_workdirs=keep_workdirs,
+        console=console, force_resume=force_resume)  # fmt: skip
+    report = result.report
+    if report.total and report.agent_error == report.total:
+        fail(f"every instance failed in the agent (agent_error), none was answered by the model; see "
+             f"{output / run_id / 'instances'}/<id>/verdict.json", code=1)  # fmt: skip
 
 
 def load_task_list(
@@ -288,7 +273,7 @@ def load_task_list(
     """The tasks of --tasks FILE or --suite NAME, narrowed to --instances; fails with one line."""
     from rich.markup import escape
 
-    from devloop.harness import default_cache_dir
+    from devloop.eval.envs import default_cache_dir
     from devloop.tasks import TaskLoadError, load_suite, load_tasks
 
     if (tasks is None) == (suite is None):
@@ -316,7 +301,7 @@ def load_task_list(
 
 def _grading_confinement(settings, overrides: dict, console: Console):  # -> tuple[str, Limits]
     """Grading's sandbox and limits: the agent's (--sandbox, --memory-limit, config files); fails with one line."""
-    from devloop.harness.taskbox import grading_confinement
+    from devloop.eval.taskbox import grading_confinement
 
     try:
         settings = settings or load_settings(**overrides)
@@ -331,8 +316,8 @@ def _grading_confinement(settings, overrides: dict, console: Console):  # -> tup
 
 
 def _solver(model: str | None, overrides: dict):  # -> AgentSolver
+    from devloop.eval.solver import ORACLE, AgentSolver
     from devloop.models import get_model
-    from devloop.solver import ORACLE, AgentSolver
 
     try:
         settings = load_settings(model=model, **overrides)

@@ -53,8 +53,8 @@ def report_(
     """Summarise runs: final resolve rate, outcomes, per-attempt table, pass@k and best-of figures, each with
     a 95% CI; plots of the outcomes per run, pass@k curves, resolve rate vs max iterations and attempts, with
     one line for each plot the runs have no data for."""
-    from devloop.protocols.cli_support import parse_ints
-    from devloop.protocols.rundata import load_run_data
+    from devloop.cli.eval_support import parse_ints
+    from devloop.eval.rundata import load_run_data
     from devloop.reports.ablation import ablation
     from devloop.reports.report import build_report, write_report
     from devloop.stats.formatting import rate_text

@@ -80,9 +80,9 @@ def sweep_(
     """Run `--samples` attempts per task at every (temperature, max-iterations) setting, reusing units already
     done, and report resolve rate (pass@1) and pass@k for each setting with 95% CIs."""
     from devloop.cli.eval_cmd import _solver, load_task_list
-    from devloop.protocols.cli_support import parse_floats, parse_ints, run_protocol_cli
-    from devloop.protocols.policy import ProtocolConfig
-    from devloop.protocols.rundata import load_run_data
+    from devloop.cli.eval_support import parse_floats, parse_ints, run_protocol_cli
+    from devloop.eval.protocols import ProtocolConfig
+    from devloop.eval.rundata import load_run_data
     from devloop.reports.report import build_report, write_report
 
     console = Console(highlight=False, soft_wrap=True)  # a line is never broken for width
@@ -105,7 +105,8 @@ def sweep_(
             config = ProtocolConfig(name="samples", samples=samples, temperature=temp)
             run_protocol_cli(task_list, settings, config, executor=executor, ray_address=ray_address,
                              workers=workers, run_id=run_id, output=root, cache_dir=cache_dir, mirrors=mirrors,
-                             test_timeout=test_timeout, keep_workdirs=False, console=console)  # fmt: skip
+                             test_timeout=test_timeout, keep_workdirs=False, console=console,
+                             resume_flag="--sweep-id", resume_id=sweep_id)  # fmt: skip
             cells.append(root / run_id)
     report = build_report([load_run_data(c) for c in cells])
     written = write_report(report, root / "report")

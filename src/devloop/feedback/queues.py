@@ -206,7 +206,7 @@ class QueuePolicy(StepHook):
                 record.notes.append("restored the best checkpoint")
                 note = restored.text + " "
         if record.name == "rescue" and self.rescue is not None:
-            from devloop.harness.diffs import touched_paths  # the eval layer's package: loaded only when used
+            from devloop.parse.diffs import touched_paths  # the eval layer's package: loaded only when used
 
             report = self.feedback.last_report
             output = "\n".join([report.log if report is not None else "", self._last_output])

@@ -184,7 +184,7 @@ class PytestRunner(_ShellRunner):
 
     def _fallback(self, report: TestReport, exit_code: int | None) -> None:
         """No plugin records: read the -rA summary; if even that is empty, the run itself failed."""
-        from devloop.harness.log_parsers import parse_pytest
+        from devloop.parse.log_parsers import parse_pytest
 
         report.statuses.update(parse_pytest(report.log))
         if report.statuses or report.timed_out or exit_code == 5:  # 5: pytest collected no tests

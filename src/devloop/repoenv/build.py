@@ -37,7 +37,7 @@ _BUILD_TIMEOUT = 900
 def uv_sync(repo: Path, cache_dir: Path | None = None) -> Path:
     """`uv sync --frozen` of the uv project at `repo` into a cached env keyed by its lock (and path:
     the project's own editable install names it). Raises EnvError with uv's last line."""
-    from devloop.harness.envs import find_uv, harden  # the eval harness's code, loaded when building
+    from devloop.eval.envs import find_uv, harden  # the eval harness's code, loaded when building
 
     uv = find_uv()
     if uv is None:
@@ -142,7 +142,7 @@ def _poetry_constraint(version: str) -> str:
 
 def managed_venv(python_version: str, pins: list[str], cache_dir: Path | None = None) -> Path:
     """The harness's cached venv for `pins` on Python `python_version`. Raises EnvError."""
-    from devloop.harness import envs
+    from devloop.eval import envs
     from devloop.tasks.model import EnvironmentSpec
 
     try:

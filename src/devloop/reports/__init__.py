@@ -1,6 +1,6 @@
 """Reports over evaluation runs: reading runs, comparison, iteration ablation, report.md/json and plots.
 
-Runs are read through `devloop.protocols.rundata` (the run store's reader) and report.json; the numbers
+Runs are read through `devloop.eval.rundata` (the run store's reader) and report.json; the numbers
 come from `devloop.stats`. matplotlib is imported only when plots are drawn (`devloop.reports.plots`).
 """
 

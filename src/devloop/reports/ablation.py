@@ -14,12 +14,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from devloop.harness.envs import EnvironmentManager
-from devloop.harness.grading import grade
-from devloop.harness.store import atomic_write
-from devloop.harness.verdict import Category, Verdict
-from devloop.protocols.rundata import RunData
-from devloop.protocols.units import UnitRecord
+from devloop.eval.envs import EnvironmentManager
+from devloop.eval.grading import grade
+from devloop.eval.records import UnitRecord
+from devloop.eval.rundata import RunData
+from devloop.eval.store import atomic_write
+from devloop.eval.verdict import Category, Verdict
 from devloop.stats.summary import pass_at_k_estimate, resolve_rate
 
 

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from devloop.harness.store import atomic_write
-from devloop.protocols.rundata import RunData
-from devloop.protocols.summary import protocol_section, sample_counts
+from devloop.eval.rundata import RunData
+from devloop.eval.store import atomic_write
+from devloop.eval.summary import protocol_section, sample_counts
 from devloop.reports.markdown import render_markdown
 from devloop.stats.summary import pass_at_k_estimate
 

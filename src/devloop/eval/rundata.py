@@ -1,8 +1,8 @@
 """Reading a finished (or stopped) run directory back: its protocol, tasks, units and selections.
 
-Runs made by the protocol engine have per-unit records; runs made by the plain harness (`devloop eval`
-single/local, `run_eval`) have one verdict per instance, read here as unit 0 so every report treats
-both alike.
+Runs have one record per attempt (instances/<id>/attempts/<k>/unit.json); runs made by devloop 0.1's
+single-attempt runner have one verdict per instance and the agent's run in instances/<id>/agent/, read
+here as unit 0 so every report treats both alike.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from devloop.protocols.policy import ProtocolConfig
-from devloop.protocols.units import TASKS, Selection, UnitRecord, UnitStore, settings_key
+from devloop.eval.protocols import ProtocolConfig
+from devloop.eval.records import TASKS, Selection, UnitRecord, settings_key
+from devloop.eval.store import UnitStore
 from devloop.tasks.model import Task
 
 
@@ -47,7 +48,7 @@ class RunData:
         ]
 
     def trajectory(self, instance_id: str, index: int) -> Path:
-        """The agent's trajectory of a unit (legacy runs keep it in instances/<id>/agent/)."""
+        """The agent's trajectory of a unit (devloop 0.1 runs keep it in instances/<id>/agent/)."""
         path = self.store.unit_dir(instance_id, index) / "agent" / "trajectory.jsonl"
         return path if path.is_file() else self.store.instance_dir(instance_id) / "agent" / "trajectory.jsonl"
 
@@ -69,7 +70,7 @@ def _start_settings(trajectory: Path) -> dict[str, Any]:
     return first.get("settings", {}) if isinstance(first, dict) else {}
 
 
-def _legacy_unit(store: UnitStore, instance_id: str) -> UnitRecord | None:
+def _unit_from_0_1(store: UnitStore, instance_id: str) -> UnitRecord | None:
     verdict = store.read_verdict(instance_id)
     if verdict is None:
         return None
@@ -94,7 +95,9 @@ def load_run_data(path: Path) -> RunData:
     meta, report = store.read_run_meta(), _json(root / "report.json")
     try:
         config = (
-            ProtocolConfig(**meta["protocol"]) if isinstance(meta.get("protocol"), dict) else ProtocolConfig()
+            ProtocolConfig.model_validate(meta["protocol"])
+            if isinstance(meta.get("protocol"), dict)
+            else ProtocolConfig()
         )
     except (ValidationError, TypeError) as exc:
         raise ValueError(f"{root / 'run.json'}: bad protocol section ({exc})".splitlines()[0]) from None
@@ -112,14 +115,15 @@ def load_run_data(path: Path) -> RunData:
     units: dict[str, dict[int, UnitRecord]] = {}
     for iid in ids:
         units[iid] = store.units(iid)
-        if not units[iid] and (legacy := _legacy_unit(store, iid)):
+        if not units[iid] and (legacy := _unit_from_0_1(store, iid)):
             units[iid] = {0: legacy}
     selections = {i: s for i in ids if (s := store.read_selection(i))}
-    settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
+    raw_settings = meta.get("settings")
+    settings: dict[str, Any] = raw_settings if isinstance(raw_settings, dict) else {}
     first = next((u for us in units.values() for u in us.values()), None)
-    temperature = config.temperature if config.name != "iterative" else None
-    if not settings and first is not None:
-        temperature = first.temperature if config.name != "iterative" else None
+    temperature = config.protocol.run_temperature(config)
+    if temperature is not None and not settings and first is not None:
+        temperature = first.temperature
     max_iterations = settings.get("max_iterations") or (first.max_iterations if first else None) or None
     return RunData(root=root, label=root.name, config=config, task_ids=ids, units=units, selections=selections,
                    temperature=temperature, max_iterations=max_iterations,

@@ -1,4 +1,4 @@
-"""The agent as the evaluation harness calls it: `(task, workdir, env, out_dir) -> patch`.
+"""The agent as the evaluation harness calls it: `(task, workdir, env, out_dir) -> AgentOutcome`.
 
 A module-level, picklable callable so `devloop eval --workers N` can ship it to worker processes.
 `--model oracle` scripts the agent from each task's gold patch (view, one str_replace per hunk, run the
@@ -17,16 +17,34 @@ from devloop.tasks.model import Task
 
 ORACLE = "oracle"
 
+AGENT_FAILURES = frozenset({"model_error", "runtime_error"})
+"""Exit statuses that are not the model's answer: the server or the runtime failed."""
+
+
+@dataclass(frozen=True)
+class AgentOutcome:
+    """What one agent run left: its patch, how it stopped (result.json's exit_status and reason), steps."""
+
+    patch: str
+    exit_status: str | None
+    steps: int = 0
+    reason: str = ""
+
+    @property
+    def failed(self) -> bool:
+        """The agent did not give an answer: its model server or runtime failed."""
+        return self.exit_status in AGENT_FAILURES
+
 
 @dataclass(frozen=True)
 class AgentSolver:
     settings: RunSettings
     hide: tuple[Path | None, ...] = ()  # hidden from the agent's sandbox: the run directory, the mirrors
 
-    def __call__(self, task: Task, workdir: Path, env: dict[str, str], out_dir: Path) -> str:
+    def __call__(self, task: Task, workdir: Path, env: dict[str, str], out_dir: Path) -> AgentOutcome:
         settings = self.settings
         if settings.model == ORACLE:
-            from devloop.harness.oracle import oracle_script, write_oracle_script
+            from devloop.eval.oracle import oracle_script, write_oracle_script
 
             script = out_dir / "oracle.jsonl"
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -36,4 +54,4 @@ class AgentSolver:
         result = run_agent(
             workdir, task.problem_statement, settings, out_dir, env=env, in_place=True, hide=hide
         )
-        return result.patch
+        return AgentOutcome(result.patch or "", str(result.exit_status), result.steps, result.reason)

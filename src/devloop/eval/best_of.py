@@ -28,12 +28,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from devloop.harness.diffs import parse_diff
-from devloop.harness.envs import EnvError, EnvironmentManager
-from devloop.harness.log_parsers import TestStatus, parse_log
-from devloop.harness.source import extract
-from devloop.harness.taskbox import TaskBox
-from devloop.protocols.units import Selection
+from devloop.eval.checkout import check_out
+from devloop.eval.envs import EnvError, EnvironmentManager
+from devloop.eval.records import Selection
+from devloop.eval.taskbox import TaskBox
+from devloop.parse.diffs import parse_diff
+from devloop.parse.log_parsers import TestStatus, parse_log
 from devloop.runtime.limits import Limits
 from devloop.tasks.model import Task
 
@@ -102,12 +102,7 @@ def run_visible_tests(task: Task, patch: str | None, *, manager: EnvironmentMana
     if spec is None:
         raise EnvError("the record has no environment to run its visible tests in")
     with TaskBox(workdir, sandbox=sandbox, limits=limits) as box:
-        extract(task, mirrors, box.tree)
-        box.prepare_env(manager, manager.venv_for(spec), spec)
-        if spec.install:
-            installed = box.run(spec.install, timeout=timeout, log=log)
-            if installed.exit_code != 0:
-                raise EnvError(f"the install command failed on the tree at base (exit {installed.exit_code})")
+        check_out(task, box, manager, mirrors, timeout=timeout, install_log=log, where=" on the tree at base")
         if patch is not None and not box.apply(patch).applied:
             return VisibleRun(False, {})
         box.run(spec.test_cmd, timeout=timeout, log=log)
@@ -132,11 +127,22 @@ def choose(candidates: Sequence[dict[str, object]]) -> int:
     """The index of the best candidate under the module's rule; each candidate needs the keys `index`,
     `applied`, `regressions`, `own_tests_failed`, `votes`."""
 
-    def key(c: dict[str, object]) -> tuple[int, int, int, int, int]:
-        return (-int(c["applied"]), int(c["regressions"]), int(c["own_tests_failed"]),  # type: ignore[call-overload]
-                -int(c["votes"]), int(c["index"]))  # type: ignore[call-overload]  # fmt: skip
+    def n(c: dict[str, object], name: str) -> int:
+        value = c[name]
+        if not isinstance(value, int):
+            raise TypeError(f"candidate {name} must be a whole number, got {value!r}")
+        return value
 
-    return int(min(candidates, key=key)["index"])  # type: ignore[call-overload]
+    def key(c: dict[str, object]) -> tuple[int, int, int, int, int]:
+        return (
+            -n(c, "applied"),
+            n(c, "regressions"),
+            n(c, "own_tests_failed"),
+            -n(c, "votes"),
+            n(c, "index"),
+        )
+
+    return n(min(candidates, key=key), "index")
 
 
 def select(task: Task, patches: dict[int, str], *, manager: EnvironmentManager, mirrors: Path | None,
@@ -164,3 +170,23 @@ def select(task: Task, patches: dict[int, str], *, manager: EnvironmentManager, 
         if not keep_workdirs:
             shutil.rmtree(workdir, ignore_errors=True)
     return Selection(instance_id=task.instance_id, chosen=choose(rows), candidates=rows, rule=RULE)
+
+
+def vote_only(task: Task, patches: dict[int, str], why: str) -> Selection:
+    """The choice by votes alone (every candidate taken as applying, without regressions), when the visible
+    tests could not run; `why` says why, in the selection's rule."""
+    fingerprints = {i: normalise_patch(p) for i, p in patches.items() if p.strip()}
+    votes = Counter(fingerprints.values())
+    rows: list[dict[str, object]] = [
+        {
+            "index": i,
+            "applied": 1,
+            "regressions": 0,
+            "own_tests_failed": 0,
+            "votes": votes[fp],
+            "fingerprint": fp,
+        }
+        for i, fp in fingerprints.items()
+    ]
+    chosen = choose(rows) if rows else min(patches)
+    return Selection(instance_id=task.instance_id, chosen=chosen, candidates=rows, rule=f"vote only ({why})")

@@ -6,11 +6,11 @@ interval; averages of per-task values (pass@k, pass^k) a seeded bootstrap over t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from devloop.protocols.policy import ProtocolConfig, chosen_index, needs_retry
-from devloop.protocols.units import Selection, UnitRecord
+from devloop.eval.protocols import BestOf, Iterative, ProtocolConfig, Samples, chosen_index, needs_retry
+from devloop.eval.records import Selection, UnitRecord
 from devloop.stats.summary import pass_at_k_estimate, pass_hat_k_estimate, resolve_rate
 
 Units = Mapping[str, Mapping[int, UnitRecord]]
@@ -87,6 +87,44 @@ def final_ids(config: ProtocolConfig, task_ids: Sequence[str], units: Units,
     return out
 
 
+def _iterative(config: ProtocolConfig, task_ids: Sequence[str], units: Units, selections: Mapping[str, Selection],
+               chosen: Mapping[str, UnitRecord], conf: float, seed: int) -> dict[str, Any]:  # fmt: skip
+    return {"attempts": attempts_table(config, task_ids, units, conf)}
+
+
+def _samples(config: ProtocolConfig, task_ids: Sequence[str], units: Units, selections: Mapping[str, Selection],
+             chosen: Mapping[str, UnitRecord], conf: float, seed: int) -> dict[str, Any]:  # fmt: skip
+    counts = sample_counts(task_ids, units)
+    return {
+        "pass_at_k": pass_at_k_table(task_ids, units, config.samples, conf, seed),
+        "samples_per_task": min((n for n, _ in counts.values()), default=0),
+    }
+
+
+def _best_of(config: ProtocolConfig, task_ids: Sequence[str], units: Units, selections: Mapping[str, Selection],
+             chosen: Mapping[str, UnitRecord], conf: float, seed: int) -> dict[str, Any]:  # fmt: skip
+    resolved = sum(u.resolved for u in chosen.values())
+    any_ok = [t for t in task_ids if any(u.resolved for u in units.get(t, {}).values())]
+    picked_ok = [t for t in any_ok if t in chosen and chosen[t].resolved]
+    return {
+        **_samples(config, task_ids, units, selections, chosen, conf, seed),
+        "best_of": {
+            "selected": _rate(resolved, len(task_ids), conf),
+            "oracle_pass_at_n": _rate(len(any_ok), len(task_ids), conf),
+            "selection_accuracy": _rate(len(picked_ok), len(any_ok), conf),
+            "rule": next(iter(selections.values())).rule if selections else "",
+        },
+    }
+
+
+Section = Callable[
+    [ProtocolConfig, Sequence[str], Units, Mapping[str, Selection], Mapping[str, UnitRecord], float, int],
+    dict[str, Any],
+]
+SECTIONS: dict[str, Section] = {Iterative.name: _iterative, Samples.name: _samples, BestOf.name: _best_of}
+"""Each protocol's own report section, by protocol name (single has none)."""
+
+
 def protocol_section(config: ProtocolConfig, task_ids: Sequence[str], units: Units,
                      selections: Mapping[str, Selection] | None = None, conf: float = 0.95, seed: int = 0
                      ) -> dict[str, Any]:  # fmt: skip
@@ -101,19 +139,6 @@ def protocol_section(config: ProtocolConfig, task_ids: Sequence[str], units: Uni
         "final": {"resolved": resolved, "total": len(task_ids), "rate": _rate(resolved, len(task_ids), conf),
                   "chosen_unit": {t: u.index for t, u in chosen.items()}},
     }  # fmt: skip
-    if config.name == "iterative":
-        section["attempts"] = attempts_table(config, task_ids, units, conf)
-    if config.name in ("samples", "best-of"):
-        section["pass_at_k"] = pass_at_k_table(task_ids, units, config.samples, conf, seed)
-        counts = sample_counts(task_ids, units)
-        section["samples_per_task"] = min((n for n, _ in counts.values()), default=0)
-    if config.name == "best-of":
-        any_ok = [t for t in task_ids if any(u.resolved for u in units.get(t, {}).values())]
-        picked_ok = [t for t in any_ok if t in chosen and chosen[t].resolved]
-        section["best_of"] = {
-            "selected": _rate(resolved, len(task_ids), conf),
-            "oracle_pass_at_n": _rate(len(any_ok), len(task_ids), conf),
-            "selection_accuracy": _rate(len(picked_ok), len(any_ok), conf),
-            "rule": next(iter(selections.values())).rule if selections else "",
-        }
+    if (extra := SECTIONS.get(config.name)) is not None:
+        section.update(extra(config, task_ids, units, selections, chosen, conf, seed))
     return section

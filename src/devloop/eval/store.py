@@ -1,7 +1,13 @@
-"""The eval run directory: `<output>/<run-id>/report.json` and `instances/<id>/verdict.json`.
+"""The eval run directory, one layout for every protocol:
+
+    <run>/run.json, tasks.jsonl, report.json, predictions.jsonl
+    <run>/instances/<id>/verdict.json, prediction.json      the chosen attempt's (the instance's answer)
+    <run>/instances/<id>/selection.json                     best-of's choice
+    <run>/instances/<id>/attempts/<k>/unit.json              one graded attempt (a UnitRecord)
+    <run>/instances/<id>/attempts/<k>/agent/, *.log, ...     its agent run and grading logs
 
 Every file is written to a temporary name and renamed into place, so a `kill -9` at any moment leaves
-each verdict either complete or absent; resuming with the same run id skips instances that have one.
+each record either complete or absent; a resumed run redoes exactly the attempts without a unit.json.
 """
 
 from __future__ import annotations
@@ -10,11 +16,14 @@ import json
 import os
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
-from devloop.harness.verdict import ERROR_CATEGORIES, Category, Verdict
+from devloop.eval.records import SELECTION, UNIT, Selection, UnitRecord
+from devloop.eval.verdict import ERROR_CATEGORIES, Category, Verdict
 from devloop.stats.intervals import wilson
 from devloop.tasks.model import Prediction
 from devloop.tasks.predictions import write_predictions
@@ -46,7 +55,7 @@ class Report(BaseModel):
     unresolved: int
     empty_patch: int
     error: int
-    """patch_apply_failed + env_error + timeout + error."""
+    """patch_apply_failed + env_error + timeout + agent_error + error."""
     resolve_rate: float
     """resolved / total."""
     resolve_rate_ci: tuple[float, float] = (0.0, 1.0)
@@ -58,6 +67,9 @@ class Report(BaseModel):
     patch_apply_failed_ids: list[str] = Field(default_factory=list)
     env_error_ids: list[str] = Field(default_factory=list)
     timeout_ids: list[str] = Field(default_factory=list)
+    agent_error: int = 0
+    """Instances whose agent failed for a reason that is not the model's answer (model server, runtime)."""
+    agent_error_ids: list[str] = Field(default_factory=list)
     partial_ids: list[str] = Field(default_factory=list)
     """Unresolved instances where some but not all FAIL_TO_PASS tests pass (PARTIAL)."""
     incomplete_ids: list[str] = Field(default_factory=list)
@@ -87,11 +99,7 @@ class RunStore:
 
     def read_verdict(self, instance_id: str) -> Verdict | None:
         """The instance's verdict, or None when it has none (or an unreadable one, to be redone)."""
-        path = self.instance_dir(instance_id) / VERDICT
-        try:
-            return Verdict.model_validate_json(path.read_text(encoding="utf-8"))
-        except (OSError, ValidationError):
-            return None
+        return _read(Verdict, self.instance_dir(instance_id) / VERDICT)
 
     def write_verdict(self, verdict: Verdict) -> Path:
         """Write the verdict atomically; its presence marks the instance as done."""
@@ -115,11 +123,7 @@ class RunStore:
 
     def read_prediction(self, instance_id: str) -> Prediction | None:
         """A patch an agent already produced for the instance (reused on resume), or None."""
-        path = self.instance_dir(instance_id) / PREDICTION
-        try:
-            return Prediction.model_validate_json(path.read_text(encoding="utf-8"))
-        except (OSError, ValidationError):
-            return None
+        return _read(Prediction, self.instance_dir(instance_id) / PREDICTION)
 
     def write_prediction(self, prediction: Prediction) -> None:
         atomic_write(
@@ -141,6 +145,7 @@ class RunStore:
                 partial.append(iid)
         errors = [i for i in ids if any(i in by_category[c] for c in ERROR_CATEGORIES)]
         resolved = by_category[Category.RESOLVED]
+        lo, hi = wilson(len(resolved), len(ids))
         return Report(
             run_id=self.run_id,
             total=len(ids),
@@ -150,7 +155,7 @@ class RunStore:
             empty_patch=len(by_category[Category.EMPTY_PATCH]),
             error=len(errors),
             resolve_rate=round(len(resolved) / len(ids), 4) if ids else 0.0,
-            resolve_rate_ci=tuple(round(x, 4) for x in wilson(len(resolved), len(ids))),
+            resolve_rate_ci=(round(lo, 4), round(hi, 4)),
             resolved_ids=resolved,
             unresolved_ids=by_category[Category.UNRESOLVED],
             empty_patch_ids=by_category[Category.EMPTY_PATCH],
@@ -158,6 +163,8 @@ class RunStore:
             patch_apply_failed_ids=by_category[Category.PATCH_APPLY_FAILED],
             env_error_ids=by_category[Category.ENV_ERROR],
             timeout_ids=by_category[Category.TIMEOUT],
+            agent_error=len(by_category[Category.AGENT_ERROR]),
+            agent_error_ids=by_category[Category.AGENT_ERROR],
             partial_ids=partial,
             incomplete_ids=incomplete,
             categories={c.value: len(v) for c, v in by_category.items()},
@@ -177,3 +184,62 @@ class RunStore:
     def write_meta(self, meta: dict[str, object]) -> None:
         """Record how the run was started (arguments, versions) in run.json."""
         atomic_write(self.root / "run.json", json.dumps({**meta, "updated": time.time()}, indent=1) + "\n")
+
+    def read_run_meta(self) -> dict[str, Any]:
+        """run.json as a dict ({} when absent or unreadable)."""
+        try:
+            data = json.loads((self.root / "run.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def unit_dir(self, instance_id: str, index: int) -> Path:
+        """`instances/<id>/attempts/<index>`; ValueError (one line) for an unsafe id or a bad index."""
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise ValueError(f"attempt index must be a whole number >= 0, got {index!r}")
+        return self.instance_dir(instance_id) / "attempts" / str(index)
+
+    def read_unit(self, instance_id: str, index: int) -> UnitRecord | None:
+        """The unit's record, or None when it has none (or an unreadable one, to be redone)."""
+        return _read(UnitRecord, self.unit_dir(instance_id, index) / UNIT)
+
+    def write_unit(self, record: UnitRecord) -> None:
+        _write(self.unit_dir(record.instance_id, record.index) / UNIT, record)
+
+    def units(self, instance_id: str) -> dict[int, UnitRecord]:
+        """Every complete unit of an instance, by index."""
+        base = self.instance_dir(instance_id) / "attempts"
+        out: dict[int, UnitRecord] = {}
+        if base.is_dir():
+            for entry in base.iterdir():
+                if entry.name.isdigit() and (record := self.read_unit(instance_id, int(entry.name))):
+                    out[record.index] = record
+        return dict(sorted(out.items()))
+
+    def read_selection(self, instance_id: str) -> Selection | None:
+        return _read(Selection, self.instance_dir(instance_id) / SELECTION)
+
+    def write_selection(self, selection: Selection) -> None:
+        _write(self.instance_dir(selection.instance_id) / SELECTION, selection)
+
+
+UnitStore = RunStore
+"""The name reports used for the store with attempt records; the same class."""
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _read(model: type[M], path: Path) -> M | None:
+    try:
+        return model.model_validate_json(path.read_text("utf-8"))
+    except (OSError, ValidationError):
+        return None
+
+
+def _write(path: Path, record: BaseModel) -> None:
+    atomic_write(path, record.model_dump_json(indent=1) + "\n")
+
+
+def default_run_id() -> str:
+    """A fresh run id: the local date and time."""
+    return datetime.now().strftime("%Y%m%d-%H%M%S")

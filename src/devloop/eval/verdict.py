@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from devloop.harness.log_parsers import TestStatus
+from devloop.parse.log_parsers import TestStatus
 
 
 class Category(StrEnum):
@@ -19,12 +19,14 @@ class Category(StrEnum):
     PATCH_APPLY_FAILED = "patch_apply_failed"
     ENV_ERROR = "env_error"
     TIMEOUT = "timeout"
+    AGENT_ERROR = "agent_error"
+    """The agent stopped for a reason that is not the model's answer (model server, runtime): redone on resume."""
     ERROR = "error"
 
 
 # Categories reported under `error` in report.json, as the official harness lumps them.
 ERROR_CATEGORIES = frozenset(
-    {Category.PATCH_APPLY_FAILED, Category.ENV_ERROR, Category.TIMEOUT, Category.ERROR}
+    {Category.PATCH_APPLY_FAILED, Category.ENV_ERROR, Category.TIMEOUT, Category.AGENT_ERROR, Category.ERROR}
 )
 
 
@@ -38,11 +40,15 @@ class Resolution(StrEnum):
 MISSING = "MISSING"
 
 
+def _lists() -> dict[str, list[str]]:
+    return {"success": [], "failure": []}
+
+
 class TestsStatus(BaseModel):
     """Per-list success/failure, the shape of the official report's `tests_status`."""
 
-    FAIL_TO_PASS: dict[str, list[str]] = Field(default_factory=lambda: {"success": [], "failure": []})
-    PASS_TO_PASS: dict[str, list[str]] = Field(default_factory=lambda: {"success": [], "failure": []})
+    FAIL_TO_PASS: dict[str, list[str]] = Field(default_factory=_lists)
+    PASS_TO_PASS: dict[str, list[str]] = Field(default_factory=_lists)
 
 
 class Verdict(BaseModel):

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from devloop.harness.envs import EnvironmentManager
-from devloop.harness.source import APPLY_ENV, ApplyResult, apply_patch
+from devloop.eval.envs import EnvironmentManager
+from devloop.eval.source import APPLY_ENV, ApplyResult, apply_patch
 from devloop.runtime.bwrap import INSTALL_HINT, BwrapRuntime, probe_bwrap
 from devloop.runtime.identity import hand_over, sandbox_user
 from devloop.runtime.limits import Limits, sandbox_limits

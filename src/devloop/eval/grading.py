@@ -5,22 +5,18 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from devloop.harness.diffs import test_directives, touched_paths
-from devloop.harness.envs import EnvError, EnvironmentManager
-from devloop.harness.log_parsers import parse_log
-from devloop.harness.source import SourceError, extract, reset_to_base
-from devloop.harness.taskbox import UNCONFINED, TaskBox, grading_sandbox
-from devloop.harness.verdict import Category, Resolution, Verdict, grade_statuses
+from devloop.eval.checkout import NO_ENVIRONMENT, check_out
+from devloop.eval.envs import EnvError, EnvironmentManager
+from devloop.eval.source import NoRepository, SourceError, reset_to_base
+from devloop.eval.taskbox import UNCONFINED, TaskBox, grading_sandbox
+from devloop.eval.verdict import Category, Resolution, Verdict, grade_statuses
+from devloop.parse.diffs import test_directives, touched_paths
+from devloop.parse.log_parsers import parse_log
 from devloop.runtime.limits import Limits
 from devloop.tasks.model import Task
 from devloop.tasks.safety import patch_problem
 
 DEFAULT_TEST_TIMEOUT = 1800.0
-
-NO_ENVIRONMENT = (
-    "the record has no `environment` (python, pip pins, install, test_cmd, log_parser), "
-    "so it cannot be graded without Docker; add one to the record"
-)
 
 
 class _Stop(Exception):
@@ -97,40 +93,26 @@ def _grade(
     (log_dir / "model.patch").write_text(patch, encoding="utf-8")
     if (problem := patch_problem(patch)) is not None:  # one model's bad output fails only its own instance
         raise _Stop(Category.PATCH_APPLY_FAILED, f"the patch was not applied: {problem}")
-    spec = task.environment
-    if spec is None:
+    if task.environment is None:
         raise _Stop(Category.ENV_ERROR, NO_ENVIRONMENT)
-    t = time.monotonic()
+    spec = task.environment
+    install_log = log_dir / "install.log"
+    if spec.install:
+        verdict.logs["install"] = install_log.name
     try:
-        venv = env_manager.venv_for(spec)
+        check_out(task, box, env_manager, mirrors, timeout=test_timeout, install_log=install_log,
+                  timings=verdict.timings)  # fmt: skip
+    except SourceError as exc:
+        if isinstance(exc, NoRepository):
+            verdict.extra["missing_repo"] = exc.repo
+        raise _Stop(Category.ERROR, str(exc)) from None
     except EnvError as exc:
         if exc.log:
             (log_dir / "env_build.log").write_text(exc.log, encoding="utf-8")
             verdict.logs["env_build"] = "env_build.log"
         raise _Stop(Category.ENV_ERROR, exc.message) from None
-    t = _phase(verdict, "env", t)
-
     tree = box.tree
-    try:
-        extract(task, mirrors, tree)
-    except SourceError as exc:
-        raise _Stop(Category.ERROR, str(exc)) from None
-    t = _phase(verdict, "extract", t)
-
-    box.prepare_env(env_manager, venv, spec)
-    t = _phase(verdict, "clone", t)
-    if spec.install:
-        install_log = log_dir / "install.log"
-        install_log.unlink(missing_ok=True)
-        verdict.logs["install"] = install_log.name
-        result = box.run(spec.install, timeout=test_timeout, log=install_log)
-        t = _phase(verdict, "install", t)
-        if result.timed_out:
-            raise _Stop(Category.ENV_ERROR, f"the install command timed out after {test_timeout:g} s")
-        if result.exit_code != 0:
-            raise _Stop(
-                Category.ENV_ERROR, f"the install command failed (exit {result.exit_code}); see install.log"
-            )
+    t = time.monotonic()
 
     applied = box.apply(patch)
     (log_dir / "patch_apply.log").write_text(applied.log, encoding="utf-8")

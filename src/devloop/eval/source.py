@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from devloop.harness.diffs import parse_diff
-from devloop.harness.paths import remove_beneath, unlink_file_beneath
+from devloop.eval.paths import remove_beneath, unlink_file_beneath
+from devloop.parse.diffs import parse_diff
 from devloop.tasks.model import Task
 from devloop.tasks.safety import component_problem, path_problem, shown
 
@@ -21,6 +21,14 @@ _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
 
 class SourceError(Exception):
     """The task's repository or commit could not be found or read; one line naming both."""
+
+
+class NoRepository(SourceError):
+    """No repository for the task where it was looked for; `repo` is the task's owner/name."""
+
+    def __init__(self, message: str, repo: str):
+        super().__init__(message)
+        self.repo = repo
 
 
 def find_repository(task: Task, mirrors: Path | None) -> Path:
@@ -42,8 +50,9 @@ def find_repository(task: Task, mirrors: Path | None) -> Path:
         raise SourceError(
             f"{task.instance_id}: no repository: the record has no repo_path and no --mirrors given"
         )
-    raise SourceError(
-        f"{task.instance_id}: no repository for {task.repo}: looked in {', '.join(map(str, candidates))}"
+    raise NoRepository(
+        f"{task.instance_id}: no repository for {task.repo}: looked in {', '.join(map(str, candidates))}",
+        task.repo,
     )
 
 

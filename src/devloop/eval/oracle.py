@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from devloop import safefs
-from devloop.harness.diffs import FileDiff, Hunk, parse_diff, test_directives
+from devloop.parse.diffs import FileDiff, Hunk, parse_diff, test_directives
 from devloop.tasks.model import Task
 
 # Files the gold patch edits are source files; anything larger is not one.

@@ -76,7 +76,7 @@ class RayExecutor:
             except Exception as exc:
                 where = f"at {address}" if address else "locally"
                 raise ExecutorError(f"cannot start Ray {where}: {exc}".splitlines()[0]) from None
-        cpus = int(ray.cluster_resources().get("CPU", workers))
+        cpus = int(ray.cluster_resources().get("CPU", workers))  # type: ignore[no-untyped-call]
         self.capacity = max(1, cpus if address else min(cpus, workers))
         self._remotes: dict[Callable[..., Any], Any] = {}
 

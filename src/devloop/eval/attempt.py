@@ -1,0 +1,160 @@
+"""The jobs an executor runs: one graded attempt (the agent's, or a given prediction's), or one best-of
+selection.
+
+Both are module-level functions of picklable arguments, so a process pool or Ray can ship them; both
+write their record atomically into the run directory before returning it, and never raise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from devloop.config import RunSettings
+from devloop.eval import best_of
+from devloop.eval.checkout import NO_ENVIRONMENT, check_out, env_manager
+from devloop.eval.envs import EnvError
+from devloop.eval.grading import DEFAULT_TEST_TIMEOUT, grade
+from devloop.eval.records import Selection, UnitRecord, settings_key
+from devloop.eval.solver import AgentOutcome, AgentSolver
+from devloop.eval.source import NoRepository, SourceError
+from devloop.eval.store import RunStore
+from devloop.eval.taskbox import TaskBox
+from devloop.eval.verdict import Category, Verdict
+from devloop.runtime.limits import Limits
+from devloop.tasks.model import Task
+
+
+@dataclass(frozen=True)
+class HarnessSettings:
+    """Where the run lives and how grading runs: the same for every attempt of a run."""
+
+    store_root: Path
+    run_id: str
+    cache_dir: Path | None = None
+    mirrors: Path | None = None
+    test_timeout: float = DEFAULT_TEST_TIMEOUT
+    keep_workdirs: bool = False
+    model_name: str = "agent"
+    sandbox: str = "auto"
+    """Where install and test commands run: "bwrap", "none" (unconfined), or "auto"."""
+    limits: Limits | None = None
+    """The sandbox's per-command limits (the agent's)."""
+
+    def store(self) -> RunStore:
+        return RunStore(self.store_root, self.run_id)
+
+
+@dataclass(frozen=True)
+class AttemptJob:
+    """One unit. The agent solves the task with `settings` (already at the unit's temperature), or, when
+    `patch` is given, that prediction is graded as it is."""
+
+    task: Task
+    index: int
+    settings: RunSettings | None
+    harness: HarnessSettings
+    patch: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The fingerprint a resumed run matches the unit against (see records.settings_key)."""
+        if self.settings is not None:
+            return settings_key(self.settings.model_dump(mode="json"))
+        return "prediction-" + hashlib.sha256((self.patch or "").encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class SelectJob:
+    """Best-of's choice among a task's finished samples (index -> patch)."""
+
+    task: Task
+    patches: dict[int, str]
+    harness: HarnessSettings
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def _solve(job: AttemptJob, unit_dir: Path, workdir: Path) -> AgentOutcome | Verdict:
+    """Check out the agent's tree and run the agent; a Verdict when it could not run."""
+    task, h = job.task, job.harness
+    assert job.settings is not None
+    if task.environment is None:
+        return Verdict(instance_id=task.instance_id, category=Category.ENV_ERROR, message=NO_ENVIRONMENT)
+    box = TaskBox(workdir / "agent", sandbox=h.sandbox, limits=h.limits, tree="repo")
+    try:
+        with box:
+            env = check_out(task, box, env_manager(h.cache_dir), h.mirrors, timeout=h.test_timeout,
+                            install_log=unit_dir / "agent_install.log", commit_base=True,
+                            where=" in the agent's tree")  # fmt: skip
+    except (EnvError, SourceError) as exc:
+        message = exc.message if isinstance(exc, EnvError) else str(exc)
+        category = Category.ENV_ERROR if isinstance(exc, EnvError) else Category.ERROR
+        verdict = Verdict(instance_id=task.instance_id, category=category, message=message)
+        if isinstance(exc, NoRepository):
+            verdict.extra["missing_repo"] = exc.repo
+        return verdict
+    return AgentSolver(job.settings, hide=(h.store_root, h.mirrors))(task, box.tree, env, unit_dir / "agent")
+
+
+def run_attempt(job: AttemptJob) -> UnitRecord:
+    """Produce (agent) or take (prediction) the patch, grade it, and write the unit's record. Never raises."""
+    task, h = job.task, job.harness
+    store = h.store()
+    unit_dir = store.unit_dir(task.instance_id, job.index)
+    # A killed attempt leaves a partial directory (the trajectory appends): start it afresh.
+    shutil.rmtree(unit_dir, ignore_errors=True)
+    unit_dir.mkdir(parents=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f"devloop-{task.instance_id[:40]}-{job.index}-"))
+    started = time.monotonic()
+    outcome = AgentOutcome(job.patch or "", None)
+    try:
+        solved: AgentOutcome | Verdict = outcome if job.settings is None else _solve(job, unit_dir, workdir)
+        if isinstance(solved, Verdict):
+            verdict = solved
+        elif solved.failed:
+            outcome = solved
+            verdict = Verdict(instance_id=task.instance_id, category=Category.AGENT_ERROR,
+                              message=f"the agent stopped with {solved.exit_status}: {solved.reason}".splitlines()[0])  # fmt: skip
+        else:
+            outcome = solved
+            agent_s = round(time.monotonic() - started, 3)
+            verdict = grade(task, outcome.patch, env_manager=env_manager(h.cache_dir), mirrors=h.mirrors,
+                            workdir=workdir / "grade", test_timeout=h.test_timeout, log_dir=unit_dir,
+                            sandbox=h.sandbox, limits=h.limits)  # fmt: skip
+            if job.settings is not None:
+                verdict.timings["agent"] = agent_s
+    except Exception as exc:  # the attempt's outcome, not the run's end
+        verdict = Verdict(instance_id=task.instance_id, category=Category.ERROR, message=_one_line(exc))
+    finally:
+        if not h.keep_workdirs:
+            shutil.rmtree(workdir, ignore_errors=True)
+    settings = job.settings
+    record = UnitRecord(
+        instance_id=task.instance_id, index=job.index, temperature=settings.temperature if settings else 0.0,
+        max_iterations=settings.max_iterations if settings else 0, settings_key=job.key,
+        exit_status=outcome.exit_status, steps=outcome.steps, patch=outcome.patch, verdict=verdict,
+        duration_s=round(time.monotonic() - started, 3),
+    )  # fmt: skip
+    store.write_unit(record)
+    return record
+
+
+def run_selection(job: SelectJob) -> Selection:
+    """Choose among the task's candidates by visible tests and votes; write selection.json. Never raises."""
+    h = job.harness
+    store = h.store()
+    try:
+        selection = best_of.select(job.task, job.patches, manager=env_manager(h.cache_dir), mirrors=h.mirrors,
+                                   test_timeout=h.test_timeout, log_dir=store.instance_dir(job.task.instance_id),
+                                   keep_workdirs=h.keep_workdirs, sandbox=h.sandbox, limits=h.limits)  # fmt: skip
+    except Exception as exc:  # no visible evidence: fall back to the vote alone
+        selection = best_of.vote_only(job.task, job.patches, f"visible tests could not run: {_one_line(exc)}")
+    store.write_selection(selection)
+    return selection
