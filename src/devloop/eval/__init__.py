@@ -14,9 +14,9 @@ from devloop.eval.executors import Executor, ExecutorError, LocalExecutor, RayEx
 from devloop.eval.grading import DEFAULT_TEST_TIMEOUT, grade
 from devloop.eval.protocols import PROTOCOLS, ProtocolConfig, chosen_index, pending
 from devloop.eval.records import Selection, UnitRecord
+from devloop.eval.sections import k_values, protocol_section
 from devloop.eval.source import SourceError, apply_patch, extract
 from devloop.eval.store import Report, RunStore, UnitStore
-from devloop.eval.summary import k_values, protocol_section
 from devloop.eval.verdict import Category, Resolution, Verdict
 from devloop.parse.log_parsers import PARSERS, TestStatus, parse_log
 

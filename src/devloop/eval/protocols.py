@@ -3,7 +3,7 @@
 Every rule is a pure function of the units on disk, so a resumed run takes up exactly where the killed
 one stopped, whatever ran the units. `ProtocolConfig` holds a protocol's settings (what run.json
 records); `config.protocol` is the registered object that interprets them. Each protocol's report
-section is in summary.py, registered with the same names.
+section is in sections.py, registered with the same names.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from devloop.stats.intervals import wilson
 from devloop.tasks.model import Prediction
 from devloop.tasks.predictions import write_predictions
 from devloop.tasks.safety import check_component
+from devloop.trajectory import mark_run_dir
 
 VERDICT = "verdict.json"
 PREDICTION = "prediction.json"
@@ -184,6 +185,9 @@ class RunStore:
     def write_meta(self, meta: dict[str, object]) -> None:
         """Record how the run was started (arguments, versions) in run.json."""
         atomic_write(self.root / "run.json", json.dumps({**meta, "updated": time.time()}, indent=1) + "\n")
+        # Marked like an agent's run directory, so a workspace made from a repository that holds this run
+        # (an eval run under ./runs inside it) never copies its gold patches and logs in.
+        mark_run_dir(self.root)
 
     def read_run_meta(self) -> dict[str, Any]:
         """run.json as a dict ({} when absent or unreadable)."""

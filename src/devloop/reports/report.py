@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from devloop.eval.rundata import RunData
+from devloop.eval.sections import protocol_section, sample_counts
 from devloop.eval.store import atomic_write
-from devloop.eval.summary import protocol_section, sample_counts
 from devloop.reports.markdown import render_markdown
 from devloop.stats.summary import pass_at_k_estimate
 

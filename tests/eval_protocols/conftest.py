@@ -22,7 +22,7 @@ import pytest
 
 # The harness's fixtures (calc repository, one shared test venv per session) without copying them.
 _spec = importlib.util.spec_from_file_location(
-    "_harness_conftest", Path(__file__).parents[1] / "harness" / "conftest.py"
+    "_harness_conftest", Path(__file__).parents[1] / "eval" / "conftest.py"
 )
 assert _spec and _spec.loader
 _harness = importlib.util.module_from_spec(_spec)
