@@ -26,8 +26,8 @@ from devloop.runtime.base import RuntimeFailure
 from devloop.runtime.bash_process import ShellSession
 from devloop.runtime.limits import Limits
 from devloop.runtime.output import DEFAULT_READ_CAP, read_capped
-from devloop.runtime.sandbox_env import DEFAULT_PATH, sandbox_env
-from devloop.runtime.shell import PersistentShell, shell_env
+from devloop.runtime.sandbox_env import DEFAULT_PATH, sandbox_env, shell_env
+from devloop.runtime.shell import PersistentShell
 
 DEFAULT_IMAGE = "python:3.11-slim"
 SANDBOX_HOME = "/home/sandbox"

@@ -166,3 +166,31 @@ def outermost(paths: Iterable[Path]) -> list[Path]:
         if not any(is_under(path, kept) for kept in out):
             out.append(path)
     return out
+
+
+# Set in every shell so that tools never wait for a terminal, a pager or a prompt.
+NONINTERACTIVE_ENV: dict[str, str] = {
+    "PAGER": "cat",
+    "GIT_PAGER": "cat",
+    "MANPAGER": "cat",
+    "SYSTEMD_PAGER": "",
+    "TERM": "dumb",
+    "PYTHONUNBUFFERED": "1",
+    "PIP_NO_INPUT": "1",
+    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    "GIT_TERMINAL_PROMPT": "0",
+    # `git commit` without -m would otherwise open an editor on /dev/null.
+    "GIT_EDITOR": "true",
+    "DEBIAN_FRONTEND": "noninteractive",
+}
+# Startup hooks a non-interactive bash would run despite --norc, and a stale cwd from the host.
+_DROPPED_ENV = ("BASH_ENV", "ENV", "PROMPT_COMMAND", "PWD", "OLDPWD")
+
+
+def shell_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a shell gets: `env` (default: this process's) with NONINTERACTIVE_ENV applied."""
+    out = dict(os.environ if env is None else env)
+    for name in _DROPPED_ENV:
+        out.pop(name, None)
+    out.update(NONINTERACTIVE_ENV)
+    return out

@@ -32,28 +32,11 @@ from devloop.runtime.base import RuntimeFailure
 from devloop.runtime.bash_process import INTERRUPT_TRAP, Record, ShellSession, Wake, sentinel
 from devloop.runtime.oneshot import ExecResult, run_once
 from devloop.runtime.output import DEFAULT_READ_CAP, read_capped
+from devloop.runtime.sandbox_env import shell_env
 from devloop.runtime.stale import mark_owner, sweep_once
 from devloop.types import CommandResult
 
 SHELL_ARGV: tuple[str, ...] = ("bash", "--noprofile", "--norc")
-
-# Set in every shell so that tools never wait for a terminal, a pager or a prompt.
-NONINTERACTIVE_ENV: dict[str, str] = {
-    "PAGER": "cat",
-    "GIT_PAGER": "cat",
-    "MANPAGER": "cat",
-    "SYSTEMD_PAGER": "",
-    "TERM": "dumb",
-    "PYTHONUNBUFFERED": "1",
-    "PIP_NO_INPUT": "1",
-    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-    "GIT_TERMINAL_PROMPT": "0",
-    # `git commit` without -m would otherwise open an editor on /dev/null.
-    "GIT_EDITOR": "true",
-    "DEBIAN_FRONTEND": "noninteractive",
-}
-# Startup hooks a non-interactive bash would run despite --norc, and a stale cwd from the host.
-_DROPPED_ENV = ("BASH_ENV", "ENV", "PROMPT_COMMAND", "PWD", "OLDPWD")
 
 # After killing a timed-out command, how long the shell gets to print its sentinel before we decide
 # the shell itself is stuck (a loop made of builtins has no child to kill).
@@ -62,15 +45,6 @@ KILL_GRACE_S = 1.5
 DEFAULT_MAX_OUTPUT_BYTES = 512 << 20
 
 _RESET_NOTE = "variables, functions and aliases set earlier are gone"
-
-
-def shell_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment a shell gets: `env` (default: this process's) with NONINTERACTIVE_ENV applied."""
-    out = dict(os.environ if env is None else env)
-    for name in _DROPPED_ENV:
-        out.pop(name, None)
-    out.update(NONINTERACTIVE_ENV)
-    return out
 
 
 class _Resources:
