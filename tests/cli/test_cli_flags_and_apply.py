@@ -170,3 +170,9 @@ def test_apply_into_a_repository_nested_in_another_changes_the_users_file(
     assert "applied" in proc.stdout
     assert "(data[middle - 1] + data[middle]) / 2" in target.read_text()
     assert git("status", "--porcelain") == " M statkit/statkit/descriptive.py\n"  # that file, nothing else
+
+
+def test_square_brackets_in_help_survive_rich_markup() -> None:
+    proc = devloop("eval", "--help", env=clean_env(COLUMNS="200", NO_COLOR="1"))
+    assert proc.returncode == 0, proc.stderr
+    assert "pip install 'devloop[ray]'" in proc.stdout  # not `pip install 'devloop'`

@@ -161,7 +161,9 @@ def make_task(calc_repo: tuple[Path, str], calc_patches: dict[str, str], spec: E
             "problem_statement": "add() subtracts and neg() does nothing",
             "patch": calc_patches["gold"],
             "test_patch": calc_patches["test"],
-            "FAIL_TO_PASS": ["tests/test_calc.py::test_add", "tests/test_calc.py::test_add_param[one two]",
+            # A parametrised id with a space, as the official lists hold it: cut at the space (the official
+            # pytest parser keys a test by the line's second whitespace-separated token).
+            "FAIL_TO_PASS": ["tests/test_calc.py::test_add", "tests/test_calc.py::test_add_param[one",
                              "tests/test_calc.py::test_neg"],
             "PASS_TO_PASS": ["tests/test_calc.py::test_mul", "tests/test_calc.py::test_known_bug"],
             "repo_path": str(repo),

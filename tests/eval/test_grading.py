@@ -18,7 +18,7 @@ def test_gold_patch_resolves_with_every_listed_test_passing(make_task, env_manag
     verdict = _grade(task, task.patch, env_manager, tmp_path)
     assert verdict.category == Category.RESOLVED, verdict.message
     assert verdict.resolution == Resolution.FULL
-    assert verdict.tests["tests/test_calc.py::test_add_param[one two]"] == "PASSED"
+    assert verdict.tests["tests/test_calc.py::test_add_param[one"] == "PASSED"  # the official cut id
     assert verdict.tests["tests/test_calc.py::test_known_bug"] == "XFAIL"  # XFAIL counts as passing
     assert verdict.patch_applied_with == "git apply"
     assert (tmp_path / "logs" / "test_output.txt").read_text().count("PASSED") >= 4
@@ -47,11 +47,14 @@ def test_test_absent_from_log_counts_as_failed(make_task, env_manager, tmp_path)
     assert verdict.resolution == Resolution.PARTIAL
 
 
-def test_skipped_pass_to_pass_test_does_not_fail_the_instance(make_task, env_manager, tmp_path):
+def test_a_skipped_test_is_missing_as_the_official_pytest_parser_reads_it(make_task, env_manager, tmp_path):
+    # `-rA` names a skip as `SKIPPED [1] file:line: reason`: the official parser records the pseudo-id
+    # `[1]`, never the test, so a listed skipped test is absent and fails (the official lists, computed
+    # with that parser, never list one).
     task = make_task(PASS_TO_PASS=["tests/test_calc.py::test_mul", "tests/test_calc.py::test_skipped"])
     verdict = _grade(task, task.patch, env_manager, tmp_path)
-    assert verdict.tests["tests/test_calc.py::test_skipped"] == "SKIPPED"
-    assert verdict.category == Category.RESOLVED, verdict.message
+    assert verdict.tests["tests/test_calc.py::test_skipped"] == "MISSING"
+    assert verdict.category == Category.UNRESOLVED, verdict.message
 
 
 def test_empty_patch_is_its_own_category(make_task, env_manager, tmp_path):

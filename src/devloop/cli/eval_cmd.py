@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,7 +19,10 @@ PROTOCOL = "Protocol"
 
 
 def register(app: typer.Typer) -> None:
-    app.command("eval", no_args_is_help=True)(eval_)
+    # The agent options (declared once, in options.py) but the live views a pool of agents cannot share.
+    app.command("eval", no_args_is_help=True)(
+        o.with_agent_options(eval_, without=("stream_diff", "metrics_port"))
+    )
 
 
 def eval_(
@@ -104,6 +107,26 @@ def eval_(
         bool,
         typer.Option("--keep-workdirs", help="Keep each instance's extracted tree.", rich_help_panel=RUN),
     ] = False,
+    environment_overrides: Annotated[
+        Path | None,
+        typer.Option(
+            "--environment-overrides",
+            metavar="FILE",
+            help="JSON or TOML keyed by instance id or repo@version: environment fields to set "
+            "over the record's or the official table's environment.",
+            rich_help_panel=RUN,
+        ),
+    ] = None,
+    grading: Annotated[
+        str,
+        typer.Option(
+            "--grading",
+            metavar="swebench4|swebench5",
+            help="The official grading rules: swebench4 (the published Lite/Verified numbers) or swebench5 "
+            "(a skipped FAIL_TO_PASS test fails; a non-zero test exit with no failure in the log is invalid).",
+            rich_help_panel=RUN,
+        ),
+    ] = "swebench4",
     model: Annotated[
         str | None,
         typer.Option(
@@ -113,36 +136,6 @@ def eval_(
             rich_help_panel=o.AGENT,
         ),
     ] = None,
-    base_url: o.BaseUrl = None,
-    api_key_env: o.ApiKeyEnv = None,
-    tool_format: o.ToolFormat = None,
-    temperature: o.Temperature = None,
-    top_p: o.TopP = None,
-    max_tokens: o.MaxTokens = None,
-    seed: o.Seed = None,
-    max_retries: o.MaxRetries = None,
-    max_iterations: o.MaxIterations = None,
-    max_tokens_total: o.MaxTokensTotal = None,
-    time_limit: o.TimeLimit = None,
-    command_timeout: o.CommandTimeout = None,
-    output_cap: o.OutputCap = None,
-    prompt_dir: o.PromptDir = None,
-    sandbox: o.Sandbox = None,
-    allow_network: o.AllowNetwork = None,
-    env: o.Env = None,
-    pass_env: o.PassEnv = None,
-    memory_limit: o.MemoryLimit = None,
-    disk_limit: o.DiskLimit = None,
-    policy: o.Policy = None,
-    hook: o.Hook = None,
-    timeout_test: o.TimeoutTest = None,
-    hook_scope: o.HookScope = None,
-    summary_tokens: o.SummaryTokens = None,
-    rollback_threshold: o.RollbackThreshold = None,
-    max_retry: o.MaxRetry = None,
-    queues: o.Queues = None,
-    rules: o.Rules = None,
-    minimize: o.Minimize = None,
     protocol: Annotated[
         str,
         typer.Option(
@@ -184,7 +177,7 @@ def eval_(
             "--executor",
             metavar="local|ray",
             help="What runs the attempts: a "
-            "local process pool of --workers, or Ray (pip install 'devloop[ray]').",
+            "local process pool of --workers, or Ray (pip install 'devloop\\[ray]').",
             rich_help_panel=PROTOCOL,
         ),
     ] = "local",
@@ -207,6 +200,7 @@ def eval_(
             rich_help_panel=RUN,
         ),
     ] = False,
+    **agent: Any,
 ) -> None:
     """Grade patches on SWE-bench-compatible tasks with the official rules, without Docker.
 
@@ -214,7 +208,7 @@ def eval_(
     OUTPUT/<run-id>/report.json and OUTPUT/<run-id>/instances/<instance_id>/verdict.json, with each attempt's
     agent run and grading logs in instances/<instance_id>/attempts/<k>/.
     """
-    overrides = o.settings_overrides(locals())
+    overrides = o.settings_overrides({**locals(), **agent})
     overrides.pop("model", None)  # given to _solver on its own
     from devloop.cli.eval_support import protocol_config, run_protocol_cli
     from devloop.eval.store import default_run_id
@@ -229,18 +223,18 @@ def eval_(
         attempts=attempts,
         temperatures=temperatures,
         samples=samples,
-        temperature=temperature,
+        temperature=agent.get("temperature"),
         executor=executor,
         ray_address=ray_address,
         grading_predictions=predictions is not None,
     )
+    from devloop.swebench.grading import RULES
+
+    if grading not in RULES:
+        fail(f"--grading: unknown rules {grading!r}; expected one of {', '.join(RULES)}")
     console = Console(highlight=False, soft_wrap=True)  # a line is never broken for width
     task_list = load_task_list(tasks, suite, instances, strict=strict, cache_dir=cache_dir, console=console)
-    if bare := sum(t.environment is None for t in task_list):
-        console.print(
-            f"[yellow]warning:[/] {bare} of {len(task_list)} tasks have no `environment` (as in the "
-            "official SWE-bench files): they will be graded env_error. See README, Evaluation."
-        )
+    print_environment_fill(task_list, console, environment_overrides)
     preds = settings = None
     if predictions is not None:
         try:
@@ -254,11 +248,27 @@ def eval_(
     result = run_protocol_cli(task_list, settings, config, predictions=preds, confinement=confinement,
         executor=executor, ray_address=ray_address, workers=workers, run_id=run_id, output=output,
         cache_dir=cache_dir, mirrors=mirrors, test_timeout=test_timeout, keep_workdirs=keep_workdirs,
-        console=console, force_resume=force_resume)  # fmt: skip
+        console=console, force_resume=force_resume, grading=grading)  # fmt: skip
     report = result.report
     if report.total and report.agent_error == report.total:
         fail(f"every instance failed in the agent (agent_error), none was answered by the model; see "
              f"{output / run_id / 'instances'}/<id>/verdict.json", code=1)  # fmt: skip
+
+
+def print_environment_fill(task_list: list, console: Console, overrides: Path | None = None) -> None:
+    """Give records without an `environment` the official one, patch in --environment-overrides, and say
+    how many got one and why others did not (those grade env_error with the reason)."""
+    from rich.markup import escape
+
+    from devloop.tasks.official import OverridesError, fill_environments, load_overrides
+
+    try:
+        table = load_overrides(overrides) if overrides is not None else None
+        lines = fill_environments(task_list, table, origin=str(overrides)).lines()
+    except OverridesError as exc:
+        fail(f"--environment-overrides: {exc}")
+    for number, line in enumerate(lines):
+        console.print(f"[yellow]environments:[/] {escape(line)}" if number == 0 else escape(line))
 
 
 def load_task_list(

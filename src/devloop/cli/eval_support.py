@@ -85,9 +85,11 @@ def run_protocol_cli(tasks: Sequence[Task], settings: RunSettings | None, config
                      cache_dir: Path | None, mirrors: Path | None, test_timeout: float, keep_workdirs: bool,
                      console: Console, progress: bool = True, predictions: Mapping[str, Prediction] | None = None,
                      confinement: tuple[str, Limits] | None = None, force_resume: bool = False,
-                     resume_flag: str = "--run-id", resume_id: str | None = None) -> ProtocolResult:  # fmt: skip
+                     resume_flag: str = "--run-id", resume_id: str | None = None,
+                     grading: str = "swebench4") -> ProtocolResult:  # fmt: skip
     """Start the executor, run the protocol behind a progress bar, print the summary and its warnings;
-    turn errors into one-line CLI errors, and Ctrl-C into the count on disk and the command that resumes."""
+    turn errors into one-line CLI errors, and Ctrl-C into the count on disk and the command that resumes.
+    `grading` names the official rules (checked by the caller against `devloop.swebench.grading.RULES`)."""
     run_id = run_id or default_run_id()
     if not run_id or "/" in run_id or run_id in (".", ".."):
         fail(f"--run-id {run_id!r} must be a plain directory name")
@@ -103,7 +105,8 @@ def run_protocol_cli(tasks: Sequence[Task], settings: RunSettings | None, config
             result = run_protocol(tasks, settings, config, predictions=predictions, executor=pool, run_id=run_id,
                                   output=output, cache_dir=cache_dir, mirrors=mirrors, test_timeout=test_timeout,
                                   keep_workdirs=keep_workdirs, confinement=confinement, force_resume=force_resume,
-                                  meta={"executor": executor, "workers": workers}, on_progress=bar.update)  # fmt: skip
+                                  meta={"executor": executor, "workers": workers}, on_progress=bar.update,
+                                  grading=grading)  # type: ignore[arg-type]  # fmt: skip
     except ProtocolError as exc:
         pool.close(cancel=True)
         fail(str(exc))

@@ -308,12 +308,13 @@ AGENT_OPTIONS: dict[str, Any] = {
 }  # fmt: skip
 
 
-def with_agent_options(func: Callable[..., Any]) -> Callable[..., Any]:
+def with_agent_options(func: Callable[..., Any], *, without: tuple[str, ...] = ()) -> Callable[..., Any]:
     """`func` as a typer command that also takes every AGENT_OPTIONS flag (None = not given), passed to
     it in `**kwargs`: a command declares only its own options and a `**agent` catch-all.
 
     typer reads a command's parameters from its signature and type hints, so the wrapper carries both:
-    `func`'s own parameters (their hints resolved in `func`'s module), then the agent options."""
+    `func`'s own parameters (their hints resolved in `func`'s module), then the agent options.
+    `without`: agent options the command does not take."""
     hints = typing.get_type_hints(func, include_extras=True)
     own = [
         p.replace(annotation=hints.get(p.name, p.annotation))
@@ -324,7 +325,7 @@ def with_agent_options(func: Callable[..., Any]) -> Callable[..., Any]:
     agent = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=kind)
         for name, kind in AGENT_OPTIONS.items()
-        if name not in taken
+        if name not in taken and name not in without
     ]
 
     @functools.wraps(func)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from devloop.config import RunSettings
 from devloop.eval import best_of
-from devloop.eval.checkout import NO_ENVIRONMENT, check_out, env_manager
+from devloop.eval.checkout import check_out, env_manager
 from devloop.eval.envs import EnvError
-from devloop.eval.grading import DEFAULT_TEST_TIMEOUT, grade
+from devloop.eval.grading import DEFAULT_TEST_TIMEOUT, grade, no_environment_message
 from devloop.eval.records import Selection, UnitRecord, settings_key
 from devloop.eval.solver import AgentOutcome, AgentSolver
 from devloop.eval.source import NoRepository, SourceError
@@ -26,6 +26,7 @@ from devloop.eval.store import RunStore
 from devloop.eval.taskbox import TaskBox
 from devloop.eval.verdict import Category, Verdict
 from devloop.runtime.limits import Limits
+from devloop.swebench.grading import Rules
 from devloop.tasks.model import Task
 
 
@@ -44,6 +45,8 @@ class HarnessSettings:
     """Where install and test commands run: "bwrap", "none" (unconfined), or "auto"."""
     limits: Limits | None = None
     """The sandbox's per-command limits (the agent's)."""
+    grading: Rules = "swebench4"
+    """The official grading rules (see `devloop.swebench.grading`)."""
 
     def store(self) -> RunStore:
         return RunStore(self.store_root, self.run_id)
@@ -86,7 +89,9 @@ def _solve(job: AttemptJob, unit_dir: Path, workdir: Path) -> AgentOutcome | Ver
     task, h = job.task, job.harness
     assert job.settings is not None
     if task.environment is None:
-        return Verdict(instance_id=task.instance_id, category=Category.ENV_ERROR, message=NO_ENVIRONMENT)
+        return Verdict(
+            instance_id=task.instance_id, category=Category.ENV_ERROR, message=no_environment_message(task)
+        )
     box = TaskBox(workdir / "agent", sandbox=h.sandbox, limits=h.limits, tree="repo")
     try:
         with box:
@@ -127,7 +132,7 @@ def run_attempt(job: AttemptJob) -> UnitRecord:
             agent_s = round(time.monotonic() - started, 3)
             verdict = grade(task, outcome.patch, env_manager=env_manager(h.cache_dir), mirrors=h.mirrors,
                             workdir=workdir / "grade", test_timeout=h.test_timeout, log_dir=unit_dir,
-                            sandbox=h.sandbox, limits=h.limits)  # fmt: skip
+                            sandbox=h.sandbox, limits=h.limits, rules=h.grading)  # fmt: skip
             if job.settings is not None:
                 verdict.timings["agent"] = agent_s
     except Exception as exc:  # the attempt's outcome, not the run's end

@@ -32,8 +32,9 @@ from devloop.eval.checkout import check_out
 from devloop.eval.envs import EnvError, EnvironmentManager
 from devloop.eval.records import Selection
 from devloop.eval.taskbox import TaskBox
+from devloop.eval.verdict import parse_test_log
 from devloop.parse.diffs import parse_diff
-from devloop.parse.log_parsers import TestStatus, parse_log
+from devloop.parse.log_parsers import TestStatus
 from devloop.runtime.limits import Limits
 from devloop.tasks.model import Task
 
@@ -106,7 +107,9 @@ def run_visible_tests(task: Task, patch: str | None, *, manager: EnvironmentMana
         if patch is not None and not box.apply(patch).applied:
             return VisibleRun(False, {})
         box.run(spec.test_cmd, timeout=timeout, log=log)
-    return VisibleRun(True, parse_log(log.read_text(encoding="utf-8", errors="replace"), spec.log_parser))
+    return VisibleRun(
+        True, parse_test_log(log.read_text(encoding="utf-8", errors="replace"), spec.log_parser)
+    )
 
 
 def score(base: dict[str, str], run: VisibleRun) -> dict[str, int]:

@@ -31,6 +31,7 @@ from devloop.eval.store import Report, RunStore, atomic_write
 from devloop.eval.taskbox import grading_confinement
 from devloop.eval.verdict import Category
 from devloop.runtime.limits import Limits
+from devloop.swebench.grading import Rules
 from devloop.tasks.model import Prediction, Task
 
 __all__ = ["Progress", "ProtocolError", "ProtocolResult", "run_protocol", "unit_settings", "write_tasks"]
@@ -174,6 +175,7 @@ def run_protocol(
     meta: dict[str, Any] | None = None,
     force_resume: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
+    grading: Rules = "swebench4",
 ) -> ProtocolResult:
     """Run `config`'s units for every task, with the agent `settings` or grading `predictions` (exactly one
     of the two; tasks without a prediction stay incomplete); write the run directory.
@@ -181,7 +183,8 @@ def run_protocol(
     Units already graded under `run_id` are reused (resume per task and attempt/sample), except agent
     errors, which are redone; a run or unit made with other settings is a ProtocolError unless
     `force_resume`. `executor` defaults to running jobs in this process. Grading runs in `confinement`
-    (sandbox name, limits), by default the agent's (`settings.sandbox`, `settings.memory_limit`).
+    (sandbox name, limits), by default the agent's (`settings.sandbox`, `settings.memory_limit`), under the
+    official `grading` rules (swebench4 or swebench5), recorded in run.json and report.json.
     """
     if (settings is None) == (predictions is None):
         raise ValueError("run_protocol needs exactly one of settings or predictions=")
@@ -209,12 +212,12 @@ def run_protocol(
                             _all_jobs(t, config, settings, predictions)], force=force_resume)  # fmt: skip
     harness = HarnessSettings(Path(output), run_id, Path(cache_dir) if cache_dir else None,
                               Path(mirrors) if mirrors else None, test_timeout, keep_workdirs,
-                              model_name or _model_name(settings, predictions), sandbox, limits)  # fmt: skip
+                              model_name or _model_name(settings, predictions), sandbox, limits, grading)  # fmt: skip
     write_tasks(store, tasks)
     store.write_meta({**(meta or {}), "run_id": run_id, "model_name_or_path": harness.model_name,
                       "tasks": len(tasks), "layout": "attempts", **run_meta,
                       "test_timeout": test_timeout, "mirrors": str(mirrors) if mirrors else None,
-                      "grading_sandbox": sandbox})  # fmt: skip
+                      "grading_sandbox": sandbox, "grading": grading})  # fmt: skip
     run = _Run(tasks, config, settings, predictions, harness, units)
     done = {iid for iid in run.by_id if run.publish(iid)}
     counts: dict[str, int] = {c.value: 0 for c in Category}
@@ -291,6 +294,7 @@ def _finish(run: _Run, lost: list[str], warnings: list[str], duration: float) ->
     # report.json keeps the standard fields first, then the protocol's sections.
     atomic_write(
         run.store.root / "report.json",
-        json.dumps({**report.model_dump(mode="json"), **sections}, indent=1) + "\n",
+        json.dumps({**report.model_dump(mode="json"), "grading": run.harness.grading, **sections}, indent=1)
+        + "\n",
     )
     return ProtocolResult(report, sections, lost, warnings)

@@ -9,14 +9,25 @@ from devloop.eval.checkout import NO_ENVIRONMENT, check_out
 from devloop.eval.envs import EnvError, EnvironmentManager
 from devloop.eval.source import NoRepository, SourceError, reset_to_base
 from devloop.eval.taskbox import UNCONFINED, TaskBox, grading_sandbox
-from devloop.eval.verdict import Category, Resolution, Verdict, grade_statuses
+from devloop.eval.verdict import Category, Resolution, Verdict, grade_log, parse_test_log
 from devloop.parse.diffs import test_directives, touched_paths
-from devloop.parse.log_parsers import parse_log
 from devloop.runtime.limits import Limits
+from devloop.swebench.grading import Rules
+from devloop.swebench.log_parsers import LogParseError
 from devloop.tasks.model import Task
 from devloop.tasks.safety import patch_problem
 
 DEFAULT_TEST_TIMEOUT = 1800.0
+
+
+def no_environment_message(task: Task) -> str:
+    """Why `task` has no environment: the pieces the official table's environment needs that devloop
+    cannot reproduce, when it was looked up there, else the generic reason."""
+    if task.environment_missing:
+        return "no environment from the official SWE-bench table: it needs " + "; ".join(
+            task.environment_missing
+        )
+    return NO_ENVIRONMENT
 
 
 class _Stop(Exception):
@@ -39,6 +50,7 @@ def grade(
     log_dir: Path | None = None,
     sandbox: str = "auto",
     limits: Limits | None = None,
+    rules: Rules = "swebench4",
 ) -> Verdict:
     """Grade `patch` on `task` with the official SWE-bench rules, without Docker. Never raises.
 
@@ -50,11 +62,13 @@ def grade(
     Every command runs in `sandbox` (see taskbox.py: "bwrap", "none", or "auto" for bwrap where it
     works) with `limits`; the verdict's `extra["sandbox"]` says which, and `extra["unconfined"]` warns
     when it was none. The log graded is devloop's copy, made once every sandboxed process is dead.
+    `rules` picks the official grading rules (swebench4 or swebench5, see `devloop.swebench.grading`);
+    `extra["grading"]` records them.
     """
     log_dir = log_dir or workdir
     log_dir.mkdir(parents=True, exist_ok=True)
     workdir.mkdir(parents=True, exist_ok=True)
-    verdict = Verdict(instance_id=task.instance_id, category=Category.ERROR)
+    verdict = Verdict(instance_id=task.instance_id, category=Category.ERROR, extra={"grading": rules})
     started = time.monotonic()
     try:
         name = grading_sandbox(sandbox)[0]
@@ -62,7 +76,7 @@ def grade(
         if name == "none":
             verdict.extra["unconfined"] = UNCONFINED
         with TaskBox(workdir, sandbox=name, limits=limits) as box:
-            _grade(task, patch, env_manager, mirrors, box, test_timeout, log_dir, verdict)
+            _grade(task, patch, env_manager, mirrors, box, test_timeout, log_dir, verdict, rules)
     except _Stop as stop:
         verdict.category, verdict.message = stop.category, stop.message
     except Exception as exc:  # a verdict, never a crash of the run
@@ -87,6 +101,7 @@ def _grade(
     test_timeout: float,
     log_dir: Path,
     verdict: Verdict,
+    rules: Rules,
 ) -> None:
     if not patch.strip():
         raise _Stop(Category.EMPTY_PATCH, "the prediction has no patch")
@@ -94,7 +109,7 @@ def _grade(
     if (problem := patch_problem(patch)) is not None:  # one model's bad output fails only its own instance
         raise _Stop(Category.PATCH_APPLY_FAILED, f"the patch was not applied: {problem}")
     if task.environment is None:
-        raise _Stop(Category.ENV_ERROR, NO_ENVIRONMENT)
+        raise _Stop(Category.ENV_ERROR, no_environment_message(task))
     spec = task.environment
     install_log = log_dir / "install.log"
     if spec.install:
@@ -147,14 +162,24 @@ def _grade(
     if result.timed_out:
         raise _Stop(Category.TIMEOUT, f"the tests ran past --test-timeout ({test_timeout:g} s)")
 
-    statuses = parse_log(test_log.read_text(encoding="utf-8", errors="replace"), spec.log_parser)
-    resolution, verdict.tests_status, verdict.tests = grade_statuses(
-        task.FAIL_TO_PASS, task.PASS_TO_PASS, statuses
+    log_text = test_log.read_text(encoding="utf-8", errors="replace")
+    verdict.extra["test_exit_code"] = result.exit_code
+    try:
+        statuses = parse_test_log(log_text, spec.log_parser)
+    except LogParseError as exc:
+        raise _Stop(
+            Category.ERROR,
+            f"the {spec.log_parser} log parser cannot read the test log ({test_log.name}): {exc}",
+        ) from None
+    resolution, verdict.tests_status, verdict.tests, invalid = grade_log(
+        task.FAIL_TO_PASS, task.PASS_TO_PASS, statuses, rules=rules, test_exit=result.exit_code, log=log_text
     )
     verdict.resolution = resolution
-    verdict.extra["test_exit_code"] = result.exit_code
     verdict.category = Category.RESOLVED if resolution == Resolution.FULL else Category.UNRESOLVED
-    if resolution != Resolution.FULL:
+    if invalid is not None:
+        verdict.extra["invalid"] = invalid
+        verdict.message = f"the run is invalid under the {rules} rules: {invalid}"
+    elif resolution != Resolution.FULL:
         failed = verdict.tests_status.FAIL_TO_PASS["failure"] + verdict.tests_status.PASS_TO_PASS["failure"]
         verdict.message = f"{len(failed)} listed test(s) failed or missing: {', '.join(failed[:3])}" + (
             ", ..." if len(failed) > 3 else ""

@@ -7,7 +7,26 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from devloop.parse import log_parsers as devloop_parsers
 from devloop.parse.log_parsers import TestStatus
+from devloop.swebench import log_parsers as official_parsers
+from devloop.swebench.grading import Rules
+from devloop.swebench.grading import grade as official_grade
+
+# The names an environment's `log_parser` may take: every official SWE-bench parser, and devloop's junit.
+# pytest and sympy are the official ones, so that ids (pseudo-ids such as `[100%]` included) and the
+# last-status-wins rule are those the official FAIL_TO_PASS / PASS_TO_PASS lists were computed with.
+LOG_PARSERS: tuple[str, ...] = (*official_parsers.PARSERS, "junit")
+
+
+def parse_test_log(log: str, parser: str) -> dict[str, str]:
+    """Parse a test log with the environment's `log_parser`. Raises `devloop.swebench.LogParseError` where the official
+    parser has no reading of this log, ValueError for an unknown name."""
+    if parser in official_parsers.PARSERS:
+        return official_parsers.parse_log(log, parser)
+    if parser == "junit":
+        return devloop_parsers.parse_log(log, parser)
+    raise ValueError(f"unknown log parser {parser!r}; expected one of {', '.join(LOG_PARSERS)}")
 
 
 class Category(StrEnum):
@@ -115,3 +134,30 @@ def grade_statuses(
         resolution = Resolution.NO
     per_test = {t: statuses.get(t, MISSING) for t in [*fail_to_pass, *pass_to_pass]}
     return resolution, report, per_test
+
+
+_RESOLUTIONS = {
+    "RESOLVED_FULL": Resolution.FULL,
+    "RESOLVED_PARTIAL": Resolution.PARTIAL,
+    "RESOLVED_NO": Resolution.NO,
+}
+
+
+def grade_log(
+    fail_to_pass: list[str],
+    pass_to_pass: list[str],
+    statuses: dict[str, str],
+    *,
+    rules: Rules = "swebench4",
+    test_exit: int | None = None,
+    log: str | None = None,
+) -> tuple[Resolution, TestsStatus, dict[str, str], str | None]:
+    """Grade a parsed log with the official `rules` (see `devloop.swebench.grading`). Returns the resolution,
+    the per-list split, each listed test's status, and why the run is invalid (swebench5 only) or None."""
+    graded = official_grade(statuses, fail_to_pass, pass_to_pass, rules=rules, test_exit=test_exit, log=log)
+    report = TestsStatus(
+        FAIL_TO_PASS={"success": graded.f2p_success, "failure": graded.f2p_failure},
+        PASS_TO_PASS={"success": graded.p2p_success, "failure": graded.p2p_failure},
+    )
+    per_test = {t: statuses.get(t, MISSING) for t in [*fail_to_pass, *pass_to_pass]}
+    return _RESOLUTIONS[graded.resolution], report, per_test, graded.invalid_reason

@@ -11,7 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from devloop.tasks.safety import component_problem, patch_problem
 
-LogParserName = Literal["pytest", "sympy", "junit"]
+# pytest, sympy and the other official names read logs as the official SWE-bench parsers do
+# (devloop.swebench.log_parsers); junit is devloop's own (JUnit XML in the log).
+LogParserName = Literal[
+    "pytest", "sympy", "junit", "django", "pytest_options", "pytest_v2", "matplotlib", "seaborn"
+]
 
 _PYTHON_VERSION = re.compile(r"^\d+(\.\d+){0,2}$")
 
@@ -46,7 +50,8 @@ class EnvironmentSpec(BaseModel):
     test_cmd: str = "pytest -rA"
     """Test command; the test files named in test_patch are appended, as the official harness does."""
     log_parser: LogParserName = "pytest"
-    """How to read the test log: pytest (-rA summary), sympy (bin/test verbose), junit (XML in the log)."""
+    """How to read the test log: an official SWE-bench parser (pytest, pytest_options, pytest_v2, django,
+    matplotlib, seaborn, sympy) or junit (JUnit XML in the log)."""
     env: dict[str, str] = Field(default_factory=dict)
     """Extra environment variables for the install and test commands."""
 
@@ -87,7 +92,10 @@ class Task(BaseModel):
     repo_path: Path | None = None
     """A local git repository holding base_commit (takes precedence over --mirrors)."""
     environment: EnvironmentSpec | None = None
-    """How to grade the task; official SWE-bench records have none (grading them gives env_error)."""
+    """How to grade the task; official SWE-bench records have none and get one from the official table
+    (`devloop.tasks.official.fill_environments`)."""
+    environment_missing: list[str] = Field(default_factory=list)
+    """Why the official table gave no environment (each piece devloop cannot reproduce); in the verdict."""
 
     @field_validator("FAIL_TO_PASS", "PASS_TO_PASS", mode="before")
     @classmethod
