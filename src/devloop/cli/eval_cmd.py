@@ -260,7 +260,7 @@ def print_environment_fill(task_list: list, console: Console, overrides: Path | 
     how many got one and why others did not (those grade env_error with the reason)."""
     from rich.markup import escape
 
-    from devloop.tasks.official import OverridesError, fill_environments, load_overrides
+    from devloop.swebench.records import OverridesError, fill_environments, load_overrides
 
     try:
         table = load_overrides(overrides) if overrides is not None else None

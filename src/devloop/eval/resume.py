@@ -24,7 +24,7 @@ class ProtocolError(ValueError):
     """The run cannot go on as asked (e.g. resuming with other settings); the message is one line."""
 
 
-def is_legacy(store: RunStore) -> bool:
+def is_0_1_layout(store: RunStore) -> bool:
     """Whether the directory has devloop 0.1's single-run layout (instances/<id>/agent/, no attempts/)."""
     if not store.instances.is_dir():
         return False
@@ -66,7 +66,7 @@ def check_resumable(store: RunStore, config: ProtocolConfig, tasks: Sequence[Tas
     """The units to keep, by task and index; ProtocolError (one line) when the run may not go on.
 
     `keys`: (instance id, index, fingerprint) of every unit the run could make now."""
-    if is_legacy(store):
+    if is_0_1_layout(store):
         raise ProtocolError(
             f"{store.root}: made by devloop 0.1 (instances/<id>/agent/ layout): `devloop report` and "
             "`devloop compare` still read it, but it cannot be resumed; use a new --run-id"

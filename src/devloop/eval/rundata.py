@@ -115,8 +115,8 @@ def load_run_data(path: Path) -> RunData:
     units: dict[str, dict[int, UnitRecord]] = {}
     for iid in ids:
         units[iid] = store.units(iid)
-        if not units[iid] and (legacy := _unit_from_0_1(store, iid)):
-            units[iid] = {0: legacy}
+        if not units[iid] and (old := _unit_from_0_1(store, iid)):
+            units[iid] = {0: old}
     selections = {i: s for i in ids if (s := store.read_selection(i))}
     raw_settings = meta.get("settings")
     settings: dict[str, Any] = raw_settings if isinstance(raw_settings, dict) else {}

@@ -93,7 +93,7 @@ class Task(BaseModel):
     """A local git repository holding base_commit (takes precedence over --mirrors)."""
     environment: EnvironmentSpec | None = None
     """How to grade the task; official SWE-bench records have none and get one from the official table
-    (`devloop.tasks.official.fill_environments`)."""
+    (`devloop.swebench.records.fill_environments`)."""
     environment_missing: list[str] = Field(default_factory=list)
     """Why the official table gave no environment (each piece devloop cannot reproduce); in the verdict."""
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from devloop.swebench.records import fill_environments
 from devloop.tasks.model import EnvironmentSpec, Task
-from devloop.tasks.official import fill_environments
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "swebench_lite_envs.json"
 
@@ -76,7 +76,7 @@ def test_the_whole_lite_fixture_is_accounted_for() -> None:
 
 
 def test_overrides_patch_by_instance_id_then_repo_at_version(tmp_path: Path) -> None:
-    from devloop.tasks.official import load_overrides
+    from devloop.swebench.records import load_overrides
 
     lite = _lite()
     path = tmp_path / "overrides.toml"
@@ -109,7 +109,7 @@ def test_overrides_patch_by_instance_id_then_repo_at_version(tmp_path: Path) -> 
     ],
 )
 def test_bad_overrides_files_are_one_line_errors(tmp_path: Path, text: str, message: str) -> None:
-    from devloop.tasks.official import OverridesError, load_overrides
+    from devloop.swebench.records import OverridesError, load_overrides
 
     path = tmp_path / "o.json"
     path.write_text(text)
@@ -118,7 +118,7 @@ def test_bad_overrides_files_are_one_line_errors(tmp_path: Path, text: str, mess
 
 
 def test_an_override_that_makes_an_invalid_environment_names_the_entry(tmp_path: Path) -> None:
-    from devloop.tasks.official import OverridesError
+    from devloop.swebench.records import OverridesError
 
     task = _task(
         {"instance_id": "x__y-1", "repo": "x/y", "version": "1.0"}
