@@ -1,28 +1,40 @@
-"""Scaffold overhead: the same scripted 50-step trajectory through devloop and through mini-swe-agent.
+"""Scaffold overhead: devloop and mini-swe-agent doing the same work, each as a ratio to the floor.
 
-Both agents replay the same 49 bash commands (exploration, edits with sed/heredocs, test runs) on copies of
-the same small repository, then submit the diff. devloop's replies come over HTTP from a local
-OpenAI-compatible server (its real client path, with the trajectory and the patch written after every
-step); mini-swe-agent uses its in-process DeterministicModel and LocalEnvironment (a subprocess per command)
-and saves its trajectory after every step, as its CLI does. Rounds alternate between the two so machine
-noise hits both alike; the medians and their ratio are printed.
+The work, per step: one chat-completion call to a local OpenAI-compatible scripted server over HTTP
+(both agents through the `openai` SDK: devloop's own client, and for mini-swe-agent a model class that
+sends its messages with the SDK and reads the tool call back), then one bash command whose output is
+2-5 KB (cat/grep/nl of text files, every fifth step an in-place edit). Both run commands unsandboxed
+in a local shell (devloop `--sandbox none`, mini-swe-agent's LocalEnvironment), each on its own copy of
+the same repository, and each ends by submitting the diff. Each agent does what it always does on top
+(devloop: workspace isolation, trajectory and per-step patch; mini-swe-agent: trajectory rewritten each
+step), which is the overhead being measured.
+
+THE FLOOR, measured in the same run: for each step one HTTP round trip (keep-alive, small body) to the
+same kind of server, and the same command in a bare `bash -c`. Every round runs the floor, devloop and
+mini-swe-agent in a rotating order, so machine noise hits all three alike; each round's ratio to that
+round's floor is kept and the median and spread (min-max) of the ratios are printed.
 
     pip install mini-swe-agent
-    python bench/scaffold_overhead.py [--rounds 5]
+    python bench/scaffold_overhead.py [--steps 50 300] [--rounds 3]
 
-Target: devloop <= 0.5x mini-swe-agent's wall time.
+Targets: devloop <= 1.15x the floor at both lengths, and below mini-swe-agent.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import logging
 import os
+import shutil
 import statistics
+import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from devloop.config import load_settings
 from devloop.demo import make_demo_repo
@@ -30,114 +42,164 @@ from devloop.models.scripted_server import ScriptedServer
 from devloop.session import run_agent
 
 SUBMIT = "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT && git add -A && git diff --cached"
+ISSUE = "Tidy the notes under docs/."
+N_DOCS = 10
+BASH_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "bash",
+        "description": "Run a bash command.",
+        "parameters": {
+            "type": "object",
+            "properties": {"command": {"type": "string"}},
+            "required": ["command"],
+        },
+    },
+}
 
 
-def commands() -> list[str]:
-    """49 realistic agent commands: look around, reproduce, edit, test, repeat."""
-    look = [
-        "ls -la",
-        "find . -name '*.py' -not -path './.git/*' | sort",
-        "grep -rn 'def median' .",
-        "cat statkit/descriptive.py",
-        "head -20 tests/test_descriptive.py",
-        "git status --short",
-        "python -c 'import statkit; print(statkit.__all__)'",
-        "wc -l statkit/*.py tests/*.py",
-    ]
-    edits = [
-        "sed -i 's/middle = len(data) \\/\\/ 2/middle = len(data) \\/\\/ 2  # index of the upper middle/' statkit/descriptive.py",
-        "cat > .devloop_repro.py <<'EOF'\nfrom statkit import median\nprint(median([4, 1, 3, 2]))\nEOF",
-        "python .devloop_repro.py",
-        "python - <<'EOF'\nimport re, pathlib\np = pathlib.Path('statkit/descriptive.py')\ns = p.read_text()\n"
-        "s = s.replace('    return data[middle]\\n', '    if len(data) % 2 == 0:\\n        return (data[middle - 1] + "
-        "data[middle]) / 2\\n    return data[middle]\\n', 1)\np.write_text(s)\nEOF",
-        "python .devloop_repro.py",
-        "python -m unittest -q 2>&1 | tail -3",
-    ]
-    cmds: list[str] = []
-    while len(cmds) < 49:
-        cmds += look[: 49 - len(cmds)]
-        cmds += edits[: 49 - len(cmds)]
-    return cmds[:49]
+def template_repo(dest: Path) -> Path:
+    """The demo repository plus ten committed text files of 2-5 KB, the commands' observations."""
+    repo = make_demo_repo(dest)
+    (repo / "docs").mkdir()
+    for k in range(N_DOCS):
+        size = 2000 + 300 * k
+        lines, total = [], 0
+        while total < size:
+            line = f"line {len(lines)} of note {k}: the quick brown fox jumps over the lazy dog"
+            lines.append(line)
+            total += len(line) + 1
+        (repo / "docs" / f"p{k}.txt").write_text("\n".join(lines) + "\n")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@l", "GIT_COMMITTER_NAME": "b"}
+    env["GIT_COMMITTER_EMAIL"] = "b@l"
+    for args in (["add", "-A"], ["commit", "-q", "-m", "notes"]):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+    return repo
 
 
-def devloop_once(repo: Path, out: Path, cmds: list[str]) -> tuple[float, float, str]:
-    script = [
-        {
-            "role": "assistant",
-            "content": f"Step {i}.",
-            "tool_calls": [
-                {
-                    "id": f"c{i}",
-                    "type": "function",
-                    "function": {"name": "execute_bash", "arguments": json.dumps({"command": c})},
-                }
-            ],
-        }
-        for i, c in enumerate(cmds)
-    ]
-    script.append(
-        {
-            "role": "assistant",
-            "content": "Done.",
-            "tool_calls": [
-                {
-                    "id": "fin",
-                    "type": "function",
-                    "function": {"name": "finish", "arguments": '{"message": "done"}'},
-                }
-            ],
-        }
-    )
+def commands(n: int) -> list[str]:
+    """`n` commands, each printing 2-5 KB; every fifth edits a file first."""
+    out = []
+    for i in range(n):
+        p = f"docs/p{i % N_DOCS}.txt"
+        out.append(
+            [
+                f"sed -i 's/^line {i % 30} of/line {i % 30}* of/' {p} && cat {p}",
+                f"cat {p}",
+                f"grep -n fox {p} | head -c 4000",
+                f"nl {p} | tail -c 3000",
+                f"ls -la docs && head -c 2500 {p}",
+            ][i % 5]
+        )
+    return out
+
+
+def tool_script(cmds: list[str], tool: str, final: dict[str, Any]) -> list[dict[str, Any]]:
+    def call(i: int, name: str, args: dict[str, str]) -> dict[str, Any]:
+        fn = {"name": name, "arguments": json.dumps(args)}
+        return {"role": "assistant", "content": f"Step {i}.", "tool_calls": [{"id": f"c{i}", "function": fn}]}
+
+    return [call(i, tool, {"command": c}) for i, c in enumerate(cmds)] + [call(len(cmds), *final.popitem())]
+
+
+def floor_once(repo: Path, out: Path, cmds: list[str]) -> float:
+    script = [{"role": "assistant", "content": "ok"}] * (len(cmds) + 1)
+    body = json.dumps({"model": "floor", "messages": [{"role": "user", "content": "x"}]})
     with ScriptedServer(script) as server:
-        settings = load_settings(model="openai/bench", base_url=server.url, max_iterations=100)
+        port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+        conn = http.client.HTTPConnection("127.0.0.1", port)
         t0 = time.perf_counter()
-        result = run_agent(repo, "Fix median for even-length input.", settings, out)
+        for i in range(len(cmds) + 1):
+            conn.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+            conn.getresponse().read()
+            if i < len(cmds):
+                subprocess.run(["bash", "-c", cmds[i]], cwd=repo, capture_output=True, check=True)
         elapsed = time.perf_counter() - t0
-    assert result.exit_status == "finished" and result.steps == 50, result
-    steps = [json.loads(line) for line in (out / "trajectory.jsonl").read_text().splitlines()]
-    tools = sum(e["timings"]["tools_s"] for e in steps if e["type"] == "step")
-    return elapsed, tools, result.patch
+        conn.close()
+    return elapsed
 
 
-def mini_once(repo: Path, out: Path, cmds: list[str]) -> tuple[float, float, str]:
+def devloop_once(repo: Path, out: Path, cmds: list[str]) -> float:
+    script = tool_script(cmds, "execute_bash", {"finish": {"message": "done"}})
+    with ScriptedServer(script) as server:
+        settings = load_settings(
+            model="openai/bench", base_url=server.url, max_iterations=len(cmds) + 10, sandbox="none"
+        )
+        t0 = time.perf_counter()
+        result = run_agent(repo, ISSUE, settings, out)
+        elapsed = time.perf_counter() - t0
+    assert result.exit_status == "finished" and result.steps == len(cmds) + 1, result
+    assert "* of note" in result.patch, "devloop: the edits are missing from the patch"
+    return elapsed
+
+
+def mini_model(url: str) -> Any:
+    """A mini-swe-agent model that asks the scripted server over HTTP, through the openai SDK."""
+    import openai
+    from minisweagent.models.test_models import DeterministicModel
+
+    class HTTPModel(DeterministicModel):  # reuse its observation formatting; only query() differs
+        client = openai.OpenAI(base_url=url, api_key="x", max_retries=0)
+
+        def query(self, messages: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+            sent = [{"role": m["role"], "content": m["content"]} for m in messages]
+            reply = self.client.chat.completions.create(model="bench", messages=sent, tools=[BASH_TOOL])
+            msg = reply.choices[0].message
+            args = json.loads(msg.tool_calls[0].function.arguments)
+            extra = {"actions": [{"command": args["command"]}], "cost": 0.0, "timestamp": time.time()}
+            return {"role": "assistant", "content": msg.content, "extra": extra}
+
+    return HTTPModel(outputs=[])
+
+
+def mini_once(repo: Path, out: Path, cmds: list[str]) -> float:
     from minisweagent.agents.default import DefaultAgent
     from minisweagent.environments.local import LocalEnvironment
-    from minisweagent.models.test_models import DeterministicModel, make_output
 
-    outputs = [make_output(f"Step {i}.", [{"command": c}]) for i, c in enumerate(cmds)]
-    outputs.append(make_output("Done.", [{"command": SUBMIT}]))
-    env = LocalEnvironment(cwd=str(repo))
-    spent = [0.0]
-    execute = env.execute
-
-    def timed_execute(*a, **kw):  # the commands' own time, to separate it from the scaffold's
-        t = time.perf_counter()
-        try:
-            return execute(*a, **kw)
-        finally:
-            spent[0] += time.perf_counter() - t
-
-    env.execute = timed_execute
-    agent = DefaultAgent(
-        DeterministicModel(outputs=outputs),
-        env,
-        system_template="You are a helpful assistant that can run bash commands.",
-        instance_template="Please solve this issue: {{task}}",
-        step_limit=100,
-        cost_limit=0,
-        output_path=out / "traj.json",
-    )
-    t0 = time.perf_counter()
-    info = agent.run("Fix median for even-length input.")
-    elapsed = time.perf_counter() - t0
+    script = tool_script(cmds, "bash", {"bash": {"command": SUBMIT}})
+    with ScriptedServer(script) as server:
+        agent = DefaultAgent(
+            mini_model(server.url),
+            LocalEnvironment(cwd=str(repo)),
+            system_template="You are a helpful assistant that can run bash commands.",
+            instance_template="Please solve this issue: {{task}}",
+            step_limit=len(cmds) + 10,
+            cost_limit=0,
+            output_path=out / "traj.json",
+        )
+        t0 = time.perf_counter()
+        info = agent.run(ISSUE)
+        elapsed = time.perf_counter() - t0
     assert info.get("exit_status") == "Submitted", info
-    return elapsed, spent[0], info.get("submission", "")
+    assert "* of note" in info.get("submission", ""), "mini-swe-agent: the edits are missing"
+    return elapsed
+
+
+SIDES: dict[str, Callable[[Path, Path, list[str]], float]] = {
+    "floor": floor_once,
+    "devloop": devloop_once,
+    "mini-swe-agent": mini_once,
+}
+
+
+def measure(template: Path, tmp: Path, n: int, rounds: int) -> dict[str, list[float]]:
+    cmds = commands(n)
+    times: dict[str, list[float]] = {name: [] for name in SIDES}
+    names = list(SIDES)
+    for r in range(rounds):
+        for name in names[r % 3 :] + names[: r % 3]:
+            base = tmp / f"{n}-{r}-{name}"
+            repo = base / "repo"
+            shutil.copytree(template, repo, symlinks=True)
+            times[name].append(SIDES[name](repo, base / "out", cmds))
+            shutil.rmtree(base)
+    return times
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--steps", type=int, nargs="+", default=[50, 300])
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     try:
         import minisweagent  # noqa: F401
@@ -145,35 +207,24 @@ def main() -> None:
         raise SystemExit("mini-swe-agent is not installed: pip install mini-swe-agent") from None
     logging.getLogger("minisweagent").setLevel(logging.WARNING)
     os.environ.setdefault("MSWEA_SILENT_STARTUP", "1")
-    cmds = commands()
-    times: dict[str, list[float]] = {"devloop": [], "mini-swe-agent": []}
-    overhead: dict[str, list[float]] = {"devloop": [], "mini-swe-agent": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for r in range(args.rounds + 1):  # round 0 warms caches and imports for both
-            for name, fn in (("devloop", devloop_once), ("mini-swe-agent", mini_once)):
-                base = Path(tmp) / f"{name}-{r}"
-                repo = make_demo_repo(base / "repo")
-                elapsed, commands_s, patch = fn(repo, base / "out", cmds)
-                assert "(data[middle - 1] + data[middle]) / 2" in patch, f"{name}: the fix is missing"
-                if r:
-                    times[name].append(elapsed)
-                    overhead[name].append(elapsed - commands_s)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"50-step scripted trajectory, {args.rounds} alternating rounds (median wall time):")
-    for name, t in med.items():
-        per = 1000 * t / 50
-        print(
-            f"  {name:<15} {t:7.3f} s   ({per:5.1f} ms/step; runs: {', '.join(f'{x:.3f}' for x in times[name])})"
-        )
-    ratio = med["devloop"] / med["mini-swe-agent"]
-    print(
-        f"  ratio devloop / mini-swe-agent = {ratio:.2f}x  (target <= 0.5x: {'met' if ratio <= 0.5 else 'NOT met'})"
-    )
-    over = {k: statistics.median(v) for k, v in overhead.items()}
-    print("scaffold time alone (wall time minus the time spent inside the 50 commands themselves):")
-    for name, t in over.items():
-        print(f"  {name:<15} {t:7.3f} s   ({1000 * t / 50:5.1f} ms/step)")
-    print(f"  ratio devloop / mini-swe-agent = {over['devloop'] / over['mini-swe-agent']:.2f}x")
+        template = template_repo(Path(tmp) / "template")
+        measure(template, Path(tmp), 5, 1)  # warm imports and caches for all three
+        print("model over local HTTP (openai SDK) for both; commands unsandboxed in a local shell for both")
+        for n in args.steps:
+            times = measure(template, Path(tmp), n, args.rounds)
+            floor = times["floor"]
+            print(f"{n} steps, {args.rounds} rotating rounds; floor median {statistics.median(floor):.3f} s")
+            for name in ("devloop", "mini-swe-agent"):
+                ratios = [t / f for t, f in zip(times[name], floor, strict=True)]
+                print(
+                    f"  {name:<15} {statistics.median(times[name]):7.3f} s  "
+                    f"{statistics.median(ratios):5.2f}x floor  (spread {min(ratios):.2f}-{max(ratios):.2f})"
+                )
+            vs = [d / m for d, m in zip(times["devloop"], times["mini-swe-agent"], strict=True)]
+            print(
+                f"  devloop / mini-swe-agent {statistics.median(vs):.2f}x  (spread {min(vs):.2f}-{max(vs):.2f})"
+            )
 
 
 if __name__ == "__main__":
