@@ -105,7 +105,7 @@ def tool_script(cmds: list[str], tool: str, final: dict[str, Any]) -> list[dict[
 def floor_once(repo: Path, out: Path, cmds: list[str]) -> float:
     script = [{"role": "assistant", "content": "ok"}] * (len(cmds) + 1)
     body = json.dumps({"model": "floor", "messages": [{"role": "user", "content": "x"}]})
-    with ScriptedServer(script) as server:
+    with ScriptedServer(script, keep_bodies=False) as server:
         port = int(server.url.rsplit(":", 1)[1].split("/")[0])
         conn = http.client.HTTPConnection("127.0.0.1", port)
         t0 = time.perf_counter()
@@ -121,7 +121,7 @@ def floor_once(repo: Path, out: Path, cmds: list[str]) -> float:
 
 def devloop_once(repo: Path, out: Path, cmds: list[str]) -> float:
     script = tool_script(cmds, "execute_bash", {"finish": {"message": "done"}})
-    with ScriptedServer(script) as server:
+    with ScriptedServer(script, keep_bodies=False) as server:
         settings = load_settings(
             model="openai/bench", base_url=server.url, max_iterations=len(cmds) + 10, sandbox="none"
         )
@@ -157,7 +157,7 @@ def mini_once(repo: Path, out: Path, cmds: list[str]) -> float:
     from minisweagent.environments.local import LocalEnvironment
 
     script = tool_script(cmds, "bash", {"bash": {"command": SUBMIT}})
-    with ScriptedServer(script) as server:
+    with ScriptedServer(script, keep_bodies=False) as server:
         agent = DefaultAgent(
             mini_model(server.url),
             LocalEnvironment(cwd=str(repo)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import urllib.error
@@ -45,7 +46,7 @@ def test_reply_fills_tool_calls_and_estimates_usage() -> None:
     call = choice["message"]["tool_calls"][0]
     assert call["type"] == "function" and call["id"]
     assert json.loads(call["function"]["arguments"]) == {"command": "ls"}
-    assert data["usage"]["prompt_tokens"] == len(json.dumps(REQUEST["messages"])) // 4
+    assert data["usage"]["prompt_tokens"] == len(json.dumps(REQUEST).encode()) // 4  # the body's bytes
     assert data["usage"]["completion_tokens"] > 0
 
 
@@ -137,3 +138,30 @@ def test_main_reports_bad_script_in_one_line(tmp_path: Path, capsys: pytest.Capt
     assert main([str(path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {path}:1: invalid JSON: ") and err.count("\n") == 1
+
+
+def test_connection_kept_alive_until_a_fault_closes_it() -> None:
+    script = [{"content": "a"}, {"fault": {"status": 500}}, {"content": "b"}]
+    with ScriptedServer(script) as server:
+        conn = http.client.HTTPConnection("127.0.0.1", int(server.url.split(":")[2].split("/")[0]), timeout=5)
+        statuses, sockets = [], []
+        for _ in script:
+            conn.request("POST", "/v1/chat/completions", json.dumps(REQUEST))
+            resp = conn.getresponse()
+            resp.read()
+            statuses.append((resp.status, resp.getheader("Connection")))
+            sockets.append(conn.sock)
+        conn.close()
+    assert statuses == [(200, None), (500, "close"), (200, None)]
+    # the first reply left the socket open for the second request; the fault's reply closed it
+    assert sockets[0] is not None and sockets[1] is None
+
+
+def test_keep_bodies_off_records_only_sizes() -> None:
+    with ScriptedServer([{"content": "a"}, {"content": "b"}], keep_bodies=False) as server:
+        post(server.url, REQUEST)
+        post(server.url, {**REQUEST, "messages": REQUEST["messages"] * 3})
+        assert server.requests == [] and server.request_headers == []
+        one = len(json.dumps(REQUEST).encode())
+        assert server.request_sizes[0] == one and server.request_sizes[1] > one
+        assert server.remaining == 0

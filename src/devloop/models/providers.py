@@ -97,7 +97,7 @@ def scripted_model(
     path = Path(name)
     if not path.is_file():
         raise ValueError(f"scripted model: no such script file: {path}")
-    server = ScriptedServer(load_script(path))
+    server = ScriptedServer(load_script(path), keep_bodies=False)  # a replayed run may be long
     return OpenAICompatModel(
         "scripted",
         server.url,

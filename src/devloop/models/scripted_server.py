@@ -3,8 +3,8 @@
 The script is a list of entries; each request to ``POST /v1/chat/completions`` consumes one:
 
 * an assistant message ``{"role": "assistant", "content": ..., "tool_calls": [...]}``, optionally with
-  ``"usage": {"prompt_tokens", "completion_tokens"}`` (otherwise estimated as characters / 4 of the
-  request's messages and of the reply) and ``"finish_reason"`` (otherwise ``tool_calls`` or ``stop``).
+  ``"usage": {"prompt_tokens", "completion_tokens"}`` (otherwise estimated as bytes / 4 of the request
+  body and characters / 4 of the reply) and ``"finish_reason"`` (otherwise ``tool_calls`` or ``stop``).
   Tool calls may omit ``id`` and ``type``, and ``arguments`` may be a JSON object: they are filled in
   and encoded as the OpenAI protocol requires.
 * a fault ``{"fault": {...}}``, to exercise a client's error handling:
@@ -21,12 +21,17 @@ When the script is exhausted every further request gets a 200 whose message has 
 ``"[script exhausted]"`` and no tool calls, so an agent ends its run instead of hanging.
 
 ``server.requests`` holds every chat-completion request body, in order, so tests can assert what the
-model was sent. ``GET /v1/models`` lists the one model. Run ``python -m devloop.models.scripted_server
+model was sent; ``keep_bodies=False`` keeps only ``server.request_sizes`` (bytes per request), so that a
+long run (a replayed oracle, a benchmark) holds no growing history. The server speaks HTTP/1.1 with
+keep-alive and TCP_NODELAY, so a client's round trip stays one small exchange on an open connection; a
+fault closes its connection, so it never leaks into the next request. ``GET /v1/models`` lists the one
+model. Run ``python -m devloop.models.scripted_server
 script.jsonl`` to serve a script by hand.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import socket
@@ -104,8 +109,8 @@ def load_script(path: str | Path) -> list[dict[str, Any]]:
     return entries
 
 
-def _estimate_tokens(text: str) -> int:
-    return max(1, len(text) // 4)
+def _estimate_tokens(length: int) -> int:
+    return max(1, length // 4)
 
 
 def _reply_message(entry: dict[str, Any], serial: int) -> dict[str, Any]:
@@ -131,8 +136,10 @@ def _reply_message(entry: dict[str, Any], serial: int) -> dict[str, Any]:
 
 class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
-    # HTTP/1.0: one request per connection, so a fault never leaks into the next request.
-    protocol_version = "HTTP/1.0"
+    # Keep-alive: a client reuses its connection, as with a real server. Faults close theirs (_fault).
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # TCP_NODELAY: the reply is not held back waiting for an ACK
+    wbufsize = -1  # buffered: headers and body leave in one write (flushed in _send)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # keep test output quiet
@@ -147,10 +154,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
             self.end_headers()
             self.wfile.write(data)
+            self.wfile.flush()
         except OSError:
             pass  # the client gave up (e.g. after its timeout): nothing to answer
 
@@ -175,26 +185,30 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length) or b"null")
+            raw = self.rfile.read(length)
+            body = json.loads(raw or b"null")
         except (ValueError, OSError):
-            body = None
+            raw, body = b"", None
         if not isinstance(body, dict):
+            self.close_connection = True  # the rest of the stream may be garbage too
             self._error(400, "request body must be a JSON object")
             return
-        entry, serial = self.server.take(body, dict(self.headers))
+        entry, serial = self.server.take(body, len(raw), dict(self.headers))
         if entry is None:
-            self._answer({"content": EXHAUSTED}, body, serial)
+            self._answer({"content": EXHAUSTED}, body, len(raw), serial)
         elif "fault" in entry:
-            self._fault(entry["fault"], body, serial)
+            self.close_connection = True
+            self._fault(entry["fault"], body, len(raw), serial)
         else:
-            self._answer(entry, body, serial)
+            self._answer(entry, body, len(raw), serial)
 
-    def _answer(self, entry: dict[str, Any], request: dict[str, Any], serial: int) -> None:
+    def _answer(self, entry: dict[str, Any], request: dict[str, Any], size: int, serial: int) -> None:
         msg = _reply_message(entry, serial)
+        # From the body's size, not a re-encoding of its messages: constant work however long the history.
         usage = entry.get("usage") or {
-            "prompt_tokens": _estimate_tokens(json.dumps(request.get("messages", []))),
+            "prompt_tokens": _estimate_tokens(size),
             "completion_tokens": _estimate_tokens(
-                (msg["content"] or "") + json.dumps(msg.get("tool_calls", []))
+                len(msg["content"] or "") + len(json.dumps(msg.get("tool_calls", [])))
             ),
         }
         prompt, completion = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
@@ -215,7 +229,7 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
 
-    def _fault(self, fault: dict[str, Any], request: dict[str, Any], serial: int) -> None:
+    def _fault(self, fault: dict[str, Any], request: dict[str, Any], size: int, serial: int) -> None:
         if "status" in fault:
             headers = {}
             if "retry_after" in fault:
@@ -224,7 +238,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(fault["status"], message, fault.get("code"), headers)
         elif fault["kind"] == "timeout":
             self.server.stopping.wait(float(fault.get("delay", 30)))
-            self._answer({"content": "[timed out]"}, request, serial)
+            self._answer({"content": "[timed out]"}, request, size, serial)
         elif fault["kind"] == "reset":
             # Linger 0 makes close() send RST instead of FIN: the client sees a reset connection.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -248,11 +262,13 @@ class _Handler(BaseHTTPRequestHandler):
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, script: list[dict[str, Any]], model_name: str) -> None:
+    def __init__(self, script: list[dict[str, Any]], model_name: str, keep_bodies: bool) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.script = script
+        self.script = collections.deque(script)  # popleft is O(1), list.pop(0) is O(n)
         self.model_name = model_name
+        self.keep_bodies = keep_bodies
         self.requests: list[dict[str, Any]] = []
+        self.request_sizes: list[int] = []
         self.request_headers: list[dict[str, str]] = []
         self.stopping = threading.Event()
         self._lock = threading.Lock()
@@ -262,29 +278,36 @@ class _HTTPServer(ThreadingHTTPServer):
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
 
-    def take(self, body: dict[str, Any], headers: dict[str, str]) -> tuple[dict[str, Any] | None, int]:
+    def take(
+        self, body: dict[str, Any], size: int, headers: dict[str, str]
+    ) -> tuple[dict[str, Any] | None, int]:
         """Record the request and pop the next entry (None when the script is exhausted)."""
         with self._lock:
-            self.requests.append(body)
-            self.request_headers.append(headers)
-            serial = len(self.requests)
-            return (self.script.pop(0) if self.script else None), serial
+            self.request_sizes.append(size)
+            if self.keep_bodies:
+                self.requests.append(body)
+                self.request_headers.append(headers)
+            serial = len(self.request_sizes)
+            return (self.script.popleft() if self.script else None), serial
 
 
 class ScriptedServer:
     """An OpenAI-compatible server on 127.0.0.1 (free port) replying from `script`; see the module doc.
 
     Use as a context manager, or call close(). `url` is the base URL to give a client (ends in /v1).
+    `keep_bodies=False`: record only each request's size (`request_sizes`), not its body and headers.
     Raises ValueError("script entry N: problem") for an invalid entry.
     """
 
-    def __init__(self, script: Iterable[dict[str, Any]], *, model_name: str = "scripted") -> None:
+    def __init__(
+        self, script: Iterable[dict[str, Any]], *, model_name: str = "scripted", keep_bodies: bool = True
+    ) -> None:
         entries = list(script)
         for i, entry in enumerate(entries, start=1):
             problem = check_entry(entry)
             if problem:
                 raise ValueError(f"script entry {i}: {problem}")
-        self._httpd = _HTTPServer(entries, model_name)
+        self._httpd = _HTTPServer(entries, model_name, keep_bodies)
         # A short poll interval keeps close() fast: shutdown() waits for the serving loop's next poll.
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, args=(0.05,), name="scripted-server", daemon=True
@@ -300,6 +323,11 @@ class ScriptedServer:
     def requests(self) -> list[dict[str, Any]]:
         """Every chat-completion request body received, in order."""
         return self._httpd.requests
+
+    @property
+    def request_sizes(self) -> list[int]:
+        """The size in bytes of each chat-completion request body received, in order."""
+        return self._httpd.request_sizes
 
     @property
     def request_headers(self) -> list[dict[str, str]]:
