@@ -234,7 +234,7 @@ def eval_(
         fail(f"--grading: unknown rules {grading!r}; expected one of {', '.join(RULES)}")
     console = Console(highlight=False, soft_wrap=True)  # a line is never broken for width
     task_list = load_task_list(tasks, suite, instances, strict=strict, cache_dir=cache_dir, console=console)
-    print_environment_fill(task_list, console, environment_overrides)
+    print_environment_fill(task_list, console, environment_overrides, mirrors=mirrors, cache_dir=cache_dir)
     preds = settings = None
     if predictions is not None:
         try:
@@ -255,16 +255,29 @@ def eval_(
              f"{output / run_id / 'instances'}/<id>/verdict.json", code=1)  # fmt: skip
 
 
-def print_environment_fill(task_list: list, console: Console, overrides: Path | None = None) -> None:
-    """Give records without an `environment` the official one, patch in --environment-overrides, and say
-    how many got one and why others did not (those grade env_error with the reason)."""
+def print_environment_fill(
+    task_list: list,
+    console: Console,
+    overrides: Path | None = None,
+    *,
+    mirrors: Path | None = None,
+    cache_dir: Path | None = None,
+) -> None:
+    """Give records without an `environment` the official one (requirements files read from the mirrors
+    and locked under the cache), patch in --environment-overrides, and say how many got one and why
+    others did not (those grade env_error with the reason)."""
     from rich.markup import escape
 
+    from devloop.eval.envs import default_cache_dir
+    from devloop.swebench.locks import Locker
     from devloop.swebench.records import OverridesError, fill_environments, load_overrides
 
     try:
         table = load_overrides(overrides) if overrides is not None else None
-        lines = fill_environments(task_list, table, origin=str(overrides)).lines()
+        locker = Locker(cache_dir or default_cache_dir())
+        lines = fill_environments(
+            task_list, table, origin=str(overrides), locker=locker, mirrors=mirrors
+        ).lines()
     except OverridesError as exc:
         fail(f"--environment-overrides: {exc}")
     for number, line in enumerate(lines):
