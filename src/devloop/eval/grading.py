@@ -10,8 +10,9 @@ from devloop.eval.envs import EnvError, EnvironmentManager
 from devloop.eval.source import NoRepository, SourceError, reset_to_base
 from devloop.eval.taskbox import UNCONFINED, TaskBox, grading_sandbox
 from devloop.eval.verdict import Category, Resolution, Verdict, grade_log, parse_test_log
-from devloop.parse.diffs import test_directives, touched_paths
+from devloop.parse.diffs import touched_paths
 from devloop.runtime.limits import Limits
+from devloop.swebench.directives import test_directives
 from devloop.swebench.grading import Rules
 from devloop.swebench.log_parsers import LogParseError
 from devloop.tasks.model import Task
