@@ -70,6 +70,8 @@ def grade(
     log_dir.mkdir(parents=True, exist_ok=True)
     workdir.mkdir(parents=True, exist_ok=True)
     verdict = Verdict(instance_id=task.instance_id, category=Category.ERROR, extra={"grading": rules})
+    if host_notes := (task.model_extra or {}).get("host_not_reproduced"):
+        verdict.extra["host_not_reproduced"] = host_notes  # official host facts this machine lacks
     started = time.monotonic()
     try:
         name = grading_sandbox(sandbox)[0]
