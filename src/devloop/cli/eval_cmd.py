@@ -117,6 +117,14 @@ def eval_(
             rich_help_panel=RUN,
         ),
     ] = None,
+    validated_only: Annotated[
+        bool,
+        typer.Option(
+            "--validated-only",
+            help="Only the SWE-bench Lite instances `devloop validate` validated on this project's machines.",
+            rich_help_panel=TASKS,
+        ),
+    ] = False,
     grading: Annotated[
         str,
         typer.Option(
@@ -234,6 +242,8 @@ def eval_(
         fail(f"--grading: unknown rules {grading!r}; expected one of {', '.join(RULES)}")
     console = Console(highlight=False, soft_wrap=True)  # a line is never broken for width
     task_list = load_task_list(tasks, suite, instances, strict=strict, cache_dir=cache_dir, console=console)
+    if validated_only:
+        task_list = keep_validated(task_list, console)
     print_environment_fill(task_list, console, environment_overrides, mirrors=mirrors, cache_dir=cache_dir)
     preds = settings = None
     if predictions is not None:
@@ -253,6 +263,21 @@ def eval_(
     if report.total and report.agent_error == report.total:
         fail(f"every instance failed in the agent (agent_error), none was answered by the model; see "
              f"{output / run_id / 'instances'}/<id>/verdict.json", code=1)  # fmt: skip
+
+
+def keep_validated(task_list: list, console: Console) -> list:
+    """The tasks in the shipped list of validated instances; fails with one line when none is."""
+    from devloop.swebench.validation import validated_ids
+
+    keep = validated_ids()
+    kept = [t for t in task_list if t.instance_id in keep]
+    if not kept:
+        fail(
+            f"--validated-only: none of the {len(task_list)} task(s) is in the shipped list of validated instances"
+        )
+    if len(kept) < len(task_list):
+        console.print(f"[yellow]--validated-only:[/] {len(kept)} of {len(task_list)} task(s) kept")
+    return kept
 
 
 def print_environment_fill(
