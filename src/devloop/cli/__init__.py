@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "recover": ("recover_cmd", "Write result.json and patch.diff of a killed run."),
     "demo": ("demo_cmd", "Watch the agent fix a bug in a bundled example repository."),
     "eval": ("eval_cmd", "Grade patches on SWE-bench-compatible tasks, without Docker."),
+    "validate": ("validate_cmd", "Check that gold resolves and the test patch alone fails."),
     "sweep": ("sweep_cmd", "Attempts at every (temperature, max-iterations) setting; pass@k."),
     "report": ("report_cmd", "Summarise runs: resolve rates, pass@k, 95% CIs, plots."),
     "compare": ("compare_cmd", "Compare two runs on their shared tasks (McNemar, bootstrap)."),

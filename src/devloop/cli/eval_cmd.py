@@ -117,6 +117,14 @@ def eval_(
             rich_help_panel=RUN,
         ),
     ] = None,
+    validated_only: Annotated[
+        bool,
+        typer.Option(
+            "--validated-only",
+            help="Only the SWE-bench Lite instances `devloop validate` validated on this project's machines.",
+            rich_help_panel=TASKS,
+        ),
+    ] = False,
     grading: Annotated[
         str,
         typer.Option(
@@ -234,7 +242,9 @@ def eval_(
         fail(f"--grading: unknown rules {grading!r}; expected one of {', '.join(RULES)}")
     console = Console(highlight=False, soft_wrap=True)  # a line is never broken for width
     task_list = load_task_list(tasks, suite, instances, strict=strict, cache_dir=cache_dir, console=console)
-    print_environment_fill(task_list, console, environment_overrides)
+    if validated_only:
+        task_list = keep_validated(task_list, console)
+    print_environment_fill(task_list, console, environment_overrides, mirrors=mirrors, cache_dir=cache_dir)
     preds = settings = None
     if predictions is not None:
         try:
@@ -255,16 +265,44 @@ def eval_(
              f"{output / run_id / 'instances'}/<id>/verdict.json", code=1)  # fmt: skip
 
 
-def print_environment_fill(task_list: list, console: Console, overrides: Path | None = None) -> None:
-    """Give records without an `environment` the official one, patch in --environment-overrides, and say
-    how many got one and why others did not (those grade env_error with the reason)."""
+def keep_validated(task_list: list, console: Console) -> list:
+    """The tasks in the shipped list of validated instances; fails with one line when none is."""
+    from devloop.swebench.validation import validated_ids
+
+    keep = validated_ids()
+    kept = [t for t in task_list if t.instance_id in keep]
+    if not kept:
+        fail(
+            f"--validated-only: none of the {len(task_list)} task(s) is in the shipped list of validated instances"
+        )
+    if len(kept) < len(task_list):
+        console.print(f"[yellow]--validated-only:[/] {len(kept)} of {len(task_list)} task(s) kept")
+    return kept
+
+
+def print_environment_fill(
+    task_list: list,
+    console: Console,
+    overrides: Path | None = None,
+    *,
+    mirrors: Path | None = None,
+    cache_dir: Path | None = None,
+) -> None:
+    """Give records without an `environment` the official one (requirements files read from the mirrors
+    and locked under the cache), patch in --environment-overrides, and say how many got one and why
+    others did not (those grade env_error with the reason)."""
     from rich.markup import escape
 
+    from devloop.eval.envs import default_cache_dir
+    from devloop.swebench.locks import Locker
     from devloop.swebench.records import OverridesError, fill_environments, load_overrides
 
     try:
         table = load_overrides(overrides) if overrides is not None else None
-        lines = fill_environments(task_list, table, origin=str(overrides)).lines()
+        locker = Locker(cache_dir or default_cache_dir())
+        lines = fill_environments(
+            task_list, table, origin=str(overrides), locker=locker, mirrors=mirrors
+        ).lines()
     except OverridesError as exc:
         fail(f"--environment-overrides: {exc}")
     for number, line in enumerate(lines):

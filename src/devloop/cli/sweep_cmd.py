@@ -79,7 +79,7 @@ def sweep_(
 ) -> None:
     """Run `--samples` attempts per task at every (temperature, max-iterations) setting, reusing units already
     done, and report resolve rate (pass@1) and pass@k for each setting with 95% CIs."""
-    from devloop.cli.eval_cmd import _solver, load_task_list
+    from devloop.cli.eval_cmd import _solver, load_task_list, print_environment_fill
     from devloop.cli.eval_support import parse_floats, parse_ints, run_protocol_cli
     from devloop.eval.protocols import ProtocolConfig
     from devloop.eval.rundata import load_run_data
@@ -92,6 +92,7 @@ def sweep_(
     if any(not 0.0 <= t <= 2.0 for t in temps):
         fail(f"--temperatures must each be between 0 and 2, got {temperatures}")
     task_list = load_task_list(tasks, suite, instances, strict=False, cache_dir=cache_dir, console=console)
+    print_environment_fill(task_list, console, mirrors=mirrors, cache_dir=cache_dir)
     base = _solver(model, o.agent_overrides(base_url=base_url, api_key_env=api_key_env, tool_format=tool_format,
                                             sandbox=sandbox)).settings  # fmt: skip
     limits = parse_ints(max_iterations, "--max-iterations") if max_iterations else [base.max_iterations]

@@ -207,6 +207,7 @@ def run_protocol(
     run_meta = {
         "protocol": config.describe(),
         "settings": settings.model_dump(mode="json", exclude={"base_url"}) if settings else None,
+        "grading": grading,
     }
     units = check_resumable(store, config, tasks, run_meta, [(t.instance_id, i, job.key) for t in tasks for i, job in
                             _all_jobs(t, config, settings, predictions)], force=force_resume)  # fmt: skip

@@ -10,8 +10,9 @@ from devloop.eval.envs import EnvError, EnvironmentManager
 from devloop.eval.source import NoRepository, SourceError, reset_to_base
 from devloop.eval.taskbox import UNCONFINED, TaskBox, grading_sandbox
 from devloop.eval.verdict import Category, Resolution, Verdict, grade_log, parse_test_log
-from devloop.parse.diffs import test_directives, touched_paths
+from devloop.parse.diffs import touched_paths
 from devloop.runtime.limits import Limits
+from devloop.swebench.directives import test_directives
 from devloop.swebench.grading import Rules
 from devloop.swebench.log_parsers import LogParseError
 from devloop.tasks.model import Task
@@ -69,6 +70,8 @@ def grade(
     log_dir.mkdir(parents=True, exist_ok=True)
     workdir.mkdir(parents=True, exist_ok=True)
     verdict = Verdict(instance_id=task.instance_id, category=Category.ERROR, extra={"grading": rules})
+    if host_notes := (task.model_extra or {}).get("host_not_reproduced"):
+        verdict.extra["host_not_reproduced"] = host_notes  # official host facts this machine lacks
     started = time.monotonic()
     try:
         name = grading_sandbox(sandbox)[0]

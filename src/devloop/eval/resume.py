@@ -47,6 +47,12 @@ def _check_run(store: RunStore, config: ProtocolConfig, run_meta: dict[str, Any]
     if isinstance(protocol, dict) and protocol.get("name") not in (None, config.name):
         raise ProtocolError(f"{store.root}: this run used --protocol {protocol['name']}; "
                             f"resume it with that protocol or use a new --run-id")  # fmt: skip
+    # A run recorded before the rules were selectable was graded with swebench4, the default.
+    old_rules, new_rules = previous.get("grading") or "swebench4", run_meta.get("grading")
+    if new_rules is not None and old_rules != new_rules and not force and store.instances.is_dir():
+        raise ProtocolError(
+            f"{store.root}: this run id was graded with --grading {old_rules}, not {new_rules}; {FORCE_HINT}"
+        )
     if force or "settings" not in previous:
         return
     old, new = previous.get("settings"), run_meta.get("settings")

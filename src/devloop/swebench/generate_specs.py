@@ -38,7 +38,8 @@ def build() -> dict[str, Any]:
             "(https://github.com/SWE-bench/SWE-bench): MAP_REPO_VERSION_TO_SPECS_PY, MAP_REPO_TO_REQS_PATHS, "
             "MAP_REPO_TO_ENV_YML_PATHS and MAP_REPO_TO_INSTALL_PY from swebench.harness.constants.python, "
             "MAP_REPO_TO_PARSER_PY from swebench.harness.log_parsers.python (as parser names), "
-            "REPLACE_REQ_PACKAGES from swebench.harness.test_spec.python. Do not edit; regenerate."
+            "REPLACE_REQ_PACKAGES from swebench.harness.test_spec.python, NON_TEST_EXTS from "
+            "swebench.harness.constants. Do not edit; regenerate."
         ),
         "swebench_version": ref.version,
         "license": _license_text(),
@@ -48,6 +49,7 @@ def build() -> dict[str, Any]:
         "environment_yml_paths": ref.environment_yml_paths,
         "install_commands": ref.install_commands,
         "replace_requirements": [list(pair) for pair in ref.replace_requirements],
+        "non_test_exts": ref.non_test_exts,
     }
 
 

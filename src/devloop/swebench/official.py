@@ -14,6 +14,7 @@ import ast
 import importlib
 import importlib.metadata
 import importlib.util
+import re
 import sys
 import types
 from collections.abc import Callable
@@ -49,6 +50,8 @@ class Official:
     """MAP_REPO_TO_INSTALL_PY (repo-wide commands run before pre_install)."""
     replace_requirements: list[tuple[str, str | None]]
     """REPLACE_REQ_PACKAGES: (yanked package, replacement or None) applied to requirements files."""
+    non_test_exts: list[str]
+    """NON_TEST_EXTS: endings of test-patch files left out of the test command."""
 
 
 def _package_dir() -> Path:
@@ -133,7 +136,31 @@ def load() -> Official:
         environment_yml_paths=constants.MAP_REPO_TO_ENV_YML_PATHS,
         install_commands=constants.MAP_REPO_TO_INSTALL_PY,
         replace_requirements=[(a, b) for a, b in replacements],
+        non_test_exts=list(
+            _literal_assignment(root / "harness" / "constants" / "__init__.py", "NON_TEST_EXTS")
+        ),
     )
+
+
+def load_test_directives() -> Callable[[dict[str, Any]], list[str]]:
+    """The official `get_test_directives(instance)`, compiled alone from its module's source (the module
+    imports requests and datasets) with the `re` and NON_TEST_EXTS it uses. Raises OfficialUnavailable."""
+    root = _package_dir()
+    source = root / "harness" / "test_spec" / "python.py"
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    found: list[ast.stmt] = [
+        n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "get_test_directives"
+    ]
+    if not found:
+        raise OfficialUnavailable(f"get_test_directives is not defined in {source}")
+    namespace: dict[str, Any] = {
+        "re": re,
+        "NON_TEST_EXTS": _literal_assignment(root / "harness" / "constants" / "__init__.py", "NON_TEST_EXTS"),
+        "SWEbenchInstance": dict,
+    }
+    exec(compile(ast.Module(body=found, type_ignores=[]), str(source), "exec"), namespace)  # noqa: S102
+    function: Callable[[dict[str, Any]], list[str]] = namespace["get_test_directives"]
+    return function
 
 
 def parser_name(official: Official, fn: OfficialParser) -> str:

@@ -14,11 +14,14 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from devloop.tasks.model import EnvironmentSpec, Task
+
+if TYPE_CHECKING:
+    from devloop.swebench.locks import Locker
 
 
 @dataclass
@@ -48,19 +51,33 @@ class EnvironmentFill:
 def _unread_requirements(paths: Sequence[str]) -> str:
     # The table's environment installs a requirements file read from the repository at
     # environment_setup_commit; without it the environment would lack packages the official one has.
-    return f"the requirements file ({' or '.join(paths)}) at environment_setup_commit, which devloop does not read yet"
+    return f"the requirements file ({' or '.join(paths)}) at environment_setup_commit, unread: no mirror to read it from"
 
 
-def official_environment(task: Task) -> tuple[EnvironmentSpec | None, list[str]]:
-    """The official environment of `task` as devloop's EnvironmentSpec, or None and the missing pieces."""
+def official_environment(
+    task: Task, locker: Locker | None = None, mirrors: Path | None = None
+) -> tuple[EnvironmentSpec | None, list[str]]:
+    """The official environment of `task` as devloop's EnvironmentSpec, or None and the missing pieces.
+    An environment that installs a requirements file needs `locker`, which reads it from the task's
+    mirror (under `mirrors`, or its repo_path) and resolves it into pins."""
     from devloop.swebench import environment_for  # lazy: loads the spec table
+    from devloop.swebench.host import NOTES_FIELD, unreproduced
 
     environment, missing = environment_for(task)
     if environment is None:
         return None, missing
+    fields = environment.environment_fields()
+    setattr(task, NOTES_FIELD, unreproduced(environment.host))
     if environment.requirements is not None:
-        return None, [_unread_requirements(environment.requirements.paths)]
-    return EnvironmentSpec.model_validate(environment.environment_fields()), []
+        if locker is None:
+            return None, [_unread_requirements(environment.requirements.paths)]
+        from devloop.swebench.locks import LockError
+
+        try:
+            fields["pip"] = locker.environment_pins(task, environment, mirrors)
+        except LockError as exc:
+            return None, [str(exc)]
+    return EnvironmentSpec.model_validate(fields), []
 
 
 class OverridesError(ValueError):
@@ -119,11 +136,18 @@ def _apply_override(task: Task, key: str, patch: dict[str, Any], origin: str) ->
 
 
 def fill_environments(
-    tasks: Sequence[Task], overrides: Mapping[str, dict[str, Any]] | None = None, *, origin: str = "overrides"
+    tasks: Sequence[Task],
+    overrides: Mapping[str, dict[str, Any]] | None = None,
+    *,
+    origin: str = "overrides",
+    locker: Locker | None = None,
+    mirrors: Path | None = None,
 ) -> EnvironmentFill:
     """Give every task without an `environment` its official one, in place; record why where none. An
     entry of `overrides` (by instance id, else `repo@version`) then patches the task's environment.
-    Raises OverridesError when a patched environment is not valid (`origin` names the file)."""
+    Requirements files are read and locked with `locker` (see `official_environment`); without one, such
+    tasks name the unread file. Raises OverridesError when a patched environment is not valid (`origin`
+    names the file)."""
     fill = EnvironmentFill()
     for task in tasks:
         found = _override_for(task, overrides or {})
@@ -133,7 +157,7 @@ def fill_environments(
             continue
         if task.environment is not None:
             continue
-        environment, missing = official_environment(task)
+        environment, missing = official_environment(task, locker, mirrors)
         if environment is not None:
             task.environment = environment
             task.environment_missing = []

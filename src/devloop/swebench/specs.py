@@ -20,6 +20,7 @@ class SpecTable:
     environment_yml_paths: dict[str, list[str]]
     install_commands: dict[str, str]
     replace_requirements: list[tuple[str, str | None]]
+    non_test_exts: tuple[str, ...]
 
     def spec(self, repo: str, version: str | None) -> dict[str, Any] | None:
         """The official spec of (repo, version), or None when the table has none."""
@@ -44,4 +45,5 @@ def table() -> SpecTable:
         environment_yml_paths=raw["environment_yml_paths"],
         install_commands=raw["install_commands"],
         replace_requirements=[(a, b) for a, b in raw["replace_requirements"]],
+        non_test_exts=tuple(raw["non_test_exts"]),
     )

@@ -1,0 +1,144 @@
+"""A repository's requirements at `environment_setup_commit`, resolved once into a stored lock.
+
+The official images install `pip install -r <file>` from the repository at the setup commit, at the time
+the images were built. devloop reads the same file from the mirror (git plumbing with the isolated
+configuration: no repository config, attributes or hooks; a blob is read, nothing is checked out),
+expands it the official way (`requirements.expand_requirements`), layers the spec's pins over it, and
+resolves the whole list with `uv pip compile --exclude-newer EXCLUDE_NEWER`. The resolved pins are stored
+under the cache, keyed by everything that went in, so a second load gives the same pins without the
+network and the environment's cache key (a hash of its pins) stays put.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from devloop.eval.envs import EnvError, EnvironmentManager, find_uv
+from devloop.eval.source import SourceError, find_repository
+from devloop.swebench.environments import SwebenchEnvironment
+from devloop.swebench.requirements import expand_requirements, layer, requirement_lines
+from devloop.swebench.specs import table
+from devloop.tasks.model import Task
+from devloop.workspace import WorkspaceError, git
+
+# About when the official SWE-bench images were built (swebench 2.x, mid 2024): nothing uploaded later
+# can enter a lock, so the packages are the ones those images could have installed.
+EXCLUDE_NEWER = "2024-07-01T00:00:00Z"
+# Bump when the lock's format or resolution changes, so older stored locks are not reused.
+LOCK_VERSION = 1
+
+
+class LockError(Exception):
+    """A requirements lock cannot be made; the message is one line naming the missing piece."""
+
+
+def mirror_reader(repo: Path, commit: str) -> Callable[[str], str | None]:
+    """`read(path)`: a file of `repo` at `commit`, or None when absent. Raises LockError when the commit
+    is not in the repository."""
+    try:
+        git(repo, "cat-file", "-e", f"{commit}^{{commit}}")
+    except WorkspaceError:
+        raise LockError(f"environment_setup_commit {commit[:12]} is not in {repo}") from None
+
+    def read(path: str) -> str | None:
+        try:  # `cat-file blob` applies no filter or textconv: the bytes as committed
+            return git(repo, "cat-file", "blob", f"{commit}:{path}")
+        except WorkspaceError:
+            return None
+
+    return read
+
+
+def _key(requirements: Sequence[str], python: str, exclude_newer: str, index_args: Sequence[str]) -> str:
+    blob = json.dumps(
+        {
+            "requirements": list(requirements),
+            "python": python,
+            "exclude_newer": exclude_newer,
+            "index": list(index_args),
+            "lock": LOCK_VERSION,
+        }  # fmt: skip
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def _pins(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+class Locker:
+    """Makes and stores requirement locks under `cache_dir/requirement-locks` (the env cache's root).
+
+    `index_args` are extra `uv pip compile` options (e.g. `--no-index --find-links DIR`), part of the key.
+    """
+
+    def __init__(
+        self,
+        cache_dir: Path,
+        *,
+        manager: EnvironmentManager | None = None,
+        exclude_newer: str = EXCLUDE_NEWER,
+        index_args: Sequence[str] = (),
+    ):
+        self.dir = Path(cache_dir) / "requirement-locks"
+        self.manager = manager or EnvironmentManager(cache_dir)
+        self.exclude_newer = exclude_newer
+        self.index_args = list(index_args)
+
+    def lock(self, requirements: Sequence[str], python: str) -> list[str]:
+        """The pins `uv pip compile` resolves `requirements` to for Python `python`; stored, and read
+        back from the store when the same inputs were resolved before. Raises LockError."""
+        stored = self.dir / f"{_key(requirements, python, self.exclude_newer, self.index_args)}.txt"
+        if stored.is_file():
+            return _pins(stored.read_text(encoding="utf-8"))
+        uv = find_uv()
+        if uv is None:
+            raise LockError("uv, which resolves the requirements file into a lock")
+        try:
+            interpreter = self.manager.python_for(python)
+        except EnvError as exc:
+            raise LockError(exc.message) from None
+        cmd = [uv, "pip", "compile", "-", "--quiet", "--no-header", "--no-annotate", "--python",
+               str(interpreter), "--exclude-newer", self.exclude_newer, *self.index_args]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+        proc = subprocess.run(
+            cmd, input="\n".join(requirements) + "\n", capture_output=True, text=True, env=env, check=False
+        )
+        if proc.returncode != 0:
+            tail = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+            reason = " ".join(line.strip() for line in tail[:3]) if tail else f"exit {proc.returncode}"
+            raise LockError(f"a resolution of the requirements for Python {python}: {reason}")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = stored.with_name(f".{stored.name}.{os.getpid()}")
+        tmp.write_text(
+            f"# uv pip compile --exclude-newer {self.exclude_newer}\n{proc.stdout}", encoding="utf-8"
+        )
+        os.replace(tmp, stored)
+        return _pins(proc.stdout)
+
+    def environment_pins(
+        self, task: Task, environment: SwebenchEnvironment, mirrors: Path | None
+    ) -> list[str]:
+        """The resolved pins of `environment`: its requirements file read from the task's mirror at the
+        setup commit, then its own pins layered over it. Raises LockError naming what is missing."""
+        source = environment.requirements
+        if source is None:
+            return list(environment.pip)
+        paths = " or ".join(source.paths)
+        try:
+            repo = find_repository(task, mirrors)
+        except SourceError as exc:
+            raise LockError(f"the requirements file ({paths}) from a mirror: {exc}") from None
+        commit = source.commit or task.base_commit
+        try:
+            _, text = expand_requirements(
+                mirror_reader(repo, commit), source.paths, table().replace_requirements
+            )
+        except LookupError:
+            raise LockError(f"the requirements file ({paths}) at {commit[:12]} in {repo}") from None
+        return self.lock(layer(requirement_lines(text), environment.pip), environment.python)

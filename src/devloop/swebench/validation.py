@@ -1,0 +1,135 @@
+"""Whether an instance is sound here: its gold patch resolves, and its test patch alone does not.
+
+Both are graded by the eval engine as ordinary predictions, so validation has no grading of its own:
+- gold: the record's `patch`;
+- empty: the record's `test_patch` as the prediction. Grading applies the prediction, resets every file the
+  test patch touches to base_commit and applies the test patch, so the tree is exactly base + test patch,
+  the official "empty prediction" state (a prediction with no patch at all is never tested).
+
+An instance is `validated` when gold resolves and the empty run leaves at least one FAIL_TO_PASS test
+failing; `env_error` when either run had no environment; `failed` otherwise, with the reason.
+The shipped list (`validated_lite.json`) is what `devloop eval --validated-only` keeps.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from pydantic import BaseModel
+
+from devloop.eval.verdict import Category, Verdict
+from devloop.tasks.model import Prediction, Task
+
+GOLD, EMPTY = "gold", "empty"
+SHIPPED = "validated_lite.json"
+
+
+def predictions(tasks: Iterable[Task], which: str) -> dict[str, Prediction]:
+    """The `gold` or `empty` predictions of `tasks` (see the module docstring for what `empty` is)."""
+    return {
+        t.instance_id: Prediction(
+            instance_id=t.instance_id,
+            model_name_or_path=which,
+            model_patch=t.patch if which == GOLD else t.test_patch,
+        )
+        for t in tasks
+    }
+
+
+class InstanceValidation(BaseModel):
+    """One instance's validation: both verdicts, the times, and why it is not validated."""
+
+    instance_id: str
+    repo: str
+    version: str | None
+    result: str
+    """validated, failed or env_error."""
+    gold: str | None
+    empty: str | None
+    """The two verdicts' categories (None: no verdict)."""
+    empty_fail_to_pass_failing: int = 0
+    env_s: float | None = None
+    install_s: float | None = None
+    tests_s: float | None = None
+    """The gold run's times (the empty run reuses its environment)."""
+    reason: str = ""
+
+
+def _timing(verdict: Verdict | None, key: str) -> float | None:
+    return verdict.timings.get(key) if verdict is not None else None
+
+
+def judge(task: Task, gold: Verdict | None, empty: Verdict | None) -> InstanceValidation:
+    """The validation of `task` from its gold and empty verdicts."""
+    failing = len(empty.tests_status.FAIL_TO_PASS["failure"]) if empty is not None else 0
+    result, reason = "validated", ""
+    if gold is None or empty is None:
+        result, reason = "failed", "no verdict: the run was interrupted"
+    elif Category.ENV_ERROR in (gold.category, empty.category):
+        result = "env_error"
+        reason = gold.message if gold.category == Category.ENV_ERROR else empty.message
+    elif not gold.resolved:
+        result, reason = "failed", f"gold is {gold.category.value}: {gold.message}"
+    elif not task.test_patch.strip():
+        result, reason = "failed", "the record has no test patch"
+    elif empty.resolved or not failing:
+        result = "failed"
+        reason = f"the test patch alone is {empty.category.value} with no FAIL_TO_PASS test failing"
+    return InstanceValidation(
+        instance_id=task.instance_id, repo=task.repo, version=task.version, result=result,
+        gold=gold.category.value if gold else None, empty=empty.category.value if empty else None,
+        empty_fail_to_pass_failing=failing, env_s=_timing(gold, "env"), install_s=_timing(gold, "install"),
+        tests_s=_timing(gold, "tests"), reason=reason,
+    )  # fmt: skip
+
+
+def summary(rows: Sequence[InstanceValidation]) -> dict[str, dict[str, Any]]:
+    """Per repository: tried, validated, gold resolved, empty resolved, env errors, mean env/tests time."""
+    out: dict[str, dict[str, Any]] = {}
+    for repo in sorted({r.repo for r in rows}):
+        mine = [r for r in rows if r.repo == repo]
+        env = [r.env_s for r in mine if r.env_s is not None]
+        tests = [r.tests_s for r in mine if r.tests_s is not None]
+        out[repo] = {
+            "tried": len(mine),
+            "validated": sum(r.result == "validated" for r in mine),
+            "gold_resolved": sum(r.gold == Category.RESOLVED.value for r in mine),
+            "empty_resolved": sum(r.empty == Category.RESOLVED.value for r in mine),
+            "env_errors": sum(r.result == "env_error" for r in mine),
+            "mean_env_s": round(sum(env) / len(env), 2) if env else None,
+            "mean_tests_s": round(sum(tests) / len(tests), 2) if tests else None,
+        }
+    return out
+
+
+def report(rows: Sequence[InstanceValidation], meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The validation report as written to validation.json."""
+    return {**meta, "summary": summary(rows), "instances": [r.model_dump(mode="json") for r in rows]}
+
+
+def shipped_entries(rows: Sequence[InstanceValidation]) -> list[dict[str, Any]]:
+    """The rows in the shipped list's form: repo, version, instance_id, result, sorted by id."""
+    return sorted(
+        (
+            {"repo": r.repo, "version": r.version, "instance_id": r.instance_id, "result": r.result}
+            for r in rows
+        ),
+        key=lambda e: str(e["instance_id"]),
+    )
+
+
+@cache
+def shipped() -> dict[str, Any]:
+    """The shipped list of Lite instances validated on this project's machines."""
+    text = resources.files("devloop.swebench").joinpath(SHIPPED).read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def validated_ids() -> frozenset[str]:
+    """The ids the shipped list has as validated."""
+    return frozenset(e["instance_id"] for e in shipped()["instances"] if e["result"] == "validated")

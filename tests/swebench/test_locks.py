@@ -1,0 +1,161 @@
+"""Requirements files read from a mirror at the setup commit and resolved into a stored, stable lock."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from devloop.swebench.environments import RequirementsSource, SwebenchEnvironment
+from devloop.swebench.locks import Locker, LockError, mirror_reader
+from devloop.swebench.records import fill_environments
+from devloop.tasks.model import Task
+
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def _wheel(folder: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> None:
+    # A wheel is a zip with its metadata; resolving reads nothing else.
+    stem = f"{name.replace('-', '_')}-{version}"
+    info = f"{stem}.dist-info"
+    with zipfile.ZipFile(folder / f"{stem}-py3-none-any.whl", "w") as whl:
+        whl.writestr(
+            f"{info}/METADATA",
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+            + "".join(f"Requires-Dist: {r}\n" for r in requires),
+        )
+        whl.writestr(
+            f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: t\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
+        whl.writestr(f"{info}/RECORD", "")
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=repo, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A repository whose setup commit has a requirements file with `-r`, `-e .` and a yanked package;
+    the next commit changes it (the lock must read the setup commit's)."""
+    repo = tmp_path_factory.mktemp("mirror") / "owner__name"
+    (repo / "reqs").mkdir(parents=True)
+    _git(repo, "init", "-q")
+    (repo / "reqs" / "base.txt").write_text("beta>=1\n")
+    (repo / "reqs" / "dev.txt").write_text("-r base.txt\n-e .\n# a comment\nalpha<2\ntypes-pkg_resources\n")
+    (repo / ".gitattributes").write_text("*.txt filter=evil\n")  # must not be applied
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "setup")
+    setup = _git(repo, "rev-parse", "HEAD")
+    (repo / "reqs" / "dev.txt").write_text("alpha==2.0\n")
+    _git(repo, "commit", "-qam", "later")
+    return repo, setup
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("wheels")
+    _wheel(folder, "alpha", "1.0", ("beta",))
+    _wheel(folder, "alpha", "2.0")
+    _wheel(folder, "beta", "1.5")
+    _wheel(folder, "beta", "0.5")
+    _wheel(folder, "gamma", "3.0")
+    _wheel(folder, "types-setuptools", "69.0")
+    return folder
+
+
+def _environment(**fields) -> SwebenchEnvironment:
+    return SwebenchEnvironment.model_validate(
+        {
+            "python": PYTHON,
+            "test_cmd": "pytest",
+            "log_parser": "pytest",
+            "source": "test",
+            "requirements": RequirementsSource(paths=["missing.txt", "reqs/dev.txt"]),
+            **fields,
+        }  # fmt: skip
+    )
+
+
+def _task(repo: Path, commit: str) -> Task:
+    return Task.model_validate(
+        {
+            "instance_id": "owner__name-1",
+            "repo": "owner/name",
+            "base_commit": commit,
+            "problem_statement": "",
+            "FAIL_TO_PASS": [],
+            "repo_path": str(repo),
+        }  # fmt: skip
+    )
+
+
+def test_the_mirror_is_read_at_the_commit_without_its_attributes(mirror: tuple[Path, str]) -> None:
+    repo, setup = mirror
+    read = mirror_reader(repo, setup)
+    assert read("reqs/dev.txt") is not None and "alpha<2" in (read("reqs/dev.txt") or "")
+    assert read("nope.txt") is None
+    with pytest.raises(LockError, match="environment_setup_commit 000000000000 is not in"):
+        mirror_reader(repo, "0" * 40)
+
+
+def test_requirements_are_expanded_layered_locked_and_stored(
+    mirror: tuple[Path, str], index: Path, tmp_path: Path
+) -> None:
+    repo, setup = mirror
+    own_index = shutil.copytree(index, tmp_path / "index")
+    locker = Locker(tmp_path, index_args=["--no-index", "--find-links", str(own_index)])
+    environment = _environment(pip=["gamma"])
+    environment = environment.model_copy(
+        update={"requirements": RequirementsSource(paths=["missing.txt", "reqs/dev.txt"], commit=setup)}
+    )
+    pins = locker.environment_pins(_task(repo, "f" * 40), environment, None)
+    # -r base.txt expanded (beta>=1 excludes 0.5), -e . dropped, the yanked package replaced, the
+    # setup commit's alpha<2 (not the later commit's alpha==2.0), the spec's gamma layered on top.
+    assert pins == ["alpha==1.0", "beta==1.5", "gamma==3.0", "types-setuptools==69.0"]
+    stored = list((tmp_path / "requirement-locks").glob("*.txt"))
+    assert len(stored) == 1
+    # The stored lock answers again with no index at all: the pins (and the env cache key) stay put.
+    shutil.rmtree(own_index)
+    own_index.mkdir()
+    assert locker.environment_pins(_task(repo, "f" * 40), environment, None) == pins
+
+
+def test_an_unresolvable_or_absent_requirement_names_the_missing_piece(
+    mirror: tuple[Path, str], index: Path, tmp_path: Path
+) -> None:
+    repo, setup = mirror
+    locker = Locker(tmp_path, index_args=["--no-index", "--find-links", str(index)])
+    with pytest.raises(LockError, match=f"resolution of the requirements for Python {PYTHON}: .*nosuchpkg"):
+        locker.lock(["nosuchpkg==1"], PYTHON)
+    absent = _environment(requirements=RequirementsSource(paths=["a.txt", "b.txt"], commit=setup))
+    with pytest.raises(LockError, match=rf"the requirements file \(a.txt or b.txt\) at {setup[:12]} in "):
+        locker.environment_pins(_task(repo, setup), absent, None)
+    with pytest.raises(LockError, match="no such Python 2.1|no Python 2.1"):
+        locker.lock(["alpha"], "2.1")
+
+
+def test_fill_without_a_mirror_grades_env_error_naming_where_it_looked(tmp_path: Path) -> None:
+    task = Task.model_validate(
+        {
+            "instance_id": "django__django-11099",
+            "repo": "django/django",
+            "version": "3.0",
+            "base_commit": "a" * 40,
+            "environment_setup_commit": "b" * 40,
+            "problem_statement": "",
+            "FAIL_TO_PASS": [],
+        }  # fmt: skip
+    )
+    fill = fill_environments([task], locker=Locker(tmp_path), mirrors=tmp_path)
+    assert (fill.filled, fill.unfilled) == (0, 1) and task.environment is None
+    (reason,) = task.environment_missing
+    assert reason.startswith("the requirements file (tests/requirements/py3.txt) from a mirror: ")
+    assert "no repository for django/django" in reason
