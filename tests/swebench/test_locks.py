@@ -51,6 +51,7 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     (repo / "reqs" / "base.txt").write_text("beta>=1\n")
     (repo / "reqs" / "dev.txt").write_text("-r base.txt\n-e .\n# a comment\nalpha<2\ntypes-pkg_resources\n")
     (repo / ".gitattributes").write_text("*.txt filter=evil\n")  # must not be applied
+    (repo / "pyproject.toml").write_text('[build-system]\nrequires = ["gamma"]\n')
     _git(repo, "add", "-A")
     _git(repo, "commit", "-qm", "setup")
     setup = _git(repo, "rev-parse", "HEAD")
@@ -112,13 +113,14 @@ def test_requirements_are_expanded_layered_locked_and_stored(
     repo, setup = mirror
     own_index = shutil.copytree(index, tmp_path / "index")
     locker = Locker(tmp_path, index_args=["--no-index", "--find-links", str(own_index)])
-    environment = _environment(pip=["gamma"])
+    environment = _environment(pip=["beta==1.5"])
     environment = environment.model_copy(
         update={"requirements": RequirementsSource(paths=["missing.txt", "reqs/dev.txt"], commit=setup)}
     )
     pins = locker.environment_pins(_task(repo, "f" * 40), environment, None)
     # -r base.txt expanded (beta>=1 excludes 0.5), -e . dropped, the yanked package replaced, the
-    # setup commit's alpha<2 (not the later commit's alpha==2.0), the spec's gamma layered on top.
+    # setup commit's alpha<2 (not the later commit's alpha==2.0), the spec's pin layered on top, and the
+    # build backend pyproject.toml names (gamma) under both.
     assert pins == ["alpha==1.0", "beta==1.5", "gamma==3.0", "types-setuptools==69.0"]
     stored = list((tmp_path / "requirement-locks").glob("*.txt"))
     assert len(stored) == 1
@@ -126,6 +128,18 @@ def test_requirements_are_expanded_layered_locked_and_stored(
     shutil.rmtree(own_index)
     own_index.mkdir()
     assert locker.environment_pins(_task(repo, "f" * 40), environment, None) == pins
+
+
+def test_an_environment_of_pins_only_gets_its_build_backend_too(
+    mirror: tuple[Path, str], index: Path, tmp_path: Path
+) -> None:
+    repo, setup = mirror
+    locker = Locker(tmp_path, index_args=["--no-index", "--find-links", str(index)])
+    pins_only = _environment(requirements=None, pip=["alpha==2.0"])
+    task = _task(repo, setup)
+    assert locker.environment_pins(task, pins_only, None) == ["alpha==2.0", "gamma==3.0"]
+    # No mirror: the pins resolved as they are (extracting the tree fails that task anyway).
+    assert locker.environment_pins(_task(tmp_path / "none", setup), pins_only, None) == ["alpha==2.0"]
 
 
 def test_an_unresolvable_or_absent_requirement_names_the_missing_piece(

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import subprocess
+import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from devloop.workspace import WorkspaceError, git
 # can enter a lock, so the packages are the ones those images could have installed.
 EXCLUDE_NEWER = "2024-07-01T00:00:00Z"
 # Bump when the lock's format or resolution changes, so older stored locks are not reused.
-LOCK_VERSION = 1
+LOCK_VERSION = 2
 
 
 class LockError(Exception):
@@ -125,20 +126,37 @@ class Locker:
         self, task: Task, environment: SwebenchEnvironment, mirrors: Path | None
     ) -> list[str]:
         """The resolved pins of `environment`: its requirements file read from the task's mirror at the
-        setup commit, then its own pins layered over it. Raises LockError naming what is missing."""
+        setup commit, its own pins layered over it, and under both the build backend its pyproject.toml
+        names there (installs run without build isolation: the sandbox has no network). Raises LockError
+        naming what is missing."""
         source = environment.requirements
-        if source is None:
-            return list(environment.pip)
-        paths = " or ".join(source.paths)
+        paths = " or ".join(source.paths) if source is not None else ""
         try:
             repo = find_repository(task, mirrors)
         except SourceError as exc:
+            if source is None:  # nothing to read: the official pins, resolved as they are
+                return self.lock(environment.pip, environment.python)
             raise LockError(f"the requirements file ({paths}) from a mirror: {exc}") from None
-        commit = source.commit or task.base_commit
-        try:
-            _, text = expand_requirements(
-                mirror_reader(repo, commit), source.paths, table().replace_requirements
-            )
-        except LookupError:
-            raise LockError(f"the requirements file ({paths}) at {commit[:12]} in {repo}") from None
-        return self.lock(layer(requirement_lines(text), environment.pip), environment.python)
+        commit = (source.commit if source else None) or task.environment_setup_commit or task.base_commit
+        read = mirror_reader(repo, commit)
+        requirements: list[str] = []
+        if source is not None:
+            try:
+                _, text = expand_requirements(read, source.paths, table().replace_requirements)
+            except LookupError:
+                raise LockError(f"the requirements file ({paths}) at {commit[:12]} in {repo}") from None
+            requirements = requirement_lines(text)
+        wanted = layer(build_requires(read), layer(requirements, environment.pip))
+        return self.lock(wanted, environment.python)
+
+
+def build_requires(read: Callable[[str], str | None]) -> list[str]:
+    """`build-system.requires` of the tree's pyproject.toml ([] when absent or unreadable)."""
+    text = read("pyproject.toml")
+    if text is None:
+        return []
+    try:
+        requires = tomllib.loads(text).get("build-system", {}).get("requires", [])
+    except tomllib.TOMLDecodeError:
+        return []
+    return [r for r in requires if isinstance(r, str)] if isinstance(requires, list) else []

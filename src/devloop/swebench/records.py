@@ -68,9 +68,9 @@ def official_environment(
         return None, missing
     fields = environment.environment_fields()
     setattr(task, NOTES_FIELD, unreproduced(environment.host))
-    if environment.requirements is not None:
-        if locker is None:
-            return None, [_unread_requirements(environment.requirements.paths)]
+    if environment.requirements is not None and locker is None:
+        return None, [_unread_requirements(environment.requirements.paths)]
+    if locker is not None:
         from devloop.swebench.locks import LockError
 
         try:
