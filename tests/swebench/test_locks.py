@@ -117,7 +117,7 @@ def test_requirements_are_expanded_layered_locked_and_stored(
     environment = environment.model_copy(
         update={"requirements": RequirementsSource(paths=["missing.txt", "reqs/dev.txt"], commit=setup)}
     )
-    pins = locker.environment_pins(_task(repo, "f" * 40), environment, None)
+    pins = locker.environment_pins(_task(repo, setup), environment, None)
     # -r base.txt expanded (beta>=1 excludes 0.5), -e . dropped, the yanked package replaced, the
     # setup commit's alpha<2 (not the later commit's alpha==2.0), the spec's pin layered on top, and the
     # build backend pyproject.toml names (gamma) under both.
@@ -127,7 +127,7 @@ def test_requirements_are_expanded_layered_locked_and_stored(
     # The stored lock answers again with no index at all: the pins (and the env cache key) stay put.
     shutil.rmtree(own_index)
     own_index.mkdir()
-    assert locker.environment_pins(_task(repo, "f" * 40), environment, None) == pins
+    assert locker.environment_pins(_task(repo, setup), environment, None) == pins
 
 
 def test_an_environment_of_pins_only_gets_its_build_backend_too(

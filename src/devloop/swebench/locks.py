@@ -31,20 +31,22 @@ from devloop.workspace import WorkspaceError, git
 # can enter a lock, so the packages are the ones those images could have installed.
 EXCLUDE_NEWER = "2024-07-01T00:00:00Z"
 # Bump when the lock's format or resolution changes, so older stored locks are not reused.
-LOCK_VERSION = 2
+LOCK_VERSION = 3
 
 
 class LockError(Exception):
     """A requirements lock cannot be made; the message is one line naming the missing piece."""
 
 
-def mirror_reader(repo: Path, commit: str) -> Callable[[str], str | None]:
-    """`read(path)`: a file of `repo` at `commit`, or None when absent. Raises LockError when the commit
-    is not in the repository."""
+def mirror_reader(
+    repo: Path, commit: str, role: str = "environment_setup_commit"
+) -> Callable[[str], str | None]:
+    """`read(path)`: a file of `repo` at `commit`, or None when absent. Raises LockError naming the
+    commit by `role` when it is not in the repository."""
     try:
         git(repo, "cat-file", "-e", f"{commit}^{{commit}}")
     except WorkspaceError:
-        raise LockError(f"environment_setup_commit {commit[:12]} is not in {repo}") from None
+        raise LockError(f"{role} {commit[:12]} is not in {repo}") from None
 
     def read(path: str) -> str | None:
         try:  # `cat-file blob` applies no filter or textconv: the bytes as committed
@@ -126,8 +128,8 @@ class Locker:
         self, task: Task, environment: SwebenchEnvironment, mirrors: Path | None
     ) -> list[str]:
         """The resolved pins of `environment`: its requirements file read from the task's mirror at the
-        setup commit, its own pins layered over it, and under both the build backend its pyproject.toml
-        names there (installs run without build isolation: the sandbox has no network). Raises LockError
+        setup commit, its own pins layered over it, and under both the build backend and dependencies
+        the pyproject.toml at base_commit names (installs run without build isolation: the sandbox has no network). Raises LockError
         naming what is missing."""
         source = environment.requirements
         paths = " or ".join(source.paths) if source is not None else ""
@@ -146,17 +148,28 @@ class Locker:
             except LookupError:
                 raise LockError(f"the requirements file ({paths}) at {commit[:12]} in {repo}") from None
             requirements = requirement_lines(text)
-        wanted = layer(build_requires(read), layer(requirements, environment.pip))
+        # What `pip install -e .` of the tree at base_commit would fetch: its build backend and its
+        # pyproject dependencies (setup.py ones cannot be read without running it), under the pins.
+        wanted = layer(
+            project_requires(mirror_reader(repo, task.base_commit, "base_commit")),
+            layer(requirements, environment.pip),
+        )
         return self.lock(wanted, environment.python)
 
 
-def build_requires(read: Callable[[str], str | None]) -> list[str]:
-    """`build-system.requires` of the tree's pyproject.toml ([] when absent or unreadable)."""
+def project_requires(read: Callable[[str], str | None]) -> list[str]:
+    """`build-system.requires` then `project.dependencies` of the tree's pyproject.toml ([] when absent
+    or unreadable)."""
     text = read("pyproject.toml")
     if text is None:
         return []
     try:
-        requires = tomllib.loads(text).get("build-system", {}).get("requires", [])
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError:
         return []
-    return [r for r in requires if isinstance(r, str)] if isinstance(requires, list) else []
+    out: list[str] = []
+    for table_name, key in (("build-system", "requires"), ("project", "dependencies")):
+        section = data.get(table_name, {})
+        values = section.get(key, []) if isinstance(section, dict) else []
+        out += [v for v in values if isinstance(v, str)] if isinstance(values, list) else []
+    return out
