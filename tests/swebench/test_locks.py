@@ -51,7 +51,9 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     (repo / "reqs" / "base.txt").write_text("beta>=1\n")
     (repo / "reqs" / "dev.txt").write_text("-r base.txt\n-e .\n# a comment\nalpha<2\ntypes-pkg_resources\n")
     (repo / ".gitattributes").write_text("*.txt filter=evil\n")  # must not be applied
-    (repo / "pyproject.toml").write_text('[build-system]\nrequires = ["gamma"]\n')
+    (repo / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["gamma"]\n[project.optional-dependencies]\ndev = ["beta<1"]\n'
+    )
     _git(repo, "add", "-A")
     _git(repo, "commit", "-qm", "setup")
     setup = _git(repo, "rev-parse", "HEAD")
@@ -140,6 +142,15 @@ def test_an_environment_of_pins_only_gets_its_build_backend_too(
     assert locker.environment_pins(task, pins_only, None) == ["alpha==2.0", "gamma==3.0"]
     # No mirror: the pins resolved as they are (extracting the tree fails that task anyway).
     assert locker.environment_pins(_task(tmp_path / "none", setup), pins_only, None) == ["alpha==2.0"]
+
+
+def test_the_extras_the_install_asks_for_are_locked_too(
+    mirror: tuple[Path, str], index: Path, tmp_path: Path
+) -> None:
+    repo, setup = mirror
+    locker = Locker(tmp_path, index_args=["--no-index", "--find-links", str(index)])
+    with_dev = _environment(requirements=None, pip=[], install="python -m pip install -e '.[dev]'")
+    assert locker.environment_pins(_task(repo, setup), with_dev, None) == ["beta==0.5", "gamma==3.0"]
 
 
 def test_an_unresolvable_or_absent_requirement_names_the_missing_piece(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import tomllib
 from collections.abc import Callable, Sequence
@@ -31,7 +32,10 @@ from devloop.workspace import WorkspaceError, git
 # can enter a lock, so the packages are the ones those images could have installed.
 EXCLUDE_NEWER = "2024-07-01T00:00:00Z"
 # Bump when the lock's format or resolution changes, so older stored locks are not reused.
-LOCK_VERSION = 3
+LOCK_VERSION = 4
+
+
+_EXTRAS = re.compile(r"""(?:^|\s)['"]?\.\[([A-Za-z0-9_,.\-]+)\]""")
 
 
 class LockError(Exception):
@@ -151,15 +155,22 @@ class Locker:
         # What `pip install -e .` of the tree at base_commit would fetch: its build backend and its
         # pyproject dependencies (setup.py ones cannot be read without running it), under the pins.
         wanted = layer(
-            project_requires(mirror_reader(repo, task.base_commit, "base_commit")),
+            project_requires(
+                mirror_reader(repo, task.base_commit, "base_commit"), install_extras(environment.install)
+            ),
             layer(requirements, environment.pip),
         )
         return self.lock(wanted, environment.python)
 
 
-def project_requires(read: Callable[[str], str | None]) -> list[str]:
-    """`build-system.requires` then `project.dependencies` of the tree's pyproject.toml ([] when absent
-    or unreadable)."""
+def install_extras(install: str | None) -> list[str]:
+    """The extras the install script asks of the tree (`pip install -e .[dev]` -> ["dev"])."""
+    return [e.strip() for group in _EXTRAS.findall(install or "") for e in group.split(",") if e.strip()]
+
+
+def project_requires(read: Callable[[str], str | None], extras: Sequence[str] = ()) -> list[str]:
+    """`build-system.requires`, `project.dependencies` and the `extras`' optional dependencies of the
+    tree's pyproject.toml ([] when absent or unreadable)."""
     text = read("pyproject.toml")
     if text is None:
         return []
@@ -171,5 +182,9 @@ def project_requires(read: Callable[[str], str | None]) -> list[str]:
     for table_name, key in (("build-system", "requires"), ("project", "dependencies")):
         section = data.get(table_name, {})
         values = section.get(key, []) if isinstance(section, dict) else []
+        out += [v for v in values if isinstance(v, str)] if isinstance(values, list) else []
+    optional = data.get("project", {}).get("optional-dependencies", {})
+    for extra in extras:
+        values = optional.get(extra, []) if isinstance(optional, dict) else []
         out += [v for v in values if isinstance(v, str)] if isinstance(values, list) else []
     return out
