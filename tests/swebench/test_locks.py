@@ -51,6 +51,7 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     (repo / "reqs" / "base.txt").write_text("beta>=1\n")
     (repo / "reqs" / "dev.txt").write_text("-r base.txt\n-e .\n# a comment\nalpha<2\ntypes-pkg_resources\n")
     (repo / ".gitattributes").write_text("*.txt filter=evil\n")  # must not be applied
+    (repo / "setup.cfg").write_text("[options]\ninstall_requires =\n    # the runtime needs\n    alpha\n")
     (repo / "pyproject.toml").write_text(
         '[build-system]\nrequires = ["gamma"]\n[project.optional-dependencies]\ndev = ["beta<1"]\n'
     )
@@ -150,7 +151,12 @@ def test_the_extras_the_install_asks_for_are_locked_too(
     repo, setup = mirror
     locker = Locker(tmp_path, index_args=["--no-index", "--find-links", str(index)])
     with_dev = _environment(requirements=None, pip=[], install="python -m pip install -e '.[dev]'")
-    assert locker.environment_pins(_task(repo, setup), with_dev, None) == ["beta==0.5", "gamma==3.0"]
+    # setup.cfg's install_requires (alpha, newest fits), the dev extra (beta<1), the build backend (gamma).
+    assert locker.environment_pins(_task(repo, setup), with_dev, None) == [
+        "alpha==2.0",
+        "beta==0.5",
+        "gamma==3.0",
+    ]
 
 
 def test_an_unresolvable_or_absent_requirement_names_the_missing_piece(

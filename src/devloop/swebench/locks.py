@@ -11,6 +11,7 @@ network and the environment's cache key (a hash of its pins) stays put.
 
 from __future__ import annotations
 
+import configparser
 import hashlib
 import json
 import os
@@ -32,7 +33,7 @@ from devloop.workspace import WorkspaceError, git
 # can enter a lock, so the packages are the ones those images could have installed.
 EXCLUDE_NEWER = "2024-07-01T00:00:00Z"
 # Bump when the lock's format or resolution changes, so older stored locks are not reused.
-LOCK_VERSION = 4
+LOCK_VERSION = 5
 
 
 _EXTRAS = re.compile(r"""(?:^|\s)['"]?\.\[([A-Za-z0-9_,.\-]+)\]""")
@@ -168,16 +169,38 @@ def install_extras(install: str | None) -> list[str]:
     return [e.strip() for group in _EXTRAS.findall(install or "") for e in group.split(",") if e.strip()]
 
 
-def project_requires(read: Callable[[str], str | None], extras: Sequence[str] = ()) -> list[str]:
-    """`build-system.requires`, `project.dependencies` and the `extras`' optional dependencies of the
-    tree's pyproject.toml ([] when absent or unreadable)."""
-    text = read("pyproject.toml")
+def _cfg_lines(value: str) -> list[str]:
+    lines = (line.split("#", 1)[0].strip() for line in value.splitlines())
+    return [line for line in lines if line]
+
+
+def setup_cfg_requires(read: Callable[[str], str | None], extras: Sequence[str] = ()) -> list[str]:
+    """`options.install_requires` and the `extras` of `options.extras_require` in the tree's setup.cfg,
+    read as the declarative file it is (never run); [] when absent or unreadable."""
+    text = read("setup.cfg")
     if text is None:
         return []
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(text)
+    except configparser.Error:
+        return []
+    out = _cfg_lines(parser.get("options", "install_requires", fallback=""))
+    for extra in extras:
+        out += _cfg_lines(parser.get("options.extras_require", extra, fallback=""))
+    return out
+
+
+def project_requires(read: Callable[[str], str | None], extras: Sequence[str] = ()) -> list[str]:
+    """`build-system.requires`, `project.dependencies` and the `extras`' optional dependencies of the
+    tree's pyproject.toml, then what its setup.cfg declares ([] when neither is readable)."""
+    text = read("pyproject.toml")
+    if text is None:
+        return setup_cfg_requires(read, extras)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError:
-        return []
+        return setup_cfg_requires(read, extras)
     out: list[str] = []
     for table_name, key in (("build-system", "requires"), ("project", "dependencies")):
         section = data.get(table_name, {})
@@ -187,4 +210,4 @@ def project_requires(read: Callable[[str], str | None], extras: Sequence[str] = 
     for extra in extras:
         values = optional.get(extra, []) if isinstance(optional, dict) else []
         out += [v for v in values if isinstance(v, str)] if isinstance(values, list) else []
-    return out
+    return out + setup_cfg_requires(read, extras)
