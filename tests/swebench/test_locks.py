@@ -190,3 +190,23 @@ def test_fill_without_a_mirror_grades_env_error_naming_where_it_looked(tmp_path:
     (reason,) = task.environment_missing
     assert reason.startswith("the requirements file (tests/requirements/py3.txt) from a mirror: ")
     assert "no repository for django/django" in reason
+
+
+def test_the_setuptools_scm_version_comes_from_the_mirror_tags(tmp_path: Path) -> None:
+    from devloop.swebench.locks import scm_version
+
+    repo = tmp_path / "r"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "one")
+    first = _git(repo, "rev-parse", "HEAD")
+    assert scm_version(repo, first) is None  # no tag
+    _git(repo, "tag", "v5.4.0")
+    assert scm_version(repo, first) == "5.4.0"
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "two")
+    second = _git(repo, "rev-parse", "HEAD")
+    assert scm_version(repo, second) == f"5.4.1.dev1+g{second[:7]}"
+    locker = Locker(tmp_path / "cache")
+    assert locker.scm_env(_task(repo, second), None) == {
+        "SETUPTOOLS_SCM_PRETEND_VERSION": f"5.4.1.dev1+g{second[:7]}"
+    }

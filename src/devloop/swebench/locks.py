@@ -129,6 +129,15 @@ class Locker:
         os.replace(tmp, stored)
         return _pins(proc.stdout)
 
+    def scm_env(self, task: Task, mirrors: Path | None) -> dict[str, str]:
+        """SETUPTOOLS_SCM_PRETEND_VERSION for the task's tree (see `scm_version`), or {}."""
+        try:
+            repo = find_repository(task, mirrors)
+        except SourceError:
+            return {}
+        version = scm_version(repo, task.base_commit)
+        return {"SETUPTOOLS_SCM_PRETEND_VERSION": version} if version else {}
+
     def environment_pins(
         self, task: Task, environment: SwebenchEnvironment, mirrors: Path | None
     ) -> list[str]:
@@ -162,6 +171,29 @@ class Locker:
             layer(requirements, environment.pip),
         )
         return self.lock(wanted, environment.python)
+
+
+_DESCRIBED = re.compile(r"^v?(?P<tag>.+)-(?P<distance>\d+)-g(?P<hash>[0-9a-f]+)$")
+
+
+def scm_version(repo: Path, commit: str) -> str | None:
+    """The version setuptools_scm would give the tree at `commit` in a clone with history, from the
+    mirror's tags (`git describe`): the tag itself, or the next patch version's `.devN+gHASH`; None
+    without a tag. A tree extracted with `git archive` has no .git, so setuptools_scm cannot tell."""
+    try:
+        described = git(repo, "describe", "--tags", "--long", commit).strip()
+    except WorkspaceError:
+        return None
+    found = _DESCRIBED.match(described)
+    if found is None:
+        return None
+    tag, distance, short = found.group("tag"), int(found.group("distance")), found.group("hash")
+    if distance == 0:
+        return tag
+    parts = tag.split(".")
+    if not parts[-1].isdigit():
+        return f"{tag}.post{distance}+g{short}"
+    return ".".join([*parts[:-1], str(int(parts[-1]) + 1)]) + f".dev{distance}+g{short}"
 
 
 def install_extras(install: str | None) -> list[str]:

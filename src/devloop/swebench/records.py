@@ -75,6 +75,9 @@ def official_environment(
 
         try:
             fields["pip"] = locker.environment_pins(task, environment, mirrors)
+            # The tree comes from `git archive`, without .git: setuptools_scm (pytest, ...) is told the
+            # version a clone would have.
+            fields["env"] = {**locker.scm_env(task, mirrors), **fields["env"]}
         except LockError as exc:
             return None, [str(exc)]
     return EnvironmentSpec.model_validate(fields), []
