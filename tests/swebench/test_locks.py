@@ -159,6 +159,23 @@ def test_the_extras_the_install_asks_for_are_locked_too(
     ]
 
 
+def test_project_constraints_join_the_pins_and_win_a_conflict(
+    mirror: tuple[Path, str], index: Path, tmp_path: Path
+) -> None:
+    repo, setup = mirror
+    locker = Locker(tmp_path, index_args=["--no-index", "--find-links", str(index)])
+    dev = "python -m pip install -e '.[dev]'"
+    agreeing = _environment(requirements=None, pip=["alpha==1.0"], install=dev)
+    assert locker.environment_pins(_task(repo, setup), agreeing, None) == [
+        "alpha==1.0",
+        "beta==0.5",
+        "gamma==3.0",
+    ]
+    # beta==1.5 against the dev extra's beta<1: installed last officially, the project's constraint wins.
+    conflicting = _environment(requirements=None, pip=["beta==1.5"], install=dev)
+    assert "beta==0.5" in locker.environment_pins(_task(repo, setup), conflicting, None)
+
+
 def test_an_unresolvable_or_absent_requirement_names_the_missing_piece(
     mirror: tuple[Path, str], index: Path, tmp_path: Path
 ) -> None:

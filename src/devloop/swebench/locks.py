@@ -33,7 +33,7 @@ from devloop.workspace import WorkspaceError, git
 # can enter a lock, so the packages are the ones those images could have installed.
 EXCLUDE_NEWER = "2024-07-01T00:00:00Z"
 # Bump when the lock's format or resolution changes, so older stored locks are not reused.
-LOCK_VERSION = 5
+LOCK_VERSION = 6
 
 
 _EXTRAS = re.compile(r"""(?:^|\s)['"]?\.\[([A-Za-z0-9_,.\-]+)\]""")
@@ -162,15 +162,20 @@ class Locker:
             except LookupError:
                 raise LockError(f"the requirements file ({paths}) at {commit[:12]} in {repo}") from None
             requirements = requirement_lines(text)
-        # What `pip install -e .` of the tree at base_commit would fetch: its build backend and its
-        # pyproject dependencies (setup.py ones cannot be read without running it), under the pins.
-        wanted = layer(
-            project_requires(
-                mirror_reader(repo, task.base_commit, "base_commit"), install_extras(environment.install)
-            ),
-            layer(requirements, environment.pip),
+        # What `pip install -e .` of the tree at base_commit asks for: its build backend and declared
+        # dependencies (setup.py ones cannot be read without running it). Installed last officially, it
+        # re-resolves what the pins leave unsatisfied: both constraints are kept when they agree, and
+        # the project's replace a conflicting pin otherwise.
+        pins = layer(requirements, environment.pip)
+        project = project_requires(
+            mirror_reader(repo, task.base_commit, "base_commit"), install_extras(environment.install)
         )
-        return self.lock(wanted, environment.python)
+        try:
+            return self.lock([*pins, *project], environment.python)
+        except LockError:
+            if not project:
+                raise
+            return self.lock(layer(pins, project), environment.python)
 
 
 _DESCRIBED = re.compile(r"^v?(?P<tag>.+)-(?P<distance>\d+)-g(?P<hash>[0-9a-f]+)$")
