@@ -223,7 +223,12 @@ def test_the_setuptools_scm_version_comes_from_the_mirror_tags(tmp_path: Path) -
     _git(repo, "commit", "-q", "--allow-empty", "-m", "two")
     second = _git(repo, "rev-parse", "HEAD")
     assert scm_version(repo, second) == f"5.4.1.dev1+g{second[:7]}"
+    _git(repo, "tag", "8.0.0.dev0")
+    assert scm_version(repo, second) == "8.0.0.dev0"
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "three")
+    third = _git(repo, "rev-parse", "HEAD")
+    assert scm_version(repo, third) == f"8.0.0.dev1+g{third[:7]}"  # a dev tag's line, a valid version
     locker = Locker(tmp_path / "cache")
-    assert locker.scm_env(_task(repo, second), None) == {
-        "SETUPTOOLS_SCM_PRETEND_VERSION": f"5.4.1.dev1+g{second[:7]}"
+    assert locker.scm_env(_task(repo, third), None) == {
+        "SETUPTOOLS_SCM_PRETEND_VERSION": f"8.0.0.dev1+g{third[:7]}"
     }

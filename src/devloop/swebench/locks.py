@@ -21,6 +21,8 @@ import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from packaging.version import InvalidVersion, Version
+
 from devloop.eval.envs import EnvError, EnvironmentManager, find_uv
 from devloop.eval.source import SourceError, find_repository
 from devloop.swebench.environments import SwebenchEnvironment
@@ -193,12 +195,18 @@ def scm_version(repo: Path, commit: str) -> str | None:
     if found is None:
         return None
     tag, distance, short = found.group("tag"), int(found.group("distance")), found.group("hash")
+    try:
+        version = Version(tag)
+    except InvalidVersion:
+        return None
     if distance == 0:
-        return tag
-    parts = tag.split(".")
-    if not parts[-1].isdigit():
-        return f"{tag}.post{distance}+g{short}"
-    return ".".join([*parts[:-1], str(int(parts[-1]) + 1)]) + f".dev{distance}+g{short}"
+        return str(version)
+    if version.is_devrelease:  # "8.0.0.dev0" + 53 commits: still that release's dev line
+        return f"{version.base_version}.dev{distance}+g{short}"
+    if version.is_prerelease:
+        return f"{version}.dev{distance}+g{short}"
+    *head, last = version.release
+    return ".".join(map(str, [*head, last + 1])) + f".dev{distance}+g{short}"
 
 
 def install_extras(install: str | None) -> list[str]:
