@@ -232,3 +232,17 @@ def test_the_setuptools_scm_version_comes_from_the_mirror_tags(tmp_path: Path) -
     assert locker.scm_env(_task(repo, third), None) == {
         "SETUPTOOLS_SCM_PRETEND_VERSION": f"8.0.0.dev1+g{third[:7]}"
     }
+
+
+def test_setup_py_requirements_are_parsed_never_run() -> None:
+    from devloop.swebench.locks import setup_py_requires
+
+    setup_py = (
+        "import os\nfrom setuptools import setup\nREQS = ['a>=1', 'b']\nos.system('touch /tmp/ran')\n"
+        "setup(install_requires=REQS, setup_requires=['scm'], extras_require={'dev': ['c'], 'doc': ['d']},"
+        " tests_require=[x for x in 'ef'])\n"
+    )
+    files = {"setup.py": setup_py}
+    assert setup_py_requires(files.get, ["dev"]) == ["a>=1", "b", "scm", "c"]
+    assert setup_py_requires({"setup.py": "setup(install_requires=compute())"}.get) == []
+    assert setup_py_requires({"setup.py": "def broken(:"}.get) == []

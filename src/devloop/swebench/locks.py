@@ -11,6 +11,7 @@ network and the environment's cache key (a hash of its pins) stays put.
 
 from __future__ import annotations
 
+import ast
 import configparser
 import hashlib
 import json
@@ -35,7 +36,7 @@ from devloop.workspace import WorkspaceError, git
 # can enter a lock, so the packages are the ones those images could have installed.
 EXCLUDE_NEWER = "2024-07-01T00:00:00Z"
 # Bump when the lock's format or resolution changes, so older stored locks are not reused.
-LOCK_VERSION = 6
+LOCK_VERSION = 7
 
 
 _EXTRAS = re.compile(r"""(?:^|\s)['"]?\.\[([A-Za-z0-9_,.\-]+)\]""")
@@ -236,16 +237,61 @@ def setup_cfg_requires(read: Callable[[str], str | None], extras: Sequence[str] 
     return out
 
 
+def _literal_strings(node: ast.expr, names: dict[str, ast.expr]) -> list[str]:
+    if isinstance(node, ast.Name) and node.id in names:
+        node = names[node.id]
+    try:
+        value = ast.literal_eval(node)
+    except ValueError:
+        return []
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list | tuple) else []
+
+
+def setup_py_requires(read: Callable[[str], str | None], extras: Sequence[str] = ()) -> list[str]:
+    """`install_requires`, `setup_requires` and the `extras` of `extras_require` given to setup() in the
+    tree's setup.py as literals, or as names assigned a literal at the top level: parsed, never run
+    (anything computed is left out)."""
+    text = read("setup.py")
+    if text is None:
+        return []
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return []
+    names = {
+        target.id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    out: list[str] = []
+    for call in ast.walk(tree):
+        if not (
+            isinstance(call, ast.Call) and getattr(call.func, "id", getattr(call.func, "attr", "")) == "setup"
+        ):
+            continue
+        for keyword in call.keywords:
+            if keyword.arg in ("install_requires", "setup_requires"):
+                out += _literal_strings(keyword.value, names)
+            elif keyword.arg == "extras_require" and isinstance(keyword.value, ast.Dict):
+                for key, value in zip(keyword.value.keys, keyword.value.values, strict=True):
+                    if isinstance(key, ast.Constant) and key.value in extras:
+                        out += _literal_strings(value, names)
+    return out
+
+
 def project_requires(read: Callable[[str], str | None], extras: Sequence[str] = ()) -> list[str]:
     """`build-system.requires`, `project.dependencies` and the `extras`' optional dependencies of the
-    tree's pyproject.toml, then what its setup.cfg declares ([] when neither is readable)."""
+    tree's pyproject.toml, then what its setup.cfg and setup.py declare ([] when none is readable)."""
     text = read("pyproject.toml")
+    declared = setup_cfg_requires(read, extras) + setup_py_requires(read, extras)
     if text is None:
-        return setup_cfg_requires(read, extras)
+        return declared
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError:
-        return setup_cfg_requires(read, extras)
+        return declared
     out: list[str] = []
     for table_name, key in (("build-system", "requires"), ("project", "dependencies")):
         section = data.get(table_name, {})
@@ -255,4 +301,4 @@ def project_requires(read: Callable[[str], str | None], extras: Sequence[str] = 
     for extra in extras:
         values = optional.get(extra, []) if isinstance(optional, dict) else []
         out += [v for v in values if isinstance(v, str)] if isinstance(values, list) else []
-    return out + setup_cfg_requires(read, extras)
+    return out + declared
