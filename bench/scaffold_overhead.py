@@ -15,9 +15,11 @@ mini-swe-agent in a rotating order, so machine noise hits all three alike; each 
 round's floor is kept and the median and spread (min-max) of the ratios are printed.
 
     pip install mini-swe-agent
-    python bench/scaffold_overhead.py [--steps 50 300] [--rounds 3]
+    python bench/scaffold_overhead.py [--steps 50 300] [--rounds 3] [--rss]
 
-Targets: devloop <= 1.15x the floor at both lengths, and below mini-swe-agent.
+--rss adds the peak RSS of one `devloop run` process (scripted model) at each length.
+
+Targets: devloop <= 1.15x the floor at both lengths, and below mini-swe-agent; peak RSS flat (< 100 MB).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -175,6 +178,22 @@ def mini_once(repo: Path, out: Path, cmds: list[str]) -> float:
     return elapsed
 
 
+def devloop_rss_mb(template: Path, tmp: Path, n: int) -> float:
+    """Peak RSS of one `devloop run` process (scripted model, --sandbox none) over `n` steps."""
+    base = tmp / f"rss-{n}"
+    shutil.copytree(template, base / "repo", symlinks=True)
+    script = tool_script(commands(n), "execute_bash", {"finish": {"message": "done"}})
+    (base / "s.jsonl").write_text("".join(json.dumps(e) + "\n" for e in script))
+    argv = [sys.executable, "-m", "devloop", "run", "--repo", "repo", "--issue", ISSUE, "--sandbox", "none"]
+    argv += ["--model", "scripted/s.jsonl", "--output", "out", "--max-iterations", str(n + 10)]
+    proc = subprocess.Popen(argv, cwd=base, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0, f"devloop run exited {proc.returncode}"
+    shutil.rmtree(base)
+    return usage.ru_maxrss / 1024  # KiB on Linux
+
+
 SIDES: dict[str, Callable[[Path, Path, list[str]], float]] = {
     "floor": floor_once,
     "devloop": devloop_once,
@@ -200,6 +219,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, nargs="+", default=[50, 300])
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument(
+        "--rss", action="store_true", help="also the peak RSS of a `devloop run` process per length"
+    )
     args = ap.parse_args()
     try:
         import minisweagent  # noqa: F401
@@ -224,6 +246,12 @@ def main() -> None:
             vs = [d / m for d, m in zip(times["devloop"], times["mini-swe-agent"], strict=True)]
             print(
                 f"  devloop / mini-swe-agent {statistics.median(vs):.2f}x  (spread {min(vs):.2f}-{max(vs):.2f})"
+            )
+        if args.rss:
+            rss = {n: devloop_rss_mb(template, Path(tmp), n) for n in args.steps}
+            print(
+                "peak RSS of one `devloop run` process: "
+                + ", ".join(f"{n} steps {m:.0f} MB" for n, m in rss.items())
             )
 
 

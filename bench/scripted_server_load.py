@@ -3,7 +3,9 @@
 Each step sends what an agent sends: the whole history so far, grown by one 3.5 KB observation a step,
 over one `http.client` connection (reopened only when the server closes it), so that the figure is the
 server's and the wire's, not a client library's. The body is encoded before the clock starts. Reported:
-the median round trip of the first and of the last 20 steps (their ratio: flat is 1x), and the memory the server still holds after the run (tracemalloc,
+the median round trip of the first and of the last 20 steps, each as a ratio to THE FLOOR (the same
+stdlib HTTP/1.1 exchange with a handler that reads the body and answers a constant: the cost of moving
+the bytes, which grows with the body), and the memory the server still holds after the run (tracemalloc,
 in a separate pass, as tracing slows everything; the client's bodies are freed after each step). With --against REV the
 server module of that git revision is measured beside the current one, in alternating rounds.
 
@@ -21,10 +23,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 from devloop.models import scripted_server
@@ -51,7 +55,42 @@ def old_module(rev: str) -> ModuleType:
     return module
 
 
-def run_once(module: ModuleType, steps: int, traced: bool, **kwargs: Any) -> tuple[list[float], int]:
+class _BareHandler(BaseHTTPRequestHandler):
+    """The floor: the same stdlib HTTP/1.1 exchange, reading the body and answering a constant."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    wbufsize = -1
+    REPLY = json.dumps({"choices": [{"message": {"role": "assistant", "content": "ok"}}]}).encode()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(self.REPLY)))
+        self.end_headers()
+        self.wfile.write(self.REPLY)
+
+
+class _Bare:
+    """A stand-in for ScriptedServer with the floor's handler."""
+
+    def __init__(self, script: Any) -> None:
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _BareHandler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+def run_once(module: Any, steps: int, traced: bool, **kwargs: Any) -> tuple[list[float], int]:
     """Round trips per step, and (when `traced`: tracemalloc slows everything) the bytes still held."""
     script = [{"content": "ok"}] * steps
     gc.collect()
@@ -87,13 +126,15 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--against", metavar="REV", help="also measure the server of this git revision")
     args = ap.parse_args()
-    sides: dict[str, tuple[ModuleType, dict[str, Any]]] = {
+    sides: dict[str, tuple[Any, dict[str, Any]]] = {
+        "floor (read body, constant reply)": (SimpleNamespace(ScriptedServer=_Bare), {}),
         "current, keep_bodies=False": (scripted_server, {"keep_bodies": False}),
         "current, keep_bodies=True": (scripted_server, {}),
     }
     if args.against:
         sides[f"at {args.against}"] = (old_module(args.against), {})
     results: dict[str, list[tuple[list[float], int]]] = {name: [] for name in sides}
+    floor = next(iter(sides))
     names = list(sides)
     for r in range(args.rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
@@ -101,12 +142,17 @@ def main() -> None:
             results[name].append(run_once(module, args.steps, False, **kwargs))
     held = {name: run_once(module, args.steps, True, **kwargs)[1] for name, (module, kwargs) in sides.items()}
     print(f"{args.steps} growing requests (3.5 KB more a step), {args.rounds} alternating rounds")
+
+    def median_ms(runs: list[tuple[list[float], int]], part: slice) -> float:
+        return statistics.median(statistics.median(t[part]) for t, _ in runs) * 1000
+
+    ends = (slice(0, 20), slice(-20, None))
+    base = [median_ms(results[floor], part) for part in ends]
     for name, runs in results.items():
-        first = statistics.median(statistics.median(t[:20]) for t, _ in runs) * 1000
-        last = statistics.median(statistics.median(t[-20:]) for t, _ in runs) * 1000
+        first, last = (median_ms(runs, part) for part in ends)
         print(
-            f"  {name:<28} round trip first 20 {first:6.2f} ms, last 20 {last:6.2f} ms "
-            f"({last / first:4.1f}x); held after the run {held[name] / 2**20:7.1f} MB"
+            f"  {name:<34} round trip first 20 {first:5.2f} ms ({first / base[0]:3.1f}x floor), "
+            f"last 20 {last:5.2f} ms ({last / base[1]:3.1f}x floor); held after {held[name] / 2**20:6.1f} MB"
         )
 
 

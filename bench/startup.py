@@ -1,65 +1,93 @@
-"""CLI start-up cost: `devloop --version` and `devloop --help` beside a bare `python -c pass`, in one run.
-Rounds alternate between the commands so machine noise hits all alike; medians and the ratio to the bare
-interpreter are printed, and the import time of the CLI entry (`python -X importtime`, cumulative
-microseconds of `devloop.cli`).
+"""CLI start-up cost, as CPU seconds (user + system) of each process beside a bare `python -c pass`.
+
+Measured in rotating rounds in one run: `devloop --version`, `devloop --help`, mini-swe-agent's
+`mini --help` (the peer, when installed), and a one-step `devloop run` on a scripted model (the demo
+repository, one `finish` reply, `--sandbox none`). Then the alternatives for the model client, each as
+the CPU cost of importing it: the `openai` SDK (what devloop uses), `httpx` and `httpx2` (what a thinner
+client would be built on). When `aiohttp` is installed (devloop does not depend on it; mini-swe-agent's
+litellm does), the SDK imports it too (~0.15 s): the run and `import openai` are then measured a second
+time with it hidden, as in an environment holding only devloop's own dependencies.
 
     python bench/startup.py [--rounds 5]
 
-Target: `devloop --version` and `devloop --help` in < 0.3 s.
+Targets: `devloop --version` and `devloop --help` < 0.3 s; the one-step run < 1 s of CPU.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
+import importlib.util
+import json
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-TARGET_S = 0.3
-COMMANDS = {
-    "python -c pass": [sys.executable, "-c", "pass"],
-    "devloop --version": [sys.executable, "-m", "devloop", "--version"],
-    "devloop --help": [sys.executable, "-m", "devloop", "--help"],
+from devloop.demo import make_demo_repo
+
+DEVLOOP = [sys.executable, "-m", "devloop"]
+FINISH = {
+    "content": "Done.",
+    "tool_calls": [{"function": {"name": "finish", "arguments": {"message": "ok"}}}],
 }
 
 
-def wall(argv: list[str]) -> float:
+def cpu(argv: list[str], cwd: Path | None = None) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of one run of `argv`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - started
-
-
-def cli_import_us() -> int:
-    """Cumulative import time of devloop.cli in `devloop --version`, from -X importtime."""
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "devloop", "--version"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    found = re.search(r"\|\s*(\d+)\s*\|\s*devloop\.cli$", proc.stderr, re.MULTILINE)
-    return int(found.group(1)) if found else -1
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, cwd=cwd)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    imports = []
-    for _ in range(args.rounds):
-        for name, argv in COMMANDS.items():
-            times[name].append(wall(argv))
-        imports.append(cli_import_us())
-    base = statistics.median(times["python -c pass"])
-    print(f"{'command':<20} {'median s':>9} {'x python':>9}   (median of {args.rounds})")
-    for name, samples in times.items():
-        med = statistics.median(samples)
-        mark = "" if name.startswith("python") else ("  ok" if med < TARGET_S else f"  over {TARGET_S} s")
-        print(f"{name:<20} {med:>9.3f} {med / base:>9.1f}{mark}")
-    print(f"import devloop.cli (-X importtime, cumulative): {statistics.median(imports) / 1000:.1f} ms")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        make_demo_repo(root / "repo")
+        (root / "s.jsonl").write_text(json.dumps(FINISH) + "\n")
+        one_step = [*DEVLOOP, "run", "--repo", "repo", "--issue", "x", "--model", "scripted/s.jsonl"]
+        one_step += ["--sandbox", "none", "--output", "out"]
+        commands = {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            "devloop --version": [*DEVLOOP, "--version"],
+            "devloop --help": [*DEVLOOP, "--help"],
+            "devloop run, 1 step": one_step,
+        }
+        mini = shutil.which("mini", path=str(Path(sys.executable).parent))
+        if mini:
+            commands["mini --help (peer)"] = [mini, "--help"]
+        for module in ("openai", "httpx", "httpx2"):
+            commands[f"import {module}"] = [sys.executable, "-c", f"import {module}"]
+        if importlib.util.find_spec("aiohttp") is not None:
+            hide = "import sys; sys.modules['aiohttp'] = None; "
+            argv = repr(["devloop", *one_step[3:]])
+            shim = f"{hide}sys.argv = {argv}; from devloop.cli import main; main()"
+            commands["devloop run, no aiohttp"] = [sys.executable, "-c", shim]
+            commands["import openai, no aiohttp"] = [sys.executable, "-c", f"{hide}import openai"]
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+        names = list(commands)
+        for r in range(args.rounds):
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                shutil.rmtree(root / "out", ignore_errors=True)
+                samples[name].append(cpu(commands[name], cwd=root))
+    base = statistics.median(c for c, _ in samples["python -c pass"])
+    print(
+        f"{'command':<24} {'CPU s':>7} {'wall s':>7} {'x python':>9}   (median of {args.rounds} rotating rounds)"
+    )
+    for name, runs in samples.items():
+        c, w = statistics.median(x for x, _ in runs), statistics.median(x for _, x in runs)
+        target = 1.0 if name.startswith("devloop run") else 0.3 if name.startswith("devloop") else None
+        mark = "" if target is None else ("  ok" if c < target else f"  over {target} s")
+        print(f"{name:<24} {c:>7.3f} {w:>7.3f} {c / base:>9.1f}{mark}")
 
 
 if __name__ == "__main__":

@@ -159,9 +159,11 @@ def test_connection_kept_alive_until_a_fault_closes_it() -> None:
 
 def test_keep_bodies_off_records_only_sizes() -> None:
     with ScriptedServer([{"content": "a"}, {"content": "b"}], keep_bodies=False) as server:
-        post(server.url, REQUEST)
+        raw = post(server.url, REQUEST)[2]
         post(server.url, {**REQUEST, "messages": REQUEST["messages"] * 3})
         assert server.requests == [] and server.request_headers == []
         one = len(json.dumps(REQUEST).encode())
         assert server.request_sizes[0] == one and server.request_sizes[1] > one
         assert server.remaining == 0
+        assert post(server.url, b"[1, 2]")[0] == 400  # still only objects
+    assert json.loads(raw)["model"] == "m"  # a body's leading model is echoed without decoding it

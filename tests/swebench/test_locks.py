@@ -51,6 +51,10 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     (repo / "reqs" / "base.txt").write_text("beta>=1\n")
     (repo / "reqs" / "dev.txt").write_text("-r base.txt\n-e .\n# a comment\nalpha<2\ntypes-pkg_resources\n")
     (repo / ".gitattributes").write_text("*.txt filter=evil\n")  # must not be applied
+    (repo / "setup.cfg").write_text("[options]\ninstall_requires =\n    # the runtime needs\n    alpha\n")
+    (repo / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["gamma"]\n[project.optional-dependencies]\ndev = ["beta<1"]\n'
+    )
     _git(repo, "add", "-A")
     _git(repo, "commit", "-qm", "setup")
     setup = _git(repo, "rev-parse", "HEAD")
@@ -112,20 +116,64 @@ def test_requirements_are_expanded_layered_locked_and_stored(
     repo, setup = mirror
     own_index = shutil.copytree(index, tmp_path / "index")
     locker = Locker(tmp_path, index_args=["--no-index", "--find-links", str(own_index)])
-    environment = _environment(pip=["gamma"])
+    environment = _environment(pip=["beta==1.5"])
     environment = environment.model_copy(
         update={"requirements": RequirementsSource(paths=["missing.txt", "reqs/dev.txt"], commit=setup)}
     )
-    pins = locker.environment_pins(_task(repo, "f" * 40), environment, None)
+    pins = locker.environment_pins(_task(repo, setup), environment, None)
     # -r base.txt expanded (beta>=1 excludes 0.5), -e . dropped, the yanked package replaced, the
-    # setup commit's alpha<2 (not the later commit's alpha==2.0), the spec's gamma layered on top.
+    # setup commit's alpha<2 (not the later commit's alpha==2.0), the spec's pin layered on top, and the
+    # build backend pyproject.toml names (gamma) under both.
     assert pins == ["alpha==1.0", "beta==1.5", "gamma==3.0", "types-setuptools==69.0"]
     stored = list((tmp_path / "requirement-locks").glob("*.txt"))
     assert len(stored) == 1
     # The stored lock answers again with no index at all: the pins (and the env cache key) stay put.
     shutil.rmtree(own_index)
     own_index.mkdir()
-    assert locker.environment_pins(_task(repo, "f" * 40), environment, None) == pins
+    assert locker.environment_pins(_task(repo, setup), environment, None) == pins
+
+
+def test_an_environment_of_pins_only_gets_its_build_backend_too(
+    mirror: tuple[Path, str], index: Path, tmp_path: Path
+) -> None:
+    repo, setup = mirror
+    locker = Locker(tmp_path, index_args=["--no-index", "--find-links", str(index)])
+    pins_only = _environment(requirements=None, pip=["alpha==2.0"])
+    task = _task(repo, setup)
+    assert locker.environment_pins(task, pins_only, None) == ["alpha==2.0", "gamma==3.0"]
+    # No mirror: the pins resolved as they are (extracting the tree fails that task anyway).
+    assert locker.environment_pins(_task(tmp_path / "none", setup), pins_only, None) == ["alpha==2.0"]
+
+
+def test_the_extras_the_install_asks_for_are_locked_too(
+    mirror: tuple[Path, str], index: Path, tmp_path: Path
+) -> None:
+    repo, setup = mirror
+    locker = Locker(tmp_path, index_args=["--no-index", "--find-links", str(index)])
+    with_dev = _environment(requirements=None, pip=[], install="python -m pip install -e '.[dev]'")
+    # setup.cfg's install_requires (alpha, newest fits), the dev extra (beta<1), the build backend (gamma).
+    assert locker.environment_pins(_task(repo, setup), with_dev, None) == [
+        "alpha==2.0",
+        "beta==0.5",
+        "gamma==3.0",
+    ]
+
+
+def test_project_constraints_join_the_pins_and_win_a_conflict(
+    mirror: tuple[Path, str], index: Path, tmp_path: Path
+) -> None:
+    repo, setup = mirror
+    locker = Locker(tmp_path, index_args=["--no-index", "--find-links", str(index)])
+    dev = "python -m pip install -e '.[dev]'"
+    agreeing = _environment(requirements=None, pip=["alpha==1.0"], install=dev)
+    assert locker.environment_pins(_task(repo, setup), agreeing, None) == [
+        "alpha==1.0",
+        "beta==0.5",
+        "gamma==3.0",
+    ]
+    # beta==1.5 against the dev extra's beta<1: installed last officially, the project's constraint wins.
+    conflicting = _environment(requirements=None, pip=["beta==1.5"], install=dev)
+    assert "beta==0.5" in locker.environment_pins(_task(repo, setup), conflicting, None)
 
 
 def test_an_unresolvable_or_absent_requirement_names_the_missing_piece(
@@ -159,3 +207,42 @@ def test_fill_without_a_mirror_grades_env_error_naming_where_it_looked(tmp_path:
     (reason,) = task.environment_missing
     assert reason.startswith("the requirements file (tests/requirements/py3.txt) from a mirror: ")
     assert "no repository for django/django" in reason
+
+
+def test_the_setuptools_scm_version_comes_from_the_mirror_tags(tmp_path: Path) -> None:
+    from devloop.swebench.locks import scm_version
+
+    repo = tmp_path / "r"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "one")
+    first = _git(repo, "rev-parse", "HEAD")
+    assert scm_version(repo, first) is None  # no tag
+    _git(repo, "tag", "v5.4.0")
+    assert scm_version(repo, first) == "5.4.0"
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "two")
+    second = _git(repo, "rev-parse", "HEAD")
+    assert scm_version(repo, second) == f"5.4.1.dev1+g{second[:7]}"
+    _git(repo, "tag", "8.0.0.dev0")
+    assert scm_version(repo, second) == "8.0.0.dev0"
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "three")
+    third = _git(repo, "rev-parse", "HEAD")
+    assert scm_version(repo, third) == f"8.0.0.dev1+g{third[:7]}"  # a dev tag's line, a valid version
+    locker = Locker(tmp_path / "cache")
+    assert locker.scm_env(_task(repo, third), None) == {
+        "SETUPTOOLS_SCM_PRETEND_VERSION": f"8.0.0.dev1+g{third[:7]}"
+    }
+
+
+def test_setup_py_requirements_are_parsed_never_run() -> None:
+    from devloop.swebench.locks import setup_py_requires
+
+    setup_py = (
+        "import os\nfrom setuptools import setup\nREQS = ['a>=1', 'b']\nos.system('touch /tmp/ran')\n"
+        "setup(install_requires=REQS, setup_requires=['scm'], extras_require={'dev': ['c'], 'doc': ['d']},"
+        " tests_require=[x for x in 'ef'])\n"
+    )
+    files = {"setup.py": setup_py}
+    assert setup_py_requires(files.get, ["dev"]) == ["a>=1", "b", "scm", "c"]
+    assert setup_py_requires({"setup.py": "setup(install_requires=compute())"}.get) == []
+    assert setup_py_requires({"setup.py": "def broken(:"}.get) == []

@@ -105,3 +105,20 @@ def test_the_shipped_list_is_well_formed() -> None:
     entries = shipped()["instances"]
     assert all(set(e) == {"repo", "version", "instance_id", "result"} for e in entries)
     assert validated_ids() == {e["instance_id"] for e in entries if e["result"] == "validated"}
+
+
+def test_eval_validated_only_keeps_the_shipped_validated_instances(tasks_file: Path, tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from devloop.cli.eval_cmd import keep_validated
+
+    shipped_id = sorted(validated_ids())[0]
+    records = json.loads(tasks_file.read_text())
+    tasks = [Task.model_validate({**records[0], "instance_id": i}) for i in (shipped_id, "own__own-1")]
+    assert [t.instance_id for t in keep_validated(tasks, Console(file=None, quiet=True))] == [shipped_id]
+    done = CliRunner().invoke(app, ["eval", "--tasks", str(tasks_file), "--predictions", "gold", "--validated-only",
+                                    "--output", str(tmp_path / "runs")])  # fmt: skip
+    assert done.exit_code == 2
+    assert (
+        "--validated-only: none of the 2 task(s) is in the shipped list of validated instances" in done.output
+    )

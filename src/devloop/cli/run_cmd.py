@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.syntax import Syntax
 
 from devloop.cli import options as o
 from devloop.cli.errors import fail
@@ -146,6 +145,8 @@ def default_output(kind: str, repo: Path | None = None) -> Path:
 
 def print_result(console: Console, result: RunResult, show_patch: bool = True) -> None:
     if show_patch and result.patch.strip():
+        from rich.syntax import Syntax  # pygments' lexers: only when there is a patch to show
+
         console.print(Syntax(shown(result.patch), "diff", theme="ansi_dark", background_color="default"))
     colour = "green" if result.exit_status == "finished" else "yellow"
     lines = result.patch.count("\n")

@@ -152,7 +152,8 @@ class EnvironmentManager:
     """
 
     def __init__(self, cache_dir: Path | None = None, *, use_uv: bool | None = None):
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        # Absolute: a clone's bin/ scripts are rewritten from the cached venv's path, which they name absolutely.
+        self.cache_dir = (Path(cache_dir) if cache_dir is not None else default_cache_dir()).absolute()
         self.uv = find_uv() if use_uv is not False else None
         if use_uv and self.uv is None:
             raise EnvBuildError("uv was requested but is not on PATH")

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import httpx
 import openai
 
 from devloop.models.base import ModelError
@@ -173,7 +172,8 @@ class OpenAICompatModel:
         try:
             # The low-level post: the request is already plain JSON, and the SDK's typed-params transform
             # costs O(conversation) CPU per call (~70 ms at 100 messages), more than the HTTP round trip.
-            raw = self._client.post("/chat/completions", body=request, cast_to=httpx.Response)
+            # cast_to=str: the body as text, and no import of the HTTP library for its Response type.
+            text = self._client.post("/chat/completions", body=request, cast_to=str)
         except openai.APITimeoutError:
             raise _Transient(f"timed out after {self.timeout:g}s waiting for {self.base_url}") from None
         except openai.APIConnectionError as exc:
@@ -184,7 +184,7 @@ class OpenAICompatModel:
         except openai.APIStatusError as exc:
             raise self._status_error(exc) from None
         try:
-            data = json.loads(raw.text)
+            data = json.loads(text)
         except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python decodes
             raise _Transient("malformed reply (body is not JSON)") from None
         return self._parse(data)

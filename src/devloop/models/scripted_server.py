@@ -21,8 +21,10 @@ When the script is exhausted every further request gets a 200 whose message has 
 ``"[script exhausted]"`` and no tool calls, so an agent ends its run instead of hanging.
 
 ``server.requests`` holds every chat-completion request body, in order, so tests can assert what the
-model was sent; ``keep_bodies=False`` keeps only ``server.request_sizes`` (bytes per request), so that a
-long run (a replayed oracle, a benchmark) holds no growing history. The server speaks HTTP/1.1 with
+model was sent; ``keep_bodies=False`` keeps only ``server.request_sizes`` (bytes per request) and does
+not decode bodies (it checks that one is braced like a JSON object, and reads its ``model`` when that key
+comes first), so that a long run (a replayed oracle, a benchmark) holds no growing history and each
+request costs the same however long the conversation. The server speaks HTTP/1.1 with
 keep-alive and TCP_NODELAY, so a client's round trip stays one small exchange on an open connection; a
 fault closes its connection, so it never leaks into the next request. ``GET /v1/models`` lists the one
 model. Run ``python -m devloop.models.scripted_server
@@ -34,6 +36,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
+import re
 import socket
 import struct
 import sys
@@ -113,6 +116,18 @@ def _estimate_tokens(length: int) -> int:
     return max(1, length // 4)
 
 
+_FIRST_MODEL = re.compile(rb'\s*\{\s*"model"\s*:\s*"([^"\\]{0,200})"')
+
+
+def _outline(raw: bytes) -> dict[str, Any] | None:
+    """What a reply needs from a body that is not kept, without decoding it (decoding a long history
+    costs milliseconds a request): None unless it is braced like an object; its model when it comes first."""
+    if raw.lstrip()[:1] != b"{" or raw.rstrip()[-1:] != b"}":
+        return None
+    found = _FIRST_MODEL.match(raw)
+    return {"model": found.group(1).decode("utf-8", "replace")} if found else {}
+
+
 def _reply_message(entry: dict[str, Any], serial: int) -> dict[str, Any]:
     """The OpenAI message for a script entry, tool calls filled in to the protocol's shape."""
     msg: dict[str, Any] = {"role": "assistant", "content": entry.get("content")}
@@ -186,7 +201,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
-            body = json.loads(raw or b"null")
+            body = json.loads(raw or b"null") if self.server.keep_bodies else _outline(raw)
         except (ValueError, OSError):
             raw, body = b"", None
         if not isinstance(body, dict):
@@ -295,7 +310,8 @@ class ScriptedServer:
     """An OpenAI-compatible server on 127.0.0.1 (free port) replying from `script`; see the module doc.
 
     Use as a context manager, or call close(). `url` is the base URL to give a client (ends in /v1).
-    `keep_bodies=False`: record only each request's size (`request_sizes`), not its body and headers.
+    `keep_bodies=False`: record only each request's size (`request_sizes`), not its body and headers, and
+    do not decode bodies (see the module doc).
     Raises ValueError("script entry N: problem") for an invalid entry.
     """
 

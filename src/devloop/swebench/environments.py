@@ -86,6 +86,7 @@ _KNOWN_KEYS = {
 _LOCALE_NAME = re.compile(r"\b([a-z]{2,3}_[A-Z]{2})[. ]UTF-8\b")
 _APT_INSTALL = re.compile(r"\bapt-get\s+install\b(?P<rest>[^;&|]*)")
 _DOWNLOADERS = ("wget", "curl")
+_PIP_INSTALL = re.compile(r"\bpip install\b")
 # The official images check the repository out at /testbed; devloop's tree is the install's cwd.
 _OFFICIAL_TREE = "/testbed"
 
@@ -154,6 +155,14 @@ class _Mapping:
             return None
         return step.replace(_OFFICIAL_TREE, "$PWD")
 
+    def isolated_build_off(self, install: str) -> str:
+        """`pip install` without build isolation: an isolated build downloads its backend, and the
+        sandbox has no network; the backend (pyproject's build-system.requires) is in the environment."""
+        if "--no-build-isolation" in install or not _PIP_INSTALL.search(install):
+            return install
+        self.notes.append("pip install runs with --no-build-isolation (build-system.requires preinstalled)")
+        return _PIP_INSTALL.sub(r"\g<0> --no-build-isolation", install)
+
     def eval_env(self) -> dict[str, str]:
         env: dict[str, str] = {}
         for command in self.spec.get("eval_commands", []):
@@ -176,7 +185,7 @@ class _Mapping:
         steps = [self.table.install_commands[self.repo]] if self.repo in self.table.install_commands else []
         steps += [s for s in map(self.setup_step, self.spec.get("pre_install", [])) if s is not None]
         if self.spec.get("install"):
-            steps.append(self.spec["install"])
+            steps.append(self.isolated_build_off(self.spec["install"]))
         env = self.eval_env()
         test_cmd = self.spec.get("test_cmd", "")
         if not test_cmd:

@@ -11,12 +11,18 @@ network and the environment's cache key (a hash of its pins) stays put.
 
 from __future__ import annotations
 
+import ast
+import configparser
 import hashlib
 import json
 import os
+import re
 import subprocess
+import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
 
 from devloop.eval.envs import EnvError, EnvironmentManager, find_uv
 from devloop.eval.source import SourceError, find_repository
@@ -30,20 +36,25 @@ from devloop.workspace import WorkspaceError, git
 # can enter a lock, so the packages are the ones those images could have installed.
 EXCLUDE_NEWER = "2024-07-01T00:00:00Z"
 # Bump when the lock's format or resolution changes, so older stored locks are not reused.
-LOCK_VERSION = 1
+LOCK_VERSION = 7
+
+
+_EXTRAS = re.compile(r"""(?:^|\s)['"]?\.\[([A-Za-z0-9_,.\-]+)\]""")
 
 
 class LockError(Exception):
     """A requirements lock cannot be made; the message is one line naming the missing piece."""
 
 
-def mirror_reader(repo: Path, commit: str) -> Callable[[str], str | None]:
-    """`read(path)`: a file of `repo` at `commit`, or None when absent. Raises LockError when the commit
-    is not in the repository."""
+def mirror_reader(
+    repo: Path, commit: str, role: str = "environment_setup_commit"
+) -> Callable[[str], str | None]:
+    """`read(path)`: a file of `repo` at `commit`, or None when absent. Raises LockError naming the
+    commit by `role` when it is not in the repository."""
     try:
         git(repo, "cat-file", "-e", f"{commit}^{{commit}}")
     except WorkspaceError:
-        raise LockError(f"environment_setup_commit {commit[:12]} is not in {repo}") from None
+        raise LockError(f"{role} {commit[:12]} is not in {repo}") from None
 
     def read(path: str) -> str | None:
         try:  # `cat-file blob` applies no filter or textconv: the bytes as committed
@@ -121,24 +132,173 @@ class Locker:
         os.replace(tmp, stored)
         return _pins(proc.stdout)
 
+    def scm_env(self, task: Task, mirrors: Path | None) -> dict[str, str]:
+        """SETUPTOOLS_SCM_PRETEND_VERSION for the task's tree (see `scm_version`), or {}."""
+        try:
+            repo = find_repository(task, mirrors)
+        except SourceError:
+            return {}
+        version = scm_version(repo, task.base_commit)
+        return {"SETUPTOOLS_SCM_PRETEND_VERSION": version} if version else {}
+
     def environment_pins(
         self, task: Task, environment: SwebenchEnvironment, mirrors: Path | None
     ) -> list[str]:
         """The resolved pins of `environment`: its requirements file read from the task's mirror at the
-        setup commit, then its own pins layered over it. Raises LockError naming what is missing."""
+        setup commit, its own pins layered over it, and under both the build backend and dependencies
+        the pyproject.toml at base_commit names (installs run without build isolation: the sandbox has no network). Raises LockError
+        naming what is missing."""
         source = environment.requirements
-        if source is None:
-            return list(environment.pip)
-        paths = " or ".join(source.paths)
+        paths = " or ".join(source.paths) if source is not None else ""
         try:
             repo = find_repository(task, mirrors)
         except SourceError as exc:
+            if source is None:  # nothing to read: the official pins, resolved as they are
+                return self.lock(environment.pip, environment.python)
             raise LockError(f"the requirements file ({paths}) from a mirror: {exc}") from None
-        commit = source.commit or task.base_commit
+        commit = (source.commit if source else None) or task.environment_setup_commit or task.base_commit
+        read = mirror_reader(repo, commit)
+        requirements: list[str] = []
+        if source is not None:
+            try:
+                _, text = expand_requirements(read, source.paths, table().replace_requirements)
+            except LookupError:
+                raise LockError(f"the requirements file ({paths}) at {commit[:12]} in {repo}") from None
+            requirements = requirement_lines(text)
+        # What `pip install -e .` of the tree at base_commit asks for: its build backend and declared
+        # dependencies (setup.py ones cannot be read without running it). Installed last officially, it
+        # re-resolves what the pins leave unsatisfied: both constraints are kept when they agree, and
+        # the project's replace a conflicting pin otherwise.
+        pins = layer(requirements, environment.pip)
+        project = project_requires(
+            mirror_reader(repo, task.base_commit, "base_commit"), install_extras(environment.install)
+        )
         try:
-            _, text = expand_requirements(
-                mirror_reader(repo, commit), source.paths, table().replace_requirements
-            )
-        except LookupError:
-            raise LockError(f"the requirements file ({paths}) at {commit[:12]} in {repo}") from None
-        return self.lock(layer(requirement_lines(text), environment.pip), environment.python)
+            return self.lock([*pins, *project], environment.python)
+        except LockError:
+            if not project:
+                raise
+            return self.lock(layer(pins, project), environment.python)
+
+
+_DESCRIBED = re.compile(r"^v?(?P<tag>.+)-(?P<distance>\d+)-g(?P<hash>[0-9a-f]+)$")
+
+
+def scm_version(repo: Path, commit: str) -> str | None:
+    """The version setuptools_scm would give the tree at `commit` in a clone with history, from the
+    mirror's tags (`git describe`): the tag itself, or the next patch version's `.devN+gHASH`; None
+    without a tag. A tree extracted with `git archive` has no .git, so setuptools_scm cannot tell."""
+    try:
+        described = git(repo, "describe", "--tags", "--long", commit).strip()
+    except WorkspaceError:
+        return None
+    found = _DESCRIBED.match(described)
+    if found is None:
+        return None
+    tag, distance, short = found.group("tag"), int(found.group("distance")), found.group("hash")
+    try:
+        version = Version(tag)
+    except InvalidVersion:
+        return None
+    if distance == 0:
+        return str(version)
+    if version.is_devrelease:  # "8.0.0.dev0" + 53 commits: still that release's dev line
+        return f"{version.base_version}.dev{distance}+g{short}"
+    if version.is_prerelease:
+        return f"{version}.dev{distance}+g{short}"
+    *head, last = version.release
+    return ".".join(map(str, [*head, last + 1])) + f".dev{distance}+g{short}"
+
+
+def install_extras(install: str | None) -> list[str]:
+    """The extras the install script asks of the tree (`pip install -e .[dev]` -> ["dev"])."""
+    return [e.strip() for group in _EXTRAS.findall(install or "") for e in group.split(",") if e.strip()]
+
+
+def _cfg_lines(value: str) -> list[str]:
+    lines = (line.split("#", 1)[0].strip() for line in value.splitlines())
+    return [line for line in lines if line]
+
+
+def setup_cfg_requires(read: Callable[[str], str | None], extras: Sequence[str] = ()) -> list[str]:
+    """`options.install_requires` and the `extras` of `options.extras_require` in the tree's setup.cfg,
+    read as the declarative file it is (never run); [] when absent or unreadable."""
+    text = read("setup.cfg")
+    if text is None:
+        return []
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(text)
+    except configparser.Error:
+        return []
+    out = _cfg_lines(parser.get("options", "install_requires", fallback=""))
+    for extra in extras:
+        out += _cfg_lines(parser.get("options.extras_require", extra, fallback=""))
+    return out
+
+
+def _literal_strings(node: ast.expr, names: dict[str, ast.expr]) -> list[str]:
+    if isinstance(node, ast.Name) and node.id in names:
+        node = names[node.id]
+    try:
+        value = ast.literal_eval(node)
+    except ValueError:
+        return []
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list | tuple) else []
+
+
+def setup_py_requires(read: Callable[[str], str | None], extras: Sequence[str] = ()) -> list[str]:
+    """`install_requires`, `setup_requires` and the `extras` of `extras_require` given to setup() in the
+    tree's setup.py as literals, or as names assigned a literal at the top level: parsed, never run
+    (anything computed is left out)."""
+    text = read("setup.py")
+    if text is None:
+        return []
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return []
+    names = {
+        target.id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    out: list[str] = []
+    for call in ast.walk(tree):
+        if not (
+            isinstance(call, ast.Call) and getattr(call.func, "id", getattr(call.func, "attr", "")) == "setup"
+        ):
+            continue
+        for keyword in call.keywords:
+            if keyword.arg in ("install_requires", "setup_requires"):
+                out += _literal_strings(keyword.value, names)
+            elif keyword.arg == "extras_require" and isinstance(keyword.value, ast.Dict):
+                for key, value in zip(keyword.value.keys, keyword.value.values, strict=True):
+                    if isinstance(key, ast.Constant) and key.value in extras:
+                        out += _literal_strings(value, names)
+    return out
+
+
+def project_requires(read: Callable[[str], str | None], extras: Sequence[str] = ()) -> list[str]:
+    """`build-system.requires`, `project.dependencies` and the `extras`' optional dependencies of the
+    tree's pyproject.toml, then what its setup.cfg and setup.py declare ([] when none is readable)."""
+    text = read("pyproject.toml")
+    declared = setup_cfg_requires(read, extras) + setup_py_requires(read, extras)
+    if text is None:
+        return declared
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return declared
+    out: list[str] = []
+    for table_name, key in (("build-system", "requires"), ("project", "dependencies")):
+        section = data.get(table_name, {})
+        values = section.get(key, []) if isinstance(section, dict) else []
+        out += [v for v in values if isinstance(v, str)] if isinstance(values, list) else []
+    optional = data.get("project", {}).get("optional-dependencies", {})
+    for extra in extras:
+        values = optional.get(extra, []) if isinstance(optional, dict) else []
+        out += [v for v in values if isinstance(v, str)] if isinstance(values, list) else []
+    return out + declared

@@ -68,13 +68,16 @@ def official_environment(
         return None, missing
     fields = environment.environment_fields()
     setattr(task, NOTES_FIELD, unreproduced(environment.host))
-    if environment.requirements is not None:
-        if locker is None:
-            return None, [_unread_requirements(environment.requirements.paths)]
+    if environment.requirements is not None and locker is None:
+        return None, [_unread_requirements(environment.requirements.paths)]
+    if locker is not None:
         from devloop.swebench.locks import LockError
 
         try:
             fields["pip"] = locker.environment_pins(task, environment, mirrors)
+            # The tree comes from `git archive`, without .git: setuptools_scm (pytest, ...) is told the
+            # version a clone would have.
+            fields["env"] = {**locker.scm_env(task, mirrors), **fields["env"]}
         except LockError as exc:
             return None, [str(exc)]
     return EnvironmentSpec.model_validate(fields), []
