@@ -130,3 +130,13 @@ def test_exports_predictions_and_triples(run_dir: Path, tmp_path: Path) -> None:
 def test_a_directory_that_is_not_a_run_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a devloop run directory"):
         load_runs([tmp_path])
+
+
+def test_run_tests_needs_the_token_and_a_task_it_cannot_grade_is_one_clear_line(run_dir: Path) -> None:
+    c = client(run_dir)
+    form = {"run": "run1", "instance_id": "a__a-1", "corrected_patch": "diff"}
+    assert c.post("/api/regrade", data=form).status_code == 403
+    page = c.post("/api/regrade", data={**form, "token": "tok"}).text
+    assert "re-graded: env_error" in page and "environment" in page
+    page = c.post("/api/regrade", data={**form, "token": "tok", "instance_id": "zz"}).text
+    assert "no task record for zz" in page

@@ -61,8 +61,18 @@ def test_keys_accept_an_item_and_hostile_patches_stay_text(browser, served: str,
     page.locator(".d2h-file-wrapper").first.wait_for()  # diff2html drew the model patch
     assert page.evaluate("window.pwned") is None  # the patch's and issue's markup never ran
     assert "<script>window.pwned=1</script>" in page.locator(".d2h-file-wrapper").first.inner_text()
+    page.keyboard.press("e")  # the merge view, starting from the model patch
+    page.locator(".cm-mergeView").wait_for()
+    assert "window.pwned=1" in page.locator(".cm-mergeView .cm-content").first.inner_text()
+    page.locator(".cm-mergeView .cm-content").nth(1).click()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("+added line")
+    assert page.locator("#corrected").input_value().endswith("+added line")
+    page.locator("#runtests").click()
+    page.locator("#regrade").get_by_text("re-graded:").wait_for()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "review-item.png"), full_page=True)
+    page.locator("h1").click()  # out of the editor, so keys act on the page again
     page.keyboard.press("r")
     page.locator("#decision").get_by_text("rejected by cy").wait_for()
     page.reload()

@@ -8,6 +8,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -16,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 from devloop.eval.rundata import RunData
 from devloop.review.decisions import ACTIONS, append_decision, patch_sha256, read_reviews
 from devloop.review.items import Item, queue, trajectory_steps
+from devloop.review.regrade import regrade
 
 FILTERS = ("run", "repo", "category", "attempt")
 
@@ -80,12 +82,28 @@ def create_app(
                     prev=items[at - 1] if at > 0 else None, next=items[at + 1] if at + 1 < len(items) else None,
                     problems=problems())  # fmt: skip
 
-    async def decide(request: Request) -> Response:
+    async def checked_form(request: Request) -> dict[str, str] | None:
         form = await request.form()
         given = request.headers.get("x-review-token") or str(form.get("token") or "")
         if not hmac.compare_digest(given.encode(), token.encode()):
+            return None
+        return {k: str(v) for k, v in form.items() if isinstance(v, str)}
+
+    async def rerun(request: Request) -> Response:
+        fields = await checked_form(request)
+        if fields is None:
             return JSONResponse({"error": "missing or wrong review token"}, status_code=403)
-        fields = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+        run = runs.get(fields.get("run", ""))
+        if run is None:
+            return JSONResponse({"error": "no such run"}, status_code=404)
+        verdict = await run_in_threadpool(regrade, run, fields.get("instance_id", ""),
+                                          fields.get("corrected_patch", ""))  # fmt: skip
+        return page("regrade.html", verdict=verdict)
+
+    async def decide(request: Request) -> Response:
+        fields = await checked_form(request)
+        if fields is None:
+            return JSONResponse({"error": "missing or wrong review token"}, status_code=403)
         action = fields.get("action", "")
         item = next((i for i in queue(runs) if i.run == fields.get("run") and i.instance_id == fields.get(
             "instance_id") and str(i.attempt) == fields.get("attempt")), None)  # fmt: skip
@@ -112,6 +130,7 @@ def create_app(
     app = Starlette(routes=[
         Route("/", queue_page), Route("/api/items", items_api),
         Route("/item/{run}/{iid}/{k}", item_page), Route("/api/decision", decide, methods=["POST"]),
+        Route("/api/regrade", rerun, methods=["POST"]),
         Mount("/static", static, name="static"),
     ])  # fmt: skip
     app.state.token = token

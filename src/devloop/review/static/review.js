@@ -34,10 +34,23 @@
     var el = click && document.getElementById(click);
     if (el) { el.click(); ev.preventDefault(); }
   });
+  // The correction editor: CodeMirror's merge view, model patch (read-only) against the correction,
+  // mirrored into the form's textarea so "run tests" and "save correction" send what is in the editor.
   var edit = document.getElementById("edit");
+  var merge = null;
   if (edit) edit.addEventListener("click", function () {
-    document.getElementById("corrected").hidden = false;
-    document.getElementById("correct").hidden = false;
-    document.getElementById("corrected").focus();
+    var area = document.getElementById("corrected");
+    var box = document.getElementById("merge");
+    ["correct", "runtests"].forEach(function (id) { document.getElementById(id).hidden = false; });
+    if (merge || !window.DevloopCM) { area.hidden = false; area.focus(); return; }
+    var CM = window.DevloopCM;
+    var model = JSON.parse(document.getElementById("model-patch").textContent);
+    box.hidden = false;
+    merge = new CM.MergeView({
+      a: { doc: model, extensions: [CM.basicSetup, CM.diffLanguage, CM.EditorState.readOnly.of(true)] },
+      b: { doc: area.value, extensions: [CM.basicSetup, CM.diffLanguage, CM.EditorView.updateListener.of(
+        function (u) { if (u.docChanged) area.value = u.state.doc.toString(); })] },
+      parent: box });
+    merge.b.focus();
   });
 })();
