@@ -1,0 +1,77 @@
+"""`devloop review RUN_DIR...`: a local web app where a person judges a run's patches."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import webbrowser
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from devloop.cli.errors import fail
+
+
+def register(app: typer.Typer) -> None:
+    app.command("review", no_args_is_help=True)(review_)
+
+
+def review_(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories (from devloop eval or sweep).")],
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind; other than 127.0.0.1 warns.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port; 0 picks a free one.")] = 0,
+    reviewer: Annotated[
+        str, typer.Option("--reviewer", help="Name recorded with each decision.")
+    ] = "reviewer",
+    open_: Annotated[bool, typer.Option("--open", help="Open the URL in a browser.")] = False,
+    export_predictions: Annotated[
+        Path | None,
+        typer.Option(
+            "--export-predictions", help="Write accepted/corrected patches as SWE-bench predictions and exit."
+        ),
+    ] = None,
+    export_triples: Annotated[
+        Path | None,
+        typer.Option(
+            "--export-triples", help="Write (failing, corrected, passing tests) triples JSONL and exit."
+        ),
+    ] = None,
+) -> None:
+    """Serve the review queue of RUN_DIR...; decisions go to RUN_DIR/reviews.jsonl."""
+    from devloop.review.items import load_runs
+
+    try:
+        loaded = load_runs(runs)
+    except ValueError as exc:
+        fail(str(exc))
+    if export_predictions or export_triples:
+        from devloop.review.export import export_predictions as write_preds
+        from devloop.review.export import export_triples as write_triples
+
+        if export_predictions:
+            print(f"{write_preds(loaded, export_predictions)} predictions -> {export_predictions}")
+        if export_triples:
+            print(f"{write_triples(loaded, export_triples)} triples -> {export_triples}")
+        return
+    import uvicorn
+
+    from devloop.review.app import create_app
+
+    app = create_app(loaded, reviewer=reviewer)
+    if host != "127.0.0.1":
+        print(f"warning: serving on {host}: anyone who can reach it and has the URL can write reviews",
+              file=sys.stderr)  # fmt: skip
+    try:
+        sock = socket.create_server((host, port))
+    except OSError as exc:
+        fail(f"--host {host} --port {port}: cannot bind ({exc.strerror})")
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{sock.getsockname()[1]}/?token={app.state.token}"
+    print(f"devloop review: {url}", flush=True)
+    if open_:
+        webbrowser.open(url)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server.run(sockets=[sock])

@@ -1,0 +1,77 @@
+"""RUN_DIR/reviews.jsonl: one decision per line, appended under an exclusive fcntl lock.
+
+Each decision is one write of one complete line while the lock is held, so two servers (two reviewers) on
+one run never interleave or lose each other's lines. A corrupt line is reported and skipped, never fatal.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REVIEWS = "reviews.jsonl"
+ACTIONS = ("accept", "reject", "correct")
+
+
+def patch_sha256(patch: str) -> str:
+    return hashlib.sha256(patch.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Reviews:
+    """The decisions of one run, the latest per (instance, attempt) winning, and the lines that were bad."""
+
+    latest: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def append_decision(run_dir: Path, decision: dict[str, Any]) -> dict[str, Any]:
+    """Append `decision` (with its time added) as one line of RUN_DIR/reviews.jsonl; return it."""
+    if decision.get("action") not in ACTIONS:
+        raise ValueError(f"action must be one of {', '.join(ACTIONS)}, got {decision.get('action')!r}")
+    record = {**decision, "time": time.time()}
+    line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    fd = os.open(
+        run_dir / REVIEWS, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644
+    )
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        view = memoryview(line)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)  # closing releases the lock
+    return record
+
+
+def read_reviews(run_dir: Path) -> Reviews:
+    """Every decision of the run; a line that is not a decision is named in `problems` (file, line)."""
+    out = Reviews()
+    path = run_dir / REVIEWS
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return out
+    with os.fdopen(fd, "rb") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_SH)
+        data = fh.read()
+    for lineno, raw in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            rec = json.loads(raw)
+            key = (str(rec["instance_id"]), int(rec["attempt"]))
+            if rec.get("action") not in ACTIONS:
+                raise ValueError("unknown action")
+        except (ValueError, KeyError, TypeError) as exc:
+            out.problems.append(f"{path}:{lineno}: not a review decision ({type(exc).__name__}), skipped")
+            continue
+        out.latest[key] = rec
+    return out

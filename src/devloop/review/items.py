@@ -1,0 +1,106 @@
+"""The review queue: one item per graded attempt of the runs given, in the order a person should see them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devloop.eval.records import UnitRecord
+from devloop.eval.rundata import RunData, load_run_data
+from devloop.eval.verdict import Category
+from devloop.tasks.model import Task
+
+# Queue order: the Rescue queue's needs_review first, then unresolved, then unverified (no tests ran).
+PRIORITY = {"needs_review": 0, "unresolved": 1, "unverified": 2}
+
+
+@dataclass
+class Item:
+    run: str
+    instance_id: str
+    attempt: int
+    repo: str
+    category: str
+    kind: str
+    """needs_review | unresolved | unverified (resolved attempts are not queued)."""
+    unit: UnitRecord
+    task: Task | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.run}/{self.instance_id}/{self.attempt}"
+
+    @property
+    def failing(self) -> list[str]:
+        status = self.unit.verdict.tests_status
+        return [*status.FAIL_TO_PASS["failure"], *status.PASS_TO_PASS["failure"]]
+
+
+def _result(run: RunData, iid: str, k: int) -> dict[str, Any]:
+    path = run.store.unit_dir(iid, k) / "agent" / "result.json"
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _kind(run: RunData, unit: UnitRecord) -> str | None:
+    if _result(run, unit.instance_id, unit.index).get("needs_review") is True:
+        return "needs_review"
+    if unit.verdict.category == Category.RESOLVED:
+        return None
+    return "unresolved" if unit.verdict.category == Category.UNRESOLVED else "unverified"
+
+
+def load_runs(paths: list[Path]) -> dict[str, RunData]:
+    """Runs by name; ValueError (one line naming the path) for a directory that is not a run."""
+    runs: dict[str, RunData] = {}
+    for path in paths:
+        run = load_run_data(Path(path))
+        name, n = run.label, 2
+        while name in runs:
+            name, n = f"{run.label}-{n}", n + 1
+        runs[name] = run
+    return runs
+
+
+def queue(runs: dict[str, RunData]) -> list[Item]:
+    items: list[Item] = []
+    for name, run in runs.items():
+        try:
+            tasks = {t.instance_id: t for t in run.tasks()}
+        except ValueError:
+            tasks = {}
+        for iid, units in run.units.items():
+            for k, unit in units.items():
+                kind = _kind(run, unit)
+                if kind is None:
+                    continue
+                task = tasks.get(iid)
+                items.append(Item(name, iid, k, task.repo if task else "", unit.verdict.category.value,
+                                  kind, unit, task))  # fmt: skip
+    items.sort(key=lambda i: (PRIORITY[i.kind], i.run, i.instance_id, i.attempt))
+    return items
+
+
+def trajectory_steps(run: RunData, item: Item, limit: int = 200) -> list[dict[str, Any]]:
+    """The agent's steps (each a dict as written), at most `limit`; [] when there is no trajectory."""
+    path = run.trajectory(item.instance_id, item.attempt)
+    steps: list[dict[str, Any]] = []
+    try:
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(event, dict) and event.get("type") == "step":
+                    steps.append(event)
+                    if len(steps) >= limit:
+                        break
+    except OSError:
+        return []
+    return steps

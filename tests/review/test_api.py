@@ -1,0 +1,142 @@
+"""The review app through Starlette's ASGI test client, on run directories written by the eval store."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from devloop.review.app import create_app
+from devloop.review.decisions import REVIEWS, append_decision, patch_sha256, read_reviews
+from devloop.review.export import export_predictions, export_triples
+from devloop.review.items import load_runs
+
+from .conftest import HOSTILE
+
+
+def client(run_dir: Path) -> TestClient:
+    return TestClient(create_app(load_runs([run_dir]), reviewer="ann", token="tok"))
+
+
+def test_queue_orders_needs_review_first_and_leaves_resolved_out(run_dir: Path) -> None:
+    items = client(run_dir).get("/api/items").json()
+    assert [(i["instance_id"], i["kind"]) for i in items] == [
+        ("b__b-2", "needs_review"), ("a__a-1", "unresolved"), ("d__d-4", "unverified")]  # fmt: skip
+
+
+def test_filters_by_repo_category_and_attempt(run_dir: Path) -> None:
+    c = client(run_dir)
+    assert [i["instance_id"] for i in c.get("/api/items?repo=bee/bee").json()] == ["b__b-2"]
+    assert [i["instance_id"] for i in c.get("/api/items?category=patch_apply_failed").json()] == ["d__d-4"]
+    assert c.get("/api/items?attempt=1").json() == []
+    assert len(c.get("/api/items?run=run1").json()) == 3
+
+
+def test_a_write_without_the_token_is_refused_and_writes_nothing(run_dir: Path) -> None:
+    c = client(run_dir)
+    form = {"run": "run1", "instance_id": "a__a-1", "attempt": "0", "action": "accept"}
+    assert c.post("/api/decision", data=form).status_code == 403
+    assert c.post("/api/decision", data={**form, "token": "wrong"}).status_code == 403
+    assert not (run_dir / REVIEWS).exists()
+
+
+def test_decisions_are_recorded_with_hash_reviewer_and_shown_again(run_dir: Path) -> None:
+    c = client(run_dir)
+    base = {"token": "tok", "run": "run1", "attempt": "0"}
+    r = c.post("/api/decision", data={**base, "instance_id": "a__a-1", "action": "accept", "reason": "fine"})
+    assert r.status_code == 200
+    patch = "diff --git a/b.py b/b.py\n--- a/b.py\n+++ b/b.py\n@@ -1 +1 @@\n-old\n+fixed\n"
+    r = c.post(
+        "/api/decision", data={**base, "instance_id": "b__b-2", "action": "correct", "corrected_patch": patch}
+    )
+    assert r.json()["corrected_patch"] == patch
+    assert (
+        c.post("/api/decision", data={**base, "instance_id": "d__d-4", "action": "correct"}).status_code
+        == 400
+    )
+    assert c.post("/api/decision", data={**base, "instance_id": "zz", "action": "accept"}).status_code == 404
+    lines = [json.loads(line) for line in (run_dir / REVIEWS).read_text().splitlines()]
+    assert [(d["instance_id"], d["action"], d["reviewer"]) for d in lines] == [
+        ("a__a-1", "accept", "ann"), ("b__b-2", "correct", "ann")]  # fmt: skip
+    run = load_runs([run_dir])["run1"]
+    assert lines[0]["model_patch_sha256"] == patch_sha256(run.units["a__a-1"][0].patch)
+    assert lines[0]["reason"] == "fine" and isinstance(lines[0]["time"], float)
+    assert {i["instance_id"]: i["decision"] for i in c.get("/api/items").json()} == {
+        "a__a-1": "accept", "b__b-2": "correct", "d__d-4": None}  # fmt: skip
+    assert "accepted by ann" in c.get("/?token=tok").text
+
+
+def test_patch_issue_and_trajectory_text_are_escaped_in_the_item_page(run_dir: Path) -> None:
+    page = client(run_dir).get("/item/run1/b__b-2/0").text
+    assert "<script>window.pwned" not in page and "<img src=x" not in page
+    assert "issue text &lt;script&gt;" in page
+    assert "t::test_a" in page and "FAILED" in page  # the failing test and its status
+    assert "\\u003cscript\\u003e" in page  # the patch as JSON data, for diff2html to render
+    assert client(run_dir).get("/item/run1/nope/0").status_code == 404
+
+
+def test_a_corrupt_reviews_line_is_named_on_the_page_and_the_others_kept(run_dir: Path) -> None:
+    append_decision(run_dir, {"instance_id": "a__a-1", "attempt": 0, "action": "reject"})
+    with (run_dir / REVIEWS).open("a") as fh:
+        fh.write("{not json\n")
+    append_decision(run_dir, {"instance_id": "d__d-4", "attempt": 0, "action": "accept"})
+    reviews = read_reviews(run_dir)
+    assert set(reviews.latest) == {("a__a-1", 0), ("d__d-4", 0)}
+    assert reviews.problems == [f"{run_dir / REVIEWS}:2: not a review decision (JSONDecodeError), skipped"]
+    assert f"{REVIEWS}:2: not a review decision" in client(run_dir).get("/").text
+
+
+def _append_many(run_dir: str, who: str) -> None:
+    for n in range(200):
+        append_decision(Path(run_dir), {"instance_id": f"{who}{n}", "attempt": 0, "action": "accept"})
+
+
+def test_two_writers_on_one_run_lose_no_line(run_dir: Path) -> None:
+    procs = [multiprocessing.get_context("fork").Process(target=_append_many, args=(str(run_dir), w))
+             for w in ("x", "y")]  # fmt: skip
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    reviews = read_reviews(run_dir)
+    assert reviews.problems == []
+    assert len(reviews.latest) == 400
+
+
+def test_exports_predictions_and_triples(run_dir: Path, tmp_path: Path) -> None:
+    c = client(run_dir)
+    base = {"token": "tok", "run": "run1", "attempt": "0"}
+    c.post("/api/decision", data={**base, "instance_id": "a__a-1", "action": "accept"})
+    c.post(
+        "/api/decision", data={**base, "instance_id": "b__b-2", "action": "correct", "corrected_patch": "FIX"}
+    )
+    c.post("/api/decision", data={**base, "instance_id": "d__d-4", "action": "reject"})
+    runs = load_runs([run_dir])
+    assert export_predictions(runs, tmp_path / "p.jsonl") == 2
+    preds = {
+        p["instance_id"]: p["model_patch"]
+        for p in map(json.loads, (tmp_path / "p.jsonl").read_text().splitlines())
+    }
+    assert preds == {"a__a-1": runs["run1"].units["a__a-1"][0].patch, "b__b-2": "FIX"}
+    assert export_triples(runs, tmp_path / "t.jsonl") == 1
+    (triple,) = map(json.loads, (tmp_path / "t.jsonl").read_text().splitlines())
+    assert triple["failing_patch"].endswith(HOSTILE + "\n") and triple["corrected_patch"] == "FIX"
+    assert triple["passing_tests"] == ["t::test_a", "t::test_b"]
+
+
+def test_a_directory_that_is_not_a_run_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not a devloop run directory"):
+        load_runs([tmp_path])
+
+
+def test_run_tests_needs_the_token_and_a_task_it_cannot_grade_is_one_clear_line(run_dir: Path) -> None:
+    c = client(run_dir)
+    form = {"run": "run1", "instance_id": "a__a-1", "corrected_patch": "diff"}
+    assert c.post("/api/regrade", data=form).status_code == 403
+    page = c.post("/api/regrade", data={**form, "token": "tok"}).text
+    assert "re-graded: env_error" in page and "environment" in page
+    page = c.post("/api/regrade", data={**form, "token": "tok", "instance_id": "zz"}).text
+    assert "no task record for zz" in page

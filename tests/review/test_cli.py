@@ -1,0 +1,37 @@
+"""`devloop review` as a user starts it: the URL with its token on one line, then a real HTTP server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+
+def test_serves_on_localhost_and_prints_the_url_with_its_token(run_dir: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "devloop", "review", str(run_dir), "--reviewer", "bo"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line.startswith("devloop review: http://127.0.0.1:") and "?token=" in line
+        url = line.split(" ", 2)[2]
+        token = url.split("token=")[1]
+        base = url.split("/?")[0]
+        assert "b__b-2" in httpx.get(url).text
+        form = {"run": "run1", "instance_id": "a__a-1", "attempt": "0", "action": "accept"}
+        assert httpx.post(base + "/api/decision", data=form).status_code == 403
+        assert httpx.post(base + "/api/decision", data={**form, "token": token}).json()["reviewer"] == "bo"
+        assert httpx.get(base + "/static/vendor/htmx.min.js").status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_not_a_run_directory_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "devloop", "review", str(tmp_path)], capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert "not a devloop run directory" in proc.stderr and "Traceback" not in proc.stderr
