@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("sweep_cmd", "Attempts at every (temperature, max-iterations) setting; pass@k."),
     "report": ("report_cmd", "Summarise runs: resolve rates, pass@k, 95% CIs, plots."),
     "compare": ("compare_cmd", "Compare two runs on their shared tasks (McNemar, bootstrap)."),
+    "chat": ("chat_cmd", "Chat with the agent in your repository; every turn undoable."),
     "policy": ("policy_cmd", "Inspect the command policy (allow / ask / deny rules)."),
 }  # fmt: skip
 
