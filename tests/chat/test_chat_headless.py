@@ -97,3 +97,18 @@ def test_the_cli_runs_as_a_process(repo: Path, replies) -> None:
         )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "hello there" and "finished" in proc.stderr
+
+
+def test_commands_run_in_the_sandbox_on_the_tree_and_cannot_reach_the_checkpoints(
+    repo: Path, tmp_path: Path, replies
+) -> None:
+    home = tmp_path / "home"
+    script = [replies.bash(f"echo made > out.txt; ls {home} >seen.txt 2>&1; echo $? >>seen.txt"),
+              replies.finish("ok")]  # fmt: skip
+    with ScriptedServer(script) as server:
+        res = CliRunner().invoke(app, ["chat", "--repo", str(repo), "--model", "openai/m", "--base-url",
+                                       server.url, "--sandbox", "bwrap", "-p", "go"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert (repo / "out.txt").read_text() == "made\n"  # in place
+    seen = (repo / "seen.txt").read_text()
+    assert "sessions" not in seen and seen.strip().splitlines()[-1] != "0"  # the store is hidden
