@@ -112,3 +112,26 @@ def test_commands_run_in_the_sandbox_on_the_tree_and_cannot_reach_the_checkpoint
     assert (repo / "out.txt").read_text() == "made\n"  # in place
     seen = (repo / "seen.txt").read_text()
     assert "sessions" not in seen and seen.strip().splitlines()[-1] != "0"  # the store is hidden
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.mark.parametrize("server_kind", ["vllm", "llamacpp", "ollama", "tool_calls_as_text"])
+def test_streamed_transcripts_of_self_hosted_servers_are_executed(repo: Path, server_kind: str) -> None:
+    script = json.loads((FIXTURES / f"{server_kind}.json").read_text())
+    with ScriptedServer(script) as server:
+        code, out = chat(server, repo, "-p", "make x 2", "--output", "stream")
+        asked = server.requests[0]
+    events = [json.loads(line) for line in out.splitlines()]
+    assert code == 0, out
+    assert asked["stream"] is True
+    assert (repo / "a.py").read_text() == "x = 2\n"
+    assert events[-1]["type"] == "result" and events[-1]["message"] == "x is 2"
+    steps = [e for e in events if e["type"] == "step"]
+    assert [c["name"] for s in steps for c in s["calls"]] == ["str_replace_editor", "finish"]
+    streamed = "".join(e["delta"] for e in events if e["type"] == "text")
+    if server_kind in ("vllm", "tool_calls_as_text"):  # the text arrived in pieces, each shown
+        assert len([e for e in events if e["type"] == "text"]) > 1 and streamed.startswith(
+            ("Editing", "I will")
+        )

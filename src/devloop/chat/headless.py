@@ -11,8 +11,9 @@ from typing import Any
 from devloop.agent import StepInfo
 from devloop.chat.checkpoint import Checkpoints, store_root
 from devloop.chat.sessions import ChatSession, Turn
+from devloop.chat.streaming import StreamingModel
 from devloop.config import RunSettings
-from devloop.session import RunResult, run_agent
+from devloop.session import RunResult, Session
 
 
 def open_session(repo: Path, cont: bool, resume: str | None) -> tuple[ChatSession, Checkpoints]:
@@ -43,12 +44,15 @@ def run_turn(
     *,
     on_step: Callable[[StepInfo], None] | None = None,
     ask: Callable[[Any, Any], bool] | None = None,
+    on_text: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Checkpoint the tree, then let the agent work on it in place (commands in the sandbox)."""
     n = len(session.turns) + 1
     turn = Turn(n, prompt, checkpoints.save(n), run_dir=str(session.path / f"turn-{n}"))
     task = f"{session.history()}\n\nNow the user asks: {prompt}" if session.turns else prompt
-    result = run_agent(repo, task, settings, Path(turn.run_dir), in_place=True, on_step=on_step, ask=ask,
+    agent = Session.prepare(settings)
+    agent.model = StreamingModel.of(agent.model, on_text)  # replies shown as they arrive
+    result = agent.run(repo, task, Path(turn.run_dir), in_place=True, on_step=on_step, ask=ask,
                        hide=[checkpoints.gitdir.parent])  # fmt: skip
     turn.exit_status, turn.message = result.exit_status, result.reason
     turn.prompt_tokens, turn.completion_tokens = result.prompt_tokens, result.completion_tokens

@@ -58,6 +58,8 @@ def chat(
         settings = load_settings(**overrides)
     except ConfigError as e:
         fail(str(e))
+    if "tool_format" not in settings.model_fields_set:  # not given anywhere: chat parses any format
+        settings = settings.model_copy(update={"tool_format": "auto"})
     if not settings.model:
         fail("--model is required (or set DEVLOOP_MODEL / model in devloop.toml)")
     try:
@@ -65,8 +67,12 @@ def chat(
     except ValueError as e:
         fail(str(e))
     on_step = (lambda info: emit(step_event(info))) if output is Output.stream else None
+    on_text = {
+        Output.stream: lambda delta: emit({"type": "text", "delta": delta}),
+        Output.text: lambda delta: typer.echo(delta, err=True, nl=False),
+    }.get(output)
     try:
-        result = run_turn(repo, prompt, settings, session, checkpoints, on_step=on_step)
+        result = run_turn(repo, prompt, settings, session, checkpoints, on_step=on_step, on_text=on_text)
     except ValueError as e:
         fail(str(e))
     if output is Output.text:
