@@ -43,7 +43,7 @@ class StreamingModel(OpenAICompatModel):
                     return self._parse(json.loads(raw.read()))
                 except (ValueError, RecursionError):
                     raise _Transient("malformed reply (body is not JSON)") from None
-            events = openai.Stream(cast_to=dict, response=raw, client=self._client)  # the SDK's SSE reader
+            events = openai.Stream(cast_to=dict, response=raw, client=self._client)  # type: ignore[arg-type]
             return merge(events, self.on_text)
         except openai.APITimeoutError:
             raise _Transient(f"timed out after {self.timeout:g}s waiting for {self.base_url}") from None
