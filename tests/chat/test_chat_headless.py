@@ -135,3 +135,16 @@ def test_streamed_transcripts_of_self_hosted_servers_are_executed(repo: Path, se
         assert len([e for e in events if e["type"] == "text"]) > 1 and streamed.startswith(
             ("Editing", "I will")
         )
+
+
+def test_an_ask_rule_is_answered_by_the_projects_approvals_only(repo: Path, tmp_path: Path, replies) -> None:
+    from devloop.chat.approvals import Approvals, save
+    from devloop.chat.checkpoint import store_root
+
+    save(Approvals(commands=["pip install --dry-run"]), repo, store_root(repo))
+    script = [replies.bash("pip install requests; touch pwned"), replies.finish("ok")]
+    with ScriptedServer(script) as server:
+        code, out = chat(server, repo, "-p", "install", "--output", "stream")
+    step = next(e for e in map(json.loads, out.splitlines()) if e["type"] == "step")
+    assert code == 0 and not (repo / "pwned").exists()  # "pip install --dry-run" does not cover it
+    assert step["observations"][0].startswith("Not run: installing packages")

@@ -66,13 +66,28 @@ def chat(
         session, checkpoints = open_session(repo, cont, resume)
     except ValueError as e:
         fail(str(e))
+    from devloop.chat.approvals import load as load_approvals
+    from devloop.chat.checkpoint import store_root
+
+    approvals = load_approvals(repo, store_root(repo))  # the policy's "ask" rules: answered by these
+    if approvals.warning:
+        typer.echo(f"warning: {approvals.warning}", err=True)
     on_step = (lambda info: emit(step_event(info))) if output is Output.stream else None
     on_text = {
         Output.stream: lambda delta: emit({"type": "text", "delta": delta}),
         Output.text: lambda delta: typer.echo(delta, err=True, nl=False),
     }.get(output)
     try:
-        result = run_turn(repo, prompt, settings, session, checkpoints, on_step=on_step, on_text=on_text)
+        result = run_turn(
+            repo,
+            prompt,
+            settings,
+            session,
+            checkpoints,
+            on_step=on_step,
+            on_text=on_text,
+            ask=approvals.answer,
+        )
     except ValueError as e:
         fail(str(e))
     if output is Output.text:
