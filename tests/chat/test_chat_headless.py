@@ -148,3 +148,25 @@ def test_an_ask_rule_is_answered_by_the_projects_approvals_only(repo: Path, tmp_
     step = next(e for e in map(json.loads, out.splitlines()) if e["type"] == "step")
     assert code == 0 and not (repo / "pwned").exists()  # "pip install --dry-run" does not cover it
     assert step["observations"][0].startswith("Not run: installing packages")
+
+
+def test_the_line_loop_rewinds_files_and_conversation(repo: Path, replies) -> None:
+    script = [replies.replace("a.py", "x = 1", "x = 2"), replies.finish("two"),
+              replies.replace("a.py", "x = 2", "x = 3"), replies.finish("three"), replies.finish("fresh")]  # fmt: skip
+    with ScriptedServer(script) as server:
+        argv = [
+            "chat",
+            "--repo",
+            str(repo),
+            "--model",
+            "openai/m",
+            "--base-url",
+            server.url,
+            "--sandbox",
+            "none",
+        ]
+        res = CliRunner().invoke(app, argv, input="make 2\nmake 3\n/rewind 2\nagain\n/exit\n")
+        last_task = server.requests[-1]["messages"][1]["content"]
+    assert res.exit_code == 0, res.output
+    assert "rewound to before turn 2" in res.output and (repo / "a.py").read_text() == "x = 2\n"
+    assert "The user asked: make 2" in last_task and "make 3" not in last_task

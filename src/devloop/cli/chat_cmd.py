@@ -51,8 +51,6 @@ def chat(
         fail("give --continue or --resume ID, not both")
     if not repo.is_dir():
         fail(f"--repo {repo}: not a directory")
-    if prompt is None:
-        fail("interactive mode is not built yet: give -p PROMPT")
     overrides = o.settings_overrides({**agent, "max_iterations": max_turns})
     try:
         settings = load_settings(**overrides)
@@ -72,6 +70,12 @@ def chat(
     approvals = load_approvals(repo, store_root(repo))  # the policy's "ask" rules: answered by these
     if approvals.warning:
         typer.echo(f"warning: {approvals.warning}", err=True)
+    if prompt is None:
+        from devloop.chat.repl import loop
+
+        typer.echo(f"devloop chat · session {session.id} · /rewind N, /exit")
+        loop(repo, settings, session, checkpoints, lambda: input("> "), typer.echo, approvals.answer)
+        raise typer.Exit(0)
     on_step = (lambda info: emit(step_event(info))) if output is Output.stream else None
     on_text = {
         Output.stream: lambda delta: emit({"type": "text", "delta": delta}),
