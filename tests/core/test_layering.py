@@ -18,6 +18,7 @@ LAYERS: list[set[str]] = [
     {"workspace", "trajectory", "hooks", "feedback", "agent"},
     {"config", "session_settings"},
     {"session", "repoenv", "eval", "swebench"},
+    {"chat"},
     {"reports", "review"},
     {"cli", "demo", "__main__"},
 ]

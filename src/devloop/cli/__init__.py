@@ -20,6 +20,7 @@ from devloop import __version__
 # 80 columns), in the order --help lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run_cmd", "Resolve an issue in a repository (patch, trajectory, result)."),
+    "chat": ("chat_cmd", "Chat with the agent in your repository; every turn undoable."),
     "replay": ("replay_cmd", "Render a run's trajectory step by step."),
     "recover": ("recover_cmd", "Write result.json and patch.diff of a killed run."),
     "demo": ("demo_cmd", "Watch the agent fix a bug in a bundled example repository."),

@@ -7,6 +7,8 @@ The script is a list of entries; each request to ``POST /v1/chat/completions`` c
   body and characters / 4 of the reply) and ``"finish_reason"`` (otherwise ``tool_calls`` or ``stop``).
   Tool calls may omit ``id`` and ``type``, and ``arguments`` may be a JSON object: they are filled in
   and encoded as the OpenAI protocol requires.
+* a recorded streamed reply ``{"stream": [chunk, ...]}``: the chunks sent as server-sent events, then
+  ``[DONE]`` (whatever the request asked);
 * a fault ``{"fault": {...}}``, to exercise a client's error handling:
 
   - ``{"status": 500}`` (any 4xx/5xx), ``{"status": 429, "retry_after": 0.2}`` (sends ``Retry-After``),
@@ -69,6 +71,11 @@ def check_entry(entry: Any) -> str | None:
             return f"fault needs 'status' or a 'kind' in {', '.join(FAULT_KINDS)}; got {kind!r}"
         if kind == "timeout" and not isinstance(fault.get("delay", 0), int | float):
             return "timeout fault 'delay' must be a number of seconds"
+        return None
+    if "stream" in entry:
+        chunks = entry["stream"]
+        if not isinstance(chunks, list) or not all(isinstance(c, dict) for c in chunks):
+            return "'stream' must be a list of chunk objects"
         return None
     if entry.get("role", "assistant") != "assistant":
         return f"message role must be 'assistant', got {entry.get('role')!r}"
@@ -214,6 +221,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif "fault" in entry:
             self.close_connection = True
             self._fault(entry["fault"], body, len(raw), serial)
+        elif "stream" in entry:
+            self._stream(entry["stream"])
         else:
             self._answer(entry, body, len(raw), serial)
 
@@ -243,6 +252,22 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             },
         )
+
+    def _stream(self, chunks: list[dict[str, Any]]) -> None:
+        """A recorded streamed reply, sent as server-sent events chunk by chunk, then `[DONE]`."""
+        self.close_connection = True  # no Content-Length: the end of the body is the connection's
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for chunk in chunks:
+                self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+                self.wfile.flush()
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+        except OSError:
+            pass
 
     def _fault(self, fault: dict[str, Any], request: dict[str, Any], size: int, serial: int) -> None:
         if "status" in fault:

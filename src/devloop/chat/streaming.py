@@ -1,0 +1,88 @@
+"""Streamed chat completions: text shown as it arrives, tool calls assembled from their deltas.
+
+Self-hosted servers differ in how they stream a tool call: vLLM sends the id and name in the first delta
+of each `index` and `null` (or no) name after; llama.cpp repeats the id; Ollama sends a whole call in one
+delta. Deltas are merged by `index` (position when a server omits it): a name or id, once given, is kept;
+arguments are concatenated. A reply that streams `[TOOL_CALLS]` as plain text stays text here, and the
+tool-call format (`auto`) parses it like any other reply.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import httpx
+import openai
+
+from devloop.models.openai_compat import OpenAICompatModel, _Transient
+from devloop.types import Completion, Usage
+
+
+class StreamingModel(OpenAICompatModel):
+    on_text: Callable[[str], None] | None = None
+
+    @classmethod
+    def of(cls, model: Any, on_text: Callable[[str], None] | None) -> Any:
+        """`model` streaming (the client get_model built: URL, key, headers, retries); other models as
+        they are."""
+        if not isinstance(model, OpenAICompatModel):
+            return model
+        streaming = cls.__new__(cls)
+        streaming.__dict__.update(vars(model))
+        streaming.on_text = on_text
+        return streaming
+
+    def _attempt(self, request: dict[str, Any]) -> Completion:
+        body = {**request, "stream": True, "stream_options": {"include_usage": True}}
+        try:
+            raw = self._client.post("/chat/completions", body=body, cast_to=httpx.Response, stream=True)
+            if not raw.headers.get("content-type", "").startswith("text/event-stream"):
+                try:  # a server that does not stream answers with one JSON body
+                    return self._parse(json.loads(raw.read()))
+                except (ValueError, RecursionError):
+                    raise _Transient("malformed reply (body is not JSON)") from None
+            events = openai.Stream(cast_to=dict, response=raw, client=self._client)  # type: ignore[arg-type]
+            return merge(events, self.on_text)
+        except openai.APITimeoutError:
+            raise _Transient(f"timed out after {self.timeout:g}s waiting for {self.base_url}") from None
+        except openai.APIConnectionError as exc:
+            raise _Transient(f"connection to {self.base_url} failed ({exc})".replace("\n", " ")) from None
+        except openai.APIStatusError as exc:
+            raise self._status_error(exc) from None
+
+
+def merge(chunks: Iterable[Any], on_text: Callable[[str], None] | None = None) -> Completion:
+    """One Completion from streamed chunk objects (dicts as the server sent them)."""
+    text: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
+    usage, finish = Usage(), None
+    for chunk in chunks:
+        if not isinstance(chunk, dict):
+            continue
+        if isinstance(chunk.get("usage"), dict):
+            u = chunk["usage"]
+            usage = Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            finish = choice.get("finish_reason") or finish
+            if isinstance(delta.get("content"), str) and delta["content"]:
+                text.append(delta["content"])
+                if on_text:
+                    on_text(delta["content"])
+            for pos, part in enumerate(delta.get("tool_calls") or []):
+                index = part.get("index")
+                call = calls.setdefault(index if isinstance(index, int) else len(calls) + pos, {
+                    "id": "", "type": "function", "function": {"name": "", "arguments": ""}})  # fmt: skip
+                call["id"] = part.get("id") or call["id"]
+                fn = part.get("function") or {}
+                call["function"]["name"] = fn.get("name") or call["function"]["name"]
+                args = fn.get("arguments")
+                if isinstance(args, dict):  # Ollama: the arguments as an object
+                    args = json.dumps(args)
+                call["function"]["arguments"] += args or ""
+    ordered = [calls[i] for i in sorted(calls)]
+    for i, call in enumerate(ordered):
+        call["id"] = call["id"] or f"call_{i}"
+    return Completion(content="".join(text) or None, tool_calls=ordered, usage=usage, finish_reason=finish)

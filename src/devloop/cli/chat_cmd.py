@@ -1,0 +1,102 @@
+"""`devloop chat`: the agent on the user's tree in place, one checkpoint per turn on a private ref."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from devloop.cli import options as o
+from devloop.cli.errors import fail
+
+
+class Output(StrEnum):
+    text = "text"
+    json = "json"
+    stream = "stream"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("chat")(o.with_agent_options(chat, without=("max_iterations",)))
+
+
+def chat(
+    repo: Annotated[Path, typer.Option("--repo", help="The repository to work in \\[default: .].")] = Path(
+        "."
+    ),
+    prompt: Annotated[str | None, typer.Option("-p", help="Headless: one task, then exit.")] = None,
+    output: Annotated[Output, typer.Option("--output", help="With -p: text, json or stream.")] = Output.text,
+    max_turns: Annotated[
+        int | None, typer.Option("--max-turns", help="With -p: model calls for the task \\[default: 50].")
+    ] = None,
+    cont: Annotated[
+        bool, typer.Option("--continue", help="Go on with the last session in this repository.", metavar="")
+    ] = False,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Go on with session ID (see the ids it lists).")
+    ] = None,
+    **agent: Any,
+) -> None:
+    """Chat with the agent about a repository; it edits the tree in place, commands run in the sandbox.
+
+    Each turn is checkpointed first on a private ref. With -p: exit code 0 when the agent finished, 1 when
+    it stopped otherwise (a limit, a model error...), 2 for bad usage.
+    """
+    from devloop.chat.headless import emit, final_json, open_session, run_turn, step_event
+    from devloop.config import ConfigError, load_settings
+
+    if cont and resume:
+        fail("give --continue or --resume ID, not both")
+    if not repo.is_dir():
+        fail(f"--repo {repo}: not a directory")
+    overrides = o.settings_overrides({**agent, "max_iterations": max_turns})
+    try:
+        settings = load_settings(**overrides)
+    except ConfigError as e:
+        fail(str(e))
+    if "tool_format" not in settings.model_fields_set:  # not given anywhere: chat parses any format
+        settings = settings.model_copy(update={"tool_format": "auto"})
+    if not settings.model:
+        fail("--model is required (or set DEVLOOP_MODEL / model in devloop.toml)")
+    try:
+        session, checkpoints = open_session(repo, cont, resume)
+    except ValueError as e:
+        fail(str(e))
+    from devloop.chat.approvals import load as load_approvals
+    from devloop.chat.checkpoint import store_root
+
+    approvals = load_approvals(repo, store_root(repo))  # the policy's "ask" rules: answered by these
+    if approvals.warning:
+        typer.echo(f"warning: {approvals.warning}", err=True)
+    if prompt is None:
+        from devloop.chat.repl import loop
+
+        typer.echo(f"devloop chat · session {session.id} · /rewind N, /exit")
+        loop(repo, settings, session, checkpoints, lambda: input("> "), typer.echo, approvals.answer)
+        raise typer.Exit(0)
+    on_step = (lambda info: emit(step_event(info))) if output is Output.stream else None
+    on_text = {
+        Output.stream: lambda delta: emit({"type": "text", "delta": delta}),
+        Output.text: lambda delta: typer.echo(delta, err=True, nl=False),
+    }.get(output)
+    try:
+        result = run_turn(
+            repo,
+            prompt,
+            settings,
+            session,
+            checkpoints,
+            on_step=on_step,
+            on_text=on_text,
+            ask=approvals.answer,
+        )
+    except ValueError as e:
+        fail(str(e))
+    if output is Output.text:
+        typer.echo(result.reason)
+        typer.echo(f"[{result.exit_status} · session {session.id} · turn {len(session.turns)}]", err=True)
+    else:
+        emit(final_json(result, session))
+    raise typer.Exit(0 if result.exit_status == "finished" else 1)
