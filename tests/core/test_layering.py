@@ -19,6 +19,7 @@ LAYERS: list[set[str]] = [
     {"config", "session_settings"},
     {"session", "repoenv", "eval", "swebench"},
     {"reports"},
+    {"gate"},
     {"cli", "demo", "__main__"},
 ]
 

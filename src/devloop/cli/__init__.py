@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("report_cmd", "Summarise runs: resolve rates, pass@k, 95% CIs, plots."),
     "compare": ("compare_cmd", "Compare two runs on their shared tasks (McNemar, bootstrap)."),
     "policy": ("policy_cmd", "Inspect the command policy (allow / ask / deny rules)."),
+    "gate": ("gate_cmd", "Gated model evaluation: tokenizer check first, decision matrix."),
 }  # fmt: skip
 
 

@@ -1,0 +1,74 @@
+"""`devloop gate`: gated model evaluation, cheapest gate first, stopped by a decision matrix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from devloop.cli.errors import fail
+
+gate_app = typer.Typer(
+    name="gate",
+    help="Gated model evaluation: exit 0 GO, 1 STOP, 3 proceed with caution / soft no-go.",
+    no_args_is_help=True,
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `gate` command group to `app`."""
+    app.add_typer(gate_app, name="gate")
+
+
+OutOption = Annotated[Path, typer.Option("--out", help="Directory for gateN-*.json and decision.md.")]
+
+
+@gate_app.command("run")
+def run(
+    config: Annotated[Path, typer.Option("--config", help="gates.toml: [gateN] tables and [decision].")],
+    first: Annotated[int, typer.Option("--from", help="First gate to run.")] = 0,
+    last: Annotated[int, typer.Option("--to", help="Last gate to run.")] = 5,
+    out: OutOption = Path("gates-out"),
+) -> None:
+    """Run the configured gates in order; stop where the decision matrix says STOP."""
+    from devloop.gate.matrix import load_config, run_gates
+    from devloop.gate.result import GateInputError
+
+    if not (0 <= first <= last <= 5):
+        fail(f"--from {first} --to {last}: gates are 0..5 and --from must not exceed --to")
+    try:
+        decision = run_gates(load_config(config), out, first, last)
+    except GateInputError as e:
+        fail(str(e))
+    for note in decision.notes:
+        typer.echo(note)
+    typer.echo(f"{decision.verdict} (report: {out / 'decision.md'})")
+    raise typer.Exit(decision.exit_code)
+
+
+@gate_app.command("tokenizer")
+def tokenizer(
+    path: Annotated[Path, typer.Option("--tokenizer", help="Tokenizer file or directory (local only).")],
+    family: Annotated[str, typer.Option("--family", help="mistral or hermes.")] = "mistral",
+    out: OutOption = Path("gates-out"),
+) -> None:
+    """Gate 0: tool-call delimiters are single tokens; a rendered tool call parses back."""
+    from devloop.gate.matrix import DEFAULT_MATRIX, decide, write_report
+    from devloop.gate.result import GateInputError
+    from devloop.gate.tokenizer import FAMILIES, run_tokenizer_gate
+
+    if family not in FAMILIES:
+        fail(f"--family {family!r}: must be one of {', '.join(FAMILIES)}")
+    try:
+        result = run_tokenizer_gate(path, family)
+    except GateInputError as e:
+        fail(str(e))
+    result.write(out)
+    for check in result.checks:
+        mark = {True: "ok", False: "FAIL", None: "n/a"}[check.ok]
+        typer.echo(f"{mark:4} {check.name}: {check.detail}")
+    decision = decide([result], DEFAULT_MATRIX, [0])
+    write_report(decision, DEFAULT_MATRIX, out)
+    typer.echo(decision.verdict)
+    raise typer.Exit(decision.exit_code)
