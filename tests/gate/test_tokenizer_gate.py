@@ -101,6 +101,8 @@ def test_bad_input_is_one_clear_error(tmp_path: Path) -> None:
         run_tokenizer_gate(tmp_path / "missing")
     with pytest.raises(GateInputError, match="no tekken.json"):
         run_tokenizer_gate(tmp_path)
+    with pytest.raises(GateInputError, match="not shipped with mistral-common"):
+        run_tokenizer_gate(Path("mistral-common:tekken_999.json"))
     junk = tmp_path / "tekken.json"
     junk.write_text("{not json")
     with pytest.raises(GateInputError, match="tekken.json"):

@@ -93,7 +93,7 @@ def _check_gate_table(path: Path, number: int, table: dict[str, Any]) -> None:
 def _run_one(config: GateConfig, number: int) -> GateResult:
     table = config.gates[number]
     tokenizer = Path(table["tokenizer"])
-    if not tokenizer.is_absolute():
+    if not tokenizer.is_absolute() and not table["tokenizer"].startswith("mistral-common:"):
         tokenizer = config.source.parent / tokenizer  # relative to the config file, not the cwd
     return run_tokenizer_gate(tokenizer, table.get("family", "mistral"))
 

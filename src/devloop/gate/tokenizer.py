@@ -48,8 +48,26 @@ _TOOL = ToolSpec(
 _CALL = ToolCall(id="abc123DEF", name="read_file", arguments={"path": "src/app.py", "limit": 40})
 
 
+SHIPPED = "mistral-common:"
+
+
+def _shipped(name: str) -> Path:
+    try:
+        import mistral_common
+    except ImportError as e:
+        raise GateInputError(f"{SHIPPED}{name} needs mistral-common: pip install 'devloop[gate]'") from e
+    data = Path(mistral_common.__file__).parent / "data"
+    if "/" in name or not (data / name).is_file():
+        names = ", ".join(sorted(p.name for p in data.iterdir() if not p.name.startswith(("_", "."))))
+        raise GateInputError(f"{SHIPPED}{name}: not shipped with mistral-common (it has {names})")
+    return data / name
+
+
 def resolve_tokenizer(path: Path) -> Path:
-    """The tokenizer file at `path` (a file, or a directory holding one)."""
+    """The tokenizer file at `path` (a file, or a directory holding one); `mistral-common:NAME` names one of
+    the tokenizers shipped inside the mistral-common wheel (e.g. `mistral-common:tekken_240911.json`)."""
+    if str(path).startswith(SHIPPED):
+        path = _shipped(str(path).removeprefix(SHIPPED))
     if path.is_file():
         return path
     if not path.is_dir():
