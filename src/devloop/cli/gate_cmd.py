@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from devloop.cli.errors import fail
+
+if TYPE_CHECKING:
+    from devloop.gate.result import GateResult
 
 gate_app = typer.Typer(
     name="gate",
@@ -54,21 +58,53 @@ def tokenizer(
     out: OutOption = Path("gates-out"),
 ) -> None:
     """Gate 0: tool-call delimiters are single tokens; a rendered tool call parses back."""
-    from devloop.gate.matrix import DEFAULT_MATRIX, decide, write_report
-    from devloop.gate.result import GateInputError
     from devloop.gate.tokenizer import FAMILIES, run_tokenizer_gate
 
     if family not in FAMILIES:
         fail(f"--family {family!r}: must be one of {', '.join(FAMILIES)}")
+    _finish(lambda: run_tokenizer_gate(path, family), 0, out)
+
+
+@gate_app.command("latency")
+def latency(
+    model: Annotated[str, typer.Option("--model", help="openai/NAME, mistral/NAME or scripted/PATH.")],
+    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server URL.")] = None,
+    max_mean_s: Annotated[float | None, typer.Option("--max-mean-s", help="Ceiling on the mean.")] = None,
+    max_p90_s: Annotated[float | None, typer.Option("--max-p90-s", help="Ceiling on the p90.")] = None,
+    baseline_mean_s: Annotated[
+        float | None, typer.Option("--baseline-mean-s", help="The current model's recorded mean.")
+    ] = None,
+    max_ratio: Annotated[float, typer.Option("--max-ratio", help="Allowed mean / baseline mean.")] = 1.0,
+    out: OutOption = Path("gates-out"),
+) -> None:
+    """Gate 2: mean and p90 generation time on representative queries."""
+    from devloop.gate.latency import LatencySettings, run_latency_gate
+
+    settings = LatencySettings(
+        model=model,
+        base_url=base_url,
+        max_mean_s=max_mean_s,
+        max_p90_s=max_p90_s,
+        baseline_mean_s=baseline_mean_s,
+        max_ratio=max_ratio,
+    )
+    _finish(lambda: run_latency_gate(settings), 2, out)
+
+
+def _finish(run_gate: Callable[[], GateResult], number: int, out: Path) -> None:
+    """Run one gate, write its JSON and a one-gate decision report, exit by the default matrix."""
+    from devloop.gate.matrix import DEFAULT_MATRIX, decide, write_report
+    from devloop.gate.result import GateInputError
+
     try:
-        result = run_tokenizer_gate(path, family)
+        result = run_gate()
     except GateInputError as e:
         fail(str(e))
     result.write(out)
     for check in result.checks:
         mark = {True: "ok", False: "FAIL", None: "n/a"}[check.ok]
         typer.echo(f"{mark:4} {check.name}: {check.detail}")
-    decision = decide([result], DEFAULT_MATRIX, [0])
+    decision = decide([result], DEFAULT_MATRIX, [number])
     write_report(decision, DEFAULT_MATRIX, out)
     typer.echo(decision.verdict)
     raise typer.Exit(decision.exit_code)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from devloop.gate.latency import run_latency_gate, settings_from_table
 from devloop.gate.result import GateInputError, GateResult
 from devloop.gate.tokenizer import FAMILIES, run_tokenizer_gate
 
@@ -76,7 +77,13 @@ def _gate_number(path: Path, where: str, text: str) -> int:
     return int(text)
 
 
+IMPLEMENTED = (0, 2)
+
+
 def _check_gate_table(path: Path, number: int, table: dict[str, Any]) -> None:
+    if number == 2:
+        settings_from_table(str(path), table)
+        return
     if number != 0:
         raise GateInputError(
             f"{path}: [gate{number}] ({GATE_NAMES[number]}) is not implemented in this build"
@@ -92,6 +99,12 @@ def _check_gate_table(path: Path, number: int, table: dict[str, Any]) -> None:
 
 def _run_one(config: GateConfig, number: int) -> GateResult:
     table = config.gates[number]
+    if number == 2:
+        settings = settings_from_table(str(config.source), table)
+        script = settings.model.removeprefix("scripted/")
+        if settings.model.startswith("scripted/") and not Path(script).is_absolute():
+            settings.model = f"scripted/{config.source.parent / script}"
+        return run_latency_gate(settings)
     tokenizer = Path(table["tokenizer"])
     if not tokenizer.is_absolute() and not table["tokenizer"].startswith("mistral-common:"):
         tokenizer = config.source.parent / tokenizer  # relative to the config file, not the cwd
