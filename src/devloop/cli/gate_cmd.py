@@ -91,6 +91,30 @@ def latency(
     _finish(lambda: run_latency_gate(settings), 2, out)
 
 
+@gate_app.command("smoke")
+def smoke(
+    model: Annotated[str | None, typer.Option("--model", help="A served model: openai/NAME, ...")] = None,
+    weights: Annotated[
+        Path | None, typer.Option("--weights", help="Local transformers model directory.")
+    ] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server URL.")] = None,
+    max_load_s: Annotated[float | None, typer.Option("--max-load-s", help="Ceiling on load time.")] = None,
+    max_peak_mb: Annotated[float | None, typer.Option("--max-peak-mb", help="Ceiling on peak RSS.")] = None,
+    out: OutOption = Path("gates-out"),
+) -> None:
+    """Gate 1: the model loads and writes Python that parses."""
+    from devloop.gate.smoke import SmokeSettings, run_smoke_gate
+
+    settings = SmokeSettings(
+        model=model,
+        weights=str(weights) if weights else None,
+        base_url=base_url,
+        max_load_s=max_load_s,
+        max_peak_mb=max_peak_mb,
+    )
+    _finish(lambda: run_smoke_gate(settings), 1, out)
+
+
 def _finish(run_gate: Callable[[], GateResult], number: int, out: Path) -> None:
     """Run one gate, write its JSON and a one-gate decision report, exit by the default matrix."""
     from devloop.gate.matrix import DEFAULT_MATRIX, decide, write_report

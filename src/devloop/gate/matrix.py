@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from devloop.gate import smoke
 from devloop.gate.latency import run_latency_gate, settings_from_table
 from devloop.gate.result import GateInputError, GateResult
 from devloop.gate.tokenizer import FAMILIES, run_tokenizer_gate
@@ -77,10 +78,10 @@ def _gate_number(path: Path, where: str, text: str) -> int:
     return int(text)
 
 
-IMPLEMENTED = (0, 2)
-
-
 def _check_gate_table(path: Path, number: int, table: dict[str, Any]) -> None:
+    if number == 1:
+        smoke.settings_from_table(str(path), table)
+        return
     if number == 2:
         settings_from_table(str(path), table)
         return
@@ -97,13 +98,26 @@ def _check_gate_table(path: Path, number: int, table: dict[str, Any]) -> None:
         raise GateInputError(f"{path}: gate0: unknown key {sorted(unknown)[0]!r}")
 
 
+def _script_relative(config: GateConfig, spec: str) -> str:
+    """A `scripted/PATH` model spec with PATH taken relative to the config file."""
+    script = spec.removeprefix("scripted/")
+    if spec.startswith("scripted/") and not Path(script).is_absolute():
+        return f"scripted/{config.source.parent / script}"
+    return spec
+
+
 def _run_one(config: GateConfig, number: int) -> GateResult:
     table = config.gates[number]
+    if number == 1:
+        found = smoke.settings_from_table(str(config.source), table)
+        if found.weights is not None and not Path(found.weights).is_absolute():
+            found.weights = str(config.source.parent / found.weights)
+        if found.model is not None:
+            found.model = _script_relative(config, found.model)
+        return smoke.run_smoke_gate(found)
     if number == 2:
         settings = settings_from_table(str(config.source), table)
-        script = settings.model.removeprefix("scripted/")
-        if settings.model.startswith("scripted/") and not Path(script).is_absolute():
-            settings.model = f"scripted/{config.source.parent / script}"
+        settings.model = _script_relative(config, settings.model)
         return run_latency_gate(settings)
     tokenizer = Path(table["tokenizer"])
     if not tokenizer.is_absolute() and not table["tokenizer"].startswith("mistral-common:"):
