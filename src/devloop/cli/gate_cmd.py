@@ -115,6 +115,37 @@ def smoke(
     _finish(lambda: run_smoke_gate(settings), 1, out)
 
 
+@gate_app.command("lora")
+def lora(
+    weights: Annotated[Path, typer.Option("--weights", help="Local transformers model directory.")],
+    examples: Annotated[Path, typer.Option("--examples", help="Training JSONL: {prompt, completion}.")],
+    validation: Annotated[Path, typer.Option("--validation", help="Validation JSONL, same shape.")],
+    steps: Annotated[int, typer.Option("--steps", help="Training steps.")] = 8,
+    learning_rate: Annotated[float, typer.Option("--learning-rate", help="AdamW learning rate.")] = 5e-3,
+    rank: Annotated[int, typer.Option("--rank", help="LoRA rank.")] = 8,
+    merged: Annotated[Path, typer.Option("--merged", help="Where the fused model is saved.")] = Path(
+        "lora-merged"
+    ),
+    out: OutOption = Path("gates-out"),
+) -> None:
+    """Gate 4: a few LoRA steps; loss falls, no divergence, fused model reloads."""
+    from devloop.gate.lora import LoraSettings, read_examples, run_lora_gate
+
+    def run_gate() -> GateResult:
+        settings = LoraSettings(
+            weights=str(weights),
+            examples=read_examples(examples),
+            validation=read_examples(validation),
+            steps=steps,
+            learning_rate=learning_rate,
+            rank=rank,
+            out_dir=str(merged),
+        )
+        return run_lora_gate(settings)
+
+    _finish(run_gate, 4, out)
+
+
 def _finish(run_gate: Callable[[], GateResult], number: int, out: Path) -> None:
     """Run one gate, write its JSON and a one-gate decision report, exit by the default matrix."""
     from devloop.gate.matrix import DEFAULT_MATRIX, decide, write_report

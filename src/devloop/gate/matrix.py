@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from devloop.gate import smoke
+from devloop.gate import lora, smoke
 from devloop.gate.latency import run_latency_gate, settings_from_table
 from devloop.gate.result import GateInputError, GateResult
 from devloop.gate.tokenizer import FAMILIES, run_tokenizer_gate
@@ -82,6 +82,9 @@ def _check_gate_table(path: Path, number: int, table: dict[str, Any]) -> None:
     if number == 1:
         smoke.settings_from_table(str(path), table)
         return
+    if number == 4:
+        lora.settings_from_table(path.parent, str(path), table)
+        return
     if number == 2:
         settings_from_table(str(path), table)
         return
@@ -115,6 +118,8 @@ def _run_one(config: GateConfig, number: int) -> GateResult:
         if found.model is not None:
             found.model = _script_relative(config, found.model)
         return smoke.run_smoke_gate(found)
+    if number == 4:
+        return lora.run_lora_gate(lora.settings_from_table(config.source.parent, str(config.source), table))
     if number == 2:
         settings = settings_from_table(str(config.source), table)
         settings.model = _script_relative(config, settings.model)
