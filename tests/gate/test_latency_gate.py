@@ -61,7 +61,7 @@ def test_gate_run_latency_is_a_soft_no_go(tmp_path: Path) -> None:
     _script(tmp_path, _answers(2))
     config = tmp_path / "gates.toml"
     config.write_text(
-        '[gate0]\ntokenizer = "mistral-common:tekken_240911.json"\n'
+        '[gate0]\ntokenizer = "mistral-common:mistral_instruct_tokenizer_241114.model.v7"\n'
         '[gate2]\nmodel = "scripted/script.jsonl"\nprompts = ["a", "b"]\nbaseline_mean_s = 1e-9\n'
     )
     decision = run_gates(load_config(config), tmp_path / "out")

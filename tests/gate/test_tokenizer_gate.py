@@ -125,7 +125,7 @@ def test_cli_tokenizer_subcommand_writes_json_and_exits_by_verdict(tmp_path: Pat
         ]
         return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
 
-    ok = gate(DATA / "tekken_240911.json", tmp_path / "ok")
+    ok = gate(DATA / "mistral_instruct_tokenizer_241114.model.v7", tmp_path / "ok")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     data = json.loads((tmp_path / "ok" / "gate0-tokenizer.json").read_text())
     assert data["status"] == "pass" and data["versions"]["mistral-common"]
