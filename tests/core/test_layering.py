@@ -20,6 +20,7 @@ LAYERS: list[set[str]] = [
     {"session", "repoenv", "eval", "swebench"},
     {"chat"},
     {"reports", "review"},
+    {"gate"},
     {"cli", "demo", "__main__"},
 ]
 

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("compare_cmd", "Compare two runs on their shared tasks (McNemar, bootstrap)."),
     "review": ("review_cmd", "Judge a run's patches in a local web app; export the reviews."),
     "policy": ("policy_cmd", "Inspect the command policy (allow / ask / deny rules)."),
+    "gate": ("gate_cmd", "Gated model evaluation: tokenizer check first, decision matrix."),
 }  # fmt: skip
 
 

@@ -1,0 +1,165 @@
+"""`devloop gate`: gated model evaluation, cheapest gate first, stopped by a decision matrix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from devloop.cli.errors import fail
+
+if TYPE_CHECKING:
+    from devloop.gate.result import GateResult
+
+gate_app = typer.Typer(
+    name="gate",
+    help="Gated model evaluation: exit 0 GO, 1 STOP, 3 proceed with caution / soft no-go.",
+    no_args_is_help=True,
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `gate` command group to `app`."""
+    app.add_typer(gate_app, name="gate")
+
+
+OutOption = Annotated[Path, typer.Option("--out", help="Directory for gateN-*.json and decision.md.")]
+
+
+@gate_app.command("run")
+def run(
+    config: Annotated[Path, typer.Option("--config", help="gates.toml: [gateN] tables and [decision].")],
+    first: Annotated[int, typer.Option("--from", help="First gate to run.")] = 0,
+    last: Annotated[int, typer.Option("--to", help="Last gate to run.")] = 5,
+    out: OutOption = Path("gates-out"),
+) -> None:
+    """Run the configured gates in order; stop where the decision matrix says STOP."""
+    from devloop.gate.matrix import load_config, run_gates
+    from devloop.gate.result import GateInputError
+
+    if not (0 <= first <= last <= 5):
+        fail(f"--from {first} --to {last}: gates are 0..5 and --from must not exceed --to")
+    try:
+        decision = run_gates(load_config(config), out, first, last)
+    except GateInputError as e:
+        fail(str(e))
+    for note in decision.notes:
+        typer.echo(note)
+    typer.echo(f"{decision.verdict} (report: {out / 'decision.md'})")
+    raise typer.Exit(decision.exit_code)
+
+
+@gate_app.command("tokenizer")
+def tokenizer(
+    path: Annotated[Path, typer.Option("--tokenizer", help="Tokenizer file or directory (local only).")],
+    family: Annotated[str, typer.Option("--family", help="mistral or hermes.")] = "mistral",
+    out: OutOption = Path("gates-out"),
+) -> None:
+    """Gate 0: tool-call delimiters are single tokens; a rendered tool call parses back."""
+    from devloop.gate.tokenizer import FAMILIES, run_tokenizer_gate
+
+    if family not in FAMILIES:
+        fail(f"--family {family!r}: must be one of {', '.join(FAMILIES)}")
+    _finish(lambda: run_tokenizer_gate(path, family), 0, out)
+
+
+@gate_app.command("latency")
+def latency(
+    model: Annotated[str, typer.Option("--model", help="openai/NAME, mistral/NAME or scripted/PATH.")],
+    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server URL.")] = None,
+    max_mean_s: Annotated[float | None, typer.Option("--max-mean-s", help="Ceiling on the mean.")] = None,
+    max_p90_s: Annotated[float | None, typer.Option("--max-p90-s", help="Ceiling on the p90.")] = None,
+    baseline_mean_s: Annotated[
+        float | None, typer.Option("--baseline-mean-s", help="The current model's recorded mean.")
+    ] = None,
+    max_ratio: Annotated[float, typer.Option("--max-ratio", help="Allowed mean / baseline mean.")] = 1.0,
+    out: OutOption = Path("gates-out"),
+) -> None:
+    """Gate 2: mean and p90 generation time on representative queries."""
+    from devloop.gate.latency import LatencySettings, run_latency_gate
+
+    settings = LatencySettings(
+        model=model,
+        base_url=base_url,
+        max_mean_s=max_mean_s,
+        max_p90_s=max_p90_s,
+        baseline_mean_s=baseline_mean_s,
+        max_ratio=max_ratio,
+    )
+    _finish(lambda: run_latency_gate(settings), 2, out)
+
+
+@gate_app.command("smoke")
+def smoke(
+    model: Annotated[str | None, typer.Option("--model", help="A served model: openai/NAME, ...")] = None,
+    weights: Annotated[
+        Path | None, typer.Option("--weights", help="Local transformers model directory.")
+    ] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server URL.")] = None,
+    max_load_s: Annotated[float | None, typer.Option("--max-load-s", help="Ceiling on load time.")] = None,
+    max_peak_mb: Annotated[float | None, typer.Option("--max-peak-mb", help="Ceiling on peak RSS.")] = None,
+    out: OutOption = Path("gates-out"),
+) -> None:
+    """Gate 1: the model loads and writes Python that parses."""
+    from devloop.gate.smoke import SmokeSettings, run_smoke_gate
+
+    settings = SmokeSettings(
+        model=model,
+        weights=str(weights) if weights else None,
+        base_url=base_url,
+        max_load_s=max_load_s,
+        max_peak_mb=max_peak_mb,
+    )
+    _finish(lambda: run_smoke_gate(settings), 1, out)
+
+
+@gate_app.command("lora")
+def lora(
+    weights: Annotated[Path, typer.Option("--weights", help="Local transformers model directory.")],
+    examples: Annotated[Path, typer.Option("--examples", help="Training JSONL: {prompt, completion}.")],
+    validation: Annotated[Path, typer.Option("--validation", help="Validation JSONL, same shape.")],
+    steps: Annotated[int, typer.Option("--steps", help="Training steps.")] = 8,
+    learning_rate: Annotated[float, typer.Option("--learning-rate", help="AdamW learning rate.")] = 5e-3,
+    rank: Annotated[int, typer.Option("--rank", help="LoRA rank.")] = 8,
+    merged: Annotated[Path, typer.Option("--merged", help="Where the fused model is saved.")] = Path(
+        "lora-merged"
+    ),
+    out: OutOption = Path("gates-out"),
+) -> None:
+    """Gate 4: a few LoRA steps; loss falls, no divergence, fused model reloads."""
+    from devloop.gate.lora import LoraSettings, read_examples, run_lora_gate
+
+    def run_gate() -> GateResult:
+        settings = LoraSettings(
+            weights=str(weights),
+            examples=read_examples(examples),
+            validation=read_examples(validation),
+            steps=steps,
+            learning_rate=learning_rate,
+            rank=rank,
+            out_dir=str(merged),
+        )
+        return run_lora_gate(settings)
+
+    _finish(run_gate, 4, out)
+
+
+def _finish(run_gate: Callable[[], GateResult], number: int, out: Path) -> None:
+    """Run one gate, write its JSON and a one-gate decision report, exit by the default matrix."""
+    from devloop.gate.matrix import DEFAULT_MATRIX, decide, write_report
+    from devloop.gate.result import GateInputError
+
+    try:
+        result = run_gate()
+    except GateInputError as e:
+        fail(str(e))
+    result.write(out)
+    for check in result.checks:
+        mark = {True: "ok", False: "FAIL", None: "n/a"}[check.ok]
+        typer.echo(f"{mark:4} {check.name}: {check.detail}")
+    decision = decide([result], DEFAULT_MATRIX, [number])
+    write_report(decision, DEFAULT_MATRIX, out)
+    typer.echo(decision.verdict)
+    raise typer.Exit(decision.exit_code)

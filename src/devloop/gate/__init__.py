@@ -1,0 +1,1 @@
+"""Gated model evaluation: cheap checks first (the tokenizer), a decision matrix saying when to stop."""

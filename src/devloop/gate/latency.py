@@ -1,0 +1,109 @@
+"""Gate 2: generation time on representative queries against a served model, through devloop's client.
+
+Mean and p90 of the client-measured latency (request to parsed reply, retries included) are checked
+against absolute ceilings and, when a baseline mean was recorded, against `max_ratio` times it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from devloop.gate.result import Check, GateInputError, GateResult, library_versions
+from devloop.models import ModelError
+from devloop.models.providers import get_model
+from devloop.types import SamplingParams
+
+# Short coding requests, the kind an agent sends between tool calls.
+DEFAULT_PROMPTS = (
+    "Write a Python function that returns the n-th Fibonacci number iteratively.",
+    "Explain in two sentences what `git rebase --onto` does.",
+    "Write a pytest test for a function `slugify(text)` that lowercases and joins words with '-'.",
+    "Fix this code: `def mean(xs): return sum(xs) / len(xs)` crashes on an empty list.",
+    "Write a shell one-liner that counts Python files under src/.",
+)
+
+
+@dataclass
+class LatencySettings:
+    model: str
+    base_url: str | None = None
+    prompts: tuple[str, ...] = DEFAULT_PROMPTS
+    max_tokens: int = 256
+    max_mean_s: float | None = None
+    max_p90_s: float | None = None
+    baseline_mean_s: float | None = None
+    max_ratio: float = 1.0
+
+
+def p90(values: list[float]) -> float:
+    """Nearest-rank 90th percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
+
+
+def run_latency_gate(settings: LatencySettings) -> GateResult:
+    if not settings.prompts:
+        raise GateInputError("gate2.prompts: at least one prompt is needed")
+    try:
+        model = get_model(settings.model, base_url=settings.base_url, max_retries=1)
+    except ValueError as e:
+        raise GateInputError(f"gate2.model: {e}") from e
+    result = GateResult(gate=2, name="latency", versions=library_versions())
+    times: list[float] = []
+    params = SamplingParams(temperature=0.0, max_tokens=settings.max_tokens)
+    try:
+        for prompt in settings.prompts:
+            try:
+                completion = model.complete([{"role": "user", "content": prompt}], None, params)
+            except ModelError as e:
+                result.checks.append(Check("every query answered", False, f"{prompt[:40]!r}: {e}"))
+                break
+            times.append(completion.latency_s)
+    finally:
+        model.close()
+    if not times:
+        return result
+    mean, tail = statistics.fmean(times), p90(times)
+    result.details.update({"model": settings.model, "queries": len(times), "times_s": times})
+    result.details.update({"mean_s": mean, "p90_s": tail})
+    if settings.max_mean_s is not None:
+        result.checks.append(
+            Check("mean", mean <= settings.max_mean_s, f"{mean:.3f} s (max {settings.max_mean_s} s)")
+        )
+    if settings.max_p90_s is not None:
+        result.checks.append(
+            Check("p90", tail <= settings.max_p90_s, f"{tail:.3f} s (max {settings.max_p90_s} s)")
+        )
+    if settings.baseline_mean_s is not None:
+        ratio = mean / settings.baseline_mean_s
+        result.details["ratio_to_baseline"] = ratio
+        limit = f"{ratio:.2f}x the baseline's {settings.baseline_mean_s} s (max {settings.max_ratio}x)"
+        result.checks.append(Check("against baseline", ratio <= settings.max_ratio, limit))
+    return result
+
+
+def settings_from_table(where: str, table: dict[str, Any]) -> LatencySettings:
+    """LatencySettings from a [gate2] table; `where` names the file for error lines."""
+    known = set(LatencySettings.__dataclass_fields__)
+    unknown = set(table) - known
+    if unknown:
+        raise GateInputError(f"{where}: gate2: unknown key {sorted(unknown)[0]!r}")
+    if not isinstance(table.get("model"), str):
+        raise GateInputError(f"{where}: gate2.model: a model spec (openai/NAME, scripted/PATH) is required")
+    values = dict(table)
+    prompts = values.get("prompts", DEFAULT_PROMPTS)
+    if not isinstance(prompts, (list, tuple)) or not prompts or not all(isinstance(p, str) for p in prompts):
+        raise GateInputError(f"{where}: gate2.prompts: a non-empty list of strings")
+    values["prompts"] = tuple(prompts)
+    for key in ("max_mean_s", "max_p90_s", "baseline_mean_s", "max_ratio"):
+        value = values.get(key)
+        if value is not None and (
+            not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0
+        ):
+            raise GateInputError(f"{where}: gate2.{key}: a positive number of seconds")
+    if not isinstance(values.get("max_tokens", 256), int):
+        raise GateInputError(f"{where}: gate2.max_tokens: an integer")
+    return LatencySettings(**values)

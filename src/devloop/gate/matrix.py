@@ -1,0 +1,207 @@
+"""The decision matrix (what a failed gate means) and `gate run`: gates cheapest first, stopping by it."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from devloop.gate import lora, smoke
+from devloop.gate.latency import run_latency_gate, settings_from_table
+from devloop.gate.result import GateInputError, GateResult
+from devloop.gate.tokenizer import FAMILIES, run_tokenizer_gate
+
+Action = Literal["stop", "soft-no-go", "caution", "keep-baseline"]
+ACTIONS: dict[str, str] = {
+    "stop": "STOP: do not adopt the model; later gates are not run",
+    "soft-no-go": "soft no-go: continue, but the model is not adopted on this gate alone",
+    "caution": "proceed with caution: continue, and watch this area in later gates",
+    "keep-baseline": "keep the baseline model",
+}
+# A failed gate's consequence. The default: a model that cannot tokenise its own tool calls, or does not
+# load, is out; slowness is a soft no-go; weak zero-shot tool calling is a caution (a LoRA may fix it); a
+# LoRA that does not learn is out; failing at full scale keeps the baseline.
+DEFAULT_MATRIX: dict[int, Action] = {
+    0: "stop",
+    1: "stop",
+    2: "soft-no-go",
+    3: "caution",
+    4: "stop",
+    5: "keep-baseline",
+}
+GATE_NAMES = {0: "tokenizer", 1: "smoke", 2: "latency", 3: "tools", 4: "lora", 5: "full"}
+EXIT_GO, EXIT_STOP, EXIT_CAUTION = 0, 1, 3
+
+
+@dataclass
+class GateConfig:
+    source: Path
+    matrix: dict[int, Action] = field(default_factory=lambda: dict(DEFAULT_MATRIX))
+    gates: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+def load_config(path: Path) -> GateConfig:
+    """gates.toml: `[decision]` overrides the matrix (`2 = "caution"`), `[gateN]` tables configure gates."""
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except OSError as e:
+        raise GateInputError(f"cannot read {path}: {e.strerror}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise GateInputError(f"{path}: {e}") from e
+    config = GateConfig(source=path)
+    for key, value in data.items():
+        if key == "decision":
+            if not isinstance(value, dict):
+                raise GateInputError(f"{path}: [decision] must be a table")
+            for gate, action in value.items():
+                number = _gate_number(path, f"decision.{gate}", gate)
+                if action not in ACTIONS:
+                    raise GateInputError(
+                        f"{path}: decision.{gate}: {action!r} is not one of {', '.join(ACTIONS)}"
+                    )
+                config.matrix[number] = action
+        elif key.startswith("gate") and isinstance(value, dict):
+            config.gates[_gate_number(path, key, key.removeprefix("gate"))] = value
+        else:
+            raise GateInputError(f"{path}: unknown key {key!r} (expected [decision] or [gate0]..[gate5])")
+    for number, table in config.gates.items():
+        _check_gate_table(path, number, table)
+    return config
+
+
+def _gate_number(path: Path, where: str, text: str) -> int:
+    if not text.isdigit() or int(text) not in GATE_NAMES:
+        raise GateInputError(f"{path}: {where}: gate numbers are 0..5")
+    return int(text)
+
+
+def _check_gate_table(path: Path, number: int, table: dict[str, Any]) -> None:
+    if number == 1:
+        smoke.settings_from_table(str(path), table)
+        return
+    if number == 4:
+        lora.settings_from_table(path.parent, str(path), table)
+        return
+    if number == 2:
+        settings_from_table(str(path), table)
+        return
+    if number != 0:
+        raise GateInputError(
+            f"{path}: [gate{number}] ({GATE_NAMES[number]}) is not implemented in this build"
+        )
+    if not isinstance(table.get("tokenizer"), str):
+        raise GateInputError(f"{path}: gate0.tokenizer: a path to the tokenizer is required")
+    if table.get("family", "mistral") not in FAMILIES:
+        raise GateInputError(f"{path}: gate0.family: must be one of {', '.join(FAMILIES)}")
+    unknown = set(table) - {"tokenizer", "family"}
+    if unknown:
+        raise GateInputError(f"{path}: gate0: unknown key {sorted(unknown)[0]!r}")
+
+
+def _script_relative(config: GateConfig, spec: str) -> str:
+    """A `scripted/PATH` model spec with PATH taken relative to the config file."""
+    script = spec.removeprefix("scripted/")
+    if spec.startswith("scripted/") and not Path(script).is_absolute():
+        return f"scripted/{config.source.parent / script}"
+    return spec
+
+
+def _run_one(config: GateConfig, number: int) -> GateResult:
+    table = config.gates[number]
+    if number == 1:
+        found = smoke.settings_from_table(str(config.source), table)
+        if found.weights is not None and not Path(found.weights).is_absolute():
+            found.weights = str(config.source.parent / found.weights)
+        if found.model is not None:
+            found.model = _script_relative(config, found.model)
+        return smoke.run_smoke_gate(found)
+    if number == 4:
+        return lora.run_lora_gate(lora.settings_from_table(config.source.parent, str(config.source), table))
+    if number == 2:
+        settings = settings_from_table(str(config.source), table)
+        settings.model = _script_relative(config, settings.model)
+        return run_latency_gate(settings)
+    tokenizer = Path(table["tokenizer"])
+    if not tokenizer.is_absolute() and not table["tokenizer"].startswith("mistral-common:"):
+        tokenizer = config.source.parent / tokenizer  # relative to the config file, not the cwd
+    return run_tokenizer_gate(tokenizer, table.get("family", "mistral"))
+
+
+@dataclass
+class Decision:
+    results: list[GateResult]
+    notes: list[str]
+    exit_code: int
+    skipped: list[int]
+
+    @property
+    def verdict(self) -> str:
+        return {EXIT_GO: "GO", EXIT_STOP: "STOP", EXIT_CAUTION: "PROCEED WITH CAUTION"}[self.exit_code]
+
+
+def decide(results: list[GateResult], matrix: dict[int, Action], planned: list[int]) -> Decision:
+    """Apply the matrix to results in gate order; a `stop` or `keep-baseline` ends the run."""
+    notes: list[str] = []
+    code = EXIT_GO
+    for result in results:
+        if result.status == "pass":
+            notes.append(f"gate {result.gate} ({result.name}) passed.")
+            continue
+        action = matrix[result.gate]
+        why = "; ".join(f"{c.name}: {c.detail}" for c in result.failures)
+        notes.append(f"gate {result.gate} ({result.name}) failed ({why}) -> {ACTIONS[action]}.")
+        if action in ("stop", "keep-baseline"):
+            code = EXIT_STOP
+            break
+        code = EXIT_CAUTION
+    done = {r.gate for r in results}
+    return Decision(results, notes, code, [n for n in planned if n not in done])
+
+
+def run_gates(
+    config: GateConfig,
+    out_dir: Path,
+    first: int = 0,
+    last: int = 5,
+    runner: Callable[[GateConfig, int], GateResult] = _run_one,
+) -> Decision:
+    """Run the configured gates in [first, last] in order, writing each gate's JSON as it finishes."""
+    planned = [n for n in sorted(config.gates) if first <= n <= last]
+    if not planned:
+        raise GateInputError(f"{config.source}: no configured gate in {first}..{last}")
+    results: list[GateResult] = []
+    for number in planned:
+        result = runner(config, number)
+        result.write(out_dir)
+        results.append(result)
+        if decide(results, config.matrix, planned).exit_code == EXIT_STOP:
+            break
+    decision = decide(results, config.matrix, planned)
+    write_report(decision, config.matrix, out_dir)
+    return decision
+
+
+def write_report(decision: Decision, matrix: dict[int, Action], out_dir: Path) -> Path:
+    lines = [
+        f"# Gate decision: {decision.verdict}",
+        "",
+        "| gate | name | status | on failure |",
+        "|---|---|---|---|",
+    ]
+    for r in decision.results:
+        lines.append(f"| {r.gate} | {r.name} | {r.status} | {matrix[r.gate]} |")
+    for n in decision.skipped:
+        lines.append(f"| {n} | {GATE_NAMES[n]} | not run | {matrix[n]} |")
+    lines += ["", "## Why", "", *(f"- {note}" for note in decision.notes)]
+    if decision.skipped:
+        lines.append(f"- not run after the stop: gates {', '.join(map(str, decision.skipped))}.")
+    lines += ["", f"Exit code {decision.exit_code} (0 GO, 1 STOP, 3 proceed with caution / soft no-go).", ""]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "decision.md"
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(lines), "utf-8")
+    os.replace(tmp, path)
+    return path

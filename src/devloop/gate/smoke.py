@@ -1,0 +1,163 @@
+"""Gate 1: the model loads and writes code that parses. Local weights load through transformers (imported
+here, never at CLI start-up); a served model is reached through devloop's model client."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devloop.gate.result import Check, GateInputError, GateResult, library_versions
+from devloop.models import ModelError
+from devloop.models.providers import get_model
+from devloop.types import SamplingParams
+
+DEFAULT_PROMPT = "Write a Python function `add(a, b)` that returns a + b. Reply with one Python code block."
+_FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL)
+
+
+@dataclass
+class SmokeSettings:
+    model: str | None = None  # a served model spec
+    weights: str | None = None  # a local transformers model directory
+    base_url: str | None = None
+    prompt: str = DEFAULT_PROMPT
+    max_tokens: int = 128
+    max_load_s: float | None = None
+    max_peak_mb: float | None = None
+
+
+def extract_code(text: str) -> str:
+    """The first fenced code block, or the whole reply when it has none."""
+    match = _FENCE.search(text)
+    return match.group(1) if match else text
+
+
+def _parses(code: str) -> tuple[bool, str]:
+    if not code.strip():
+        return False, "empty reply"
+    try:
+        ast.parse(code)
+    except SyntaxError as e:
+        return False, f"SyntaxError line {e.lineno}: {e.msg}"
+    return True, f"{len(code.splitlines())} lines parse"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def run_smoke_gate(settings: SmokeSettings) -> GateResult:
+    if (settings.model is None) == (settings.weights is None):
+        raise GateInputError(
+            "gate1: give exactly one of model (a served model) or weights (a local directory)"
+        )
+    result = GateResult(gate=1, name="smoke", versions=library_versions())
+    text: str | None
+    if settings.weights is not None:
+        text = _local(Path(settings.weights), settings, result)
+    else:
+        text = _served(str(settings.model), settings, result)
+    if text is None:
+        return result
+    code = extract_code(text)
+    ok, detail = _parses(code)
+    result.details["reply"] = text
+    result.checks.append(Check("code parses", ok, detail))
+    load_s = result.details.get("load_s")
+    if settings.max_load_s is not None and isinstance(load_s, float):
+        result.checks.append(Check("load time", load_s <= settings.max_load_s, f"{load_s:.2f} s"))
+    peak = result.details["peak_rss_mb"] = peak_rss_mb()
+    if settings.max_peak_mb is not None:
+        result.checks.append(
+            Check("peak memory", peak <= settings.max_peak_mb, f"{peak:.0f} MiB (process peak)")
+        )
+    return result
+
+
+def _served(spec: str, settings: SmokeSettings, result: GateResult) -> str | None:
+    try:
+        model = get_model(spec, base_url=settings.base_url, max_retries=1)
+    except ValueError as e:
+        raise GateInputError(f"gate1.model: {e}") from e
+    try:
+        params = SamplingParams(temperature=0.0, max_tokens=settings.max_tokens)
+        completion = model.complete([{"role": "user", "content": settings.prompt}], None, params)
+    except ModelError as e:
+        result.checks.append(Check("model answers", False, str(e)))
+        return None
+    finally:
+        model.close()
+    result.details.update({"model": spec, "generate_s": completion.latency_s})
+    return completion.content or ""
+
+
+def load_local(directory: Path) -> tuple[Any, Any, str]:
+    """(tokenizer, model, device) from a local directory; nothing is downloaded."""
+    if not directory.is_dir():
+        raise GateInputError(f"gate1.weights: no such model directory: {directory}")
+    try:
+        torch: Any = importlib.import_module("torch")
+        transformers: Any = importlib.import_module("transformers")
+    except ImportError as e:
+        raise GateInputError(
+            f"local weights need torch and transformers: pip install 'devloop[gate]' ({e})"
+        ) from e
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            str(directory), local_files_only=True, dtype=dtype
+        ).to(device)
+    except (OSError, ValueError) as e:
+        raise GateInputError(f"gate1.weights: {directory}: {str(e).splitlines()[0]}") from e
+    model.eval()
+    return tokenizer, model, device
+
+
+def _local(directory: Path, settings: SmokeSettings, result: GateResult) -> str:
+    torch: Any = importlib.import_module("torch")
+
+    started = time.perf_counter()
+    tokenizer, model, device = load_local(directory)
+    result.details.update(
+        {"weights": str(directory), "device": device, "load_s": time.perf_counter() - started}
+    )
+    messages = [{"role": "user", "content": settings.prompt}]
+    if getattr(tokenizer, "chat_template", None):
+        prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    else:
+        prompt = settings.prompt + "\n"
+    inputs = tokenizer(prompt, return_tensors="pt").to(device)
+    started = time.perf_counter()
+    with torch.no_grad():
+        output = model.generate(
+            **inputs, max_new_tokens=settings.max_tokens, do_sample=False, pad_token_id=tokenizer.eos_token_id
+        )
+    new = output[0][inputs["input_ids"].shape[1] :]
+    result.details.update({"generate_s": time.perf_counter() - started, "new_tokens": int(new.shape[0])})
+    return str(tokenizer.decode(new, skip_special_tokens=True))
+
+
+def settings_from_table(where: str, table: dict[str, Any]) -> SmokeSettings:
+    unknown = set(table) - set(SmokeSettings.__dataclass_fields__)
+    if unknown:
+        raise GateInputError(f"{where}: gate1: unknown key {sorted(unknown)[0]!r}")
+    for key in ("model", "weights", "base_url", "prompt"):
+        if key in table and not isinstance(table[key], str):
+            raise GateInputError(f"{where}: gate1.{key}: a string")
+    if ("model" in table) == ("weights" in table):
+        raise GateInputError(f"{where}: gate1: give exactly one of model or weights")
+    for key in ("max_load_s", "max_peak_mb"):
+        value = table.get(key)
+        if value is not None and (
+            not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0
+        ):
+            raise GateInputError(f"{where}: gate1.{key}: a positive number")
+    return SmokeSettings(**table)
