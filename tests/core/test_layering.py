@@ -18,6 +18,7 @@ LAYERS: list[set[str]] = [
     {"workspace", "trajectory", "hooks", "feedback", "agent"},
     {"config", "session_settings"},
     {"session", "repoenv", "eval", "swebench"},
+    {"dataset"},
     {"reports"},
     {"cli", "demo", "__main__"},
 ]
