@@ -77,3 +77,18 @@ def test_filters_file_overrides_and_rejects_unknown_rules(run: Path, tmp_path: P
     proc = devloop("dataset", "build", str(run), "--out", str(tmp_path / "x"), "--filters", str(strict))
     assert proc.returncode == 2 and "unknown rule 'bogus'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_symlinked_trajectory_is_not_followed(run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, symlinks=True, ignore=shutil.ignore_patterns("repo", "cache"))
+    secret = tmp_path / "secret.jsonl"
+    secret.write_text(json.dumps({"type": "start", "system": "HOST SECRET"}) + "\n")
+    traj = copy / "instances/devloop__confetti-1/attempts/0/agent/trajectory.jsonl"
+    traj.unlink()
+    traj.symlink_to(secret)
+    build([copy], tmp_path / "o")
+    text = (tmp_path / "o/stage1/train.jsonl").read_text() + (tmp_path / "o/stage1/valid.jsonl").read_text()
+    assert "HOST SECRET" not in text and "devloop__confetti-1" in text
