@@ -92,3 +92,26 @@ def test_a_symlinked_trajectory_is_not_followed(run: Path, tmp_path: Path) -> No
     build([copy], tmp_path / "o")
     text = (tmp_path / "o/stage1/train.jsonl").read_text() + (tmp_path / "o/stage1/valid.jsonl").read_text()
     assert "HOST SECRET" not in text and "devloop__confetti-1" in text
+
+
+def test_preference_pairs_and_the_datasets_copy(run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import datasets
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, symlinks=True, ignore=shutil.ignore_patterns("repo", "cache"))
+    # A second, failed attempt at one instance: attempt 0's record, graded unresolved.
+    attempts = copy / "instances/devloop__confetti-1/attempts"
+    shutil.copytree(attempts / "0", attempts / "1", symlinks=True)
+    unit = json.loads((attempts / "1/unit.json").read_text())
+    unit["index"], unit["verdict"]["category"] = 1, "unresolved"
+    (attempts / "1/unit.json").write_text(json.dumps(unit))
+    report = build([copy], tmp_path / "o")
+    assert report["preferences"] == 1 and report["stages"]["stage1"]["dropped"] == {"unresolved": 1}
+    (pair,) = rows(tmp_path / "o/preferences/pairs.jsonl")
+    assert pair["instance_id"] == "devloop__confetti-1"
+    assert [m["role"] for m in pair["prompt"]] == ["system", "user"] and pair["chosen"] and pair["rejected"]
+    hf = datasets.load_from_disk(str(tmp_path / "o/stage1/hf"))
+    assert sum(split.num_rows for split in hf.values()) == 2
+    assert json.loads(next(iter(hf.values()))[0]["json"])["messages"]

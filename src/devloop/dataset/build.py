@@ -204,6 +204,15 @@ def build(
             "kept": {k: len(v) for k, v in rows.items()},
             "dropped": dropped,
         }
+    from devloop.dataset.extra import preference_pairs, save_hf
+
+    pairs = preference_pairs(found, renders[0])
+    (out / "preferences").mkdir(parents=True, exist_ok=True)
+    (out / "preferences" / "pairs.jsonl").write_text(
+        "".join(json.dumps(p, sort_keys=True) + "\n" for p in pairs), encoding="utf-8"
+    )
+    report["preferences"] = len(pairs)
+    report["hf_copies"] = all([save_hf(out / "stage1"), save_hf(out / "stage2")])
     (out / "filter_report.json").write_text(
         json.dumps(report, indent=1, sort_keys=True) + "\n", encoding="utf-8"
     )
