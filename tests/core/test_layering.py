@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     {"workspace", "trajectory", "hooks", "feedback", "agent"},
     {"config", "session_settings"},
     {"session", "repoenv", "eval", "swebench"},
-    {"chat"},
+    {"chat", "dataset"},
     {"reports", "review"},
     {"gate"},
     {"cli", "demo", "__main__"},

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("compare_cmd", "Compare two runs on their shared tasks (McNemar, bootstrap)."),
     "review": ("review_cmd", "Judge a run's patches in a local web app; export the reviews."),
     "policy": ("policy_cmd", "Inspect the command policy (allow / ask / deny rules)."),
+    "dataset": ("dataset_cmd", "Fine-tuning data sets from graded runs (build, inspect)."),
     "gate": ("gate_cmd", "Gated model evaluation: tokenizer check first, decision matrix."),
 }  # fmt: skip
 
@@ -108,9 +109,10 @@ def _root(
 def _register() -> None:
     """Register every command on `app` now (for callers that drive `app` directly, e.g. CliRunner)."""
     for name, (module, _) in COMMANDS.items():
-        if not any(c.name == name for c in app.registered_commands) and name != "policy":
+        groups = {g.name for g in app.registered_groups}
+        if not any(c.name == name for c in app.registered_commands) and name not in groups | {"policy"}:
             importlib.import_module(f"devloop.cli.{module}").register(app)
-    if not app.registered_groups:
+    if not any(g.name == "policy" for g in app.registered_groups):
         importlib.import_module("devloop.cli.policy_cmd").register(app)
 
 

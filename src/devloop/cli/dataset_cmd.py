@@ -1,0 +1,77 @@
+"""`devloop dataset build|inspect`: fine-tuning data sets from graded eval runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from devloop.cli.errors import fail
+
+dataset_app = typer.Typer(no_args_is_help=True, help="Fine-tuning data sets from graded runs.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(dataset_app, name="dataset")
+
+
+@dataset_app.command("build", no_args_is_help=True)
+def build_(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories (from devloop eval).")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the data set.")],
+    filters: Annotated[
+        Path | None, typer.Option("--filters", help="TOML file with [stage1] / [stage2] rules.")
+    ] = None,
+    format_: Annotated[str, typer.Option("--format", help="openai (only one so far).")] = "openai",
+    render: Annotated[str, typer.Option("--render", help="Comma list of native, xml.")] = "native",
+    split_by: Annotated[str, typer.Option("--split-by", help="repo or instance.")] = "repo",
+    valid_fraction: Annotated[float, typer.Option("--valid-fraction", help="Share in valid.")] = 0.1,
+    decontaminate: Annotated[
+        Path | None, typer.Option("--decontaminate", help="Tasks file whose ids are excluded.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the split.")] = 0,
+) -> None:
+    """Write DIR/stage1, DIR/stage2 (train/valid JSONL), filter_report.json and report.md."""
+    from devloop.dataset.build import build, load_filters, task_ids
+
+    if format_ != "openai":
+        fail(f"--format {format_}: only openai is implemented")
+    renders = tuple(r.strip() for r in render.split(",") if r.strip())
+    if not renders or set(renders) - {"native", "xml"}:
+        fail(f"--render {render}: give native, xml or native,xml")
+    if split_by not in ("repo", "instance"):
+        fail(f"--split-by {split_by}: give repo or instance")
+    if not 0.0 <= valid_fraction < 1.0:
+        fail(f"--valid-fraction {valid_fraction}: give a number in [0, 1)")
+    for run in runs:
+        if not (run / "instances").is_dir():
+            fail(f"{run}: not an eval run directory (no instances/)")
+    try:
+        rules = load_filters(filters)
+        exclude = task_ids(decontaminate) if decontaminate else None
+    except (OSError, ValueError, KeyError) as exc:
+        fail(str(exc))
+    report = build(
+        runs, out, seed=seed, valid_fraction=valid_fraction, renders=renders, split_by=split_by,
+        filters=rules, exclude=exclude,
+    )  # fmt: skip
+    for stage, s in report["stages"].items():
+        typer.echo(f"{stage}: train {s['kept']['train']}, valid {s['kept']['valid']}")
+
+
+@dataset_app.command("inspect", no_args_is_help=True)
+def inspect_(dir_: Annotated[Path, typer.Argument(help="A data set written by dataset build.")]) -> None:
+    """Print counts per stage and split, and one example."""
+    if not (dir_ / "filter_report.json").is_file():
+        fail(f"{dir_}: no filter_report.json (not a devloop data set)")
+    example = None
+    for stage in ("stage1", "stage2"):
+        for split in ("train", "valid"):
+            path = dir_ / stage / f"{split}.jsonl"
+            lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+            typer.echo(f"{stage}/{split}: {len(lines)}")
+            example = example or (lines[0] if lines else None)
+    if example:
+        typer.echo(json.dumps(json.loads(example), indent=1)[:4000])

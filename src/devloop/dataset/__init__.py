@@ -1,0 +1,1 @@
+"""Training data from devloop eval runs: filtered, split, rendered trajectories (`devloop dataset`)."""
