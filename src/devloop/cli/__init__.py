@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("sweep_cmd", "Attempts at every (temperature, max-iterations) setting; pass@k."),
     "report": ("report_cmd", "Summarise runs: resolve rates, pass@k, 95% CIs, plots."),
     "compare": ("compare_cmd", "Compare two runs on their shared tasks (McNemar, bootstrap)."),
+    "search": ("search_cmd", "Rank a repository's files and definitions for a query (BM25)."),
     "policy": ("policy_cmd", "Inspect the command policy (allow / ask / deny rules)."),
 }  # fmt: skip
 
