@@ -118,3 +118,21 @@ def test_search_command(tree: Path) -> None:
     assert "pkg/http.py:4" in human
     bad = subprocess.run([*cmd[:6], str(tree / "nope")], capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and "not a directory" in bad.stderr
+
+
+def test_retrieve_puts_ranked_skeletons_in_the_first_prompt(tree: Path) -> None:
+    from devloop.config import RunSettings
+    from devloop.session import render_prompts, retrieved_files
+    from devloop.session_settings import ToolSettings
+
+    tools = ToolSettings.of(RunSettings(retrieve=1))
+    assert tools.retrieve == 1
+    block = retrieved_files(tree, "Header parsing drops the value", tools.retrieve)
+    assert block.splitlines()[0] == "pkg/http.py"
+    assert "    4: def parse_http_header(line: str) -> tuple[str, str]" in block
+    assert "maths" not in block and "return" not in block
+    _, task = render_prompts(tools, "Header parsing drops the value", tree, "", block)
+    assert "<relevant_files>\npkg/http.py\n" in task
+    _, plain = render_prompts(tools, "Header parsing drops the value", tree, "", "")
+    assert "relevant_files" not in plain
+    assert retrieved_files(tree, "anything", 0) == ""
