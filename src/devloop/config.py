@@ -72,6 +72,8 @@ class RunSettings(BaseSettings, FeedbackSettings):
     """Characters of command output shown to the model (head + tail beyond it)."""
     max_format_errors: int = Field(3, gt=0)
     """Consecutive replies without a valid tool call before the run ends with format_errors."""
+    retrieve: int = Field(0, ge=0, le=50)
+    """Files ranked for the issue (with their skeletons) shown in the first prompt; 0 = none."""
     prompt_dir: Path | None = None
     """Directory with system.j2 / task.j2 overriding the packaged prompts."""
     sandbox: str = "auto"

@@ -69,7 +69,9 @@ class RunResult:
         return d
 
 
-def render_prompts(tools: ToolSettings, issue: str, root: Path, tools_text: str) -> tuple[str, str]:
+def render_prompts(
+    tools: ToolSettings, issue: str, root: Path, tools_text: str, retrieved: str = ""
+) -> tuple[str, str]:
     """The system and task prompts from the Jinja templates (packaged, or --prompt-dir overrides)."""
     loaders: list[jinja2.BaseLoader] = []
     if tools.prompt_dir:
@@ -86,8 +88,20 @@ def render_prompts(tools: ToolSettings, issue: str, root: Path, tools_text: str)
         "root": str(root),
         "tools_text": tools_text,
         "command_timeout": int(tools.command_timeout),
+        "retrieved": retrieved,
     }
     return env.get_template("system.j2").render(ctx), env.get_template("task.j2").render(ctx)
+
+
+def retrieved_files(root: Path, issue: str, k: int) -> str:
+    """The `k` files of `root` ranked for `issue`, each with its skeleton (signatures only); "" for k=0."""
+    if k <= 0:
+        return ""
+    from devloop.retrieval import Index
+
+    index = Index.of_directory(str(root))
+    blocks = [f"{hit.path}\n{index.skeleton(hit.path, 40)}".rstrip() for hit in index.search(issue, k)]
+    return "\n\n".join(blocks)
 
 
 def run_limits(limits: LimitSettings) -> RunLimits:
@@ -234,7 +248,11 @@ class Session:
             )
             agent = self.agent(ws, runtime, loop, traj, ask, on_step)
             system, task = render_prompts(
-                self.groups.tools, issue, ws.root, self.fmt.render_tools(agent.toolbox.specs())
+                self.groups.tools,
+                issue,
+                ws.root,
+                self.fmt.render_tools(agent.toolbox.specs()),
+                retrieved_files(ws.root, issue, self.groups.tools.retrieve),
             )
             traj.write(
                 "start",

@@ -63,6 +63,7 @@ class ToolSettings(_Group):
     command_timeout: float
     output_cap: int
     policy: list[Path]
+    retrieve: int
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ PACKAGE = Path(devloop.__file__).parent
 # Lowest first. A module may import its own layer and the ones below it, never one above.
 LAYERS: list[set[str]] = [
     {"types", "safefs", "stats", "parse", "prompts", "suite"},
-    {"runtime", "tasks", "models", "tools", "policy"},
+    {"runtime", "tasks", "models", "tools", "policy", "retrieval"},
     {"formats"},
     {"workspace", "trajectory", "hooks", "feedback", "agent"},
     {"config", "session_settings"},

@@ -190,14 +190,14 @@ def test_default_toolbox_uses_bash_tool_lazily(monkeypatch: pytest.MonkeyPatch) 
     fake.BashTool = FakeBashTool  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "devloop.tools.bash", fake)
     box = default_toolbox()
-    assert box.names == ["execute_bash", "str_replace_editor", "think", "finish"]
+    assert box.names == ["execute_bash", "str_replace_editor", "search_code", "think", "finish"]
     assert box.specs()[0].parameters["properties"]["command"] == {"type": "string"}
 
 
 def test_default_toolbox_with_the_real_bash_tool() -> None:
     pytest.importorskip("devloop.tools.bash")
     box = default_toolbox()
-    assert box.names == ["execute_bash", "str_replace_editor", "think", "finish"]
+    assert box.names == ["execute_bash", "str_replace_editor", "search_code", "think", "finish"]
     assert all(spec.description for spec in box.specs())
 
 

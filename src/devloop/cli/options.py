@@ -110,6 +110,15 @@ PromptDir = Annotated[
         rich_help_panel=AGENT,
     ),
 ]
+Retrieve = Annotated[
+    int | None,
+    typer.Option(
+        "--retrieve",
+        metavar="K",
+        help="Show the K files ranked most relevant to the issue, as signatures, in the first prompt.",
+        rich_help_panel=AGENT,
+    ),
+]
 Sandbox = Annotated[
     str | None,
     typer.Option(
@@ -300,7 +309,7 @@ AGENT_OPTIONS: dict[str, Any] = {
     "temperature": Temperature, "top_p": TopP, "max_tokens": MaxTokens, "seed": Seed,
     "max_retries": MaxRetries, "max_iterations": MaxIterations, "max_tokens_total": MaxTokensTotal,
     "time_limit": TimeLimit, "command_timeout": CommandTimeout, "output_cap": OutputCap,
-    "prompt_dir": PromptDir, "sandbox": Sandbox, "allow_network": AllowNetwork, "env": Env,
+    "prompt_dir": PromptDir, "retrieve": Retrieve, "sandbox": Sandbox, "allow_network": AllowNetwork, "env": Env,
     "pass_env": PassEnv, "memory_limit": MemoryLimit, "disk_limit": DiskLimit, "policy": Policy,
     "hook": Hook, "timeout_test": TimeoutTest, "hook_scope": HookScope, "summary_tokens": SummaryTokens,
     "rollback_threshold": RollbackThreshold, "max_retry": MaxRetry, "queues": Queues, "rules": Rules,

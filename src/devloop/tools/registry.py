@@ -146,10 +146,11 @@ def _shorten(value: Any) -> str:
 
 
 def default_toolbox() -> Toolbox:
-    """The standard CodeAct tool set: execute_bash, str_replace_editor, think, finish."""
+    """The standard CodeAct tool set: execute_bash, str_replace_editor, search_code, think, finish."""
     from devloop.tools.bash import BashTool
     from devloop.tools.editor import EditorTool
     from devloop.tools.finish import FinishTool
+    from devloop.tools.search_code import SearchCodeTool
     from devloop.tools.think import ThinkTool
 
-    return Toolbox([BashTool(), EditorTool(), ThinkTool(), FinishTool()])
+    return Toolbox([BashTool(), EditorTool(), SearchCodeTool(), ThinkTool(), FinishTool()])

@@ -1,0 +1,138 @@
+"""The retrieval library and `devloop search`: tokenizing, definitions, ranking, links, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from devloop.retrieval import Index, extract, read_tree, skeleton, tokenize
+
+HTTP = '''"""HTTP helpers."""
+
+
+def parse_http_header(line: str) -> tuple[str, str]:
+    """Split one `Name: value` header line."""
+    name, _, value = line.partition(":")
+    return name.strip(), value.strip()
+
+
+class CookieJar:
+    """Cookies kept between requests."""
+
+    @property
+    def count(self) -> int:
+        return 0
+
+    def add_cookie(self, name, value):
+        pass
+'''
+MATHS = '''def add(a, b):
+    """Sum two numbers."""
+    return a + b
+'''
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("repo")
+    (root / "pkg").mkdir()
+    (root / "pkg" / "http.py").write_text(HTTP)
+    (root / "pkg" / "maths.py").write_text(MATHS)
+    (root / "README.md").write_text("A small library.\n")
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "secret.py").write_text("def parse_http_header_secret(): pass\n")
+    (root / "escape.py").symlink_to(outside / "secret.py")
+    (root / "linked").symlink_to(outside)
+    return root
+
+
+def test_tokenizer_splits_identifiers_and_stems() -> None:
+    assert set(tokenize("header parsing")) <= set(tokenize("parse_http_header"))
+    assert {"http", "header", "parser"} <= set(tokenize("HTTPHeaderParser"))
+    assert {"flask", "app"} <= set(tokenize("src/flask/app.py"))
+
+
+def test_definitions_have_signatures_docstrings_and_lines() -> None:
+    defs = extract("pkg/http.py", HTTP.encode())
+    by_name = {d.name: d for d in defs}
+    assert set(by_name) == {"parse_http_header", "CookieJar", "CookieJar.count", "CookieJar.add_cookie"}
+    header = by_name["parse_http_header"]
+    assert (header.kind, header.line) == ("function", 4)
+    assert header.signature == "def parse_http_header(line: str) -> tuple[str, str]"
+    assert header.doc == "Split one `Name: value` header line."
+    assert by_name["CookieJar.add_cookie"].kind == "method"
+    assert by_name["CookieJar.count"].line == 14  # the def line, below its decorator
+    outline = skeleton(defs)
+    assert "    4: def parse_http_header" in outline and "    def add_cookie(self, name, value)" in outline
+    assert "return" not in outline
+    assert extract("notes.md", b"def x(): pass") == []
+
+
+def test_links_out_of_the_tree_are_never_read(tree: Path) -> None:
+    files = read_tree(str(tree))
+    assert set(files) == {"pkg/http.py", "pkg/maths.py", "README.md"}
+
+
+def test_ranking_files_and_definitions(tree: Path) -> None:
+    index = Index.of_directory(str(tree))
+    files = index.search("header parsing", 5)
+    assert files[0].path == "pkg/http.py"
+    assert all("secret" not in h.path for h in files)
+    defs = index.search_definitions("header parsing", 5)
+    assert (defs[0].path, defs[0].name, defs[0].line) == ("pkg/http.py", "parse_http_header", 4)
+    assert index.search("zebra quantum", 5) == []
+    assert "def add(a, b)" in index.skeleton("pkg/maths.py")
+
+
+def test_rebuild_reuses_unchanged_files(tree: Path, tmp_path: Path) -> None:
+    contents = read_tree(str(tree))
+    first = Index.build(contents)
+    assert Index.build(dict(contents), previous=first) is first
+    changed = {**contents, "pkg/maths.py": b"def multiply(a, b):\n    return a * b\n"}
+    second = Index.build(changed, previous=first)
+    assert second.tree != first.tree
+    old = {f.path: f for f in first.files}
+    new = {f.path: f for f in second.files}
+    assert new["pkg/http.py"] is old["pkg/http.py"]
+    assert new["pkg/maths.py"] is not old["pkg/maths.py"]
+    assert second.search_definitions("multiply", 1)[0].name == "multiply"
+
+
+def test_search_command(tree: Path) -> None:
+    cmd = [sys.executable, "-m", "devloop", "search", "header parsing", "--repo", str(tree), "-k", "2"]
+    env = {**os.environ, "COLUMNS": "200"}
+    out = subprocess.run([*cmd, "--json"], capture_output=True, text=True, env=env, check=True).stdout
+    data = json.loads(out)
+    assert data["files"][0]["path"] == "pkg/http.py"
+    assert data["definitions"][0] == {
+        "path": "pkg/http.py", "line": 4, "kind": "function", "name": "parse_http_header",
+        "signature": "def parse_http_header(line: str) -> tuple[str, str]",
+        "score": data["definitions"][0]["score"],
+    }  # fmt: skip
+    human = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
+    assert "pkg/http.py:4" in human
+    bad = subprocess.run([*cmd[:6], str(tree / "nope")], capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and "not a directory" in bad.stderr
+
+
+def test_retrieve_puts_ranked_skeletons_in_the_first_prompt(tree: Path) -> None:
+    from devloop.config import RunSettings
+    from devloop.session import render_prompts, retrieved_files
+    from devloop.session_settings import ToolSettings
+
+    tools = ToolSettings.of(RunSettings(retrieve=1))
+    assert tools.retrieve == 1
+    block = retrieved_files(tree, "Header parsing drops the value", tools.retrieve)
+    assert block.splitlines()[0] == "pkg/http.py"
+    assert "    4: def parse_http_header(line: str) -> tuple[str, str]" in block
+    assert "maths" not in block and "return" not in block
+    _, task = render_prompts(tools, "Header parsing drops the value", tree, "", block)
+    assert "<relevant_files>\npkg/http.py\n" in task
+    _, plain = render_prompts(tools, "Header parsing drops the value", tree, "", "")
+    assert "relevant_files" not in plain
+    assert retrieved_files(tree, "anything", 0) == ""
