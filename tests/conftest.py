@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from devloop.models.base import ModelError
 from devloop.types import Completion, SamplingParams, Usage
 
 ESCAPE_ROWS_ENV = "DEVLOOP_TEST_ESCAPE_ROWS"
+# Helpers the test modules import by name (`from cli_inprocess import run_devloop`).
+sys.path.insert(0, str(Path(__file__).parent / "support"))
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_inprocess import run_devloop
 
 
 def devloop(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "devloop", *args], capture_output=True, text=True, check=False, timeout=900
-    )
+    return run_devloop(args)
 
 
 @pytest.fixture(scope="module")

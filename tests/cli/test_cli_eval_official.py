@@ -8,12 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_inprocess import run_devloop
 
 
 def devloop(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "devloop", *args], capture_output=True, text=True, check=False, timeout=900
-    )
+    return run_devloop(args)
 
 
 def git(repo: Path, *args: str) -> str:

@@ -7,10 +7,10 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_inprocess import run_devloop
 
 from devloop.demo import demo_script, make_demo_repo
 from devloop.workspace import isolated_git_env
@@ -23,15 +23,7 @@ FLAGS_SET_TRUE = {
 
 
 def devloop(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "devloop", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        check=False,
-        timeout=300,
-    )
+    return run_devloop(args, cwd=cwd, env=env)
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -13,21 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_inprocess import run_devloop
 
 from devloop.demo import make_demo_repo
 from devloop.trajectory import Trajectory
 
 
 def devloop(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "devloop", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        check=False,
-        timeout=120,
-    )
+    return run_devloop(args, cwd=cwd, env=env)
 
 
 def call(i: int, name: str, **args: Any) -> dict[str, Any]:

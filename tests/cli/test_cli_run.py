@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_inprocess import run_devloop
 
 from devloop.demo import demo_issue, demo_script, make_demo_repo
 
 
 def devloop(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "devloop", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        check=False,
-        timeout=300,
-    )
+    return run_devloop(args, cwd=cwd, env=env)
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_inprocess import run_devloop
 
 from devloop.demo import make_demo_repo
 from devloop.trajectory import RUN_MARKER, read_trajectory
@@ -18,15 +18,7 @@ SECRET = "EARLIER-RUN-TRAJECTORY-TEXT"
 
 
 def devloop(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "devloop", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        check=False,
-        timeout=300,
-    )
+    return run_devloop(args, cwd=cwd, env=env)
 
 
 def call(i: int, name: str, **args: Any) -> dict[str, Any]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
+
+from cli_inprocess import run_devloop
 
 
 def _run(root: Path, name: str, resolved: list[str], unresolved: list[str]) -> Path:
@@ -18,8 +19,7 @@ def _run(root: Path, name: str, resolved: list[str], unresolved: list[str]) -> P
 
 
 def devloop(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "devloop", *args], capture_output=True, text=True, check=False,
-                          timeout=60, env={**os.environ, "COLUMNS": "200"})  # fmt: skip
+    return run_devloop(args, env={**os.environ, "COLUMNS": "200"})
 
 
 def test_compare_json_and_table(tmp_path: Path) -> None:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
+
+from cli_inprocess import run_devloop
 
 GOOD = {"instance_id": "a__b-1", "repo": "a/b", "base_commit": "abc", "problem_statement": "p",
         "FAIL_TO_PASS": ["t::x"]}  # fmt: skip
 
 
 def devloop(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "devloop", *args], capture_output=True, text=True, check=False,
-                          timeout=120, cwd=cwd)  # fmt: skip
+    return run_devloop(args, cwd=cwd)
 
 
 def test_bad_task_record_is_one_line_naming_file_and_line(tmp_path: Path) -> None:

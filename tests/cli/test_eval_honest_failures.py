@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_inprocess import run_devloop
 
 from devloop.models.scripted_server import ScriptedServer
 from devloop.tasks import load_suite
@@ -28,9 +29,7 @@ FINISH = {
 
 
 def devloop(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "devloop", *args], capture_output=True, text=True, timeout=600
-    )
+    return run_devloop(args)
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
+from cli_inprocess import run_devloop
 
 
 @pytest.mark.parametrize("args, message", [
@@ -23,7 +21,6 @@ def test_bad_protocol_flags(args: list[str | None], message: str) -> None:
     if None in args:  # swap --model for --predictions
         base = ["eval", "--suite", "builtin"]
         args = [a for a in args if a not in ("--model", None)]
-    proc = subprocess.run([sys.executable, "-m", "devloop", *base, *args], capture_output=True, text=True,
-                          timeout=120, check=False)  # fmt: skip
+    proc = run_devloop([*base, *args])  # type: ignore[list-item]
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr

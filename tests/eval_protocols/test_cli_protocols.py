@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
+
+from cli_inprocess import run_devloop
 
 
 def devloop(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "devloop", *args], capture_output=True, text=True, check=False,
-                          timeout=300)  # fmt: skip
+    return run_devloop(args)
 
 
 def test_eval_iterative_prints_the_attempt_table_and_writes_its_sections(calc_task, serve, env_manager, env_cache,
