@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -154,8 +155,11 @@ def test_background_job_holding_output_open_does_not_block(shell: LocalRuntime) 
     result = shell.run("(sleep 5; echo late) & echo now", 5)
     assert time.monotonic() - started < 1.0
     assert result.output.startswith("now\n") and result.exit_code == 0
-    # The job it left is stopped with the command, and the model is told.
-    assert "left 2 processes running in the background; they were stopped" in result.note
+    # The job it left is stopped with the command, and the model is told. How many processes it counts
+    # depends on whether the subshell had forked its `sleep` yet: one or two.
+    assert re.search(
+        r"left (1 process|2 processes) running in the background; (it was|they were) stopped", result.note
+    )
     assert "late" not in result.output.splitlines()
     assert "late" not in shell.run("sleep 0.1; echo next", 5).output.splitlines()
 
