@@ -1,4 +1,4 @@
-"""The tools an agent can call: `execute_bash`, `str_replace_editor`, `think`, `finish`, and the Toolbox.
+"""The tools an agent can call: `execute_bash`, `str_replace_editor`, `search_code`, `think`, `finish`, and the Toolbox.
 
 Names are resolved lazily: `devloop.formats.base` imports `devloop.tools.base`, and the registry imports
 `devloop.formats.base`, so importing the registry here eagerly would be circular.
