@@ -7,28 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from devloop.dataset.build import build, load_filters, task_ids
 
-IDS = "devloop__confetti-1,devloop__csvlite-1"
+from .conftest import IDS
 
 
 def devloop(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "devloop", *args], capture_output=True, text=True, timeout=600
     )
-
-
-@pytest.fixture(scope="session")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("runs")
-    proc = devloop(
-        "eval", "--suite", "builtin", "--model", "oracle", "--instances", IDS,
-        "--output", str(out), "--run-id", "oracle", "--cache-dir", str(out / "cache"),
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return out / "oracle"
 
 
 def rows(path: Path) -> list[dict]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -29,7 +28,7 @@ def build_(
     split_by: Annotated[str, typer.Option("--split-by", help="repo or instance.")] = "repo",
     valid_fraction: Annotated[float, typer.Option("--valid-fraction", help="Share in valid.")] = 0.1,
     decontaminate: Annotated[
-        Path | None, typer.Option("--decontaminate", help="Tasks file whose ids are excluded.")
+        Path | None, typer.Option("--decontaminate", help="Tasks file: its ids and problems excluded.")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the split.")] = 0,
 ) -> None:
@@ -63,15 +62,12 @@ def build_(
 
 @dataset_app.command("inspect", no_args_is_help=True)
 def inspect_(dir_: Annotated[Path, typer.Argument(help="A data set written by dataset build.")]) -> None:
-    """Print counts per stage and split, and one example."""
-    if not (dir_ / "filter_report.json").is_file():
-        fail(f"{dir_}: no filter_report.json (not a devloop data set)")
-    example = None
-    for stage in ("stage1", "stage2"):
-        for split in ("train", "valid"):
-            path = dir_ / stage / f"{split}.jsonl"
-            lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
-            typer.echo(f"{stage}/{split}: {len(lines)}")
-            example = example or (lines[0] if lines else None)
-    if example:
-        typer.echo(json.dumps(json.loads(example), indent=1)[:4000])
+    """Print counts per stage and split, and one example as the model sees it."""
+    from devloop.cli.safe_text import shown
+    from devloop.dataset.inspect import inspect
+
+    try:
+        text = inspect(dir_)
+    except (OSError, ValueError) as exc:
+        fail(str(exc))
+    typer.echo(shown(text))  # the example is model-written: no escape sequence reaches the terminal

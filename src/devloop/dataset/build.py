@@ -1,81 +1,23 @@
 """Build stage1/stage2 SFT sets from eval run directories.
 
-Run directories hold model-written text: it is read as data only, never executed, and no symlink in a
-run directory is followed (every entry is checked with lstat before it is opened).
+Run directories hold model-written text: it is read as data only (devloop.dataset.collect), never
+executed, and no symlink in a run directory is followed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import stat
 from pathlib import Path
 from typing import Any
 
+from devloop.dataset.collect import attempts
+from devloop.dataset.filters import STAGE1, STAGE2, failure, load_filters
+from devloop.dataset.hygiene import EvalSet, task_ids
 from devloop.formats.registry import get_format
 from devloop.types import ToolCall
 
-STAGE1 = {"resolved": True}
-STAGE2 = {"resolved": True, "no_format_errors": True, "max_steps": 30}
-KNOWN_RULES = {"resolved", "no_format_errors", "max_steps"}
-
-
-def _regular(path: Path) -> bool:
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
-def _dir(path: Path) -> bool:
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
-def _events(path: Path) -> list[dict[str, Any]]:
-    if not _regular(path):
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(event, dict):
-            out.append(event)
-    return out
-
-
-def attempts(run: Path) -> list[dict[str, Any]]:
-    """One record per graded attempt: instance, index, resolved, steps, patch, trajectory events."""
-    found = []
-    inst_root = run / "instances"
-    if not _dir(inst_root):
-        return found
-    for inst in sorted(inst_root.iterdir()):
-        att_root = inst / "attempts"
-        if not _dir(inst) or not _dir(att_root):
-            continue
-        for att in sorted(att_root.iterdir()):
-            unit_path = att / "unit.json"
-            if not _dir(att) or not _regular(unit_path):
-                continue
-            unit = json.loads(unit_path.read_text(encoding="utf-8"))
-            verdict = unit.get("verdict") or {}
-            found.append(
-                {
-                    "instance_id": str(unit.get("instance_id", inst.name)),
-                    "index": int(unit.get("index", 0)),
-                    "resolved": verdict.get("category") == "resolved",
-                    "steps": int(unit.get("steps") or 0),
-                    "patch": str(unit.get("patch") or ""),
-                    "events": _events(att / "agent" / "trajectory.jsonl"),
-                }
-            )
-    return found
+__all__ = ["STAGE1", "STAGE2", "build", "load_filters", "messages", "repo_of", "split_of", "task_ids"]
 
 
 def _calls(step: dict[str, Any]) -> list[ToolCall]:
@@ -113,16 +55,6 @@ def messages(events: list[dict[str, Any]], render: str = "native") -> list[dict[
     return out
 
 
-def _passes(a: dict[str, Any], rules: dict[str, Any]) -> str | None:
-    if rules.get("resolved") and not a["resolved"]:
-        return "unresolved"
-    if rules.get("no_format_errors") and any(e.get("format_error") for e in a["events"]):
-        return "format_error"
-    if "max_steps" in rules and a["steps"] > int(rules["max_steps"]):
-        return "too_many_steps"
-    return None
-
-
 def repo_of(instance_id: str) -> str:
     """SWE-bench ids are `owner__repo-NUMBER`: the repository is what precedes the last `-`."""
     head, sep, tail = instance_id.rpartition("-")
@@ -135,36 +67,6 @@ def split_of(key: str, seed: int, valid_fraction: float) -> str:
     return "valid" if h < valid_fraction else "train"
 
 
-def load_filters(path: Path | None) -> dict[str, dict[str, Any]]:
-    """Stage rules: the defaults, with a TOML file's [stage1] / [stage2] tables laid over them."""
-    import tomllib
-
-    rules = {"stage1": dict(STAGE1), "stage2": dict(STAGE2)}
-    if path is None:
-        return rules
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    for stage in rules:
-        table = data.get(stage, {})
-        if not isinstance(table, dict):
-            raise ValueError(f"{path}: [{stage}] must be a table")
-        unknown = set(table) - KNOWN_RULES
-        if unknown:
-            raise ValueError(f"{path}: [{stage}] unknown rule {sorted(unknown)[0]!r}")
-        rules[stage].update(table)
-    return rules
-
-
-def task_ids(path: Path) -> set[str]:
-    """Instance ids of a tasks file (.json list or .jsonl), to keep out of the training data."""
-    text = path.read_text(encoding="utf-8")
-    rows = (
-        json.loads(text)
-        if path.suffix == ".json"
-        else [json.loads(x) for x in text.splitlines() if x.strip()]
-    )
-    return {str(r["instance_id"]) for r in rows if isinstance(r, dict) and "instance_id" in r}
-
-
 def build(
     runs: list[Path],
     out: Path,
@@ -174,35 +76,50 @@ def build(
     renders: tuple[str, ...] = ("native",),
     split_by: str = "repo",
     filters: dict[str, dict[str, Any]] | None = None,
-    exclude: set[str] | None = None,
+    exclude: EvalSet | set[str] | None = None,
 ) -> dict[str, Any]:
-    """Write out/stage1, out/stage2 (train/test.jsonl), filter_report.json and report.md; the report."""
+    """Write out/stage1, out/stage2 (train/valid.jsonl), filter_report.json and report.md; the report.
+
+    `exclude`: an evaluation set (ids and problem statements, see hygiene), or bare instance ids."""
+    evalset = EvalSet(ids=set(exclude)) if isinstance(exclude, set) else exclude
     found = sorted((a for r in runs for a in attempts(r)), key=lambda a: (a["instance_id"], a["index"]))
     report: dict[str, Any] = {"attempts": len(found), "stages": {}}
     for stage, rules in (filters or load_filters(None)).items():
         dropped: dict[str, int] = {}
-        rows: dict[str, list[str]] = {"train": [], "valid": []}
+        passed: dict[str, list[dict[str, Any]]] = {}
         for a in found:
-            why = "decontaminated" if exclude and a["instance_id"] in exclude else _passes(a, rules)
+            why = "decontaminated" if evalset and evalset.contains(a) else failure(a, rules)
             if why:
                 dropped[why] = dropped.get(why, 0) + 1
-                continue
-            key = repo_of(a["instance_id"]) if split_by == "repo" else a["instance_id"]
-            for render in renders:
-                row = {
-                    "instance_id": a["instance_id"],
-                    "attempt": a["index"],
-                    "render": render,
-                    "messages": messages(a["events"], render),
-                }
-                rows[split_of(key, seed, valid_fraction)].append(json.dumps(row, sort_keys=True))
+            else:
+                passed.setdefault(a["instance_id"], []).append(a)
+        rows: dict[str, list[str]] = {"train": [], "valid": []}
+        per_repo: dict[str, int] = {}
+        for instance_id in sorted(passed):
+            ranked = sorted(passed[instance_id], key=lambda a: a["steps"])  # stable: run order next
+            if "per_instance" in rules and len(ranked) > int(rules["per_instance"]):
+                extra = len(ranked) - int(rules["per_instance"])
+                dropped["per_instance"] = dropped.get("per_instance", 0) + extra
+                ranked = ranked[: int(rules["per_instance"])]
+            key = repo_of(instance_id) if split_by == "repo" else instance_id
+            per_repo[repo_of(instance_id)] = per_repo.get(repo_of(instance_id), 0) + len(ranked)
+            for a in ranked:
+                for render in renders:
+                    row = {
+                        "instance_id": instance_id,
+                        "attempt": a["index"],
+                        "render": render,
+                        "messages": messages(a["events"], render),
+                    }
+                    rows[split_of(key, seed, valid_fraction)].append(json.dumps(row, sort_keys=True))
         (out / stage).mkdir(parents=True, exist_ok=True)
         for split, lines in rows.items():
             (out / stage / f"{split}.jsonl").write_text("".join(x + "\n" for x in lines), encoding="utf-8")
         report["stages"][stage] = {
             "rules": rules,
             "kept": {k: len(v) for k, v in rows.items()},
-            "dropped": dropped,
+            "dropped": dict(sorted(dropped.items())),
+            "per_repo": dict(sorted(per_repo.items())),
         }
     from devloop.dataset.extra import preference_pairs, save_hf
 
@@ -216,10 +133,34 @@ def build(
     (out / "filter_report.json").write_text(
         json.dumps(report, indent=1, sort_keys=True) + "\n", encoding="utf-8"
     )
-    lines = ["# devloop dataset", "", f"Attempts read: {report['attempts']}", ""]
-    for stage, s in report["stages"].items():
-        lines.append(
-            f"- {stage}: train {s['kept']['train']}, valid {s['kept']['valid']}, dropped {s['dropped']}"
-        )
-    (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out / "report.md").write_text(report_md(report), encoding="utf-8")
     return report
+
+
+def cell(value: object) -> str:
+    """`value` as one markdown table cell: `|` escaped, line breaks folded, so no cell text can add a
+    column or a row."""
+    return " ".join(str(value).replace("\\", "\\\\").replace("|", "\\|").split())
+
+
+def report_md(report: dict[str, Any]) -> str:
+    lines = ["# devloop dataset", "", f"Attempts read: {report['attempts']}", ""]
+    lines += ["| stage | train | valid |", "|---|---:|---:|"]
+    for stage, s in report["stages"].items():
+        lines.append(f"| {cell(stage)} | {s['kept']['train']} | {s['kept']['valid']} |")
+    lines += ["", "## Dropped, by the first rule failed", "", "| stage | rule | attempts |", "|---|---|---:|"]
+    for stage, s in report["stages"].items():
+        lines += [f"| {cell(stage)} | {cell(why)} | {n} |" for why, n in s["dropped"].items()]
+    lines += [
+        "",
+        "## Attempts kept per repository",
+        "",
+        "| stage | repository | attempts |",
+        "|---|---|---:|",
+    ]
+    for stage, s in report["stages"].items():
+        lines += [f"| {cell(stage)} | {cell(r)} | {n} |" for r, n in s["per_repo"].items()]
+    lines += ["", "## Rules", "", "| stage | rule | value |", "|---|---|---|"]
+    for stage, s in report["stages"].items():
+        lines += [f"| {cell(stage)} | {cell(k)} | {cell(v)} |" for k, v in sorted(s["rules"].items())]
+    return "\n".join(lines) + "\n"

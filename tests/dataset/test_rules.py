@@ -1,0 +1,145 @@
+"""Stage rules, decontamination by problem text, run-directory reading and what inspect prints, on
+copies of the shared oracle run (tampered where a case needs it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from devloop.cli import _register, app
+from devloop.dataset.build import build, cell, load_filters, task_ids
+from devloop.dataset.collect import attempts
+
+CONFETTI, CSVLITE = "devloop__confetti-1", "devloop__csvlite-1"
+
+
+def _copy(run: Path, dest: Path) -> Path:
+    shutil.copytree(run, dest, symlinks=True)
+    return dest
+
+
+def _att(run: Path, iid: str, k: int = 0) -> Path:
+    return run / "instances" / iid / "attempts" / str(k)
+
+
+def _rows(out: Path, stage: str) -> list[dict]:
+    text = (out / stage / "train.jsonl").read_text() + (out / stage / "valid.jsonl").read_text()
+    return [json.loads(x) for x in text.splitlines()]
+
+
+def _edit_unit(att: Path, **changes: object) -> None:
+    unit = json.loads((att / "unit.json").read_text())
+    unit.update(changes)
+    (att / "unit.json").write_text(json.dumps(unit))
+
+
+def test_stage1_needs_a_finish_and_a_patch(run: Path, tmp_path: Path) -> None:
+    copy = _copy(run, tmp_path / "run")
+    _edit_unit(_att(copy, CONFETTI), exit_status="max_iterations")
+    _edit_unit(_att(copy, CSVLITE), patch="  \n")
+    report = build([copy], tmp_path / "o")
+    assert report["stages"]["stage1"]["dropped"] == {"unfinished": 1, "empty_patch": 1}
+    assert _rows(tmp_path / "o", "stage1") == []
+
+
+def test_stage2_drops_tool_errors_repeats_and_extra_attempts(run: Path, tmp_path: Path) -> None:
+    copy = _copy(run, tmp_path / "oracle")
+    traj = _att(copy, CONFETTI) / "agent" / "trajectory.jsonl"
+    events = [json.loads(x) for x in traj.read_text().splitlines()]
+    first = next(i for i, e in enumerate(events) if e["type"] == "step")
+    looped = events[: first + 1] + [events[first]] * 2 + events[first + 1 :]  # one call made 3 times
+    traj.write_text("".join(json.dumps(e) + "\n" for e in looped))
+    errs = _copy(run, tmp_path / "errs")  # a second run: one tool error in csvlite's attempt
+    traj = _att(errs, CSVLITE) / "agent" / "trajectory.jsonl"
+    events = [json.loads(x) for x in traj.read_text().splitlines()]
+    next(e for e in events if e["type"] == "step")["observations"][0]["is_error"] = True
+    traj.write_text("".join(json.dumps(e) + "\n" for e in events))
+    again = _copy(run, tmp_path / "again")  # a third, clean run
+    report = build([copy, errs, again], tmp_path / "o")
+    stage2 = report["stages"]["stage2"]
+    # confetti: the looped attempt is out, two clean ones left, one kept; csvlite: one error, two clean.
+    assert stage2["dropped"] == {"per_instance": 2, "repeats": 1, "tool_errors": 1}
+    assert sorted(r["instance_id"] for r in _rows(tmp_path / "o", "stage2")) == [CONFETTI, CSVLITE]
+    assert sum(report["stages"]["stage1"]["kept"].values()) == 6
+    md = (tmp_path / "o" / "report.md").read_text()
+    assert "| stage2 | repeats | 1 |" in md and "| stage2 | per_instance | 2 |" in md
+    rules = tmp_path / "f.toml"
+    rules.write_text("[stage2]\nmax_repeats = 3\nmax_tool_errors = 1\nper_instance = 3\n")
+    loose = build([copy, errs, again], tmp_path / "l", filters=load_filters(rules))
+    assert loose["stages"]["stage2"]["dropped"] == {} and len(_rows(tmp_path / "l", "stage2")) == 6
+
+
+def test_fewest_steps_is_the_attempt_kept(run: Path, tmp_path: Path) -> None:
+    a, b = _copy(run, tmp_path / "a"), _copy(run, tmp_path / "b")
+    _edit_unit(_att(a, CONFETTI), steps=9, index=0)
+    _edit_unit(_att(b, CONFETTI), steps=2, index=5)
+    build([a, b], tmp_path / "o")
+    kept = [r for r in _rows(tmp_path / "o", "stage2") if r["instance_id"] == CONFETTI]
+    assert [r["attempt"] for r in kept] == [5]
+
+
+def test_a_bad_rule_value_is_one_line_exit_2(run: Path, tmp_path: Path) -> None:
+    rules = tmp_path / "f.toml"
+    rules.write_text("[stage2]\nmax_repeats = -1\n")
+    _register()
+    result = CliRunner().invoke(app, ["dataset", "build", str(run), "--out", str(tmp_path / "o"),
+                                      "--filters", str(rules)])  # fmt: skip
+    assert result.exit_code == 2 and "max_repeats must be a non-negative integer" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_decontaminate_by_id_and_by_problem_text(run: Path, tmp_path: Path) -> None:
+    tasks = {
+        json.loads(x)["instance_id"]: json.loads(x) for x in (run / "tasks.jsonl").read_text().splitlines()
+    }
+    same_issue = "  " + tasks[CSVLITE]["problem_statement"].upper().replace(" ", "\n  ")
+    evalset = tmp_path / "eval.jsonl"
+    evalset.write_text(json.dumps({"instance_id": CONFETTI}) + "\n"
+                       + json.dumps({"instance_id": "other__x-1", "problem_statement": same_issue}) + "\n")  # fmt: skip
+    report = build([run], tmp_path / "o", exclude=task_ids(evalset))
+    assert report["stages"]["stage1"]["dropped"] == {"decontaminated": 2}
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps({"instance_id": "x__y-1", "problem_statement": "another issue"}) + "\n")
+    assert build([run], tmp_path / "p", exclude=task_ids(other))["stages"]["stage1"]["dropped"] == {}
+
+
+def test_links_fifos_and_oversized_files_in_a_run_are_never_read(run: Path, tmp_path: Path) -> None:
+    copy = _copy(run, tmp_path / "run")
+    outside = _copy(run, tmp_path / "outside")
+    # An attempts/ directory swapped for a link to another tree, and a unit.json that is a FIFO.
+    shutil.rmtree(copy / "instances" / CONFETTI / "attempts")
+    (copy / "instances" / CONFETTI / "attempts").symlink_to(outside / "instances" / CONFETTI / "attempts")
+    unit = _att(copy, CSVLITE) / "unit.json"
+    unit.unlink()
+    os.mkfifo(unit)
+    assert attempts(copy) == []  # returns at once: a FIFO is opened non-blocking and is not regular
+    os.unlink(unit)
+    unit.write_text(json.dumps({"instance_id": CSVLITE, "verdict": {"category": "resolved"}}))
+    import devloop.dataset.collect as collect
+
+    cap, collect.MAX_FILE_BYTES = collect.MAX_FILE_BYTES, 10
+    try:
+        assert attempts(copy) == []
+    finally:
+        collect.MAX_FILE_BYTES = cap
+    assert [a["instance_id"] for a in attempts(copy)] == [CSVLITE]
+    run_link = tmp_path / "link"
+    run_link.symlink_to(copy)
+    assert attempts(run_link) == []
+
+
+def test_inspect_escapes_control_characters_and_report_cells_escape_pipes(run: Path, tmp_path: Path) -> None:
+    build([run], tmp_path / "o")
+    train = tmp_path / "o" / "stage1" / "train.jsonl"
+    rows = [json.loads(x) for x in train.read_text().splitlines()]
+    rows[0]["messages"][1]["content"] = "\x1b]52;c;cGF5bG9hZA==\x07 planted"
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _register()
+    result = CliRunner().invoke(app, ["dataset", "inspect", str(tmp_path / "o")])
+    assert result.exit_code == 0 and "planted" in result.output and "[assistant]" in result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output and "\\x1b]52" in result.output
+    assert cell("a|b\n| x") == "a\\|b \\| x"
