@@ -76,9 +76,11 @@ def test_a_symlinked_trajectory_is_not_followed(run: Path, tmp_path: Path) -> No
     traj = copy / "instances/devloop__confetti-1/attempts/0/agent/trajectory.jsonl"
     traj.unlink()
     traj.symlink_to(secret)
-    build([copy], tmp_path / "o")
+    report = build([copy], tmp_path / "o")
     text = (tmp_path / "o/stage1/train.jsonl").read_text() + (tmp_path / "o/stage1/valid.jsonl").read_text()
-    assert "HOST SECRET" not in text and "devloop__confetti-1" in text
+    # The attempt is dropped (nothing to train on), not turned into a row with an empty conversation.
+    assert "HOST SECRET" not in text and "devloop__confetti-1" not in text and "devloop__csvlite-1" in text
+    assert report["stages"]["stage1"]["dropped"] == {"no_trajectory": 1}
 
 
 def test_preference_pairs_and_the_datasets_copy(run: Path, tmp_path: Path) -> None:

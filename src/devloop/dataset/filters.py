@@ -75,7 +75,11 @@ def measures(events: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def failure(a: dict[str, Any], rules: dict[str, Any]) -> str | None:
-    """The first rule (but per_instance) that attempt `a` fails, as its report name, or None."""
+    """The first rule (but per_instance) that attempt `a` fails, as its report name, or None. An attempt
+    whose trajectory could not be read (missing, a symlink, not JSON lines) has no conversation to train
+    on: it is dropped in every stage, whatever the rules say."""
+    if not any(e.get("type") == "start" for e in a["events"]):
+        return "no_trajectory"
     if rules.get("resolved") and not a["resolved"]:
         return "unresolved"
     if rules.get("finished") and not a["finished"]:
