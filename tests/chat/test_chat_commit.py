@@ -60,7 +60,13 @@ def test_commit_in_the_loop_moves_the_branch_only_when_asked(repo: Path, replies
     assert git(repo, "status", "--porcelain") == ""  # the index follows the commit
 
 
-def test_nothing_the_model_wrote_into_dot_git_runs(repo: Path, tmp_path: Path) -> None:
+def test_nothing_the_model_wrote_into_dot_git_runs(repo: Path, tmp_path: Path, monkeypatch) -> None:
+    home = tmp_path / "userhome"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[user]\n\tname = Home User\n\temail = home@example.org\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("GIT_AUTHOR_NAME")
+    monkeypatch.delenv("GIT_AUTHOR_EMAIL")
     pwned = tmp_path / "pwned"
     hook = repo / ".git" / "hooks" / "pre-commit"
     hook.write_text(f"#!/bin/sh\ntouch {pwned}-hook\n")
@@ -71,12 +77,14 @@ def test_nothing_the_model_wrote_into_dot_git_runs(repo: Path, tmp_path: Path) -
     (repo / ".git" / "hooks" / "reference-transaction").chmod(0o755)
     with (repo / ".git" / "config").open("a") as f:
         f.write(f'[filter "x"]\n\tclean = touch {pwned}-filter; cat\n[commit]\n\tgpgSign = true\n'
-                f'[gpg]\n\tprogram = touch {pwned}-gpg\n[core]\n\tfsmonitor = touch {pwned}-fsm\n')  # fmt: skip
+                f'[gpg]\n\tprogram = touch {pwned}-gpg\n[core]\n\tfsmonitor = touch {pwned}-fsm\n'
+                "[user]\n\tname = Mallory\n")  # fmt: skip
     (repo / ".gitattributes").write_text("* filter=x\n")
     (repo / "a.py").write_text("x = 3\n")
     said = commit(repo, private(repo, tmp_path), "x is 3")
     assert said.startswith("committed ") and said.endswith("on main: x is 3")
     assert git(repo, "show", "HEAD:a.py") == "x = 3\n"
+    assert git(repo, "log", "-1", "--format=%an|%ae|%cn").strip() == "Home User|home@example.org|Home User"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("pwned")) == []
 
 

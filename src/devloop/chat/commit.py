@@ -24,8 +24,9 @@ def _identity() -> dict[str, str]:
     for key in ("name", "email"):
         value = os.environ.get(f"GIT_AUTHOR_{key.upper()}")
         if not value:
-            proc = subprocess.run(["git", "config", "--global", "--get", f"user.{key}"], cwd="/",
-                                  env={**isolated_git_env(os.environ.get("HOME")), "GIT_CONFIG_GLOBAL": ""},
+            env = isolated_git_env(os.environ.get("HOME"))
+            del env["GIT_CONFIG_GLOBAL"], env["XDG_CONFIG_HOME"]  # so that --global reads ~/.gitconfig
+            proc = subprocess.run(["git", "config", "--global", "--get", f"user.{key}"], cwd="/", env=env,
                                   capture_output=True, text=True, check=False)  # fmt: skip
             value = proc.stdout.strip() or ("devloop" if key == "name" else "devloop@localhost")
         found[f"GIT_AUTHOR_{key.upper()}"] = found[f"GIT_COMMITTER_{key.upper()}"] = value
