@@ -1,4 +1,4 @@
-"""A plain line loop for `devloop chat` without -p: each line a turn; /rewind N and /exit.
+"""A plain line loop for `devloop chat` without -p: each line a turn; /rewind N, /commit and /exit.
 
 A first step towards the interactive mode: no line editing or approvals prompt yet (the policy's "ask"
 rules are answered by the project's approvals, as with -p)."""
@@ -25,6 +25,16 @@ def rewind(session: ChatSession, checkpoints: Checkpoints, turn: int) -> str:
     return f"rewound to before turn {turn}"
 
 
+def commit_now(repo: Path, checkpoints: Checkpoints, message: str, turns: int) -> str:
+    from devloop.chat.commit import commit
+    from devloop.workspace import WorkspaceError
+
+    try:
+        return commit(repo, checkpoints.gitdir, message or f"devloop chat: {turns} turn(s)")
+    except WorkspaceError as e:
+        return str(e)
+
+
 def loop(repo: Path, settings: RunSettings, session: ChatSession, checkpoints: Checkpoints,
          read: Callable[[], str], say: Callable[[str], None], ask: Any) -> None:  # fmt: skip
     while True:
@@ -44,8 +54,11 @@ def loop(repo: Path, settings: RunSettings, session: ChatSession, checkpoints: C
                 else "/rewind N: N a turn number"
             )
             continue
+        if line.split()[0] == "/commit":
+            say(commit_now(repo, checkpoints, line.removeprefix("/commit").strip(), len(session.turns)))
+            continue
         if line.startswith("/"):
-            say(f"{line.split()[0]}: not a command here (/rewind N, /exit)")
+            say(f"{line.split()[0]}: not a command here (/rewind N, /commit [MESSAGE], /exit)")
             continue
         result = run_turn(repo, line, settings, session, checkpoints, ask=ask,
                           on_text=lambda d: None)  # fmt: skip

@@ -73,7 +73,7 @@ def chat(
     if prompt is None:
         from devloop.chat.repl import loop
 
-        typer.echo(f"devloop chat · session {session.id} · /rewind N, /exit")
+        typer.echo(f"devloop chat · session {session.id} · /rewind N, /commit [MESSAGE], /exit")
         loop(repo, settings, session, checkpoints, lambda: input("> "), typer.echo, approvals.answer)
         raise typer.Exit(0)
     on_step = (lambda info: emit(step_event(info))) if output is Output.stream else None
