@@ -104,8 +104,10 @@ def test_cgroups_of_dead_owners_are_killed_and_removed() -> None:
             path.mkdir()
         (paths["dead"] / "cgroup.procs").write_text(str(leftover.pid))  # a process the dead run left behind
         removed = pidcgroup.sweep_cgroups()
-        assert paths["dead"] in removed and paths["reused"] in removed
+        # Every devloop run sweeps at start, and parallel test workers run devloop in-process: another
+        # worker's sweep may have removed these first. Either way they are gone and the leftover is killed.
         assert not paths["dead"].exists() and not paths["reused"].exists()
+        assert all(p.name.startswith("devloop-") for p in removed)  # never a cgroup that is not devloop's
         assert leftover.wait(5) == -9
         for why in ("alive", "legacy alive", "not ours"):
             assert paths[why].exists(), why
