@@ -176,7 +176,12 @@ class Session:
         return cls(settings, groups, fmt, params, model, policy, rules, sandbox, dict(env or {}), runtime_kw)
 
     def open_runtime(
-        self, ws: Workspace, output: Path, hide: Sequence[Path], environment: RepoEnvironment | None
+        self,
+        ws: Workspace,
+        output: Path,
+        hide: Sequence[Path],
+        environment: RepoEnvironment | None,
+        protect: Sequence[Path] = (),
     ) -> Runtime:
         """The runtime for the workspace: the user's object store readable, the run directory and `hide`
         hidden, and the repository's interpreter (if chosen) read-only and first on PATH."""
@@ -185,6 +190,8 @@ class Session:
             kw["ro_binds"] = [*kw.get("ro_binds", []), *ws.read_only_paths]
         if self.sandbox == "bwrap":
             kw["hide"] = [p.resolve() for p in (output, *hide) if p is not None]
+            if protect:
+                kw["ro_inside"] = [p.absolute() for p in protect]
         if environment is not None:  # the repository's interpreter: read-only, first on PATH (repoenv)
             env = {**env, **environment.variables(ws.root)}
             kw.update(runtime_options(self.sandbox, self.groups.sandbox, env))
@@ -228,8 +235,10 @@ class Session:
         hide: Sequence[Path] = (),
         ask: Callable[[Any, Any], bool] | None = None,
         environment: RepoEnvironment | None = None,
+        protect: Sequence[Path] = (),
     ) -> RunResult:
-        """Run the agent on `repo` for `issue` and write the run directory `output`; never raises."""
+        """Run the agent on `repo` for `issue` and write the run directory `output`; never raises.
+        `protect`: paths inside the tree the sandbox may read but not write (bwrap)."""
         started = time.monotonic()
         output.mkdir(parents=True, exist_ok=True)
         traj = Trajectory(output / "trajectory.jsonl")
@@ -241,7 +250,7 @@ class Session:
         stop = Stop(ExitStatus.RUNTIME_ERROR, "the run did not start")
         try:
             ws = Workspace.create(repo, in_place=in_place)
-            runtime = self.open_runtime(ws, output, hide, environment)
+            runtime = self.open_runtime(ws, output, hide, environment, protect)
             ws.attach(cast(Executor, runtime))  # every registered runtime has `exec`; the protocol omits it
             loop = build_feedback(
                 self.groups.feedback, workspace=ws, runtime=runtime, out_dir=output, rules=self.rules

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -112,6 +113,26 @@ def test_commands_run_in_the_sandbox_on_the_tree_and_cannot_reach_the_checkpoint
     assert (repo / "out.txt").read_text() == "made\n"  # in place
     seen = (repo / "seen.txt").read_text()
     assert "sessions" not in seen and seen.strip().splitlines()[-1] != "0"  # the store is hidden
+
+
+def test_the_repositorys_git_is_read_only_in_the_sandbox_and_the_tree_stays_the_users(
+    repo: Path, replies
+) -> None:
+    if shutil.which("bwrap") is None:
+        pytest.skip("needs bubblewrap")
+    owner = (repo.stat().st_uid, repo.stat().st_gid)
+    config = (repo / ".git/config").read_text()
+    plant = ("printf '#!/bin/sh\\ntouch /tmp/pwned\\n' > .git/hooks/pre-commit; "
+             "echo '[core]' >> .git/config; echo edited > a.py; echo $?")  # fmt: skip
+    with ScriptedServer([replies.bash(plant), replies.finish("ok")]) as server:
+        res = CliRunner().invoke(app, ["chat", "--repo", str(repo), "--model", "openai/m", "--base-url",
+                                       server.url, "--sandbox", "bwrap", "-p", "go"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert (repo / "a.py").read_text() == "edited\n"  # the tree itself is writable, in place
+    assert not (repo / ".git/hooks/pre-commit").exists()
+    assert (repo / ".git/config").read_text() == config
+    for path in (repo, repo / "a.py", repo / ".git", repo / ".git/config"):
+        assert (path.stat().st_uid, path.stat().st_gid) == owner, path  # handed back after the turn
 
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -13,6 +13,7 @@ from devloop.chat.checkpoint import Checkpoints, store_root
 from devloop.chat.sessions import ChatSession, Turn
 from devloop.chat.streaming import StreamingModel
 from devloop.config import RunSettings
+from devloop.runtime.identity import take_back
 from devloop.session import RunResult, Session
 
 
@@ -52,8 +53,15 @@ def run_turn(
     task = f"{session.history()}\n\nNow the user asks: {prompt}" if session.turns else prompt
     agent = Session.prepare(settings)
     agent.model = StreamingModel.of(agent.model, on_text)  # replies shown as they arrive
-    result = agent.run(repo, task, Path(turn.run_dir), in_place=True, on_step=on_step, ask=ask,
-                       hide=[checkpoints.gitdir.parent])  # fmt: skip
+    # The repository's own .git is read-only in the sandbox: a hook or config the model planted there
+    # would run in the user's next git command on the host. The tree is the user's: when devloop runs as
+    # root the sandbox gets it for the turn (identity.hand_over) and it is handed back to its owner after.
+    owner = repo.stat()
+    try:
+        result = agent.run(repo, task, Path(turn.run_dir), in_place=True, on_step=on_step, ask=ask,
+                           hide=[checkpoints.gitdir.parent], protect=[repo / ".git"])  # fmt: skip
+    finally:
+        take_back(repo, owner.st_uid, owner.st_gid)
     turn.exit_status, turn.message = result.exit_status, result.reason
     turn.prompt_tokens, turn.completion_tokens = result.prompt_tokens, result.completion_tokens
     session.turns.append(turn)

@@ -59,7 +59,8 @@ class BwrapRuntime(PersistentShell):
     ro_binds: extra host paths to show read-only even if they lie under a hidden directory. hide: host
     directories replaced by empty ones inside (a run directory holding gold patches, say). rw_binds:
     host directories shown read-write at the same path, as they are (not handed over: the caller
-    prepares their ownership, e.g. a venv of hard links). limits: per-command resource limits (default
+    prepares their ownership, e.g. a venv of hard links). ro_inside: paths inside `root` shown
+    read-only (an in-place repository's .git). limits: per-command resource limits (default
     Limits()), with the run's disk quota over the workspace, the scratch dir and `rw_binds`
     (guards.py).
     Raises RuntimeFailure when bwrap is missing or the sandbox cannot start.
@@ -76,6 +77,7 @@ class BwrapRuntime(PersistentShell):
         pass_env: list[str] | None = None,
         ro_binds: list[Path] | None = None,
         rw_binds: list[Path] | None = None,
+        ro_inside: list[Path] | None = None,
         hide: list[Path] | None = None,
         limits: Limits | None = None,
         binary: str | None = None,
@@ -127,6 +129,7 @@ class BwrapRuntime(PersistentShell):
             tmpfs_bytes=self.limits.tmpfs_bytes,
             user=self.user,
             rw_binds=self._rw_binds,
+            ro_inside=[Path(p).absolute() for p in ro_inside or ()],
             nested_userns=self.user.demote and probe_nested_userns(found, self.user.uid, self.user.gid),
         )
         self._binary = found

@@ -7,6 +7,7 @@ root launcher drops to the sandbox user -- reads in one place and is testable wi
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -81,6 +82,7 @@ def bwrap_argv(
     limits: Limits | None = None,
     options: frozenset[str] = frozenset(),
     rw_binds: Iterable[Path] = (),
+    ro_inside: Iterable[Path] = (),
     root_writable: bool = True,
     tmpfs_bytes: int | None = None,
     user: SandboxUser | None = None,
@@ -169,6 +171,11 @@ def bwrap_argv(
         bind("--ro-bind", scratch / "cmd")
     for path in rw_binds:
         bind("--bind", Path(path))
+    # Paths inside the workspace the sandbox may read but not write (a repository's own .git when the
+    # agent works in place: a hook or config planted there would run in the user's next git command).
+    for path in ro_inside:
+        if os.path.lexists(path) and not os.path.islink(path):
+            bind("--ro-bind", Path(path))
     if not demote:
         argv += ["--chdir", str(root), "--"]
     else:
