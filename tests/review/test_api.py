@@ -12,9 +12,10 @@ from starlette.testclient import TestClient
 from devloop.review.app import create_app
 from devloop.review.decisions import REVIEWS, append_decision, patch_sha256, read_reviews
 from devloop.review.export import export_predictions, export_triples
-from devloop.review.items import load_runs
+from devloop.review.items import load_runs, load_runs_lenient
+from devloop.review.regrade import regrade
 
-from .conftest import HOSTILE
+from .conftest import HOSTILE, patch_for
 
 
 def client(run_dir: Path) -> TestClient:
@@ -134,9 +135,72 @@ def test_a_directory_that_is_not_a_run_is_one_line(tmp_path: Path) -> None:
 
 def test_run_tests_needs_the_token_and_a_task_it_cannot_grade_is_one_clear_line(run_dir: Path) -> None:
     c = client(run_dir)
-    form = {"run": "run1", "instance_id": "a__a-1", "corrected_patch": "diff"}
+    form = {"run": "run1", "instance_id": "a__a-1", "attempt": "0", "corrected_patch": "diff"}
     assert c.post("/api/regrade", data=form).status_code == 403
     page = c.post("/api/regrade", data={**form, "token": "tok"}).text
     assert "re-graded: env_error" in page and "environment" in page
-    page = c.post("/api/regrade", data={**form, "token": "tok", "instance_id": "zz"}).text
-    assert "no task record for zz" in page
+    r = c.post("/api/regrade", data={**form, "token": "tok", "instance_id": "zz"})
+    assert r.status_code == 404 and "no such item" in r.json()["error"]
+    (run_dir / "tasks.jsonl").write_text("")  # the run lost its task records
+    verdict = regrade(load_runs([run_dir])["run1"], "a__a-1", "diff")
+    assert verdict.category == "error" and "no task record for a__a-1" in verdict.message
+
+
+def test_a_saved_correction_carries_the_regrade_of_exactly_its_text(run_dir: Path, tmp_path: Path) -> None:
+    c = client(run_dir)
+    base = {"token": "tok", "run": "run1", "attempt": "0"}
+    graded = patch_for("b.py", "fixed")
+    c.post(
+        "/api/regrade",
+        data={**base, "instance_id": "b__b-2", "corrected_patch": graded.replace("\n", "\r\n")},
+    )
+    saved = c.post("/api/decision", data={**base, "instance_id": "b__b-2", "action": "correct",
+                                          "corrected_patch": graded}).json()  # fmt: skip
+    assert saved["regrade"]["patch_sha256"] == patch_sha256(graded)  # CRLF from a form is the same patch
+    assert saved["regrade"]["category"] == "env_error" and "FAIL_TO_PASS" in saved["regrade"]
+    other = c.post("/api/decision", data={**base, "instance_id": "a__a-1", "action": "correct",
+                                          "corrected_patch": graded}).json()  # fmt: skip
+    assert other["regrade"] is None  # graded for another item: not this one's verdict
+    edited = c.post("/api/decision", data={**base, "instance_id": "b__b-2", "action": "correct",
+                                           "corrected_patch": graded + "\n"}).json()  # fmt: skip
+    assert edited["regrade"] is None  # edited after the tests ran
+    assert "corrected by ann (not re-graded)" in c.get("/").text
+    c.post(
+        "/api/decision",
+        data={**base, "instance_id": "b__b-2", "action": "correct", "corrected_patch": graded},
+    )
+    assert export_triples(load_runs([run_dir]), tmp_path / "t.jsonl") == 2
+    triples = {t["instance_id"]: t for t in map(json.loads, (tmp_path / "t.jsonl").read_text().splitlines())}
+    assert triples["b__b-2"]["regrade"]["category"] == "env_error" and triples["a__a-1"]["regrade"] is None
+
+
+def test_pages_forbid_inline_scripts_and_a_foreign_host_is_refused(run_dir: Path) -> None:
+    c = client(run_dir)
+    csp = c.get("/").headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    assert c.get("/item/run1/b__b-2/0").headers["referrer-policy"] == "no-referrer"
+    app = create_app(load_runs([run_dir]), token="tok", allowed_hosts=["127.0.0.1", "localhost"])
+    assert TestClient(app, base_url="http://127.0.0.1").get("/").status_code == 200
+    assert TestClient(app, base_url="http://rebound.example").get("/").status_code == 400
+
+
+def test_a_line_cut_short_does_not_swallow_the_next_decision(run_dir: Path) -> None:
+    append_decision(run_dir, {"instance_id": "a__a-1", "attempt": 0, "action": "reject"})
+    with (run_dir / REVIEWS).open("a") as fh:
+        fh.write('{"instance_id": "d__d-4", "att')  # a writer killed mid-line
+    append_decision(run_dir, {"instance_id": "b__b-2", "attempt": 0, "action": "accept"})
+    reviews = read_reviews(run_dir)
+    assert set(reviews.latest) == {("a__a-1", 0), ("b__b-2", 0)}
+    assert reviews.problems == [f"{run_dir / REVIEWS}:2: not a review decision (JSONDecodeError), skipped"]
+
+
+def test_a_path_that_is_not_a_run_is_named_on_the_page_beside_the_runs_that_load(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "notes").mkdir()
+    runs, problems = load_runs_lenient([run_dir, tmp_path / "notes"])
+    assert list(runs) == ["run1"] and problems == [
+        f"{tmp_path / 'notes'}: not a devloop run directory (no report.json or run.json)"
+    ]
+    page = TestClient(create_app(runs, token="tok", problems=problems)).get("/").text
+    assert "notes: not a devloop run directory" in page and "b__b-2" in page

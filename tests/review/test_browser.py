@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,9 +35,8 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-@pytest.fixture
-def served(run_dir: Path) -> Iterator[str]:
-    app = create_app(load_runs([run_dir]), reviewer="cy", token="tok")
+def serve(run_dir: Path, **kwargs: object) -> Iterator[str]:
+    app = create_app(load_runs([run_dir]), reviewer="cy", token="tok", **kwargs)  # type: ignore[arg-type]
     sock = socket.create_server(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -47,8 +48,22 @@ def served(run_dir: Path) -> Iterator[str]:
     thread.join(10)
 
 
+@pytest.fixture
+def served(run_dir: Path) -> Iterator[str]:
+    yield from serve(run_dir)
+
+
+def csp_errors(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """Console errors a page logs; a Content-Security-Policy refusal would show here."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return errors
+
+
 def test_keys_accept_an_item_and_hostile_patches_stay_text(browser, served: str, run_dir: Path) -> None:  # type: ignore[no-untyped-def]
     page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = csp_errors(page)
     page.goto(f"{served}/?token=tok")
     page.keyboard.press("j")  # to the second item (a__a-1, unresolved)
     assert page.locator("tr.current").get_attribute("data-instance") == "a__a-1"
@@ -77,4 +92,87 @@ def test_keys_accept_an_item_and_hostile_patches_stay_text(browser, served: str,
     page.locator("#decision").get_by_text("rejected by cy").wait_for()
     page.reload()
     assert "rejected by cy" in page.locator("#decision").inner_text()
+    assert errors == [] and page.evaluate("window.pwned") is None
     page.close()
+
+
+# The builtin suite's confetti-1, with a model patch that misses two of the boolean spellings (so two
+# FAIL_TO_PASS tests fail), and csvlite-1 with no patch at all.
+BROKEN = ('"yes", "on"})', '"yes"})'), ('"no", "off"})', '"no"})')
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """A run of the builtin suite made by `devloop eval` itself: (run dir, environment cache, gold patch)."""
+    from devloop.suite.builtin_tasks import task_dir
+
+    out = tmp_path_factory.mktemp("review-run")
+    gold = (task_dir("confetti") / "gold.patch").read_text()
+    broken = gold
+    for old, new in BROKEN:
+        assert old in broken
+        broken = broken.replace(old, new)
+    preds = out / "preds.jsonl"
+    preds.write_text("".join(json.dumps({"instance_id": i, "model_name_or_path": "m", "model_patch": p}) + "\n"
+                             for i, p in (("devloop__confetti-1", broken), ("devloop__csvlite-1", ""))))  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "devloop", "eval", "--suite", "builtin", "--predictions", str(preds),
+                           "--instances", "devloop__confetti-1,devloop__csvlite-1", "--output", str(out),
+                           "--run-id", "broken", "--cache-dir", str(out / "cache")],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out / "broken", out / "cache", gold
+
+
+def test_a_correction_is_regraded_in_the_sandbox_before_it_is_saved(
+    browser, real_run, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    run_dir, cache, gold = real_run
+    unit = json.loads((run_dir / "instances/devloop__confetti-1/attempts/0/unit.json").read_text())
+    assert unit["verdict"]["category"] == "unresolved"  # the eval really failed the model's patch
+    for url in serve(run_dir, cache_dir=cache):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors = csp_errors(page)
+        page.goto(f"{url}/?token=tok")
+        assert page.locator("tr.item").count() == 2
+        page.locator("tr.item", has_text="devloop__csvlite-1").locator("a").click()
+        page.locator("#accept").click()
+        page.locator("#decision").get_by_text("accepted by cy").wait_for()
+        page.goto(f"{url}/item/broken/devloop__confetti-1/0?token=tok")
+        assert "test_booleans[On-True]" in page.locator(".failing").inner_text()
+        page.keyboard.press("e")
+        editor = page.locator(".cm-mergeView .cm-content").nth(1)
+        editor.click()
+        page.keyboard.press("Control+a")
+        page.keyboard.insert_text(gold)  # the reviewer puts the gold fix in the editor
+        assert page.locator("#corrected").input_value().strip() == gold.strip()
+        page.locator("#runtests").click()
+        result = page.locator("#regrade .regrade")
+        result.wait_for(timeout=120_000)
+        assert "re-graded: resolved" in result.inner_text(), result.inner_text()
+        task = json.loads((run_dir / "tasks.jsonl").read_text().splitlines()[0])
+        assert f"FAIL_TO_PASS: {len(task['FAIL_TO_PASS'])} passed, 0 failed" in result.inner_text()
+        # the correction's diff is drawn beside the model's: the two spellings the model missed are there
+        assert '"on"' in page.locator("#correction-diff").inner_text()
+        assert '"on"' not in page.locator("#model-diff").inner_text()
+        page.locator("input[name=reason]").fill("on/off were missing")
+        page.locator("#correct").click()
+        page.locator("#decision").get_by_text("corrected by cy (re-graded: resolved)").wait_for()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "review-regraded.png"), full_page=True)
+        page.goto(f"{url}/?token=tok")  # both decisions, read back from reviews.jsonl
+        decided = {r.get_attribute("data-instance"): r.locator(".decided").inner_text()
+                   for r in page.locator("tr.item").all()}  # fmt: skip
+        assert decided == {"devloop__confetti-1": "corrected by cy (re-graded: resolved): on/off were missing",
+                           "devloop__csvlite-1": "accepted by cy"}  # fmt: skip
+        assert errors == []
+        page.close()
+    lines = [json.loads(line) for line in (run_dir / REVIEWS).read_text().splitlines()]
+    corrected = next(d for d in lines if d["action"] == "correct")
+    assert corrected["corrected_patch"].strip() == gold.strip()
+    assert corrected["regrade"]["category"] == "resolved" and corrected["regrade"]["sandbox"] == "bwrap"
+    assert corrected["regrade"]["FAIL_TO_PASS"]["failure"] == []
+    proc = subprocess.run([sys.executable, "-m", "devloop", "review", str(run_dir), "--export-triples",
+                           str(tmp_path / "t.jsonl")], capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (triple,) = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert triple["regrade"]["category"] == "resolved" and '"on"' not in triple["failing_patch"]

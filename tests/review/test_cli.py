@@ -9,8 +9,10 @@ from pathlib import Path
 import httpx
 
 
-def test_serves_on_localhost_and_prints_the_url_with_its_token(run_dir: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "devloop", "review", str(run_dir), "--reviewer", "bo"],
+def test_serves_on_localhost_and_prints_the_url_with_its_token(run_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "notes").mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "devloop", "review", str(run_dir), str(tmp_path / "notes"),
+                             "--reviewer", "bo"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         assert proc.stdout is not None
@@ -19,7 +21,10 @@ def test_serves_on_localhost_and_prints_the_url_with_its_token(run_dir: Path) ->
         url = line.split(" ", 2)[2]
         token = url.split("token=")[1]
         base = url.split("/?")[0]
-        assert "b__b-2" in httpx.get(url).text
+        page = httpx.get(url).text
+        assert "b__b-2" in page and "notes: not a devloop run directory" in page  # the bad path, named
+        port = base.rsplit(":", 1)[1]
+        assert httpx.get(url, headers={"host": f"rebound.example:{port}"}).status_code == 400
         form = {"run": "run1", "instance_id": "a__a-1", "attempt": "0", "action": "accept"}
         assert httpx.post(base + "/api/decision", data=form).status_code == 403
         assert httpx.post(base + "/api/decision", data={**form, "token": token}).json()["reviewer"] == "bo"
@@ -27,6 +32,7 @@ def test_serves_on_localhost_and_prints_the_url_with_its_token(run_dir: Path) ->
     finally:
         proc.terminate()
         proc.wait(10)
+    assert proc.stderr is not None and "warning: " + str(tmp_path / "notes") in proc.stderr.read()
 
 
 def test_not_a_run_directory_is_one_line_and_exit_2(tmp_path: Path) -> None:

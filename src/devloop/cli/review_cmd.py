@@ -33,6 +33,10 @@ def review_(
             "--export-predictions", help="Write accepted/corrected patches as SWE-bench predictions and exit."
         ),
     ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option("--cache-dir", help="Environment cache for 'run tests' (as devloop eval's)."),
+    ] = None,
     export_triples: Annotated[
         Path | None,
         typer.Option(
@@ -41,12 +45,13 @@ def review_(
     ] = None,
 ) -> None:
     """Serve the review queue of RUN_DIR...; decisions go to RUN_DIR/reviews.jsonl."""
-    from devloop.review.items import load_runs
+    from devloop.review.items import load_runs_lenient
 
-    try:
-        loaded = load_runs(runs)
-    except ValueError as exc:
-        fail(str(exc))
+    loaded, problems = load_runs_lenient(runs)
+    if not loaded or ((export_predictions or export_triples) and problems):
+        fail(problems[0])
+    for line in problems:  # served beside the runs that load, and named on every page
+        print(f"warning: {line}", file=sys.stderr)
     if export_predictions or export_triples:
         from devloop.review.export import export_predictions as write_preds
         from devloop.review.export import export_triples as write_triples
@@ -60,7 +65,9 @@ def review_(
 
     from devloop.review.app import create_app
 
-    app = create_app(loaded, reviewer=reviewer)
+    # On loopback, only requests naming a loopback host are served: a DNS-rebinding page cannot read it.
+    hosts = ["127.0.0.1", "localhost"] if host in ("127.0.0.1", "localhost") else None
+    app = create_app(loaded, reviewer=reviewer, cache_dir=cache_dir, problems=problems, allowed_hosts=hosts)
     if host != "127.0.0.1":
         print(f"warning: serving on {host}: anyone who can reach it and has the URL can write reviews",
               file=sys.stderr)  # fmt: skip

@@ -37,11 +37,16 @@ def append_decision(run_dir: Path, decision: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"action must be one of {', '.join(ACTIONS)}, got {decision.get('action')!r}")
     record = {**decision, "time": time.time()}
     line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    # O_RDWR, not O_WRONLY: the last byte is read back (under the lock) to see whether a line was cut short.
     fd = os.open(
-        run_dir / REVIEWS, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644
+        run_dir / REVIEWS, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644
     )
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        # A line cut short (a writer killed mid-write, a hand edit) must not swallow this one: start afresh.
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
         view = memoryview(line)
         while view:
             view = view[os.write(fd, view) :]

@@ -57,14 +57,31 @@ def _kind(run: RunData, unit: UnitRecord) -> str | None:
 
 def load_runs(paths: list[Path]) -> dict[str, RunData]:
     """Runs by name; ValueError (one line naming the path) for a directory that is not a run."""
+    runs, problems = load_runs_lenient(paths)
+    if problems:
+        raise ValueError(problems[0])
+    return runs
+
+
+def load_runs_lenient(paths: list[Path]) -> tuple[dict[str, RunData], list[str]]:
+    """The runs that load, by name, and one line for each path that is not a run (served beside them)."""
     runs: dict[str, RunData] = {}
+    problems: list[str] = []
     for path in paths:
-        run = load_run_data(Path(path))
+        try:
+            run = load_run_data(Path(path))
+        except ValueError as exc:
+            line = (str(exc) or type(exc).__name__).splitlines()[0]
+            problems.append(line if str(path) in line else f"{path}: not a readable run ({line})")
+            continue
+        except (OSError, KeyError, TypeError) as exc:
+            problems.append(f"{path}: cannot read the run ({type(exc).__name__}: {exc})".splitlines()[0])
+            continue
         name, n = run.label, 2
         while name in runs:
             name, n = f"{run.label}-{n}", n + 1
         runs[name] = run
-    return runs
+    return runs, problems
 
 
 def queue(runs: dict[str, RunData]) -> list[Item]:

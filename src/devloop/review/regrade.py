@@ -1,35 +1,78 @@
 """Re-grading a reviewer's corrected patch through the eval grading path, inside the sandbox.
 
-The patch is untrusted text (a model wrote most of it): it is applied and tested only by
-`devloop.eval.grading.grade`, whose every command runs in the grading sandbox the run was graded in.
+The patch is untrusted text (a model wrote most of it, and the repository's tests run with it applied):
+it is applied and tested only by `devloop.eval.grading.grade`, the function `devloop eval` grades with,
+under the run's grading rules and limits, and always in bubblewrap. A run graded unconfined (`--sandbox
+none`) is still re-graded in bubblewrap: a click in a browser must not run model-written code on the host.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 from devloop.eval.checkout import env_manager
 from devloop.eval.grading import DEFAULT_TEST_TIMEOUT, grade
 from devloop.eval.rundata import RunData
 from devloop.eval.verdict import Category, Verdict
+from devloop.review.decisions import patch_sha256
+from devloop.runtime.bwrap_argv import probe_bwrap
+from devloop.runtime.limits import sandbox_limits
+
+
+def _error(instance_id: str, message: str) -> Verdict:
+    return Verdict(instance_id=instance_id, category=Category.ERROR, message=message)
 
 
 def regrade(run: RunData, instance_id: str, patch: str, cache_dir: Path | None = None) -> Verdict:
     """The verdict of `patch` on the run's task `instance_id`; never raises (a problem is the verdict)."""
-    task = next((t for t in run.tasks() if t.instance_id == instance_id), None)
+    try:
+        task = next((t for t in run.tasks() if t.instance_id == instance_id), None)
+    except ValueError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return _error(instance_id, f"{run.root / 'tasks.jsonl'}: not task records ({first}); cannot re-grade")
     if task is None:
-        return Verdict(instance_id=instance_id, category=Category.ERROR,
-                       message=f"{run.root}: no task record for {instance_id} in tasks.jsonl; cannot re-grade")  # fmt: skip
+        return _error(
+            instance_id, f"{run.root}: no task record for {instance_id} in tasks.jsonl; cannot re-grade"
+        )
+    why = probe_bwrap()
+    if why is not None:
+        return _error(instance_id, f"re-grading runs only in bubblewrap, which does not work here: {why}")
     meta = run.store.read_run_meta()
+    settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
+    try:
+        limits = sandbox_limits(
+            str(settings.get("memory_limit") or "8G"), str(settings.get("disk_limit") or "10G")
+        )
+    except ValueError as exc:
+        return _error(instance_id, f"{run.root / 'run.json'}: settings: {exc}; cannot re-grade")
     mirrors = Path(meta["mirrors"]) if isinstance(meta.get("mirrors"), str) else None
-    sandbox = meta.get("grading_sandbox") if isinstance(meta.get("grading_sandbox"), str) else "auto"
+    rules = meta.get("grading") if meta.get("grading") in ("swebench4", "swebench5") else "swebench4"
     timeout = meta.get("test_timeout")
     workdir = Path(tempfile.mkdtemp(prefix="devloop-review-"))
     try:
         return grade(task, patch, env_manager=env_manager(cache_dir), mirrors=mirrors, workdir=workdir / "grade",
                      test_timeout=float(timeout) if isinstance(timeout, int | float) else DEFAULT_TEST_TIMEOUT,
-                     log_dir=workdir / "logs", sandbox="auto" if sandbox == "none" else str(sandbox))  # fmt: skip
+                     log_dir=workdir / "logs", sandbox="bwrap", limits=limits, rules=rules)  # fmt: skip
+    except Exception as exc:  # grade() promises not to raise; a bug there must not lose the reviewer's page
+        return _error(instance_id, f"re-grading failed: {type(exc).__name__}: {exc}".splitlines()[0])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def regrade_record(verdict: Verdict, patch: str) -> dict[str, Any]:
+    """What a decision keeps of a re-grade: the verdict, the tests that decide it, and which patch it was."""
+    return {
+        "patch_sha256": patch_sha256(patch),
+        "category": verdict.category.value,
+        "resolution": verdict.resolution.value if verdict.resolution else None,
+        "message": verdict.message,
+        "FAIL_TO_PASS": verdict.tests_status.FAIL_TO_PASS,
+        "PASS_TO_PASS": verdict.tests_status.PASS_TO_PASS,
+        "sandbox": verdict.extra.get("sandbox"),
+        "grading": verdict.extra.get("grading"),
+        "time": time.time(),
+    }

@@ -1,27 +1,80 @@
-// Keyboard review: j/k move, Enter opens, a accept, r reject, e edit. Patches are rendered by diff2html,
-// read from JSON script blocks (never from HTML), so patch text cannot become markup.
+// The review pages' behaviour. Everything shown comes from a model: patches are read from JSON script
+// blocks and drawn by diff2html (which escapes them), messages are set as textContent, never as markup.
 (function () {
   "use strict";
-  document.querySelectorAll(".diff[data-source]").forEach(function (el) {
-    var src = document.getElementById(el.dataset.source);
-    var patch = src ? JSON.parse(src.textContent) : "";
+  var token = document.body.dataset.token;
+
+  function problem(text) {
+    var box = document.getElementById("form-problem") || document.getElementById("problems");
+    var p = document.createElement("p");
+    p.className = "problem";
+    p.textContent = text;
+    if (box.id === "form-problem") { box.textContent = ""; box.hidden = false; }
+    box.appendChild(p);
+  }
+  function errorText(status, body) {
+    try { return JSON.parse(body).error || body; } catch (e) { return body || "HTTP " + status; }
+  }
+
+  // Diffs: original -> model patch, and original -> correction (redrawn as the correction is edited).
+  function draw(el, patch) {
+    if (!el) return;
     if (!patch.trim()) { el.textContent = "(empty patch)"; return; }
-    el.innerHTML = Diff2Html.html(patch, { drawFileList: false, outputFormat: "side-by-side" });
-  });
+    var html = window.Diff2Html ? Diff2Html.html(patch, { drawFileList: false, outputFormat: "line-by-line" }) : "";
+    if (html.indexOf("d2h-file-wrapper") < 0) { el.textContent = "(not a unified diff; shown as text)\n" + patch; el.classList.add("raw"); return; }
+    el.classList.remove("raw");
+    el.innerHTML = html;
+  }
+  var modelSrc = document.getElementById("model-patch");
+  var model = modelSrc ? JSON.parse(modelSrc.textContent) : "";
+  var keySrc = document.getElementById("item-key");
+  var draftKey = keySrc ? "devloop-review-draft:" + JSON.parse(keySrc.textContent) : null;
+  var area = document.getElementById("corrected");
+  var correctionDiff = document.getElementById("correction-diff");
+  draw(document.getElementById("model-diff"), model);
+
+  // An unsaved correction survives a reload or a server that went away: it is kept in this browser.
+  var draft = null;
+  try { draft = draftKey && localStorage.getItem(draftKey); } catch (e) { draft = null; }
+  if (area && draft !== null && draft !== model) {
+    area.value = draft;
+    document.getElementById("draft-note").hidden = false;
+  }
+  if (area) draw(correctionDiff, area.value);
+  var pending = null;
+  function corrected(text) {
+    area.value = text;
+    try { if (draftKey) localStorage.setItem(draftKey, text); } catch (e) { /* private mode: no drafts */ }
+    clearTimeout(pending);
+    pending = setTimeout(function () { draw(correctionDiff, text); }, 250);
+  }
+
+  // The queue: j/k move, Enter or e opens, a accepts, r rejects; filters apply as they change.
   var rows = Array.prototype.slice.call(document.querySelectorAll("tr.item"));
   var at = 0;
-  function mark() { rows.forEach(function (r, n) { r.classList.toggle("current", n === at); }); }
+  function mark() {
+    rows.forEach(function (r, n) { r.classList.toggle("current", n === at); });
+    if (rows[at]) rows[at].scrollIntoView({ block: "nearest" });
+  }
   if (rows.length) mark();
+  document.querySelectorAll("#filters select").forEach(function (s) {
+    s.addEventListener("change", function () { document.getElementById("filters").submit(); });
+  });
   function decide(row, action) {
-    var body = new URLSearchParams({ token: document.body.dataset.token, run: row.dataset.run,
+    var body = new URLSearchParams({ token: token, run: row.dataset.run,
       instance_id: row.dataset.instance, attempt: row.dataset.attempt, action: action });
     fetch("/api/decision", { method: "POST", body: body, headers: { "HX-Request": "true" } })
-      .then(function (r) { return r.text(); })
-      .then(function (html) { row.querySelector(".decided").innerHTML = html; });
+      .then(function (r) {
+        return r.text().then(function (text) {
+          if (!r.ok) throw new Error(errorText(r.status, text));
+          row.querySelector(".decided").innerHTML = text;  // the server's escaped fragment
+        });
+      })
+      .catch(function (e) { problem(row.dataset.instance + ": not saved: " + e.message); });
   }
   document.addEventListener("keydown", function (ev) {
     var t = ev.target.tagName;
-    if (t === "INPUT" || t === "TEXTAREA" || ev.target.isContentEditable || ev.ctrlKey || ev.metaKey) return;
+    if (t === "INPUT" || t === "TEXTAREA" || t === "SELECT" || ev.target.isContentEditable || ev.ctrlKey || ev.metaKey || ev.altKey) return;
     if (rows.length) {
       if (ev.key === "j") { at = Math.min(at + 1, rows.length - 1); mark(); }
       else if (ev.key === "k") { at = Math.max(at - 1, 0); mark(); }
@@ -34,22 +87,50 @@
     var el = click && document.getElementById(click);
     if (el) { el.click(); ev.preventDefault(); }
   });
-  // The correction editor: CodeMirror's merge view, model patch (read-only) against the correction,
-  // mirrored into the form's textarea so "run tests" and "save correction" send what is in the editor.
+
+  // htmx writes: a refusal or a server that is gone is said in the page; the editor keeps its text.
+  document.body.addEventListener("htmx:responseError", function (ev) {
+    var xhr = ev.detail.xhr;
+    problem("not saved: " + errorText(xhr.status, xhr.responseText));
+  });
+  document.body.addEventListener("htmx:sendError", function () {
+    problem("the review server did not answer: nothing was saved; the correction is kept in this browser");
+  });
+  var saving = null;  // which decision button sent the form
+  ["accept", "reject", "correct"].forEach(function (id) {
+    var b = document.getElementById(id);
+    if (b) b.addEventListener("click", function () { saving = id; });
+  });
+  document.body.addEventListener("htmx:afterRequest", function (ev) {
+    var box = document.getElementById("form-problem");
+    if (ev.detail.successful && box) box.hidden = true;
+    var path = ev.detail.requestConfig && ev.detail.requestConfig.path;
+    if (ev.detail.successful && path === "/api/decision" && saving === "correct") {
+      try { localStorage.removeItem(draftKey); } catch (e) { /* nothing kept */ }
+      document.getElementById("draft-note").hidden = true;
+    }
+  });
+
+  // The correction editor: CodeMirror's merge view, model patch (read-only) against the correction, with
+  // diff highlighting; mirrored into the form's textarea so "run tests" and "save" send the editor's text.
   var edit = document.getElementById("edit");
   var merge = null;
   if (edit) edit.addEventListener("click", function () {
-    var area = document.getElementById("corrected");
     var box = document.getElementById("merge");
     ["correct", "runtests"].forEach(function (id) { document.getElementById(id).hidden = false; });
-    if (merge || !window.DevloopCM) { area.hidden = false; area.focus(); return; }
+    if (merge) { merge.b.focus(); return; }
+    if (!window.DevloopCM) {
+      area.hidden = false;
+      area.addEventListener("input", function () { corrected(area.value); });
+      area.focus();
+      return;
+    }
     var CM = window.DevloopCM;
-    var model = JSON.parse(document.getElementById("model-patch").textContent);
     box.hidden = false;
     merge = new CM.MergeView({
       a: { doc: model, extensions: [CM.basicSetup, CM.diffLanguage, CM.EditorState.readOnly.of(true)] },
       b: { doc: area.value, extensions: [CM.basicSetup, CM.diffLanguage, CM.EditorView.updateListener.of(
-        function (u) { if (u.docChanged) area.value = u.state.doc.toString(); })] },
+        function (u) { if (u.docChanged) corrected(u.state.doc.toString()); })] },
       parent: box });
     merge.b.focus();
   });
