@@ -18,6 +18,8 @@ from devloop.review.app import create_app
 from devloop.review.decisions import REVIEWS
 from devloop.review.items import load_runs
 
+from .conftest import patch_for
+
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is not installed")
 ARTIFACTS = Path(os.environ.get("DEVLOOP_TEST_ARTIFACTS", Path(__file__).parent / "artifacts"))
@@ -143,10 +145,19 @@ def test_a_correction_is_regraded_in_the_sandbox_before_it_is_saved(
         editor = page.locator(".cm-mergeView .cm-content").nth(1)
         editor.click()
         page.keyboard.press("Control+a")
+        stale = gold.replace("confetti/coerce.py", "confetti/moved.py")  # a file the base commit lacks
+        page.keyboard.insert_text(stale)  # first a correction whose context is not in the base commit
+        page.locator("#runtests").click()
+        page.locator("#regrade .regrade").wait_for(timeout=120_000)
+        assert "re-graded: patch_apply_failed" in page.locator("#regrade").inner_text()
+        assert "does not apply to the base commit" in page.locator("#regrade .problem").inner_text()
+        assert page.locator("#corrected").input_value() == stale  # nothing lost: still in the editor
+        editor.click()
+        page.keyboard.press("Control+a")
         page.keyboard.insert_text(gold)  # the reviewer puts the gold fix in the editor
         assert page.locator("#corrected").input_value().strip() == gold.strip()
         page.locator("#runtests").click()
-        result = page.locator("#regrade .regrade")
+        result = page.locator("#regrade .regrade-resolved")
         result.wait_for(timeout=120_000)
         assert "re-graded: resolved" in result.inner_text(), result.inner_text()
         task = json.loads((run_dir / "tasks.jsonl").read_text().splitlines()[0])
@@ -176,3 +187,45 @@ def test_a_correction_is_regraded_in_the_sandbox_before_it_is_saved(
     assert proc.returncode == 0, proc.stderr
     (triple,) = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
     assert triple["regrade"]["category"] == "resolved" and '"on"' not in triple["failing_patch"]
+
+
+def test_filters_keys_and_refusals_are_shown_in_the_page_and_drafts_survive_a_reload(
+    browser, served: str
+) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = csp_errors(page)
+    page.goto(f"{served}/?token=tok")
+    assert page.locator("tr.item").count() == 3
+    page.locator("#filter-repo").select_option("bee/bee")  # applies on change
+    page.wait_for_url("**repo=bee%2Fbee**")
+    assert [r.get_attribute("data-instance") for r in page.locator("tr.item").all()] == ["b__b-2"]
+    page.locator("#filter-repo").select_option("")
+    page.wait_for_function("document.querySelectorAll('tr.item').length === 3")
+    page.locator("#filter-category").select_option("patch_apply_failed")
+    page.wait_for_function("document.querySelectorAll('tr.item').length === 1")
+    page.locator("body").click()  # leave the menu: keys act on the queue again
+    page.keyboard.press("r")
+    page.locator("tr.current .decided").get_by_text("rejected by cy").wait_for()
+    page.goto(f"{served}/item/run1/a__a-1/0?token=tok")
+    page.keyboard.press("e")
+    editor = page.locator(".cm-mergeView .cm-content").nth(1)
+    editor.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.press("Delete")
+    page.locator("#correct").click()  # an empty correction is refused, and said so in the page
+    page.locator("#form-problem").get_by_text("not saved: a correction needs the corrected patch").wait_for()
+    editor.click()
+    page.keyboard.insert_text(patch_for("a.py", "draft kept"))
+    page.wait_for_timeout(300)  # the diff is redrawn after a pause in typing
+    page.reload()  # the unsaved correction comes back from this browser
+    assert not page.locator("#draft-note").is_hidden()
+    assert "draft kept" in page.locator("#correction-diff").inner_text()
+    assert "draft kept" not in page.locator("#model-diff").inner_text()
+    page.keyboard.press("e")
+    assert "draft kept" in page.locator(".cm-mergeView .cm-content").nth(1).inner_text()
+    page.locator("#correct").click()
+    page.locator("#decision").get_by_text("corrected by cy (not re-graded)").wait_for()
+    page.reload()
+    assert page.locator("#draft-note").is_hidden()  # saved: the draft is gone
+    assert [e for e in errors if "400" not in e] == [], errors  # only the refusal above
+    page.close()
