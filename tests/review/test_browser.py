@@ -192,6 +192,8 @@ def test_a_correction_is_regraded_in_the_sandbox_before_it_is_saved(
 def test_filters_keys_and_refusals_are_shown_in_the_page_and_drafts_survive_a_reload(
     browser, served: str
 ) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors = csp_errors(page)
     page.goto(f"{served}/?token=tok")
@@ -200,9 +202,9 @@ def test_filters_keys_and_refusals_are_shown_in_the_page_and_drafts_survive_a_re
     page.wait_for_url("**repo=bee%2Fbee**")
     assert [r.get_attribute("data-instance") for r in page.locator("tr.item").all()] == ["b__b-2"]
     page.locator("#filter-repo").select_option("")
-    page.wait_for_function("document.querySelectorAll('tr.item').length === 3")
+    expect(page.locator("tr.item")).to_have_count(3)  # (wait_for_function would eval, which the CSP forbids)
     page.locator("#filter-category").select_option("patch_apply_failed")
-    page.wait_for_function("document.querySelectorAll('tr.item').length === 1")
+    expect(page.locator("tr.item")).to_have_count(1)
     page.locator("body").click()  # leave the menu: keys act on the queue again
     page.keyboard.press("r")
     page.locator("tr.current .decided").get_by_text("rejected by cy").wait_for()

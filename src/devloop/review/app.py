@@ -17,6 +17,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -117,8 +118,11 @@ def create_app(
     def stale(item: Item, decision: dict[str, Any] | None) -> bool:
         return bool(decision) and decision.get("model_patch_sha256") != patch_sha256(item.unit.patch)
 
+    # The runs' attempts were read when the app was made, so the queue is made once, not per request.
+    items_all = queue(runs)
+
     async def queue_page(request: Request) -> Response:
-        everything = queue(runs)
+        everything = items_all
         params = {k: v for k, v in request.query_params.items() if k in FILTERS}
         done, bad = decisions()
         return page("queue.html", items=_filtered(everything, params), total=len(everything), decided=done,
@@ -127,14 +131,14 @@ def create_app(
 
     async def items_api(request: Request) -> Response:
         done, _ = decisions()
-        items = _filtered(queue(runs), dict(request.query_params))
+        items = _filtered(items_all, dict(request.query_params))
         return JSONResponse([{"run": i.run, "instance_id": i.instance_id, "attempt": i.attempt, "repo": i.repo,
                               "category": i.category, "kind": i.kind,
                               "decision": done.get((i.run, i.instance_id, i.attempt), {}).get("action")}
                              for i in items])  # fmt: skip
 
     async def item_page(request: Request) -> Response:
-        items = queue(runs)
+        items = items_all
         p = request.path_params
         item = lookup(items, p["run"], p["iid"], p["k"])
         done, bad = decisions()
@@ -162,7 +166,7 @@ def create_app(
         fields = await checked_form(request)
         if fields is None:
             return error("missing or wrong review token", 403)
-        item = lookup(queue(runs), fields.get("run"), fields.get("instance_id"), fields.get("attempt"))
+        item = lookup(items_all, fields.get("run"), fields.get("instance_id"), fields.get("attempt"))
         if item is None:
             return error("no such item in the queue (run, instance_id, attempt)", 404)
         patch = fields.get("corrected_patch", "")
@@ -176,7 +180,7 @@ def create_app(
         if fields is None:
             return error("missing or wrong review token", 403)
         action = fields.get("action", "")
-        item = lookup(queue(runs), fields.get("run"), fields.get("instance_id"), fields.get("attempt"))
+        item = lookup(items_all, fields.get("run"), fields.get("instance_id"), fields.get("attempt"))
         if item is None:
             return error("no such item in the queue (run, instance_id, attempt)", 404)
         if action not in ACTIONS:
@@ -196,7 +200,7 @@ def create_app(
         return JSONResponse(record)
 
     static = StaticFiles(packages=[("devloop.review", "static")])
-    middleware = [Middleware(SecurityHeaders)]
+    middleware = [Middleware(SecurityHeaders), Middleware(GZipMiddleware, minimum_size=1024)]
     if allowed_hosts is not None:
         middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts))
     app = Starlette(routes=[

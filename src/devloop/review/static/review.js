@@ -113,19 +113,18 @@
 
   // The correction editor: CodeMirror's merge view, model patch (read-only) against the correction, with
   // diff highlighting; mirrored into the form's textarea so "run tests" and "save" send the editor's text.
+  // The editor (the heaviest file) is fetched only when a correction is started.
   var edit = document.getElementById("edit");
   var merge = null;
-  if (edit) edit.addEventListener("click", function () {
-    var box = document.getElementById("merge");
-    ["correct", "runtests"].forEach(function (id) { document.getElementById(id).hidden = false; });
-    if (merge) { merge.b.focus(); return; }
-    if (!window.DevloopCM) {
-      area.hidden = false;
-      area.addEventListener("input", function () { corrected(area.value); });
-      area.focus();
-      return;
-    }
+  var loading = false;
+  function plainEditor() {
+    area.hidden = false;
+    area.addEventListener("input", function () { corrected(area.value); });
+    area.focus();
+  }
+  function openEditor() {
     var CM = window.DevloopCM;
+    var box = document.getElementById("merge");
     box.hidden = false;
     merge = new CM.MergeView({
       a: { doc: model, extensions: [CM.basicSetup, CM.diffLanguage, CM.EditorState.readOnly.of(true)] },
@@ -133,5 +132,17 @@
         function (u) { if (u.docChanged) corrected(u.state.doc.toString()); })] },
       parent: box });
     merge.b.focus();
+  }
+  if (edit) edit.addEventListener("click", function () {
+    ["correct", "runtests"].forEach(function (id) { document.getElementById(id).hidden = false; });
+    if (merge) { merge.b.focus(); return; }
+    if (window.DevloopCM) { openEditor(); return; }
+    if (loading) return;
+    loading = true;
+    var s = document.createElement("script");
+    s.src = "/static/vendor/codemirror-merge.min.js";
+    s.onload = function () { if (window.DevloopCM) openEditor(); else plainEditor(); };
+    s.onerror = function () { problem("the code editor did not load; editing as plain text"); plainEditor(); };
+    document.head.appendChild(s);
   });
 })();
