@@ -6,7 +6,7 @@ driven by Playwright, loads the queue page and one item's page from
 
 - devloop: the review app (every request rebuilds the queue from the run directory), and
 - the floor: the very same HTML, captured once from the app, served as fixed bytes with the same
-  static files by a bare Starlette app (what a page costs with no server work at all),
+  static files by a bare Starlette app, gzipped alike (what the page costs with no server work),
 
 in alternating rounds, each in a fresh browser context (nothing cached). First contentful paint comes
 from the Paint Timing API; the weight is the bytes transferred (the navigation's and every resource's
@@ -32,6 +32,8 @@ from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -110,7 +112,7 @@ def serving(app: Starlette) -> Iterator[str]:
 
 
 def floor_app(pages: dict[str, bytes]) -> Starlette:
-    """The captured pages as fixed bytes, and the same static files."""
+    """The captured pages as fixed bytes, and the same static files, gzipped as the app does."""
 
     def fixed(body: bytes):  # type: ignore[no-untyped-def]
         async def endpoint(_request):  # type: ignore[no-untyped-def]
@@ -120,7 +122,7 @@ def floor_app(pages: dict[str, bytes]) -> Starlette:
 
     routes: list[Route | Mount] = [Route(path, fixed(body)) for path, body in pages.items()]
     routes.append(Mount("/static", StaticFiles(packages=[("devloop.review", "static")])))
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(GZipMiddleware, minimum_size=1024)])
 
 
 MEASURE = """() => {

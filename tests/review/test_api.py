@@ -204,3 +204,18 @@ def test_a_path_that_is_not_a_run_is_named_on_the_page_beside_the_runs_that_load
     ]
     page = TestClient(create_app(runs, token="tok", problems=problems)).get("/").text
     assert "notes: not a devloop run directory" in page and "b__b-2" in page
+
+
+def test_without_bubblewrap_nothing_is_regraded_and_the_page_says_why(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import devloop.review.regrade as mod
+
+    def no_grading(*_a: object, **_k: object) -> None:
+        raise AssertionError("graded without a sandbox")
+
+    monkeypatch.setattr(mod, "probe_bwrap", lambda: "the `bwrap` binary is not on PATH")
+    monkeypatch.setattr(mod, "grade", no_grading)
+    form = {"token": "tok", "run": "run1", "instance_id": "a__a-1", "attempt": "0", "corrected_patch": "diff"}
+    page = client(run_dir).post("/api/regrade", data=form).text
+    assert "re-graded: error" in page and "runs only in bubblewrap, which does not work here" in page
