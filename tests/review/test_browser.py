@@ -231,3 +231,22 @@ def test_filters_keys_and_refusals_are_shown_in_the_page_and_drafts_survive_a_re
     assert page.locator("#draft-note").is_hidden()  # saved: the draft is gone
     assert [e for e in errors if "400" not in e] == [], errors  # only the refusal above
     page.close()
+
+
+def test_a_server_that_went_away_is_said_in_the_page_and_the_correction_kept(browser, run_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    server = serve(run_dir)
+    url = next(server)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{url}/item/run1/a__a-1/0?token=tok")
+    page.keyboard.press("e")
+    editor = page.locator(".cm-mergeView .cm-content").nth(1)
+    editor.click()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("+kept")
+    next(server, None)  # the server stops
+    page.locator("#correct").click()
+    page.locator("#form-problem").get_by_text("the review server did not answer").wait_for()
+    assert page.locator("#corrected").input_value().endswith("+kept")
+    assert page.evaluate("localStorage.getItem('devloop-review-draft:run1/a__a-1/0')").endswith("+kept")
+    assert not (run_dir / REVIEWS).exists()
+    page.close()
