@@ -41,3 +41,12 @@ def test_not_a_run_directory_is_one_line_and_exit_2(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "not a devloop run directory" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_an_export_with_a_path_that_is_not_a_run_writes_nothing(run_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "notes").mkdir()
+    out = tmp_path / "preds.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "devloop", "review", str(run_dir), str(tmp_path / "notes"),
+                           "--export-predictions", str(out)], capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 2 and f"{tmp_path / 'notes'}: not a devloop run directory" in proc.stderr
+    assert not out.exists() and "Traceback" not in proc.stderr
