@@ -81,7 +81,11 @@ def test_validate_writes_the_report_and_fails_the_unsound_instance(tasks_file: P
     # Both runs are ordinary eval runs: the empty one graded the test patch alone.
     empty = json.loads((out / "v" / "empty" / "instances" / "own__own-1" / "verdict.json").read_text())
     assert empty["tests"] == {"tests/check.sh::t": "FAILED"}
+    assert "mean_install_s" in data["summary"]["own/own"]  # None here: the environment installs nothing
+    # The machine's facts the official containers fix, for whoever reads the report.
+    assert data["host"]["cpus"] >= 1 and isinstance(data["host"]["locales"], list)
     listed = json.loads((out / "v" / "validated.json").read_text())["instances"]
+    assert listed[1]["reason"].startswith("gold is unresolved")
     assert [(e["instance_id"], e["result"]) for e in listed] == [
         ("own__own-1", "validated"),
         ("own__own-2", "failed"),

@@ -52,6 +52,7 @@ def validate(
     from devloop.eval.protocols import ProtocolConfig
     from devloop.eval.store import RunStore
     from devloop.swebench.grading import RULES
+    from devloop.swebench.host import host_summary
     from devloop.swebench.validation import EMPTY, GOLD, judge, predictions, report, shipped_entries
 
     if grading not in RULES:
@@ -73,7 +74,8 @@ def validate(
                          resume_flag="--run-id", resume_id=run_id)  # fmt: skip
     gold, empty = RunStore(root, GOLD), RunStore(root, EMPTY)
     rows = [judge(t, gold.read_verdict(t.instance_id), empty.read_verdict(t.instance_id)) for t in task_list]
-    meta = {"run_id": run_id, "tasks": str(tasks), "grading": grading, "created": time.time()}
+    meta = {"run_id": run_id, "tasks": str(tasks), "grading": grading, "created": time.time(),
+            "host": host_summary()}  # fmt: skip
     (root / "validation.json").write_text(json.dumps(report(rows, meta), indent=1) + "\n", encoding="utf-8")
     (root / "validated.json").write_text(json.dumps({"instances": shipped_entries(rows)}, indent=1) + "\n")
     table = Table("instance", "gold", "empty", "env s", "tests s", "result", "reason")

@@ -107,6 +107,18 @@ def host_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def host_summary() -> dict[str, Any]:
+    """What this machine is, for a validation report: CPUs, user, installed locales, whether a missing
+    locale can be compiled, whether bwrap grades here."""
+    return {
+        "cpus": host_cpus(),
+        "euid": os.geteuid(),
+        "locales": sorted(installed_locales()),
+        "localedef_en_US_UTF-8": locale_sources("en_US.UTF-8") is not None,
+        "bwrap_problem": _bwrap_problem(),
+    }
+
+
 def _bwrap_problem() -> str | None:
     from devloop.runtime.bwrap import probe_bwrap  # lazy: only a spec that asks for a non-root user
 

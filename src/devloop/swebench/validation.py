@@ -88,11 +88,13 @@ def judge(task: Task, gold: Verdict | None, empty: Verdict | None) -> InstanceVa
 
 
 def summary(rows: Sequence[InstanceValidation]) -> dict[str, dict[str, Any]]:
-    """Per repository: tried, validated, gold resolved, empty resolved, env errors, mean env/tests time."""
+    """Per repository: tried, validated, gold resolved, empty resolved, env errors, mean env/install/tests
+    time."""
     out: dict[str, dict[str, Any]] = {}
     for repo in sorted({r.repo for r in rows}):
         mine = [r for r in rows if r.repo == repo]
         env = [r.env_s for r in mine if r.env_s is not None]
+        install = [r.install_s for r in mine if r.install_s is not None]
         tests = [r.tests_s for r in mine if r.tests_s is not None]
         out[repo] = {
             "tried": len(mine),
@@ -101,6 +103,7 @@ def summary(rows: Sequence[InstanceValidation]) -> dict[str, dict[str, Any]]:
             "empty_resolved": sum(r.empty == Category.RESOLVED.value for r in mine),
             "env_errors": sum(r.result == "env_error" for r in mine),
             "mean_env_s": round(sum(env) / len(env), 2) if env else None,
+            "mean_install_s": round(sum(install) / len(install), 2) if install else None,
             "mean_tests_s": round(sum(tests) / len(tests), 2) if tests else None,
         }
     return out
@@ -112,10 +115,12 @@ def report(rows: Sequence[InstanceValidation], meta: Mapping[str, Any]) -> dict[
 
 
 def shipped_entries(rows: Sequence[InstanceValidation]) -> list[dict[str, Any]]:
-    """The rows in the shipped list's form: repo, version, instance_id, result, sorted by id."""
+    """The rows in the shipped list's form: repo, version, instance_id, result (and the reason of one
+    not validated), sorted by id."""
     return sorted(
         (
             {"repo": r.repo, "version": r.version, "instance_id": r.instance_id, "result": r.result}
+            | ({"reason": r.reason[:300]} if r.result != "validated" and r.reason else {})
             for r in rows
         ),
         key=lambda e: str(e["instance_id"]),
