@@ -14,6 +14,7 @@ The shipped list (`validated_lite.json`) is what `devloop eval --validated-only`
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from importlib import resources
@@ -63,15 +64,42 @@ def _timing(verdict: Verdict | None, key: str) -> float | None:
     return verdict.timings.get(key) if verdict is not None else None
 
 
-def judge(task: Task, gold: Verdict | None, empty: Verdict | None) -> InstanceValidation:
-    """The validation of `task` from its gold and empty verdicts."""
+# What a test that reached for the network prints in a sandbox that has none (requests' httpbin.org
+# tests, a download at test time): the official containers have the network, so such an instance is
+# an environment this machine cannot give, not a failed one.
+_NO_NETWORK = re.compile(
+    r"Temporary failure in name resolution|Name or service not known|nodename nor servname"
+    r"|\[Errno -[23]\]|Network is unreachable|getaddrinfo failed"
+)
+
+
+def network_evidence(log: str) -> str | None:
+    """The first log line showing a test reached for the network and found none, or None."""
+    for line in log.splitlines():
+        if _NO_NETWORK.search(line):
+            return line.strip()[:200]
+    return None
+
+
+def judge(
+    task: Task, gold: Verdict | None, empty: Verdict | None, gold_log: str | None = None
+) -> InstanceValidation:
+    """The validation of `task` from its gold and empty verdicts (`gold_log`: the gold run's test log,
+    read for evidence that its tests needed the network)."""
     failing = len(empty.tests_status.FAIL_TO_PASS["failure"]) if empty is not None else 0
     result, reason = "validated", ""
+    evidence = network_evidence(gold_log) if gold_log and gold is not None and not gold.resolved else None
     if gold is None or empty is None:
         result, reason = "failed", "no verdict: the run was interrupted"
     elif Category.ENV_ERROR in (gold.category, empty.category):
         result = "env_error"
         reason = gold.message if gold.category == Category.ENV_ERROR else empty.message
+    elif evidence is not None:
+        result = "env_error"
+        reason = (
+            f"the network: gold is {gold.category.value} and its tests reached for the network, which the "
+            f"grading sandbox does not give (the official containers do): {evidence}"
+        )
     elif not gold.resolved:
         result, reason = "failed", f"gold is {gold.category.value}: {gold.message}"
     elif not task.test_patch.strip():
@@ -138,3 +166,11 @@ def shipped() -> dict[str, Any]:
 def validated_ids() -> frozenset[str]:
     """The ids the shipped list has as validated."""
     return frozenset(e["instance_id"] for e in shipped()["instances"] if e["result"] == "validated")
+
+
+def merged(earlier: Sequence[Mapping[str, Any]], later: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The shipped list's entries: `earlier` ones kept, an instance validated again taking its `later`
+    entry, sorted by id (how a new validation run extends the list)."""
+    by_id = {str(e["instance_id"]): dict(e) for e in earlier}
+    by_id.update({str(e["instance_id"]): dict(e) for e in later})
+    return [by_id[k] for k in sorted(by_id)]
