@@ -72,6 +72,7 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _wheel(folder, "beta", "0.5")
     _wheel(folder, "gamma", "3.0")
     _wheel(folder, "types-setuptools", "69.0")
+    _wheel(folder, "pip", "24.0")
     return folder
 
 
@@ -152,10 +153,12 @@ def test_the_extras_the_install_asks_for_are_locked_too(
     locker = Locker(tmp_path, index_args=["--no-index", "--find-links", str(index)])
     with_dev = _environment(requirements=None, pip=[], install="python -m pip install -e '.[dev]'")
     # setup.cfg's install_requires (alpha, newest fits), the dev extra (beta<1), the build backend (gamma).
+    # pip too: the install runs pip, whose release is the lock's date (pip 25 dropped `setup.py develop`).
     assert locker.environment_pins(_task(repo, setup), with_dev, None) == [
         "alpha==2.0",
         "beta==0.5",
         "gamma==3.0",
+        "pip==24.0",
     ]
 
 
@@ -170,6 +173,7 @@ def test_project_constraints_join_the_pins_and_win_a_conflict(
         "alpha==1.0",
         "beta==0.5",
         "gamma==3.0",
+        "pip==24.0",
     ]
     # beta==1.5 against the dev extra's beta<1: installed last officially, the project's constraint wins.
     conflicting = _environment(requirements=None, pip=["beta==1.5"], install=dev)

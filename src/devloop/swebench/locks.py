@@ -281,6 +281,10 @@ class Locker:
         # re-resolves what the pins leave unsatisfied: both constraints are kept when they agree, and
         # the project's replace a conflicting pin otherwise.
         pins = layer(requirements, environment.pip)
+        if environment.install and "pip install" in environment.install and "pip" not in map(_name, pins):
+            # The official image's pip is the one of its build date: pip 25 dropped the `setup.py
+            # develop` fallback that `pip install -e .` of a setuptools<64 project (pylint 2.15) needs.
+            pins = [*pins, "pip"]
         tree = edited_reader(mirror_reader(repo, task.base_commit, "base_commit"), environment.install)
         requires = project_requires(tree, install_extras(environment.install))
         stand_in = ProjectStandIn(
