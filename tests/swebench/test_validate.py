@@ -113,6 +113,10 @@ def test_judging_names_env_errors_and_a_test_patch_that_passes_alone() -> None:
     offline = judge(task, _verdict(Category.UNRESOLVED), _verdict(Category.UNRESOLVED), log)
     assert offline.result == "env_error" and offline.reason.startswith("the network: gold is unresolved")
     assert "httpbin.org" in offline.reason
+    # A tree the mirror cannot give (a snapshot without a large blob) is this machine's copy, not the instance.
+    broken = _verdict(Category.ERROR, message="git archive 7269fa3e33e8 in m failed: error: cannot read 'x'")
+    mirror = judge(task, broken, _verdict(Category.ERROR, message=broken.message))
+    assert mirror.result == "env_error" and mirror.reason.startswith("the mirror: git archive")
     # The same log beside a resolved gold run, or an unresolved one with no such line, is no evidence.
     assert judge(task, _verdict(Category.RESOLVED), _verdict(Category.UNRESOLVED), log).result != "env_error"
     plain = judge(task, _verdict(Category.UNRESOLVED), _verdict(Category.UNRESOLVED), "E   assert 1 == 2\n")

@@ -94,6 +94,10 @@ def judge(
     elif Category.ENV_ERROR in (gold.category, empty.category):
         result = "env_error"
         reason = gold.message if gold.category == Category.ENV_ERROR else empty.message
+    elif gold.category == Category.ERROR and gold.message.startswith("git archive"):
+        # The tree could not be extracted from the mirror (a snapshot lacking a large file): this
+        # machine's copy of the repository, not the instance.
+        result, reason = "env_error", f"the mirror: {gold.message}"
     elif evidence is not None:
         result = "env_error"
         reason = (
