@@ -10,8 +10,14 @@
 The default pins are pytest and its requirements at the versions installed beside this script, so they
 always resolve together.
 
+Real-instance mode (`--instance ID --tasks lite.json --mirrors D`): one official SWE-bench record, its
+environment from the official table as `devloop eval` gives it (requirements locked); part 1 grades its
+gold patch, part 2 builds its locked pins with uv and with pip, and part 3 runs its install command
+(`pip install -e .`) as the spec has it and with `uv pip install` instead, alternating, each in a fresh
+clone of the cached venv, inside the grading sandbox: the per-instance install is what dominates.
+
     python bench/harness_overhead.py [--runs 5] [--rounds 3] [--pins "pytest==8.3.3 pluggy==1.5.0 ..."]
-                                     [--tasks F --mirrors D]
+                                     [--tasks F --mirrors D [--instance ID]]
 """
 
 from __future__ import annotations
@@ -111,6 +117,61 @@ def measure_overhead(tasks: list[Task], mirrors: Path | None, cache: Path, runs:
     }
 
 
+def official_task(tasks: Path, mirrors: Path, instance: str, cache: Path) -> Task:
+    """The record `instance` of `tasks` with the environment `devloop eval` gives it (official table,
+    requirements read from the mirror and locked)."""
+    from devloop.swebench.locks import Locker
+    from devloop.swebench.records import fill_environments
+
+    found = [t for t in load_tasks(tasks, strict=False).tasks if t.instance_id == instance]
+    if not found:
+        raise SystemExit(f"{tasks}: no instance {instance}")
+    fill_environments(found, locker=Locker(cache), mirrors=mirrors)
+    if found[0].environment is None:
+        raise SystemExit(f"{instance}: no environment: {'; '.join(found[0].environment_missing)}")
+    return found[0]
+
+
+def uv_install(install: str) -> str | None:
+    """The install script with `python -m pip install` run by uv (offline: the sandbox has no network,
+    and every requirement is already in the venv), or None when it has no pip install."""
+    uv = shutil.which("uv")
+    if uv is None or "python -m pip install" not in install:
+        return None
+    return install.replace("python -m pip install", f"{uv} pip install --offline --python python", 1)
+
+
+def measure_install(task: Task, mirrors: Path | None, cache: Path, rounds: int) -> dict[str, object]:
+    """The task's install command with pip (as the spec has it) and with uv, alternating, each in a
+    fresh instance (grading its gold patch, so both installs are known to work)."""
+    assert task.environment is not None and task.environment.install
+    variants = {"pip": task.environment.install, "uv": uv_install(task.environment.install)}
+    if variants["uv"] is None:
+        return {"skipped": "no uv, or no `python -m pip install` in the install command"}
+    manager = EnvironmentManager(cache)
+    times: dict[str, list[float]] = {"pip": [], "uv": []}
+    categories: dict[str, list[str]] = {"pip": [], "uv": []}
+    for r in range(rounds):
+        for name in ("pip", "uv") if r % 2 == 0 else ("uv", "pip"):
+            variant = task.model_copy(
+                update={"environment": task.environment.model_copy(update={"install": variants[name]})}
+            )
+            with tempfile.TemporaryDirectory() as work:
+                v = grade(variant, task.patch, env_manager=manager, mirrors=mirrors, workdir=Path(work) / "w",
+                          log_dir=Path(work) / "logs")  # fmt: skip
+            times[name].append(v.timings.get("install", 0.0))
+            categories[name].append(v.category.value)
+    ratios = [p / u for p, u in zip(times["pip"], times["uv"], strict=True) if u]
+    return {
+        "rounds": rounds,
+        "categories": categories,
+        "pip_s": round(statistics.median(times["pip"]), 3),
+        "uv_s": round(statistics.median(times["uv"]), 3),
+        "speedup": round(statistics.median(ratios), 1) if ratios else None,
+        "spread": [round(min(ratios), 1), round(max(ratios), 1)] if ratios else None,
+    }
+
+
 def _build_once(spec: EnvironmentSpec, builder: str, pkg_cache: Path) -> float:
     os.environ["UV_CACHE_DIR" if builder == "uv" else "PIP_CACHE_DIR"] = str(pkg_cache)
     with tempfile.TemporaryDirectory() as cache:
@@ -120,8 +181,8 @@ def _build_once(spec: EnvironmentSpec, builder: str, pkg_cache: Path) -> float:
         return time.monotonic() - started
 
 
-def measure_builds(pins: list[str], rounds: int) -> dict[str, object]:
-    spec = EnvironmentSpec(python=HERE, pip=pins)
+def measure_builds(pins: list[str], rounds: int, python: str = HERE) -> dict[str, object]:
+    spec = EnvironmentSpec(python=python, pip=pins)
     saved = {k: os.environ.get(k) for k in ("UV_CACHE_DIR", "PIP_CACHE_DIR")}
     times: dict[str, list[float]] = {f"{b}_{c}": [] for c in ("cold", "warm") for b in ("uv", "pip")}
     try:
@@ -163,14 +224,25 @@ def main() -> None:
     parser.add_argument("--tasks", type=Path, help="measure these tasks (they need `environment`) instead")
     parser.add_argument("--mirrors", type=Path)
     parser.add_argument("--cache-dir", type=Path, help="environment cache for the overhead part")
+    parser.add_argument("--instance", help="real-instance mode: this official record of --tasks")
     args = parser.parse_args()
+    if args.instance and not (args.tasks and args.mirrors):
+        parser.error("--instance needs --tasks and --mirrors")
     with tempfile.TemporaryDirectory() as tmp:
         cache = args.cache_dir or Path(tmp) / "cache"
         pins = args.pins.split() if args.pins else installed_pins()
-        spec = EnvironmentSpec(python=HERE, pip=installed_pins(), test_cmd="pytest -rA")
-        tasks = load_tasks(args.tasks, strict=True).tasks if args.tasks else [tiny_task(Path(tmp), spec)]
+        python = HERE
+        if args.instance:
+            task = official_task(args.tasks, args.mirrors, args.instance, cache)
+            assert task.environment is not None
+            tasks, pins, python = [task], list(task.environment.pip), task.environment.python
+        else:
+            spec = EnvironmentSpec(python=HERE, pip=installed_pins(), test_cmd="pytest -rA")
+            tasks = load_tasks(args.tasks, strict=True).tasks if args.tasks else [tiny_task(Path(tmp), spec)]
         result = {"overhead": measure_overhead(tasks, args.mirrors, cache, args.runs),
-                  "env_build": measure_builds(pins, args.rounds)}  # fmt: skip
+                  "env_build": measure_builds(pins, args.rounds, python)}  # fmt: skip
+        if args.instance:
+            result["install"] = measure_install(tasks[0], args.mirrors, cache, args.rounds)
     o, b = result["overhead"], result["env_build"]
     print(json.dumps(result, indent=1))
     print(
@@ -183,6 +255,12 @@ def main() -> None:
         c = b[cache]
         print(f"env build, {cache} package cache: uv {c['uv_s']:.2f} s, pip {c['pip_s']:.2f} s -> "
               f"{c['speedup']}x (spread {c['spread'][0]}-{c['spread'][1]}); target >= 5x")  # fmt: skip
+    if isinstance(i := result.get("install"), dict):
+        if "skipped" in i:
+            print(f"install: skipped ({i['skipped']})")
+        else:
+            print(f"install command ({args.instance}): pip {i['pip_s']:.2f} s, uv {i['uv_s']:.2f} s -> "
+                  f"{i['speedup']}x (spread {i['spread']}); verdicts {i['categories']}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -105,8 +105,14 @@ def test_install_steps_keep_tree_local_pre_install_and_stop_at_the_first_failure
     assert lines[0] == "set -euxo pipefail"
     assert lines[1] == "sed -i 's/pytest/pytest -rA/' tox.ini"
     # No build isolation: an isolated build would download its backend, and the sandbox has no network.
-    assert lines[-1] == "python -m pip install --no-build-isolation -e .[test]"
+    assert lines[-2] == "python -m pip install --no-build-isolation -e .[test]"
     assert any("--no-build-isolation" in note for note in env.notes)
+    # `tox --current-env -epy39` runs .tox/py39/bin/python: made the venv itself, so the tests see its
+    # packages (a symlink to a venv's interpreter starts outside the venv).
+    assert env.test_cmd == "tox --current-env -epy39 -v --"
+    assert lines[-1] == 'mkdir -p .tox && ln -sfn "$VIRTUAL_ENV" .tox/py39'
+    env, _ = map_spec("pytest-dev/pytest", "5.4")
+    assert env is not None and ".tox" not in (env.install or "")
     env, missing = map_spec("pylint-dev/pylint", "2.8")
     assert missing == ["system packages (apt-get install): libenchant-2-dev hunspell-en-us"]
 

@@ -72,6 +72,7 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _wheel(folder, "beta", "0.5")
     _wheel(folder, "gamma", "3.0")
     _wheel(folder, "types-setuptools", "69.0")
+    _wheel(folder, "pip", "24.0")
     return folder
 
 
@@ -152,10 +153,12 @@ def test_the_extras_the_install_asks_for_are_locked_too(
     locker = Locker(tmp_path, index_args=["--no-index", "--find-links", str(index)])
     with_dev = _environment(requirements=None, pip=[], install="python -m pip install -e '.[dev]'")
     # setup.cfg's install_requires (alpha, newest fits), the dev extra (beta<1), the build backend (gamma).
+    # pip too: the install runs pip, whose release is the lock's date (pip 25 dropped `setup.py develop`).
     assert locker.environment_pins(_task(repo, setup), with_dev, None) == [
         "alpha==2.0",
         "beta==0.5",
         "gamma==3.0",
+        "pip==24.0",
     ]
 
 
@@ -170,6 +173,7 @@ def test_project_constraints_join_the_pins_and_win_a_conflict(
         "alpha==1.0",
         "beta==0.5",
         "gamma==3.0",
+        "pip==24.0",
     ]
     # beta==1.5 against the dev extra's beta<1: installed last officially, the project's constraint wins.
     conflicting = _environment(requirements=None, pip=["beta==1.5"], install=dev)
@@ -246,3 +250,80 @@ def test_setup_py_requirements_are_parsed_never_run() -> None:
     assert setup_py_requires(files.get, ["dev"]) == ["a>=1", "b", "scm", "c"]
     assert setup_py_requires({"setup.py": "setup(install_requires=compute())"}.get) == []
     assert setup_py_requires({"setup.py": "def broken(:"}.get) == []
+
+
+def test_an_exact_pin_lifts_the_date_cutoff_for_its_package_alone() -> None:
+    from devloop.swebench.locks import exact_pins
+
+    lines = ["tox==4.16.0", "a==1.*", "b>=2", 'Jinja2 == 2.11.3 ; python_version<"3.9"', "c[x]==1.0", "d"]
+    assert exact_pins(lines) == ["c", "jinja2", "tox"]
+
+
+SPHINX_LIKE_SETUP = """install_requires = [
+    'sphinxcontrib-applehelp',
+    'Jinja2>=2.3',
+    'alabaster>=0.7,<0.8',
+    'packaging',
+]
+extras_require = {'test': ['pytest', 'cython']}
+setup(name='Sphinx', install_requires=install_requires, extras_require=extras_require)
+"""
+SPHINX_LIKE_INSTALL = """set -euxo pipefail
+sed -i 's/pytest/pytest -rA/' tox.ini
+sed -i 's/Jinja2>=2.3/Jinja2<3.0/' setup.py
+sed -i 's/sphinxcontrib-applehelp/sphinxcontrib-applehelp<=1.0.7/' setup.py
+sed -i 's/alabaster>=0.7,<0.8/alabaster>=0.7,<0.7.12/' setup.py
+sed -i "s/'packaging',/'packaging', 'markupsafe<=2.0.1',/" setup.py
+sed -i 's/requires = \\["setuptools",/requires = \\["setuptools==68.0.0",/' pyproject.toml
+python -m pip install -e .[test]"""
+
+
+def test_the_install_scripts_sed_edits_are_read_as_sed_makes_them(tmp_path: Path) -> None:
+    from devloop.swebench.locks import edited_reader, project_name, project_requires, sed_edits
+
+    files = {"setup.py": SPHINX_LIKE_SETUP, "pyproject.toml": 'requires = ["setuptools", "wheel"]\n'}
+    edits = sed_edits(SPHINX_LIKE_INSTALL)
+    assert [e[0] for e in edits] == ["tox.ini", *["setup.py"] * 4, "pyproject.toml"]
+    read = edited_reader(files.get, SPHINX_LIKE_INSTALL)
+    # The same edits by sed itself, where it is installed: byte for byte what devloop reads.
+    sed = shutil.which("sed")
+    if sed is not None:
+        for name, text in files.items():
+            (tmp_path / name).write_text(text)
+        for line in SPHINX_LIKE_INSTALL.splitlines():
+            if line.startswith("sed ") and "tox.ini" not in line:
+                subprocess.run(["bash", "-c", line], cwd=tmp_path, check=True)
+        for name in files:
+            assert read(name) == (tmp_path / name).read_text()
+    assert project_requires(read, ["test"]) == [
+        "sphinxcontrib-applehelp<=1.0.7", "Jinja2<3.0", "alabaster>=0.7,<0.7.12", "packaging",
+        "markupsafe<=2.0.1", "pytest", "cython",
+    ]  # fmt: skip
+    assert project_name(read) == "Sphinx"
+    assert project_name({"pyproject.toml": '[project]\nname = "pkg"\n'}.get) == "pkg"
+    assert project_name({"setup.cfg": "[metadata]\nname = cfgpkg\n"}.get) == "cfgpkg"
+    assert project_name({"setup.py": "setup(name=compute())"}.get) is None
+
+
+def test_a_dependency_needing_another_release_of_the_project_is_ruled_out(tmp_path: Path) -> None:
+    # plugin 2.0 needs proj>=5, as sphinxcontrib-applehelp 1.0.7 needs Sphinx>=5: installing proj 3.x,
+    # pip would take plugin 1.0, and so must the lock (no proj from the index may enter it).
+    from devloop.swebench.locks import ProjectStandIn
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    _wheel(wheels, "plugin", "1.0")
+    _wheel(wheels, "plugin", "2.0", ("proj>=5",))
+    _wheel(wheels, "proj", "5.0")
+    _wheel(wheels, "six", "1.0")
+    locker = Locker(tmp_path / "cache", index_args=["--no-index", "--find-links", str(wheels)])
+    stand_in = ProjectStandIn(name="proj", version="3.1.dev4+gabc", requires=("plugin", "six<2"))
+    assert locker._lock_project(["six==1.0"], stand_in, PYTHON) == ["plugin==1.0", "six==1.0"]
+    # A spec pin the project contradicts gives way, as the official install runs last (Jinja2==3.0.3
+    # against sphinx's edited Jinja2<3.0).
+    _wheel(wheels, "six", "2.0")
+    newer = ProjectStandIn(name="proj", version="3.1", requires=("six>=2",))
+    assert locker._lock_project(["six==1.0", "plugin==1.0"], newer, PYTHON) == ["plugin==1.0", "six==2.0"]
+    # Without a version the project cannot stand in: the old join, which lets proj 5.0 in.
+    nameless = ProjectStandIn(name="proj", version=None, requires=("plugin",))
+    assert "proj==5.0" in locker._lock_project([], nameless, PYTHON)

@@ -81,7 +81,11 @@ def test_validate_writes_the_report_and_fails_the_unsound_instance(tasks_file: P
     # Both runs are ordinary eval runs: the empty one graded the test patch alone.
     empty = json.loads((out / "v" / "empty" / "instances" / "own__own-1" / "verdict.json").read_text())
     assert empty["tests"] == {"tests/check.sh::t": "FAILED"}
+    assert "mean_install_s" in data["summary"]["own/own"]  # None here: the environment installs nothing
+    # The machine's facts the official containers fix, for whoever reads the report.
+    assert data["host"]["cpus"] >= 1 and isinstance(data["host"]["locales"], list)
     listed = json.loads((out / "v" / "validated.json").read_text())["instances"]
+    assert listed[1]["reason"].startswith("gold is unresolved")
     assert [(e["instance_id"], e["result"]) for e in listed] == [
         ("own__own-1", "validated"),
         ("own__own-2", "failed"),
@@ -99,11 +103,31 @@ def test_judging_names_env_errors_and_a_test_patch_that_passes_alone() -> None:
     assert (env.result, env.reason) == ("env_error", "no Python 3.1")
     passes = judge(task, _verdict(Category.RESOLVED), _verdict(Category.RESOLVED))
     assert passes.result == "failed" and "test patch alone is resolved" in passes.reason
+    # A gold run whose tests reached for the network (httpbin.org) the sandbox lacks: this machine's
+    # environment, not the instance, so env_error with the log line as evidence.
+    log = (
+        "test_requests.py::RequestsTestCase::test_HTTP_200_OK_GET FAILED\n"
+        "E   ConnectionError: HTTPConnectionPool(host='httpbin.org', port=80): Max retries exceeded "
+        "(Caused by NewConnectionError(... [Errno -3] Temporary failure in name resolution))\n"
+    )
+    offline = judge(task, _verdict(Category.UNRESOLVED), _verdict(Category.UNRESOLVED), log)
+    assert offline.result == "env_error" and offline.reason.startswith("the network: gold is unresolved")
+    assert "httpbin.org" in offline.reason
+    # A tree the mirror cannot give (a snapshot without a large blob) is this machine's copy, not the instance.
+    broken = _verdict(Category.ERROR, message="git archive 7269fa3e33e8 in m failed: error: cannot read 'x'")
+    mirror = judge(task, broken, _verdict(Category.ERROR, message=broken.message))
+    assert mirror.result == "env_error" and mirror.reason.startswith("the mirror: git archive")
+    # The same log beside a resolved gold run, or an unresolved one with no such line, is no evidence.
+    assert judge(task, _verdict(Category.RESOLVED), _verdict(Category.UNRESOLVED), log).result != "env_error"
+    plain = judge(task, _verdict(Category.UNRESOLVED), _verdict(Category.UNRESOLVED), "E   assert 1 == 2\n")
+    assert plain.result == "failed" and plain.reason.startswith("gold is unresolved")
 
 
 def test_the_shipped_list_is_well_formed() -> None:
     entries = shipped()["instances"]
-    assert all(set(e) == {"repo", "version", "instance_id", "result"} for e in entries)
+    assert all({"repo", "version", "instance_id", "result"} <= set(e) <= {"repo", "version", "instance_id",
+               "result", "reason"} for e in entries)  # fmt: skip
+    assert all("reason" not in e for e in entries if e["result"] == "validated")
     assert validated_ids() == {e["instance_id"] for e in entries if e["result"] == "validated"}
 
 
@@ -122,3 +146,17 @@ def test_eval_validated_only_keeps_the_shipped_validated_instances(tasks_file: P
     assert (
         "--validated-only: none of the 2 task(s) is in the shipped list of validated instances" in done.output
     )
+
+
+def test_a_new_run_extends_the_shipped_list_and_keeps_its_earlier_entries() -> None:
+    from devloop.swebench.validation import merged, shipped
+
+    earlier = [{"instance_id": "b-1", "result": "validated"}, {"instance_id": "a-1", "result": "failed"}]
+    later = [{"instance_id": "a-1", "result": "validated"}, {"instance_id": "c-1", "result": "env_error"}]
+    assert merged(earlier, later) == [
+        {"instance_id": "a-1", "result": "validated"},
+        {"instance_id": "b-1", "result": "validated"},
+        {"instance_id": "c-1", "result": "env_error"},
+    ]
+    entries = shipped()["instances"]
+    assert merged(entries, []) == sorted(entries, key=lambda e: e["instance_id"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +13,20 @@ from rich.markup import escape
 from rich.table import Table
 
 from devloop.cli.errors import fail
+
+if TYPE_CHECKING:
+    from devloop.eval.verdict import Verdict
+
+
+def _test_log(instance_dir: Path, verdict: Verdict | None) -> str | None:
+    """The verdict's test log (devloop's own copy, under the run directory), or None."""
+    name = verdict.logs.get("test") if verdict is not None else None
+    if not name:
+        return None
+    try:
+        return (instance_dir / name).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
 
 
 def register(app: typer.Typer) -> None:
@@ -52,6 +66,7 @@ def validate(
     from devloop.eval.protocols import ProtocolConfig
     from devloop.eval.store import RunStore
     from devloop.swebench.grading import RULES
+    from devloop.swebench.host import host_summary
     from devloop.swebench.validation import EMPTY, GOLD, judge, predictions, report, shipped_entries
 
     if grading not in RULES:
@@ -72,8 +87,13 @@ def validate(
                          test_timeout=test_timeout, keep_workdirs=False, console=console, grading=grading,
                          resume_flag="--run-id", resume_id=run_id)  # fmt: skip
     gold, empty = RunStore(root, GOLD), RunStore(root, EMPTY)
-    rows = [judge(t, gold.read_verdict(t.instance_id), empty.read_verdict(t.instance_id)) for t in task_list]
-    meta = {"run_id": run_id, "tasks": str(tasks), "grading": grading, "created": time.time()}
+    rows = [
+        judge(t, verdict := gold.read_verdict(t.instance_id), empty.read_verdict(t.instance_id),
+              _test_log(gold.instance_dir(t.instance_id), verdict))
+        for t in task_list
+    ]  # fmt: skip
+    meta = {"run_id": run_id, "tasks": str(tasks), "grading": grading, "created": time.time(),
+            "host": host_summary()}  # fmt: skip
     (root / "validation.json").write_text(json.dumps(report(rows, meta), indent=1) + "\n", encoding="utf-8")
     (root / "validated.json").write_text(json.dumps({"instances": shipped_entries(rows)}, indent=1) + "\n")
     table = Table("instance", "gold", "empty", "env s", "tests s", "result", "reason")

@@ -87,6 +87,7 @@ _LOCALE_NAME = re.compile(r"\b([a-z]{2,3}_[A-Z]{2})[. ]UTF-8\b")
 _APT_INSTALL = re.compile(r"\bapt-get\s+install\b(?P<rest>[^;&|]*)")
 _DOWNLOADERS = ("wget", "curl")
 _PIP_INSTALL = re.compile(r"\bpip install\b")
+_TOX_ENV = re.compile(r"(?:^|\s)-e\s*([A-Za-z0-9_.-]+)(?:\s|$)")
 # The official images check the repository out at /testbed; devloop's tree is the install's cwd.
 _OFFICIAL_TREE = "/testbed"
 
@@ -163,6 +164,20 @@ class _Mapping:
         self.notes.append("pip install runs with --no-build-isolation (build-system.requires preinstalled)")
         return _PIP_INSTALL.sub(r"\g<0> --no-build-isolation", install)
 
+    def current_env_step(self, test_cmd: str) -> str | None:
+        """`tox --current-env -eNAME` runs `.tox/NAME/bin/python`, a symlink to the interpreter tox runs
+        under. In the official conda environment that is a real interpreter; in a venv it is a symlink,
+        and Python looks for `pyvenv.cfg` beside the path it was started by, so the tests would run
+        outside the venv, without its packages. Making `.tox/NAME` the venv itself keeps them in it."""
+        if "--current-env" not in test_cmd.split():
+            return None
+        found = _TOX_ENV.search(test_cmd)
+        if found is None:
+            return None
+        name = found.group(1)
+        self.notes.append(f"tox --current-env: .tox/{name} is the venv (a venv's interpreter is a symlink)")
+        return f'mkdir -p .tox && ln -sfn "$VIRTUAL_ENV" .tox/{name}'
+
     def eval_env(self) -> dict[str, str]:
         env: dict[str, str] = {}
         for command in self.spec.get("eval_commands", []):
@@ -188,6 +203,8 @@ class _Mapping:
             steps.append(self.isolated_build_off(self.spec["install"]))
         env = self.eval_env()
         test_cmd = self.spec.get("test_cmd", "")
+        if isinstance(test_cmd, str) and (step := self.current_env_step(test_cmd)):
+            steps.append(step)
         if not test_cmd:
             self.missing.append("the spec has no test_cmd")
         elif not isinstance(test_cmd, str):

@@ -61,13 +61,14 @@ def official_environment(
     An environment that installs a requirements file needs `locker`, which reads it from the task's
     mirror (under `mirrors`, or its repo_path) and resolves it into pins."""
     from devloop.swebench import environment_for  # lazy: loads the spec table
-    from devloop.swebench.host import NOTES_FIELD, unreproduced
+    from devloop.swebench.host import NOTES_FIELD, reproduce_locale, unreproduced
 
     environment, missing = environment_for(task)
     if environment is None:
         return None, missing
     fields = environment.environment_fields()
-    setattr(task, NOTES_FIELD, unreproduced(environment.host))
+    generated = reproduce_locale(fields, environment.host)
+    setattr(task, NOTES_FIELD, unreproduced(environment.host, generated_locale=generated))
     if environment.requirements is not None and locker is None:
         return None, [_unread_requirements(environment.requirements.paths)]
     if locker is not None:

@@ -14,6 +14,7 @@ The shipped list (`validated_lite.json`) is what `devloop eval --validated-only`
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from importlib import resources
@@ -63,15 +64,46 @@ def _timing(verdict: Verdict | None, key: str) -> float | None:
     return verdict.timings.get(key) if verdict is not None else None
 
 
-def judge(task: Task, gold: Verdict | None, empty: Verdict | None) -> InstanceValidation:
-    """The validation of `task` from its gold and empty verdicts."""
+# What a test that reached for the network prints in a sandbox that has none (requests' httpbin.org
+# tests, a download at test time): the official containers have the network, so such an instance is
+# an environment this machine cannot give, not a failed one.
+_NO_NETWORK = re.compile(
+    r"Temporary failure in name resolution|Name or service not known|nodename nor servname"
+    r"|\[Errno -[23]\]|Network is unreachable|getaddrinfo failed"
+)
+
+
+def network_evidence(log: str) -> str | None:
+    """The first log line showing a test reached for the network and found none, or None."""
+    for line in log.splitlines():
+        if _NO_NETWORK.search(line):
+            return line.strip()[:200]
+    return None
+
+
+def judge(
+    task: Task, gold: Verdict | None, empty: Verdict | None, gold_log: str | None = None
+) -> InstanceValidation:
+    """The validation of `task` from its gold and empty verdicts (`gold_log`: the gold run's test log,
+    read for evidence that its tests needed the network)."""
     failing = len(empty.tests_status.FAIL_TO_PASS["failure"]) if empty is not None else 0
     result, reason = "validated", ""
+    evidence = network_evidence(gold_log) if gold_log and gold is not None and not gold.resolved else None
     if gold is None or empty is None:
         result, reason = "failed", "no verdict: the run was interrupted"
     elif Category.ENV_ERROR in (gold.category, empty.category):
         result = "env_error"
         reason = gold.message if gold.category == Category.ENV_ERROR else empty.message
+    elif gold.category == Category.ERROR and gold.message.startswith("git archive"):
+        # The tree could not be extracted from the mirror (a snapshot lacking a large file): this
+        # machine's copy of the repository, not the instance.
+        result, reason = "env_error", f"the mirror: {gold.message}"
+    elif evidence is not None:
+        result = "env_error"
+        reason = (
+            f"the network: gold is {gold.category.value} and its tests reached for the network, which the "
+            f"grading sandbox does not give (the official containers do): {evidence}"
+        )
     elif not gold.resolved:
         result, reason = "failed", f"gold is {gold.category.value}: {gold.message}"
     elif not task.test_patch.strip():
@@ -88,11 +120,13 @@ def judge(task: Task, gold: Verdict | None, empty: Verdict | None) -> InstanceVa
 
 
 def summary(rows: Sequence[InstanceValidation]) -> dict[str, dict[str, Any]]:
-    """Per repository: tried, validated, gold resolved, empty resolved, env errors, mean env/tests time."""
+    """Per repository: tried, validated, gold resolved, empty resolved, env errors, mean env/install/tests
+    time."""
     out: dict[str, dict[str, Any]] = {}
     for repo in sorted({r.repo for r in rows}):
         mine = [r for r in rows if r.repo == repo]
         env = [r.env_s for r in mine if r.env_s is not None]
+        install = [r.install_s for r in mine if r.install_s is not None]
         tests = [r.tests_s for r in mine if r.tests_s is not None]
         out[repo] = {
             "tried": len(mine),
@@ -101,6 +135,7 @@ def summary(rows: Sequence[InstanceValidation]) -> dict[str, dict[str, Any]]:
             "empty_resolved": sum(r.empty == Category.RESOLVED.value for r in mine),
             "env_errors": sum(r.result == "env_error" for r in mine),
             "mean_env_s": round(sum(env) / len(env), 2) if env else None,
+            "mean_install_s": round(sum(install) / len(install), 2) if install else None,
             "mean_tests_s": round(sum(tests) / len(tests), 2) if tests else None,
         }
     return out
@@ -112,10 +147,12 @@ def report(rows: Sequence[InstanceValidation], meta: Mapping[str, Any]) -> dict[
 
 
 def shipped_entries(rows: Sequence[InstanceValidation]) -> list[dict[str, Any]]:
-    """The rows in the shipped list's form: repo, version, instance_id, result, sorted by id."""
+    """The rows in the shipped list's form: repo, version, instance_id, result (and the reason of one
+    not validated), sorted by id."""
     return sorted(
         (
             {"repo": r.repo, "version": r.version, "instance_id": r.instance_id, "result": r.result}
+            | ({"reason": r.reason[:300]} if r.result != "validated" and r.reason else {})
             for r in rows
         ),
         key=lambda e: str(e["instance_id"]),
@@ -133,3 +170,11 @@ def shipped() -> dict[str, Any]:
 def validated_ids() -> frozenset[str]:
     """The ids the shipped list has as validated."""
     return frozenset(e["instance_id"] for e in shipped()["instances"] if e["result"] == "validated")
+
+
+def merged(earlier: Sequence[Mapping[str, Any]], later: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The shipped list's entries: `earlier` ones kept, an instance validated again taking its `later`
+    entry, sorted by id (how a new validation run extends the list)."""
+    by_id = {str(e["instance_id"]): dict(e) for e in earlier}
+    by_id.update({str(e["instance_id"]): dict(e) for e in later})
+    return [by_id[k] for k in sorted(by_id)]
