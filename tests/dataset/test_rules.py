@@ -58,19 +58,28 @@ def test_stage2_drops_tool_errors_repeats_and_extra_attempts(run: Path, tmp_path
     events = [json.loads(x) for x in traj.read_text().splitlines()]
     next(e for e in events if e["type"] == "step")["observations"][0]["is_error"] = True
     traj.write_text("".join(json.dumps(e) + "\n" for e in events))
-    again = _copy(run, tmp_path / "again")  # a third, clean run
+    again = _copy(run, tmp_path / "again")  # a third, clean run with other patches (not duplicates)
+    for iid in (CONFETTI, CSVLITE):
+        unit = json.loads((_att(again, iid) / "unit.json").read_text())
+        _edit_unit(_att(again, iid), patch=unit["patch"] + "+one more line\n")
     report = build([copy, errs, again], tmp_path / "o")
     stage2 = report["stages"]["stage2"]
     # confetti: the looped attempt is out, two clean ones left, one kept; csvlite: one error, two clean.
     assert stage2["dropped"] == {"per_instance": 2, "repeats": 1, "tool_errors": 1}
+    assert stage2["rejections"] == {"repeats": 1, "tool_errors": 1}
     assert sorted(r["instance_id"] for r in _rows(tmp_path / "o", "stage2")) == [CONFETTI, CSVLITE]
-    assert sum(report["stages"]["stage1"]["kept"].values()) == 6
+    # Stage 1 keeps all three runs' attempts but one per instance and patch: the looped confetti
+    # attempt made the same change as errs' (and csvlite's in `oracle` the same as errs').
+    assert report["stages"]["stage1"]["dropped"] == {"duplicate": 2}
+    assert sum(report["stages"]["stage1"]["kept"].values()) == 4
     md = (tmp_path / "o" / "report.md").read_text()
     assert "| stage2 | repeats | 1 |" in md and "| stage2 | per_instance | 2 |" in md
     rules = tmp_path / "f.toml"
     rules.write_text("[stage2]\nmax_repeats = 3\nmax_tool_errors = 1\nper_instance = 3\n")
     loose = build([copy, errs, again], tmp_path / "l", filters=load_filters(rules))
-    assert loose["stages"]["stage2"]["dropped"] == {} and len(_rows(tmp_path / "l", "stage2")) == 6
+    assert (
+        loose["stages"]["stage2"]["dropped"] == {"duplicate": 2} and len(_rows(tmp_path / "l", "stage2")) == 4
+    )
 
 
 def test_fewest_steps_is_the_attempt_kept(run: Path, tmp_path: Path) -> None:
