@@ -205,17 +205,18 @@ def _sharegpt(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 def check_mistral(row_: dict[str, Any]) -> str | None:
     """Why mistral-common's fine-tuning validator refuses the row, None when it accepts it or when
-    mistral-common is not installed."""
+    mistral-common is not installed. The v11 validator: the instruct version whose tool calls need
+    9-character alphanumeric ids and may carry reasoning text beside them (Devstral's)."""
     try:
         from mistral_common.exceptions import MistralCommonException
         from mistral_common.protocol.instruct.request import ChatCompletionRequest
-        from mistral_common.protocol.instruct.validator import MistralRequestValidator, ValidationMode
+        from mistral_common.protocol.instruct.validator import MistralRequestValidatorV11, ValidationMode
     except ImportError:
         return None
     messages = [{k: v for k, v in m.items() if k != "weight"} for m in row_["messages"]]
     try:
         request = ChatCompletionRequest.from_openai(messages, tools=row_.get("tools") or None)
-        MistralRequestValidator(ValidationMode.finetuning).validate_request(request)
+        MistralRequestValidatorV11(ValidationMode.finetuning).validate_request(request)
     except (MistralCommonException, ValueError, TypeError) as exc:
         return f"{type(exc).__name__}: {exc}".splitlines()[0]
     return None
