@@ -54,6 +54,7 @@ def plots(report: dict[str, Any], tokens: dict[str, list[int]], out: Path) -> li
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     out.mkdir(parents=True, exist_ok=True)
     stages = list(report["stages"])
@@ -73,6 +74,7 @@ def plots(report: dict[str, Any], tokens: dict[str, list[int]], out: Path) -> li
         ax.text(0.5, 0.5, "no rows kept", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("tokens per row (approx., characters / 3)")
     ax.set_ylabel("rows")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("Token lengths of the rows kept")
     fig.tight_layout()
     fig.savefig(out / "token_lengths.png", dpi=80, metadata=meta)
@@ -84,7 +86,7 @@ def plots(report: dict[str, Any], tokens: dict[str, list[int]], out: Path) -> li
         ("rejections.png", "rejections", "Attempts failing each rule", "attempts"),
     ):
         labels = sorted({k for s in stages for k in report["stages"][s][key]})
-        fig, ax = plt.subplots(figsize=(7, max(2.5, 0.35 * len(labels) * len(stages) + 1)))
+        fig, ax = plt.subplots(figsize=(7, max(3.0, 0.35 * len(labels) * len(stages) + 1.5)))
         height = 0.8 / max(1, len(stages))
         for j, s in enumerate(stages):
             values = [report["stages"][s][key].get(k, 0) for k in labels]
@@ -93,9 +95,10 @@ def plots(report: dict[str, Any], tokens: dict[str, list[int]], out: Path) -> li
         if not labels:
             ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes)
         ax.invert_yaxis()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(xlabel)
         ax.set_title(title)
-        ax.legend()
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=len(stages), frameon=False)
         fig.tight_layout()
         fig.savefig(out / name, dpi=80, metadata=meta)
         plt.close(fig)
