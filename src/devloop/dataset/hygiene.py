@@ -10,6 +10,7 @@ Jaccard similarity reaches NEAR_DUPLICATE, found through an LSH index.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -185,9 +186,20 @@ _ASSIGNED = re.compile(
 _HOME = re.compile(r"(/home/|/Users/)(?!user/)[A-Za-z0-9._-]+(?=/|\b)")
 
 
+# A literal every pattern above needs: text without one is returned at once (most text, and the same
+# tool descriptions and prompts in every row are looked up in the cache).
+_HINT = re.compile(
+    r"sk-|gh[pousr]_|github_pat_|glpat-|AKIA|ASIA|AIza|xox|hf_|_live_|_test_|eyJ|PRIVATE KEY|/home/|/Users/"
+    r"|(?i:bearer|token|key|secret|passw)"
+)
+
+
+@functools.lru_cache(maxsize=65536)
 def scrub(text: str) -> str:
     """`text` with API keys of the common shapes, bearer tokens, secret-named assignments and private
     keys replaced by [REDACTED], and home directories (/home/NAME, /Users/NAME) by /home/user."""
+    if not _HINT.search(text):
+        return text
     for pattern in _SECRETS:
         text = pattern.sub(REDACTED, text)
     text = _BEARER.sub(lambda m: f"{m[1]}{m[2]}{REDACTED}", text)
