@@ -90,11 +90,12 @@ def test_preference_pairs_and_the_datasets_copy(run: Path, tmp_path: Path) -> No
 
     copy = tmp_path / "run"
     shutil.copytree(run, copy, symlinks=True, ignore=shutil.ignore_patterns("repo", "cache"))
-    # A second, failed attempt at one instance: attempt 0's record, graded unresolved.
+    # A second, failed attempt at one instance: attempt 0's record with another patch, graded unresolved.
     attempts = copy / "instances/devloop__confetti-1/attempts"
     shutil.copytree(attempts / "0", attempts / "1", symlinks=True)
     unit = json.loads((attempts / "1/unit.json").read_text())
     unit["index"], unit["verdict"]["category"] = 1, "unresolved"
+    unit["patch"] += "+another change\n"  # the same patch twice would be one pair (deduplicated)
     (attempts / "1/unit.json").write_text(json.dumps(unit))
     report = build([copy], tmp_path / "o")
     assert report["preferences"] == 1 and report["stages"]["stage1"]["dropped"] == {"unresolved": 1}
@@ -103,4 +104,5 @@ def test_preference_pairs_and_the_datasets_copy(run: Path, tmp_path: Path) -> No
     assert [m["role"] for m in pair["prompt"]] == ["system", "user"] and pair["chosen"] and pair["rejected"]
     hf = datasets.load_from_disk(str(tmp_path / "o/stage1/hf"))
     assert sum(split.num_rows for split in hf.values()) == 2
-    assert json.loads(next(iter(hf.values()))[0]["json"])["messages"]
+    first = next(iter(hf.values()))[0]
+    assert first["messages"][0]["role"] == "system" and isinstance(json.loads(first["tools"]), list)

@@ -58,19 +58,28 @@ def test_stage2_drops_tool_errors_repeats_and_extra_attempts(run: Path, tmp_path
     events = [json.loads(x) for x in traj.read_text().splitlines()]
     next(e for e in events if e["type"] == "step")["observations"][0]["is_error"] = True
     traj.write_text("".join(json.dumps(e) + "\n" for e in events))
-    again = _copy(run, tmp_path / "again")  # a third, clean run
+    again = _copy(run, tmp_path / "again")  # a third, clean run with other patches (not duplicates)
+    for iid in (CONFETTI, CSVLITE):
+        unit = json.loads((_att(again, iid) / "unit.json").read_text())
+        _edit_unit(_att(again, iid), patch=unit["patch"] + "+one more line\n")
     report = build([copy, errs, again], tmp_path / "o")
     stage2 = report["stages"]["stage2"]
     # confetti: the looped attempt is out, two clean ones left, one kept; csvlite: one error, two clean.
     assert stage2["dropped"] == {"per_instance": 2, "repeats": 1, "tool_errors": 1}
+    assert stage2["rejections"] == {"repeats": 1, "tool_errors": 1}
     assert sorted(r["instance_id"] for r in _rows(tmp_path / "o", "stage2")) == [CONFETTI, CSVLITE]
-    assert sum(report["stages"]["stage1"]["kept"].values()) == 6
+    # Stage 1 keeps all three runs' attempts but one per instance and patch: the looped confetti
+    # attempt made the same change as errs' (and csvlite's in `oracle` the same as errs').
+    assert report["stages"]["stage1"]["dropped"] == {"duplicate": 2}
+    assert sum(report["stages"]["stage1"]["kept"].values()) == 4
     md = (tmp_path / "o" / "report.md").read_text()
     assert "| stage2 | repeats | 1 |" in md and "| stage2 | per_instance | 2 |" in md
     rules = tmp_path / "f.toml"
     rules.write_text("[stage2]\nmax_repeats = 3\nmax_tool_errors = 1\nper_instance = 3\n")
     loose = build([copy, errs, again], tmp_path / "l", filters=load_filters(rules))
-    assert loose["stages"]["stage2"]["dropped"] == {} and len(_rows(tmp_path / "l", "stage2")) == 6
+    assert (
+        loose["stages"]["stage2"]["dropped"] == {"duplicate": 2} and len(_rows(tmp_path / "l", "stage2")) == 4
+    )
 
 
 def test_fewest_steps_is_the_attempt_kept(run: Path, tmp_path: Path) -> None:
@@ -143,3 +152,69 @@ def test_inspect_escapes_control_characters_and_report_cells_escape_pipes(run: P
     assert result.exit_code == 0 and "planted" in result.output and "[assistant]" in result.output
     assert "\x1b" not in result.output and "\x07" not in result.output and "\\x1b]52" in result.output
     assert cell("a|b\n| x") == "a\\|b \\| x"
+
+
+def test_denials_rollbacks_patch_size_and_reviews_are_judged(run: Path) -> None:
+    from devloop.dataset.filters import STAGE2, judge, measures
+
+    (a,) = [x for x in attempts(run) if x["instance_id"] == CONFETTI]
+    steps = [e for e in a["events"] if e["type"] == "step"]
+    assert judge(a, measures(a), STAGE2)[1] == []
+    # A denied call made again at once is unanswered; answered by another call, it is fine.
+    denied = {
+        **steps[0],
+        "observations": [{"text": "Not run", "is_error": True, "meta": {"policy": {"action": "deny"}}}],
+    }
+    looped = {**a, "events": [a["events"][0], denied, {**steps[0]}, *a["events"][2:]]}
+    assert measures(looped)["denials_unanswered"] == 1
+    answered = {**a, "events": [a["events"][0], denied, *a["events"][2:]]}
+    assert measures(answered)["denials_unanswered"] == 0
+    assert "unanswered_denial" in judge(looped, measures(looped), STAGE2)[1]
+    rescued = {**a, "result": {"rollbacks": 1}}
+    assert "rollback_or_rescue" in judge(rescued, measures(rescued), STAGE2)[1]
+    big = {**a, "patch": a["patch"] + "".join(f"+line {i}\n" for i in range(200))}
+    assert "patch_too_large" in judge(big, measures(big), STAGE2)[1]
+    rejected = {**a, "review": {"action": "reject"}}
+    assert "review_not_accepted" in judge(rejected, measures(rejected), STAGE2)[1]
+    assert judge({**a, "review": {"action": "accept"}}, measures(a), STAGE2)[1] == []
+
+
+def test_minimisation_gives_a_refiner_triple(run: Path) -> None:
+    from devloop.dataset.extra import refiner_triples
+
+    (a,) = [x for x in attempts(run) if x["instance_id"] == CONFETTI]
+    assert refiner_triples([a]) == []  # not minimised, not reviewed
+    longer = a["patch"] + "+print('debug')\n"
+    events = [
+        *a["events"][:-2],
+        {**a["events"][-2], "patch": longer},
+        a["events"][-1],
+    ]  # the last step's patch
+    mini = {
+        **a,
+        "events": events,
+        "result": {"minimize": {"size_before": 14, "size_after": 13, "verified": True}},
+    }
+    (triple,) = refiner_triples([mini])
+    assert (
+        triple["source"] == "minimize" and triple["patch"] == longer and triple["refined_patch"] == a["patch"]
+    )
+    assert "tests/test_env.py::test_nested_boolean" in triple["tests"] and triple["verified"]
+
+
+def test_bad_user_rules_are_one_line(tmp_path: Path) -> None:
+    rules = tmp_path / "f.toml"
+    for text, message in (
+        ('[rules.x]\nmeasure = "speed"\nmax = 1\n', "measure must be one of"),
+        ('[rules.x]\npattern = "("\n', "not a regular expression"),
+        ('[rules.x]\nall = ["nope"]\n', "'nope' is not a flag rule"),
+        ('[rules.finished]\nmeasure = "steps"\nmax = 1\n', "is a built-in rule"),
+        ("[stage3]\n", "unknown table [stage3]"),
+    ):
+        rules.write_text(text)
+        try:
+            load_filters(rules)
+        except ValueError as exc:
+            assert message in str(exc) and "\n" not in str(exc), (text, exc)
+        else:
+            raise AssertionError(f"accepted: {text!r}")

@@ -18,12 +18,14 @@ def register(app: typer.Typer) -> None:
 
 @dataset_app.command("build", no_args_is_help=True)
 def build_(
-    runs: Annotated[list[Path], typer.Argument(help="Run directories (from devloop eval).")],
+    runs: Annotated[
+        list[Path], typer.Argument(help="Eval run directories, chat session directories or chat stores.")
+    ],
     out: Annotated[Path, typer.Option("--out", help="Where to write the data set.")],
     filters: Annotated[
         Path | None, typer.Option("--filters", help="TOML file with [stage1] / [stage2] rules.")
     ] = None,
-    format_: Annotated[str, typer.Option("--format", help="openai (only one so far).")] = "openai",
+    format_: Annotated[str, typer.Option("--format", help="openai, mistral or sharegpt.")] = "openai",
     render: Annotated[str, typer.Option("--render", help="Comma list of native, xml.")] = "native",
     split_by: Annotated[str, typer.Option("--split-by", help="repo or instance.")] = "repo",
     valid_fraction: Annotated[float, typer.Option("--valid-fraction", help="Share in valid.")] = 0.1,
@@ -32,11 +34,13 @@ def build_(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the split.")] = 0,
 ) -> None:
-    """Write DIR/stage1, DIR/stage2 (train/valid JSONL), filter_report.json and report.md."""
-    from devloop.dataset.build import build, load_filters, task_ids
+    """Write DIR/stage1, DIR/stage2 (train/valid JSONL and hf/), DIR/preferences, DIR/refiner,
+    trajectories.jsonl, filter_report.json, report.md and plots/."""
+    from devloop.dataset.build import FORMATS, build, load_filters, task_ids
+    from devloop.dataset.collect import kind
 
-    if format_ != "openai":
-        fail(f"--format {format_}: only openai is implemented")
+    if format_ not in FORMATS:
+        fail(f"--format {format_}: give one of {', '.join(FORMATS)}")
     renders = tuple(r.strip() for r in render.split(",") if r.strip())
     if not renders or set(renders) - {"native", "xml"}:
         fail(f"--render {render}: give native, xml or native,xml")
@@ -45,8 +49,10 @@ def build_(
     if not 0.0 <= valid_fraction < 1.0:
         fail(f"--valid-fraction {valid_fraction}: give a number in [0, 1)")
     for run in runs:
-        if not (run / "instances").is_dir():
-            fail(f"{run}: not an eval run directory (no instances/)")
+        if kind(run) is None:
+            fail(
+                f"{run}: not an eval run directory (instances/), a chat session (session.json) or a chat store (sessions/)"
+            )
     try:
         rules = load_filters(filters)
         exclude = task_ids(decontaminate) if decontaminate else None
@@ -54,10 +60,14 @@ def build_(
         fail(str(exc))
     report = build(
         runs, out, seed=seed, valid_fraction=valid_fraction, renders=renders, split_by=split_by,
-        filters=rules, exclude=exclude,
+        filters=rules, exclude=exclude, fmt=format_,
     )  # fmt: skip
     for stage, s in report["stages"].items():
         typer.echo(f"{stage}: train {s['kept']['train']}, valid {s['kept']['valid']}")
+    for name, n in sorted(report["outputs"].items()):
+        typer.echo(f"{name}: {n}")
+    if report["mistral_invalid"]:
+        typer.echo(f"rows mistral-common refused (left out, see report.md): {len(report['mistral_invalid'])}")
 
 
 @dataset_app.command("inspect", no_args_is_help=True)

@@ -1,70 +1,83 @@
-"""Build stage1/stage2 SFT sets from eval run directories.
+"""Build the data sets of `devloop dataset build` from eval run directories and chat sessions.
 
-Run directories hold model-written text: it is read as data only (devloop.dataset.collect), never
-executed, and no symlink in a run directory is followed.
+Run and session directories hold model-written text: it is read as data only (devloop.dataset.collect),
+never executed, and no symlink in them is followed. Every string written passes the secret scrubber.
+
+Per stage: an attempt at an evaluation-set task is dropped (`decontaminated`); every rule of the stage
+is judged; of the attempts that pass them all, one per (instance, normalised patch) is kept
+(`duplicate`), then `per_instance` (fewest steps first, then run order) and `balance_repos` (no
+repository above that many times the median repository's count). Rows are split by a seeded hash of the
+repository (or instance), so no repository is in both train and valid. Everything is sorted and the
+split seeded, so a re-run on the same inputs writes the same bytes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import math
+import statistics
 from pathlib import Path
 from typing import Any
 
-from devloop.dataset.collect import attempts
-from devloop.dataset.filters import STAGE1, STAGE2, failure, load_filters
-from devloop.dataset.hygiene import EvalSet, task_ids
-from devloop.formats.registry import get_format
-from devloop.types import ToolCall
+from devloop.dataset.collect import sources
+from devloop.dataset.filters import STAGE1, STAGE2, judge, load_filters, measures, printable
+from devloop.dataset.hygiene import EvalSet, dedup_key, repo_of, scrub_value, split_of, task_ids
+from devloop.dataset.render import FORMATS, RENDERS, check_mistral, conversation, row
+from devloop.dataset.report import cell, plots, report_md
 
-__all__ = ["STAGE1", "STAGE2", "build", "load_filters", "messages", "repo_of", "split_of", "task_ids"]
+__all__ = [
+    "FORMATS", "RENDERS", "STAGE1", "STAGE2", "build", "cell", "load_filters", "messages", "repo_of",
+    "split_of", "task_ids",
+]  # fmt: skip
 
-
-def _calls(step: dict[str, Any]) -> list[ToolCall]:
-    calls = []
-    for raw in step.get("calls") or []:
-        if isinstance(raw, dict) and isinstance(raw.get("name"), str):
-            args = raw.get("arguments") if isinstance(raw.get("arguments"), dict) else {}
-            calls.append(ToolCall(name=raw["name"], arguments=args, id=str(raw.get("id") or "")))
-    return calls
+CHARS_PER_TOKEN = 3  # devloop.feedback.tokens' approximation: over-counts common BPE vocabularies
 
 
 def messages(events: list[dict[str, Any]], render: str = "native") -> list[dict[str, Any]]:
-    """OpenAI chat messages of a trajectory; calls rendered by the format's own render_call."""
-    fmt = get_format(render)
-    out: list[dict[str, Any]] = []
-    start = next((e for e in events if e.get("type") == "start"), {})
-    if isinstance(start.get("system"), str):
-        out.append({"role": "system", "content": start["system"]})
-    if isinstance(start.get("task"), str):
-        out.append({"role": "user", "content": start["task"]})
-    for step in (e for e in events if e.get("type") == "step"):
-        calls = _calls(step)
-        obs = [o for o in step.get("observations") or [] if isinstance(o, dict)]
-        if fmt.native:
-            tool_calls = [fmt.render_call(c, i) for i, c in enumerate(calls)]
-            out.append({"role": "assistant", "content": "", "tool_calls": tool_calls})
-            for tc, o in zip(tool_calls, obs, strict=False):
-                out.append(
-                    {"role": "tool", "tool_call_id": tc.get("id", ""), "content": str(o.get("text", ""))}
-                )
-        else:
-            out.append({"role": "assistant", "content": "\n".join(str(fmt.render_call(c)) for c in calls)})
-            text = "\n".join(str(o.get("text", "")) for o in obs)
-            out.append({"role": "user", "content": text})
-    return out
+    """OpenAI chat messages of a trajectory (see devloop.dataset.render.conversation)."""
+    return conversation(events, render)
 
 
-def repo_of(instance_id: str) -> str:
-    """SWE-bench ids are `owner__repo-NUMBER`: the repository is what precedes the last `-`."""
-    head, sep, tail = instance_id.rpartition("-")
-    return head if sep and tail.isdigit() else instance_id
+def _tokens(msgs: list[dict[str, Any]]) -> int:
+    chars = sum(len(str(m.get("content") or "")) for m in msgs)
+    chars += sum(len(c["function"]["arguments"]) for m in msgs for c in m.get("tool_calls") or [])
+    return math.ceil(chars / CHARS_PER_TOKEN)
 
 
-def split_of(key: str, seed: int, valid_fraction: float) -> str:
-    """A seeded hash of the key, so one repository (or instance) is never in both splits."""
-    h = int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    return "valid" if h < valid_fraction else "train"
+def _jsonl(path: Path, rows: list[dict[str, Any]]) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps(scrub_value(r), sort_keys=True, ensure_ascii=False) + "\n" for r in rows)
+    path.write_text(text, encoding="utf-8")
+    return len(rows)
+
+
+def _balance(
+    ranked: dict[str, list[dict[str, Any]]], factor: float
+) -> tuple[dict[str, list[dict[str, Any]]], int]:
+    """At most `factor` times the median per-repository count from each repository (0: no cap);
+    within a repository the instances are taken in turn, so one instance does not fill the quota."""
+    by_repo: dict[str, list[str]] = {}
+    for iid in sorted(ranked):
+        by_repo.setdefault(repo_of(ranked[iid][0]), []).append(iid)
+    counts = [sum(len(ranked[i]) for i in ids) for ids in by_repo.values()]
+    if not factor or not counts:
+        return ranked, 0
+    cap = max(1, math.floor(factor * statistics.median(counts)))
+    kept: dict[str, list[dict[str, Any]]] = {}
+    dropped = 0
+    for ids in by_repo.values():
+        queue = {i: list(ranked[i]) for i in ids}
+        taken = 0
+        while any(queue.values()):
+            for iid in ids:
+                if queue[iid]:
+                    a = queue[iid].pop(0)
+                    if taken < cap:
+                        kept.setdefault(iid, []).append(a)
+                        taken += 1
+                    else:
+                        dropped += 1
+    return kept, dropped
 
 
 def build(
@@ -77,90 +90,115 @@ def build(
     split_by: str = "repo",
     filters: dict[str, dict[str, Any]] | None = None,
     exclude: EvalSet | set[str] | None = None,
+    fmt: str = "openai",
 ) -> dict[str, Any]:
-    """Write out/stage1, out/stage2 (train/valid.jsonl), filter_report.json and report.md; the report.
+    """Write out/stage1 and out/stage2 (train/valid.jsonl and hf/), out/preferences (pairs, KTO rows),
+    out/refiner, out/trajectories.jsonl (the rules each attempt passed and failed), filter_report.json,
+    report.md and plots/; the report.
 
-    `exclude`: an evaluation set (ids and problem statements, see hygiene), or bare instance ids."""
+    `exclude`: an evaluation set (see hygiene), or bare instance ids."""
+    from devloop.dataset.extra import kto_rows, preference_pairs, refiner_triples, save_hf
+
     evalset = EvalSet(ids=set(exclude)) if isinstance(exclude, set) else exclude
-    found = sorted((a for r in runs for a in attempts(r)), key=lambda a: (a["instance_id"], a["index"]))
-    report: dict[str, Any] = {"attempts": len(found), "stages": {}}
+    found = sorted(
+        (a for r in runs for a in sources(r)), key=lambda a: (a["instance_id"], a["run"], a["index"])
+    )
+    measured = [measures(a, _tokens(conversation(a["events"], "native"))) for a in found]
+    contaminated = [evalset.why(a) if evalset else None for a in found]
+    records: list[dict[str, Any]] = [
+        {"run": a["run"], "instance_id": a["instance_id"], "attempt": a["index"], "resolved": a["resolved"],
+         "category": a["category"], "measures": m, "decontaminated": why, "stages": {}}
+        for a, m, why in zip(found, measured, contaminated, strict=True)
+    ]  # fmt: skip
+    report: dict[str, Any] = {"attempts": len(found), "stages": {}, "format": fmt, "renders": list(renders)}
+    tokens: dict[str, list[int]] = {}
+    invalid: list[str] = []
     for stage, rules in (filters or load_filters(None)).items():
         dropped: dict[str, int] = {}
-        passed: dict[str, list[dict[str, Any]]] = {}
-        for a in found:
-            why = "decontaminated" if evalset and evalset.contains(a) else failure(a, rules)
-            if why:
-                dropped[why] = dropped.get(why, 0) + 1
+        rejections: dict[str, int] = {}
+        passed: dict[str, list[int]] = {}
+        for n, a in enumerate(found):
+            ok, failed = judge(a, measured[n], rules)
+            rec = records[n]["stages"][stage] = {"passed": ok, "failed": failed, "kept": False}
+            for why in failed:
+                rejections[why] = rejections.get(why, 0) + 1
+            first = "decontaminated" if contaminated[n] else (failed[0] if failed else None)
+            if first:
+                dropped[first] = dropped.get(first, 0) + 1
+                rec["dropped_as"] = first
             else:
-                passed.setdefault(a["instance_id"], []).append(a)
-        rows: dict[str, list[str]] = {"train": [], "valid": []}
+                passed.setdefault(a["instance_id"], []).append(n)
+
+        def drop(n: int, why: str, dropped: dict[str, int] = dropped, stage: str = stage) -> None:
+            dropped[why] = dropped.get(why, 0) + 1
+            records[n]["stages"][stage]["dropped_as"] = why
+
+        ranked: dict[str, list[dict[str, Any]]] = {}
+        for iid in sorted(passed):
+            order = sorted(passed[iid], key=lambda n: (found[n]["steps"], found[n]["run"], found[n]["index"]))
+            seen: set[str] = set()
+            unique = []
+            for n in order:
+                key = dedup_key(found[n])
+                if key in seen:
+                    drop(n, "duplicate")
+                else:
+                    seen.add(key)
+                    unique.append(n)
+            if "per_instance" in rules and len(unique) > int(rules["per_instance"]):
+                for n in unique[int(rules["per_instance"]) :]:
+                    drop(n, "per_instance")
+                unique = unique[: int(rules["per_instance"])]
+            ranked[iid] = [{"n": n, **found[n]} for n in unique]
+        ranked, _ = _balance(ranked, float(rules.get("balance_repos", 0)))
+        kept_n = {a["n"] for v in ranked.values() for a in v}
+        for iid in passed:
+            for n in passed[iid]:
+                if n not in kept_n and "dropped_as" not in records[n]["stages"][stage]:
+                    drop(n, "balance_repos")
+        rows: dict[str, list[dict[str, Any]]] = {"train": [], "valid": []}
         per_repo: dict[str, int] = {}
-        for instance_id in sorted(passed):
-            ranked = sorted(passed[instance_id], key=lambda a: a["steps"])  # stable: run order next
-            if "per_instance" in rules and len(ranked) > int(rules["per_instance"]):
-                extra = len(ranked) - int(rules["per_instance"])
-                dropped["per_instance"] = dropped.get("per_instance", 0) + extra
-                ranked = ranked[: int(rules["per_instance"])]
-            key = repo_of(instance_id) if split_by == "repo" else instance_id
-            per_repo[repo_of(instance_id)] = per_repo.get(repo_of(instance_id), 0) + len(ranked)
-            for a in ranked:
+        tokens[stage] = []
+        for iid in sorted(ranked):
+            for a in ranked[iid]:
+                records[a["n"]]["stages"][stage]["kept"] = True
+                repo = repo_of(a)
+                per_repo[repo] = per_repo.get(repo, 0) + 1
+                split = split_of(repo if split_by == "repo" else iid, seed, valid_fraction)
+                records[a["n"]]["stages"][stage]["split"] = split
                 for render in renders:
-                    row = {
-                        "instance_id": instance_id,
-                        "attempt": a["index"],
-                        "render": render,
-                        "messages": messages(a["events"], render),
-                    }
-                    rows[split_of(key, seed, valid_fraction)].append(json.dumps(row, sort_keys=True))
-        (out / stage).mkdir(parents=True, exist_ok=True)
+                    r = row(a, render, fmt)
+                    why = check_mistral(r) if fmt == "mistral" else None
+                    if why:
+                        invalid.append(f"{stage} {iid} {a['run']}#{a['index']} {render}: {why}")
+                        continue
+                    tokens[stage].append(_tokens(r.get("messages") or []) or measured[a["n"]]["tokens"])
+                    rows[split].append(r)
         for split, lines in rows.items():
-            (out / stage / f"{split}.jsonl").write_text("".join(x + "\n" for x in lines), encoding="utf-8")
+            _jsonl(out / stage / f"{split}.jsonl", lines)
         report["stages"][stage] = {
-            "rules": rules,
+            "rules": printable(rules),
             "kept": {k: len(v) for k, v in rows.items()},
             "dropped": dict(sorted(dropped.items())),
+            "rejections": dict(sorted(rejections.items())),
             "per_repo": dict(sorted(per_repo.items())),
         }
-    from devloop.dataset.extra import preference_pairs, save_hf
-
-    pairs = preference_pairs(found, renders[0])
-    (out / "preferences").mkdir(parents=True, exist_ok=True)
-    (out / "preferences" / "pairs.jsonl").write_text(
-        "".join(json.dumps(p, sort_keys=True) + "\n" for p in pairs), encoding="utf-8"
-    )
-    report["preferences"] = len(pairs)
-    report["hf_copies"] = all([save_hf(out / "stage1"), save_hf(out / "stage2")])
+    clean = [a for a, why in zip(found, contaminated, strict=True) if not why]
+    outputs = {
+        "preferences/pairs.jsonl": _jsonl(
+            out / "preferences" / "pairs.jsonl", preference_pairs(clean, renders[0])
+        ),
+        "preferences/kto.jsonl": _jsonl(out / "preferences" / "kto.jsonl", kto_rows(clean, renders[0])),
+        "refiner/triples.jsonl": _jsonl(out / "refiner" / "triples.jsonl", refiner_triples(clean)),
+        "trajectories.jsonl": _jsonl(out / "trajectories.jsonl", records),
+    }
+    report["preferences"] = outputs["preferences/pairs.jsonl"]
+    report["outputs"] = outputs
+    report["mistral_invalid"] = invalid
+    report["hf_copies"] = all([save_hf(out / "stage1", fmt), save_hf(out / "stage2", fmt)])
+    report["plots"] = plots(report, tokens, out / "plots")
     (out / "filter_report.json").write_text(
-        json.dumps(report, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+        json.dumps(report, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
     )
     (out / "report.md").write_text(report_md(report), encoding="utf-8")
     return report
-
-
-def cell(value: object) -> str:
-    """`value` as one markdown table cell: `|` escaped, line breaks folded, so no cell text can add a
-    column or a row."""
-    return " ".join(str(value).replace("\\", "\\\\").replace("|", "\\|").split())
-
-
-def report_md(report: dict[str, Any]) -> str:
-    lines = ["# devloop dataset", "", f"Attempts read: {report['attempts']}", ""]
-    lines += ["| stage | train | valid |", "|---|---:|---:|"]
-    for stage, s in report["stages"].items():
-        lines.append(f"| {cell(stage)} | {s['kept']['train']} | {s['kept']['valid']} |")
-    lines += ["", "## Dropped, by the first rule failed", "", "| stage | rule | attempts |", "|---|---|---:|"]
-    for stage, s in report["stages"].items():
-        lines += [f"| {cell(stage)} | {cell(why)} | {n} |" for why, n in s["dropped"].items()]
-    lines += [
-        "",
-        "## Attempts kept per repository",
-        "",
-        "| stage | repository | attempts |",
-        "|---|---|---:|",
-    ]
-    for stage, s in report["stages"].items():
-        lines += [f"| {cell(stage)} | {cell(r)} | {n} |" for r, n in s["per_repo"].items()]
-    lines += ["", "## Rules", "", "| stage | rule | value |", "|---|---|---|"]
-    for stage, s in report["stages"].items():
-        lines += [f"| {cell(stage)} | {cell(k)} | {cell(v)} |" for k, v in sorted(s["rules"].items())]
-    return "\n".join(lines) + "\n"

@@ -1,4 +1,5 @@
-"""Reading eval run directories as data: one record per graded attempt, with its trajectory.
+"""Reading eval run directories and chat sessions as data: one record per attempt (or chat turn), with
+its trajectory, grade, task facts and review decision.
 
 A run directory holds what a model wrote, so it is read as hostile input: every path is opened one
 component at a time from an fd of the run's root with O_NOFOLLOW (a symlink anywhere is never followed,
@@ -71,32 +72,152 @@ def _events(text: str | None) -> list[dict[str, Any]]:
     return out
 
 
-def _problems(root: int) -> dict[str, str]:
-    """Problem statements of the run's task records (tasks.jsonl), by instance id."""
+def _tasks(root: int) -> dict[str, dict[str, Any]]:
+    """The run's task records (tasks.jsonl), by instance id."""
     found = {}
     for line in (read_file(root, "tasks.jsonl") or "").splitlines():
         rec = _json(line)
         if isinstance(rec, dict) and isinstance(rec.get("instance_id"), str):
-            found[rec["instance_id"]] = str(rec.get("problem_statement") or "")
+            found[rec["instance_id"]] = rec
+    return found
+
+
+def _reviews(root: int) -> dict[tuple[str, int], dict[str, Any]]:
+    """The latest review decision per (instance, attempt) in the run's reviews.jsonl (devloop review's
+    file: one JSON decision a line, later lines winning); a line that is not a decision is skipped."""
+    found: dict[tuple[str, int], dict[str, Any]] = {}
+    for line in (read_file(root, "reviews.jsonl") or "").splitlines():
+        rec = _json(line)
+        if not isinstance(rec, dict) or rec.get("action") not in ("accept", "reject", "correct"):
+            continue
+        try:
+            found[(str(rec["instance_id"]), int(rec["attempt"]))] = rec
+        except (KeyError, TypeError, ValueError):
+            continue
+    return found
+
+
+# Verdict categories that grade the model's answer; the others (env_error, timeout, agent_error, error)
+# say the run or the grader failed, so the attempt is neither desirable nor undesirable.
+GRADES = ("resolved", "unresolved", "empty_patch", "patch_apply_failed")
+
+
+def sources(path: Path) -> list[dict[str, Any]]:
+    """The attempts of an eval run directory, or the turns of a chat session (a directory holding
+    session.json) or of every session in a chat store (a directory holding sessions/)."""
+    try:
+        root = os.open(path, _DIR)
+    except OSError:
+        return []
+    try:
+        if _is_dir(root, "instances"):
+            return attempts(path)
+        if read_file(root, "session.json") is not None:
+            return chat_turns(path)
+        sessions = _open_dir(root, "sessions")
+        if sessions is None:
+            return []
+        names = _entries(sessions)
+        os.close(sessions)
+    finally:
+        os.close(root)
+    return [t for name in names for t in chat_turns(path / "sessions" / name)]
+
+
+def _is_dir(parent: int, name: str) -> bool:
+    fd = _open_dir(parent, name)
+    if fd is None:
+        return False
+    os.close(fd)
+    return True
+
+
+def kind(path: Path) -> str | None:
+    """ "run", "session" or "store" for a directory `sources` reads; None for anything else."""
+    try:
+        root = os.open(path, _DIR)
+    except OSError:
+        return None
+    try:
+        if _is_dir(root, "instances"):
+            return "run"
+        if read_file(root, "session.json") is not None:
+            return "session"
+        return "store" if _is_dir(root, "sessions") else None
+    finally:
+        os.close(root)
+
+
+def _record(**fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "run": "", "instance_id": "", "index": 0, "graded": False, "category": "", "resolved": False,
+        "finished": False, "exit_status": "", "steps": 0, "patch": "", "problem": "", "repo": "",
+        "gold_patch": "", "tests": [], "failing_tests": [], "patch_applied": False, "result": {},
+        "review": None, "task_meta": {}, "events": [],
+    }  # fmt: skip
+    base.update(fields)
+    return base
+
+
+def chat_turns(path: Path) -> list[dict[str, Any]]:
+    """One record per turn of a chat session (session.json plus turn-N/ run directories): ungraded, so
+    no stage that asks for a resolved patch keeps one, but every other rule applies."""
+    try:
+        root = os.open(path, _DIR)
+    except OSError:
+        return []
+    found = []
+    try:
+        session = _json(read_file(root, "session.json"))
+        if not isinstance(session, dict) or not isinstance(session.get("turns"), list):
+            return []
+        sid = str(session.get("id") or path.name)
+        for turn in session["turns"]:
+            if not isinstance(turn, dict) or not isinstance(turn.get("turn"), int):
+                continue
+            n = turn["turn"]
+            fd = _open_dir(root, f"turn-{n}")  # by its number: the recorded run_dir path is not followed
+            if fd is None:
+                continue
+            try:
+                events = _events(read_file(fd, "trajectory.jsonl"))
+                result = _json(read_file(fd, "result.json"))
+                patch = read_file(fd, "patch.diff") or ""
+            finally:
+                os.close(fd)
+            result = result if isinstance(result, dict) else {}
+            steps = sum(1 for e in events if e.get("type") == "step")
+            found.append(
+                _record(
+                    run=path.name, instance_id=f"chat-{sid}", index=n, exit_status=str(turn.get("exit_status") or ""),
+                    finished=turn.get("exit_status") == "finished", steps=steps, patch=patch,
+                    problem=str(turn.get("prompt") or ""), repo=f"chat:{Path(str(session.get('repo') or sid)).name}",
+                    result=result, events=events,
+                )
+            )  # fmt: skip
+    finally:
+        os.close(root)
     return found
 
 
 def attempts(run: Path) -> list[dict[str, Any]]:
-    """One record per graded attempt: instance, index, resolved, finished, steps, patch, problem (the
-    task's problem statement, "" when the run has no tasks.jsonl) and trajectory events."""
+    """One record per graded attempt of an eval run: instance, index, grade, patch, the task's problem
+    statement, repository and gold patch (from tasks.jsonl), the tests that decide it, result.json's
+    fields, the attempt's latest review decision, and the trajectory events."""
     try:
         root = os.open(run, _DIR)
     except OSError:
         return []
     found: list[dict[str, Any]] = []
     try:
-        problems = _problems(root)
+        tasks = _tasks(root)
+        reviews = _reviews(root)
         inst_root = _open_dir(root, "instances")
         if inst_root is None:
             return found
         try:
             for inst in _entries(inst_root):
-                found.extend(_instance(inst_root, inst, problems))
+                found.extend(_instance(inst_root, inst, tasks, reviews, run.name))
         finally:
             os.close(inst_root)
     finally:
@@ -104,7 +225,13 @@ def attempts(run: Path) -> list[dict[str, Any]]:
     return found
 
 
-def _instance(inst_root: int, name: str, problems: dict[str, str]) -> list[dict[str, Any]]:
+def _instance(
+    inst_root: int,
+    name: str,
+    tasks: dict[str, dict[str, Any]],
+    reviews: dict[tuple[str, int], dict[str, Any]],
+    run: str,
+) -> list[dict[str, Any]]:
     inst = _open_dir(inst_root, name)
     if inst is None:
         return []
@@ -118,6 +245,7 @@ def _instance(inst_root: int, name: str, problems: dict[str, str]) -> list[dict[
             att = _open_dir(att_root, att_name)
             if att is None:
                 continue
+            result: Any = None
             try:
                 unit = _json(read_file(att, "unit.json"))
                 if not isinstance(unit, dict):
@@ -125,6 +253,7 @@ def _instance(inst_root: int, name: str, problems: dict[str, str]) -> list[dict[
                 agent = _open_dir(att, "agent")
                 events = [] if agent is None else _events(read_file(agent, "trajectory.jsonl"))
                 if agent is not None:
+                    result = _json(read_file(agent, "result.json"))
                     os.close(agent)
             finally:
                 os.close(att)
@@ -136,18 +265,39 @@ def _instance(inst_root: int, name: str, problems: dict[str, str]) -> list[dict[
                 steps = int(unit.get("steps") or 0)
             except (TypeError, ValueError):
                 continue
+            task = tasks.get(iid, {})
+            status = verdict.get("tests_status") if isinstance(verdict.get("tests_status"), dict) else {}
+            tests, failing = [], []
+            for group in ("FAIL_TO_PASS", "PASS_TO_PASS"):
+                g = status.get(group) if isinstance(status.get(group), dict) else {}
+                for key in ("success", "failure"):
+                    names = [str(t) for t in g.get(key) or [] if isinstance(t, str)]
+                    tests += names
+                    failing += names if key == "failure" else []
+            category = str(verdict.get("category") or "")
+            patch = str(unit.get("patch") or "")
+            review = reviews.get((iid, index))
+            if review is not None and review.get("model_patch_sha256") not in (None, _sha256(patch)):
+                review = None  # decided on another patch (the attempt was redone): stale
             found.append(
-                {
-                    "instance_id": iid,
-                    "index": index,
-                    "resolved": verdict.get("category") == "resolved",
-                    "finished": unit.get("exit_status") == "finished",
-                    "steps": steps,
-                    "patch": str(unit.get("patch") or ""),
-                    "problem": problems.get(iid, ""),
-                    "events": events,
-                }
-            )
+                _record(
+                    run=run, instance_id=iid, index=index, graded=category in GRADES, category=category,
+                    resolved=category == "resolved", finished=unit.get("exit_status") == "finished",
+                    exit_status=str(unit.get("exit_status") or ""), steps=steps, patch=patch,
+                    problem=str(task.get("problem_statement") or ""), repo=str(task.get("repo") or ""),
+                    gold_patch=str(task.get("patch") or ""), tests=sorted(set(tests)),
+                    failing_tests=sorted(set(failing)),
+                    patch_applied=bool(verdict.get("patch_applied_with")) or category in ("resolved", "unresolved"),
+                    result=result if isinstance(result, dict) else {}, review=review, events=events,
+                    task_meta={k: task[k] for k in ("issue_numbers", "issue_url", "issue_number") if k in task},
+                )
+            )  # fmt: skip
     finally:
         os.close(att_root)
     return found
+
+
+def _sha256(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

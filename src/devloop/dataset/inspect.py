@@ -26,11 +26,17 @@ def _cut(text: str) -> str:
 def render_example(row: dict[str, Any]) -> str:
     """The row's conversation as text: a [role] line per message, its content and its tool calls."""
     out = [f"example: {row.get('instance_id')} (attempt {row.get('attempt')}, render {row.get('render')})"]
+    for turn in row.get("conversations") or []:  # ShareGPT
+        if isinstance(turn, dict):
+            out += [f"[{turn.get('from')}]", _cut(str(turn.get("value", "")))]
     for msg in row.get("messages") or []:
         if not isinstance(msg, dict):
             continue
         out.append(
-            f"[{msg.get('role')}" + (f" {msg['tool_call_id']}" if msg.get("tool_call_id") else "") + "]"
+            f"[{msg.get('role')}"
+            + (f" {msg['tool_call_id']}" if msg.get("tool_call_id") else "")
+            + (" weight 0: left out of the loss" if msg.get("weight") == 0 else "")
+            + "]"
         )
         if msg.get("content"):
             out.append(_cut(str(msg["content"])))
@@ -58,5 +64,9 @@ def inspect(directory: Path) -> str:
                 except ValueError:
                     raise ValueError(f"{path}:{lineno}: not JSON") from None
                 example = example or (row if isinstance(row, dict) else None)
+    report = json.loads((directory / "filter_report.json").read_text(encoding="utf-8"))
+    outputs = report.get("outputs") if isinstance(report, dict) else None
+    for name, n in sorted((outputs if isinstance(outputs, dict) else {}).items()):
+        out.append(f"{name}: {n}")
     out.append(render_example(example) if example else "no examples")
     return "\n".join(out)
