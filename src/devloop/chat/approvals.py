@@ -21,8 +21,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devloop.policy.prefix import approved_by_prefix, prefix_words
 from devloop.types import ToolCall
+
+# bashlex (policy.prefix) loads at the first question, not before the first prompt
+
+
+def prefix_words(rule: str) -> list[str] | None:
+    from devloop.policy.prefix import prefix_words as words
+
+    return words(rule)
+
+
+def approved_by_prefix(command: str, rules: list[str]) -> str | None:
+    from devloop.policy.prefix import approved_by_prefix as approved
+
+    return approved(command, rules)
 
 CHOICES = ("ask", "always", "never")
 
@@ -69,7 +82,8 @@ def load(repo: Path, store: Path) -> Approvals:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         return Approvals(warning=f"{path}: {e}: ignored")
     tools = {k: v for k, v in (table.get("tools") or {}).items() if v in CHOICES}
-    commands = [c for c in table.get("commands") or [] if isinstance(c, str) and prefix_words(c)]
+    # a rule that is not one plain command approves nothing (approved_by_prefix checks each on use)
+    commands = [c for c in table.get("commands") or [] if isinstance(c, str)]
     return Approvals(tools, commands)
 
 

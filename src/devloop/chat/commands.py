@@ -8,22 +8,25 @@ is replaced by ARGS). A built-in name always wins over a file of the same name.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from devloop.agent import StepInfo
+from typing import TYPE_CHECKING
+
 from devloop.chat.approvals import Approvals, ChatAsker
 from devloop.chat.checkpoint import Checkpoints, diff_since, store_root
 from devloop.chat.context import git_state, instructions, turn_context
-from devloop.chat.headless import run_turn
-from devloop.chat.preview import guarded, propose, rewrite
 from devloop.chat.repl import commit_now, rewind
 from devloop.chat.sessions import ChatSession, list_sessions
 from devloop.chat.ui import PlainUI
-from devloop.config import RunSettings
 from devloop.safefs import EscapeError, SafeFSError, SafeRoot
-from devloop.types import ToolCall
+
+if TYPE_CHECKING:  # loaded with the first turn (see headless), not before the first prompt
+    from devloop.agent import StepInfo
+    from devloop.config import RunSettings
+    from devloop.types import ToolCall
 
 HELP = {
     "/help": "this list",
@@ -64,6 +67,7 @@ class Chat:
     # -- the loop ---------------------------------------------------------------------------------
 
     def loop(self) -> None:
+        threading.Thread(target=warm_up, daemon=True, name="devloop-warm-up").start()
         while True:
             try:
                 line = self.ui.read().strip()
@@ -109,6 +113,7 @@ class Chat:
         if files.names:
             self.ui.say("attached: " + ", ".join(files.names), style="dim")
         n = len(self.session.turns) + 1
+        from devloop.chat.headless import run_turn
 
         def work() -> Any:
             return run_turn(self.repo, prompt, self.settings, self.session, self.checkpoints, ask=self.asker,
@@ -147,6 +152,8 @@ class Chat:
 
     def review_edit(self, call: ToolCall, auto: bool = False) -> bool:
         """An editor write shown as a diff first; accept / reject / edit (in $EDITOR)."""
+        from devloop.chat.preview import guarded, propose, rewrite
+
         try:
             proposed = propose(call, self.repo)
         except EscapeError:
@@ -335,6 +342,17 @@ class Chat:
         return (
             text.replace("$ARGUMENTS", arg) if "$ARGUMENTS" in text else f"{text.rstrip()}\n\n{arg}".rstrip()
         )
+
+
+def warm_up() -> None:
+    """Load what the first turn needs (the agent, the openai client, bashlex) while the user types."""
+    import importlib
+
+    for name in ("devloop.session", "devloop.chat.streaming", "devloop.policy.prefix", "devloop.chat.preview"):
+        try:
+            importlib.import_module(name)
+        except Exception:  # the turn will report it
+            return
 
 
 def show_history(ui: PlainUI, session: ChatSession) -> None:

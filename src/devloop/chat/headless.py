@@ -6,17 +6,17 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from devloop.agent import StepInfo
-from devloop.chat.approvals import keep_policy_file, policy_bytes
 from devloop.chat.checkpoint import Checkpoints, store_root
 from devloop.chat.sessions import ChatSession, Turn
-from devloop.chat.streaming import StreamingModel
-from devloop.config import RunSettings
-from devloop.policy import PolicyError, Rule, load_policy
-from devloop.runtime.identity import take_back
-from devloop.session import RunResult, Session
+
+if TYPE_CHECKING:  # the agent, the openai client and the policy load when the first turn runs, not
+    # before the first prompt (chat starts in well under a second)
+    from devloop.agent import StepInfo
+    from devloop.config import RunSettings
+    from devloop.policy import Rule
+    from devloop.session import RunResult
 
 
 def open_session(repo: Path, cont: bool, resume: str | None) -> tuple[ChatSession, Checkpoints]:
@@ -58,6 +58,12 @@ def run_turn(
     `context`: project instructions, repository state and attached files, put before the request.
     `interactive`: a person answers `ask` (chat's own rules: every command not already approved, and
     every edit, for its diff preview); otherwise only the policy's own ask rules reach `ask`."""
+    from devloop.chat.approvals import keep_policy_file, policy_bytes
+    from devloop.chat.streaming import StreamingModel
+    from devloop.policy import PolicyError, load_policy
+    from devloop.runtime.identity import take_back
+    from devloop.session import Session
+
     n = len(session.turns) + 1
     turn = Turn(n, prompt, checkpoints.save(n), run_dir=str(session.path / f"turn-{n}"))
     task = f"{session.history()}\n\nNow the user asks: {prompt}" if session.turns else prompt
@@ -93,6 +99,8 @@ def chat_rules(interactive: bool) -> list[Rule]:
     """Rules after the policy's own (which decide first): every editor call reaches `ask` (writes into
     .git or .devloop are refused there, and a person sees each edit's diff); in an interactive chat,
     so does every command no rule decided."""
+    from devloop.policy import Rule
+
     rules = [Rule("ask", tool="str_replace_editor", reason="an edit", source="devloop chat")]
     if interactive:
         rules.append(Rule("ask", tool="execute_bash", mode="interactive", source="devloop chat",

@@ -58,9 +58,12 @@ class StreamingModel(OpenAICompatModel):
             raw = self._client.post("/chat/completions", body=body, cast_to=httpx.Response, stream=True)
             if not raw.headers.get("content-type", "").startswith("text/event-stream"):
                 try:  # a server that does not stream answers with one JSON body
-                    return self._parse(json.loads(raw.read()))
+                    completion = self._parse(json.loads(raw.read()))
                 except (ValueError, RecursionError):
                     raise _Transient("malformed reply (body is not JSON)") from None
+                if completion.content and self.on_text:  # shown whole, as it came
+                    self.on_text(completion.content)
+                return completion
             events = openai.Stream(cast_to=dict, response=raw, client=self._client)  # type: ignore[arg-type]
             return merge(events, self.on_text)
         except openai.APITimeoutError:

@@ -12,6 +12,7 @@ escape sequence in a reply must not reach the user's terminal) and never as rich
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import concurrent.futures
 import contextlib
 import os
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +33,22 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 def shown(text: object) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
+@contextlib.contextmanager
+def patched_stdout() -> Iterator[None]:
+    """What is printed (by any thread) lands above the prompt, which is drawn again below it. As
+    prompt_toolkit's patch_stdout, with writes batched 10 ms apart instead of 200, so that a streamed
+    reply and the diff before a question show at once."""
+    from prompt_toolkit.patch_stdout import StdoutProxy
+
+    with StdoutProxy(sleep_between_writes=0.01, raw=True) as proxy:
+        saved = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = proxy  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = saved
 
 
 def choices_hint(choices: dict[str, str]) -> str:
@@ -118,6 +135,11 @@ class TerminalUI(PlainUI):
             completer=MentionCompleter(repo),
             complete_while_typing=True,
         )
+        # while a turn runs: the same history and completion, its line erased when it steps aside
+        self.ahead: PromptSession[str] = PromptSession(
+            history=self.session.history, completer=self.session.completer, complete_while_typing=True,
+            erase_when_done=True,
+        )  # fmt: skip
         self.questions: PromptSession[str] = PromptSession()
         self.console = Console(highlight=False, soft_wrap=False, force_terminal=sys.stdout.isatty())
         self.queued: list[str] = []
@@ -169,32 +191,27 @@ class TerminalUI(PlainUI):
             self._invalidate()
 
     def _invalidate(self) -> None:
-        app = self.session.app
+        app = self.ahead.app
         if app.is_running:
             app.invalidate()
 
     def _toolbar(self) -> Any:
         from prompt_toolkit.formatted_text import FormattedText
 
-        width = max(20, self.session.app.output.get_size().columns - 4)
+        width = max(20, self.ahead.app.output.get_size().columns - 4)
         line = shown(self._partial)[-width:]
         return FormattedText([("", f"… {line}" if line else f"working · {self.status()}")])
 
     # -- input (main thread) ----------------------------------------------------------------------
 
-    def prompt_text(self) -> str:
-        return "> "
-
     def read(self, prompt: str = "> ") -> str:
-        from prompt_toolkit.patch_stdout import patch_stdout
-
         self.end_stream()
         if self.queued:
             line = self.queued.pop(0)
             self.say(f"> {line}", style="bold")
             return line
         typed, self._typed = self._typed, ""
-        with patch_stdout(raw=True):
+        with patched_stdout():
             while True:
                 try:
                     return self.session.prompt(prompt, default=typed, bottom_toolbar=self.status)
@@ -203,10 +220,12 @@ class TerminalUI(PlainUI):
 
     def choose(self, question: str, choices: dict[str, str]) -> str:
         async def ask() -> str:
-            self.say(choices_hint(choices), style="bold")
+            self.end_stream()
+            # the choices are part of the prompt, so they show with it (a print would land later)
+            message = f"{choices_hint(choices)}\n{question} [{'/'.join(choices)}] "
             while True:
                 try:
-                    answer = await self.questions.prompt_async(f"{question} [{'/'.join(choices)}] ")
+                    answer = await self.questions.prompt_async(message)
                 except (EOFError, KeyboardInterrupt):
                     return "n" if "n" in choices else next(iter(choices))
                 if answer.strip().lower() in choices:
@@ -224,18 +243,14 @@ class TerminalUI(PlainUI):
         """Run the coroutine `make()` where the terminal is read: on the turn's loop when called from the
         turn's thread (the type-ahead prompt steps aside for it), else here."""
         if self._loop is None or threading.current_thread() is threading.main_thread():
-            from prompt_toolkit.patch_stdout import patch_stdout
-
-            with patch_stdout(raw=True):
+            with patched_stdout():
                 return asyncio.run(make())  # type: ignore[arg-type]
         done: concurrent.futures.Future[T] = concurrent.futures.Future()
         self._loop.call_soon_threadsafe(self._requests.put_nowait, (make, done))
         return done.result()
 
     def run(self, work: Callable[[], T]) -> T:
-        from prompt_toolkit.patch_stdout import patch_stdout
-
-        with patch_stdout(raw=True):
+        with patched_stdout():
             try:
                 return asyncio.run(self._run(work))
             finally:
@@ -248,7 +263,7 @@ class TerminalUI(PlainUI):
         job = asyncio.ensure_future(asyncio.to_thread(work))
         while True:
             typing = asyncio.ensure_future(
-                self.session.prompt_async("… ", default=self._typed, bottom_toolbar=self._toolbar)
+                self.ahead.prompt_async("+ ", default=self._typed, bottom_toolbar=self._toolbar)
             )
             request = asyncio.ensure_future(self._requests.get())
             done, _ = await asyncio.wait({job, typing, request}, return_when=asyncio.FIRST_COMPLETED)
@@ -277,8 +292,8 @@ class TerminalUI(PlainUI):
 
     async def _step_aside(self, typing: asyncio.Future[str]) -> None:
         """End the type-ahead prompt, keeping what was typed for the next one."""
-        app = self.session.app
-        self._typed = self.session.default_buffer.text
+        app = self.ahead.app
+        self._typed = self.ahead.default_buffer.text
         if app.is_running and app.future is not None and not app.future.done():
             app.exit(result="")
         else:

@@ -98,7 +98,7 @@ def chat(
         ui.say(f"devloop chat · session {session.id} · {settings.model} · /help for commands, /exit to leave")
         if approvals.warning:
             ui.say(f"warning: {approvals.warning}")
-        if session.turns:
+        if cont or resume:
             show_history(ui, session)
         chat = Chat(repo, settings, session, checkpoints, ui, approvals, auto_edit=auto_edit)
         chat.loop()
