@@ -22,7 +22,9 @@ TMUX = shutil.which("tmux")
 class Pane:
     """`devloop chat ARGS` in a detached tmux session of its own server."""
 
-    def __init__(self, tmp: Path, args: list[str], env: dict[str, str] | None = None, width: int = 150) -> None:
+    def __init__(
+        self, tmp: Path, args: list[str], env: dict[str, str] | None = None, width: int = 150
+    ) -> None:
         self.rc = tmp / f"rc-{time.monotonic_ns()}"
         self.sock = Path(tempfile.mkdtemp(prefix="dl-chat-")) / "s"  # short: a socket path has a length limit
         self.tmux = [str(TMUX), "-S", str(self.sock), "-f", "/dev/null"]
@@ -73,7 +75,10 @@ def text_chunk(text: str) -> dict[str, Any]:
 def call_chunk(name: str, args: dict[str, Any]) -> dict[str, Any]:
     delta = {"tool_calls": [{"index": 0, "id": "c1", "type": "function",
                              "function": {"name": name, "arguments": json.dumps(args)}}]}  # fmt: skip
-    return {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": "tool_calls"}]}
+    return {
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": "tool_calls"}],
+    }
 
 
 class SlowServer:
@@ -93,7 +98,9 @@ class SlowServer:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append(body)
-                words, (name, args) = outer.replies.pop(0) if outer.replies else ([], ("finish", {"message": "?"}))
+                words, (name, args) = (
+                    outer.replies.pop(0) if outer.replies else ([], ("finish", {"message": "?"}))
+                )
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Connection", "close")

@@ -56,10 +56,7 @@ def test_commit_in_the_loop_moves_the_branch_only_when_asked(repo: Path, replies
     assert (
         "/commit: nothing to commit on main" in res.output and f"committed {head[:12]} on main" in res.output
     )
-    assert (
-        git(repo, "log", "-1", "--format=%s|%an|%ae").strip()
-        == "Set x to 2|Ada User|ada@example.org"
-    )
+    assert git(repo, "log", "-1", "--format=%s|%an|%ae").strip() == "Set x to 2|Ada User|ada@example.org"
     assert git(repo, "show", "HEAD:a.py") == "x = 2\n" and git(repo, "show", "HEAD:new.txt") == "new\n"
     assert "debug.log" not in git(repo, "ls-tree", "-r", "--name-only", "HEAD")
     assert git(repo, "status", "--porcelain") == ""  # the index follows the commit

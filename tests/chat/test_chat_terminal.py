@@ -40,7 +40,9 @@ def env(tmp_path: Path) -> dict[str, str]:
             "EDITOR": str(editor), "VISUAL": ""}  # fmt: skip
 
 
-def test_ask_approve_for_the_project_preview_edit_rewind_then_resume(tmp_path: Path, repo: Path, replies) -> None:
+def test_ask_approve_for_the_project_preview_edit_rewind_then_resume(
+    tmp_path: Path, repo: Path, replies
+) -> None:
     (tmp_path / "outside.txt").write_text("SECRET-OUTSIDE\n")
     (repo / "leak.txt").symlink_to(tmp_path / "outside.txt")
     (repo / "shot.png").write_bytes(PNG)

@@ -37,6 +37,7 @@ def approved_by_prefix(command: str, rules: list[str]) -> str | None:
 
     return approved(command, rules)
 
+
 CHOICES = ("ask", "always", "never")
 
 

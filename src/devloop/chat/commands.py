@@ -11,9 +11,7 @@ import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from devloop.chat.approvals import Approvals, ChatAsker
 from devloop.chat.checkpoint import Checkpoints, diff_since, store_root
@@ -103,11 +101,11 @@ class Chat:
     # -- a turn -----------------------------------------------------------------------------------
 
     def context(self) -> str:
-        parts = [instructions(self.repo).text(), git_state(self.repo).text()]
+        parts = [instructions(self.repo).text(), git_state(self.repo, self.checkpoints.gitdir).text()]
         return "\n\n".join(p for p in parts if p)
 
     def turn(self, prompt: str) -> None:
-        context, files = turn_context(self.repo, prompt, self.settings.model)
+        context, files = turn_context(self.repo, prompt, self.settings.model, self.checkpoints.gitdir)
         for problem in files.problems:
             self.ui.say(problem, style="yellow")
         if files.names:
@@ -284,7 +282,7 @@ class Chat:
         return text
 
     def status(self, _: str) -> None:
-        git = git_state(self.repo)
+        git = git_state(self.repo, self.checkpoints.gitdir)
         found = instructions(self.repo)
         a = self.asker
         lines = [
@@ -348,7 +346,12 @@ def warm_up() -> None:
     """Load what the first turn needs (the agent, the openai client, bashlex) while the user types."""
     import importlib
 
-    for name in ("devloop.session", "devloop.chat.streaming", "devloop.policy.prefix", "devloop.chat.preview"):
+    for name in (
+        "devloop.session",
+        "devloop.chat.streaming",
+        "devloop.policy.prefix",
+        "devloop.chat.preview",
+    ):
         try:
             importlib.import_module(name)
         except Exception:  # the turn will report it

@@ -97,18 +97,47 @@ class GitState:
         more = f"\n  ... and {len(self.dirty) - 30} more" if len(self.dirty) > 30 else ""
         commits = "\n".join(f"  {c}" for c in self.commits) or "  (none)"
         return (f"Repository state: branch {self.branch or '(detached HEAD)'}\n"
-                f"Changed files (git status --short):\n{dirty}{more}\nRecent commits:\n{commits}")  # fmt: skip
+                f"Changed files since the last commit:\n{dirty}{more}\nRecent commits:\n{commits}")  # fmt: skip
 
 
-def git_state(repo: Path, commits: int = 5) -> GitState:
-    """Branch, dirty files and recent commits. `status` runs without untracked-cache or fsmonitor and
-    with `core.attributesFile` empty, so no filter a repository file names can run (_GIT's options)."""
+def git_state(repo: Path, private_gitdir: Path, commits: int = 5) -> GitState:
+    """Branch, changed files and recent commits. The files are compared through devloop's private git
+    dir (the checkpoints' store, with the repository's objects as alternates), never by `git status` in
+    the repository: status reads its .git/config and would run a clean filter or fsmonitor named there.
+    The commands that do read the repository (symbolic-ref, rev-parse, log without a patch or signature
+    check) run no program its configuration names."""
+    import tempfile
+
     repo = repo.resolve()
     branch = _git(repo, "symbolic-ref", "-q", "--short", "HEAD").strip()
-    # --no-renames keeps it to a plain listing; -uall so new files inside new directories are named
-    status = _git(repo, "status", "--porcelain=v1", "--no-renames", "-uall", "--ignore-submodules=all")
-    log = _git(repo, "log", f"-{commits}", "--no-decorate", "--format=%h %s", "--no-show-signature")
-    return GitState(branch, [line for line in status.splitlines() if line.strip()], log.splitlines())
+    head = _git(repo, "rev-parse", "-q", "--verify", "HEAD^{commit}").strip()
+    log = (
+        _git(repo, "log", f"-{commits}", "--no-decorate", "--no-show-signature", "--format=%h %s")
+        if head
+        else ""
+    )
+    dirty: list[str] = []
+    if private_gitdir.is_dir() and (repo / ".git").is_dir():
+        with tempfile.TemporaryDirectory(prefix="devloop-state-") as tmp:
+            env = isolated_git_env() | {
+                "GIT_DIR": str(private_gitdir), "GIT_WORK_TREE": str(repo), "GIT_INDEX_FILE": f"{tmp}/index",
+                "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(repo / ".git" / "objects"),
+            }  # fmt: skip
+
+            def run(*args: str) -> str:
+                proc = subprocess.run([*_GIT, *args], cwd=repo, env=env, capture_output=True, check=False,
+                                      timeout=30)  # fmt: skip
+                return proc.stdout.decode(errors="replace") if proc.returncode == 0 else ""
+
+            if head:
+                run("read-tree", head)
+            run("add", "-A", "--ignore-errors", "--", ".", ":(exclude).devloop")
+            out = run("diff-index", "--cached", "--name-status", "--no-renames", head) if head else \
+                run("ls-files", "--cached")  # fmt: skip
+            dirty = [line.replace("\t", " ", 1) for line in out.splitlines() if line.strip()]
+            if not head:
+                dirty = [f"A {line}" for line in dirty]
+    return GitState(branch, dirty, log.splitlines())
 
 
 @dataclass
@@ -179,8 +208,8 @@ def images_enabled(model: str, config: Path | None = None) -> bool:
     return entry.get("images", True) is not False
 
 
-def turn_context(repo: Path, prompt: str, model: str) -> tuple[str, Attachments]:
+def turn_context(repo: Path, prompt: str, model: str, private_gitdir: Path) -> tuple[str, Attachments]:
     """What goes before a turn's request: AGENTS.md, the repository's state, the attached files."""
     files = attach(repo, prompt, images_enabled(model))
-    parts = [instructions(repo).text(), git_state(repo).text(), files.text]
+    parts = [instructions(repo).text(), git_state(repo, private_gitdir).text(), files.text]
     return "\n\n".join(p for p in parts if p), files

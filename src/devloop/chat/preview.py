@@ -43,6 +43,21 @@ def guarded(rel: str) -> bool:
     return first in GUARDED
 
 
+def canonical(fs: SafeRoot, rel: str, shown: str) -> str:
+    """`rel` with the links inside the tree resolved, as far as it exists (the editor makes missing
+    directories, and a link on the way decides where they go). EscapeError for a way out of the tree."""
+    parts = [p for p in rel.split("/") if p]
+    for keep in range(len(parts), 0, -1):
+        try:
+            head = fs.resolve("/".join(parts[:keep]), shown=shown)
+        except EscapeError:
+            raise
+        except SafeFSError:
+            continue
+        return "/".join(p for p in [head, *parts[keep:]] if p)
+    return rel
+
+
 def propose(call: ToolCall, root: os.PathLike[str] | str) -> Proposed | None:
     """What `call` would write, or None when it writes nothing or the editor will refuse it anyway (it
     then reports the problem to the model itself). EscapeError for a path that leads out of the tree."""
@@ -55,13 +70,15 @@ def propose(call: ToolCall, root: os.PathLike[str] | str) -> Proposed | None:
     except EditorError:
         return None
     with SafeRoot(root) as fs:
+        rel = canonical(fs, target.rel, target.shown)
         try:
-            rel = fs.resolve(target.rel, shown=target.shown) if target.rel else ""
             kind = fs.kind(target.rel, shown=target.shown)
         except EscapeError:
             raise
         except SafeFSError:
-            return None
+            kind = None  # a missing directory on the way: `create` makes it
+        if guarded(rel):  # whatever the call is, so the caller refuses it
+            return Proposed(rel, None, "")
         try:
             if command == "create":
                 text = args.get("file_text")

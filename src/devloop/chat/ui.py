@@ -12,7 +12,6 @@ escape sequence in a reply must not reach the user's terminal) and never as rich
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import concurrent.futures
 import contextlib
 import os

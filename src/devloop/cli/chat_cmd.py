@@ -110,7 +110,7 @@ def chat(
     }.get(output)
     from devloop.chat.context import turn_context
 
-    context, files = turn_context(repo, prompt, settings.model)
+    context, files = turn_context(repo, prompt, settings.model, checkpoints.gitdir)
     for problem in files.problems:
         typer.echo(f"warning: {problem}", err=True)
     try:
