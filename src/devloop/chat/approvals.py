@@ -107,10 +107,14 @@ def keep_policy_file(repo: Path, store: Path, before: bytes | None) -> str:
     if now == before or (now is not None and now != b"<a symbolic link>" and _digest(now) == sealed):
         return ""
     path = policy_file(repo)
-    if path.is_symlink() or path.exists():
-        path.unlink()
-    if before is not None and before != b"<a symbolic link>":
-        path.write_bytes(before)
+    try:
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        if before is not None and before != b"<a symbolic link>":
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(before)
+    except OSError as e:
+        return f"{path}: changed during the turn, not by devloop chat, and could not be put back ({e})"
     return f"{path}: changed during the turn, not by devloop chat: put back as it was"
 
 
