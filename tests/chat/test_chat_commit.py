@@ -36,25 +36,27 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_commit_in_the_loop_moves_the_branch_only_when_asked(repo: Path, replies) -> None:
     before = git(repo, "rev-parse", "HEAD").strip()
-    script = [replies.replace("a.py", "x = 1", "x = 2"), replies.finish("two")]
+    drafted = {"role": "assistant", "content": "Set x to 2\n\nThe user asked for it."}
+    script = [replies.replace("a.py", "x = 1", "x = 2"), replies.finish("two"), drafted]
     with ScriptedServer(script) as server:
         argv = ["chat", "--repo", str(repo), "--model", "openai/m", "--base-url", server.url,
-                "--sandbox", "none"]  # fmt: skip
+                "--sandbox", "none", "--auto-edit"]  # fmt: skip
         (repo / "new.txt").write_text("new\n")
         (repo / "debug.log").write_text("ignored\n")
-        res = CliRunner().invoke(app, argv, input="make 2\n/commit\n/commit set x to 2\n/exit\n")
+        res = CliRunner().invoke(app, argv, input="make 2\n/commit\ny\n/commit set x to 2\n/exit\n")
+        drafting = server.requests[-1]["messages"]
     assert res.exit_code == 0, res.output
+    # the bare /commit: a message drafted by the model from the diff, shown, and approved
+    assert "+x = 2" in drafting[-1]["content"] and "- make 2" in drafting[-1]["content"]
+    assert "commit message (drafted by the model):\nSet x to 2" in res.output
     assert "nothing to commit" not in res.output.split("/commit")[0]
     head = git(repo, "rev-parse", "HEAD").strip()
-    # the bare /commit committed (default message), the second found nothing new
+    # the bare /commit committed (the drafted message), the second found nothing new
     assert head != before and git(repo, "rev-parse", "HEAD~1").strip() == before
     assert (
         "/commit: nothing to commit on main" in res.output and f"committed {head[:12]} on main" in res.output
     )
-    assert (
-        git(repo, "log", "-1", "--format=%s|%an|%ae").strip()
-        == "devloop chat: 1 turn(s)|Ada User|ada@example.org"
-    )
+    assert git(repo, "log", "-1", "--format=%s|%an|%ae").strip() == "Set x to 2|Ada User|ada@example.org"
     assert git(repo, "show", "HEAD:a.py") == "x = 2\n" and git(repo, "show", "HEAD:new.txt") == "new\n"
     assert "debug.log" not in git(repo, "ls-tree", "-r", "--name-only", "HEAD")
     assert git(repo, "status", "--porcelain") == ""  # the index follows the commit

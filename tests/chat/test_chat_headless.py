@@ -185,6 +185,7 @@ def test_the_line_loop_rewinds_files_and_conversation(repo: Path, replies) -> No
             server.url,
             "--sandbox",
             "none",
+            "--auto-edit",
         ]
         res = CliRunner().invoke(app, argv, input="make 2\nmake 3\n/rewind 2\nagain\n/exit\n")
         last_task = server.requests[-1]["messages"][1]["content"]

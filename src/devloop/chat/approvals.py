@@ -21,8 +21,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devloop.policy.prefix import approved_by_prefix, prefix_words
 from devloop.types import ToolCall
+
+# bashlex (policy.prefix) loads at the first question, not before the first prompt
+
+
+def prefix_words(rule: str) -> list[str] | None:
+    from devloop.policy.prefix import prefix_words as words
+
+    return words(rule)
+
+
+def approved_by_prefix(command: str, rules: list[str]) -> str | None:
+    from devloop.policy.prefix import approved_by_prefix as approved
+
+    return approved(command, rules)
+
 
 CHOICES = ("ask", "always", "never")
 
@@ -69,8 +83,39 @@ def load(repo: Path, store: Path) -> Approvals:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         return Approvals(warning=f"{path}: {e}: ignored")
     tools = {k: v for k, v in (table.get("tools") or {}).items() if v in CHOICES}
-    commands = [c for c in table.get("commands") or [] if isinstance(c, str) and prefix_words(c)]
+    # a rule that is not one plain command approves nothing (approved_by_prefix checks each on use)
+    commands = [c for c in table.get("commands") or [] if isinstance(c, str)]
     return Approvals(tools, commands)
+
+
+def policy_bytes(repo: Path) -> bytes | None:
+    path = policy_file(repo)
+    if path.is_symlink():
+        return b"<a symbolic link>"
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def keep_policy_file(repo: Path, store: Path, before: bytes | None) -> str:
+    """After a turn: a .devloop/policy.toml the model wrote (neither what was there nor what chat sealed)
+    is put back as it was, since `devloop run` and the next turn read its rules; a warning, or ""."""
+    now = policy_bytes(repo)
+    seal = store / "policy.sha256"
+    sealed = seal.read_text().strip() if seal.is_file() else ""
+    if now == before or (now is not None and now != b"<a symbolic link>" and _digest(now) == sealed):
+        return ""
+    path = policy_file(repo)
+    try:
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        if before is not None and before != b"<a symbolic link>":
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(before)
+    except OSError as e:
+        return f"{path}: changed during the turn, not by devloop chat, and could not be put back ({e})"
+    return f"{path}: changed during the turn, not by devloop chat: put back as it was"
 
 
 def save(approvals: Approvals, repo: Path, store: Path) -> Path:
@@ -87,3 +132,72 @@ def save(approvals: Approvals, repo: Path, store: Path) -> Path:
     store.mkdir(parents=True, exist_ok=True)
     (store / "policy.sha256").write_text(_digest(data) + "\n")
     return path
+
+
+# Programs whose second word names what they do (`git status`, `npm test`): a standing approval covers
+# that pair; for any other program its first word.
+_SUBCOMMANDS = {"git", "npm", "pnpm", "yarn", "uv", "pip", "pip3", "cargo", "go", "docker", "make", "poetry",
+                "conda", "kubectl", "dotnet", "mvn", "gradle", "bundle", "rake", "just", "hatch", "tox"}  # fmt: skip
+
+
+def standing_prefix(command: str) -> str | None:
+    """The prefix "always" approves for `command`: its program (and subcommand), or None when the command
+    is not one plain simple command (a pipeline, a redirection...), which no prefix rule may cover."""
+    words = prefix_words(command)
+    if not words:
+        return None
+    keep = 2 if words[0] in _SUBCOMMANDS and len(words) > 1 and not words[1].startswith("-") else 1
+    prefix = " ".join(words[:keep])
+    return prefix if prefix_words(prefix) == words[:keep] else None
+
+
+class ChatAsker:
+    """The policy's `ask(call, rule)` in an interactive chat: standing approvals first (the project's,
+    then this session's), else the user answers y / n / s (always, this session) / p (always, this
+    project: written to .devloop/policy.toml). Editor writes go to `edit` (the diff preview) instead."""
+
+    def __init__(self, project: Approvals, repo: Path, store: Path, choose: Any, show: Any,
+                 edit: Any = None) -> None:  # fmt: skip
+        self.project, self.session = project, Approvals()
+        self.repo, self.store = repo, store
+        self.choose, self.show, self.edit = choose, show, edit
+
+    def standing(self, call: ToolCall) -> bool | None:
+        """True / False when a standing approval decides, None when the user must be asked."""
+        for approvals in (self.project, self.session):
+            if approvals.tools.get(call.name) in ("always", "never"):
+                return approvals.tools[call.name] == "always"
+        if self.project.answer(call) or self.session.answer(call):
+            return True
+        return None
+
+    def __call__(self, call: ToolCall, rule: Any) -> bool:
+        if call.name == "str_replace_editor" and self.edit is not None:
+            decided = self.standing(call)
+            return self.edit(call, auto=decided is True) if decided is not False else False
+        decided = self.standing(call)
+        if decided is not None:
+            return decided
+        command = call.arguments.get("command") if call.name == "execute_bash" else None
+        why = getattr(rule, "reason", "") or "the policy asks first"
+        what = (
+            f"$ {command}" if isinstance(command, str) else f"{call.name} {json.dumps(call.arguments)[:300]}"
+        )
+        self.show(f"{why}\n  {what}")
+        prefix = standing_prefix(command) if isinstance(command, str) else call.name
+        choices = {"y": "yes", "n": "no"}
+        if prefix:
+            label = f"`{prefix}`" if isinstance(command, str) else call.name
+            choices |= {"s": f"always {label} this session", "p": f"always {label} in this project"}
+        elif isinstance(command, str):
+            self.show("  (not one plain command: it can only be approved once)")
+        answer = self.choose("run it?", choices)
+        if answer in ("s", "p") and prefix:
+            target = self.session if answer == "s" else self.project
+            if isinstance(command, str):
+                target.add_command(prefix)
+            else:
+                target.tools[call.name] = "always"
+            if answer == "p":
+                self.show(f"  saved to {save(self.project, self.repo, self.store)}")
+        return answer != "n"

@@ -85,3 +85,13 @@ def store_root(repo: Path) -> Path:
     resolved = repo.resolve()
     key = hashlib.sha256(str(resolved).encode()).hexdigest()[:16]
     return base / f"{resolved.name}-{key}"
+
+
+def diff_since(checkpoints: Checkpoints, turn: int) -> str:
+    """The tree now against the checkpoint before `turn` (text files; binary ones named)."""
+    with tempfile.TemporaryDirectory(prefix="devloop-cp-") as tmp:
+        index = Path(tmp) / "index"
+        checkpoints._git("read-tree", checkpoints.ref(turn), index=index)
+        checkpoints._git("add", "-A", "--ignore-errors", "--", ".", ":(exclude).devloop", index=index)
+        return checkpoints._git("diff", "--cached", "--no-ext-diff", "--no-textconv", "--no-color",
+                                checkpoints.ref(turn), "--", index=index)  # fmt: skip

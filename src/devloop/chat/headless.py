@@ -6,15 +6,17 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from devloop.agent import StepInfo
 from devloop.chat.checkpoint import Checkpoints, store_root
 from devloop.chat.sessions import ChatSession, Turn
-from devloop.chat.streaming import StreamingModel
-from devloop.config import RunSettings
-from devloop.runtime.identity import take_back
-from devloop.session import RunResult, Session
+
+if TYPE_CHECKING:  # the agent, the openai client and the policy load when the first turn runs, not
+    # before the first prompt (chat starts in well under a second)
+    from devloop.agent import StepInfo
+    from devloop.config import RunSettings
+    from devloop.policy import Rule
+    from devloop.session import RunResult
 
 
 def open_session(repo: Path, cont: bool, resume: str | None) -> tuple[ChatSession, Checkpoints]:
@@ -46,27 +48,88 @@ def run_turn(
     on_step: Callable[[StepInfo], None] | None = None,
     ask: Callable[[Any, Any], bool] | None = None,
     on_text: Callable[[str], None] | None = None,
+    context: str = "",
+    images: list[dict[str, Any]] | None = None,
+    interactive: bool = False,
+    on_warning: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """Checkpoint the tree, then let the agent work on it in place (commands in the sandbox)."""
+    """Checkpoint the tree, then let the agent work on it in place (commands in the sandbox).
+
+    `context`: project instructions, repository state and attached files, put before the request.
+    `interactive`: a person answers `ask` (chat's own rules: every command not already approved, and
+    every edit, for its diff preview); otherwise only the policy's own ask rules reach `ask`."""
+    from devloop.chat.approvals import keep_policy_file, policy_bytes
+    from devloop.chat.streaming import StreamingModel
+    from devloop.policy import PolicyError, load_policy
+    from devloop.runtime.identity import take_back
+    from devloop.session import Session
+
     n = len(session.turns) + 1
     turn = Turn(n, prompt, checkpoints.save(n), run_dir=str(session.path / f"turn-{n}"))
     task = f"{session.history()}\n\nNow the user asks: {prompt}" if session.turns else prompt
+    task = f"{context}\n\n{task}" if context else task
     agent = Session.prepare(settings)
-    agent.model = StreamingModel.of(agent.model, on_text)  # replies shown as they arrive
+    try:  # the repository's own rules, wherever chat was started from
+        agent.policy = load_policy(repo, extra_files=agent.groups.tools.policy)
+    except PolicyError as e:
+        raise ValueError(str(e)) from None
+    agent.model = StreamingModel.of(agent.model, on_text, images)  # replies shown as they arrive
+    agent.policy.rules += chat_rules(interactive)
+    ask = guard_edits(repo, ask, interactive)
     # The repository's own .git is read-only in the sandbox: a hook or config the model planted there
     # would run in the user's next git command on the host. The tree is the user's: when devloop runs as
     # root the sandbox gets it for the turn (identity.hand_over) and it is handed back to its owner after.
     owner = repo.stat()
+    policy_before = policy_bytes(repo)
     try:
         result = agent.run(repo, task, Path(turn.run_dir), in_place=True, on_step=on_step, ask=ask,
-                           hide=[checkpoints.gitdir.parent], protect=[repo / ".git"])  # fmt: skip
+                           hide=[checkpoints.gitdir.parent], protect=[repo / ".git", repo / ".devloop"])  # fmt: skip
     finally:
         take_back(repo, owner.st_uid, owner.st_gid)
+        if (warning := keep_policy_file(repo, checkpoints.gitdir.parent, policy_before)) and on_warning:
+            on_warning(warning)
     turn.exit_status, turn.message = result.exit_status, result.reason
     turn.prompt_tokens, turn.completion_tokens = result.prompt_tokens, result.completion_tokens
     session.turns.append(turn)
     session.save()
     return result
+
+
+def chat_rules(interactive: bool) -> list[Rule]:
+    """Rules after the policy's own (which decide first): every editor call reaches `ask` (writes into
+    .git or .devloop are refused there, and a person sees each edit's diff); in an interactive chat,
+    so does every command no rule decided."""
+    from devloop.policy import Rule
+
+    rules = [Rule("ask", tool="str_replace_editor", reason="an edit", source="devloop chat")]
+    if interactive:
+        rules.append(Rule("ask", tool="execute_bash", mode="interactive", source="devloop chat",
+                          reason="devloop chat asks before running a command"))  # fmt: skip
+    return rules
+
+
+def guard_edits(
+    repo: Path, ask: Callable[[Any, Any], bool] | None, interactive: bool
+) -> Callable[[Any, Any], bool]:
+    """`ask` with editor calls checked first: a write into the repository's .git (a config or hook there
+    would run in the user's next git command on the host) or into .devloop (approvals, commands) is
+    refused; a view, or an edit with no one to preview it (headless), runs."""
+    from devloop.chat.preview import guarded, propose
+    from devloop.safefs import EscapeError
+
+    def checked(call: Any, rule: Any) -> bool:
+        if call.name == "str_replace_editor" and getattr(rule, "source", "") == "devloop chat":
+            try:
+                proposed = propose(call, repo)
+            except EscapeError:
+                return False
+            if proposed is not None and guarded(proposed.rel):
+                return False
+            if proposed is None or not interactive or ask is None:
+                return True
+        return ask(call, rule) if ask is not None else False
+
+    return checked
 
 
 def step_event(info: StepInfo) -> dict[str, Any]:

@@ -16,15 +16,21 @@ from typing import Any
 import httpx
 import openai
 
+from devloop.models.base import ModelError
 from devloop.models.openai_compat import OpenAICompatModel, _Transient
 from devloop.types import Completion, Usage
 
 
 class StreamingModel(OpenAICompatModel):
     on_text: Callable[[str], None] | None = None
+    # OpenAI image content parts the user attached (`@image.png`): sent with the task, the conversation's
+    # first user message, in every request of the turn (the same prefix each time, for the prefix cache)
+    images: list[dict[str, Any]] = []
 
     @classmethod
-    def of(cls, model: Any, on_text: Callable[[str], None] | None) -> Any:
+    def of(
+        cls, model: Any, on_text: Callable[[str], None] | None, images: list[dict[str, Any]] | None = None
+    ) -> Any:
         """`model` streaming (the client get_model built: URL, key, headers, retries); other models as
         they are."""
         if not isinstance(model, OpenAICompatModel):
@@ -32,17 +38,32 @@ class StreamingModel(OpenAICompatModel):
         streaming = cls.__new__(cls)
         streaming.__dict__.update(vars(model))
         streaming.on_text = on_text
+        streaming.images = list(images or [])
         return streaming
 
+    def _with_images(self, request: dict[str, Any]) -> dict[str, Any]:
+        messages = list(request.get("messages") or [])
+        first = next((i for i, m in enumerate(messages) if m.get("role") == "user"), None)
+        if first is None or not isinstance(messages[first].get("content"), str):
+            return request
+        parts = [{"type": "text", "text": messages[first]["content"]}, *self.images]
+        messages[first] = {**messages[first], "content": parts}
+        return {**request, "messages": messages}
+
     def _attempt(self, request: dict[str, Any]) -> Completion:
+        if self.images:
+            request = self._with_images(request)
         body = {**request, "stream": True, "stream_options": {"include_usage": True}}
         try:
             raw = self._client.post("/chat/completions", body=body, cast_to=httpx.Response, stream=True)
             if not raw.headers.get("content-type", "").startswith("text/event-stream"):
                 try:  # a server that does not stream answers with one JSON body
-                    return self._parse(json.loads(raw.read()))
+                    completion = self._parse(json.loads(raw.read()))
                 except (ValueError, RecursionError):
                     raise _Transient("malformed reply (body is not JSON)") from None
+                if completion.content and self.on_text:  # shown whole, as it came
+                    self.on_text(completion.content)
+                return completion
             events = openai.Stream(cast_to=dict, response=raw, client=self._client)  # type: ignore[arg-type]
             return merge(events, self.on_text)
         except openai.APITimeoutError:
@@ -50,7 +71,13 @@ class StreamingModel(OpenAICompatModel):
         except openai.APIConnectionError as exc:
             raise _Transient(f"connection to {self.base_url} failed ({exc})".replace("\n", " ")) from None
         except openai.APIStatusError as exc:
-            raise self._status_error(exc) from None
+            error = self._status_error(exc)
+            if self.images and exc.status_code in (400, 415, 422) and isinstance(error, ModelError):
+                raise ModelError(
+                    f"the server rejected the attached image ({error.reason}); this model may not take "
+                    "images: set `images = false` for it in the chat config, or send no @image"
+                ) from None
+            raise error from None
 
 
 def merge(chunks: Iterable[Any], on_text: Callable[[str], None] | None = None) -> Completion:

@@ -35,8 +35,14 @@ def chat(
         bool, typer.Option("--continue", help="Go on with the last session in this repository.", metavar="")
     ] = False,
     resume: Annotated[
-        str | None, typer.Option("--resume", help="Go on with session ID (see the ids it lists).")
+        str | None,
+        typer.Option(
+            "--resume", help="Go on with session ID; `--resume list` lists this repository's sessions."
+        ),
     ] = None,
+    auto_edit: Annotated[
+        bool, typer.Option("--auto-edit", help="Apply edits without asking (each diff is still shown).")
+    ] = False,
     **agent: Any,
 ) -> None:
     """Chat with the agent about a repository; it edits the tree in place, commands run in the sandbox.
@@ -60,6 +66,19 @@ def chat(
         settings = settings.model_copy(update={"tool_format": "auto"})
     if not settings.model:
         fail("--model is required (or set DEVLOOP_MODEL / model in devloop.toml)")
+    if resume == "list":
+        from devloop.chat.checkpoint import store_root
+        from devloop.chat.sessions import ChatSession, list_sessions
+
+        for sid in list_sessions(store_root(repo)):
+            try:
+                s = ChatSession.load(store_root(repo), sid)
+            except ValueError as e:
+                typer.echo(str(e), err=True)
+                continue
+            first = s.turns[0].prompt[:60] if s.turns else "(no turns)"
+            typer.echo(f"{sid}  {len(s.turns):3} turn(s)  {first}")
+        raise typer.Exit(0)
     try:
         session, checkpoints = open_session(repo, cont, resume)
     except ValueError as e:
@@ -68,19 +87,32 @@ def chat(
     from devloop.chat.checkpoint import store_root
 
     approvals = load_approvals(repo, store_root(repo))  # the policy's "ask" rules: answered by these
-    if approvals.warning:
+    if approvals.warning and prompt is not None:
         typer.echo(f"warning: {approvals.warning}", err=True)
     if prompt is None:
-        from devloop.chat.repl import loop
+        from devloop.chat.commands import Chat, show_history
+        from devloop.chat.ui import make_ui
 
-        typer.echo(f"devloop chat · session {session.id} · /rewind N, /commit [MESSAGE], /exit")
-        loop(repo, settings, session, checkpoints, lambda: input("> "), typer.echo, approvals.answer)
+        chat = None
+        ui = make_ui(repo, store_root(repo) / "history", lambda: status_line(chat))
+        ui.say(f"devloop chat · session {session.id} · {settings.model} · /help for commands, /exit to leave")
+        if approvals.warning:
+            ui.say(f"warning: {approvals.warning}")
+        if cont or resume:
+            show_history(ui, session)
+        chat = Chat(repo, settings, session, checkpoints, ui, approvals, auto_edit=auto_edit)
+        chat.loop()
         raise typer.Exit(0)
     on_step = (lambda info: emit(step_event(info))) if output is Output.stream else None
     on_text = {
         Output.stream: lambda delta: emit({"type": "text", "delta": delta}),
         Output.text: lambda delta: typer.echo(delta, err=True, nl=False),
     }.get(output)
+    from devloop.chat.context import turn_context
+
+    context, files = turn_context(repo, prompt, settings.model, checkpoints.gitdir)
+    for problem in files.problems:
+        typer.echo(f"warning: {problem}", err=True)
     try:
         result = run_turn(
             repo,
@@ -91,6 +123,9 @@ def chat(
             on_step=on_step,
             on_text=on_text,
             ask=approvals.answer,
+            on_warning=lambda w: typer.echo(f"warning: {w}", err=True),
+            context=context,
+            images=files.images,
         )
     except ValueError as e:
         fail(str(e))
@@ -100,3 +135,12 @@ def chat(
     else:
         emit(final_json(result, session))
     raise typer.Exit(0 if result.exit_status == "finished" else 1)
+
+
+def status_line(chat: Any) -> str:
+    """The bottom bar: session, model, turns, tokens so far."""
+    if chat is None:
+        return ""
+    turns = chat.session.turns
+    used = sum(t.prompt_tokens + t.completion_tokens for t in turns)
+    return f"{chat.settings.model} · session {chat.session.id} · {len(turns)} turn(s) · {used:,} tokens"

@@ -80,7 +80,7 @@ def read_rules(path: Path, *, missing_ok: bool = False) -> list[Rule]:
         line = pos.group(1) if pos else "1"
         raise PolicyError(f"{path}:{line}: syntax: {_TOML_POS.sub('', message).strip()}") from None
     headers = [n for n, text_line in enumerate(text.splitlines(), 1) if _RULE_HEADER.match(text_line)]
-    unknown = sorted(set(data) - {"rule"})
+    unknown = sorted(set(data) - {"rule", "chat"})  # [chat]: devloop chat's approvals (chat.approvals)
     if unknown:
         raise PolicyError(f"{path}:1: {unknown[0]}: unknown top-level key (only [[rule]] tables are allowed)")
     raw_rules = data.get("rule", [])

@@ -1,0 +1,369 @@
+"""The interactive chat: each line a turn for the agent, or a slash command.
+
+Commands: /help /model /resume /rewind /diff /commit /undo /status /tokens /clear /compact /exit, and
+the project's own prompts, `.devloop/commands/NAME.md` (run as `/NAME [ARGS]`; `$ARGUMENTS` in the file
+is replaced by ARGS). A built-in name always wins over a file of the same name.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from devloop.chat.approvals import Approvals, ChatAsker
+from devloop.chat.checkpoint import Checkpoints, diff_since, store_root
+from devloop.chat.context import git_state, instructions, turn_context
+from devloop.chat.repl import commit_now, rewind
+from devloop.chat.sessions import ChatSession, list_sessions
+from devloop.chat.ui import PlainUI
+from devloop.safefs import EscapeError, SafeFSError, SafeRoot
+
+if TYPE_CHECKING:  # loaded with the first turn (see headless), not before the first prompt
+    from devloop.agent import StepInfo
+    from devloop.config import RunSettings
+    from devloop.types import ToolCall
+
+HELP = {
+    "/help": "this list",
+    "/model [NAME]": "show the model, or switch to PROVIDER/NAME",
+    "/resume [ID]": "list this repository's sessions, or go on with one",
+    "/rewind [N]": "files and conversation back to before turn N (default: the last)",
+    "/undo": "undo the last turn (its edits and its place in the conversation)",
+    "/diff [N]": "what changed in the tree since before turn N (default: 1)",
+    "/commit [MESSAGE]": "commit the tree on your branch (no MESSAGE: the model drafts one for you to approve)",
+    "/status": "session, model, repository state, AGENTS.md files, approvals",
+    "/tokens": "tokens per turn and in all",
+    "/clear": "start a new conversation (files stay as they are)",
+    "/compact": "condense the conversation (not available in this version)",
+    "/exit": "leave (also Ctrl-D)",
+}
+COMMAND_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_DIFF_FOR_MESSAGE = 24_000
+
+
+def context_tokens(text: str) -> int:
+    """Roughly how many tokens `text` is (4 characters a token: the chat shows sizes, bills nothing)."""
+    return (len(text.encode()) + 3) // 4
+
+
+class Chat:
+    def __init__(self, repo: Path, settings: RunSettings, session: ChatSession, checkpoints: Checkpoints,
+                 ui: PlainUI, approvals: Approvals, *, auto_edit: bool = False) -> None:  # fmt: skip
+        self.repo, self.settings, self.session, self.checkpoints = (
+            repo.resolve(),
+            settings,
+            session,
+            checkpoints,
+        )
+        self.ui, self.auto_edit = ui, auto_edit
+        self.store = store_root(repo)
+        self.asker = ChatAsker(approvals, self.repo, self.store, ui.choose, ui.say, self.review_edit)
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def loop(self) -> None:
+        threading.Thread(target=warm_up, daemon=True, name="devloop-warm-up").start()
+        while True:
+            try:
+                line = self.ui.read().strip()
+            except EOFError:
+                return
+            if not line:
+                continue
+            if line.startswith("/"):
+                if self.command(line) == "exit":
+                    return
+                continue
+            self.turn(line)
+
+    def command(self, line: str) -> str | None:
+        name, _, arg = line.partition(" ")
+        arg = arg.strip()
+        builtin: dict[str, Callable[[str], str | None]] = {
+            "/help": self.help, "/model": self.model, "/resume": self.resume, "/rewind": self.rewind,
+            "/undo": self.undo, "/diff": self.diff, "/commit": self.commit, "/status": self.status,
+            "/tokens": self.tokens, "/clear": self.clear, "/compact": self.compact,
+        }  # fmt: skip
+        if name in ("/exit", "/quit"):
+            return "exit"
+        if name in builtin:
+            return builtin[name](arg)
+        custom = self.custom_prompt(name[1:], arg)
+        if custom is not None:
+            self.turn(custom)
+            return None
+        self.ui.say(f"{name}: no such command (/help lists them)")
+        return None
+
+    # -- a turn -----------------------------------------------------------------------------------
+
+    def context(self) -> str:
+        parts = [instructions(self.repo).text(), git_state(self.repo, self.checkpoints.gitdir).text()]
+        return "\n\n".join(p for p in parts if p)
+
+    def turn(self, prompt: str) -> None:
+        context, files = turn_context(self.repo, prompt, self.settings.model, self.checkpoints.gitdir)
+        for problem in files.problems:
+            self.ui.say(problem, style="yellow")
+        if files.names:
+            self.ui.say("attached: " + ", ".join(files.names), style="dim")
+        n = len(self.session.turns) + 1
+        from devloop.chat.headless import run_turn
+
+        def work() -> Any:
+            return run_turn(self.repo, prompt, self.settings, self.session, self.checkpoints, ask=self.asker,
+                            on_text=self.ui.stream, on_step=self.on_step, context=context, images=files.images,
+                            interactive=True, on_warning=lambda w: self.ui.say(f"warning: {w}", style="yellow"))  # fmt: skip
+
+        try:
+            result = self.ui.run(work)
+        except ValueError as e:  # a setting or policy file the turn could not start with
+            self.ui.say(str(e), style="red")
+            return
+        self.ui.end_stream()
+        if result.exit_status == "finished":
+            self.ui.markdown(result.reason)
+        else:
+            self.ui.say(result.reason, style="red")
+        tokens = result.prompt_tokens + result.completion_tokens
+        self.ui.say(f"[{result.exit_status} · turn {n} · {tokens:,} tokens]", style="dim")
+
+    def on_step(self, info: StepInfo) -> None:
+        self.ui.end_stream()
+        for call, obs in zip(info.calls, info.observations, strict=False):
+            if call.name == "finish":
+                continue
+            args = call.arguments if isinstance(call.arguments, dict) else {}
+            what = (f"$ {args.get('command')}" if call.name == "execute_bash"
+                    else f"{call.name} {args.get('command', '')} {args.get('path', '')}".rstrip())  # fmt: skip
+            first = obs.text.strip().splitlines()[:3]
+            self.ui.say(f"· {what}", style="bold")
+            if first:
+                self.ui.say(
+                    "  " + "\n  ".join(line[:160] for line in first), style="red" if obs.is_error else "dim"
+                )
+        if info.format_error:
+            self.ui.say(f"· format error: {info.format_error[:200]}", style="yellow")
+
+    def review_edit(self, call: ToolCall, auto: bool = False) -> bool:
+        """An editor write shown as a diff first; accept / reject / edit (in $EDITOR)."""
+        from devloop.chat.preview import guarded, propose, rewrite
+
+        try:
+            proposed = propose(call, self.repo)
+        except EscapeError:
+            self.ui.say(f"refused: {call.arguments.get('path')} leads out of the repository", style="red")
+            return False
+        if proposed is None:
+            return True  # a view, or an edit the editor will refuse and explain to the model
+        if guarded(proposed.rel):
+            self.ui.say(f"refused: the agent may not edit {proposed.rel}", style="red")
+            return False
+        self.ui.diff(proposed.diff() or f"(no change to {proposed.rel})\n")
+        if auto or self.auto_edit:
+            return True
+        answer = self.ui.choose("apply this edit?", {"y": "accept", "n": "reject", "e": "edit it first"})
+        if answer == "e":
+            text = self.ui.edit_text(proposed.after, Path(proposed.rel).suffix)
+            rewrite(call, proposed, text)
+            self.ui.say(f"applying your version of {proposed.rel}", style="dim")
+        return answer != "n"
+
+    # -- commands ---------------------------------------------------------------------------------
+
+    def help(self, _: str) -> None:
+        width = max(map(len, HELP))
+        self.ui.say("\n".join(f"{k.ljust(width)}  {v}" for k, v in HELP.items()))
+        custom = self.custom_names()
+        if custom:
+            self.ui.say("project commands (.devloop/commands): " + " ".join(f"/{c}" for c in custom))
+
+    def model(self, arg: str) -> None:
+        if not arg:
+            self.ui.say(f"model: {self.settings.model}")
+            return
+        if "/" not in arg:
+            self.ui.say(f"/model {arg}: give PROVIDER/NAME (openai/..., mistral/..., scripted/...)")
+            return
+        self.settings = self.settings.model_copy(update={"model": arg})
+        self.ui.say(f"model: {arg} (from the next turn)")
+
+    def resume(self, arg: str) -> None:
+        ids = list_sessions(self.store)
+        if not arg:
+            for sid in ids:
+                try:
+                    s = ChatSession.load(self.store, sid)
+                except ValueError as e:
+                    self.ui.say(str(e))
+                    continue
+                first = s.turns[0].prompt[:60] if s.turns else "(no turns)"
+                mark = "*" if sid == self.session.id else " "
+                self.ui.say(f"{mark} {sid}  {len(s.turns):3} turn(s)  {first}")
+            return
+        if arg not in ids:
+            self.ui.say(f"/resume {arg}: no such session (known: {', '.join(ids) or 'none'})")
+            return
+        self.session = ChatSession.load(self.store, arg)
+        self.checkpoints = Checkpoints(self.repo, self.store / "git", self.session.id)
+        show_history(self.ui, self.session)
+
+    def rewind(self, arg: str) -> None:
+        arg = arg or str(len(self.session.turns))
+        self.ui.say(
+            rewind(self.session, self.checkpoints, int(arg))
+            if arg.isdigit()
+            else "/rewind N: N a turn number"
+        )
+
+    def undo(self, _: str) -> None:
+        if not self.session.turns:
+            self.ui.say("/undo: no turn to undo")
+            return
+        n = len(self.session.turns)
+        rewind(self.session, self.checkpoints, n)
+        self.ui.say(f"undid turn {n}: its edits and its place in the conversation")
+
+    def diff(self, arg: str) -> None:
+        turn = int(arg) if arg.isdigit() else 1
+        if turn not in self.checkpoints.turns():
+            self.ui.say(f"/diff: no checkpoint before turn {turn} in this session")
+            return
+        self.ui.diff(diff_since(self.checkpoints, turn) or f"(no changes since before turn {turn})\n")
+
+    def commit(self, arg: str) -> None:
+        message = arg
+        if not message:
+            diff = diff_since(self.checkpoints, 1) if 1 in self.checkpoints.turns() else ""
+            message = self.draft_message(diff)
+            if not message:
+                return
+            self.ui.say("commit message (drafted by the model):", style="bold")
+            self.ui.say(message)
+            answer = self.ui.choose("commit with it?", {"y": "commit", "e": "edit it first", "n": "cancel"})
+            if answer == "n":
+                self.ui.say("/commit: cancelled")
+                return
+            if answer == "e":
+                message = self.ui.edit_text(message, ".txt").strip()
+                if not message:
+                    self.ui.say("/commit: empty message, cancelled")
+                    return
+        self.ui.say(commit_now(self.repo, self.checkpoints, message, len(self.session.turns)))
+
+    def draft_message(self, diff: str) -> str:
+        from devloop.session import Session
+
+        if not diff.strip():
+            return f"devloop chat: {len(self.session.turns)} turn(s)"
+        try:
+            prepared = Session.prepare(self.settings)
+            messages = [
+                {"role": "system", "content": "You write git commit messages: a subject line of at most 72 "
+                 "characters in the imperative, a blank line, then a short body saying why. Reply with the "
+                 "message only."},
+                {"role": "user", "content": "Requests in this session:\n" + "\n".join(
+                    f"- {t.prompt}" for t in self.session.turns) + f"\n\nThe diff:\n{diff[:MAX_DIFF_FOR_MESSAGE]}"},
+            ]  # fmt: skip
+            try:
+                reply = prepared.model.complete(messages, None, prepared.params)
+            finally:
+                prepared.model.close()
+        except Exception as e:  # a model error is one line for the user, never a traceback
+            self.ui.say(f"/commit: the model could not draft a message ({str(e).splitlines()[0]}); "
+                        "give one: /commit MESSAGE")  # fmt: skip
+            return ""
+        text = (reply.content or "").strip().strip("`").strip()
+        if not text:
+            self.ui.say("/commit: the model drafted an empty message; give one: /commit MESSAGE")
+        return text
+
+    def status(self, _: str) -> None:
+        git = git_state(self.repo, self.checkpoints.gitdir)
+        found = instructions(self.repo)
+        a = self.asker
+        lines = [
+            f"session   {self.session.id} · {len(self.session.turns)} turn(s)",
+            f"model     {self.settings.model} · tool format {self.settings.tool_format}",
+            f"repo      {self.repo} · branch {git.branch or '(detached or not git)'} · {len(git.dirty)} changed file(s)",
+            f"context   ≈{context_tokens(self.session.history() + self.context()):,} tokens before your next message",
+            "AGENTS.md " + (", ".join(w for w, _ in found.files) or "(none)"),
+            f"approvals project: {', '.join(a.project.commands) or '-'} {a.project.tools or ''}".rstrip(),
+            f"          session: {', '.join(a.session.commands) or '-'} {a.session.tools or ''}".rstrip(),
+            f"edits     {'applied without asking (--auto-edit)' if self.auto_edit else 'shown as a diff, then asked'}",
+        ]  # fmt: skip
+        self.ui.say("\n".join(lines))
+
+    def tokens(self, _: str) -> None:
+        if not self.session.turns:
+            self.ui.say("no turns yet")
+            return
+        rows = [f"turn {t.turn:3}  prompt {t.prompt_tokens:9,}  completion {t.completion_tokens:7,}  {t.prompt[:40]}"
+                for t in self.session.turns]  # fmt: skip
+        p = sum(t.prompt_tokens for t in self.session.turns)
+        c = sum(t.completion_tokens for t in self.session.turns)
+        self.ui.say("\n".join([*rows, f"total     prompt {p:9,}  completion {c:7,}"]))
+
+    def clear(self, _: str) -> None:
+        old = self.session.id
+        self.session = ChatSession.new(self.store, self.repo)
+        self.checkpoints = Checkpoints(self.repo, self.store / "git", self.session.id)
+        self.ui.say(f"new conversation {self.session.id} (files as they are; /resume {old} goes back)")
+
+    def compact(self, _: str) -> None:
+        self.ui.say("/compact: not available in this version (no compaction module); /clear starts afresh")
+
+    # -- project commands -------------------------------------------------------------------------
+
+    def custom_names(self) -> list[str]:
+        try:
+            with SafeRoot(self.repo) as root:
+                entries = root.listdir(".devloop/commands", shown=".devloop/commands")
+        except (SafeFSError, OSError):
+            return []
+        return [
+            e.name[:-3] for e in entries if e.name.endswith(".md") and COMMAND_NAME.fullmatch(e.name[:-3])
+        ]
+
+    def custom_prompt(self, name: str, arg: str) -> str | None:
+        if not COMMAND_NAME.fullmatch(name):
+            return None
+        rel = f".devloop/commands/{name}.md"
+        try:
+            with SafeRoot(self.repo) as root:
+                text = root.read_text(rel, max_bytes=64_000, shown=rel)
+        except (SafeFSError, OSError):
+            return None
+        return (
+            text.replace("$ARGUMENTS", arg) if "$ARGUMENTS" in text else f"{text.rstrip()}\n\n{arg}".rstrip()
+        )
+
+
+def warm_up() -> None:
+    """Load what the first turn needs (the agent, the openai client, bashlex) while the user types."""
+    import importlib
+
+    for name in (
+        "devloop.session",
+        "devloop.chat.streaming",
+        "devloop.policy.prefix",
+        "devloop.chat.preview",
+    ):
+        try:
+            importlib.import_module(name)
+        except Exception:  # the turn will report it
+            return
+
+
+def show_history(ui: PlainUI, session: ChatSession) -> None:
+    """A resumed session: its turns and the size of the context the next message goes with."""
+    ui.say(f"session {session.id} · {len(session.turns)} turn(s)", style="bold")
+    for t in session.turns:
+        ui.say(f"> {t.prompt}", style="bold")
+        ui.say(f"  {t.message}  [{t.exit_status}]", style="dim")
+    used = sum(t.prompt_tokens + t.completion_tokens for t in session.turns)
+    ui.say(f"context ≈{context_tokens(session.history()):,} tokens of history · {used:,} tokens used so far",
+           style="dim")  # fmt: skip
