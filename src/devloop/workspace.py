@@ -85,7 +85,7 @@ class _Known:
     just before it, which later scans are compared with."""
 
     scan: bytes
-    tree: str
+    tree: str | None  # None: staged in the index, not yet written as a tree
     patch: str | None
 
 
@@ -392,9 +392,12 @@ class Workspace:
 
     def snapshot(self) -> str:
         """Stage everything (respecting .gitignore) in the private index; return the tree id. A tree
-        unchanged since the last staging (see the module's doc) is that staging's tree, with no git."""
+        unchanged since the last staging (see the module's doc) is that staging's tree, with no new
+        staging (only `write-tree` if that staging was a patch's)."""
         scan, known = self._unchanged()
-        if known is not None:
+        if known is not None and known.tree is None:
+            known.tree = self._run([["write-tree"]]).strip()  # the index holds that staging still
+        if known is not None and known.tree is not None:
             return known.tree
         tree = self._run([_ADD, ["write-tree"]]).strip()
         self._known = _Known(scan, tree, None) if scan is not None else None
@@ -409,32 +412,40 @@ class Workspace:
         if known is not None and known.patch is not None:
             return known.patch
         base = _tree_id(self.base)
-        if known is not None:  # staged already (a checkpoint): only the diff of two trees is left
-            script = f"t={_tree_id(known.tree)}; "
-        else:  # one process: stage, write the tree, print its id, then the diff (none if it is the base)
-            script = f"{shlex.join([*_BOOK, *_ADD])} >/dev/null 2>&1; t=$({shlex.join([*_BOOK, 'write-tree'])}) || exit; "
-        script += (
-            f'echo "$t"; [ "$t" = {base} ] && exit 0; '
-            f'exec {shlex.join([*_BOOK, *_DIFF, base])} "$t" {shlex.join(["--", ".", *_EXCLUDES])}'
-        )
-        tree, _, text = self._call(["sh", "-c", script], "diff").partition("\n")
+        if known is not None and known.tree is not None:  # staged already (a checkpoint): two trees
+            text = self._run([[*_DIFF, base, _tree_id(known.tree), "--", ".", *_EXCLUDES]])
+            tree: str | None = known.tree
+        else:
+            text = self._run([_ADD, [*_DIFF, "--cached", base, "--", ".", *_EXCLUDES]])
+            tree = None  # written only if a checkpoint asks (snapshot)
         patch = drop_binary_sections(text)
-        if not _HEX.fullmatch(tree):
-            raise WorkspaceError(f"git write-tree failed in {self.root}: no tree id")
         self._known = _Known(scan, tree, patch) if scan is not None else None
         return patch
 
-    def commit(self, tree: str, parents: Sequence[str], message: str, ref: str) -> str:
-        """Commit `tree` (on `parents`) and point `ref` at it, in one git process; the commit id. No hook
-        runs (commit-tree has none) and nothing else moves."""
+    def commit_snapshot(self, parents: Sequence[str], message: str, ref: str) -> tuple[str, str]:
+        """Commit the workspace as it is now (on `parents`) and point `ref` at it, in one git process;
+        (tree, commit). The tree is the last staging's when nothing changed since (no new staging). No
+        hook runs (commit-tree has none) and nothing else moves."""
         if not ref.startswith("refs/devloop/") or not re.fullmatch(r"[A-Za-z0-9/_-]+", ref):
             raise WorkspaceError(f"commit: bad ref {ref!r}")
-        words = [*_BOOK, "commit-tree", _tree_id(tree), *(w for p in parents for w in ("-p", _tree_id(p)))]
-        script = f'c=$({shlex.join([*words, "-m", message])}) && {shlex.join([*_BOOK, "update-ref", ref])} "$c" && echo "$c"'
-        commit = self._call(["sh", "-c", script], "commit-tree").strip()
-        if not _HEX.fullmatch(commit):
+        scan, known = self._unchanged()
+        if known is not None and known.tree is not None:
+            script = f"t={_tree_id(known.tree)}; "
+        else:  # stage unless the index holds the tree already, then write it
+            stage = "" if known is not None else f"{shlex.join([*_BOOK, *_ADD])} >/dev/null 2>&1; "
+            script = f"{stage}t=$({shlex.join([*_BOOK, 'write-tree'])}) || exit; "
+        words = [*_BOOK, "commit-tree", *(w for p in parents for w in ("-p", _tree_id(p))), "-m", message]
+        script += (
+            f'c=$({shlex.join(words)} "$t") && {shlex.join([*_BOOK, "update-ref", ref])} "$c" && echo "$t $c"'
+        )
+        tree, _, commit = self._call(["sh", "-c", script], "commit-tree").strip().partition(" ")
+        if not (_HEX.fullmatch(tree) and _HEX.fullmatch(commit)):
             raise WorkspaceError(f"git commit-tree failed in {self.root}: no commit id")
-        return commit
+        if known is not None:
+            known.tree = tree
+        elif scan is not None:
+            self._known = _Known(scan, tree, None)
+        return tree, commit
 
     def git_in(self, where: Path, *args: str, input: bytes | None = None) -> bool:
         """Whether `git args` (e.g. `apply -R -`, no `--index`) succeeds on the tree at `where` (the

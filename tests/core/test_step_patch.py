@@ -130,7 +130,7 @@ def test_a_checkpoint_reuses_the_steps_tree_and_a_restore_is_seen(ws: Workspace)
     patch, _ = step(ws, "printf 'x = 4\\n' > a.py")
     before = ws.git_runs
     cp = checkpoints.save(1, patch)
-    assert ws.git_runs == before + 1  # the commit and its ref; no second staging
+    assert ws.git_runs == before + 1  # tree, commit and ref in one process; no second staging
     assert cp.tree == ws.run_git("rev-parse", f"{cp.commit}^{{tree}}").strip()
     patch, _ = step(ws, "printf 'x = 5\\n' > a.py && rm b.py")
     assert "+x = 5" in patch

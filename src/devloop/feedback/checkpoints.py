@@ -69,13 +69,12 @@ class Checkpoints:
 
     def save(self, step: int, patch: str, *, note: str = "", score: tuple[int, int] = (0, 0)) -> Checkpoint:
         """Commit the workspace as it is now on the next private ref. The tree is the one the step's
-        patch was computed from when nothing changed since (Workspace.snapshot), so no staging repeats;
-        the commit and its ref are one git process."""
-        tree = self.workspace.snapshot()
+        patch was computed from when nothing changed since (see Workspace), so no staging repeats; the
+        tree, the commit and its ref are one git process."""
         number = len(self.items) + 1
         parents = [self.items[-1].commit] if self.items else []
         message = f"devloop checkpoint {number} (step {step})" + (f": {note}" if note else "")
-        commit = self.workspace.commit(tree, parents, message, f"{REF_PREFIX}{number}")
+        tree, commit = self.workspace.commit_snapshot(parents, message, f"{REF_PREFIX}{number}")
         cp = Checkpoint(number, step, commit, tree, patch, note, score)
         self.items.append(cp)
         return cp
