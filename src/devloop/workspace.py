@@ -22,7 +22,8 @@ size, mtime and ctime), and a step whose scan equals the one taken before the la
 patch. ctime cannot be set by a process, so a rewrite keeping size and mtime still shows. A scan is only
 trusted once the newest ctime in it is older than the file system's timestamp granularity (a write in the
 same clock tick could leave every field as it was); anything unsure (an unreadable directory, a link
-swapped in mid-walk, a huge tree) means git runs.
+swapped in mid-walk) means git runs. A tree of more than SCAN_LIMIT entries is left to git (with its
+untracked cache) on every step: scanning it would cost more than git does.
 """
 
 from __future__ import annotations
@@ -115,7 +116,9 @@ class Executor(Protocol):
 
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-SCAN_LIMIT = 300_000  # entries: past that, a scan is no cheaper than the git run it would spare
+# Entries past which a scan costs more than the git run it would spare (bench/step_patch.py: a scan of
+# 30,000 files takes longer than `add -A` with the untracked cache); such a tree is left to git.
+SCAN_LIMIT = 15_000
 _MAX_DEPTH = 256
 _COARSE_CLOCK = 5  # CLOCK_REALTIME_COARSE: the clock Linux stamps file times with
 
@@ -150,13 +153,18 @@ def _scratch(entry: os.DirEntry[str], top: bool) -> bool:
     return entry.is_dir(follow_symlinks=False) and (top or where == "dir")
 
 
-def scan_tree(root: Path, *, limit: int = SCAN_LIMIT) -> bytes | None:
+TOO_MANY = b""  # scan_tree's answer for a tree over its limit
+
+
+def scan_tree(root: Path, *, limit: int | None = None) -> bytes | None:
     """A digest of the metadata of everything under `root` but its top-level `.git` and scratch (the
     name, mode and inode of every entry, and a file's or link's size, mtime and ctime, directory by
     directory: every directory is listed, so an entry added, removed or renamed shows), or None when it cannot be trusted to
     tell a change: a directory that cannot be opened (unreadable, or swapped for a link mid-walk: no link
-    is followed), more than `limit` entries, or an entry changed too recently, within the file time
-    granularity of the scan's start (a second write in the same tick could leave every field alike)."""
+    is followed), or an entry changed too recently, within the file time
+    granularity of the scan's start (a second write in the same tick could leave every field alike).
+    TOO_MANY (empty) past `limit` entries."""
+    limit = SCAN_LIMIT if limit is None else limit
     started = time.time_ns()
     digest = hashlib.blake2b(digest_size=32)
     newest = count = 0
@@ -191,7 +199,7 @@ def scan_tree(root: Path, *, limit: int = SCAN_LIMIT) -> bytes | None:
                         newest = st.st_ctime_ns
             count += len(names)
             if count > limit:
-                return None
+                return TOO_MANY
             digest.update(b"%d/%d\0" % (len(stack), len(names)))
             digest.update("\0".join(names).encode("utf-8", "surrogateescape"))
             digest.update(array("Q", numbers).tobytes())
@@ -252,7 +260,10 @@ class Workspace:
     _executor: Executor | None = field(default=None, repr=False)
     _shared_objects: list[Path] = field(default_factory=list, repr=False)
     _known: _Known | None = field(default=None, repr=False)  # the last staging, and the scan before it
-    git_runs: int = field(default=0, repr=False)  # bookkeeping git processes started (for the tests)
+    git_runs: int = field(default=0, repr=False)
+    _large: bool = field(
+        default=False, repr=False
+    )  # over SCAN_LIMIT entries: no scan, git every time  # bookkeeping git processes started (for the tests)
 
     @classmethod
     def create(cls, repo: Path, *, parent: Path | None = None, in_place: bool = False) -> Workspace:
@@ -384,7 +395,11 @@ class Workspace:
 
     def _unchanged(self) -> tuple[bytes | None, _Known | None]:
         """This moment's scan, and what the last git run found if the tree is as it was then."""
+        if self._large:
+            return None, None
         scan = scan_tree(self.root)
+        if scan == TOO_MANY:  # trees seldom shrink: from now on git alone, with its untracked cache
+            self._large, scan = True, None
         known = self._known
         if scan is not None and known is not None and known.scan == scan:
             return scan, known

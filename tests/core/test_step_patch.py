@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from devloop.feedback.checkpoints import Checkpoints
-from devloop.workspace import _GRANULARITY_NS, Workspace, scan_tree
+from devloop.workspace import _GRANULARITY_NS, TOO_MANY, Workspace, scan_tree
 
 
 def settle() -> None:
@@ -95,7 +95,7 @@ def test_scratch_the_patch_excludes_does_not_make_a_step_run_git(ws: Workspace) 
 def test_a_scan_is_untrusted_right_after_a_write_or_past_its_limit(ws: Workspace) -> None:
     settle()
     assert scan_tree(ws.root) is not None
-    assert scan_tree(ws.root, limit=2) is None
+    assert scan_tree(ws.root, limit=2) == TOO_MANY
     (ws.root / "a.py").write_text("x = 5\n")
     assert scan_tree(ws.root) is None  # the same clock tick could hold a second write
     before = ws.git_runs
@@ -137,3 +137,11 @@ def test_a_checkpoint_reuses_the_steps_tree_and_a_restore_is_seen(ws: Workspace)
     checkpoints.restore(cp)
     after, runs = step(ws, None)
     assert runs == 1 and "+x = 4" in after and "b.py" not in after
+
+
+def test_a_tree_over_the_scan_limit_is_left_to_git(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("devloop.workspace.SCAN_LIMIT", 2)
+    patch, runs = step(ws, None)
+    assert (patch, runs) == ("", 1)  # no scan to trust: git
+    patch, runs = step(ws, "printf 'x = 8\\n' > a.py")
+    assert "+x = 8" in patch and runs == 1
