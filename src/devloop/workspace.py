@@ -14,16 +14,30 @@ a private git dir beside the workspace, never inside it, with a fixed configurat
 from the system, the user or the workspace. Once a runtime is attached, every bookkeeping git command
 runs through it, i.e. inside the sandbox: git then reads the model's files (and follows its links)
 only where the model could anyway, and its output is data to the host.
+
+Most steps change nothing (the model reads, greps, runs tests), so the per-step patch is not recomputed
+when nothing changed: before git runs, the host takes a stat scan of the tree (lstat only, directories
+opened relative to their parent without following links; every entry's name, mode and inode, a file's
+size, mtime and ctime), and a step whose scan equals the one taken before the last git run reuses that run's tree and
+patch. ctime cannot be set by a process, so a rewrite keeping size and mtime still shows. A scan is only
+trusted once the newest ctime in it is older than the file system's timestamp granularity (a write in the
+same clock tick could leave every field as it was); anything unsure (an unreadable directory, a link
+swapped in mid-walk) means git runs. A tree of more than SCAN_LIMIT entries is left to git (with its
+untracked cache) on every step: scanning it would cost more than git does.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import tempfile
+import time
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,16 +45,21 @@ from typing import Protocol
 
 # A configuration that owes nothing to the system, the user or the repository: no hooks, no fsmonitor,
 # no attributes file, no external diff or textconv (`--no-ext-diff --no-textconv` where it applies),
-# and stat checks that survive the workspace being handed to the sandbox user (chown changes ctime/uid).
+# and stat checks that survive the workspace being handed to the sandbox user (uid, inode and sub-second
+# times are not compared). ctime's whole second is: a rewrite that keeps size and mtime (`touch -r`) must
+# still be seen; the chown of the hand-over costs one re-hash of the tree, once.
 _CONFIG = (
     "core.quotepath=false", "diff.noprefix=false", "diff.mnemonicprefix=false", "color.ui=never",
     "core.hooksPath=/dev/null", "core.fsmonitor=false", "core.attributesFile=/dev/null",
-    "core.excludesFile=/dev/null", "core.autocrlf=false", "core.safecrlf=false", "core.trustctime=false",
+    "core.excludesFile=/dev/null", "core.autocrlf=false", "core.safecrlf=false", "core.trustctime=true",
     "core.checkStat=minimal", "core.untrackedCache=false", "core.symlinks=true", "safe.directory=*",
     "diff.ignoreSubmodules=all", "submodule.recurse=false", "user.name=devloop", "user.email=devloop@localhost",
     "gc.auto=0",
 )  # fmt: skip
 _GIT = ["git", *(arg for item in _CONFIG for arg in ("-c", item))]
+# For devloop's private index only (never a user's): the untracked cache lets `add -A` skip reading the
+# directories whose mtime did not change, most of a large tree's cost.
+_BOOK = [*_GIT, "-c", "core.untrackedCache=true"]
 _GIT_ENV = {
     "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "LC_ALL": "C", "GIT_CONFIG_NOSYSTEM": "1",
     "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_ATTR_NOSYSTEM": "1", "GIT_OPTIONAL_LOCKS": "0",
@@ -59,6 +78,16 @@ SCRATCH_GLOBS = (
     "**/.devloop-run",  # devloop's run-directory marker: a model's copy would hide files from later runs
 )
 _EXCLUDES = [f":(exclude,glob){g}" for g in SCRATCH_GLOBS]
+
+
+@dataclass
+class _Known:
+    """What the last staging found: the tree (and the patch, once computed), and the settled scan taken
+    just before it, which later scans are compared with."""
+
+    scan: bytes
+    tree: str | None  # None: staged in the index, not yet written as a tree
+    patch: str | None
 
 
 class WorkspaceError(Exception):
@@ -84,6 +113,113 @@ class Executor(Protocol):
         root_writable: bool = ...,
         cwd: Path | None = ...,
     ) -> object: ...
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# Entries past which a scan costs more than the git run it would spare (bench/step_patch.py: a scan of
+# 30,000 files takes longer than `add -A` with the untracked cache); such a tree is left to git.
+SCAN_LIMIT = 15_000
+_MAX_DEPTH = 256
+_COARSE_CLOCK = 5  # CLOCK_REALTIME_COARSE: the clock Linux stamps file times with
+
+
+def _granularity_ns() -> int:
+    """How far a file time may lag the clock: twice the coarse clock's tick (4 ms at HZ=250), at
+    least 2 ms; file systems with whole-second times are handled where a time is seen."""
+    try:
+        tick = time.clock_getres(_COARSE_CLOCK)
+    except OSError:
+        tick = 0.01
+    return max(int(2 * tick * 1e9), 2_000_000)
+
+
+_GRANULARITY_NS = _granularity_ns()
+
+
+# What the scan leaves out: the model's own repository (git never stages a `.git`), and the scratch the
+# patch never includes (SCRATCH_GLOBS), which tests write on every run (__pycache__): a checkpoint's tree
+# may then hold older scratch files, the patch never does.
+_UNSCANNED = {".git": "top", ".devloop": "top-dir", "__pycache__": "dir", ".pytest_cache": "dir",
+              ".devloop-run": "file"}  # fmt: skip
+_SCRATCH_SUFFIXES = (".pyc", ".orig", ".rej")
+
+
+def _scratch(entry: os.DirEntry[str], top: bool) -> bool:
+    where = _UNSCANNED[entry.name]
+    if where == "top":
+        return top
+    if where == "file":
+        return not entry.is_dir(follow_symlinks=False)
+    return entry.is_dir(follow_symlinks=False) and (top or where == "dir")
+
+
+TOO_MANY = b""  # scan_tree's answer for a tree over its limit
+
+
+def scan_tree(root: Path, *, limit: int | None = None) -> bytes | None:
+    """A digest of the metadata of everything under `root` but its top-level `.git` and scratch (the
+    name, mode and inode of every entry, and a file's or link's size, mtime and ctime, directory by
+    directory: every directory is listed, so an entry added, removed or renamed shows), or None when it cannot be trusted to
+    tell a change: a directory that cannot be opened (unreadable, or swapped for a link mid-walk: no link
+    is followed), or an entry changed too recently, within the file time
+    granularity of the scan's start (a second write in the same tick could leave every field alike).
+    TOO_MANY (empty) past `limit` entries."""
+    limit = SCAN_LIMIT if limit is None else limit
+    started = time.time_ns()
+    digest = hashlib.blake2b(digest_size=32)
+    newest = count = 0
+    try:
+        top = os.open(root, _DIR_FLAGS)
+    except OSError:
+        return None
+    # Each frame: a directory's fd and the names of its subdirectories still to enter.
+    stack: list[tuple[int, list[str]]] = [(top, [])]
+    try:
+        while stack:
+            fd, subdirs = stack[-1]
+            names: list[str] = []
+            numbers: list[int] = []
+            times: list[int] = []
+            with os.scandir(fd) as entries:
+                for entry in entries:
+                    if entry.name in _UNSCANNED and _scratch(entry, len(stack) == 1):
+                        continue
+                    if entry.name.endswith(_SCRATCH_SUFFIXES) and not entry.is_dir(follow_symlinks=False):
+                        continue
+                    st = entry.stat(follow_symlinks=False)
+                    names.append(entry.name)
+                    if stat.S_ISDIR(st.st_mode):  # its entries are listed: its own times add nothing
+                        subdirs.append(entry.name)  # (and scratch written in it would count)
+                        numbers += (st.st_mode, st.st_ino, 0)
+                        times += (0, 0)
+                        continue
+                    numbers += (st.st_mode, st.st_ino, st.st_size)
+                    times += (st.st_mtime_ns, st.st_ctime_ns)
+                    if st.st_ctime_ns > newest:
+                        newest = st.st_ctime_ns
+            count += len(names)
+            if count > limit:
+                return TOO_MANY
+            digest.update(b"%d/%d\0" % (len(stack), len(names)))
+            digest.update("\0".join(names).encode("utf-8", "surrogateescape"))
+            digest.update(array("Q", numbers).tobytes())
+            digest.update(array("q", times).tobytes())
+            while stack and not stack[-1][1]:
+                os.close(stack.pop()[0])
+            if stack:
+                if len(stack) >= _MAX_DEPTH:
+                    return None
+                parent, todo = stack[-1]
+                stack.append((os.open(todo.pop(0), _DIR_FLAGS, dir_fd=parent), []))
+    except (OSError, OverflowError):  # unreadable, removed or swapped meanwhile; a time out of range
+        return None
+    finally:
+        for fd, _ in stack:
+            os.close(fd)
+    margin = 2_000_000_000 if newest % 1_000_000_000 == 0 else _GRANULARITY_NS
+    if newest >= started - margin:
+        return None
+    return digest.digest()
 
 
 def isolated_git_env(home: str | None = None) -> dict[str, str]:
@@ -123,6 +259,11 @@ class Workspace:
     _owned: bool = True
     _executor: Executor | None = field(default=None, repr=False)
     _shared_objects: list[Path] = field(default_factory=list, repr=False)
+    _known: _Known | None = field(default=None, repr=False)  # the last staging, and the scan before it
+    git_runs: int = field(default=0, repr=False)
+    _large: bool = field(
+        default=False, repr=False
+    )  # over SCAN_LIMIT entries: no scan, git every time  # bookkeeping git processes started (for the tests)
 
     @classmethod
     def create(cls, repo: Path, *, parent: Path | None = None, in_place: bool = False) -> Workspace:
@@ -212,14 +353,30 @@ class Workspace:
         """Run git commands one after the other in one process (one sandbox start); the earlier ones
         are best effort (`add --ignore-errors` fails on an unreadable file but stages the rest), the
         output and status are the last one's. Every word is devloop's, never the model's."""
-        env = isolated_git_env()
-        env.update(GIT_DIR=str(self.gitdir), GIT_WORK_TREE=str(self.root))
         if len(steps) == 1:
-            argv = [*_GIT, *steps[0]]
+            argv = [*_BOOK, *steps[0]]
         else:
             *first, last = steps
-            script = "".join(f"{shlex.join([*_GIT, *step])} >/dev/null 2>&1; " for step in first)
-            argv = ["sh", "-c", f"{script}exec {shlex.join([*_GIT, *last])}"]
+            script = "".join(f"{shlex.join([*_BOOK, *step])} >/dev/null 2>&1; " for step in first)
+            argv = ["sh", "-c", f"{script}exec {shlex.join([*_BOOK, *last])}"]
+        verb = next((w for w in steps[-1] if not w.startswith("-")), "")
+        return self._call(argv, verb, input=input, writes_tree=writes_tree, timeout=timeout, check=check)
+
+    def _call(
+        self,
+        argv: list[str],
+        verb: str,
+        *,
+        input: bytes | None = None,
+        writes_tree: bool = False,
+        timeout: float = 300.0,
+        check: bool = True,
+    ) -> str:
+        env = isolated_git_env()
+        env.update(GIT_DIR=str(self.gitdir), GIT_WORK_TREE=str(self.root))
+        if writes_tree:
+            self._known = None  # git rewrites files: what the last scan saw is no longer the tree
+        self.git_runs += 1
         if self._executor is None:
             proc = subprocess.run(argv, cwd=self.root, input=input, capture_output=True, env=env,
                                   check=False, timeout=timeout)  # fmt: skip
@@ -233,34 +390,77 @@ class Workspace:
         if code != 0:
             said = err.decode(errors="replace").strip().splitlines()
             why = said[-1] if said else ("timed out" if code is None else f"exit {code}")
-            verb = next((w for w in steps[-1] if not w.startswith("-")), "")
             raise WorkspaceError(f"git {verb} failed in {self.root}: {why}")
         return out.decode(errors="replace")
 
+    def _unchanged(self) -> tuple[bytes | None, _Known | None]:
+        """This moment's scan, and what the last git run found if the tree is as it was then."""
+        if self._large:
+            return None, None
+        scan = scan_tree(self.root)
+        if scan == TOO_MANY:  # trees seldom shrink: from now on git alone, with its untracked cache
+            self._large, scan = True, None
+        known = self._known
+        if scan is not None and known is not None and known.scan == scan:
+            return scan, known
+        return scan, None
+
     def snapshot(self) -> str:
-        """Stage everything (respecting .gitignore) in the private index; return the tree id."""
-        return self._run([_ADD, ["write-tree"]]).strip()
+        """Stage everything (respecting .gitignore) in the private index; return the tree id. A tree
+        unchanged since the last staging (see the module's doc) is that staging's tree, with no new
+        staging (only `write-tree` if that staging was a patch's)."""
+        scan, known = self._unchanged()
+        if known is not None and known.tree is None:
+            known.tree = self._run([["write-tree"]]).strip()  # the index holds that staging still
+        if known is not None and known.tree is not None:
+            return known.tree
+        tree = self._run([_ADD, ["write-tree"]]).strip()
+        self._known = _Known(scan, tree, None) if scan is not None else None
+        return tree
 
     def diff(self) -> str:
-        """The patch: the workspace against its starting state, without binary or scratch files."""
-        text = self._run(
-            [
-                _ADD,
-                [
-                    "diff",
-                    "--cached",
-                    "--no-color",
-                    "--no-ext-diff",
-                    "--no-textconv",
-                    "--ignore-submodules=all",
-                    _tree_id(self.base),
-                    "--",
-                    ".",
-                    *_EXCLUDES,
-                ],
-            ]
+        """The patch: the workspace against its starting state, without binary or scratch files. When
+        nothing changed since the last staging it is that staging's patch, with no git run."""
+        scan, known = self._unchanged()
+        if known is not None and known.patch is None and known.tree == self.base:
+            known.patch = ""
+        if known is not None and known.patch is not None:
+            return known.patch
+        base = _tree_id(self.base)
+        if known is not None and known.tree is not None:  # staged already (a checkpoint): two trees
+            text = self._run([[*_DIFF, base, _tree_id(known.tree), "--", ".", *_EXCLUDES]])
+            tree: str | None = known.tree
+        else:
+            text = self._run([_ADD, [*_DIFF, "--cached", base, "--", ".", *_EXCLUDES]])
+            tree = None  # written only if a checkpoint asks (snapshot)
+        patch = drop_binary_sections(text)
+        self._known = _Known(scan, tree, patch) if scan is not None else None
+        return patch
+
+    def commit_snapshot(self, parents: Sequence[str], message: str, ref: str) -> tuple[str, str]:
+        """Commit the workspace as it is now (on `parents`) and point `ref` at it, in one git process;
+        (tree, commit). The tree is the last staging's when nothing changed since (no new staging). No
+        hook runs (commit-tree has none) and nothing else moves."""
+        if not ref.startswith("refs/devloop/") or not re.fullmatch(r"[A-Za-z0-9/_-]+", ref):
+            raise WorkspaceError(f"commit: bad ref {ref!r}")
+        scan, known = self._unchanged()
+        if known is not None and known.tree is not None:
+            script = f"t={_tree_id(known.tree)}; "
+        else:  # stage unless the index holds the tree already, then write it
+            stage = "" if known is not None else f"{shlex.join([*_BOOK, *_ADD])} >/dev/null 2>&1; "
+            script = f"{stage}t=$({shlex.join([*_BOOK, 'write-tree'])}) || exit; "
+        words = [*_BOOK, "commit-tree", *(w for p in parents for w in ("-p", _tree_id(p))), "-m", message]
+        script += (
+            f'c=$({shlex.join(words)} "$t") && {shlex.join([*_BOOK, "update-ref", ref])} "$c" && echo "$t $c"'
         )
-        return drop_binary_sections(text)
+        tree, _, commit = self._call(["sh", "-c", script], "commit-tree").strip().partition(" ")
+        if not (_HEX.fullmatch(tree) and _HEX.fullmatch(commit)):
+            raise WorkspaceError(f"git commit-tree failed in {self.root}: no commit id")
+        if known is not None:
+            known.tree = tree
+        elif scan is not None:
+            self._known = _Known(scan, tree, None)
+        return tree, commit
 
     def git_in(self, where: Path, *args: str, input: bytes | None = None) -> bool:
         """Whether `git args` (e.g. `apply -R -`, no `--index`) succeeds on the tree at `where` (the
@@ -270,6 +470,8 @@ class Workspace:
         env = isolated_git_env()
         env.update(GIT_DIR=str(self.gitdir), GIT_WORK_TREE=str(where))
         argv = [*_GIT, *args]
+        self._known = None  # it may write the tree (`apply`)
+        self.git_runs += 1
         if self._executor is None:
             proc = subprocess.run(argv, cwd=where, input=input, capture_output=True, env=env, check=False)
             return proc.returncode == 0
@@ -315,6 +517,7 @@ class Workspace:
 
 
 _ADD = ["add", "-A", "--ignore-errors", "--", "."]
+_DIFF = ["diff", "--no-color", "--no-ext-diff", "--no-textconv", "--ignore-submodules=all"]
 _HEX = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 
 

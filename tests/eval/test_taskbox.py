@@ -62,6 +62,62 @@ def test_task_env_carries_the_venv_and_task_variables_only(monkeypatch, tmp_path
     assert env["PATH"].startswith(f"{tmp_path / 'venv' / 'bin'}{os.pathsep}")
 
 
+def _digest(venv: Path) -> str:
+    """Every path, mode and content under `venv` (links as their targets, unfollowed)."""
+    h = hashlib.sha256()
+    for p in sorted(venv.rglob("*")):
+        st = p.lstat()
+        h.update(f"{p.relative_to(venv)}\0{st.st_mode}\0".encode())
+        if p.is_symlink():
+            h.update(os.readlink(p).encode())
+        elif p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+HOSTILE_TEST = r"""
+import os, pathlib, shutil, site, sys
+venv = pathlib.Path(sys.prefix)
+site_dir = pathlib.Path(site.getsitepackages()[0])
+tried = {
+    "append": lambda: open(site_dir / "pytest" / "__init__.py", "a").write("raise SystemExit\n"),
+    "add": lambda: (site_dir / "evil.pth").write_text("import os\n"),
+    "remove": lambda: os.remove(site_dir / "pytest" / "__init__.py"),
+    "rename": lambda: os.rename(venv / "bin" / "pytest", venv / "bin" / "pytest.old"),
+    "chmod": lambda: os.chmod(venv / "bin" / "python", 0o777),
+    "rmtree": lambda: shutil.rmtree(site_dir / "_pytest"),
+    "config": lambda: (venv / "pyvenv.cfg").write_text("home = /tmp\n"),
+}
+for name, attempt in tried.items():
+    try:
+        attempt()
+        print("WROTE", name)
+    except OSError as exc:
+        print("refused", name, exc.strerror)
+"""
+
+
+@needs_bwrap
+def test_a_task_without_install_grades_in_the_cache_itself_which_no_test_can_change(
+    env_manager, spec, tmp_path
+):
+    cached = env_manager.venv_for(spec)
+    before = _digest(cached)
+    box = TaskBox(tmp_path / "box", sandbox="bwrap")
+    box.tree.mkdir(parents=True)
+    (box.tree / "test_hostile.py").write_text(HOSTILE_TEST)
+    env = box.prepare_env(env_manager, cached, spec)
+    assert box.venv == cached and env["VIRTUAL_ENV"] == str(cached)  # no copy made
+    assert not (box.workdir / "venv").exists()
+    with box:
+        result = box.run("python test_hostile.py", timeout=60, log=tmp_path / "log")
+    said = (tmp_path / "log").read_text()
+    assert result.exit_code == 0, said
+    assert said.count("refused") == 7 and "WROTE" not in said, said
+    assert "refused add Read-only file system" in said  # the mount refuses, whoever the sandbox runs as
+    assert _digest(cached) == before
+
+
 @needs_bwrap
 def test_confined_box_hands_over_directories_only(env_manager, spec, tmp_path):
     cached = env_manager.venv_for(spec)
@@ -69,6 +125,7 @@ def test_confined_box_hands_over_directories_only(env_manager, spec, tmp_path):
     before = hashlib.sha256(package.read_bytes()).hexdigest()
     box = TaskBox(tmp_path / "box", sandbox="bwrap")
     box.tree.mkdir(parents=True)
+    spec = spec.model_copy(update={"install": "true"})  # an install step: the box gets a clone
     env = box.prepare_env(env_manager, cached, spec)
     user = taskbox.sandbox_user()
     clone_package = box.venv / package.relative_to(cached)

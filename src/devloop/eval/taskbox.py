@@ -8,7 +8,9 @@ the logs, the run directory, the environment cache or the mirrors (all read-only
 output reaches the log devloop parses only once every process the sandbox started is dead: devloop
 copies it from a file it opened before ending the sandbox, and the sandbox never sees that log.
 
-The venv is cloned from the cache. As root, the sandbox runs as another uid (runtime/identity.py): the
+A task with no install step uses the cached venv itself, bound read-only into the sandbox: nothing is
+copied, and no process in it can write the cache (a read-only mount refuses even the files' owner).
+A task that installs gets a clone. As root, the sandbox runs as another uid (runtime/identity.py): the
 clone is hard links and only its directories are handed over, so the sandbox can add and replace files
 (`pip install -e .` works) but a cached file stays root's, read-only to it. A sandbox running as the
 files' owner (a non-root user) could write through a link, so it gets a private copy.
@@ -122,6 +124,7 @@ class TaskBox:
         self.workdir = Path(workdir).absolute()
         self.tree = self.workdir / tree
         self.venv = self.workdir / "venv"
+        self.venv_writable = True  # False: `venv` is the cache itself, shown read-only
         # Patches for the sandbox to read: root's, beside the tree, read-only inside.
         self._inputs = self.workdir / "inputs"
         self.env: dict[str, str] = {}
@@ -134,11 +137,16 @@ class TaskBox:
         return self.sandbox == "bwrap"
 
     def prepare_env(self, manager: EnvironmentManager, cached: Path, spec: EnvironmentSpec) -> dict[str, str]:
-        """Clone the cached venv into the box and return the variables the task's commands get (only the
-        venv's and `spec.env` when confined; this process's environment plus those when not)."""
+        """The venv the task's commands get (confined and with no install step, the cache itself, bound
+        read-only; else a clone in the box) and the variables they get (only the venv's and `spec.env`
+        when confined; this process's environment plus those when not)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         if not self.confined:
             self.env = manager.env_vars(manager.clone(cached, self.venv), spec)
+            return self.env
+        if not spec.install:  # nothing installs into it: the cache itself, read-only in the sandbox
+            self.venv, self.venv_writable = cached, False
+            self.env = manager.task_env(cached, spec)
             return self.env
         user = sandbox_user()
         # A sandbox running as the cache's owner could write a cached file through a hard link.
@@ -198,7 +206,8 @@ class TaskBox:
             # everything else; VIRTUAL_ENV lets it show the venv's base interpreter.
             self._runtime = BwrapRuntime(
                 self.tree, env={**os.environ, **self.env}, extra_env=self.env, limits=self.limits,
-                ro_binds=[self._inputs], rw_binds=[self.venv] if self.venv.is_dir() else [],
+                ro_binds=[self._inputs, *([] if self.venv_writable else [self.venv])],
+                rw_binds=[self.venv] if self.venv_writable and self.venv.is_dir() else [],
             )  # fmt: skip
         return self._runtime
 

@@ -68,13 +68,13 @@ class Checkpoints:
         return self.items[-1] if self.items else None
 
     def save(self, step: int, patch: str, *, note: str = "", score: tuple[int, int] = (0, 0)) -> Checkpoint:
-        """Commit the workspace as it is now on the next private ref."""
-        tree = self.workspace.snapshot()
+        """Commit the workspace as it is now on the next private ref. The tree is the one the step's
+        patch was computed from when nothing changed since (see Workspace), so no staging repeats; the
+        tree, the commit and its ref are one git process."""
         number = len(self.items) + 1
-        parents = ["-p", self.items[-1].commit] if self.items else []
+        parents = [self.items[-1].commit] if self.items else []
         message = f"devloop checkpoint {number} (step {step})" + (f": {note}" if note else "")
-        commit = self.workspace.run_git("commit-tree", tree, *parents, "-m", message).strip()
-        self.workspace.run_git("update-ref", f"{REF_PREFIX}{number}", commit)
+        tree, commit = self.workspace.commit_snapshot(parents, message, f"{REF_PREFIX}{number}")
         cp = Checkpoint(number, step, commit, tree, patch, note, score)
         self.items.append(cp)
         return cp

@@ -1,0 +1,101 @@
+"""Eval overhead: per-instance wall time of grading the builtin suite against the tests' own time, and
+the throughput of 2 workers against 1.
+
+Each round runs `devloop eval --suite builtin --predictions gold` (the default sandbox) with 1 worker
+and with 2, in alternating order, on a warm environment cache (built by a first, unmeasured run). From
+each 1-worker run: wall time per instance / the tests' own time per instance (the `tests` timing of
+every verdict: the test command from start to exit). Across the pair: 1-worker wall / 2-worker wall.
+Also printed, for scale: what a hard-link copy plus removal of the cached venv costs (what a task with
+no install step no longer pays per instance).
+
+    python bench/eval_overhead.py [--rounds 3] [--instances ID,ID]
+
+Targets: <= 1.15x the tests' own time with 1 worker; >= 1.8x the throughput with 2 workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def run_eval(out: Path, cache: Path, workers: int, instances: str | None) -> tuple[float, list[float]]:
+    """(wall seconds, each instance's test seconds) of one graded run."""
+    argv = [sys.executable, "-m", "devloop", "eval", "--suite", "builtin", "--predictions", "gold"]
+    argv += ["--workers", str(workers), "--output", str(out), "--run-id", "r", "--cache-dir", str(cache)]
+    if instances:
+        argv += ["--instances", instances]
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"devloop eval exited {proc.returncode}: {(proc.stderr or proc.stdout)[-500:]}")
+    verdicts = [json.loads(p.read_text()) for p in sorted((out / "r" / "instances").glob("*/verdict.json"))]
+    tests = [float(v.get("timings", {}).get("tests", 0.0)) for v in verdicts]
+    resolved = sum(1 for v in verdicts if v.get("category") == "resolved")
+    if resolved != len(verdicts) or not verdicts:
+        raise SystemExit(f"the gold patches did not all resolve ({resolved} of {len(verdicts)})")
+    shutil.rmtree(out)
+    return wall, tests
+
+
+def copy_cost(cache: Path, tmp: Path, rounds: int = 5) -> float:
+    """Seconds for `cp -al` of a cached venv plus its removal: the per-instance copy a task without an
+    install step no longer makes."""
+    venv = next(p for p in (cache / "venvs").iterdir() if p.is_dir() and not p.name.startswith("."))
+    times = []
+    for i in range(rounds):
+        t0 = time.perf_counter()
+        subprocess.run(["cp", "-al", str(venv), str(tmp / f"copy{i}")], check=True)
+        shutil.rmtree(tmp / f"copy{i}")
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--instances", default=None, help="only these instance ids (comma-separated)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="devloop-bench-eval-") as tmp_s:
+        tmp = Path(tmp_s)
+        cache = tmp / "cache"
+        run_eval(tmp / "warm", cache, 1, args.instances)  # builds the environments once
+        per_instance: list[float] = []
+        speedup: list[float] = []
+        for r in range(args.rounds):
+            order = (1, 2) if r % 2 == 0 else (2, 1)
+            walls: dict[int, float] = {}
+            for workers in order:
+                wall, tests = run_eval(tmp / f"run{r}-{workers}", cache, workers, args.instances)
+                walls[workers] = wall
+                if workers == 1:
+                    per_instance.append((wall / len(tests)) / (sum(tests) / len(tests)))
+                    n, test_s = len(tests), sum(tests)
+            speedup.append(walls[1] / walls[2])
+        print(
+            f"builtin suite, gold patches, default sandbox; {n} instances, tests' own time {test_s / n:.3f} s each"
+        )
+        print(
+            f"  1 worker: wall per instance / tests' own time {statistics.median(per_instance):.2f}x "
+            f"(spread {min(per_instance):.2f}-{max(per_instance):.2f}; goal <= 1.15x)"
+        )
+        print(
+            f"  2 workers: throughput vs 1 worker {statistics.median(speedup):.2f}x "
+            f"(spread {min(speedup):.2f}-{max(speedup):.2f}; goal >= 1.8x)"
+        )
+        spared = copy_cost(cache, tmp)
+        print(
+            f"  a cached venv's hard-link copy and removal, no longer made per instance: {spared * 1e3:.0f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()
