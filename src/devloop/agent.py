@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from devloop.condense import Compaction, Condenser, is_context_error
 from devloop.formats.base import FormatError, ToolFormat
 from devloop.hooks import Actions, ExitStatus, Inject, Restore, Resume, RunLimits, StepHook, StepInfo, Stop
 from devloop.models.base import Model, ModelError
@@ -38,6 +39,7 @@ class Agent:
     patch: Callable[[], str]  # the workspace diff as it stands
     on_step: Callable[[StepInfo], None] | None = None
     hooks: list[StepHook] = field(default_factory=list)
+    condenser: Condenser | None = None  # --condense: the conversation is compacted to fit the window
     messages: list[dict[str, Any]] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     steps: int = 0
@@ -49,6 +51,7 @@ class Agent:
         default=None, init=False, repr=False
     )
     _executor: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _condensed: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False)
 
     def run(self, system: str, task: str) -> Stop:
         """The whole conversation; the Stop that ended it (a model error is one too, `model_error`)."""
@@ -174,6 +177,32 @@ class Agent:
                 extra.pop("max_command_timeout", None)
 
     def _complete(self) -> Completion:
+        """The model's reply; with a condenser, the conversation is compacted first when it nears the
+        context window, and once more (then the request retried once) when the server refuses it as
+        too long."""
+        if self.condenser is None:
+            return self._request()
+        self._condense(self.condenser.fit(self.messages, self._api_tools, self.params))
+        try:
+            completion = self._request()
+        except ModelError as e:
+            if not is_context_error(e):
+                raise
+            self._condense(self.condenser.recover(self.messages, self._api_tools, self.params, e.reason))
+            completion = self._request()
+        self.condenser.observe(self.messages, self._api_tools, completion.usage.prompt_tokens)
+        return completion
+
+    def _condense(self, compaction: Compaction | None) -> None:
+        """Take a compaction's messages; its record goes into the next step's trajectory line."""
+        if compaction is None:
+            return
+        self.messages = compaction.messages
+        self.usage.prompt_tokens += compaction.usage.prompt_tokens
+        self.usage.completion_tokens += compaction.usage.completion_tokens
+        self._condensed.append(compaction.record())
+
+    def _request(self) -> Completion:
         """The model's reply; under --time-limit, given up on (Stop) when the time runs out mid-reply. The
         abandoned request ends when the run closes the model's client."""
         remaining = self._remaining()
@@ -215,6 +244,8 @@ class Agent:
             "total_usage": Usage(**vars(self.usage)),
             "timings": {"model_s": round(t_model, 4), "tools_s": round(t_tools, 4)},
         }
+        if self._condensed:
+            event["condensed"], self._condensed = self._condensed, []
         if not self.hooks:
             self._act(self.limits.after_step(info), info)
             self._pending = (self._background().submit(_timed, self.patch), event)

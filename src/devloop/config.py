@@ -60,6 +60,12 @@ class RunSettings(BaseSettings, FeedbackSettings):
     """Retries for 429 / 5xx / timeouts / connection resets, with exponential backoff."""
     request_timeout: float = Field(600.0, gt=0)
     """Seconds to wait for one completion."""
+    condense: bool = False
+    """Compact the conversation when it nears the model's context window (devloop.condense)."""
+    context_window: int | None = Field(None, gt=0)
+    """The model's context window in tokens (default: the server's /v1/models max_model_len, if listed)."""
+    condense_at: float = Field(0.8, gt=0.1, lt=1.0)
+    """With condense: compact once the prompt passes this fraction of the context window."""
     max_iterations: int = Field(50, gt=0)
     """Model calls per run (the Devstral paper's optimum is 50)."""
     max_tokens_total: int | None = Field(None, gt=0)

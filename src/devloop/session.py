@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 import jinja2
 
 from devloop.agent import Agent, ExitStatus, RunLimits, StepInfo, Stop
+from devloop.condense import Condenser, context_window_of
 from devloop.config import RunSettings
 from devloop.feedback.loop import FeedbackLoop, build_feedback, check_feedback
 from devloop.feedback.rescue import Rules
@@ -34,7 +35,13 @@ from devloop.runtime.identity import take_back
 from devloop.runtime.limits import sandbox_limits
 from devloop.runtime.sandbox_env import parse_env_assignments
 from devloop.runtime.stale import disown
-from devloop.session_settings import LimitSettings, SandboxSettings, SessionSettings, ToolSettings
+from devloop.session_settings import (
+    LimitSettings,
+    ModelSettings,
+    SandboxSettings,
+    SessionSettings,
+    ToolSettings,
+)
 from devloop.tools.base import ToolContext
 from devloop.tools.registry import default_toolbox
 from devloop.trajectory import Trajectory
@@ -110,6 +117,21 @@ def run_limits(limits: LimitSettings) -> RunLimits:
     )
 
 
+def condenser(
+    m: ModelSettings, model: Model, params: SamplingParams, on_warning: Callable[[str], None] | None
+) -> Condenser | None:
+    """With `condense` on: the Condenser for the model's window (the setting, else the server's listing)."""
+    if not m.condense:
+        return None
+    window = m.context_window or context_window_of(model)
+    if window is None and on_warning:
+        on_warning(
+            f"--condense: the server lists no context window for {m.model} and context_window is not set: "
+            "the conversation is compacted only when the server refuses it as too long"
+        )
+    return Condenser(model, window, at=m.condense_at, reserve=params.max_tokens or 0)
+
+
 def runtime_options(sandbox: str, group: SandboxSettings, task_env: dict[str, str]) -> dict[str, Any]:
     """Keyword arguments for the sandbox runtimes; the task's variables (venv PATH...) survive the scrub.
     The limits are checked even without a sandbox, so a bad value is an error wherever it runs."""
@@ -142,6 +164,7 @@ class Session:
     sandbox: str  # the runtime's name, `auto` resolved
     env: dict[str, str]  # the task's variables for the sandbox (a venv's PATH...)
     runtime_kw: dict[str, Any]
+    condenser: Condenser | None = None  # --condense
 
     @classmethod
     def prepare(
@@ -173,7 +196,20 @@ class Session:
         )
         s = groups.sampling
         params = fmt.tune(SamplingParams(s.temperature, s.top_p, s.max_tokens, s.seed), m.model)
-        return cls(settings, groups, fmt, params, model, policy, rules, sandbox, dict(env or {}), runtime_kw)
+        condense = condenser(m, model, params, on_warning)
+        return cls(
+            settings,
+            groups,
+            fmt,
+            params,
+            model,
+            policy,
+            rules,
+            sandbox,
+            dict(env or {}),
+            runtime_kw,
+            condense,
+        )
 
     def open_runtime(
         self,
@@ -222,6 +258,7 @@ class Session:
             patch=ws.diff,
             on_step=on_step,
             hooks=list(loop.hooks) if loop is not None else [],
+            condenser=self.condenser,
         )
 
     def run(
