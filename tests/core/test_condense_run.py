@@ -89,3 +89,27 @@ def test_the_fallback_truncates_when_no_summary_comes(repo: Path, tmp_path: Path
     result, server = run(repo, tmp_path / "out", [*script(replies, 0), *faults], condense=True)
     assert result.exit_status == "finished", result.reason
     assert server.refused == 0 and {r["method"] for r in condensed(tmp_path / "out")} == {"truncate"}
+
+
+def test_the_cli_flag_condenses_and_a_bad_window_is_one_line(
+    repo: Path, tmp_path: Path, replies: Any
+) -> None:
+    from cli_inprocess import run_devloop
+
+    common = ["run", "--repo", repo, "--issue", "read it", "--model", "openai/scripted", "--sandbox", "none"]
+    with ScriptedServer(script(replies, 10), context_window=WINDOW) as server:
+        proc = run_devloop(
+            [*common, "--base-url", server.url, "--condense", "--output", tmp_path / "o"], cwd=tmp_path
+        )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert condensed(tmp_path / "o") and server.refused == 0
+    with ScriptedServer([replies.finish()]) as server:  # lists no window: said once, and the run goes on
+        proc = run_devloop(
+            [*common, "--base-url", server.url, "--condense", "--output", tmp_path / "p"], cwd=tmp_path
+        )
+    assert proc.returncode == 0 and "lists no context window" in proc.stdout
+    proc = run_devloop(
+        [*common, "--base-url", "http://127.0.0.1:9/v1", "--context-window", "0"], cwd=tmp_path
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "context_window" in proc.stderr and "--context-window" in proc.stderr

@@ -64,7 +64,7 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     return None
 
 
-def _server_message(exc: openai.APIStatusError) -> tuple[str, str | None]:
+def server_message(exc: openai.APIStatusError) -> tuple[str, str | None]:
     """The server's error message (one line) and error code, from an OpenAI-style error body."""
     body = exc.body
     if isinstance(body, dict):
@@ -191,7 +191,7 @@ class OpenAICompatModel:
 
     def _status_error(self, exc: openai.APIStatusError) -> Exception:
         status = exc.status_code
-        message, code = _server_message(exc)
+        message, code = server_message(exc)
         lowered = f"{code} {message}".lower()
         if status == 429:
             return _Transient("rate limited (429)", parse_retry_after(exc.response.headers))
