@@ -42,7 +42,8 @@ from devloop.session_settings import (
     SessionSettings,
     ToolSettings,
 )
-from devloop.tools.base import ToolContext
+from devloop.tools.base import Tool, ToolContext
+from devloop.tools.mcp import McpServers
 from devloop.tools.registry import default_toolbox
 from devloop.trajectory import Trajectory
 from devloop.types import SamplingParams
@@ -243,13 +244,14 @@ class Session:
         trajectory: Trajectory,
         ask: Callable[[Any, Any], bool] | None,
         on_step: Callable[[StepInfo], None] | None,
+        extra_tools: Sequence[Tool] = (),
     ) -> Agent:
         tools = self.groups.tools
         return Agent(
             model=loop.instrument(self.model) if loop is not None else self.model,
             fmt=self.fmt,
             toolbox=GatedToolbox(
-                default_toolbox(), self.policy, ws.root, interactive=ask is not None, ask=ask
+                default_toolbox(extra_tools), self.policy, ws.root, interactive=ask is not None, ask=ask
             ),
             ctx=ToolContext(runtime, ws.root, tools.command_timeout, tools.output_cap),
             params=self.params,
@@ -283,6 +285,7 @@ class Session:
         runtime: Runtime | None = None
         loop: FeedbackLoop | None = None
         agent: Agent | None = None
+        mcp = McpServers(self.groups.tools.mcp_servers) if self.groups.tools.mcp_servers else None
         extra: dict[str, Any] = {}
         stop = Stop(ExitStatus.RUNTIME_ERROR, "the run did not start")
         try:
@@ -292,7 +295,7 @@ class Session:
             loop = build_feedback(
                 self.groups.feedback, workspace=ws, runtime=runtime, out_dir=output, rules=self.rules
             )
-            agent = self.agent(ws, runtime, loop, traj, ask, on_step)
+            agent = self.agent(ws, runtime, loop, traj, ask, on_step, mcp.start() if mcp else ())
             system, task = render_prompts(
                 self.groups.tools,
                 issue,
@@ -325,7 +328,7 @@ class Session:
                 extra["disk_peak_bytes"] = runtime.disk_peak_bytes  # type: ignore[union-attr]
             if environment is not None:
                 extra["environment"] = environment.to_json()
-            self._close(loop, runtime)
+            self._close(loop, runtime, mcp)
             keep = self.groups.sandbox.keep_workspace and ws is not None
             if ws is not None and not keep:
                 ws.cleanup()
@@ -355,8 +358,8 @@ class Session:
         os.replace(tmp, output / "result.json")
         return result
 
-    def _close(self, loop: FeedbackLoop | None, runtime: Runtime | None) -> None:
-        for closer in (loop, runtime, self.model):
+    def _close(self, loop: FeedbackLoop | None, runtime: Runtime | None, mcp: McpServers | None) -> None:
+        for closer in (loop, runtime, mcp, self.model):
             try:
                 if closer is not None:
                     closer.close()

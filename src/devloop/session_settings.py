@@ -68,6 +68,7 @@ class ToolSettings(_Group):
     output_cap: int
     policy: list[Path]
     retrieve: int
+    mcp_servers: dict[str, Any]  # name -> devloop.tools.mcp.McpServerConfig
 
 
 @dataclass(frozen=True)
