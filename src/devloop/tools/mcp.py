@@ -137,6 +137,12 @@ class McpServers:
     def start(self) -> list[Any]:
         """Start every server and list its tools. Raises McpError naming the server that failed (the
         others are closed)."""
+        try:
+            import mcp  # noqa: F401
+        except ImportError:
+            raise McpError(
+                "mcp_servers are configured but the `mcp` package is not installed: pip install 'devloop[mcp]'"
+            ) from None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="devloop-mcp", daemon=True)
         self._thread.start()
