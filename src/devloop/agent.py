@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from devloop.condense import Compaction, Condenser, is_context_error
 from devloop.formats.base import FormatError, ToolFormat
@@ -23,6 +23,8 @@ from devloop.models.base import Model, ModelError
 from devloop.tools.base import ToolContext, ToolExecutor, ToolSpec
 from devloop.trajectory import Trajectory
 from devloop.types import Completion, Observation, SamplingParams, ToolCall, Usage
+
+_T = TypeVar("_T")
 
 __all__ = ["Agent", "ExitStatus", "Inject", "Restore", "Resume", "RunLimits", "StepHook", "StepInfo", "Stop"]
 
@@ -179,19 +181,26 @@ class Agent:
     def _complete(self) -> Completion:
         """The model's reply; with a condenser, the conversation is compacted first when it nears the
         context window, and once more (then the request retried once) when the server refuses it as
-        too long."""
+        too long. A summary request is held to --time-limit as a reply is."""
         if self.condenser is None:
-            return self._request()
-        self._condense(self.condenser.fit(self.messages, self._api_tools, self.params))
+            return self._request(self._reply)
+        condenser = self.condenser
+        self._condense(self._request(lambda: condenser.fit(self.messages, self._api_tools, self.params)))
         try:
-            completion = self._request()
+            completion = self._request(self._reply)
         except ModelError as e:
             if not is_context_error(e):
                 raise
-            self._condense(self.condenser.recover(self.messages, self._api_tools, self.params, e.reason))
-            completion = self._request()
-        self.condenser.observe(self.messages, self._api_tools, completion.usage.prompt_tokens)
+            why = e.reason
+            self._condense(
+                self._request(lambda: condenser.recover(self.messages, self._api_tools, self.params, why))
+            )
+            completion = self._request(self._reply)
+        condenser.observe(self.messages, self._api_tools, completion.usage.prompt_tokens)
         return completion
+
+    def _reply(self) -> Completion:
+        return self.model.complete(self.messages, self._api_tools, self.params)
 
     def _condense(self, compaction: Compaction | None) -> None:
         """Take a compaction's messages; its record goes into the next step's trajectory line."""
@@ -202,17 +211,17 @@ class Agent:
         self.usage.completion_tokens += compaction.usage.completion_tokens
         self._condensed.append(compaction.record())
 
-    def _request(self) -> Completion:
-        """The model's reply; under --time-limit, given up on (Stop) when the time runs out mid-reply. The
-        abandoned request ends when the run closes the model's client."""
+    def _request(self, ask: Callable[[], _T]) -> _T:
+        """`ask()` (a model request); under --time-limit, given up on (Stop) when the time runs out
+        mid-reply. The abandoned request ends when the run closes the model's client."""
         remaining = self._remaining()
         if remaining is None:
-            return self.model.complete(self.messages, self._api_tools, self.params)
-        box: list[Completion | BaseException] = []
+            return ask()
+        box: list[_T | BaseException] = []
 
         def call() -> None:
             try:
-                box.append(self.model.complete(self.messages, self._api_tools, self.params))
+                box.append(ask())
             except BaseException as exc:  # handed to the loop's thread below
                 box.append(exc)
 
