@@ -14,14 +14,17 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from devloop.condense import Compaction, Condenser, is_context_error
 from devloop.formats.base import FormatError, ToolFormat
 from devloop.hooks import Actions, ExitStatus, Inject, Restore, Resume, RunLimits, StepHook, StepInfo, Stop
 from devloop.models.base import Model, ModelError
 from devloop.tools.base import ToolContext, ToolExecutor, ToolSpec
 from devloop.trajectory import Trajectory
 from devloop.types import Completion, Observation, SamplingParams, ToolCall, Usage
+
+_T = TypeVar("_T")
 
 __all__ = ["Agent", "ExitStatus", "Inject", "Restore", "Resume", "RunLimits", "StepHook", "StepInfo", "Stop"]
 
@@ -38,6 +41,7 @@ class Agent:
     patch: Callable[[], str]  # the workspace diff as it stands
     on_step: Callable[[StepInfo], None] | None = None
     hooks: list[StepHook] = field(default_factory=list)
+    condenser: Condenser | None = None  # --condense: the conversation is compacted to fit the window
     messages: list[dict[str, Any]] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     steps: int = 0
@@ -49,6 +53,7 @@ class Agent:
         default=None, init=False, repr=False
     )
     _executor: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _condensed: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False)
 
     def run(self, system: str, task: str) -> Stop:
         """The whole conversation; the Stop that ended it (a model error is one too, `model_error`)."""
@@ -174,16 +179,49 @@ class Agent:
                 extra.pop("max_command_timeout", None)
 
     def _complete(self) -> Completion:
-        """The model's reply; under --time-limit, given up on (Stop) when the time runs out mid-reply. The
-        abandoned request ends when the run closes the model's client."""
+        """The model's reply; with a condenser, the conversation is compacted first when it nears the
+        context window, and once more (then the request retried once) when the server refuses it as
+        too long. A summary request is held to --time-limit as a reply is."""
+        if self.condenser is None:
+            return self._request(self._reply)
+        condenser = self.condenser
+        self._condense(self._request(lambda: condenser.fit(self.messages, self._api_tools, self.params)))
+        try:
+            completion = self._request(self._reply)
+        except ModelError as e:
+            if not is_context_error(e):
+                raise
+            why = e.reason
+            self._condense(
+                self._request(lambda: condenser.recover(self.messages, self._api_tools, self.params, why))
+            )
+            completion = self._request(self._reply)
+        condenser.observe(self.messages, self._api_tools, completion.usage.prompt_tokens)
+        return completion
+
+    def _reply(self) -> Completion:
+        return self.model.complete(self.messages, self._api_tools, self.params)
+
+    def _condense(self, compaction: Compaction | None) -> None:
+        """Take a compaction's messages; its record goes into the next step's trajectory line."""
+        if compaction is None:
+            return
+        self.messages = compaction.messages
+        self.usage.prompt_tokens += compaction.usage.prompt_tokens
+        self.usage.completion_tokens += compaction.usage.completion_tokens
+        self._condensed.append(compaction.record())
+
+    def _request(self, ask: Callable[[], _T]) -> _T:
+        """`ask()` (a model request); under --time-limit, given up on (Stop) when the time runs out
+        mid-reply. The abandoned request ends when the run closes the model's client."""
         remaining = self._remaining()
         if remaining is None:
-            return self.model.complete(self.messages, self._api_tools, self.params)
-        box: list[Completion | BaseException] = []
+            return ask()
+        box: list[_T | BaseException] = []
 
         def call() -> None:
             try:
-                box.append(self.model.complete(self.messages, self._api_tools, self.params))
+                box.append(ask())
             except BaseException as exc:  # handed to the loop's thread below
                 box.append(exc)
 
@@ -215,6 +253,8 @@ class Agent:
             "total_usage": Usage(**vars(self.usage)),
             "timings": {"model_s": round(t_model, 4), "tools_s": round(t_tools, 4)},
         }
+        if self._condensed:
+            event["condensed"], self._condensed = self._condensed, []
         if not self.hooks:
             self._act(self.limits.after_step(info), info)
             self._pending = (self._background().submit(_timed, self.patch), event)

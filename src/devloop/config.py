@@ -21,6 +21,7 @@ from pydantic_settings import (
 
 from devloop.feedback.settings import FeedbackSettings
 from devloop.runtime.limits import parse_limit
+from devloop.tools.mcp import McpServerConfig, check_server_name
 
 ToolFormatName = Literal["native", "mistral", "xml", "hermes", "auto"]
 
@@ -60,6 +61,12 @@ class RunSettings(BaseSettings, FeedbackSettings):
     """Retries for 429 / 5xx / timeouts / connection resets, with exponential backoff."""
     request_timeout: float = Field(600.0, gt=0)
     """Seconds to wait for one completion."""
+    condense: bool = False
+    """Compact the conversation when it nears the model's context window (devloop.condense)."""
+    context_window: int | None = Field(None, gt=0)
+    """The model's context window in tokens (default: the server's /v1/models max_model_len, if listed)."""
+    condense_at: float = Field(0.8, gt=0.1, lt=1.0)
+    """With condense: compact once the prompt passes this fraction of the context window."""
     max_iterations: int = Field(50, gt=0)
     """Model calls per run (the Devstral paper's optimum is 50)."""
     max_tokens_total: int | None = Field(None, gt=0)
@@ -93,6 +100,10 @@ class RunSettings(BaseSettings, FeedbackSettings):
     """Extra command-policy files (TOML), checked before the project and user policies."""
     keep_workspace: bool = False
     """Keep the isolated workspace after the run (its path is in result.json)."""
+    mcp_servers: dict[str, McpServerConfig] = Field(default_factory=dict)
+    """Stdio MCP servers whose tools the agent is offered (`[mcp_servers.NAME]` tables: command, env, cwd,
+    timeout). They run on the host, outside the sandbox, so they are read from the user's config file
+    (or DEVLOOP_MCP_SERVERS), never from a project's devloop.toml."""
     python: Path | None = None
     """The interpreter the agent's commands and the test hook use (default: the repository's, detected)."""
     venv: Path | None = None
@@ -102,6 +113,13 @@ class RunSettings(BaseSettings, FeedbackSettings):
     @classmethod
     def _disk_limit_is_a_size(cls, value: str) -> str:
         parse_limit(value)  # checked here, so that `devloop eval` fails on it before any task starts
+        return value
+
+    @field_validator("mcp_servers")
+    @classmethod
+    def _mcp_server_names(cls, value: dict[str, McpServerConfig]) -> dict[str, McpServerConfig]:
+        for name in value:
+            check_server_name(name)
         return value
 
     @classmethod
@@ -125,6 +143,14 @@ def load_settings(**overrides: Any) -> RunSettings:
     """
     given = {k: v for k, v in overrides.items() if v is not None}
     tables = {f: _read_toml(f) for f in (project_config_file(), user_config_file()) if f.is_file()}
+    project = project_config_file()
+    if "mcp_servers" in tables.get(project, {}) and project.resolve() != user_config_file().resolve():
+        # A repository's file may come from anyone (or from the model, in chat): it never starts a process.
+        line = _key_line(project, "mcp_servers") or 1
+        raise ConfigError(
+            f"{project}:{line}: mcp_servers: MCP servers run on the host, so they are read only from the user "
+            f"config file {user_config_file()} (or DEVLOOP_MCP_SERVERS), not from a project's devloop.toml"
+        )
     try:
         return RunSettings(**given)
     except ValidationError as e:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 import jinja2
 
 from devloop.agent import Agent, ExitStatus, RunLimits, StepInfo, Stop
+from devloop.condense import Condenser, context_window_of
 from devloop.config import RunSettings
 from devloop.feedback.loop import FeedbackLoop, build_feedback, check_feedback
 from devloop.feedback.rescue import Rules
@@ -34,8 +35,15 @@ from devloop.runtime.identity import take_back
 from devloop.runtime.limits import sandbox_limits
 from devloop.runtime.sandbox_env import parse_env_assignments
 from devloop.runtime.stale import disown
-from devloop.session_settings import LimitSettings, SandboxSettings, SessionSettings, ToolSettings
-from devloop.tools.base import ToolContext
+from devloop.session_settings import (
+    LimitSettings,
+    ModelSettings,
+    SandboxSettings,
+    SessionSettings,
+    ToolSettings,
+)
+from devloop.tools.base import Tool, ToolContext
+from devloop.tools.mcp import McpServers
 from devloop.tools.registry import default_toolbox
 from devloop.trajectory import Trajectory
 from devloop.types import SamplingParams
@@ -110,6 +118,21 @@ def run_limits(limits: LimitSettings) -> RunLimits:
     )
 
 
+def condenser(
+    m: ModelSettings, model: Model, params: SamplingParams, on_warning: Callable[[str], None] | None
+) -> Condenser | None:
+    """With `condense` on: the Condenser for the model's window (the setting, else the server's listing)."""
+    if not m.condense:
+        return None
+    window = m.context_window or context_window_of(model)
+    if window is None and on_warning:
+        on_warning(
+            f"--condense: the server lists no context window for {m.model} and context_window is not set: "
+            "the conversation is compacted only when the server refuses it as too long"
+        )
+    return Condenser(model, window, at=m.condense_at, reserve=params.max_tokens or 0)
+
+
 def runtime_options(sandbox: str, group: SandboxSettings, task_env: dict[str, str]) -> dict[str, Any]:
     """Keyword arguments for the sandbox runtimes; the task's variables (venv PATH...) survive the scrub.
     The limits are checked even without a sandbox, so a bad value is an error wherever it runs."""
@@ -142,6 +165,7 @@ class Session:
     sandbox: str  # the runtime's name, `auto` resolved
     env: dict[str, str]  # the task's variables for the sandbox (a venv's PATH...)
     runtime_kw: dict[str, Any]
+    condenser: Condenser | None = None  # --condense
 
     @classmethod
     def prepare(
@@ -173,7 +197,20 @@ class Session:
         )
         s = groups.sampling
         params = fmt.tune(SamplingParams(s.temperature, s.top_p, s.max_tokens, s.seed), m.model)
-        return cls(settings, groups, fmt, params, model, policy, rules, sandbox, dict(env or {}), runtime_kw)
+        condense = condenser(m, model, params, on_warning)
+        return cls(
+            settings,
+            groups,
+            fmt,
+            params,
+            model,
+            policy,
+            rules,
+            sandbox,
+            dict(env or {}),
+            runtime_kw,
+            condense,
+        )
 
     def open_runtime(
         self,
@@ -207,13 +244,14 @@ class Session:
         trajectory: Trajectory,
         ask: Callable[[Any, Any], bool] | None,
         on_step: Callable[[StepInfo], None] | None,
+        extra_tools: Sequence[Tool] = (),
     ) -> Agent:
         tools = self.groups.tools
         return Agent(
             model=loop.instrument(self.model) if loop is not None else self.model,
             fmt=self.fmt,
             toolbox=GatedToolbox(
-                default_toolbox(), self.policy, ws.root, interactive=ask is not None, ask=ask
+                default_toolbox(extra_tools), self.policy, ws.root, interactive=ask is not None, ask=ask
             ),
             ctx=ToolContext(runtime, ws.root, tools.command_timeout, tools.output_cap),
             params=self.params,
@@ -222,6 +260,7 @@ class Session:
             patch=ws.diff,
             on_step=on_step,
             hooks=list(loop.hooks) if loop is not None else [],
+            condenser=self.condenser,
         )
 
     def run(
@@ -246,6 +285,7 @@ class Session:
         runtime: Runtime | None = None
         loop: FeedbackLoop | None = None
         agent: Agent | None = None
+        mcp = McpServers(self.groups.tools.mcp_servers) if self.groups.tools.mcp_servers else None
         extra: dict[str, Any] = {}
         stop = Stop(ExitStatus.RUNTIME_ERROR, "the run did not start")
         try:
@@ -255,7 +295,7 @@ class Session:
             loop = build_feedback(
                 self.groups.feedback, workspace=ws, runtime=runtime, out_dir=output, rules=self.rules
             )
-            agent = self.agent(ws, runtime, loop, traj, ask, on_step)
+            agent = self.agent(ws, runtime, loop, traj, ask, on_step, mcp.start() if mcp else ())
             system, task = render_prompts(
                 self.groups.tools,
                 issue,
@@ -288,7 +328,7 @@ class Session:
                 extra["disk_peak_bytes"] = runtime.disk_peak_bytes  # type: ignore[union-attr]
             if environment is not None:
                 extra["environment"] = environment.to_json()
-            self._close(loop, runtime)
+            self._close(loop, runtime, mcp)
             keep = self.groups.sandbox.keep_workspace and ws is not None
             if ws is not None and not keep:
                 ws.cleanup()
@@ -318,8 +358,8 @@ class Session:
         os.replace(tmp, output / "result.json")
         return result
 
-    def _close(self, loop: FeedbackLoop | None, runtime: Runtime | None) -> None:
-        for closer in (loop, runtime, self.model):
+    def _close(self, loop: FeedbackLoop | None, runtime: Runtime | None, mcp: McpServers | None) -> None:
+        for closer in (loop, runtime, mcp, self.model):
             try:
                 if closer is not None:
                     closer.close()

@@ -25,13 +25,17 @@ class _Group:
 
 @dataclass(frozen=True)
 class ModelSettings(_Group):
-    """-> the Model client (devloop.models.get_model)."""
+    """-> the Model client (devloop.models.get_model), and the condenser fitting the conversation to its
+    context window (devloop.condense)."""
 
     model: str
     base_url: str | None
     api_key_env: str | None
     max_retries: int
     request_timeout: float
+    condense: bool
+    context_window: int | None
+    condense_at: float
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class ToolSettings(_Group):
     output_cap: int
     policy: list[Path]
     retrieve: int
+    mcp_servers: dict[str, Any]  # name -> devloop.tools.mcp.McpServerConfig
 
 
 @dataclass(frozen=True)

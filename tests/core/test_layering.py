@@ -15,7 +15,7 @@ LAYERS: list[set[str]] = [
     {"types", "safefs", "stats", "parse", "prompts", "suite"},
     {"runtime", "tasks", "models", "tools", "policy", "retrieval"},
     {"formats"},
-    {"workspace", "trajectory", "hooks", "feedback", "agent"},
+    {"workspace", "trajectory", "hooks", "feedback", "agent", "condense", "complete"},
     {"config", "session_settings"},
     {"session", "repoenv", "eval", "swebench"},
     {"chat", "dataset"},

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("sweep_cmd", "Attempts at every (temperature, max-iterations) setting; pass@k."),
     "report": ("report_cmd", "Summarise runs: resolve rates, pass@k, 95% CIs, plots."),
     "compare": ("compare_cmd", "Compare two runs on their shared tasks (McNemar, bootstrap)."),
+    "complete": ("complete_cmd", "Fill in the middle at FILE:LINE:COL; prints the insertion."),
     "search": ("search_cmd", "Rank a repository's files and definitions for a query (BM25)."),
     "review": ("review_cmd", "Judge a run's patches in a local web app; export the reviews."),
     "policy": ("policy_cmd", "Inspect the command policy (allow / ask / deny rules)."),

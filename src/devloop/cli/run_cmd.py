@@ -68,6 +68,23 @@ def run(
             rich_help_panel=o.SANDBOX,
         ),
     ] = None,
+    condense: Annotated[
+        bool | None,
+        typer.Option(
+            "--condense/--no-condense",
+            help="Compact the conversation when it nears the model's context window (the server's "
+            "max_model_len, or --context-window) \\[default: no].",
+            show_default=False,
+            metavar="",
+        ),
+    ] = None,
+    context_window: Annotated[
+        int | None,
+        typer.Option(
+            "--context-window",
+            help="The model's context window in tokens, for --condense \\[default: from the server].",
+        ),
+    ] = None,
     **agent: Any,  # every agent option (cli/options.py AGENT_OPTIONS)
 ) -> None:
     """Resolve an issue in a repository: the agent works in an isolated copy and writes

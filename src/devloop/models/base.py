@@ -12,12 +12,15 @@ class ModelError(Exception):
 
     `reason` is a one-line message fit for result.json; `retryable` says whether the failure
     was transient (rate limit, 5xx, network) and retries ran out, or was final (auth, bad request).
+    `context_length`: the server refused the prompt as longer than its context window (a caller that can
+    shorten the conversation may try again; see devloop.condense).
     """
 
-    def __init__(self, reason: str, *, retryable: bool = False):
+    def __init__(self, reason: str, *, retryable: bool = False, context_length: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
+        self.context_length = context_length
 
 
 class Model(Protocol):

@@ -64,7 +64,7 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     return None
 
 
-def _server_message(exc: openai.APIStatusError) -> tuple[str, str | None]:
+def server_message(exc: openai.APIStatusError) -> tuple[str, str | None]:
     """The server's error message (one line) and error code, from an OpenAI-style error body."""
     body = exc.body
     if isinstance(body, dict):
@@ -191,7 +191,7 @@ class OpenAICompatModel:
 
     def _status_error(self, exc: openai.APIStatusError) -> Exception:
         status = exc.status_code
-        message, code = _server_message(exc)
+        message, code = server_message(exc)
         lowered = f"{code} {message}".lower()
         if status == 429:
             return _Transient("rate limited (429)", parse_retry_after(exc.response.headers))
@@ -204,7 +204,7 @@ class OpenAICompatModel:
         if status == 404:
             return ModelError(f"model not found (404): {self.name!r} at {self.base_url}: {message}")
         if status in (400, 413, 422) and any(marker in lowered for marker in _CONTEXT_MARKERS):
-            return ModelError(f"context length exceeded: {message}")
+            return ModelError(f"context length exceeded: {message}", context_length=True)
         return ModelError(f"bad request ({status}): {message}")
 
     def _parse(self, data: Any) -> Completion:
@@ -230,12 +230,43 @@ class OpenAICompatModel:
             finish_reason=reason if isinstance(reason, str) else None,
         )
 
+    def context_window(self) -> int | None:
+        """The model's context window in tokens as the server lists it (`GET /models`), or None when the
+        server does not say (or cannot be reached in 10 s); see `listed_window`."""
+        try:
+            text = self._client.with_options(timeout=10.0).get("/models", cast_to=str)
+            data = json.loads(text)
+        except (openai.OpenAIError, ValueError, RecursionError):
+            return None
+        return listed_window(data, self.name)
+
     def close(self) -> None:
         """Close the HTTP client and run `on_close` (once)."""
         self._client.close()
         on_close, self._on_close = self._on_close, None
         if on_close is not None:
             on_close()
+
+
+# The fields servers list a model's context window under: vLLM and SGLang `max_model_len`, OpenRouter
+# and others `context_length`, LM Studio `max_context_length`.
+WINDOW_FIELDS = ("max_model_len", "context_length", "max_context_length", "context_window")
+
+
+def listed_window(listing: Any, name: str) -> int | None:
+    """The context window of model `name` in a `/models` listing: its entry's first WINDOW_FIELDS value
+    (the only entry's, when none is named `name`: a local server serves one model under its own id)."""
+    entries = listing.get("data") if isinstance(listing, dict) else None
+    if not isinstance(entries, list):
+        return None
+    entries = [e for e in entries if isinstance(e, dict)]
+    named = [e for e in entries if e.get("id") == name] or (entries if len(entries) == 1 else [])
+    for entry in named[:1]:
+        for key in WINDOW_FIELDS:
+            value = entry.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+    return None
 
 
 def _count(value: Any) -> int:

@@ -19,6 +19,17 @@ The script is a list of entries; each request to ``POST /v1/chat/completions`` c
   - ``{"kind": "malformed"}``: 200 with a body that is not JSON;
   - ``{"kind": "empty_choices"}``: 200 with ``"choices": []``.
 
+An entry with ``"when": TEXT`` is kept apart: it answers the first request whose body (the JSON text as
+sent) holds TEXT, whatever its place in the script; the other entries answer in order. (A test scripts a
+side request this way, e.g. devloop.condense's summary request, without knowing when it will come.)
+
+``POST /v1/completions`` (legacy text completions, with an optional ``suffix`` for fill-in-the-middle)
+and ``POST /v1/fim/completions`` (Mistral's FIM, answered in the chat-completion shape) consume entries
+the same way; the entry's ``content`` is the completion text. ``suffix=False`` makes the server refuse a
+``suffix`` as vLLM does. ``context_window=N`` makes it list ``max_model_len: N`` in ``GET /v1/models``
+(as vLLM does) and refuse, with vLLM's 400 "maximum context length" error, a request whose estimated
+tokens (body bytes / 4, plus its max_tokens) exceed N; a refused request is recorded but consumes no entry.
+
 When the script is exhausted every further request gets a 200 whose message has content
 ``"[script exhausted]"`` and no tool calls, so an agent ends its run instead of hanging.
 
@@ -50,6 +61,7 @@ from pathlib import Path
 from typing import Any
 
 EXHAUSTED = "[script exhausted]"
+ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/fim/completions")
 FAULT_KINDS = ("timeout", "reset", "malformed", "empty_choices")
 
 
@@ -57,6 +69,8 @@ def check_entry(entry: Any) -> str | None:
     """Why `entry` is not a valid script entry, or None when it is."""
     if not isinstance(entry, dict):
         return f"expected a JSON object, got {type(entry).__name__}"
+    if "when" in entry and (not isinstance(entry["when"], str) or not entry["when"]):
+        return "'when' must be a non-empty string"
     if "fault" in entry:
         fault = entry["fault"]
         if not isinstance(fault, dict):
@@ -196,35 +210,91 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.rstrip("/") == "/v1/models":
-            model = {"id": self.server.model_name, "object": "model", "created": 0, "owned_by": "devloop"}
+            model: dict[str, Any] = {
+                "id": self.server.model_name,
+                "object": "model",
+                "created": 0,
+                "owned_by": "devloop",
+            }
+            if self.server.context_window is not None:  # as vLLM lists it
+                model["max_model_len"] = self.server.context_window
             self._send(200, {"object": "list", "data": [model]})
         else:
             self._error(404, f"no route for GET {self.path}")
 
     def do_POST(self) -> None:
-        if self.path.rstrip("/") != "/v1/chat/completions":
+        route = self.path.rstrip("/")
+        if route not in ROUTES:
             self._error(404, f"no route for POST {self.path}")
             return
         try:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
-            body = json.loads(raw or b"null") if self.server.keep_bodies else _outline(raw)
+            decode = self.server.keep_bodies or route != "/v1/chat/completions"
+            body = json.loads(raw or b"null") if decode else _outline(raw)
         except (ValueError, OSError):
             raw, body = b"", None
         if not isinstance(body, dict):
             self.close_connection = True  # the rest of the stream may be garbage too
             self._error(400, "request body must be a JSON object")
             return
-        entry, serial = self.server.take(body, len(raw), dict(self.headers))
+        if self._refused(route, body, raw):
+            return
+        entry, serial = self.server.take(route, body, raw, dict(self.headers))
         if entry is None:
-            self._answer({"content": EXHAUSTED}, body, len(raw), serial)
-        elif "fault" in entry:
+            entry = {"content": EXHAUSTED}
+        if "fault" in entry:
             self.close_connection = True
             self._fault(entry["fault"], body, len(raw), serial)
         elif "stream" in entry:
             self._stream(entry["stream"])
-        else:
+        elif route == "/v1/completions":
+            self._text_completion(entry, body, len(raw), serial)
+        else:  # chat completions, and Mistral's FIM, which answers in the chat completion's shape
             self._answer(entry, body, len(raw), serial)
+
+    def _refused(self, route: str, body: dict[str, Any], raw: bytes) -> bool:
+        """Answer as a server that cannot take the request (over its context window, or a `suffix` it
+        does not support); the request is recorded, no script entry is consumed."""
+        why = None
+        window = self.server.context_window
+        wanted = _estimate_tokens(len(raw))
+        max_tokens = body.get("max_tokens")
+        if isinstance(max_tokens, int) and not isinstance(max_tokens, bool):
+            wanted += max_tokens
+        if window is not None and wanted > window:
+            why = (  # vLLM's wording, which clients recognise
+                f"This model's maximum context length is {window} tokens. However, you requested {wanted} "
+                "tokens. Please reduce the length of the messages or completion."
+            )
+        elif route == "/v1/completions" and body.get("suffix") is not None and not self.server.suffix:
+            why = "suffix is not currently supported"
+        if why is None:
+            return False
+        self.server.record(route, body, raw, dict(self.headers), refused=True)
+        self._error(400, why, "context_length_exceeded" if "context length" in why else None)
+        return True
+
+    def _text_completion(
+        self, entry: dict[str, Any], request: dict[str, Any], size: int, serial: int
+    ) -> None:
+        text = entry.get("content") or ""
+        prompt, completion = _estimate_tokens(size), _estimate_tokens(len(text))
+        self._send(
+            200,
+            {
+                "id": f"cmpl-scripted-{serial}",
+                "object": "text_completion",
+                "created": int(time.time()),
+                "model": request.get("model", self.server.model_name),
+                "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
+                "usage": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt + completion,
+                },
+            },
+        )
 
     def _answer(self, entry: dict[str, Any], request: dict[str, Any], size: int, serial: int) -> None:
         msg = _reply_message(entry, serial)
@@ -302,14 +372,27 @@ class _Handler(BaseHTTPRequestHandler):
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, script: list[dict[str, Any]], model_name: str, keep_bodies: bool) -> None:
+    def __init__(
+        self,
+        script: list[dict[str, Any]],
+        model_name: str,
+        keep_bodies: bool,
+        context_window: int | None = None,
+        suffix: bool = True,
+    ) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.script = collections.deque(script)  # popleft is O(1), list.pop(0) is O(n)
+        # popleft is O(1), list.pop(0) is O(n). Entries with `when` wait apart for a request that holds it.
+        self.script = collections.deque(e for e in script if "when" not in e)
+        self.routed = [e for e in script if "when" in e]
         self.model_name = model_name
         self.keep_bodies = keep_bodies
+        self.context_window = context_window
+        self.suffix = suffix
         self.requests: list[dict[str, Any]] = []
         self.request_sizes: list[int] = []
         self.request_headers: list[dict[str, str]] = []
+        self.request_paths: list[str] = []
+        self.refused = 0
         self.stopping = threading.Event()
         self._lock = threading.Lock()
 
@@ -318,16 +401,29 @@ class _HTTPServer(ThreadingHTTPServer):
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
 
-    def take(
-        self, body: dict[str, Any], size: int, headers: dict[str, str]
-    ) -> tuple[dict[str, Any] | None, int]:
-        """Record the request and pop the next entry (None when the script is exhausted)."""
+    def record(
+        self, path: str, body: dict[str, Any], raw: bytes, headers: dict[str, str], refused: bool = False
+    ) -> int:
+        """Record a request; its serial number (1 for the first)."""
         with self._lock:
-            self.request_sizes.append(size)
+            self.request_sizes.append(len(raw))
+            self.request_paths.append(path)
             if self.keep_bodies:
                 self.requests.append(body)
                 self.request_headers.append(headers)
-            serial = len(self.request_sizes)
+            self.refused += refused
+            return len(self.request_sizes)
+
+    def take(
+        self, path: str, body: dict[str, Any], raw: bytes, headers: dict[str, str]
+    ) -> tuple[dict[str, Any] | None, int]:
+        """Record the request and pop its entry: the first `when` entry whose text the body holds, else
+        the next plain one (None when the script is exhausted)."""
+        serial = self.record(path, body, raw, headers)
+        with self._lock:
+            for i, entry in enumerate(self.routed):
+                if entry["when"].encode() in raw:
+                    return self.routed.pop(i), serial
             return (self.script.popleft() if self.script else None), serial
 
 
@@ -341,14 +437,20 @@ class ScriptedServer:
     """
 
     def __init__(
-        self, script: Iterable[dict[str, Any]], *, model_name: str = "scripted", keep_bodies: bool = True
+        self,
+        script: Iterable[dict[str, Any]],
+        *,
+        model_name: str = "scripted",
+        keep_bodies: bool = True,
+        context_window: int | None = None,
+        suffix: bool = True,
     ) -> None:
         entries = list(script)
         for i, entry in enumerate(entries, start=1):
             problem = check_entry(entry)
             if problem:
                 raise ValueError(f"script entry {i}: {problem}")
-        self._httpd = _HTTPServer(entries, model_name, keep_bodies)
+        self._httpd = _HTTPServer(entries, model_name, keep_bodies, context_window, suffix)
         # A short poll interval keeps close() fast: shutdown() waits for the serving loop's next poll.
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, args=(0.05,), name="scripted-server", daemon=True
@@ -371,6 +473,11 @@ class ScriptedServer:
         return self._httpd.request_sizes
 
     @property
+    def request_paths(self) -> list[str]:
+        """The path of each request in `request_sizes` (e.g. /v1/chat/completions)."""
+        return self._httpd.request_paths
+
+    @property
     def request_headers(self) -> list[dict[str, str]]:
         """The HTTP headers of each request in `requests`."""
         return self._httpd.request_headers
@@ -378,7 +485,12 @@ class ScriptedServer:
     @property
     def remaining(self) -> int:
         """How many script entries have not been consumed yet."""
-        return len(self._httpd.script)
+        return len(self._httpd.script) + len(self._httpd.routed)
+
+    @property
+    def refused(self) -> int:
+        """How many requests were refused as over the context window (or for an unsupported suffix)."""
+        return self._httpd.refused
 
     def close(self) -> None:
         """Stop serving; wakes any request sleeping in a timeout fault. Safe to call twice."""

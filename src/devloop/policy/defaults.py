@@ -62,4 +62,12 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         label="package installs (pip, uv pip, conda, apt, npm, ...)",
         reason="installing packages changes the environment",
     ),
+    # MCP servers are the user's code, run outside the sandbox: each call is a person's decision, unless
+    # the user's own policy allows it by a rule that names `mcp` or the tool.
+    Rule(
+        action="ask",
+        tool="mcp",
+        label="MCP tools (user-configured servers, outside the sandbox)",
+        reason="an MCP tool runs in a server outside the sandbox",
+    ),
 )

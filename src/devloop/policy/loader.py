@@ -4,7 +4,7 @@ User file: `<user config dir>/devloop/policy.toml` (platformdirs). Project file:
 `<project>/.devloop/policy.toml`. Format:
 
     [[rule]]
-    tool = "execute_bash"          # a tool name, or "*" (default)
+    tool = "execute_bash"          # a tool name, "mcp" (every MCP tool), or "*" (default; never allows MCP)
     pattern = "\\bmake\\s+deploy\\b"  # Python regex searched in the command (other tools: argument values)
     when = "writes-outside-workspace"   # optional predicate instead of / besides a pattern
     action = "deny"                # allow | ask | deny

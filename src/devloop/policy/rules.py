@@ -16,6 +16,7 @@ from typing import Literal
 
 from devloop.policy.paths import writes_outside
 from devloop.tools.bash import MAX_COMMAND_CHARS, BashTool, oversized_command
+from devloop.tools.mcp import MCP_KIND, is_mcp_tool
 from devloop.types import ToolCall
 
 Action = Literal["allow", "ask", "deny"]
@@ -29,7 +30,7 @@ AskFn = Callable[[ToolCall, "Rule"], bool]
 
 @dataclass(frozen=True)
 class Rule:
-    """One policy rule. `tool`: a tool name or "*". `pattern`: a Python regex searched in the call's
+    """One policy rule. `tool`: a tool name, "mcp" (every MCP tool) or "*". `pattern`: a Python regex searched in the call's
     subject (the command for execute_bash; otherwise the argument values joined by spaces). `when`: a
     predicate from WHEN_CHOICES. `mode`: whether the rule applies in interactive use, batch runs, or both.
     `source`: where the rule came from ("built-in default", or "FILE:LINE")."""
@@ -52,8 +53,14 @@ class Rule:
         """Whether this rule applies to `call` in a workspace at `root`."""
         if self.mode != "any" and (self.mode == "interactive") != interactive:
             return False
-        if self.tool not in (ANY_TOOL, call.name):
+        mcp = is_mcp_tool(call.name)
+        if self.tool == MCP_KIND:
+            if not mcp:
+                return False
+        elif self.tool not in (ANY_TOOL, call.name):
             return False
+        if mcp and self.tool == ANY_TOOL and self.action == "allow":
+            return False  # an MCP tool runs outside the sandbox: only a rule naming it (or `mcp`) allows it
         if self._regex is not None and not self._regex.search(subject(call)):
             return False
         return not (self.when == "writes-outside-workspace" and writes_outside(call, root) is None)

@@ -68,7 +68,8 @@ class Toolbox:
                 f"but got {type(call.arguments).__name__} {_shorten(call.arguments)}. {expected}"
             )
         given = {k: v for k, v in call.arguments.items() if k not in TOLERATED_EXTRA_ARGS}
-        unknown = [key for key in given if key not in tool.Args.model_fields]
+        accepted = {field.alias or key for key, field in tool.Args.model_fields.items()}  # MCP tools alias
+        unknown = [key for key in given if key not in accepted]
         problems = [f"unknown parameter `{key}`" for key in unknown]
         try:
             args = tool.Args.model_validate({k: v for k, v in given.items() if k not in unknown})
@@ -145,12 +146,13 @@ def _shorten(value: Any) -> str:
     return text if len(text) <= _MAX_SHOWN_VALUE else text[: _MAX_SHOWN_VALUE - 3] + "..."
 
 
-def default_toolbox() -> Toolbox:
-    """The standard CodeAct tool set: execute_bash, str_replace_editor, search_code, think, finish."""
+def default_toolbox(extra: Sequence[Tool] = ()) -> Toolbox:
+    """The standard CodeAct tool set: execute_bash, str_replace_editor, search_code, think, finish; then
+    `extra` (the user's MCP tools, devloop.tools.mcp), before finish."""
     from devloop.tools.bash import BashTool
     from devloop.tools.editor import EditorTool
     from devloop.tools.finish import FinishTool
     from devloop.tools.search_code import SearchCodeTool
     from devloop.tools.think import ThinkTool
 
-    return Toolbox([BashTool(), EditorTool(), SearchCodeTool(), ThinkTool(), FinishTool()])
+    return Toolbox([BashTool(), EditorTool(), SearchCodeTool(), ThinkTool(), *extra, FinishTool()])
