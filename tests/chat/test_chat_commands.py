@@ -90,10 +90,29 @@ def test_slash_commands(repo: Path, replies) -> None:
     assert "diff --git a/a.py b/a.py" in out  # /diff after the turn
     assert "turn   1  prompt" in out and "total     prompt" in out  # /tokens
     assert "approvals project: -" in out and "edits     shown as a diff, then asked" in out  # /status
-    assert "/compact: not available" in out
+    assert "/compact: nothing to summarise yet" in out  # one turn: the last is always kept
     assert "Now the user asks: Review a.py for bugs." in asked["messages"][1]["content"]
     assert "undid turn 2" in out and (repo / "a.py").read_text() == "x = 2\n"  # the review turn undone
     assert "new conversation" in out and out.count(" turn(s)  ") >= 2  # /clear, then /resume lists both
+
+
+def test_compact_replaces_the_earlier_turns_by_the_models_summary(repo: Path, replies) -> None:
+    script = [replies.finish("first answer " + "x" * 3000), replies.finish("second answer"),
+              {"role": "assistant", "content": "They asked about alpha and beta; both answered."},
+              replies.finish("third answer")]  # fmt: skip
+    keys = "tell me about alpha\ntell me about beta\n/compact keep the names\nand gamma?\n/exit\n"
+    with ScriptedServer(script) as server:
+        out = chat(server, repo, keys)
+        summary_request, next_turn = server.requests[2], server.requests[3]
+    asked = summary_request["messages"][-1]["content"]
+    assert "tell me about alpha" in asked and "keep the names" in asked  # old turn + the user's instructions
+    assert "compacted turns 1-1 into a summary" in out
+    task = next_turn["messages"][1]["content"]
+    assert "Summary of turns 1-1:\nThey asked about alpha and beta" in task
+    assert "x" * 3000 not in task and "Turn 2. The user asked: tell me about beta" in task
+    with ScriptedServer([]) as server:  # the summary is saved with the session
+        resumed = chat(server, repo, "/status\n/exit\n", "--continue")
+    assert "3 turn(s)" in resumed
 
 
 def test_continue_shows_the_history_and_the_context_size(repo: Path, replies) -> None:

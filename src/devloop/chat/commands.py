@@ -37,7 +37,7 @@ HELP = {
     "/status": "session, model, repository state, AGENTS.md files, approvals",
     "/tokens": "tokens per turn and in all",
     "/clear": "start a new conversation (files stay as they are)",
-    "/compact": "condense the conversation (not available in this version)",
+    "/compact": "summarise the earlier turns to shrink the context (/compact what to keep)",
     "/exit": "leave (also Ctrl-D)",
 }
 COMMAND_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -313,8 +313,18 @@ class Chat:
         self.checkpoints = Checkpoints(self.repo, self.store / "git", self.session.id)
         self.ui.say(f"new conversation {self.session.id} (files as they are; /resume {old} goes back)")
 
-    def compact(self, _: str) -> None:
-        self.ui.say("/compact: not available in this version (no compaction module); /clear starts afresh")
+    def compact(self, arg: str) -> None:
+        from devloop.chat.compaction import compact_session
+
+        if len(self.session.turns) - self.session.summarised < 2:
+            self.ui.say("/compact: nothing to summarise yet (the last turn is always kept as it is)")
+            return
+        try:
+            outcome = self.ui.run(lambda: compact_session(self.session, self.settings, arg or None))
+        except ValueError as e:
+            self.ui.say(f"/compact: {e}", style="red")
+            return
+        self.ui.say(outcome)
 
     # -- project commands -------------------------------------------------------------------------
 

@@ -31,6 +31,8 @@ class ChatSession:
     created: float
     turns: list[Turn] = field(default_factory=list)
     path: Path = Path()
+    summary: str = ""  # /compact's summary of the first `summarised` turns, which history() then leaves out
+    summarised: int = 0
 
     @classmethod
     def new(cls, store: Path, repo: Path) -> ChatSession:
@@ -58,8 +60,12 @@ class ChatSession:
         os.replace(tmp, self.path / "session.json")
 
     def history(self) -> str:
-        """The earlier turns, as the next task's preamble: what was asked and what the agent said."""
-        lines = [f"Turn {t.turn}. The user asked: {t.prompt}\nYou answered: {t.message}" for t in self.turns]
+        """The earlier turns, as the next task's preamble: what was asked and what the agent said (the
+        turns /compact summarised appear as its summary)."""
+        kept = [t for t in self.turns if t.turn > self.summarised] if self.summary else self.turns
+        lines = [f"Turn {t.turn}. The user asked: {t.prompt}\nYou answered: {t.message}" for t in kept]
+        if self.summary:
+            lines.insert(0, f"Summary of turns 1-{self.summarised}:\n{self.summary}")
         return "Earlier in this conversation:\n\n" + "\n\n".join(lines) if lines else ""
 
 
