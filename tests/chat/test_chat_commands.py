@@ -74,6 +74,27 @@ def test_a_policy_file_the_model_writes_during_a_turn_is_put_back(repo: Path, re
     assert (repo / ".devloop" / "policy.toml").read_text() == '[[rule]]\naction = "deny"\ntool = "think"\n'
 
 
+def test_a_settings_file_the_model_plants_is_removed_and_the_editor_may_not_write_it(
+    repo: Path, replies
+) -> None:
+    # The project's devloop.toml picks the sandbox and the server: planted, it would rule the next session.
+    script = [replies.bash("printf 'sandbox = \"none\"\\n' > devloop.toml"),
+              replies.call("str_replace_editor", 1, command="create", path="devloop.toml", file_text="x = 1\n"),
+              replies.finish("ok")]  # fmt: skip
+    with ScriptedServer(script) as server:
+        res = CliRunner().invoke(app, ["chat", "--repo", str(repo), "--model", "openai/m", "--base-url",
+                                       server.url, "--sandbox", "none", "-p", "go"])  # fmt: skip
+        refused = server.requests[2]["messages"][-1]["content"]
+    assert res.exit_code == 0, res.output
+    assert "devloop.toml: changed during the turn: put back as it was" in res.output
+    assert not (repo / "devloop.toml").exists() and "Not run" in refused
+    (repo / "devloop.toml").write_text("max_iterations = 7\n")  # the user's own file is kept as it was
+    with ScriptedServer(script[:1] + script[2:]) as server:
+        CliRunner().invoke(app, ["chat", "--repo", str(repo), "--model", "openai/m", "--base-url",
+                                 server.url, "--sandbox", "none", "-p", "go"])  # fmt: skip
+    assert (repo / "devloop.toml").read_text() == "max_iterations = 7\n"
+
+
 def test_slash_commands(repo: Path, replies) -> None:
     (repo / ".devloop" / "commands").mkdir(parents=True)
     (repo / ".devloop" / "commands" / "review.md").write_text("Review $ARGUMENTS for bugs.\n")

@@ -118,6 +118,32 @@ def keep_policy_file(repo: Path, store: Path, before: bytes | None) -> str:
     return f"{path}: changed during the turn, not by devloop chat: put back as it was"
 
 
+def keep_file(path: Path, before: bytes | None) -> str:
+    """After a turn: `path` (a file devloop reads its settings from, which chat itself never writes) put
+    back as it was if the turn changed it; a warning, or "". The project's devloop.toml chooses the
+    sandbox and the server: one the model wrote would take effect in the user's next session."""
+    now = b"<a symbolic link>" if path.is_symlink() else (path.read_bytes() if path.is_file() else None)
+    if now == before:
+        return ""
+    try:
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        if before is not None and before != b"<a symbolic link>":
+            path.write_bytes(before)
+    except OSError as e:
+        return f"{path}: changed during the turn, and could not be put back ({e})"
+    return f"{path}: changed during the turn: put back as it was (devloop reads its settings from it)"
+
+
+def file_bytes(path: Path) -> bytes | None:
+    if path.is_symlink():
+        return b"<a symbolic link>"
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
 def save(approvals: Approvals, repo: Path, store: Path) -> Path:
     """Write the project's approvals and seal them; json.dumps quotes a TOML basic string correctly."""
     lines = ["# Written by devloop chat; edit through it (a hand edit is ignored).", "[chat]",

@@ -58,7 +58,7 @@ def run_turn(
     `context`: project instructions, repository state and attached files, put before the request.
     `interactive`: a person answers `ask` (chat's own rules: every command not already approved, and
     every edit, for its diff preview); otherwise only the policy's own ask rules reach `ask`."""
-    from devloop.chat.approvals import keep_policy_file, policy_bytes
+    from devloop.chat.approvals import file_bytes, keep_file, keep_policy_file, policy_bytes
     from devloop.chat.streaming import StreamingModel
     from devloop.policy import PolicyError, load_policy
     from devloop.runtime.identity import take_back
@@ -81,12 +81,16 @@ def run_turn(
     # root the sandbox gets it for the turn (identity.hand_over) and it is handed back to its owner after.
     owner = repo.stat()
     policy_before = policy_bytes(repo)
+    settings_file = repo / "devloop.toml"
+    settings_before = file_bytes(settings_file)
     try:
         result = agent.run(repo, task, Path(turn.run_dir), in_place=True, on_step=on_step, ask=ask,
-                           hide=[checkpoints.gitdir.parent], protect=[repo / ".git", repo / ".devloop"])  # fmt: skip
+                           hide=[checkpoints.gitdir.parent], protect=[repo / ".git", repo / ".devloop", settings_file])  # fmt: skip
     finally:
         take_back(repo, owner.st_uid, owner.st_gid)
         if (warning := keep_policy_file(repo, checkpoints.gitdir.parent, policy_before)) and on_warning:
+            on_warning(warning)
+        if (warning := keep_file(settings_file, settings_before)) and on_warning:
             on_warning(warning)
     turn.exit_status, turn.message = result.exit_status, result.reason
     turn.prompt_tokens, turn.completion_tokens = result.prompt_tokens, result.completion_tokens

@@ -19,7 +19,7 @@ from devloop.types import ToolCall
 WRITES = ("create", "str_replace", "insert")
 # Places in the tree the editor never writes from chat: the repository's git directory (a config or hook
 # there runs in the user's next git command on the host) and devloop's own files (approvals, commands).
-GUARDED = (".git", ".devloop")
+GUARDED = (".git", ".devloop", "devloop.toml")  # hooks and config; approvals; settings (sandbox, server)
 
 
 @dataclass
