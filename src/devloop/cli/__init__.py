@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("report_cmd", "Summarise runs: resolve rates, pass@k, 95% CIs, plots."),
     "compare": ("compare_cmd", "Compare two runs on their shared tasks (McNemar, bootstrap)."),
     "search": ("search_cmd", "Rank a repository's files and definitions for a query (BM25)."),
+    "localize": ("localize_cmd", "File and function localisation vs SWE-bench gold patches."),
     "review": ("review_cmd", "Judge a run's patches in a local web app; export the reviews."),
     "policy": ("policy_cmd", "Inspect the command policy (allow / ask / deny rules)."),
     "dataset": ("dataset_cmd", "Fine-tuning data sets from graded runs (build, inspect)."),
