@@ -84,6 +84,7 @@ class RepoMap:
         self._transition = _row_normalised(adjacency)
         self._dangling = np.asarray(adjacency.sum(axis=1)).ravel() == 0
         self._graph: nx.DiGraph | None = None
+        self._global: np.ndarray | None = None
         self._paths: dict[str, int] = {}
         self._bases: dict[str, list[int]] = {}
         for i, f in enumerate(index.files):
@@ -169,9 +170,15 @@ class RepoMap:
         return self._last[1], self._last[2], self._last[3]
 
     def file_scores(self, issue: str) -> np.ndarray:
-        """Personalised PageRank per file; all 0 when the issue mentions nothing the map knows (a plain
-        PageRank would only say which files are central, whatever the issue)."""
-        return self._ranked(issue)[2]
+        """Per file, its personalised PageRank over its plain PageRank: how much the issue lifts it.
+        Raw personalised ranks favour hub files every file imports (measured: they bury the files the
+        issue is about); all 0 when the issue mentions nothing the map knows."""
+        ranks = self._ranked(issue)[2]
+        if not ranks.any():
+            return ranks
+        if self._global is None:
+            self._global = self.pagerank(np.ones(len(ranks)))
+        return ranks / np.maximum(self._global, 1e-12)
 
     def definition_scores(self, issue: str) -> np.ndarray:
         """A score per definition (in `Index.definitions()` order): the rank flowing to its name from the
