@@ -134,7 +134,7 @@ def localize(
 
 
 def _enable_rankers(methods: list[str]) -> None:
-    if any("emb" in m.split("+") for m in methods):
+    if any("emb" in m.removeprefix("src:").split("+") for m in methods):
         from devloop.retrieval import embed
 
         try:
