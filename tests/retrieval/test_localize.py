@@ -147,6 +147,8 @@ def test_localize_command_reports_files_and_functions(mirrors: tuple[Path, str],
     assert human.returncode == 0, human.stderr
     assert "SweRank (Lite) BM25 file Acc@1: 38.7" in human.stdout and "o/r" in human.stdout
     assert (tmp_path / "c").is_dir()  # the cache was used
+    helped = _localize("--help")
+    assert helped.returncode == 0 and "--mirrors" in helped.stdout, helped.stderr
 
 
 def test_localize_bad_input_is_one_line(mirrors: tuple[Path, str], tmp_path: Path) -> None:
