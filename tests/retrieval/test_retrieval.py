@@ -98,7 +98,7 @@ def test_rebuild_reuses_unchanged_files(tree: Path, tmp_path: Path) -> None:
     assert second.tree != first.tree
     old = {f.path: f for f in first.files}
     new = {f.path: f for f in second.files}
-    assert new["pkg/http.py"] is old["pkg/http.py"]
+    assert new["pkg/http.py"] is old["pkg/http.py"] and second.reused == 2
     assert new["pkg/maths.py"] is not old["pkg/maths.py"]
     assert second.search_definitions("multiply", 1)[0].name == "multiply"
 

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("compare_cmd", "Compare two runs on their shared tasks (McNemar, bootstrap)."),
     "complete": ("complete_cmd", "Fill in the middle at FILE:LINE:COL; prints the insertion."),
     "search": ("search_cmd", "Rank a repository's files and definitions for a query (BM25)."),
+    "localize": ("localize_cmd", "File and function localisation vs SWE-bench gold patches."),
     "review": ("review_cmd", "Judge a run's patches in a local web app; export the reviews."),
     "policy": ("policy_cmd", "Inspect the command policy (allow / ask / deny rules)."),
     "dataset": ("dataset_cmd", "Fine-tuning data sets from graded runs (build, inspect)."),

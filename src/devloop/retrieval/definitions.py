@@ -26,7 +26,6 @@ class Definition:
     signature: str  # the header up to its colon, on one line: `def parse(self, data: bytes) -> Header`
     doc: str  # the docstring, shortened
     depth: int  # 0 for module level, 1 inside one class...
-    references: tuple[str, ...] = ()  # identifiers used in its body (for the repo map)
 
 
 @functools.cache
@@ -73,7 +72,6 @@ def _walk(node: Node, src: bytes, prefix: str, depth: int, in_class: bool, out: 
                     signature=_signature(src, target, body),
                     doc=_docstring(src, body),
                     depth=depth,
-                    references=_references(src, body) if body is not None else (),
                 )
             )
             if body is not None:
@@ -104,24 +102,6 @@ def _docstring(src: bytes, body: Node | None) -> str:
     parts = [c for c in first.children[0].children if c.type == "string_content"]
     text = "".join(_text(src, c) for c in parts)
     return " ".join(text.split())[:_MAX_DOC]
-
-
-def _references(src: bytes, body: Node) -> tuple[str, ...]:
-    """Names the body calls or reads as attributes (`foo(...)`, `x.foo`), once each, in order."""
-    seen: dict[str, None] = {}
-    stack = [body]
-    while stack:
-        node = stack.pop()
-        if node.type == "call":
-            fn = node.child_by_field_name("function")
-            if fn is not None and fn.type == "identifier":
-                seen.setdefault(_text(src, fn))
-        if node.type == "attribute":
-            attr = node.child_by_field_name("attribute")
-            if attr is not None:
-                seen.setdefault(_text(src, attr))
-        stack.extend(reversed(node.children))
-    return tuple(seen)
 
 
 def skeleton(definitions: list[Definition], max_lines: int = 60) -> str:

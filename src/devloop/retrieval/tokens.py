@@ -88,7 +88,8 @@ def _stemmer() -> Stemmer.Stemmer:
 
 
 @functools.lru_cache(maxsize=200_000)
-def _word_tokens(word: str) -> tuple[str, ...]:
+def word_tokens(word: str) -> tuple[str, ...]:
+    """The stemmed tokens of one identifier: its parts, and itself whole when it has several."""
     parts = [p.lower() for p in _PART.findall(word)]
     lowered = word.lower()
     # The whole identifier too, so an exact name outranks its scattered parts.
@@ -97,9 +98,17 @@ def _word_tokens(word: str) -> tuple[str, ...]:
     return tuple(_stemmer().stemWords(kept))
 
 
+def word_counts(text: str) -> dict[str, int]:
+    """How often each raw identifier or number occurs in `text` (not split, not stemmed)."""
+    counts: dict[str, int] = {}
+    for word in _WORD.findall(text):
+        counts[word] = counts.get(word, 0) + 1
+    return counts
+
+
 def tokenize(text: str) -> list[str]:
     """The stemmed tokens of `text`, identifiers split into their words (and also kept whole)."""
     out: list[str] = []
     for word in _WORD.findall(text):
-        out.extend(_word_tokens(word))
+        out.extend(word_tokens(word))
     return out

@@ -1,0 +1,174 @@
+"""`devloop localize` on a tiny mirror made here: the tree at base_commit (read with git plumbing, not a
+checkout), gold files and functions from the patch, Acc/Recall@k and MRR, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from devloop.retrieval import gittree
+from devloop.retrieval.definitions import extract
+from devloop.retrieval.localize import gold_definitions, measure, names_a_file, summarise, touched_lines
+
+COOKIES = '''"""Cookies."""
+
+
+class CookieJar:
+    """Cookies kept between requests."""
+
+    def add(self, name, value):
+        self.items[name] = value
+
+    def parse_cookie_header(self, line):
+        """Split a Cookie header into pairs."""
+        return [pair.split("=") for pair in line.split(";")]
+
+
+def helper():
+    return CookieJar()
+'''
+MATHS = "def add(a, b):\n    return a + b\n"
+PATCH = """diff --git a/pkg/cookies.py b/pkg/cookies.py
+index 1111111..2222222 100644
+--- a/pkg/cookies.py
++++ b/pkg/cookies.py
+@@ -10,4 +10,4 @@ class CookieJar:
+     def parse_cookie_header(self, line):
+         \"\"\"Split a Cookie header into pairs.\"\"\"
+-        return [pair.split("=") for pair in line.split(";")]
++        return [pair.strip().split("=", 1) for pair in line.split(";")]
+"""  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def mirrors(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    root = tmp_path_factory.mktemp("loc")
+    work = root / "work"
+    (work / "pkg").mkdir(parents=True)
+    (work / "pkg" / "cookies.py").write_text(COOKIES)
+    (work / "pkg" / "maths.py").write_text(MATHS)
+    (work / "README.md").write_text("A cookie and maths library.\n")
+    os.symlink("pkg/cookies.py", work / "link.py")  # a link in the tree is never read
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(work)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], check=True)
+    base = subprocess.run(
+        [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    # After the base commit: a file that would match the issue best, which must not be seen.
+    (work / "pkg" / "later.py").write_text("def cookie_header_split_pairs(): pass\n")
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "later"], check=True)
+    out = root / "mirrors"
+    out.mkdir()
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(out / "o+r" / "repo")], check=True)
+    return out, base
+
+
+def _tasks(tmp_path: Path, base: str, **override: str) -> Path:
+    record = {
+        "instance_id": "o__r-1",
+        "repo": "o/r",
+        "base_commit": base,
+        "patch": PATCH,
+        "test_patch": "diff --git a/tests/test_x.py b/tests/test_x.py\n",
+        "problem_statement": "CookieJar.parse_cookie_header keeps spaces when it splits the header pairs",
+        **override,
+    }
+    other = {**record, "instance_id": "x__y-1", "repo": "x/y"}  # no mirror: skipped
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps([record, other]))
+    return path
+
+
+def _localize(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    cmd = [sys.executable, "-m", "devloop", "localize", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+
+
+def test_touched_lines_and_gold_functions() -> None:
+    touched = touched_lines(PATCH)
+    assert touched == {"pkg/cookies.py": {12}}
+    defs = extract("pkg/cookies.py", COOKIES.encode())
+    assert gold_definitions(defs, touched["pkg/cookies.py"]) == {"CookieJar.parse_cookie_header"}
+    assert gold_definitions(defs, {1}) == set()  # the module docstring is in no definition
+    added = "diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n@@ -3,2 +3,3 @@\n x\n+y\n z\n"
+    assert touched_lines(added) == {"a.py": {3, 4}}  # the lines on either side of the insertion
+
+
+def test_measures() -> None:
+    figures = measure(["a", "b", "c"], {"b", "c"}, [1, 2, 3], "")
+    assert figures == {"mrr": 0.5, "acc@1": 0.0, "recall@1": 0.0, "acc@2": 0.0, "recall@2": 0.5,
+                       "acc@3": 1.0, "recall@3": 1.0}  # fmt: skip
+    assert summarise([figures, measure(["b"], {"b"}, [1], "")])["acc@1"] == 50.0
+    assert names_a_file("see src/flask/app.py line 3", "src/flask/app.py")
+    assert names_a_file("in flask.app the", "src/flask/app.py") is False  # module is src.flask.app
+    assert names_a_file("the sympy.core.basic module", "sympy/core/basic.py")
+    assert not names_a_file("an __init__.py somewhere", "pkg/__init__.py")
+
+
+def test_tree_at_base_commit_is_read_with_plumbing(mirrors: tuple[Path, str]) -> None:
+    root, base = mirrors
+    files = gittree.listing(root / "o+r" / "repo", base)
+    assert set(files) == {"pkg/cookies.py", "pkg/maths.py", "README.md"}  # no link, nothing later
+    data = gittree.read_files(root / "o+r" / "repo", files, ["pkg/maths.py"])
+    assert data == {"pkg/maths.py": MATHS.encode()}
+    with pytest.raises(gittree.GitTreeError, match="not a full commit id"):
+        gittree.listing(root / "o+r" / "repo", "--output=/tmp/x")
+
+
+def test_localize_command_reports_files_and_functions(mirrors: tuple[Path, str], tmp_path: Path) -> None:
+    root, base = mirrors
+    tasks = _tasks(tmp_path, base)
+    args = ["--tasks", str(tasks), "--mirrors", str(root), "--k", "1,3", "--cache-dir", str(tmp_path / "c")]
+    proc = _localize(*args, "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["n"] == 1 and report["skipped"] == ["x__y-1"]
+    assert report["named_share"] == 0.0  # the issue names a class, not the file
+    for method in ("bm25", "map", "bm25+map"):
+        overall = report["methods"][method]["overall"]
+        assert overall["acc@1"] == 100.0 and overall["mrr"] == 100.0, (method, overall)
+    fused = report["methods"]["bm25+map"]["overall"]
+    assert fused["fn_acc@1"] == 100.0 and fused["n_fn"] == 1
+    inst = report["instances"][0]
+    assert inst["gold_files"] == ["pkg/cookies.py"]
+    assert inst["gold_functions"] == ["pkg/cookies.py::CookieJar.parse_cookie_header"]
+    assert "pkg/later.py" not in inst["top_files"]["bm25"]
+    assert [a["value"] for a in report["anchors"]] == ["29.6", "38.7", "52.6", "77.7"]
+    human = _localize(*args, "--methods", "bm25")
+    assert human.returncode == 0, human.stderr
+    assert "SweRank (Lite) BM25 file Acc@1: 38.7" in human.stdout and "o/r" in human.stdout
+    assert (tmp_path / "c").is_dir()  # the cache was used
+    helped = _localize("--help")
+    assert helped.returncode == 0 and "--mirrors" in helped.stdout, helped.stderr
+
+
+def test_localize_bad_input_is_one_line(mirrors: tuple[Path, str], tmp_path: Path) -> None:
+    root, base = mirrors
+    tasks = _tasks(tmp_path, base)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"instance_id": "a", "repo": "o/r", "base_commit": base}) + "\n")
+    cases = [
+        (["--tasks", str(bad), "--mirrors", str(root)], "line 1 has no string field 'patch'"),
+        (["--tasks", str(tasks), "--mirrors", str(tmp_path / "none")], "not a directory"),
+        (["--tasks", str(tasks), "--mirrors", str(root), "--k", "x"], "not comma-separated"),
+        (["--tasks", str(tasks), "--mirrors", str(root), "--methods", "bm26"], "unknown ranker"),
+        (["--tasks", str(tasks), "--mirrors", str(root), "--instances", "nope"], "not in"),
+        (["--tasks", str(tasks), "--mirrors", str(root), "--repos", "x/y"], "no record's repository"),
+    ]
+    for args, message in cases:
+        proc = _localize(*args, "--no-cache")
+        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+        assert message in proc.stderr and "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+    unknown_commit = _tasks(tmp_path, "f" * 40)
+    proc = _localize("--tasks", str(unknown_commit), "--mirrors", str(root), "--no-cache")
+    assert proc.returncode == 2 and "skipped o__r-1: git ls-tree" in proc.stderr

@@ -1,0 +1,153 @@
+"""The on-disk cache, the repo map, reciprocal-rank fusion, the vectorised BM25 and the embedding rankers."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import bm25s
+import networkx as nx
+import numpy as np
+import pytest
+
+from devloop.retrieval import Index, embed, rank
+from devloop.retrieval.index import _bm25
+from devloop.retrieval.store import IndexCache
+
+TREE = {
+    "pkg/cookies.py": b'class CookieJar:\n    """Cookies kept between requests."""\n\n'
+    b"    def set_cookie(self, name):\n        return parse_cookie_header(name)\n",
+    "pkg/headers.py": b"def parse_cookie_header(line):\n    return line.split(';')\n",
+    "pkg/session.py": b"from pkg.cookies import CookieJar\n\ndef make_session():\n    return CookieJar()\n",
+    "pkg/maths.py": b"def add(a, b):\n    return a + b\n",
+    "tests/test_cookies.py": b"def test_cookie_jar():\n    CookieJar().set_cookie('a')\n",
+}
+
+
+def test_cache_loads_a_seen_tree_and_reparses_only_changed_blobs(tmp_path: Path) -> None:
+    reads: list[list[str]] = []
+
+    def build(contents: dict[str, bytes]) -> Index:
+        listing = {p: Index.build({p: d}).files[0].blob for p, d in contents.items()}
+
+        def read(paths: list[str]) -> dict[str, bytes]:
+            reads.append(paths)
+            return {p: contents[p] for p in paths}
+
+        return Index.of_listing(listing, read, cache=IndexCache(tmp_path))
+
+    first = build(TREE)
+    assert not first.loaded and reads == [sorted(TREE)]
+    again = build(TREE)
+    assert again.loaded and reads[1:] == []  # nothing read: the tree came from disk
+    assert [h.path for h in again.search("cookie header", 5, "bm25")] == [
+        h.path for h in first.search("cookie header", 5, "bm25")
+    ]
+    assert again.search_definitions("parse cookie header", 1, "bm25")[0].line == 1
+    changed = {**TREE, "pkg/maths.py": b"def multiply(a, b):\n    return a * b\n"}
+    third = build(changed)
+    assert reads[-1] == ["pkg/maths.py"] and third.reused == len(TREE) - 1
+    assert third.search_definitions("multiply", 1)[0].name == "multiply"
+    (tmp_path / "blobs-2.sqlite").write_bytes(b"not a database")  # a damaged cache is an error, not data
+    with pytest.raises(Exception, match="database"):
+        IndexCache(tmp_path).get_blobs(["x"])
+
+
+def test_vectorised_bm25_matches_bm25s() -> None:
+    rng = random.Random(3)
+    words = [f"w{i}" for i in range(40)]
+    corpus = [[rng.choice(words) for _ in range(rng.randint(0, 25))] for _ in range(30)]
+    ours = _bm25(corpus)
+    ref = bm25s.BM25()
+    vocab: dict[str, int] = {}
+    ids = [[vocab.setdefault(t, len(vocab)) for t in d] or [vocab.setdefault("", len(vocab))] for d in corpus]
+    ref.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=False)
+    for query in (["w1"], ["w2", "w3", "w7"]):
+        mine = ours.get_scores([ours.vocab_dict[t] for t in query])
+        theirs = ref.get_scores([vocab[t] for t in query])
+        np.testing.assert_allclose(mine, theirs, rtol=1e-6)
+
+
+def test_repo_map_pagerank_is_networkx_and_follows_mentions() -> None:
+    index = Index.build(TREE)
+    m = index.repo_map()
+    session, cookies = index.position("pkg/session.py"), index.position("pkg/cookies.py")
+    assert m.graph.has_edge(session, cookies)  # session uses CookieJar, defined in cookies.py
+    personal = np.zeros(len(index.files))
+    personal[session] = 1.0
+    ours = m.pagerank(personal, tol=1e-10, max_iter=1000)
+    theirs = nx.pagerank(m.graph, personalization={session: 1.0}, weight="weight", tol=1e-10, max_iter=1000)
+    np.testing.assert_allclose(ours, [theirs[i] for i in range(len(ours))], atol=1e-6)
+    files, names = m.mentions("make_session() in pkg/session.py builds a CookieJar")
+    assert files[session] == 1.0 and {"make_session", "CookieJar"} <= names
+    top = index.search("parse_cookie_header drops spaces", 1, "src:map")
+    assert top[0].path == "pkg/headers.py"
+    assert index.search("zebra quantum", 5, "map") == []  # no mention: the map has no opinion
+    small, large = m.render("CookieJar set_cookie", tokens=12), m.render("CookieJar set_cookie", tokens=400)
+    assert len(small) <= 48 and small.count("\n") < large.count("\n")
+    assert "pkg/cookies.py:" in large and "    4:     def set_cookie(self, name)" in large
+
+
+def test_fusion_and_source_filter() -> None:
+    fused = rank.rrf([np.array([3.0, 2.0, 0.0]), np.array([0.0, 5.0, 1.0])])
+    assert fused[1] > fused[0] > fused[2] > 0
+    index = Index.build(TREE)
+    assert "tests/test_cookies.py" in [h.path for h in index.search("cookie jar", 10, "bm25")]
+    assert "tests/test_cookies.py" not in [h.path for h in index.search("cookie jar", 10, "src:bm25")]
+    with pytest.raises(ValueError, match="unknown ranker"):
+        index.search("x", 1, "bm26")
+
+
+def test_wordllama_ranker_loads_shipped_weights_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("wordllama")
+
+    def no_download(*a: object, **k: object) -> None:
+        raise AssertionError("wordllama tried to download")
+
+    monkeypatch.setattr("wordllama.wordllama.WordLlama.download_file_from_hf", no_download, raising=False)
+    ranker = embed.enable(embed.WordLlamaEmbedder())
+    index = Index.build(TREE)
+    scores = ranker.files(index, "cookies kept between requests")
+    assert scores[index.position("pkg/cookies.py")] > scores[index.position("pkg/maths.py")]
+    assert index.search("cookies", 1, "src:bm25+emb")[0].path == "pkg/cookies.py"
+
+
+def test_http_embedder_speaks_the_openai_embeddings_api() -> None:
+    seen: list[dict[str, object]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            if self.path != "/v1/embeddings":
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append({"path": self.path, "auth": self.headers.get("Authorization"), **body})
+            vecs = [[1.0, 0.0] if "cookie" in t.lower() else [0.0, 1.0] for t in body["input"]]
+            data = [{"index": i, "embedding": v} for i, v in reversed(list(enumerate(vecs)))]
+            out = json.dumps({"data": data}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *a: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/v1"
+        embedder = embed.HTTPEmbedder(url, "codestral-embed", api_key="k")
+        vectors = embedder.embed(["a cookie", "maths"])
+        np.testing.assert_allclose(vectors, [[1.0, 0.0], [0.0, 1.0]])
+        assert seen[0]["path"] == "/v1/embeddings" and seen[0]["model"] == "codestral-embed"
+        assert seen[0]["auth"] == "Bearer k"
+        with pytest.raises(embed.EmbeddingError, match="embeddings"):
+            embed.HTTPEmbedder(f"http://127.0.0.1:{server.server_port}/nothing", "m").embed(["x"])
+    finally:
+        server.shutdown()
