@@ -312,6 +312,7 @@ class Session:
                 workspace=str(ws.root),
                 system=system,
                 task=task,
+                tools=[spec.openai() for spec in agent.toolbox.specs()],  # what the model was offered
             )
             stop = agent.run(system, task)
             if self.groups.feedback.minimize and loop is not None and stop.status == ExitStatus.FINISHED:

@@ -323,3 +323,19 @@ def test_scrubbed_arguments_stay_json() -> None:
     args = json.dumps({"command": 'export API_TOKEN=abcdefgh12345678\\"x'})
     out = scrub_value({"arguments": args})["arguments"]
     assert "abcdefgh12345678" not in out and json.loads(out)["command"].startswith("export API_TOKEN=")
+
+
+def test_rows_offer_the_tools_the_run_offered(
+    built: tuple[Path, dict[str, Any]], runs: dict[str, Path]
+) -> None:
+    traj = runs["noisy"] / f"instances/{CONFETTI}/attempts/0/agent/trajectory.jsonl"
+    start = json.loads(traj.read_text().splitlines()[0])
+    assert start["type"] == "start" and {t["function"]["name"] for t in start["tools"]} >= {
+        "execute_bash",
+        "finish",
+    }
+    native = [r for r in _all(built[0], "stage1") if r["render"] == "native"]
+    assert native and all(r["tools"] == start["tools"] for r in native)
+    assert all(
+        "tools" not in r for r in _all(built[0], "stage1") if r["render"] == "xml"
+    )  # described in the prompt

@@ -40,6 +40,26 @@ def openai_tools() -> list[dict[str, Any]]:
     return [spec.openai() for spec in tool_specs()]
 
 
+def run_specs(events: list[dict[str, Any]]) -> tuple[ToolSpec, ...]:
+    """The tools the run's model was offered, from its start event (runs since the start event recorded
+    them: MCP tools and search_code included), else the standard tool set."""
+    start = next((e for e in events if e.get("type") == "start"), {})
+    raw = start.get("tools")
+    if not isinstance(raw, list) or not raw:
+        return tool_specs()
+    specs = []
+    for entry in raw:
+        fn = entry.get("function") if isinstance(entry, dict) else None
+        if not (
+            isinstance(fn, dict)
+            and isinstance(fn.get("name"), str)
+            and isinstance(fn.get("parameters"), dict)
+        ):
+            return tool_specs()  # a malformed list: the standard set rather than a partial one
+        specs.append(ToolSpec(fn["name"], str(fn.get("description") or ""), fn["parameters"]))
+    return tuple(specs)
+
+
 def _calls(step: dict[str, Any]) -> list[ToolCall]:
     calls = []
     for raw in step.get("calls") or []:
@@ -79,16 +99,16 @@ def _reasoning(content: str, calls: list[ToolCall]) -> str:
     return content.strip()
 
 
-def _system(system: str, run_format: str, render: str) -> str:
+def _system(system: str, run_format: str, render: str, specs: tuple[ToolSpec, ...]) -> str:
     """The system prompt with the tool description of `render` in place of `run_format`'s (the prompt
     template appends it, after a blank line, at the end)."""
     if run_format == render:
         return system
     try:
-        old = get_format(run_format).render_tools(list(tool_specs()))
+        old = get_format(run_format).render_tools(list(specs))
     except ValueError:
         old = ""
-    new = get_format(render).render_tools(list(tool_specs()))
+    new = get_format(render).render_tools(list(specs))
     if old and system.endswith(f"\n{old}\n"):
         system = system[: -len(old) - 2]
     return f"{system}\n{new}\n" if new else system
@@ -103,7 +123,9 @@ def conversation(events: list[dict[str, Any]], render: str = "native") -> list[d
     run_format = str(settings.get("tool_format") or "native")
     out: list[dict[str, Any]] = []
     if isinstance(start.get("system"), str):
-        out.append({"role": "system", "content": _system(start["system"], run_format, render)})
+        out.append(
+            {"role": "system", "content": _system(start["system"], run_format, render, run_specs(events))}
+        )
     if isinstance(start.get("task"), str):
         out.append({"role": "user", "content": start["task"]})
     serial = 0
@@ -154,7 +176,7 @@ def row(record: dict[str, Any], render: str, fmt: str) -> dict[str, Any]:
         "resolved": record["resolved"],
         "exit_status": record["exit_status"],
     }
-    tools = openai_tools() if render == "native" else []
+    tools = [spec.openai() for spec in run_specs(record["events"])] if render == "native" else []
     if fmt == "openai":
         return {**meta, "messages": messages, "tools": tools} if tools else {**meta, "messages": messages}
     if fmt == "mistral":
