@@ -136,6 +136,21 @@ def test_compact_replaces_the_earlier_turns_by_the_models_summary(repo: Path, re
     assert "3 turn(s)" in resumed
 
 
+def test_the_history_is_compacted_before_a_turn_once_it_fills_the_window(
+    repo: Path, replies, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEVLOOP_CONTEXT_WINDOW", "4000")  # history past 0.5 x 0.8 x 4000 tokens compacts
+    long = "y" * 8000  # ~2,000 tokens of answer
+    script = [replies.finish("one " + long), replies.finish("two " + long),
+              {"role": "assistant", "content": "Turn one answered at length."}, replies.finish("three")]  # fmt: skip
+    with ScriptedServer(script) as server:
+        out = chat(server, repo, "first\nsecond\nthird\n/exit\n")
+        third = server.requests[3]["messages"][1]["content"]
+    assert "compacted turns 1-1 into a summary" in out
+    assert "Summary of turns 1-1:\nTurn one answered at length." in third and "one " + long not in third
+    assert "two " + long in third  # the last turn stays verbatim
+
+
 def test_continue_shows_the_history_and_the_context_size(repo: Path, replies) -> None:
     with ScriptedServer([replies.finish("hello back")]) as server:
         chat(server, repo, "", "-p", "hello there")

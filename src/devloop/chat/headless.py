@@ -66,9 +66,11 @@ def run_turn(
 
     n = len(session.turns) + 1
     turn = Turn(n, prompt, checkpoints.save(n), run_dir=str(session.path / f"turn-{n}"))
+    agent = Session.prepare(settings)
+    if (note := auto_compact(session, settings, agent)) and on_warning:
+        on_warning(note)
     task = f"{session.history()}\n\nNow the user asks: {prompt}" if session.turns else prompt
     task = f"{context}\n\n{task}" if context else task
-    agent = Session.prepare(settings)
     try:  # the repository's own rules, wherever chat was started from
         agent.policy = load_policy(repo, extra_files=agent.groups.tools.policy)
     except PolicyError as e:
@@ -97,6 +99,30 @@ def run_turn(
     session.turns.append(turn)
     session.save()
     return result
+
+
+HISTORY_SHARE = 0.5
+"""With condense on: the earlier turns are compacted once they pass this share of `condense_at` x the
+window (the turn itself needs the rest: the system prompt, tools, its own steps)."""
+
+
+def auto_compact(session: ChatSession, settings: RunSettings, agent: Any) -> str:
+    """Compact the earlier turns before a turn when they fill too much of the model's context window (the
+    `context_window` setting, else what the server lists); a line to show, or "". A failed summary leaves
+    the history as it was: the agent loop's own condensing still recovers a request that is too long."""
+    from devloop.chat.commands import context_tokens
+    from devloop.chat.compaction import compact_session
+    from devloop.condense import context_window_of
+
+    if not settings.condense or len(session.turns) - session.summarised < 2:
+        return ""
+    window = settings.context_window or context_window_of(agent.model)
+    if window is None or context_tokens(session.history()) <= HISTORY_SHARE * settings.condense_at * window:
+        return ""
+    try:
+        return compact_session(session, settings, None)
+    except ValueError as e:
+        return f"the history is near the context window and could not be compacted: {e}"
 
 
 def chat_rules(interactive: bool) -> list[Rule]:

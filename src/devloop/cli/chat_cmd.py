@@ -64,6 +64,8 @@ def chat(
         fail(str(e))
     if "tool_format" not in settings.model_fields_set:  # not given anywhere: chat parses any format
         settings = settings.model_copy(update={"tool_format": "auto"})
+    if "condense" not in settings.model_fields_set:  # a long conversation must keep fitting the window
+        settings = settings.model_copy(update={"condense": True})
     if not settings.model:
         fail("--model is required (or set DEVLOOP_MODEL / model in devloop.toml)")
     if resume == "list":
