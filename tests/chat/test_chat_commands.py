@@ -12,20 +12,6 @@ from devloop.chat.approvals import Approvals, ChatAsker, load, save, standing_pr
 from devloop.cli import app
 from devloop.models.scripted_server import ScriptedServer
 from devloop.types import ToolCall
-from devloop.workspace import git
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("DEVLOOP_CHAT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    repo = tmp_path / "proj"
-    repo.mkdir()
-    (repo / "a.py").write_text("x = 1\n")
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", "init")
-    return repo
 
 
 def chat(server: ScriptedServer, repo: Path, keys: str, *args: str) -> str:

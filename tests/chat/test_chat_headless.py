@@ -17,18 +17,6 @@ from devloop.models.scripted_server import ScriptedServer
 from devloop.workspace import git
 
 
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("DEVLOOP_CHAT_HOME", str(tmp_path / "home"))
-    repo = tmp_path / "proj"
-    repo.mkdir()
-    (repo / "a.py").write_text("x = 1\n")
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", "init")
-    return repo
-
-
 def chat(server: ScriptedServer, repo: Path, *args: str) -> tuple[int, str]:
     argv = ["chat", "--repo", str(repo), "--model", "openai/m", "--base-url", server.url, "--sandbox", "none"]
     res = CliRunner().invoke(app, [*argv, *args])

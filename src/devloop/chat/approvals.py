@@ -89,13 +89,7 @@ def load(repo: Path, store: Path) -> Approvals:
 
 
 def policy_bytes(repo: Path) -> bytes | None:
-    path = policy_file(repo)
-    if path.is_symlink():
-        return b"<a symbolic link>"
-    try:
-        return path.read_bytes()
-    except OSError:
-        return None
+    return file_bytes(policy_file(repo))
 
 
 def keep_policy_file(repo: Path, store: Path, before: bytes | None) -> str:
