@@ -115,6 +115,50 @@ def smoke(
     _finish(lambda: run_smoke_gate(settings), 1, out)
 
 
+@gate_app.command("tools")
+def tools(
+    model: Annotated[str | None, typer.Option("--model", help="A served model: openai/NAME, ...")] = None,
+    weights: Annotated[
+        Path | None, typer.Option("--weights", help="Local weights: a transformers directory or a .gguf.")
+    ] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server URL.")] = None,
+    formats: Annotated[
+        list[str] | None, typer.Option("--format", help="A tool-call format (repeatable; default: all).")
+    ] = None,
+    suite: Annotated[
+        Path | None, typer.Option("--suite", help="A suite JSON (default: the shipped one).")
+    ] = None,
+    split: Annotated[str, typer.Option("--split", help="train, validation or test.")] = "test",
+    per_category: Annotated[
+        int | None, typer.Option("--per-category", help="Only the first N queries of each category.")
+    ] = None,
+    require: Annotated[
+        str, typer.Option("--require", help="any: some format passes; all: every one.")
+    ] = "any",
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Tokens per reply.")] = 256,
+    out: OutOption = Path("gates-out"),
+) -> None:
+    """Gate 3: zero-shot tool calling on devloop's suite, per category, in every tool-call format."""
+    from devloop.formats.registry import FORMAT_NAMES
+    from devloop.gate.tools import ToolsSettings, run_tools_gate
+
+    for name in formats or ():
+        if name.strip().lower() not in FORMAT_NAMES:
+            fail(f"--format {name!r}: must be one of {', '.join(FORMAT_NAMES)}")
+    settings = ToolsSettings(
+        model=model,
+        weights=str(weights) if weights else None,
+        base_url=base_url,
+        formats=tuple(formats) if formats else FORMAT_NAMES,
+        suite=str(suite) if suite else None,
+        split=split,
+        per_category=per_category,
+        require=require,
+        max_tokens=max_tokens,
+    )
+    _finish(lambda: run_tools_gate(settings), 3, out)
+
+
 @gate_app.command("lora")
 def lora(
     weights: Annotated[Path, typer.Option("--weights", help="Local transformers model directory.")],
@@ -159,6 +203,8 @@ def _finish(run_gate: Callable[[], GateResult], number: int, out: Path) -> None:
     for check in result.checks:
         mark = {True: "ok", False: "FAIL", None: "n/a"}[check.ok]
         typer.echo(f"{mark:4} {check.name}: {check.detail}")
+    if isinstance(result.details.get("table_md"), str):
+        typer.echo(result.details["table_md"])
     decision = decide([result], DEFAULT_MATRIX, [number])
     write_report(decision, DEFAULT_MATRIX, out)
     typer.echo(decision.verdict)
