@@ -161,28 +161,47 @@ def tools(
 
 @gate_app.command("lora")
 def lora(
-    weights: Annotated[Path, typer.Option("--weights", help="Local transformers model directory.")],
-    examples: Annotated[Path, typer.Option("--examples", help="Training JSONL: {prompt, completion}.")],
-    validation: Annotated[Path, typer.Option("--validation", help="Validation JSONL, same shape.")],
+    weights: Annotated[
+        Path, typer.Option("--weights", help="Local weights: a transformers directory or a .gguf.")
+    ],
+    examples: Annotated[
+        Path | None,
+        typer.Option(
+            "--examples",
+            help="Training JSONL: {prompt, completion} or {messages} (default: the suite's train split).",
+        ),
+    ] = None,
+    validation: Annotated[
+        Path | None,
+        typer.Option("--validation", help="Validation JSONL, same shapes (default: the suite's)."),
+    ] = None,
+    format_name: Annotated[
+        str, typer.Option("--format", help="mistral, hermes or xml: how calls are written.")
+    ] = "mistral",
     steps: Annotated[int, typer.Option("--steps", help="Training steps.")] = 8,
     learning_rate: Annotated[float, typer.Option("--learning-rate", help="AdamW learning rate.")] = 5e-3,
     rank: Annotated[int, typer.Option("--rank", help="LoRA rank.")] = 8,
+    min_accuracy: Annotated[
+        float, typer.Option("--min-accuracy", help="Held-out tool calls that must be right.")
+    ] = 0.6,
     merged: Annotated[Path, typer.Option("--merged", help="Where the fused model is saved.")] = Path(
         "lora-merged"
     ),
     out: OutOption = Path("gates-out"),
 ) -> None:
-    """Gate 4: a few LoRA steps; loss falls, no divergence, fused model reloads."""
-    from devloop.gate.lora import LoraSettings, read_examples, run_lora_gate
+    """Gate 4: LoRA steps (peft + trl); loss falls, no divergence, the fused model reloads and calls tools."""
+    from devloop.gate.lora import SUITE_DATA, LoraSettings, read_examples, run_lora_gate
 
     def run_gate() -> GateResult:
         settings = LoraSettings(
             weights=str(weights),
-            examples=read_examples(examples),
-            validation=read_examples(validation),
+            examples=read_examples(examples) if examples else SUITE_DATA,
+            validation=read_examples(validation) if validation else SUITE_DATA,
+            format=format_name,
             steps=steps,
             learning_rate=learning_rate,
             rank=rank,
+            min_accuracy=min_accuracy,
             out_dir=str(merged),
         )
         return run_lora_gate(settings)

@@ -27,8 +27,20 @@ class LocalModel:
 
     def __init__(self, weights: Path, batch_size: int = 8) -> None:
         started = time.perf_counter()
-        self.tokenizer, self.model, self.device = load_local(weights)
+        tokenizer, model, device = load_local(weights)
+        self._setup(tokenizer, model, device, batch_size)
         self.load_s = time.perf_counter() - started
+
+    @classmethod
+    def wrap(cls, tokenizer: Any, model: Any, device: str, batch_size: int = 8) -> LocalModel:
+        """A LocalModel on an already loaded tokenizer and model."""
+        self = cls.__new__(cls)
+        self._setup(tokenizer, model, device, batch_size)
+        self.load_s = 0.0
+        return self
+
+    def _setup(self, tokenizer: Any, model: Any, device: str, batch_size: int) -> None:
+        self.tokenizer, self.model, self.device = tokenizer, model, device
         self.batch_size = max(1, batch_size)
         self.tokenizer.padding_side = "left"  # generation continues every row from its last real token
         if self.tokenizer.pad_token is None:

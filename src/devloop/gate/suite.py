@@ -221,12 +221,21 @@ def category_table(rows: Iterable[tuple[Query, Grade]], minimums: dict[str, floa
     }
 
 
+def concrete(value: Any) -> Any:
+    """A value satisfying the matcher (`contains` -> its text, `one_of` -> its first value)."""
+    if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in _MATCHERS:
+        ((kind, want),) = value.items()
+        return want if kind == "contains" else concrete(want[0])
+    return value
+
+
 def expected_calls(query: Query) -> list[ToolCall]:
-    """A training query's calls as ToolCalls (matchers are not allowed in training data)."""
-    calls = []
-    for n, want in enumerate(query.expect):
-        args = want.get("arguments", {})
-        if any(isinstance(v, dict) and set(v) & set(_MATCHERS) for v in args.values()):
-            raise GateInputError(f"query {query.id}: a matcher cannot be a training target")
-        calls.append(ToolCall(id=f"call{n:05d}", name=want["name"], arguments=dict(args)))
-    return calls
+    """The query's expected calls as ToolCalls a model could write (a training or validation target)."""
+    return [
+        ToolCall(
+            name=w["name"],
+            arguments={k: concrete(v) for k, v in w.get("arguments", {}).items()},
+            id=f"call{n:05d}",
+        )
+        for n, w in enumerate(query.expect)
+    ]
