@@ -159,6 +159,53 @@ def tools(
     _finish(lambda: run_tools_gate(settings), 3, out)
 
 
+@gate_app.command("full")
+def full(
+    model: Annotated[str | None, typer.Option("--model", help="A served model: openai/NAME, ...")] = None,
+    weights: Annotated[
+        Path | None, typer.Option("--weights", help="Local weights: a transformers directory or a .gguf.")
+    ] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server URL.")] = None,
+    format_name: Annotated[
+        str, typer.Option("--format", help="The tool-call format to deploy with.")
+    ] = "mistral",
+    overall_min: Annotated[float, typer.Option("--overall-min", help="Overall pass rate needed.")] = 0.85,
+    max_size_mb: Annotated[
+        float | None, typer.Option("--max-size-mb", help="Ceiling on size on disk.")
+    ] = None,
+    max_mean_s: Annotated[
+        float | None, typer.Option("--max-mean-s", help="Ceiling on seconds per query.")
+    ] = None,
+    gguf_out: Annotated[
+        Path | None, typer.Option("--gguf-out", help="Export the weights to this GGUF (needs llama.cpp).")
+    ] = None,
+    quantize: Annotated[
+        str | None, typer.Option("--quantize", help="Quantise the GGUF, e.g. Q4_K_M.")
+    ] = None,
+    llama_cpp: Annotated[Path | None, typer.Option("--llama-cpp", help="llama.cpp checkout.")] = None,
+    out: OutOption = Path("gates-out"),
+) -> None:
+    """Gate 5: the full suite (overall and per-category minimums), size, speed, optional GGUF export."""
+    from devloop.formats.registry import FORMAT_NAMES
+    from devloop.gate.full import FullSettings, run_full_gate
+
+    if format_name not in FORMAT_NAMES:
+        fail(f"--format {format_name!r}: must be one of {', '.join(FORMAT_NAMES)}")
+    settings = FullSettings(
+        model=model,
+        weights=str(weights) if weights else None,
+        base_url=base_url,
+        format=format_name,
+        overall_min=overall_min,
+        max_size_mb=max_size_mb,
+        max_mean_s=max_mean_s,
+        gguf_out=str(gguf_out) if gguf_out else None,
+        quantize=quantize,
+        llama_cpp=str(llama_cpp) if llama_cpp else None,
+    )
+    _finish(lambda: run_full_gate(settings), 5, out)
+
+
 @gate_app.command("lora")
 def lora(
     weights: Annotated[
