@@ -173,3 +173,18 @@ def test_cli_tools_subcommand(tmp_path: Path) -> None:
     assert "native 98%" in done.output and (out / "gate3-tools.json").is_file()
     bad = CliRunner().invoke(app, ["gate", "tools", "--model", f"scripted/{script}", "--format", "json"])
     assert bad.exit_code == 2 and "json" in bad.output and "Traceback" not in bad.output
+
+
+def test_local_weights_prefix_cache_matches_plain_generation(tiny_model: Path) -> None:
+    """The shared-system-prompt cache is an optimisation only: greedy replies are the same without it."""
+    from devloop.gate import local
+    from devloop.types import SamplingParams
+
+    model = local.LocalModel(tiny_model)
+    system = {"role": "system", "content": "You are a coding assistant. " * 20}
+    conversations = [[system, {"role": "user", "content": f"Read file {n}.py"}] for n in ("a", "bb", "ccc")]
+    params = SamplingParams(temperature=0.0, max_tokens=6)
+    cached = [c.content for c in model.complete_many(conversations, None, params)]
+    plain = [model.complete(c, None, params).content for c in conversations]
+    assert cached == plain and len(set(map(len, cached))) >= 1
+    assert local._common_prefix([[1, 2, 3, 4], [1, 2, 5], [1, 2, 3]]) == 2

@@ -10,6 +10,7 @@ the model no tools at all, which is then what the gate measures.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import time
 from pathlib import Path
@@ -20,6 +21,9 @@ from devloop.formats.registry import text_formats
 from devloop.gate.smoke import load_local
 from devloop.tools.base import ToolSpec
 from devloop.types import Completion, FormatError, SamplingParams, Usage
+
+# Below this many shared prompt tokens, batching beats computing the shared start once.
+PREFIX_MIN_TOKENS = 64
 
 
 class LocalModel:
@@ -76,13 +80,19 @@ class LocalModel:
         tools: list[dict[str, Any]] | None,
         params: SamplingParams,
     ) -> list[Completion]:
-        """One reply per conversation, generated greedily in batches of `batch_size`."""
+        """One reply per conversation, generated greedily. Conversations sharing a long start (the same
+        system prompt and tools) reuse its key/value cache, computed once, and run one at a time; others
+        run in left-padded batches of `batch_size`."""
         torch: Any = importlib.import_module("torch")
+        prompts = [self.prompt(m, tools) for m in conversations]
+        encoded = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        shared = _common_prefix(encoded) if len(encoded) > 1 else 0
+        if shared >= PREFIX_MIN_TOKENS:
+            return self._with_prefix(torch, encoded, shared, tools, params)
         out: list[Completion] = []
         for start in range(0, len(conversations), self.batch_size):
-            chunk = conversations[start : start + self.batch_size]
-            prompts = [self.prompt(m, tools) for m in chunk]
-            inputs = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(
+            chunk = prompts[start : start + self.batch_size]
+            inputs = self.tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(
                 self.device
             )
             began = time.perf_counter()
@@ -102,6 +112,49 @@ class LocalModel:
                 usage = Usage(int(prompt_ids.sum()), int((new != self.tokenizer.pad_token_id).sum()))
                 out.append(_as_served(text, tools, usage, each))
         return out
+
+    def _with_prefix(
+        self, torch: Any, encoded: list[list[int]], shared: int, tools: list[dict[str, Any]] | None,
+        params: SamplingParams,
+    ) -> list[Completion]:  # fmt: skip
+        transformers: Any = importlib.import_module("transformers")
+        # Leave at least one token of every prompt uncached: generation starts from a real forward pass.
+        shared = min(shared, min(len(e) for e in encoded) - 1)
+        prefix = torch.tensor([encoded[0][:shared]], device=self.device)
+        cache = transformers.DynamicCache()
+        with torch.no_grad():
+            self.model(input_ids=prefix, past_key_values=cache, use_cache=True)
+        out = []
+        for ids in encoded:
+            began = time.perf_counter()
+            inputs = torch.tensor([ids], device=self.device)
+            with torch.no_grad():
+                generated = self.model.generate(
+                    input_ids=inputs,
+                    attention_mask=torch.ones_like(inputs),
+                    past_key_values=copy.deepcopy(cache),
+                    max_new_tokens=params.max_tokens or 256,
+                    do_sample=False,
+                    pad_token_id=self.tokenizer.pad_token_id,
+                )
+            new = generated[0][len(ids) :]
+            text = _strip_trailing_specials(
+                str(self.tokenizer.decode(new, skip_special_tokens=False)), self.tokenizer
+            )
+            usage = Usage(len(ids), int(new.shape[0]))
+            out.append(_as_served(text, tools, usage, time.perf_counter() - began))
+        return out
+
+
+def _common_prefix(rows: list[list[int]]) -> int:
+    first = rows[0]
+    n = min(len(r) for r in rows)
+    for row in rows[1:]:
+        i = 0
+        while i < n and row[i] == first[i]:
+            i += 1
+        n = i
+    return n
 
 
 def _strip_trailing_specials(text: str, tokenizer: Any) -> str:

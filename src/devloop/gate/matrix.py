@@ -135,7 +135,8 @@ def _run_one(config: GateConfig, number: int) -> GateResult:
         return lora.run_lora_gate(lora.settings_from_table(config.source.parent, str(config.source), table))
     if number == 2:
         settings = settings_from_table(str(config.source), table)
-        settings.model = _script_relative(config, settings.model)
+        settings.model = _script_relative(config, settings.model) if settings.model else None
+        settings.weights = _relative(config, settings.weights)
         return run_latency_gate(settings)
     if number == 3:
         found3 = tools.settings_from_table(str(config.source), table)
