@@ -145,6 +145,8 @@ def test_gate_run_tools_is_a_caution(tmp_path: Path) -> None:
     assert "proceed with caution" in report and "| git | 60% | 2/5 ! |" in report
     saved = json.loads((tmp_path / "out" / "gate3-tools.json").read_text())
     assert saved["details"]["per_format"]["mistral"]["passed"] == 34
+    replies = {f["id"]: f["reply"] for f in saved["details"]["per_format"]["mistral"]["failures"]}
+    assert replies["git-3"] == "Here is the answer, no tool needed."
 
 
 @pytest.mark.parametrize(

@@ -54,6 +54,7 @@ class Grade:
     stage: str  # "pass", "format", "name", "schema", "value", "count"
     detail: str = ""
     calls: list[dict[str, Any]] = field(default_factory=list)
+    reply: str = ""  # the start of the reply text, to see why it failed
 
 
 def shipped_suite_path() -> Path:

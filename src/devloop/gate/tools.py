@@ -80,6 +80,7 @@ def ask(
             result = grade(query, None, suite.tools, str(e).splitlines()[0][:200])
         else:
             result = grade(query, calls, suite.tools)
+        result.reply = (completion.content or "")[:400]
         rows.append((query, result, completion.latency_s))
     return rows
 
@@ -93,7 +94,14 @@ def format_report(rows: list[tuple[Query, Grade, float]], minimums: dict[str, fl
         stages[g.stage] = stages.get(g.stage, 0) + 1
     table["stages"] = stages
     table["failures"] = [
-        {"id": q.id, "category": q.category, "stage": g.stage, "detail": g.detail, "calls": g.calls}
+        {
+            "id": q.id,
+            "category": q.category,
+            "stage": g.stage,
+            "detail": g.detail,
+            "calls": g.calls,
+            "reply": g.reply,
+        }
         for q, g, _ in rows
         if not g.ok
     ]
