@@ -124,6 +124,13 @@ def load_local(directory: Path) -> tuple[Any, Any, str]:
         raise GateInputError(f"gate1.weights: {directory}: {str(e).splitlines()[0]}") from e
     except (OSError, ValueError) as e:
         raise GateInputError(f"gate1.weights: {directory}: {str(e).splitlines()[0]}") from e
+    if gguf:
+        # transformers de-quantises GGUF tensors to plain floats but keeps a GGUF quantisation marker,
+        # which makes the Trainer refuse to train; the weights are ordinary tensors, so drop the marker.
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
     model.eval()
     return tokenizer, model, device
 
