@@ -62,7 +62,7 @@ def test_matrix_override_from_config(tmp_path: Path) -> None:
         ("[gate0]\nfamily = 'mistral'\n", "gate0.tokenizer: a path"),
         ("[gate0]\ntokenizer = 'x'\nfamily = 'llama'\n", "gate0.family"),
         ("[gate0]\ntokenizer = 'x'\ncolour = 1\n", "unknown key 'colour'"),
-        ("[gate3]\nformats = 1\n", "[gate3] (tools) is not implemented"),
+        ("[gate3]\nmodel = 'scripted/x'\nformats = 1\n", "gate3.formats: a non-empty list"),
         ("[gate4]\nsteps = 3\n", "gate4.weights: a path"),
         ("[gaet0]\n", "unknown key 'gaet0'"),
         ("[gate0\n", "gates.toml"),

@@ -1,4 +1,5 @@
-"""Gate 4 on the tiny local model: a few real LoRA steps (peft), fuse, save, reload."""
+"""Gate 4 on the tiny local Mistral-architecture model: real LoRA steps (peft + trl's SFTTrainer) on the
+suite's training split, fuse, save, reload, held-out evaluation, loss curve PNG."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from devloop.gate.lora import LoraSettings, run_lora_gate
+from devloop.gate.lora import LoraSettings, read_examples, run_lora_gate, suite_rows
 from devloop.gate.matrix import load_config, run_gates
 from devloop.gate.result import GateInputError
+from devloop.gate.suite import load_suite
+
+# Two short tools keep the prompts (and so the CPU time) small; the shipped suite's rows are checked above.
+MINI = str(Path(__file__).with_name("mini_suite.json"))
 
 ROWS = tuple(
     {
@@ -20,50 +25,87 @@ ROWS = tuple(
 )
 
 
-def test_lora_learns_fuses_and_reloads(tiny_model: Path, tmp_path: Path) -> None:
+def test_suite_training_rows_are_rendered_in_the_format() -> None:
+    rows = suite_rows(load_suite(), "train", "hermes")
+    assert len(rows) == 16
+    first = rows[0]["messages"]
+    assert [m["role"] for m in first] == ["system", "user", "assistant"]
+    calls = [r["messages"][-1]["content"] for r in rows]
+    assert any(c.startswith("<tool_call>") and '"read_file"' in c for c in calls)
+    assert any("<tool_call>" not in c for c in calls)  # the direct answers are learned too
+
+
+def test_lora_on_the_suite_learns_fuses_reloads_and_is_evaluated(tiny_model: Path, tmp_path: Path) -> None:
     settings = LoraSettings(
-        weights=str(tiny_model),
-        examples=ROWS[:3],
-        validation=ROWS[3:],
-        steps=6,
-        out_dir=str(tmp_path / "merged"),
-    )
+        weights=str(tiny_model), suite=MINI, steps=6, learning_rate=5e-3, out_dir=str(tmp_path / "merged"),
+        min_accuracy=0.0, eval_max_tokens=4, baseline=False,
+    )  # fmt: skip
     result = run_lora_gate(settings)
     assert result.status == "pass", result.failures
     curve = result.details["loss_curve"]
     assert len(curve) == 6 and curve[-1] < curve[0]
     assert result.details["validation_loss_after"] <= result.details["validation_loss_before"]
-    assert (tmp_path / "merged" / "config.json").is_file()
-    assert json.loads((tmp_path / "merged" / "loss_curve.json").read_text()) == curve
-    assert "peft" in result.versions
+    assert result.details["eval_curve"] and result.details["eval_curve"][-1][0] == 6
+    merged = tmp_path / "merged"
+    assert (merged / "config.json").is_file() and not (merged / "adapter_config.json").exists()
+    png = Path(result.details["loss_curve_png"])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    assert json.loads((merged / "loss_curve.json").read_text())["train"] == curve
+    held = result.details["held_out_after"]
+    assert held["total"] == 2 and 0 <= held["passed"] <= 2
+    assert {"torch", "transformers", "peft", "trl"} <= set(result.versions)
+    # A random model cannot write tool calls: at the issue's 60 % the same run fails on that check.
+    strict = LoraSettings(
+        weights=str(tiny_model),
+        suite=MINI,
+        steps=2,
+        out_dir=str(tmp_path / "m2"),
+        eval_max_tokens=4,
+        baseline=False,
+    )
+    failed = run_lora_gate(strict)
+    assert [c.name for c in failed.failures] == ["held-out tool calls"] and "(min 60%)" in failed.failures[
+        0
+    ].detail
 
 
 def test_a_learning_rate_that_diverges_fails(tiny_model: Path, tmp_path: Path) -> None:
     settings = LoraSettings(
-        weights=str(tiny_model), examples=ROWS[:3], validation=ROWS[3:], steps=2, learning_rate=50.0,
-        out_dir=str(tmp_path / "merged"),
+        weights=str(tiny_model), suite=MINI, examples=ROWS[:3], validation=ROWS[3:], steps=2, learning_rate=50.0,
+        out_dir=str(tmp_path / "merged"), min_accuracy=0.0, eval_max_tokens=2, baseline=False,
     )  # fmt: skip
     result = run_lora_gate(settings)
     assert result.status == "fail"
     assert {c.name for c in result.failures} & {"training loss falls", "no divergence"}
 
 
-def test_gate_run_lora_from_config(tiny_model: Path, tmp_path: Path) -> None:
-    for name, rows in (("train.jsonl", ROWS[:3]), ("valid.jsonl", ROWS[3:])):
-        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+def test_gate_run_lora_from_config_with_file_data(tiny_model: Path, tmp_path: Path) -> None:
+    messages = {
+        "messages": [{"role": "user", "content": "Read a.py"}, {"role": "assistant", "content": "ok"}]
+    }
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (*ROWS[:3], messages)))
+    (tmp_path / "valid.jsonl").write_text(json.dumps(ROWS[3]) + "\n")
     config = tmp_path / "gates.toml"
     config.write_text(
-        f'[gate4]\nweights = "{tiny_model}"\nexamples = "train.jsonl"\nvalidation = "valid.jsonl"\n'
-        'steps = 4\nout_dir = "merged"\n'
+        f'[gate4]\nweights = "{tiny_model}"\nsuite = "{MINI}"\nexamples = "train.jsonl"\nvalidation = "valid.jsonl"\n'
+        'steps = 3\nout_dir = "merged"\nmin_accuracy = 0.0\neval_max_tokens = 2\nbaseline = false\n'
     )
     decision = run_gates(load_config(config), tmp_path / "out")
-    assert decision.exit_code == 0, decision.notes
+    assert decision.results[0].details["examples"] == 4
     assert (tmp_path / "merged" / "config.json").is_file() and (
         tmp_path / "out" / "gate4-lora.json"
     ).is_file()
+    assert "loss_curve.png" in (tmp_path / "out" / "decision.md").read_text()
     (tmp_path / "valid.jsonl").write_text('{"prompt": "x"}\n')
     with pytest.raises(GateInputError, match="valid.jsonl:1: expected"):
         load_config(config)
+
+
+def test_read_examples_rejects_messages_without_an_answer(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n")
+    with pytest.raises(GateInputError, match="rows.jsonl:1: messages need"):
+        read_examples(path)
 
 
 def test_cli_lora_bad_input_is_one_line(tmp_path: Path) -> None:

@@ -115,30 +115,140 @@ def smoke(
     _finish(lambda: run_smoke_gate(settings), 1, out)
 
 
+@gate_app.command("tools")
+def tools(
+    model: Annotated[str | None, typer.Option("--model", help="A served model: openai/NAME, ...")] = None,
+    weights: Annotated[
+        Path | None, typer.Option("--weights", help="Local weights: a transformers directory or a .gguf.")
+    ] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server URL.")] = None,
+    formats: Annotated[
+        list[str] | None, typer.Option("--format", help="A tool-call format (repeatable; default: all).")
+    ] = None,
+    suite: Annotated[
+        Path | None, typer.Option("--suite", help="A suite JSON (default: the shipped one).")
+    ] = None,
+    split: Annotated[str, typer.Option("--split", help="train, validation or test.")] = "test",
+    per_category: Annotated[
+        int | None, typer.Option("--per-category", help="Only the first N queries of each category.")
+    ] = None,
+    require: Annotated[
+        str, typer.Option("--require", help="any: some format passes; all: every one.")
+    ] = "any",
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Tokens per reply.")] = 256,
+    out: OutOption = Path("gates-out"),
+) -> None:
+    """Gate 3: zero-shot tool calling on devloop's suite, per category, in every tool-call format."""
+    from devloop.formats.registry import FORMAT_NAMES
+    from devloop.gate.tools import ToolsSettings, run_tools_gate
+
+    for name in formats or ():
+        if name.strip().lower() not in FORMAT_NAMES:
+            fail(f"--format {name!r}: must be one of {', '.join(FORMAT_NAMES)}")
+    settings = ToolsSettings(
+        model=model,
+        weights=str(weights) if weights else None,
+        base_url=base_url,
+        formats=tuple(formats) if formats else FORMAT_NAMES,
+        suite=str(suite) if suite else None,
+        split=split,
+        per_category=per_category,
+        require=require,
+        max_tokens=max_tokens,
+    )
+    _finish(lambda: run_tools_gate(settings), 3, out)
+
+
+@gate_app.command("full")
+def full(
+    model: Annotated[str | None, typer.Option("--model", help="A served model: openai/NAME, ...")] = None,
+    weights: Annotated[
+        Path | None, typer.Option("--weights", help="Local weights: a transformers directory or a .gguf.")
+    ] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server URL.")] = None,
+    format_name: Annotated[
+        str, typer.Option("--format", help="The tool-call format to deploy with.")
+    ] = "mistral",
+    overall_min: Annotated[float, typer.Option("--overall-min", help="Overall pass rate needed.")] = 0.85,
+    max_size_mb: Annotated[
+        float | None, typer.Option("--max-size-mb", help="Ceiling on size on disk.")
+    ] = None,
+    max_mean_s: Annotated[
+        float | None, typer.Option("--max-mean-s", help="Ceiling on seconds per query.")
+    ] = None,
+    gguf_out: Annotated[
+        Path | None, typer.Option("--gguf-out", help="Export the weights to this GGUF (needs llama.cpp).")
+    ] = None,
+    quantize: Annotated[
+        str | None, typer.Option("--quantize", help="Quantise the GGUF, e.g. Q4_K_M.")
+    ] = None,
+    llama_cpp: Annotated[Path | None, typer.Option("--llama-cpp", help="llama.cpp checkout.")] = None,
+    out: OutOption = Path("gates-out"),
+) -> None:
+    """Gate 5: the full suite (overall and per-category minimums), size, speed, optional GGUF export."""
+    from devloop.formats.registry import FORMAT_NAMES
+    from devloop.gate.full import FullSettings, run_full_gate
+
+    if format_name not in FORMAT_NAMES:
+        fail(f"--format {format_name!r}: must be one of {', '.join(FORMAT_NAMES)}")
+    settings = FullSettings(
+        model=model,
+        weights=str(weights) if weights else None,
+        base_url=base_url,
+        format=format_name,
+        overall_min=overall_min,
+        max_size_mb=max_size_mb,
+        max_mean_s=max_mean_s,
+        gguf_out=str(gguf_out) if gguf_out else None,
+        quantize=quantize,
+        llama_cpp=str(llama_cpp) if llama_cpp else None,
+    )
+    _finish(lambda: run_full_gate(settings), 5, out)
+
+
 @gate_app.command("lora")
 def lora(
-    weights: Annotated[Path, typer.Option("--weights", help="Local transformers model directory.")],
-    examples: Annotated[Path, typer.Option("--examples", help="Training JSONL: {prompt, completion}.")],
-    validation: Annotated[Path, typer.Option("--validation", help="Validation JSONL, same shape.")],
+    weights: Annotated[
+        Path, typer.Option("--weights", help="Local weights: a transformers directory or a .gguf.")
+    ],
+    examples: Annotated[
+        Path | None,
+        typer.Option(
+            "--examples",
+            help="Training JSONL: {prompt, completion} or {messages} (default: the suite's train split).",
+        ),
+    ] = None,
+    validation: Annotated[
+        Path | None,
+        typer.Option("--validation", help="Validation JSONL, same shapes (default: the suite's)."),
+    ] = None,
+    format_name: Annotated[
+        str, typer.Option("--format", help="mistral, hermes or xml: how calls are written.")
+    ] = "mistral",
     steps: Annotated[int, typer.Option("--steps", help="Training steps.")] = 8,
     learning_rate: Annotated[float, typer.Option("--learning-rate", help="AdamW learning rate.")] = 5e-3,
     rank: Annotated[int, typer.Option("--rank", help="LoRA rank.")] = 8,
+    min_accuracy: Annotated[
+        float, typer.Option("--min-accuracy", help="Held-out tool calls that must be right.")
+    ] = 0.6,
     merged: Annotated[Path, typer.Option("--merged", help="Where the fused model is saved.")] = Path(
         "lora-merged"
     ),
     out: OutOption = Path("gates-out"),
 ) -> None:
-    """Gate 4: a few LoRA steps; loss falls, no divergence, fused model reloads."""
-    from devloop.gate.lora import LoraSettings, read_examples, run_lora_gate
+    """Gate 4: LoRA steps (peft + trl); loss falls, no divergence, the fused model reloads and calls tools."""
+    from devloop.gate.lora import SUITE_DATA, LoraSettings, read_examples, run_lora_gate
 
     def run_gate() -> GateResult:
         settings = LoraSettings(
             weights=str(weights),
-            examples=read_examples(examples),
-            validation=read_examples(validation),
+            examples=read_examples(examples) if examples else SUITE_DATA,
+            validation=read_examples(validation) if validation else SUITE_DATA,
+            format=format_name,
             steps=steps,
             learning_rate=learning_rate,
             rank=rank,
+            min_accuracy=min_accuracy,
             out_dir=str(merged),
         )
         return run_lora_gate(settings)
@@ -159,6 +269,8 @@ def _finish(run_gate: Callable[[], GateResult], number: int, out: Path) -> None:
     for check in result.checks:
         mark = {True: "ok", False: "FAIL", None: "n/a"}[check.ok]
         typer.echo(f"{mark:4} {check.name}: {check.detail}")
+    if isinstance(result.details.get("table_md"), str):
+        typer.echo(result.details["table_md"])
     decision = decide([result], DEFAULT_MATRIX, [number])
     write_report(decision, DEFAULT_MATRIX, out)
     typer.echo(decision.verdict)

@@ -13,7 +13,6 @@ from typing import Any
 
 from devloop.gate.result import Check, GateInputError, GateResult, library_versions
 from devloop.models import ModelError
-from devloop.models.providers import get_model
 from devloop.types import SamplingParams
 
 # Short coding requests, the kind an agent sends between tool calls.
@@ -28,7 +27,8 @@ DEFAULT_PROMPTS = (
 
 @dataclass
 class LatencySettings:
-    model: str
+    model: str | None = None  # a served model spec
+    weights: str | None = None  # or local weights (a transformers directory or a .gguf file)
     base_url: str | None = None
     prompts: tuple[str, ...] = DEFAULT_PROMPTS
     max_tokens: int = 256
@@ -47,10 +47,9 @@ def p90(values: list[float]) -> float:
 def run_latency_gate(settings: LatencySettings) -> GateResult:
     if not settings.prompts:
         raise GateInputError("gate2.prompts: at least one prompt is needed")
-    try:
-        model = get_model(settings.model, base_url=settings.base_url, max_retries=1)
-    except ValueError as e:
-        raise GateInputError(f"gate2.model: {e}") from e
+    from devloop.gate.tools import open_model
+
+    model, spec = open_model(settings.model, settings.weights, settings.base_url, 1, "gate2")
     result = GateResult(gate=2, name="latency", versions=library_versions())
     times: list[float] = []
     params = SamplingParams(temperature=0.0, max_tokens=settings.max_tokens)
@@ -67,7 +66,7 @@ def run_latency_gate(settings: LatencySettings) -> GateResult:
     if not times:
         return result
     mean, tail = statistics.fmean(times), p90(times)
-    result.details.update({"model": settings.model, "queries": len(times), "times_s": times})
+    result.details.update({"model": spec, "queries": len(times), "times_s": times})
     result.details.update({"mean_s": mean, "p90_s": tail})
     if settings.max_mean_s is not None:
         result.checks.append(
@@ -91,8 +90,12 @@ def settings_from_table(where: str, table: dict[str, Any]) -> LatencySettings:
     unknown = set(table) - known
     if unknown:
         raise GateInputError(f"{where}: gate2: unknown key {sorted(unknown)[0]!r}")
-    if not isinstance(table.get("model"), str):
-        raise GateInputError(f"{where}: gate2.model: a model spec (openai/NAME, scripted/PATH) is required")
+    if not isinstance(table.get("model", table.get("weights")), str):
+        raise GateInputError(
+            f"{where}: gate2.model: a model spec (openai/NAME, scripted/PATH) or gate2.weights is required"
+        )
+    if "model" in table and "weights" in table:
+        raise GateInputError(f"{where}: gate2: give exactly one of model or weights")
     values = dict(table)
     prompts = values.get("prompts", DEFAULT_PROMPTS)
     if not isinstance(prompts, (list, tuple)) or not prompts or not all(isinstance(p, str) for p in prompts):

@@ -1,116 +1,264 @@
-"""Gate 4: a small LoRA (peft) on chat-formatted tool-call examples: training loss must fall and validation
-loss must not rise; the adapter is fused (`merge_and_unload`), saved, reloaded from disk and must
-reproduce the fused model's validation loss. torch / transformers / peft are imported here only."""
+"""Gate 4: a small LoRA. Training examples (the tool-calling suite's `train` split rendered in a devloop
+tool-call format, or a JSONL of `{"prompt", "completion"}` / `{"messages"}` rows such as `devloop dataset
+build` writes) are put in the model's chat format; trl's SFTTrainer trains a peft LoRA for K steps, with the
+validation loss measured before, during and after; the adapter is fused (`merge_and_unload`), saved,
+reloaded from disk (which must reproduce the fused model's validation loss) and evaluated on the suite's
+held-out `validation` queries, which must reach `min_accuracy`. Divergence (validation loss rising) fails
+the gate. The loss curve is drawn to a PNG. torch / transformers / peft / trl are imported here only."""
 
 from __future__ import annotations
 
 import importlib
 import json
 import math
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devloop.formats.registry import get_format
 from devloop.gate.result import Check, GateInputError, GateResult, library_versions
 from devloop.gate.smoke import load_local
+from devloop.gate.suite import Suite, expected_calls, load_suite
+
+SUITE_DATA = "suite"  # examples / validation = "suite": the tool-calling suite's train / validation split
+TRAIN_FORMATS = ("mistral", "hermes", "xml")  # text formats: the call is the reply text the model learns
 
 
 @dataclass
 class LoraSettings:
     weights: str
-    examples: tuple[dict[str, Any], ...]  # {"prompt": ..., "completion": ...}
-    validation: tuple[dict[str, Any], ...]
+    examples: tuple[dict[str, Any], ...] | str = SUITE_DATA  # rows, or "suite"
+    validation: tuple[dict[str, Any], ...] | str = SUITE_DATA
+    format: str = "mistral"
+    suite: str | None = None
     steps: int = 8
     learning_rate: float = 5e-3
     rank: int = 8
+    batch_size: int = 4
     out_dir: str = "lora-merged"
     seed: int = 0
+    min_accuracy: float = 0.6
+    eval_max_tokens: int = 128
+    baseline: bool = True  # also evaluate the held-out queries before training, for the contrast
 
 
-def _texts(tokenizer: Any, rows: tuple[dict[str, Any], ...]) -> list[str]:
-    """Each example in the model's chat format when it has a template, else prompt + completion."""
-    texts = []
-    for row in rows:
-        if getattr(tokenizer, "chat_template", None):
-            messages = [
-                {"role": "user", "content": row["prompt"]},
-                {"role": "assistant", "content": row["completion"]},
-            ]
-            texts.append(str(tokenizer.apply_chat_template(messages, tokenize=False)))
-        else:
-            texts.append(f"{row['prompt']}\n{row['completion']}{tokenizer.eos_token or ''}")
-    return texts
+def _system(fmt_name: str, suite: Suite) -> str:
+    from devloop.gate.tools import SYSTEM
+
+    return f"{SYSTEM}\n\n{get_format(fmt_name).render_tools(suite.tools)}"
 
 
-def _loss(torch: Any, model: Any, batch: Any) -> float:
+def suite_rows(suite: Suite, split: str, fmt_name: str) -> tuple[dict[str, Any], ...]:
+    """The split's queries as chat conversations whose last turn is the call rendered in `fmt_name`."""
+    fmt = get_format(fmt_name)
+    rows = []
+    for query in suite.split(split):
+        calls = expected_calls(query)
+        reply = "\n".join(str(fmt.render_call(c)) for c in calls) if calls else (query.answer or "")
+        if not reply:
+            continue  # a direct question with no answer to learn
+        rows.append(
+            {
+                "messages": [
+                    {"role": "system", "content": _system(fmt_name, suite)},
+                    {"role": "user", "content": query.prompt},
+                    {"role": "assistant", "content": reply},
+                ]
+            }
+        )
+    return tuple(rows)
+
+
+def _prompt_completion(prompt_of: Any, row: dict[str, Any]) -> dict[str, str]:
+    """A row as (prompt text in the model's chat format, completion text)."""
+    if "messages" in row:
+        messages = row["messages"]
+        last = max(i for i, m in enumerate(messages) if m.get("role") == "assistant")
+        return {"prompt": prompt_of(messages[:last]), "completion": str(messages[last].get("content") or "")}
+    return {
+        "prompt": prompt_of([{"role": "user", "content": row["prompt"]}]),
+        "completion": row["completion"],
+    }
+
+
+def _loss(torch: Any, model: Any, tokenizer: Any, pairs: list[dict[str, str]], device: str) -> float:
+    """Mean token loss of prompt + completion over the validation pairs."""
+    texts = [p["prompt"] + p["completion"] + (tokenizer.eos_token or "") for p in pairs]
+    batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
     with torch.no_grad():
-        return float(model(**batch, labels=batch["input_ids"]).loss)
+        return float(model(**batch, labels=labels).loss)
+
+
+def _import(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError as e:
+        raise GateInputError(f"gate4 needs {name}: pip install 'devloop[gate]' ({e})") from e
 
 
 def run_lora_gate(settings: LoraSettings) -> GateResult:
-    if not settings.examples or not settings.validation:
+    from devloop.gate.local import LocalModel
+    from devloop.gate.tools import ask, format_report
+
+    if settings.format not in TRAIN_FORMATS:
+        raise GateInputError(
+            f"gate4.format: one of {', '.join(TRAIN_FORMATS)} (a call the model writes as text)"
+        )
+    torch: Any = _import("torch")
+    peft: Any = _import("peft")
+    trl: Any = _import("trl")
+    datasets: Any = _import("datasets")
+    suite = load_suite(Path(settings.suite) if settings.suite else None)
+    examples = (
+        settings.examples
+        if not isinstance(settings.examples, str)
+        else suite_rows(suite, "train", settings.format)
+    )
+    validation = (
+        settings.validation
+        if not isinstance(settings.validation, str)
+        else suite_rows(suite, "validation", settings.format)
+    )
+    if not examples or not validation:
         raise GateInputError("gate4: training examples and validation examples are both required")
-    torch: Any = importlib.import_module("torch")
-    try:
-        peft: Any = importlib.import_module("peft")
-    except ImportError as e:
-        raise GateInputError(f"gate4 needs peft: pip install 'devloop[gate]' ({e})") from e
+    held_out = suite.split("validation")
     result = GateResult(gate=4, name="lora", versions=library_versions())
     torch.manual_seed(settings.seed)
-    tokenizer, model, device = load_local(Path(settings.weights))
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-
-    def batch(rows: tuple[dict[str, Any], ...]) -> Any:
-        return tokenizer(_texts(tokenizer, rows), return_tensors="pt", padding=True).to(device)
-
-    train, valid = batch(settings.examples), batch(settings.validation)
-    config = peft.LoraConfig(r=settings.rank, lora_alpha=2 * settings.rank, target_modules="all-linear")
-    model = peft.get_peft_model(model, config)
-    optimiser = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=settings.learning_rate
-    )
-    valid_before = _loss(torch, model, valid)
-    curve: list[float] = []
     started = time.perf_counter()
-    model.train()
-    for _ in range(settings.steps):
-        loss = model(**train, labels=train["input_ids"]).loss
-        loss.backward()
-        optimiser.step()
-        optimiser.zero_grad()
-        curve.append(float(loss.detach()))
-    model.eval()
-    valid_after = _loss(torch, model, valid)
-    result.details.update({"train_s": time.perf_counter() - started, "loss_curve": curve})
+    tokenizer, model, device = load_local(Path(settings.weights))
+    local = LocalModel.wrap(tokenizer, model, device)
+    result.details["load_s"] = time.perf_counter() - started
+
+    def prompt_of(messages: list[dict[str, Any]]) -> str:
+        return local.prompt(messages, None)
+
+    train_pairs = [_prompt_completion(prompt_of, r) for r in examples]
+    valid_pairs = [_prompt_completion(prompt_of, r) for r in validation]
+    spec = f"local/{settings.weights}"
+    if settings.baseline:
+        began = time.perf_counter()
+        before = format_report(
+            ask(local, spec, settings.format, suite, held_out, settings.eval_max_tokens), {}
+        )
+        result.details["held_out_before"] = {"passed": before["passed"], "total": before["total"]}
+        result.details["baseline_eval_s"] = time.perf_counter() - began
+    valid_before = _loss(torch, model, tokenizer, valid_pairs, device)
+
+    cuda = device == "cuda"
+    with tempfile.TemporaryDirectory(prefix="devloop-lora-") as scratch:
+        config = trl.SFTConfig(
+            output_dir=scratch,
+            max_steps=settings.steps,
+            learning_rate=settings.learning_rate,
+            per_device_train_batch_size=settings.batch_size,
+            per_device_eval_batch_size=max(1, len(valid_pairs)),
+            logging_steps=1,
+            eval_strategy="steps",
+            eval_steps=max(1, settings.steps // 4),
+            save_strategy="no",
+            report_to="none",
+            seed=settings.seed,
+            use_cpu=not cuda,
+            bf16=cuda and bool(torch.cuda.is_bf16_supported()),
+            lr_scheduler_type="constant",
+            warmup_steps=0,
+            dataloader_num_workers=0,
+            disable_tqdm=True,
+            max_length=None,  # never cut a prompt: its completion is what is learned
+        )
+        lora_config = peft.LoraConfig(
+            r=settings.rank, lora_alpha=2 * settings.rank, target_modules="all-linear", task_type="CAUSAL_LM"
+        )
+        trainer = trl.SFTTrainer(
+            model=model,
+            args=config,
+            train_dataset=datasets.Dataset.from_list(train_pairs),
+            eval_dataset=datasets.Dataset.from_list(valid_pairs),
+            processing_class=tokenizer,
+            peft_config=lora_config,
+        )
+        began = time.perf_counter()
+        trainer.train()
+        result.details["train_s"] = time.perf_counter() - began
+        history = trainer.state.log_history
+    curve = [float(h["loss"]) for h in history if "loss" in h and "eval_loss" not in h]
+    evals = [(int(h["step"]), float(h["eval_loss"])) for h in history if "eval_loss" in h]
+    trained = trainer.model
+    trained.eval()
+    valid_after = _loss(torch, trained, tokenizer, valid_pairs, device)
+    result.details.update({"steps": settings.steps, "examples": len(train_pairs), "format": settings.format})
+    result.details.update({"loss_curve": curve, "eval_curve": evals})
     result.details.update({"validation_loss_before": valid_before, "validation_loss_after": valid_after})
-    finite = all(math.isfinite(v) for v in curve)
-    result.checks.append(
-        Check("training loss falls", finite and curve[-1] < curve[0], f"{curve[0]:.3f} -> {curve[-1]:.3f}")
-    )
+    finite = bool(curve) and all(math.isfinite(v) for v in curve)
     result.checks.append(
         Check(
-            "no divergence",
-            valid_after <= valid_before,
-            f"validation {valid_before:.3f} -> {valid_after:.3f}",
+            "training loss falls",
+            finite and curve[-1] < curve[0],
+            f"{curve[0]:.3f} -> {curve[-1]:.3f}" if curve else "no loss logged",
         )
     )
-    merged = model.merge_and_unload()
+    rising = not math.isfinite(valid_after) or valid_after > valid_before
+    result.checks.append(
+        Check("no divergence", not rising, f"validation loss {valid_before:.3f} -> {valid_after:.3f}")
+    )
     out = Path(settings.out_dir)
+    merged = trained.merge_and_unload()
     merged.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    _, reloaded, _ = load_local(out)
-    valid_reloaded = _loss(torch, reloaded, valid)
+    (out / "loss_curve.json").write_text(json.dumps({"train": curve, "validation": evals}) + "\n", "utf-8")
+    result.details["loss_curve_png"] = str(plot_curve(curve, evals, valid_before, out / "loss_curve.png"))
+    reloaded_tok, reloaded, _ = load_local(out)
+    valid_reloaded = _loss(torch, reloaded, reloaded_tok, valid_pairs, device)
     result.details.update({"merged_dir": str(out), "validation_loss_reloaded": valid_reloaded})
     same = math.isclose(valid_reloaded, valid_after, rel_tol=1e-3, abs_tol=1e-4)
     result.checks.append(Check("fused model reloads", same, f"reloaded validation loss {valid_reloaded:.4f}"))
-    (out / "loss_curve.json").write_text(json.dumps(curve) + "\n", "utf-8")
+    began = time.perf_counter()
+    fused = LocalModel.wrap(reloaded_tok, reloaded, device)
+    after = format_report(
+        ask(fused, f"local/{out}", settings.format, suite, held_out, settings.eval_max_tokens), {}
+    )
+    result.details["eval_s"] = time.perf_counter() - began
+    result.details["held_out_after"] = {
+        "passed": after["passed"],
+        "total": after["total"],
+        "failures": after["failures"],
+    }
+    result.checks.append(
+        Check(
+            "held-out tool calls",
+            after["overall"] >= settings.min_accuracy,
+            f"{after['passed']}/{after['total']} = {after['overall']:.0%} (min {settings.min_accuracy:.0%})",
+        )
+    )
     return result
 
 
+def plot_curve(curve: list[float], evals: list[tuple[int, float]], valid_before: float, path: Path) -> Path:
+    """Training loss per step and validation loss (step 0 = before training) as a PNG."""
+    matplotlib: Any = _import("matplotlib")
+    matplotlib.use("Agg")  # no display: render to a file
+    pyplot: Any = importlib.import_module("matplotlib.pyplot")
+    figure, axes = pyplot.subplots(figsize=(6, 3.5), dpi=100)
+    axes.plot(range(1, len(curve) + 1), curve, marker="o", markersize=3, label="training loss")
+    points = [(0, valid_before), *evals]
+    axes.plot([s for s, _ in points], [v for _, v in points], marker="s", label="validation loss")
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss")
+    axes.set_title("Gate 4: LoRA loss")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    pyplot.close(figure)
+    return path
+
+
 def read_examples(path: Path) -> tuple[dict[str, Any], ...]:
-    """A JSONL file of {"prompt", "completion"} rows; a bad line is named by file and line."""
+    """A JSONL file of {"prompt", "completion"} or {"messages": [...]} rows (what `devloop dataset build`
+    writes); a bad line is named by file and line."""
     try:
         lines = path.read_text("utf-8").splitlines()
     except OSError as e:
@@ -123,36 +271,57 @@ def read_examples(path: Path) -> tuple[dict[str, Any], ...]:
             row = json.loads(line)
         except ValueError as e:
             raise GateInputError(f"{path}:{n}: not JSON ({e})") from e
+        if isinstance(row, dict) and isinstance(row.get("messages"), list):
+            messages = row["messages"]
+            if not all(isinstance(m, dict) for m in messages) or not any(
+                m.get("role") == "assistant" for m in messages
+            ):
+                raise GateInputError(f"{path}:{n}: messages need at least one assistant turn")
+            rows.append({"messages": messages})
+            continue
         if not (
             isinstance(row, dict)
             and isinstance(row.get("prompt"), str)
             and isinstance(row.get("completion"), str)
         ):
-            raise GateInputError(f'{path}:{n}: expected {{"prompt": str, "completion": str}}')
+            raise GateInputError(
+                f'{path}:{n}: expected {{"prompt": str, "completion": str}} or {{"messages": [...]}}'
+            )
         rows.append(row)
     if not rows:
         raise GateInputError(f"{path}: no examples")
     return tuple(rows)
 
 
+_INTS = ("steps", "rank", "seed", "batch_size", "eval_max_tokens")
+
+
 def settings_from_table(base: Path, where: str, table: dict[str, Any]) -> LoraSettings:
     """LoraSettings from a [gate4] table; paths are relative to `base` (the config's directory)."""
-    allowed = {"weights", "examples", "validation", "steps", "learning_rate", "rank", "out_dir", "seed"}
+    allowed = set(LoraSettings.__dataclass_fields__)
     unknown = set(table) - allowed
     if unknown:
         raise GateInputError(f"{where}: gate4: unknown key {sorted(unknown)[0]!r}")
-    for key in ("weights", "examples", "validation"):
-        if not isinstance(table.get(key), str):
+    for key in ("weights", "examples", "validation", "format", "suite", "out_dir"):
+        if key in table and not isinstance(table[key], str):
             raise GateInputError(f"{where}: gate4.{key}: a path is required")
-    for key in ("steps", "rank", "seed"):
+    if not isinstance(table.get("weights"), str):
+        raise GateInputError(f"{where}: gate4.weights: a path is required")
+    for key in _INTS:
         if key in table and (
             not isinstance(table[key], int) or isinstance(table[key], bool) or table[key] < 0
         ):
             raise GateInputError(f"{where}: gate4.{key}: a non-negative integer")
+    if table.get("format", "mistral") not in TRAIN_FORMATS:
+        raise GateInputError(f"{where}: gate4.format: one of {', '.join(TRAIN_FORMATS)}")
+    accuracy = table.get("min_accuracy", 0.6)
+    if not isinstance(accuracy, (int, float)) or isinstance(accuracy, bool) or not 0 <= accuracy <= 1:
+        raise GateInputError(f"{where}: gate4.min_accuracy: a rate in 0..1")
     values = dict(table)
-    for key in ("weights", "examples", "validation", "out_dir"):
-        if key in values and not Path(values[key]).is_absolute():
+    for key in ("weights", "examples", "validation", "out_dir", "suite"):
+        if key in values and values[key] != SUITE_DATA and not Path(values[key]).is_absolute():
             values[key] = str(base / values[key])
-    values["examples"] = read_examples(Path(values["examples"]))
-    values["validation"] = read_examples(Path(values["validation"]))
+    for key in ("examples", "validation"):
+        if values.get(key, SUITE_DATA) != SUITE_DATA:
+            values[key] = read_examples(Path(values[key]))
     return LoraSettings(**values)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from devloop.gate import lora, smoke
+from devloop.gate import full, lora, smoke, tools
 from devloop.gate.latency import run_latency_gate, settings_from_table
 from devloop.gate.result import GateInputError, GateResult
 from devloop.gate.tokenizer import FAMILIES, run_tokenizer_gate
@@ -88,6 +88,12 @@ def _check_gate_table(path: Path, number: int, table: dict[str, Any]) -> None:
     if number == 2:
         settings_from_table(str(path), table)
         return
+    if number == 3:
+        tools.settings_from_table(str(path), table)
+        return
+    if number == 5:
+        full.settings_from_table(str(path), table)
+        return
     if number != 0:
         raise GateInputError(
             f"{path}: [gate{number}] ({GATE_NAMES[number]}) is not implemented in this build"
@@ -109,6 +115,13 @@ def _script_relative(config: GateConfig, spec: str) -> str:
     return spec
 
 
+def _relative(config: GateConfig, path: str | None) -> str | None:
+    """A path from the config, taken relative to the config file's directory."""
+    if path is None or Path(path).is_absolute():
+        return path
+    return str(config.source.parent / path)
+
+
 def _run_one(config: GateConfig, number: int) -> GateResult:
     table = config.gates[number]
     if number == 1:
@@ -122,8 +135,22 @@ def _run_one(config: GateConfig, number: int) -> GateResult:
         return lora.run_lora_gate(lora.settings_from_table(config.source.parent, str(config.source), table))
     if number == 2:
         settings = settings_from_table(str(config.source), table)
-        settings.model = _script_relative(config, settings.model)
+        settings.model = _script_relative(config, settings.model) if settings.model else None
+        settings.weights = _relative(config, settings.weights)
         return run_latency_gate(settings)
+    if number == 3:
+        found3 = tools.settings_from_table(str(config.source), table)
+        found3.model = _script_relative(config, found3.model) if found3.model else None
+        found3.weights = _relative(config, found3.weights)
+        found3.suite = _relative(config, found3.suite)
+        return tools.run_tools_gate(found3)
+    if number == 5:
+        found5 = full.settings_from_table(str(config.source), table)
+        found5.model = _script_relative(config, found5.model) if found5.model else None
+        found5.weights = _relative(config, found5.weights)
+        found5.suite = _relative(config, found5.suite)
+        found5.gguf_out = _relative(config, found5.gguf_out)
+        return full.run_full_gate(found5)
     tokenizer = Path(table["tokenizer"])
     if not tokenizer.is_absolute() and not table["tokenizer"].startswith("mistral-common:"):
         tokenizer = config.source.parent / tokenizer  # relative to the config file, not the cwd
@@ -198,6 +225,16 @@ def write_report(decision: Decision, matrix: dict[int, Action], out_dir: Path) -
     lines += ["", "## Why", "", *(f"- {note}" for note in decision.notes)]
     if decision.skipped:
         lines.append(f"- not run after the stop: gates {', '.join(map(str, decision.skipped))}.")
+    for r in decision.results:
+        if isinstance(r.details.get("table_md"), str):
+            lines += ["", f"## Gate {r.gate} ({r.name}): tool calls per category", "", r.details["table_md"]]
+        if isinstance(r.details.get("loss_curve_png"), str):
+            lines += [
+                "",
+                f"## Gate {r.gate} ({r.name}): loss curve",
+                "",
+                f"![loss curve]({r.details['loss_curve_png']})",
+            ]
     lines += ["", f"Exit code {decision.exit_code} (0 GO, 1 STOP, 3 proceed with caution / soft no-go).", ""]
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "decision.md"

@@ -98,9 +98,14 @@ def _served(spec: str, settings: SmokeSettings, result: GateResult) -> str | Non
 
 
 def load_local(directory: Path) -> tuple[Any, Any, str]:
-    """(tokenizer, model, device) from a local directory; nothing is downloaded."""
-    if not directory.is_dir():
-        raise GateInputError(f"gate1.weights: no such model directory: {directory}")
+    """(tokenizer, model, device) from a local directory or a `.gguf` file (read through transformers'
+    GGUF support, which needs the `gguf` package, and de-quantised); nothing is downloaded."""
+    gguf: dict[str, str] = {}
+    if directory.is_file() and directory.suffix == ".gguf":
+        gguf = {"gguf_file": directory.name}
+        directory = directory.parent
+    elif not directory.is_dir():
+        raise GateInputError(f"gate1.weights: no such model directory or .gguf file: {directory}")
     try:
         torch: Any = importlib.import_module("torch")
         transformers: Any = importlib.import_module("transformers")
@@ -111,12 +116,21 @@ def load_local(directory: Path) -> tuple[Any, Any, str]:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(directory), local_files_only=True, **gguf)
         model = transformers.AutoModelForCausalLM.from_pretrained(
-            str(directory), local_files_only=True, dtype=dtype
+            str(directory), local_files_only=True, dtype=dtype, **gguf
         ).to(device)
+    except ImportError as e:
+        raise GateInputError(f"gate1.weights: {directory}: {str(e).splitlines()[0]}") from e
     except (OSError, ValueError) as e:
         raise GateInputError(f"gate1.weights: {directory}: {str(e).splitlines()[0]}") from e
+    if gguf:
+        # transformers de-quantises GGUF tensors to plain floats but keeps a GGUF quantisation marker,
+        # which makes the Trainer refuse to train; the weights are ordinary tensors, so drop the marker.
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
     model.eval()
     return tokenizer, model, device
 

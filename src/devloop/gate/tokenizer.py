@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Literal
@@ -86,13 +87,31 @@ def run_tokenizer_gate(path: Path, family: Family = "mistral") -> GateResult:
     result = GateResult(gate=0, name="tokenizer", versions=library_versions())
     result.details.update({"tokenizer": str(file), "family": family})
     is_hf = file.name == "tokenizer.json" or (file.suffix == ".json" and _is_hf_json(file))
-    if is_hf:
+    if file.suffix == ".gguf":
+        with tempfile.TemporaryDirectory(prefix="devloop-gguf-tok-") as scratch:
+            _hf_gate(_gguf_tokenizer(file, Path(scratch)), family, result)
+    elif is_hf:
         _hf_gate(file, family, result)
     else:
         if family != "mistral":
             raise GateInputError(f"{file}: a Mistral tokenizer file; use --family mistral")
         _mistral_gate(file, result)
     return result
+
+
+def _gguf_tokenizer(file: Path, scratch: Path) -> Path:
+    """The tokenizer (and chat template) inside a GGUF, saved as tokenizer.json by transformers."""
+    try:
+        transformers = importlib.import_module("transformers")
+        tok = transformers.AutoTokenizer.from_pretrained(
+            str(file.parent), gguf_file=file.name, local_files_only=True
+        )
+    except ImportError as e:
+        raise GateInputError(f"{file}: reading a GGUF tokenizer needs transformers and gguf ({e})") from e
+    except (OSError, ValueError) as e:
+        raise GateInputError(f"{file}: not a readable GGUF tokenizer ({str(e).splitlines()[0]})") from e
+    tok.save_pretrained(str(scratch))
+    return scratch / "tokenizer.json"
 
 
 def _is_hf_json(file: Path) -> bool:
