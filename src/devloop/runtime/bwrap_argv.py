@@ -137,6 +137,10 @@ def bwrap_argv(
     tmpfs_roots = [path for path in outermost(masked) if path.is_dir()]
     for path in tmpfs_roots:
         argv += [*tmpfs, str(path)]
+    # POSIX semaphores (multiprocessing locks) live in /dev/shm, which bwrap's --dev makes 0755 and root's;
+    # and a cgroup-v1 host's cpu.shares (1024) reads as "1 CPU" to tools that honour it (pylint -j):
+    # the official containers run on cgroup-v2 hosts, where those files do not exist.
+    argv += [*tmpfs, "/dev/shm", *(["--tmpfs", "/sys/fs/cgroup"] if os.path.isdir("/sys/fs/cgroup") else [])]
     if not any(is_under(home, m) for m in masked):
         argv += [*tmpfs, str(home)]
         tmpfs_roots.append(home)
