@@ -169,12 +169,16 @@ def test_incremental_build_scores_like_a_cold_build(tmp_path: Path) -> None:
     edited = {k: v for k, v in base.items() if k != "pkg/gone.py"}
     edited["pkg/maths.py"] = b"def multiply(a, b):\n    return a * b\n"
     edited["pkg/new.py"] = b"from pkg.maths import multiply\n\ndef square(x):\n    return multiply(x, x)\n"
+    # A file kept unchanged that uses `cube`, a name only the edited tree defines.
+    base["pkg/user.py"] = edited["pkg/user.py"] = b"def use():\n    return cube(2)\n"
+    edited["pkg/cube.py"] = b"def cube(x):\n    return x ** 3\n"
     first = Index.build(base, cache=IndexCache(tmp_path))
     # From the on-disk cache (the nearest cached tree is the base) and from the previous index in memory.
     from_disk = Index.build(edited, cache=IndexCache(tmp_path))
     in_memory = Index.build(edited, previous=first)
     cold = Index.build(edited)
-    assert not from_disk.loaded and from_disk.reused == len(edited) - 2
+    assert not from_disk.loaded and from_disk.reused == len(edited) - 3
+    assert from_disk.refs[from_disk.position("pkg/user.py")].get("cube") == 1
     assert "remov" not in from_disk._file_bm25.vocab_dict  # a deleted file's terms are dropped
     _same_scores(from_disk, cold, queries)
     _same_scores(in_memory, cold, queries)

@@ -169,9 +169,43 @@ def _parse_all(paths: list[str], read: Reader, keys: Mapping[str, str]) -> dict[
     return {k: parse(path, d) for k, (path, d) in items}
 
 
-def _new_names(files: list[FileDoc], base: Index) -> bool:
-    defined = {d.name.rsplit(".", 1)[-1] for f in files for d in f.definitions}
-    return not defined <= {d.name.rsplit(".", 1)[-1] for f in base.files for d in f.definitions}
+def _names(files: list[FileDoc]) -> set[str]:
+    return {d.name.rsplit(".", 1)[-1] for f in files for d in f.definitions}
+
+
+def _may_use_new_names(files: list[FileDoc], base: Index) -> list[FileDoc]:
+    """The files without words (kept from a cached `base`) whose BM25 row holds a token of a name this
+    tree defines and `base` did not: a superset of those whose references gain a name."""
+    lacking = [f for f in files if f.words is None]
+    new = _names(files) - _names(base.files)
+    if not new or not lacking:
+        return []
+    column = {t: i for i, t in enumerate(base._file_terms)}
+    cols: set[int] = set()
+    for name in new:
+        tokens = word_tokens(name)
+        if not tokens:  # a name made only of stopwords: no column tells who uses it
+            return lacking
+        # A file using the name holds every one of its tokens; the last (the whole identifier, when it
+        # has parts) is the rarest.
+        if tokens[-1] in column:
+            cols.add(column[tokens[-1]])
+    if not cols or base._file_counts is None:
+        return []
+    rows = base._file_counts
+    wanted = np.zeros(rows.shape[1], dtype=bool)
+    wanted[sorted(cols)] = True
+    position = {(f.path, f.blob): i for i, f in enumerate(base.files)}
+    out = []
+    for f in lacking:
+        i = position.get((f.path, f.blob))
+        if i is None:
+            out.append(f)  # not in base's rows: nothing tells, so read its words
+            continue
+        start, end = rows.indptr[i], rows.indptr[i + 1]
+        if end > start and wanted[rows.indices[start:end]].any():
+            out.append(f)
+    return out
 
 
 def _fill_words(
@@ -277,9 +311,9 @@ class Index:
             for p in sorted(listing)
             if (p, listing[p]) in base_docs or keys[p] in known
         ]
-        if base is not None and _new_names(files, base):
-            # Kept files' reference tables must be recomputed, which needs their words.
-            _fill_words([f for f in files if f.words is None], keys, read, cache)
+        if base is not None:
+            # A kept file that may use a name the tree newly defines needs its words for its references.
+            _fill_words(_may_use_new_names(files, base), keys, read, cache)
         index = cls.assemble(files, key, base)
         index.reused = len(files) - len(fresh)
         if cache is not None:
@@ -488,21 +522,18 @@ def _vocab(terms: list[str]) -> dict[str, int]:
 def _references(
     files: list[FileDoc], kept: list[tuple[int, int]], base: Index | None
 ) -> list[dict[str, int]]:
-    """Per file, the identifiers it uses that some file of the tree defines. A kept file's table comes
-    from `base` when the tree defines no name `base` did not (else its words are needed again)."""
-    defined: set[str] = {d.name.rsplit(".", 1)[-1] for f in files for d in f.definitions}
-    from_base: dict[int, dict[str, int]] = {}
-    if base is not None and kept:
-        base_defined = {d.name.rsplit(".", 1)[-1] for f in base.files for d in f.definitions}
-        if defined <= base_defined:
-            same = defined == base_defined
-            for n, o in kept:
-                refs = base.refs[o]
-                from_base[n] = refs if same else {w: c for w, c in refs.items() if w in defined}
-    return [
-        from_base[n] if n in from_base else {w: c for w, c in (f.words or {}).items() if w in defined}
-        for n, f in enumerate(files)
-    ]
+    """Per file, the identifiers it uses that some file of the tree defines: from its words, or for a
+    kept file without them, `base`'s table less the names no longer defined (such a file uses none of
+    the names new to this tree: see `_may_use_new_names`)."""
+    defined = _names(files)
+    base_of = dict(kept) if base is not None else {}
+    out = []
+    for n, f in enumerate(files):
+        if f.words is None and n in base_of and base is not None:
+            out.append({w: c for w, c in base.refs[base_of[n]].items() if w in defined})
+        else:
+            out.append({w: c for w, c in (f.words or {}).items() if w in defined})
+    return out
 
 
 def _bm25(corpus: list[list[str]]) -> bm25s.BM25:
