@@ -136,9 +136,16 @@ def workers() -> int:
         return max(1, min(8, os.cpu_count() or 1))
 
 
+def _can_fork() -> bool:
+    import multiprocessing
+    import threading
+
+    return threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+
+
 def _parse_all(paths: list[str], read: Reader, keys: Mapping[str, str]) -> dict[str, Parsed]:
-    """Parse `paths` (one per distinct parse key), in worker processes when there are many: tree-sitter
-    and the tokenizer are CPU-bound and hold the GIL."""
+    """Parse `paths` (one per distinct parse key), in worker processes when there are many and this
+    process has a single thread: tree-sitter and the tokenizer are CPU-bound and hold the GIL."""
     if not paths:
         return {}
     data = read(paths)
@@ -148,16 +155,16 @@ def _parse_all(paths: list[str], read: Reader, keys: Mapping[str, str]) -> dict[
             todo[keys[path]] = (path, data[path])
     n = workers()
     items = list(todo.items())
-    if n > 1 and len(items) >= PARALLEL_MIN_FILES:
+    if n > 1 and len(items) >= PARALLEL_MIN_FILES and _can_fork():
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        # Interleaved chunks even out the sizes; forkserver, because forking a threaded process is unsafe.
+        # Interleaved chunks even out the sizes. Fork, not spawn or forkserver: those re-run the main
+        # script in each worker (a script without a __main__ guard would run again) and import
+        # everything again; forking is safe here because this process has no other thread.
         chunks = [[v for _, v in items[i :: n * 4]] for i in range(n * 4)]
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["devloop.retrieval.index"])
         try:
-            with ProcessPoolExecutor(n, mp_context=ctx) as pool:
+            with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork")) as pool:
                 results = list(pool.map(_parse_chunk, chunks))
         except (OSError, RuntimeError):
             results = [_parse_chunk(c) for c in chunks]  # no processes here: parse in this one
