@@ -177,9 +177,12 @@ def _write_tree(git_dir: Path, commit: str, dest: Path) -> dict[str, bytes]:
         if path_problem(path) is not None:  # a tree entry that could escape `dest` is not written
             continue
         target = dest / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "xb") as f:  # never through an existing file or link
-            f.write(data)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "xb") as f:  # never through an existing file or link
+                f.write(data)
+        except OSError:  # a crafted tree (a file where a directory goes): that file is left out
+            continue
     return contents
 
 
