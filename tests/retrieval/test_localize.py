@@ -172,3 +172,94 @@ def test_localize_bad_input_is_one_line(mirrors: tuple[Path, str], tmp_path: Pat
     unknown_commit = _tasks(tmp_path, "f" * 40)
     proc = _localize("--tasks", str(unknown_commit), "--mirrors", str(root), "--no-cache")
     assert proc.returncode == 2 and "skipped o__r-1: git ls-tree" in proc.stderr
+
+
+def _call(name: str, **arguments: object) -> dict[str, object]:
+    return {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [{"function": {"name": name, "arguments": arguments}}],
+    }
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_localize_with_a_model_scores_the_files_the_agent_touched(
+    mirrors: tuple[Path, str], tmp_path: Path
+) -> None:
+    from cli_inprocess import run_devloop
+
+    from devloop.models.scripted_server import ScriptedServer
+
+    root, base = mirrors
+    before = _snapshot(root)
+    mirror = root / "o+r" / "repo"
+    from devloop.runtime.probe import resolve_sandbox
+
+    # Without a sandbox here the agent's commands run unconfined, so it tries the mirror only in one.
+    hostile = f"touch {mirror}/HEAD.model 2>/dev/null; " if resolve_sandbox(None)[0] == "bwrap" else ""
+    script = [
+        # Read pkg/maths.py through the shell, and try to write into the mirror (hidden by the sandbox).
+        _call("execute_bash", command=f"cat pkg/maths.py; {hostile}true"),
+        _call("str_replace_editor", command="view", path="pkg/cookies.py"),
+        _call(
+            "str_replace_editor",
+            command="str_replace",
+            path="pkg/cookies.py",
+            old_str='pair.split("=")',
+            new_str='pair.strip().split("=", 1)',
+        ),
+        _call("str_replace_editor", command="view", path="/etc/passwd"),  # outside the tree: not counted
+        _call("finish", message="done"),
+    ]
+    runs = tmp_path / "runs"
+    with ScriptedServer(script) as server:
+        proc = run_devloop(
+            [
+                "localize",
+                "--tasks",
+                str(_tasks(tmp_path, base)),
+                "--mirrors",
+                str(root),
+                "--k",
+                "1,3",
+                "--no-cache",
+                "--json",
+                "--model",
+                "openai/scripted",
+                "--base-url",
+                server.url,
+                "--runs",
+                str(runs),
+            ],  # fmt: skip
+            env={"OPENAI_API_KEY": "x"},
+        )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["instances"][0]["top_files"]["agent"] == ["pkg/maths.py", "pkg/cookies.py"]
+    agent = report["methods"]["agent"]["overall"]
+    assert agent["acc@1"] == 0.0 and agent["acc@3"] == 100.0 and agent["mrr"] == 50.0, agent
+    assert agent["fn_acc@1"] == 100.0  # it edited CookieJar.parse_cookie_header, the gold function
+    assert report["methods"]["bm25+map"]["overall"]["acc@1"] == 100.0  # retrieval measured beside it
+    assert (runs / "o__r-1" / "trajectory.jsonl").is_file() and report["runs"] == str(runs)
+    assert _snapshot(root) == before  # the model's writes never reach the mirror
+
+
+def test_touched_files_order_and_hostile_events() -> None:
+    from devloop.retrieval.localize import touched_files
+
+    known = {"a.py", "pkg/b.py", "pkg/c.py"}
+    events = [
+        {"type": "start", "workspace": "/tmp/ws/r"},
+        "not an event",
+        {"type": "step", "calls": [{"name": "str_replace_editor", "arguments": {"command": "view", "path": "/tmp/ws/r/pkg/b.py"}}]},
+        {"type": "step", "calls": [{"name": "execute_bash", "arguments": {"command": "grep -n x ../r/a.py 'unterminated"}},
+                                   {"name": "execute_bash", "arguments": {"command": "x=$(cat ./a.py)"}},
+                                   {"name": "str_replace_editor", "arguments": "not a dict"},
+                                   {"name": "str_replace_editor", "arguments": {"command": "view", "path": "/etc/passwd"}}]},
+        {"type": "step", "calls": [], "patch": "diff --git a/pkg/c.py b/pkg/c.py\n--- a/pkg/c.py\n"},
+        {"type": "step", "calls": [{"name": "str_replace_editor", "arguments": {"command": "create", "path": "new.py"}}]},
+    ]  # fmt: skip
+    assert touched_files(events, known) == ["pkg/b.py", "a.py", "pkg/c.py", "new.py"]

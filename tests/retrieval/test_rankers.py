@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from devloop.retrieval import Index, embed, rank
-from devloop.retrieval.index import _bm25
+from devloop.retrieval.index import FORMAT, _bm25
 from devloop.retrieval.store import IndexCache
 
 TREE = {
@@ -51,7 +51,9 @@ def test_cache_loads_a_seen_tree_and_reparses_only_changed_blobs(tmp_path: Path)
     third = build(changed)
     assert reads[-1] == ["pkg/maths.py"] and third.reused == len(TREE) - 1
     assert third.search_definitions("multiply", 1)[0].name == "multiply"
-    (tmp_path / "blobs-2.sqlite").write_bytes(b"not a database")  # a damaged cache is an error, not data
+    (tmp_path / f"blobs-{FORMAT}.sqlite").write_bytes(
+        b"not a database"
+    )  # a damaged cache is an error, not data
     with pytest.raises(Exception, match="database"):
         IndexCache(tmp_path).get_blobs(["x"])
 
@@ -151,3 +153,49 @@ def test_http_embedder_speaks_the_openai_embeddings_api() -> None:
             embed.HTTPEmbedder(f"http://127.0.0.1:{server.server_port}/nothing", "m").embed(["x"])
     finally:
         server.shutdown()
+
+
+def _same_scores(a: Index, b: Index, queries: list[str]) -> None:
+    assert [f.path for f in a.files] == [f.path for f in b.files]
+    assert a.refs == b.refs
+    for q in queries:
+        assert np.allclose(a.file_scores(q), b.file_scores(q)), q
+        assert np.allclose(a.definition_scores(q), b.definition_scores(q)), q
+
+
+def test_incremental_build_scores_like_a_cold_build(tmp_path: Path) -> None:
+    queries = ["cookie header", "multiply numbers", "parse", "removed helper", "add square"]
+    base = {**TREE, "pkg/gone.py": b'def removed_helper():\n    """Only here."""\n'}
+    edited = {k: v for k, v in base.items() if k != "pkg/gone.py"}
+    edited["pkg/maths.py"] = b"def multiply(a, b):\n    return a * b\n"
+    edited["pkg/new.py"] = b"from pkg.maths import multiply\n\ndef square(x):\n    return multiply(x, x)\n"
+    # A file kept unchanged that uses `cube`, a name only the edited tree defines.
+    base["pkg/user.py"] = edited["pkg/user.py"] = b"def use():\n    return cube(2)\n"
+    edited["pkg/cube.py"] = b"def cube(x):\n    return x ** 3\n"
+    first = Index.build(base, cache=IndexCache(tmp_path))
+    # From the on-disk cache (the nearest cached tree is the base) and from the previous index in memory.
+    from_disk = Index.build(edited, cache=IndexCache(tmp_path))
+    in_memory = Index.build(edited, previous=first)
+    cold = Index.build(edited)
+    assert not from_disk.loaded and from_disk.reused == len(edited) - 3
+    assert from_disk.refs[from_disk.position("pkg/user.py")].get("cube") == 1
+    assert "remov" not in from_disk._file_bm25.vocab_dict  # a deleted file's terms are dropped
+    _same_scores(from_disk, cold, queries)
+    _same_scores(in_memory, cold, queries)
+    assert from_disk.search_definitions("square", 1)[0].name == "square"
+    assert IndexCache(tmp_path).nearest_tree({"other/x.py": "0" * 40}) is None  # nothing alike: no base
+
+
+def test_parallel_parse_matches_serial(monkeypatch: pytest.MonkeyPatch) -> None:
+    import devloop.retrieval.index as index_mod
+
+    tree = {
+        f"pkg/m{i}.py": f"def func_{i}(value):\n    return helper_{i % 7}(value)\n".encode()
+        for i in range(40)
+    }
+    serial = Index.build(tree)
+    monkeypatch.setattr(index_mod, "PARALLEL_MIN_FILES", 10)
+    monkeypatch.setenv("DEVLOOP_INDEX_WORKERS", "2")
+    parallel = Index.build(tree)
+    _same_scores(parallel, serial, ["func value", "helper"])
+    assert [f.definitions for f in parallel.files] == [f.definitions for f in serial.files]

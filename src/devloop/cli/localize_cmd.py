@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from devloop.cli import options as o
 from devloop.cli.errors import fail
 
 _DEFAULT_METHODS = "bm25,map,bm25+map"
@@ -20,7 +21,7 @@ _DEFAULT_METHODS = "bm25,map,bm25+map"
 
 def register(app: typer.Typer) -> None:
     """Add the `localize` command to `app`."""
-    app.command("localize")(localize)
+    app.command("localize")(o.with_agent_options(localize))
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
@@ -78,8 +79,17 @@ def localize(
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Build every index from scratch.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
+    runs: Annotated[
+        Path | None,
+        typer.Option(
+            "--runs", help="With --model: a run directory per instance \\[default: ./runs/localize-<time>]."
+        ),
+    ] = None,
+    **agent: Any,  # every agent option (cli/options.py AGENT_OPTIONS); --model adds the agent's own figures
 ) -> None:
-    """Rank each record's files and functions from its issue text; Acc@k, Recall@k, MRR vs the gold patch."""
+    """Rank each record's files and functions from its issue text; Acc@k, Recall@k, MRR vs the gold patch.
+    With --model, the agent also runs on each record's tree and the files it opened or edited are scored."""
+    overrides = o.settings_overrides(agent)
     from devloop.retrieval import localize as loc
     from devloop.retrieval.gittree import GitTreeError
     from devloop.retrieval.rank import parse_method
@@ -110,6 +120,15 @@ def localize(
         records = [r for r in records if r["instance_id"] in wanted]
     if keep:
         records = [r for r in records if r["repo"] in keep]
+    settings = None
+    if agent.get("model"):  # only an explicit --model runs the agent (not DEVLOOP_MODEL / devloop.toml)
+        from devloop.config import ConfigError, load_settings
+
+        try:
+            settings = load_settings(**overrides)
+        except ConfigError as e:
+            fail(str(e))
+        runs = runs or _default_runs()
     cache = None if no_cache else IndexCache(cache_dir or default_dir())
     outcomes = []
     skipped: list[str] = []
@@ -119,18 +138,95 @@ def localize(
             skipped.append(rec["instance_id"])
             continue
         try:
-            outcomes.append(loc.localize_record(rec, git_dir, chosen, ks, cache))
+            outcome = loc.localize_record(rec, git_dir, chosen, ks, cache)
+            if settings is not None and runs is not None:
+                _agent_localize(rec, git_dir, mirrors, outcome, settings, runs, ks)
+            outcomes.append(outcome)
         except GitTreeError as e:
             print(f"skipped {rec['instance_id']}: {e}", file=sys.stderr)
             skipped.append(rec["instance_id"])
     if not outcomes:
         fail(f"--mirrors {mirrors}: no record's repository (at its base commit) is mirrored there")
+    if settings is not None:
+        chosen = [*chosen, "agent"]
     result = loc.report(outcomes, chosen)
+    if runs is not None and settings is not None:
+        result["runs"] = str(runs)
     result["skipped"] = skipped
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
     _print(result, chosen, ks)
+
+
+def _default_runs() -> Path:
+    from devloop.cli.run_dirs import default_output
+
+    return default_output("localize")
+
+
+def _write_tree(git_dir: Path, commit: str, dest: Path) -> dict[str, bytes]:
+    """The regular files of `commit` written beneath `dest` (git plumbing only: no checkout, hook,
+    filter or configuration of the mirror runs); returns path -> bytes."""
+    from devloop.retrieval import gittree
+    from devloop.tasks.safety import path_problem
+
+    files = gittree.listing(git_dir, commit)
+    contents = gittree.read_files(git_dir, files, sorted(files))
+    for path, data in contents.items():
+        if path_problem(path) is not None:  # a tree entry that could escape `dest` is not written
+            continue
+        target = dest / path
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "xb") as f:  # never through an existing file or link
+                f.write(data)
+        except OSError:  # a crafted tree (a file where a directory goes): that file is left out
+            continue
+    return contents
+
+
+def _agent_localize(
+    rec: dict[str, Any], git_dir: Path, mirrors: Path, outcome: Any, settings: Any, runs: Path, ks: list[int]
+) -> None:
+    """Run the agent (the `devloop run` path, in its sandbox, mirrors hidden) on a fresh copy of the
+    record's tree at base_commit and score the files it touched."""
+    import shutil
+    import tempfile
+
+    from devloop.retrieval import localize as loc
+    from devloop.retrieval.definitions import extract
+    from devloop.session import run_agent
+    from devloop.tasks.safety import component_problem
+    from devloop.trajectory import read_trajectory
+
+    name = rec["instance_id"]
+    if (problem := component_problem(name)) is not None:
+        fail(f"--tasks: instance_id {name!r} as a directory name: {problem}")
+    output = runs / name
+    if (output / "trajectory.jsonl").exists():
+        fail(f"--runs {runs}: already holds a run of {name}; give a new directory")
+    holder = Path(tempfile.mkdtemp(prefix="devloop-localize-"))
+    try:
+        tree = holder / rec["repo"].rsplit("/", 1)[-1]
+        tree.mkdir()
+        contents = _write_tree(git_dir, rec["base_commit"], tree)
+        try:
+            result = run_agent(tree, rec["problem_statement"], settings, output, hide=[mirrors.resolve()])
+        except ValueError as e:
+            fail(str(e))
+        print(f"{name}: agent {result.exit_status} after {result.steps} steps", file=sys.stderr)
+        try:
+            events = list(read_trajectory(output / "trajectory.jsonl"))
+        except (OSError, ValueError) as e:
+            print(f"{name}: trajectory unreadable ({e}); the agent touched nothing", file=sys.stderr)
+            events = []
+        touched = loc.touched_files(events, set(contents))
+        edited = loc.touched_lines(result.patch)
+        definitions = {p: extract(p, contents[p]) for p in edited if p in contents}
+        loc.score_agent(outcome, touched, result.patch, definitions, ks)
+    finally:
+        shutil.rmtree(holder, ignore_errors=True)
 
 
 def _enable_rankers(methods: list[str]) -> None:

@@ -10,6 +10,7 @@ loaded without parsing anything).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -35,7 +36,7 @@ SKIPPED_DIRS = frozenset(
 )  # fmt: skip
 TEXT_SUFFIXES = (".py", ".pyi", ".md", ".rst", ".txt", ".cfg", ".toml", ".ini", ".yaml", ".yml", ".json")
 # Bumped whenever what is stored per blob or per tree changes meaning, so an old cache is never misread.
-FORMAT = 2
+FORMAT = 3
 
 Reader = Callable[[list[str]], Mapping[str, bytes]]
 
@@ -117,6 +118,116 @@ def parse(path: str, data: bytes) -> Parsed:
     return Parsed(extract(path, data), word_counts(data.decode("utf-8", errors="replace")))
 
 
+PARALLEL_MIN_FILES = 200  # below this, starting worker processes costs more than it saves
+
+
+def _parse_chunk(items: list[tuple[str, bytes]]) -> list[Parsed]:
+    return [parse(path, data) for path, data in items]
+
+
+def workers() -> int:
+    """Parse processes for a cold build: `DEVLOOP_INDEX_WORKERS`, else the CPUs this process may use."""
+    raw = os.environ.get("DEVLOOP_INDEX_WORKERS", "")
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    try:
+        return max(1, min(8, len(os.sched_getaffinity(0))))
+    except AttributeError:  # not on Linux
+        return max(1, min(8, os.cpu_count() or 1))
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+    import threading
+
+    return threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+
+
+def _parse_all(paths: list[str], read: Reader, keys: Mapping[str, str]) -> dict[str, Parsed]:
+    """Parse `paths` (one per distinct parse key), in worker processes when there are many and this
+    process has a single thread: tree-sitter and the tokenizer are CPU-bound and hold the GIL."""
+    if not paths:
+        return {}
+    data = read(paths)
+    todo: dict[str, tuple[str, bytes]] = {}
+    for path in paths:
+        if path in data and keys[path] not in todo:
+            todo[keys[path]] = (path, data[path])
+    n = workers()
+    items = list(todo.items())
+    if n > 1 and len(items) >= PARALLEL_MIN_FILES and _can_fork():
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # Interleaved chunks even out the sizes. Fork, not spawn or forkserver: those re-run the main
+        # script in each worker (a script without a __main__ guard would run again) and import
+        # everything again; forking is safe here because this process has no other thread.
+        chunks = [[v for _, v in items[i :: n * 4]] for i in range(n * 4)]
+        try:
+            with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork")) as pool:
+                results = list(pool.map(_parse_chunk, chunks))
+        except (OSError, RuntimeError):
+            results = [_parse_chunk(c) for c in chunks]  # no processes here: parse in this one
+        out: dict[str, Parsed] = {}
+        for i, parsed in enumerate(results):
+            for (k, _), p in zip(items[i :: n * 4], parsed, strict=True):
+                out[k] = p
+        return out
+    return {k: parse(path, d) for k, (path, d) in items}
+
+
+def _names(files: list[FileDoc]) -> set[str]:
+    return {d.name.rsplit(".", 1)[-1] for f in files for d in f.definitions}
+
+
+def _may_use_new_names(files: list[FileDoc], base: Index) -> list[FileDoc]:
+    """The files without words (kept from a cached `base`) whose BM25 row holds a token of a name this
+    tree defines and `base` did not: a superset of those whose references gain a name."""
+    lacking = [f for f in files if f.words is None]
+    new = _names(files) - _names(base.files)
+    if not new or not lacking:
+        return []
+    column = {t: i for i, t in enumerate(base._file_terms)}
+    cols: set[int] = set()
+    for name in new:
+        tokens = word_tokens(name)
+        if not tokens:  # a name made only of stopwords: no column tells who uses it
+            return lacking
+        # A file using the name holds every one of its tokens; the last (the whole identifier, when it
+        # has parts) is the rarest.
+        if tokens[-1] in column:
+            cols.add(column[tokens[-1]])
+    if not cols or base._file_counts is None:
+        return []
+    rows = base._file_counts
+    wanted = np.zeros(rows.shape[1], dtype=bool)
+    wanted[sorted(cols)] = True
+    position = {(f.path, f.blob): i for i, f in enumerate(base.files)}
+    out = []
+    for f in lacking:
+        i = position.get((f.path, f.blob))
+        if i is None:
+            out.append(f)  # not in base's rows: nothing tells, so read its words
+            continue
+        start, end = rows.indptr[i], rows.indptr[i + 1]
+        if end > start and wanted[rows.indices[start:end]].any():
+            out.append(f)
+    return out
+
+
+def _fill_words(
+    files: list[FileDoc], keys: Mapping[str, str], read: Reader, cache: IndexCache | None
+) -> None:
+    if not files:
+        return
+    got = cache.get_blobs(sorted({keys[f.path] for f in files})) if cache is not None else {}
+    lacking = [f.path for f in files if keys[f.path] not in got]
+    got.update(_parse_all(lacking, read, keys))
+    for f in files:
+        p = got.get(keys[f.path])
+        f.words = p.words if p is not None else {}
+
+
 def path_tokens(path: str) -> list[str]:
     return tokenize(path.replace("/", " ").replace(".", " "))
 
@@ -141,6 +252,11 @@ class Index:
     _by_path: dict[str, int] = field(repr=False, default_factory=dict)
     # Filled by a ranker that needs per-index state (embedding vectors); keyed by the ranker's name.
     extras: dict[str, object] = field(repr=False, default_factory=dict)
+    # Raw (documents x terms) counts and their terms, kept so a later tree can reuse unchanged rows.
+    _file_counts: sp.csr_array | None = field(repr=False, default=None)
+    _file_terms: list[str] = field(repr=False, default_factory=list)
+    _def_counts: sp.csr_array | None = field(repr=False, default=None)
+    _def_terms: list[str] = field(repr=False, default_factory=list)
     reused: int = 0  # how many files came from `previous` or the cache rather than being parsed
     loaded: bool = False  # the whole index came from the tree cache
 
@@ -174,7 +290,13 @@ class Index:
             hit = cache.load_tree(key)
             if hit is not None:
                 return hit
+        # A base to copy unchanged rows from: the previous index, or the cached tree most like this one.
+        base = previous if previous is not None and previous._file_counts is not None else None
+        if base is None and cache is not None:
+            base = cache.nearest_tree(listing)
+        base_docs = {(f.path, f.blob): f for f in base.files} if base is not None else {}
         keys = {p: parse_key(p, b) for p, b in listing.items()}
+        need = [p for p in sorted(listing) if (p, listing[p]) not in base_docs]
         known: dict[str, Parsed] = {}
         if previous is not None:
             known = {
@@ -182,44 +304,86 @@ class Index:
                 for f in previous.files
                 if f.words is not None
             }
-        missing = sorted({k for k in keys.values() if k not in known})
+        missing = sorted({keys[p] for p in need if keys[p] not in known})
         if cache is not None and missing:
             known.update(cache.get_blobs(missing))
-        reused = sum(1 for k in keys.values() if k in known)
-        to_read = sorted(p for p, k in keys.items() if k not in known)
-        fresh: dict[str, Parsed] = {}
-        if to_read:
-            data = read(to_read)
-            for path in to_read:
-                if path in data and keys[path] not in known:
-                    known[keys[path]] = fresh[keys[path]] = parse(path, data[path])
+        to_read = sorted(p for p in need if keys[p] not in known)
+        fresh = _parse_all(to_read, read, keys)
+        known.update(fresh)
         if cache is not None and fresh:
             cache.put_blobs(fresh)
-        same = {(f.path, f.blob): f for f in previous.files} if previous is not None else {}
         files = [
-            same.get((p, listing[p]))
+            base_docs.get((p, listing[p]))
             or FileDoc(p, listing[p], known[keys[p]].definitions, known[keys[p]].words)
             for p in sorted(listing)
-            if keys[p] in known
+            if (p, listing[p]) in base_docs or keys[p] in known
         ]
-        index = cls.assemble(files, key)
-        index.reused = reused
+        if base is not None:
+            # A kept file that may use a name the tree newly defines needs its words for its references.
+            _fill_words(_may_use_new_names(files, base), keys, read, cache)
+        index = cls.assemble(files, key, base)
+        index.reused = len(files) - len(fresh)
         if cache is not None:
             cache.save_tree(index)
         return index
 
     @classmethod
-    def assemble(cls, files: list[FileDoc], key: str) -> Index:
-        """Build the BM25 models and the reference table of parsed `files`."""
+    def assemble(cls, files: list[FileDoc], key: str, base: Index | None = None) -> Index:
+        """Build the BM25 models and the reference table of parsed `files`. With `base` (an index of a
+        similar tree that kept its count matrices), the rows of every file whose path and blob are
+        unchanged are copied from `base`, so only the changed files are tokenised again."""
         index = cls(files, key)
-        paths = [path_tokens(f.path) for f in files]
-        index._file_bm25 = _file_model(files, paths)
+        old: dict[tuple[str, str], int] = {}
+        if base is not None and base._file_counts is not None and base._def_counts is not None:
+            old = {(f.path, f.blob): i for i, f in enumerate(base.files)}
+        kept = [(n, old[(f.path, f.blob)]) for n, f in enumerate(files) if (f.path, f.blob) in old]
+        kept_set = {n for n, _ in kept}
+        new = [n for n in range(len(files)) if n not in kept_set]
+        if kept and base is not None:
+            file_terms, def_terms = list(base._file_terms), list(base._def_terms)
+        else:
+            file_terms, def_terms = [], []
+        file_vocab = {t: i for i, t in enumerate(file_terms)}
+        def_vocab = {t: i for i, t in enumerate(def_terms)}
+        paths = {n: path_tokens(files[n].path) for n in new}
+        fresh = _file_counts([files[n] for n in new], [paths[n] for n in new], file_vocab)
         owners = [(i, j) for i, f in enumerate(files) for j in range(len(f.definitions))]
+        new_defs = [(i, j) for i, j in owners if i not in kept_set]
+        fresh_defs = _count_rows(
+            [_counts(definition_tokens(files[i].definitions[j], paths[i])) for i, j in new_defs], def_vocab
+        )
+        if kept and base is not None:
+            assert base._file_counts is not None and base._def_counts is not None
+            file_counts = _merge(
+                base._file_counts, [o for _, o in kept], [n for n, _ in kept], fresh, new, len(file_vocab)
+            )
+            # A file's definitions are contiguous rows of `base`'s definition matrix.
+            starts = np.zeros(len(base.files) + 1, dtype=np.int64)
+            for i, _ in base._def_owner:
+                starts[i + 1] += 1
+            starts = np.cumsum(starts)
+            old_rows: list[int] = []
+            old_pos: list[int] = []
+            new_pos: list[int] = []
+            pos = 0
+            for i, f in enumerate(files):
+                if i in kept_set:
+                    o = old[(f.path, f.blob)]
+                    old_rows.extend(range(int(starts[o]), int(starts[o + 1])))
+                    old_pos.extend(range(pos, pos + len(f.definitions)))
+                else:
+                    new_pos.extend(range(pos, pos + len(f.definitions)))
+                pos += len(f.definitions)
+            def_counts = _merge(base._def_counts, old_rows, old_pos, fresh_defs, new_pos, len(def_vocab))
+        else:
+            file_counts, def_counts = fresh, fresh_defs
+        index._file_counts, index._file_terms = _compact(file_counts, list(file_vocab))
+        index._def_counts, index._def_terms = _compact(def_counts, list(def_vocab))
+        index._file_bm25 = bm25_of_counts(index._file_counts, _vocab(index._file_terms))
         if owners:
             index._def_owner = owners
-            index._def_bm25 = _bm25([definition_tokens(files[i].definitions[j], paths[i]) for i, j in owners])
-        defined: set[str] = {d.name.rsplit(".", 1)[-1] for f in files for d in f.definitions}
-        index.refs = [{w: n for w, n in (f.words or {}).items() if w in defined} for f in files]
+            index._def_bm25 = bm25_of_counts(index._def_counts, _vocab(index._def_terms))
+        index.refs = _references(files, kept, base)
         index._by_path = {f.path: i for i, f in enumerate(files)}
         return index
 
@@ -270,19 +434,26 @@ class Index:
         return skeleton(self.files[i].definitions, max_lines) if i is not None else ""
 
 
-def _file_model(files: list[FileDoc], paths: list[list[str]]) -> bm25s.BM25:
-    """BM25 over whole files: (files x words) @ (words x terms) counts, plus each path's terms twice
-    (a file named for the query is a strong sign). Each distinct word is split and stemmed once."""
+def _counts(tokens: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for t in tokens:
+        counts[t] = counts.get(t, 0) + 1
+    return counts
+
+
+def _file_counts(files: list[FileDoc], paths: list[list[str]], vocab: dict[str, int]) -> sp.csr_array:
+    """Term counts of whole files: (files x words) @ (words x terms), plus each path's terms twice (a
+    file named for the query is a strong sign). Each distinct word is split and stemmed once; `vocab`
+    is extended with the new terms."""
     words: dict[str, int] = {}
-    vocab: dict[str, int] = {}
     rows: list[int] = []
     cols: list[int] = []
     vals: list[int] = []
     for i, f in enumerate(files):
-        for w, n in (f.words or {}).items():
-            rows.append(i)
-            cols.append(words.setdefault(w, len(words)))
-            vals.append(n)
+        got = f.words or {}
+        cols.extend([words.setdefault(w, len(words)) for w in got])
+        vals.extend(got.values())
+        rows.extend([i] * len(got))
     w_rows: list[int] = []
     w_cols: list[int] = []
     for w, k in words.items():
@@ -299,23 +470,11 @@ def _file_model(files: list[FileDoc], paths: list[list[str]]) -> bm25s.BM25:
     counts = sp.csr_array((vals, (rows, cols)), shape=(len(files), max(len(words), 1)), dtype=np.float64)
     split = sp.csr_array((np.ones(len(w_rows)), (w_rows, w_cols)), shape=(counts.shape[1], n_terms))
     named = sp.csr_array((np.full(len(p_rows), 2.0), (p_rows, p_cols)), shape=(len(files), n_terms))
-    return bm25_of_counts(sp.csr_array(counts @ split + named), vocab)
+    return sp.csr_array(counts @ split + named)
 
 
-def _bm25(corpus: list[list[str]]) -> bm25s.BM25:
-    """A BM25 model of tokenized documents."""
-    docs = []
-    for doc in corpus:
-        counts: dict[str, int] = {}
-        for t in doc:
-            counts[t] = counts.get(t, 0) + 1
-        docs.append(counts)
-    return _bm25_counts(docs)
-
-
-def _bm25_counts(docs: list[dict[str, int]]) -> bm25s.BM25:
-    """A BM25 model of documents given as term counts (BM25 depends only on the counts)."""
-    vocab: dict[str, int] = {}
+def _count_rows(docs: list[dict[str, int]], vocab: dict[str, int]) -> sp.csr_array:
+    """A (documents x terms) count matrix of documents given as term counts; extends `vocab`."""
     rows: list[int] = []
     cols: list[int] = []
     vals: list[int] = []
@@ -324,8 +483,70 @@ def _bm25_counts(docs: list[dict[str, int]]) -> bm25s.BM25:
             rows.append(i)
             cols.append(vocab.setdefault(t, len(vocab)))
             vals.append(n)
-    matrix = sp.csr_array((vals, (rows, cols)), shape=(len(docs), max(len(vocab), 1)), dtype=np.float64)
-    return bm25_of_counts(matrix, vocab)
+    return sp.csr_array((vals, (rows, cols)), shape=(len(docs), max(len(vocab), 1)), dtype=np.float64)
+
+
+def _widen(m: sp.csr_array, width: int) -> sp.csr_array:
+    return sp.csr_array((m.data, m.indices, m.indptr), shape=(m.shape[0], width))
+
+
+def _merge(
+    old: sp.csr_array,
+    old_rows: list[int],
+    old_pos: list[int],
+    fresh: sp.csr_array,
+    new_pos: list[int],
+    width: int,
+) -> sp.csr_array:
+    """Rows `old_rows` of `old` at positions `old_pos` and the rows of `fresh` at `new_pos`."""
+    width = max(width, 1)
+    taken = _widen(old, width)[np.asarray(old_rows, dtype=np.int64)] if old_rows else None
+    parts = [m for m in (taken, _widen(fresh, width) if new_pos else None) if m is not None]
+    if not parts:
+        return sp.csr_array((0, width), dtype=np.float64)
+    stacked = sp.csr_array(sp.vstack(parts, format="csr"))
+    order = np.argsort(np.asarray(old_pos + new_pos, dtype=np.int64), kind="stable")
+    return sp.csr_array(stacked[order])
+
+
+def _compact(m: sp.csr_array, terms: list[str]) -> tuple[sp.csr_array, list[str]]:
+    """Drop the terms no document holds any more (a file deleted or edited since `base`)."""
+    m = sp.csr_array(m)
+    m.sum_duplicates()
+    used = np.flatnonzero(np.bincount(m.indices, minlength=m.shape[1])[: len(terms)] > 0)
+    if len(used) == len(terms):
+        return m, terms
+    remap = np.zeros(max(m.shape[1], 1), dtype=np.int64)
+    remap[used] = np.arange(len(used))
+    out = sp.csr_array((m.data, remap[m.indices], m.indptr), shape=(m.shape[0], max(len(used), 1)))
+    return out, [terms[i] for i in used]
+
+
+def _vocab(terms: list[str]) -> dict[str, int]:
+    return {t: i for i, t in enumerate(terms)}
+
+
+def _references(
+    files: list[FileDoc], kept: list[tuple[int, int]], base: Index | None
+) -> list[dict[str, int]]:
+    """Per file, the identifiers it uses that some file of the tree defines: from its words, or for a
+    kept file without them, `base`'s table less the names no longer defined (such a file uses none of
+    the names new to this tree: see `_may_use_new_names`)."""
+    defined = _names(files)
+    base_of = dict(kept) if base is not None else {}
+    out = []
+    for n, f in enumerate(files):
+        if f.words is None and n in base_of and base is not None:
+            out.append({w: c for w, c in base.refs[base_of[n]].items() if w in defined})
+        else:
+            out.append({w: c for w, c in (f.words or {}).items() if w in defined})
+    return out
+
+
+def _bm25(corpus: list[list[str]]) -> bm25s.BM25:
+    """A BM25 model of tokenized documents."""
+    vocab: dict[str, int] = {}
+    return bm25_of_counts(_count_rows([_counts(doc) for doc in corpus], vocab), vocab)
 
 
 def bm25_of_counts(counts: sp.csr_array, vocab: dict[str, int]) -> bm25s.BM25:

@@ -8,7 +8,9 @@ reciprocal rank of the first gold item (0 if none is ranked)."""
 
 from __future__ import annotations
 
+import posixpath
 import re
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,3 +210,86 @@ def report(outcomes: list[Outcome], methods: list[str]) -> dict[str, object]:
             for o in outcomes
         ],
     }  # fmt: skip
+
+
+# The agent's own localisation: the files it opened or edited, in the order it first touched them.
+_EDITOR = "str_replace_editor"
+_SHELLS = ("execute_bash", "bash")
+_SHELL_PUNCT = re.compile(r"[;&|<>()`'\"=]+")  # `cat a.py;`, `x=$(cat a.py)`: the path within
+
+
+def _relative(raw: object, workspace: str) -> str | None:
+    """`raw` (a path a model wrote) as a normalised path inside the workspace, or None."""
+    if not isinstance(raw, str) or not raw.strip() or "\0" in raw:
+        return None
+    path = raw.strip()
+    if path.startswith("/"):
+        root = workspace.rstrip("/") + "/"
+        if not workspace or not path.startswith(root):
+            return None
+        path = path[len(root) :]
+    path = posixpath.normpath(path)
+    if path in (".", "") or path.startswith("../") or path == ".." or path.startswith("/"):
+        return None
+    return path
+
+
+def _patch_files(patch: object) -> list[str]:
+    if not isinstance(patch, str):
+        return []
+    return [m.group(2) for m in map(_DIFF.match, patch.splitlines()) if m]
+
+
+def touched_files(events: Iterable[object], known: set[str]) -> list[str]:
+    """Files of the tree (`known`, or created by the agent) in the order a run's trajectory events first
+    touch them: a `str_replace_editor` path, a known path among a shell command's words, then the files
+    that step's patch changes. Events are a model's doing, so anything malformed is skipped."""
+    workspace = ""
+    order: dict[str, None] = {}
+    for event in events:
+        if not isinstance(event, dict):
+            continue
+        if event.get("type") == "start" and isinstance(event.get("workspace"), str):
+            workspace = event["workspace"]
+        calls = event.get("calls") if event.get("type") == "step" else None
+        for call in calls if isinstance(calls, list) else []:
+            if not isinstance(call, dict) or not isinstance(call.get("arguments"), dict):
+                continue
+            args = call["arguments"]
+            if call.get("name") == _EDITOR:
+                path = _relative(args.get("path"), workspace)
+                if path is not None and (path in known or args.get("command") == "create"):
+                    order.setdefault(path)
+            elif call.get("name") in _SHELLS and isinstance(args.get("command"), str):
+                try:
+                    words = shlex.split(args["command"])
+                except ValueError:
+                    words = args["command"].split()
+                for word in (p for w in words for p in _SHELL_PUNCT.split(w)):
+                    path = _relative(word, workspace)
+                    if path is not None and path in known:
+                        order.setdefault(path)
+        if event.get("type") == "step":
+            for path in _patch_files(event.get("patch")):
+                order.setdefault(path)
+    return list(order)
+
+
+def score_agent(
+    outcome: Outcome, touched: list[str], patch: str, definitions: dict[str, list[Definition]], ks: list[int]
+) -> None:
+    """Add the agent's figures to `outcome` as the method "agent": files ranked by first touch; functions
+    the innermost definitions at base_commit its final patch changes, in the order of their files."""
+    figures = measure(touched, set(outcome.gold_files), ks, "")
+    outcome.top["agent"] = touched[: max(ks)]
+    if outcome.gold_functions:
+        edited = touched_lines(patch)
+        rank = {p: i for i, p in enumerate(touched)}
+        functions = [
+            f"{path}::{name}"
+            for path in sorted(edited, key=lambda p: rank.get(p, len(rank)))
+            for name in sorted(gold_definitions(definitions.get(path, []), edited[path]))
+        ]
+        figures |= measure(functions, set(outcome.gold_functions), ks, "fn_")
+        outcome.top_functions["agent"] = functions[: max(ks)]
+    outcome.figures["agent"] = figures

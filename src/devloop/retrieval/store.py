@@ -18,6 +18,7 @@ from pathlib import Path
 
 import bm25s
 import numpy as np
+import scipy.sparse as sp
 
 from devloop.retrieval.definitions import Definition
 from devloop.retrieval.index import FORMAT, FileDoc, Index, Parsed
@@ -108,6 +109,15 @@ class IndexCache:
                 {names[int(ids[n])]: int(counts[n]) for n in range(ptr[i], ptr[i + 1])}
                 for i in range(len(files))
             ]
+            for name in ("file", "def"):
+                if f"{name}_cshape" in arrays:
+                    shape = tuple(int(x) for x in arrays[f"{name}_cshape"])
+                    counts = sp.csr_array(
+                        (arrays[f"{name}_cdata"], arrays[f"{name}_cindices"], arrays[f"{name}_cindptr"]),
+                        shape=shape,
+                    )
+                    setattr(index, f"_{name}_counts", counts)
+                    setattr(index, f"_{name}_terms", [str(t) for t in meta[f"{name}_terms"]])
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             return None
         index._by_path = {f.path: i for i, f in enumerate(files)}
@@ -115,6 +125,29 @@ class IndexCache:
         index.reused = len(files)
         os.utime(where)  # most recently used: kept longest
         return index
+
+    def nearest_tree(self, listing: Mapping[str, str]) -> Index | None:
+        """The cached tree sharing the most (path, blob) pairs with `listing`, if at least half of it
+        (its unchanged files' rows are copied rather than tokenised again), with its count matrices."""
+        trees = self.root / "trees"
+        wanted = {f"{p}\0{b}" for p, b in listing.items()}
+        best, best_n = None, len(wanted) // 2
+        try:
+            candidates = [p for p in trees.iterdir() if not p.name.startswith(".")]
+        except OSError:
+            return None
+        for where in candidates:
+            try:
+                pairs = (where / "listing.txt").read_text().split("\n")
+            except OSError:
+                continue
+            n = len(wanted.intersection(pairs))
+            if n > best_n:
+                best, best_n = where.name, n
+        if best is None:
+            return None
+        index = self.load_tree(best)
+        return index if index is not None and index._file_counts is not None else None
 
     def save_tree(self, index: Index) -> None:
         trees = self.root / "trees"
@@ -139,6 +172,13 @@ class IndexCache:
             "files": [[f.path, f.blob, [_def_row(d) for d in f.definitions]] for f in index.files],
             "ref_names": list(names),
         }
+        for name, counts in (("file", index._file_counts), ("def", index._def_counts)):
+            if counts is not None:
+                for part in ("data", "indices", "indptr"):
+                    arrays[f"{name}_c{part}"] = np.asarray(getattr(counts, part))
+                arrays[f"{name}_cshape"] = np.asarray(counts.shape, dtype=np.int64)
+        meta["file_terms"] = index._file_terms
+        meta["def_terms"] = index._def_terms
         for name, model in (("file", index._file_bm25), ("def", index._def_bm25)):
             if model is None:
                 continue
@@ -150,6 +190,7 @@ class IndexCache:
         try:
             np.savez(tmp / "arrays.npz", **arrays)  # type: ignore[arg-type]
             (tmp / "meta.json").write_text(json.dumps(meta))
+            (tmp / "listing.txt").write_text("\n".join(f"{f.path}\0{f.blob}" for f in index.files))
             os.rename(tmp, target)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
