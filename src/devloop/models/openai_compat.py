@@ -267,35 +267,36 @@ class _MessageCache:
     new messages' encoding plus a join, not the whole history's.
 
     A message is found again by identity (its dict), and its encoding is reused only while the dict
-    still has the same keys and the same `content` and `tool_calls` objects: the agent and the
-    condenser replace a message rather than editing it, and an edit of either field in place is caught."""
+    still has as many keys and an equal `content` and `tool_calls`: the agent and the condenser replace
+    a message rather than editing it, and a new value put in either field is caught (an edit made
+    inside a `tool_calls` list in place is not: nothing in devloop does that)."""
 
     def __init__(self) -> None:
-        self._kept: dict[int, tuple[dict[str, Any], int, Any, Any, bytes]] = {}
+        self._messages: list[dict[str, Any]] = []  # held, so that no id below is reused while kept
+        self._signs: list[tuple[int, int, Any, Any]] = []
+        self._encoded: list[bytes] = []
 
-    def _one(self, message: dict[str, Any]) -> tuple[dict[str, Any], int, Any, Any, bytes]:
-        kept = self._kept.get(id(message))
-        content, calls = message.get("content"), message.get("tool_calls")
-        if (
-            kept is not None
-            and kept[0] is message
-            and kept[1] == len(message)
-            and kept[2] is content
-            and kept[3] is calls
-        ):
-            return kept
-        return (message, len(message), content, calls, _dumps(message))
+    def _encodings(self, messages: list[dict[str, Any]]) -> list[bytes]:
+        signs = [(id(m), len(m), m.get("content"), m.get("tool_calls")) for m in messages]
+        kept = len(self._signs)
+        if kept <= len(signs) and signs[:kept] == self._signs:  # the usual case: messages appended
+            encoded = self._encoded + [_dumps(m) for m in messages[kept:]]
+        else:  # some replaced or dropped (a compaction): reuse what is still the same message
+            by_id = {sign[0]: (sign, enc) for sign, enc in zip(self._signs, self._encoded, strict=True)}
+            encoded = []
+            for message, sign in zip(messages, signs, strict=True):
+                old = by_id.get(sign[0])
+                encoded.append(old[1] if old is not None and old[0] == sign else _dumps(message))
+        self._messages, self._signs, self._encoded = list(messages), signs, encoded
+        return encoded
 
     def body(self, request: dict[str, Any]) -> bytes:
         """`request` as JSON bytes, "model" first (a server may read it without decoding the rest)."""
         messages = request.get("messages")
         if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
             return _dumps(request)
-        entries = [self._one(m) for m in messages]
-        # Only this request's messages are kept (holding each dict keeps its id from being reused).
-        self._kept = {id(e[0]): e for e in entries}
         parts = [b'{"model":', _dumps(request.get("model")), b',"messages":[']
-        parts.append(b",".join(e[4] for e in entries))
+        parts.append(b",".join(self._encodings(messages)))
         parts.append(b"]")
         for key, value in request.items():
             if key not in ("model", "messages"):
