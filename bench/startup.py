@@ -129,7 +129,7 @@ def main() -> None:
                 samples[name].append(measure(commands[name], cwd=root))
     base = statistics.median(c for c, _ in samples["python -c pass"])
     print(
-        f"{'command':<24} {'CPU s':>7} {'wall s':>7} {'x python':>9}   (median of {args.rounds} rotating rounds)"
+        f"{'command':<27} {'CPU s':>7} {'wall s':>7} {'x python':>9}   (median of {args.rounds} rotating rounds)"
     )
     for name, runs in samples.items():
         c, w = statistics.median(x for x, _ in runs), statistics.median(x for _, x in runs)
@@ -139,7 +139,7 @@ def main() -> None:
             target = 1.0 if name.startswith("devloop run") else None if "chat" in name else 0.3
             target = target if name.startswith("devloop") else None
             mark = "" if target is None else ("  ok" if c < target else f"  over {target} s")
-        print(f"{name:<24} {c:>7.3f} {w:>7.3f} {c / base:>9.1f}{mark}")
+        print(f"{name:<27} {c:>7.3f} {w:>7.3f} {c / base:>9.1f}{mark}")
 
 
 if __name__ == "__main__":
