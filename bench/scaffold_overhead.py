@@ -9,8 +9,11 @@ the same repository, and each ends by submitting the diff. Each agent does what 
 (devloop: workspace isolation, trajectory and per-step patch; mini-swe-agent: trajectory rewritten each
 step), which is the overhead being measured.
 
-THE FLOOR, measured in the same run: for each step one HTTP round trip (keep-alive, small body) to the
-same kind of server, and the same command in a bare `bash -c`. Every round runs the floor, devloop and
+THE FLOOR, measured in the same run: for each step one HTTP round trip (keep-alive) to the same kind
+of server carrying the request body devloop sends at that step (captured from an untimed devloop run,
+each message encoded once before the clock starts, the step's body joined from them; the sizes the
+server received from the floor and from devloop are checked equal), and the same command in a bare
+`bash -c`. mini-swe-agent sends its own, smaller messages (content only, its observation format). Every round runs the floor, devloop and
 mini-swe-agent in a rotating order, so machine noise hits all three alike; each round's ratio to that
 round's floor is kept and the median and spread (min-max) of the ratios are printed.
 
@@ -105,20 +108,61 @@ def tool_script(cmds: list[str], tool: str, final: dict[str, Any]) -> list[dict[
     return [call(i, tool, {"command": c}) for i, c in enumerate(cmds)] + [call(len(cmds), *final.popitem())]
 
 
-def floor_once(repo: Path, out: Path, cmds: list[str]) -> float:
+SENT: dict[str, list[int]] = {}  # the request body sizes the server received, per side's last run
+
+
+def _dumps(value: Any) -> bytes:
+    # What the openai SDK sends for a JSON body: compact, UTF-8.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+def devloop_bodies(template: Path, tmp: Path, cmds: list[str]) -> tuple[list[bytes], list[bytes], list[int]]:
+    """What devloop's requests carry, from one untimed run: the final request's messages, each encoded
+    once, the body's head and tail around them, and how many messages each request held. The floor sends
+    the same bytes (measure() checks its sizes against what the server received from devloop)."""
+    from devloop.models.openai_compat import OpenAICompatModel
+
+    seen: dict[str, Any] = {"counts": []}
+    real = OpenAICompatModel._attempt
+
+    def spy(self: Any, request: dict[str, Any]) -> Any:
+        seen["counts"].append(len(request["messages"]))
+        seen["last"] = {**request, "messages": list(request["messages"])}
+        return real(self, request)
+
+    base = tmp / "capture"
+    shutil.copytree(template, base / "repo", symlinks=True)
+    OpenAICompatModel._attempt = spy  # type: ignore[method-assign]
+    try:
+        devloop_once(base / "repo", base / "out", cmds)
+    finally:
+        OpenAICompatModel._attempt = real  # type: ignore[method-assign]
+        shutil.rmtree(base)
+    last = seen["last"]
+    pieces = [_dumps(m) for m in last["messages"]]
+    head = b'{"model":' + _dumps(last["model"]) + b',"messages":['
+    rest = [b"," + _dumps(k) + b":" + _dumps(v) for k, v in last.items() if k not in ("model", "messages")]
+    return [head, b"]" + b"".join(rest) + b"}"], pieces, seen["counts"]
+
+
+def floor_once(repo: Path, out: Path, cmds: list[str], bodies: Any) -> float:
+    """One keep-alive HTTP round trip per step carrying devloop's request body for that step (joined
+    from messages encoded before the clock starts), then the step's command in a fresh `bash -c`."""
+    (head, tail), pieces, counts = bodies
     script = [{"role": "assistant", "content": "ok"}] * (len(cmds) + 1)
-    body = json.dumps({"model": "floor", "messages": [{"role": "user", "content": "x"}]})
     with ScriptedServer(script, keep_bodies=False) as server:
         port = int(server.url.rsplit(":", 1)[1].split("/")[0])
         conn = http.client.HTTPConnection("127.0.0.1", port)
         t0 = time.perf_counter()
         for i in range(len(cmds) + 1):
+            body = head + b",".join(pieces[: counts[i]]) + tail
             conn.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
             conn.getresponse().read()
             if i < len(cmds):
                 subprocess.run(["bash", "-c", cmds[i]], cwd=repo, capture_output=True, check=True)
         elapsed = time.perf_counter() - t0
         conn.close()
+        SENT["floor"] = server.request_sizes
     return elapsed
 
 
@@ -131,6 +175,7 @@ def devloop_once(repo: Path, out: Path, cmds: list[str]) -> float:
         t0 = time.perf_counter()
         result = run_agent(repo, ISSUE, settings, out)
         elapsed = time.perf_counter() - t0
+        SENT["devloop"] = server.request_sizes
     assert result.exit_status == "finished" and result.steps == len(cmds) + 1, result
     assert "* of note" in result.patch, "devloop: the edits are missing from the patch"
     return elapsed
@@ -194,24 +239,24 @@ def devloop_rss_mb(template: Path, tmp: Path, n: int) -> float:
     return usage.ru_maxrss / 1024  # KiB on Linux
 
 
-SIDES: dict[str, Callable[[Path, Path, list[str]], float]] = {
-    "floor": floor_once,
-    "devloop": devloop_once,
-    "mini-swe-agent": mini_once,
-}
-
-
 def measure(template: Path, tmp: Path, n: int, rounds: int) -> dict[str, list[float]]:
     cmds = commands(n)
-    times: dict[str, list[float]] = {name: [] for name in SIDES}
-    names = list(SIDES)
+    bodies = devloop_bodies(template, tmp, cmds)
+    sides: dict[str, Callable[[Path, Path, list[str]], float]] = {
+        "floor": lambda repo, out, cmds: floor_once(repo, out, cmds, bodies),
+        "devloop": devloop_once,
+        "mini-swe-agent": mini_once,
+    }
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    names = list(sides)
     for r in range(rounds):
         for name in names[r % 3 :] + names[: r % 3]:
             base = tmp / f"{n}-{r}-{name}"
             repo = base / "repo"
             shutil.copytree(template, repo, symlinks=True)
-            times[name].append(SIDES[name](repo, base / "out", cmds))
+            times[name].append(sides[name](repo, base / "out", cmds))
             shutil.rmtree(base)
+        assert SENT["floor"] == SENT["devloop"], "the floor did not send devloop's request bodies"
     return times
 
 

@@ -20,8 +20,6 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-import jinja2
-
 from devloop.agent import Agent, ExitStatus, RunLimits, StepInfo, Stop
 from devloop.condense import Condenser, context_window_of
 from devloop.config import RunSettings
@@ -81,6 +79,8 @@ def render_prompts(
     tools: ToolSettings, issue: str, root: Path, tools_text: str, retrieved: str = ""
 ) -> tuple[str, str]:
     """The system and task prompts from the Jinja templates (packaged, or --prompt-dir overrides)."""
+    import jinja2  # here, not at import: ~20 ms that `import devloop.session` (chat, eval) need not pay
+
     loaders: list[jinja2.BaseLoader] = []
     if tools.prompt_dir:
         loaders.append(jinja2.FileSystemLoader(str(tools.prompt_dir)))

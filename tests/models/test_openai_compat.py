@@ -205,3 +205,34 @@ def test_parse_retry_after_forms() -> None:
     assert parse_retry_after({"retry-after": "soon"}) is None
     date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 30))
     assert 25 <= (parse_retry_after({"retry-after": date}) or 0) <= 31
+
+
+def test_body_joined_from_cached_messages_matches_the_request(serve: Any, monkeypatch) -> None:
+    """Messages sent before are not encoded again, yet an edit in place (or a replaced message) is sent."""
+    import devloop.models.openai_compat as oc
+
+    server, model = serve([OK, OK, OK])
+    encoded: list[Any] = []
+    real = oc._dumps
+    monkeypatch.setattr(oc, "_dumps", lambda v: (encoded.append(v), real(v))[1])
+    history = [dict(m) for m in MESSAGES]
+    params = SamplingParams(temperature=0.5, extra_body={"top_k": 3})
+    model.complete(history, TOOLS, params)
+    history += [{"role": "assistant", "content": "ünïcode ✓"}, {"role": "user", "content": "more"}]
+    encoded.clear()
+    model.complete(history, TOOLS, params)
+    assert not any(m in encoded for m in MESSAGES)  # the first two were reused
+    assert {"role": "user", "content": "more"} in encoded
+    history[0]["content"] = "edited in place"
+    model.complete(history, None, SamplingParams())
+    sent = server.requests
+    assert sent[1] == {
+        "model": "test-model",
+        "messages": [*MESSAGES, *history[2:]],
+        "tools": TOOLS,
+        "tool_choice": "auto",
+        "temperature": 0.5,
+        "top_k": 3,
+    }
+    assert sent[2]["messages"] == history and "tools" not in sent[2]
+    assert sent[2]["messages"][0]["content"] == "edited in place"

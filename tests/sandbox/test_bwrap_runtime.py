@@ -6,6 +6,7 @@ import importlib.util
 import shlex
 import subprocess
 import sys
+import sysconfig
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,6 +78,25 @@ def test_venv_under_a_hidden_dir_is_usable_and_read_only(tmp_path: Path) -> None
         result = rt.run("python -c 'import sys; print(sys.prefix)'; touch $VIRTUAL_ENV/x; echo rc=$?", 10)
         assert result.output.splitlines()[0] == str(venv)
         assert "Read-only file system" in result.output and "rc=1" in result.output
+
+
+@needs_bwrap
+def test_the_interpreters_c_headers_are_visible_read_only(tmp_path: Path) -> None:
+    """A task building a C extension needs Python.h from the interpreter's prefix."""
+    venv = tmp_path / "cache" / "venvs" / "hdr"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    workspace = tmp_path / "work"
+    workspace.mkdir()
+    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "VIRTUAL_ENV": str(venv)}
+    code = "import sysconfig; print(sysconfig.get_paths()['include'])"
+    with BwrapRuntime(workspace, env=env) as rt:
+        result = rt.run(
+            f'inc=$(python -c "{code}"); test -f $inc/Python.h && echo found; '
+            "touch $inc/x 2>/dev/null; echo rc=$?",
+            10,
+        )
+    assert (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file()
+    assert "found" in result.output.splitlines() and "rc=1" in result.output
 
 
 @needs_bwrap

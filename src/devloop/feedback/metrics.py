@@ -17,9 +17,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.exposition import generate_latest
-
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
@@ -27,6 +24,9 @@ class Metrics:
     """The run's counters and histograms; served over HTTP on `port` when given (0 = a free port)."""
 
     def __init__(self, port: int | None = None, *, addr: str = "127.0.0.1") -> None:
+        # Imported here: the module is loaded by every command that may run an agent (~13 ms).
+        from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
         self.registry = CollectorRegistry()
         reg = self.registry
         self.steps = Counter("devloop_steps", "Agent steps.", registry=reg)
@@ -69,6 +69,8 @@ class Metrics:
 
     def text(self) -> str:
         """The exposition text, as a scrape would see it."""
+        from prometheus_client.exposition import generate_latest
+
         return generate_latest(self.registry).decode()
 
     def close(self) -> None:

@@ -2,25 +2,50 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devloop.runtime.base import Runtime, RuntimeFailure
-from devloop.runtime.bwrap import BwrapRuntime
-from devloop.runtime.docker import DockerRuntime
-from devloop.runtime.limits import Limits
-from devloop.runtime.local import LocalRuntime
-from devloop.runtime.probe import SANDBOX_CHOICES, resolve_sandbox
-from devloop.runtime.shell import PersistentShell
+
+if TYPE_CHECKING:
+    from devloop.runtime.bwrap import BwrapRuntime
+    from devloop.runtime.docker import DockerRuntime
+    from devloop.runtime.limits import Limits
+    from devloop.runtime.local import LocalRuntime
+    from devloop.runtime.probe import SANDBOX_CHOICES, resolve_sandbox
+    from devloop.runtime.shell import PersistentShell
 
 RuntimeFactory = Callable[..., Runtime]
 
-_REGISTRY: dict[str, RuntimeFactory] = {
-    "local": LocalRuntime,
-    "none": LocalRuntime,  # "no sandbox"
-    "bwrap": BwrapRuntime,
-    "docker": DockerRuntime,
+# Imported when first used, not with the package: `devloop.runtime.limits` (read by the settings every
+# command loads) would otherwise pull in the sandbox, docker and shell modules (~30 ms at start-up).
+_LAZY = {
+    "BwrapRuntime": "devloop.runtime.bwrap",
+    "DockerRuntime": "devloop.runtime.docker",
+    "Limits": "devloop.runtime.limits",
+    "LocalRuntime": "devloop.runtime.local",
+    "SANDBOX_CHOICES": "devloop.runtime.probe",
+    "resolve_sandbox": "devloop.runtime.probe",
+    "PersistentShell": "devloop.runtime.shell",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+_REGISTRY: dict[str, RuntimeFactory | str] = {
+    "local": "LocalRuntime",
+    "none": "LocalRuntime",  # "no sandbox"
+    "bwrap": "BwrapRuntime",
+    "docker": "DockerRuntime",
 }
 
 
@@ -44,6 +69,8 @@ def get_runtime(name: str, root: Path, **kw: Any) -> Runtime:
     factory = _REGISTRY.get(name.strip().lower())
     if factory is None:
         raise ValueError(f"unknown runtime {name!r}: choose one of {', '.join(runtime_names())}")
+    if isinstance(factory, str):
+        factory = __getattr__(factory)
     return factory(Path(root), **kw)
 
 

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
-from devloop.runtime.bwrap import INSTALL_HINT, probe_bwrap
-from devloop.runtime.docker import probe_docker
-
 SANDBOX_CHOICES = ("auto", "none", "bwrap", "docker")
+
+
+# The probes are imported when a sandbox is chosen, not with this module: `--sandbox none` (and every
+# command that only reads the choices) need not load the sandbox code (~15 ms at start-up).
+def probe_bwrap() -> str | None:
+    from devloop.runtime.bwrap_argv import probe_bwrap as probe
+
+    return probe()
+
+
+def probe_docker() -> str | None:
+    from devloop.runtime.docker import probe_docker as probe
+
+    return probe()
+
+
+def _install_hint() -> str:
+    from devloop.runtime.bwrap_argv import INSTALL_HINT
+
+    return INSTALL_HINT
 
 
 def resolve_sandbox(name: str | None) -> tuple[str, str | None]:
@@ -22,14 +39,14 @@ def resolve_sandbox(name: str | None) -> tuple[str, str | None]:
             return "bwrap", None
         return (
             "none",
-            f"warning: no sandbox, commands run unconfined on this machine: {why}; to sandbox them, {INSTALL_HINT}",
+            f"warning: no sandbox, commands run unconfined on this machine: {why}; to sandbox them, {_install_hint()}",
         )
     if key in ("none", "local"):
         return "none", None
     if key == "bwrap":
         why = probe_bwrap()
         if why is not None:
-            raise ValueError(f"--sandbox bwrap: bubblewrap does not work here: {why}; {INSTALL_HINT}")
+            raise ValueError(f"--sandbox bwrap: bubblewrap does not work here: {why}; {_install_hint()}")
         return "bwrap", None
     if key == "docker":
         why = probe_docker()

@@ -103,7 +103,7 @@ def real_homes() -> list[Path]:
 def python_env_paths(env: Mapping[str, str]) -> list[Path]:
     """Host paths a prepared Python environment in `env` needs: the whole VIRTUAL_ENV (or CONDA_PREFIX),
     each PATH entry, and for a `<prefix>/bin` entry its sibling `lib`/`lib64` (where an interpreter
-    keeps its standard library), plus the base interpreter a venv links to. Never a whole prefix that
+    keeps its standard library) and `include` (its C headers), plus the base interpreter a venv links to. Never a whole prefix that
     is not a Python environment: `~/.local/bin` must not expose `~/.local/share` (keyrings live there)."""
     paths: list[Path] = []
     for name in ("VIRTUAL_ENV", "CONDA_PREFIX"):
@@ -124,8 +124,9 @@ def python_env_paths(env: Mapping[str, str]) -> list[Path]:
 
 
 def _prefix_parts(prefix: Path) -> list[Path]:
-    """The parts of an installation prefix an interpreter in `prefix/bin` needs to run."""
-    return [prefix / part for part in ("bin", "lib", "lib64") if (prefix / part).is_dir()]
+    """The parts of an installation prefix an interpreter in `prefix/bin` needs to run, and its
+    `include` (Python.h), without which building a C extension (a task's `pip install -e .`) fails."""
+    return [prefix / part for part in ("bin", "include", "lib", "lib64") if (prefix / part).is_dir()]
 
 
 def _venv_bases(venv: Path) -> list[Path]:

@@ -1,0 +1,33 @@
+"""bench/scaffold_overhead.py's floor sends, step by step, the very request bodies devloop sends."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).parents[2] / "bench" / "scaffold_overhead.py"
+
+
+def test_floor_carries_devloops_request_bodies(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("scaffold_overhead_bench", BENCH)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    spec.loader.exec_module(bench)
+    template = bench.template_repo(tmp_path / "template")
+    cmds = bench.commands(4)
+    bodies = bench.devloop_bodies(template, tmp_path, cmds)
+    for side in ("floor", "devloop"):
+        base = tmp_path / side
+        shutil.copytree(template, base / "repo", symlinks=True)
+        if side == "floor":
+            bench.floor_once(base / "repo", base / "out", cmds, bodies)
+        else:
+            bench.devloop_once(base / "repo", base / "out", cmds)
+    sizes = bench.SENT["floor"]
+    assert sizes == bench.SENT["devloop"] and len(sizes) == len(cmds) + 1
+    assert all(
+        later > earlier + 2000 for earlier, later in zip(sizes, sizes[1:], strict=False)
+    )  # 2-5 KB a step
