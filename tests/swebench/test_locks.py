@@ -295,8 +295,9 @@ def test_the_install_scripts_sed_edits_are_read_as_sed_makes_them(tmp_path: Path
                 subprocess.run(["bash", "-c", line], cwd=tmp_path, check=True)
         for name in files:
             assert read(name) == (tmp_path / name).read_text()
+    # This pyproject.toml has no [build-system] table, so pip's default backend comes first.
     assert project_requires(read, ["test"]) == [
-        "sphinxcontrib-applehelp<=1.0.7", "Jinja2<3.0", "alabaster>=0.7,<0.7.12", "packaging",
+        "setuptools>=40.8.0", "wheel", "sphinxcontrib-applehelp<=1.0.7", "Jinja2<3.0", "alabaster>=0.7,<0.7.12", "packaging",
         "markupsafe<=2.0.1", "pytest", "cython",
     ]  # fmt: skip
     assert project_name(read) == "Sphinx"
@@ -327,3 +328,36 @@ def test_a_dependency_needing_another_release_of_the_project_is_ruled_out(tmp_pa
     # Without a version the project cannot stand in: the old join, which lets proj 5.0 in.
     nameless = ProjectStandIn(name="proj", version=None, requires=("plugin",))
     assert "proj==5.0" in locker._lock_project([], nameless, PYTHON)
+
+
+def test_a_tree_naming_no_build_system_gets_pips_default_backend_locked(tmp_path: Path) -> None:
+    # seaborn 0.12 (setup.py only) installs with --no-build-isolation; left out of the lock, setuptools
+    # would be the venv seed's, whose `setup.py develop` (80+) runs an isolated `pip install -e .` that
+    # downloads setuptools, and the sandbox has no network.
+    from devloop.swebench.locks import PIP_DEFAULT_BUILD_REQUIRES, project_requires
+
+    assert PIP_DEFAULT_BUILD_REQUIRES == ("setuptools>=40.8.0", "wheel")  # pip's own fallback
+    setup_only = {"setup.py": "setup(install_requires=['numpy>=1.17'])\n"}
+    assert project_requires(setup_only.get) == ["setuptools>=40.8.0", "wheel", "numpy>=1.17"]
+    no_table = {**setup_only, "pyproject.toml": "[tool.black]\nline-length = 88\n"}
+    assert project_requires(no_table.get) == ["setuptools>=40.8.0", "wheel", "numpy>=1.17"]
+    # A tree that names its backend gets that one alone.
+    own = {**setup_only, "pyproject.toml": '[build-system]\nrequires = ["flit_core>=3.2"]\n'}
+    assert project_requires(own.get) == ["flit_core>=3.2", "numpy>=1.17"]
+
+    repo = tmp_path / "owner__name"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    (repo / "setup.py").write_text("from setuptools import setup\nsetup(name='pkg')\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "setup.py only")
+    commit = _git(repo, "rev-parse", "HEAD")
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for name, version in (("setuptools", "69.5.1"), ("wheel", "0.43.0"), ("pip", "24.0"), ("alpha", "1.0")):
+        _wheel(wheels, name, version)
+    locker = Locker(tmp_path / "cache", index_args=["--no-index", "--find-links", str(wheels)])
+    environment = _environment(requirements=None, pip=["alpha==1.0"], install="python -m pip install -e .")
+    assert locker.environment_pins(_task(repo, commit), environment, None) == [
+        "alpha==1.0", "pip==24.0", "setuptools==69.5.1", "wheel==0.43.0",
+    ]  # fmt: skip

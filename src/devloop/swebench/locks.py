@@ -474,18 +474,29 @@ def setup_py_requires(read: Callable[[str], str | None], extras: Sequence[str] =
     return out
 
 
+# What pip builds a tree with when its pyproject.toml names no build system (or it has none): the
+# legacy setuptools backend. In an isolated build pip downloads these; installs here run without build
+# isolation (no network in the sandbox), so they must be in the lock, dated like every other pin. Left to
+# the venv's seed they are today's setuptools, whose `setup.py develop` (80+) itself runs an isolated
+# `pip install -e .` and so reaches for the network.
+PIP_DEFAULT_BUILD_REQUIRES = ("setuptools>=40.8.0", "wheel")
+
+
 def project_requires(read: Callable[[str], str | None], extras: Sequence[str] = ()) -> list[str]:
-    """`build-system.requires`, `project.dependencies` and the `extras`' optional dependencies of the
-    tree's pyproject.toml, then what its setup.cfg and setup.py declare ([] when none is readable)."""
+    """`build-system.requires` (pip's default when the tree's pyproject.toml has none, or is absent),
+    `project.dependencies` and the `extras`' optional dependencies of the tree's pyproject.toml, then
+    what its setup.cfg and setup.py declare."""
     text = read("pyproject.toml")
     declared = setup_cfg_requires(read, extras) + setup_py_requires(read, extras)
     if text is None:
-        return declared
+        return [*PIP_DEFAULT_BUILD_REQUIRES, *declared]
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError:
         return declared
     out: list[str] = []
+    if not isinstance(data.get("build-system"), dict):
+        out += PIP_DEFAULT_BUILD_REQUIRES
     for table_name, key in (("build-system", "requires"), ("project", "dependencies")):
         section = data.get(table_name, {})
         values = section.get(key, []) if isinstance(section, dict) else []
