@@ -95,7 +95,8 @@ def test_gate_run_lora_from_config_with_file_data(tiny_model: Path, tmp_path: Pa
     assert (tmp_path / "merged" / "config.json").is_file() and (
         tmp_path / "out" / "gate4-lora.json"
     ).is_file()
-    assert "loss_curve.png" in (tmp_path / "out" / "decision.md").read_text()
+    assert "![loss curve](gate4-loss_curve.png)" in (tmp_path / "out" / "decision.md").read_text()
+    assert (tmp_path / "out" / "gate4-loss_curve.png").read_bytes()[:4] == b"\x89PNG"
     (tmp_path / "valid.jsonl").write_text('{"prompt": "x"}\n')
     with pytest.raises(GateInputError, match="valid.jsonl:1: expected"):
         load_config(config)
@@ -117,3 +118,22 @@ def test_cli_lora_bad_input_is_one_line(tmp_path: Path) -> None:
     args = ["gate", "lora", "--weights", str(tmp_path), "--examples", str(tmp_path / "train.jsonl")]
     missing = CliRunner().invoke(app, [*args, "--validation", str(tmp_path / "none.jsonl")])
     assert missing.exit_code == 2 and "cannot read" in missing.output and "Traceback" not in missing.output
+
+
+def test_a_trainer_failure_is_one_line_in_the_result(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import trl
+
+    def broken(self: object, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("out of memory while training\nstack details")
+
+    monkeypatch.setattr(trl.SFTTrainer, "train", broken)
+    settings = LoraSettings(
+        weights=str(tiny_model), suite=MINI, examples=ROWS[:3], validation=ROWS[3:], steps=1,
+        out_dir=str(tmp_path / "merged"), eval_max_tokens=2, baseline=False,
+    )  # fmt: skip
+    result = run_lora_gate(settings)
+    assert result.status == "fail" and [c.name for c in result.failures] == ["training runs"]
+    assert result.failures[0].detail == "RuntimeError: out of memory while training"
+    assert not (tmp_path / "merged").exists()

@@ -84,3 +84,21 @@ def test_cli_smoke_on_served_model(tmp_path: Path) -> None:
     done = CliRunner().invoke(app, ["gate", "smoke", "--model", f"scripted/{script}", "--out", str(tmp_path)])
     assert done.exit_code == 0, done.output
     assert "ok   code parses" in done.output and (tmp_path / "gate1-smoke.json").is_file()
+
+
+def test_cpu_threads_follow_the_idle_cores_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from devloop.gate import smoke
+
+    monkeypatch.delenv("DEVLOOP_TORCH_THREADS", raising=False)
+    monkeypatch.setattr(smoke.os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
+    monkeypatch.setattr(smoke.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
+    assert smoke.cpu_threads() == 1  # every core busy elsewhere: one thread, no barrier spinning
+    monkeypatch.setattr(smoke.os, "getloadavg", lambda: (1.2, 1.0, 1.0))
+    assert smoke.cpu_threads() == 3
+    monkeypatch.setattr(smoke.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert smoke.cpu_threads() == 4
+    monkeypatch.setenv("DEVLOOP_TORCH_THREADS", "2")
+    assert smoke.cpu_threads() == 2
+    monkeypatch.setenv("DEVLOOP_TORCH_THREADS", "many")
+    with pytest.raises(GateInputError, match="DEVLOOP_TORCH_THREADS"):
+        smoke.cpu_threads()

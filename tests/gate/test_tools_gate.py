@@ -190,3 +190,28 @@ def test_local_weights_prefix_cache_matches_plain_generation(tiny_model: Path) -
     plain = [model.complete(c, None, params).content for c in conversations]
     assert cached == plain and len(set(map(len, cached))) >= 1
     assert local._common_prefix([[1, 2, 3, 4], [1, 2, 5], [1, 2, 3]]) == 2
+
+
+def test_local_native_tools_reach_the_model_when_the_template_ignores_them(tiny_model: Path) -> None:
+    """A chat template that drops tools= (SmolLM2's) would leave the native format without tools: they go
+    in the system turn instead; a template that renders them is used as it is."""
+    from transformers import AutoTokenizer
+
+    from devloop.gate import local
+
+    tools = [t.openai() for t in load_suite(None).tools]
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Read a.py"}]
+    plain = "{% for m in messages %}<{{ m.role }}>{{ m.content }}\n{% endfor %}<assistant>"
+    aware = "{% if tools %}TOOLS:{{ tools | length }}\n{% endif %}" + plain
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model))
+    tokenizer.chat_template = plain
+    model = local.LocalModel.wrap(tokenizer, None, "cpu")
+    prompt = model.prompt(messages, tools)
+    assert "<tools>" in prompt and '"read_file"' in prompt and "<tool_call>" in prompt
+    assert prompt.startswith("<system>Be brief.") and "system prompt" in model.tools_via
+    assert "<tools>" not in model.prompt(messages, None)
+    tokenizer.chat_template = aware
+    model = local.LocalModel.wrap(tokenizer, None, "cpu")
+    prompt = model.prompt(messages, tools)
+    assert prompt.startswith(f"TOOLS:{len(tools)}") and "<tools>" not in prompt
+    assert model.tools_via == "chat template (tools=)"

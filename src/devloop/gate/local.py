@@ -4,8 +4,10 @@ grade tool calls run the same code on a served model and on weights on disk.
 Text formats get their tool description in the system prompt, as from a server. For the API formats
 (`native`, `auto`) the tools go to the model's chat template (`tools=`), and the reply text is read back the
 way an OpenAI-compatible server's tool-call parser does (vLLM's `--tool-call-parser`): the first text
-format whose markers appear in the reply turns it into `tool_calls`. A template that ignores `tools` shows
-the model no tools at all, which is then what the gate measures.
+format whose markers appear in the reply turns it into `tool_calls`. A template that ignores `tools` (it
+renders the same prompt with and without them, as SmolLM2's does) would show the model no tools at all;
+then the tools are described in the system turn in the Hermes function-calling layout (a `<tools>` block,
+calls in `<tool_call>` tags), as a server with a function-calling chat template would present them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from devloop.formats.native import render_native_call
-from devloop.formats.registry import text_formats
+from devloop.formats.registry import get_format, text_formats
 from devloop.gate.smoke import load_local
 from devloop.tools.base import ToolSpec
 from devloop.types import Completion, FormatError, SamplingParams, Usage
@@ -49,6 +51,7 @@ class LocalModel:
         self.tokenizer.padding_side = "left"  # generation continues every row from its last real token
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tools_via = "chat template (tools=)"
 
     def close(self) -> None:
         return None
@@ -56,7 +59,19 @@ class LocalModel:
     def prompt(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
         tok = self.tokenizer
         if not getattr(tok, "chat_template", None):
+            if tools:
+                messages = _tools_in_system(messages, tools)
             return "\n\n".join(str(m.get("content") or "") for m in messages) + "\n"
+        if tools:
+            with_tools = self._render(messages, tools)
+            if with_tools != self._render(messages, None):
+                return with_tools
+            self.tools_via = "system prompt (hermes layout): the chat template ignores tools="
+            messages = _tools_in_system(messages, tools)
+        return self._render(messages, None)
+
+    def _render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
+        tok = self.tokenizer
         try:
             return str(
                 tok.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=True)
@@ -146,6 +161,24 @@ class LocalModel:
         return out
 
 
+def _specs(tools: list[dict[str, Any]]) -> list[ToolSpec]:
+    return [
+        ToolSpec(t["function"]["name"], t["function"].get("description", ""), t["function"]["parameters"])
+        for t in tools
+    ]
+
+
+def _tools_in_system(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`messages` with the tools described at the end of the system turn (one is added if there is none)."""
+    block = get_format("hermes").render_tools(_specs(tools))
+    out = [dict(m) for m in messages]
+    if out and out[0].get("role") == "system":
+        out[0]["content"] = f"{out[0].get('content') or ''}\n\n{block}"
+    else:
+        out.insert(0, {"role": "system", "content": block})
+    return out
+
+
 def _common_prefix(rows: list[list[int]]) -> int:
     first = rows[0]
     n = min(len(r) for r in rows)
@@ -173,10 +206,7 @@ def _strip_trailing_specials(text: str, tokenizer: Any) -> str:
 def _as_served(text: str, tools: list[dict[str, Any]] | None, usage: Usage, latency: float) -> Completion:
     if tools is None:
         return Completion(content=text, usage=usage, finish_reason="stop", latency_s=latency)
-    specs = [
-        ToolSpec(t["function"]["name"], t["function"].get("description", ""), t["function"]["parameters"])
-        for t in tools
-    ]
+    specs = _specs(tools)
     for fmt in text_formats():
         if not fmt.detects(text, specs):
             continue

@@ -172,18 +172,22 @@ def run_lora_gate(settings: LoraSettings) -> GateResult:
         lora_config = peft.LoraConfig(
             r=settings.rank, lora_alpha=2 * settings.rank, target_modules="all-linear", task_type="CAUSAL_LM"
         )
-        trainer = trl.SFTTrainer(
-            model=model,
-            args=config,
-            train_dataset=datasets.Dataset.from_list(train_pairs),
-            eval_dataset=datasets.Dataset.from_list(valid_pairs),
-            processing_class=tokenizer,
-            peft_config=lora_config,
-        )
-        began = time.perf_counter()
-        trainer.train()
-        result.details["train_s"] = time.perf_counter() - began
-        history = trainer.state.log_history
+        try:
+            trainer = trl.SFTTrainer(
+                model=model,
+                args=config,
+                train_dataset=datasets.Dataset.from_list(train_pairs),
+                eval_dataset=datasets.Dataset.from_list(valid_pairs),
+                processing_class=tokenizer,
+                peft_config=lora_config,
+            )
+            began = time.perf_counter()
+            trainer.train()
+            result.details["train_s"] = time.perf_counter() - began
+            history = trainer.state.log_history
+        except Exception as e:  # noqa: BLE001 - any trainer failure is the gate's verdict, not a crash
+            result.checks.append(Check("training runs", False, _one_line(e)))
+            return result
     curve = [float(h["loss"]) for h in history if "loss" in h and "eval_loss" not in h]
     evals = [(int(h["step"]), float(h["eval_loss"])) for h in history if "eval_loss" in h]
     trained = trainer.model
@@ -205,9 +209,13 @@ def run_lora_gate(settings: LoraSettings) -> GateResult:
         Check("no divergence", not rising, f"validation loss {valid_before:.3f} -> {valid_after:.3f}")
     )
     out = Path(settings.out_dir)
-    merged = trained.merge_and_unload()
-    merged.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    try:
+        merged = trained.merge_and_unload()
+        merged.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+    except Exception as e:  # noqa: BLE001 - a failed fuse or save is reported, not raised
+        result.checks.append(Check("fused model saved", False, f"{out}: {_one_line(e)}"))
+        return result
     (out / "loss_curve.json").write_text(json.dumps({"train": curve, "validation": evals}) + "\n", "utf-8")
     result.details["loss_curve_png"] = str(plot_curve(curve, evals, valid_before, out / "loss_curve.png"))
     reloaded_tok, reloaded, _ = load_local(out)
@@ -234,6 +242,11 @@ def run_lora_gate(settings: LoraSettings) -> GateResult:
         )
     )
     return result
+
+
+def _one_line(error: BaseException) -> str:
+    first = (str(error).strip().splitlines() or [""])[0][:300]
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
 def plot_curve(curve: list[float], evals: list[tuple[int, float]], valid_before: float, path: Path) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -211,6 +212,19 @@ def run_gates(
     return decision
 
 
+def _curve_link(result: GateResult, out_dir: Path) -> str:
+    """A copy of the loss-curve PNG beside the report, linked relatively, so the report travels whole."""
+    source = Path(str(result.details["loss_curve_png"]))
+    name = f"gate{result.gate}-loss_curve.png"
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if source.resolve() != (out_dir / name).resolve():
+            shutil.copyfile(source, out_dir / name)
+    except OSError:
+        return f"![loss curve]({source})"
+    return f"![loss curve]({name})"
+
+
 def write_report(decision: Decision, matrix: dict[int, Action], out_dir: Path) -> Path:
     lines = [
         f"# Gate decision: {decision.verdict}",
@@ -229,12 +243,7 @@ def write_report(decision: Decision, matrix: dict[int, Action], out_dir: Path) -
         if isinstance(r.details.get("table_md"), str):
             lines += ["", f"## Gate {r.gate} ({r.name}): tool calls per category", "", r.details["table_md"]]
         if isinstance(r.details.get("loss_curve_png"), str):
-            lines += [
-                "",
-                f"## Gate {r.gate} ({r.name}): loss curve",
-                "",
-                f"![loss curve]({r.details['loss_curve_png']})",
-            ]
+            lines += ["", f"## Gate {r.gate} ({r.name}): loss curve", "", _curve_link(r, out_dir)]
     lines += ["", f"Exit code {decision.exit_code} (0 GO, 1 STOP, 3 proceed with caution / soft no-go).", ""]
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "decision.md"

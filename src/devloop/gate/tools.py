@@ -159,8 +159,13 @@ def evaluate(
     per_format: dict[str, dict[str, Any]] = {}
     for name in formats:
         started = time.perf_counter()
+        if hasattr(model, "tools_via"):
+            model.tools_via = "chat template (tools=)"
         rows = ask(model, spec, name, suite, queries, max_tokens)
         per_format[name] = format_report(rows, minimums)
+        if get_format(name).native and hasattr(model, "tools_via"):
+            # Local weights whose template drops tools= get them in the system turn: say which it was.
+            per_format[name]["tools_via"] = model.tools_via
         per_format[name]["wall_s"] = time.perf_counter() - started
     return per_format
 
