@@ -137,3 +137,27 @@ def test_a_trainer_failure_is_one_line_in_the_result(
     assert result.status == "fail" and [c.name for c in result.failures] == ["training runs"]
     assert result.failures[0].detail == "RuntimeError: out of memory while training"
     assert not (tmp_path / "merged").exists()
+
+
+def test_the_validation_loss_counts_only_the_completion(tiny_model: Path) -> None:
+    # The divergence check compares this with the trainer's completion-only loss: a prompt's tokens
+    # must not count, whatever the prompt.
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from devloop.gate.lora import _loss
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    completion = {"completion": " [TOOL_CALLS]read_file"}
+    short = _loss(torch, model, tok, [{"prompt": "go", **completion}], "cpu")
+    longer = _loss(torch, model, tok, [{"prompt": "go " + "zq xv " * 40 + "go", **completion}], "cpu")
+    whole = _loss(
+        torch,
+        model,
+        tok,
+        [{"prompt": "", "completion": "go " + "zq xv " * 40 + "go" + completion["completion"]}],
+        "cpu",
+    )
+    assert short == short and longer == longer  # finite
+    assert abs(longer - whole) > 1e-3  # the long prompt's tokens are not in the loss

@@ -84,12 +84,26 @@ def _prompt_completion(prompt_of: Any, row: dict[str, Any]) -> dict[str, str]:
 
 
 def _loss(torch: Any, model: Any, tokenizer: Any, pairs: list[dict[str, str]], device: str) -> float:
-    """Mean token loss of prompt + completion over the validation pairs."""
-    texts = [p["prompt"] + p["completion"] + (tokenizer.eos_token or "") for p in pairs]
-    batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-    with torch.no_grad():
-        return float(model(**batch, labels=labels).loss)
+    """Mean loss over the completion tokens of the validation pairs (the prompt masked out), the loss
+    trl's SFTTrainer trains prompt/completion rows on: the divergence check and the curve's first point
+    must measure what the trainer's own validation loss measures."""
+    total, count = 0.0, 0
+    eos = tokenizer.eos_token or ""
+    for pair in pairs:
+        prompt = tokenizer(pair["prompt"], add_special_tokens=False)["input_ids"]
+        full = tokenizer(
+            pair["prompt"] + pair["completion"] + eos, return_tensors="pt", add_special_tokens=False
+        )
+        full = full.to(device)
+        labels = full["input_ids"].clone()
+        labels[:, : len(prompt)] = -100
+        n = int((labels[:, 1:] != -100).sum())  # the model predicts token i+1 from token i
+        if n == 0:
+            continue
+        with torch.no_grad():
+            total += float(model(**full, labels=labels).loss) * n
+        count += n
+    return total / count if count else float("nan")
 
 
 def _import(name: str) -> Any:
