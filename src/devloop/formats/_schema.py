@@ -121,11 +121,12 @@ def json_types(schema: Any, root: dict[str, Any]) -> list[str]:
         values.append(schema["const"])
     if not found:
         for value in values:
-            add(_type_of(value))
+            add(json_type_of(value))
     return found
 
 
-def _type_of(value: Any) -> str:
+def json_type_of(value: Any) -> str:
+    """The JSON Schema type name of a decoded JSON value."""
     if value is None:
         return "null"
     if isinstance(value, bool):

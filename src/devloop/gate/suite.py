@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from devloop.formats._schema import check_arguments, find_tool, json_types
+from devloop.formats._schema import check_arguments, find_tool, json_type_of, json_types
 from devloop.gate.result import GateInputError
 from devloop.tools.base import ToolSpec
 from devloop.types import FormatError, ToolCall
@@ -128,24 +128,10 @@ def _schema_problem(spec: ToolSpec, args: dict[str, Any]) -> str | None:
         if key not in props:
             continue
         allowed = json_types(props[key], spec.parameters)
-        kind = _json_kind(value)
+        kind = json_type_of(value)
         if allowed and kind not in allowed and not (kind == "integer" and "number" in allowed):
             return f"{spec.name}.{key}: {kind}, the schema wants {' or '.join(allowed)}"
     return None
-
-
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
 
 
 def _call_problem(expected: dict[str, Any], call: ToolCall) -> tuple[str, str] | None:
