@@ -92,13 +92,15 @@ def plots(report: dict[str, Any], tokens: dict[str, list[int]], out: Path) -> li
             values = [report["stages"][s][key].get(k, 0) for k in labels]
             ax.barh([i + j * height for i in range(len(labels))], values, height=height, label=s)
         ax.set_yticks([i + height * (len(stages) - 1) / 2 for i in range(len(labels))], labels)
-        if not labels:
-            ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes)
         ax.invert_yaxis()
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel(xlabel)
         ax.set_title(title)
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=len(stages), frameon=False)
+        if not labels:  # an empty chart: a plain statement, no axis or legend for bars that are not there
+            ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_xlabel(xlabel)
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=len(stages), frameon=False)
         fig.tight_layout()
         fig.savefig(out / name, dpi=80, metadata=meta)
         plt.close(fig)
