@@ -64,12 +64,19 @@ def plots(report: dict[str, Any], tokens: dict[str, list[int]], out: Path) -> li
     fig, ax = plt.subplots(figsize=(7, 4))
     data = [tokens.get(s, []) for s in stages]
     if any(data):
+        lo, hi = min(min(d) for d in data if d), max(max(d) for d in data if d)
+        # One length (or nearly): bins over a range wide enough to see and for whole-number ticks.
+        span = (lo - 5, hi + 5) if hi - lo < 10 else None
         ax.hist(
             [d for d in data],
-            bins=20,
-            label=[f"{s} ({len(d)} rows)" for s, d in zip(stages, data, strict=True)],
+            bins=10 if span else 20,
+            range=span,
+            label=[
+                f"{s} ({len(d)} row{'' if len(d) == 1 else 's'})" for s, d in zip(stages, data, strict=True)
+            ],
         )
         ax.legend()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # token counts are whole numbers
     else:
         ax.text(0.5, 0.5, "no rows kept", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("tokens per row (approx., characters / 3)")
