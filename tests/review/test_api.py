@@ -44,6 +44,16 @@ def test_a_write_without_the_token_is_refused_and_writes_nothing(run_dir: Path) 
     assert not (run_dir / REVIEWS).exists()
 
 
+def test_a_form_posted_by_the_browser_itself_goes_back_to_the_item(run_dir: Path) -> None:
+    """Before htmx loads (or with scripts off) the form posts natively: the decision is kept, the item shown."""
+    c = client(run_dir)
+    form = {"token": "tok", "run": "run1", "instance_id": "a__a-1", "attempt": "0", "action": "reject"}
+    r = c.post("/api/decision", data=form, headers={"Accept": "text/html"}, follow_redirects=False)
+    assert (r.status_code, r.headers["location"]) == (303, "/item/run1/a__a-1/0?token=tok")
+    assert "rejected by ann" in c.get(r.headers["location"]).text
+    assert [json.loads(line)["action"] for line in (run_dir / REVIEWS).read_text().splitlines()] == ["reject"]
+
+
 def test_decisions_are_recorded_with_hash_reviewer_and_shown_again(run_dir: Path) -> None:
     c = client(run_dir)
     base = {"token": "tok", "run": "run1", "attempt": "0"}

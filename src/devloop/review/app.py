@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
@@ -20,7 +21,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -197,6 +198,11 @@ def create_app(
         })  # fmt: skip
         if "hx-request" in request.headers:
             return page("decision.html", decision=record)
+        if "text/html" in request.headers.get("accept", ""):
+            # A browser posting the form itself (before htmx loaded, or with scripts off): back to the item,
+            # which shows the recorded decision, rather than a page of JSON.
+            back = f"/item/{quote(item.run, safe='')}/{quote(item.instance_id, safe='')}/{item.attempt}"
+            return RedirectResponse(f"{back}?{urlencode({'token': fields.get('token', '')})}", status_code=303)
         return JSONResponse(record)
 
     static = StaticFiles(packages=[("devloop.review", "static")])
