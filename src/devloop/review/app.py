@@ -202,7 +202,9 @@ def create_app(
             # A browser posting the form itself (before htmx loaded, or with scripts off): back to the item,
             # which shows the recorded decision, rather than a page of JSON.
             back = f"/item/{quote(item.run, safe='')}/{quote(item.instance_id, safe='')}/{item.attempt}"
-            return RedirectResponse(f"{back}?{urlencode({'token': fields.get('token', '')})}", status_code=303)
+            return RedirectResponse(
+                f"{back}?{urlencode({'token': fields.get('token', '')})}", status_code=303
+            )
         return JSONResponse(record)
 
     static = StaticFiles(packages=[("devloop.review", "static")])
