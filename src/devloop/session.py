@@ -277,7 +277,8 @@ class Session:
         protect: Sequence[Path] = (),
     ) -> RunResult:
         """Run the agent on `repo` for `issue` and write the run directory `output`; never raises.
-        `protect`: paths inside the tree the sandbox may read but not write (bwrap)."""
+        `protect`: paths inside the tree the sandbox may read but not write (bwrap), and that the editor
+        (on the host) never writes into, whatever link leads there."""
         started = time.monotonic()
         output.mkdir(parents=True, exist_ok=True)
         traj = Trajectory(output / "trajectory.jsonl")
@@ -296,6 +297,7 @@ class Session:
                 self.groups.feedback, workspace=ws, runtime=runtime, out_dir=output, rules=self.rules
             )
             agent = self.agent(ws, runtime, loop, traj, ask, on_step, mcp.start() if mcp else ())
+            agent.ctx.protected = _inside(ws.root, protect)
             system, task = render_prompts(
                 self.groups.tools,
                 issue,
@@ -394,6 +396,12 @@ def run_agent(
     return session.run(
         repo, issue, output, in_place=in_place, on_step=on_step, hide=hide, ask=ask, environment=environment
     )
+
+
+def _inside(root: Path, paths: Sequence[Path]) -> tuple[str, ...]:
+    """`paths` (the last component not followed) as root-relative paths, those under `root`."""
+    base, full = root.resolve(), [Path(p).parent.resolve() / Path(p).name for p in paths]
+    return tuple(p.relative_to(base).as_posix() for p in full if p.is_relative_to(base))
 
 
 def _safe_fields(loop: FeedbackLoop | None) -> dict[str, Any]:
