@@ -7,6 +7,7 @@ is replaced by ARGS). A built-in name always wins over a file of the same name.
 
 from __future__ import annotations
 
+import errno
 import re
 import threading
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from devloop.chat.context import git_state, instructions, turn_context
 from devloop.chat.repl import commit_now, rewind
 from devloop.chat.sessions import ChatSession, list_sessions
 from devloop.chat.ui import PlainUI
-from devloop.safefs import EscapeError, SafeFSError, SafeRoot
+from devloop.safefs import EscapeError, SafeFSError, SafeRoot, read_without_links
 
 if TYPE_CHECKING:  # loaded with the first turn (see headless), not before the first prompt
     from devloop.agent import StepInfo
@@ -92,10 +93,10 @@ class Chat:
         if name in builtin:
             return builtin[name](arg)
         custom = self.custom_prompt(name[1:], arg)
-        if custom is not None:
+        if custom:
             self.turn(custom)
-            return None
-        self.ui.say(f"{name}: no such command (/help lists them)")
+        elif custom is None:
+            self.ui.say(f"{name}: no such command (/help lists them)")
         return None
 
     # -- a turn -----------------------------------------------------------------------------------
@@ -342,10 +343,14 @@ class Chat:
         if not COMMAND_NAME.fullmatch(name):
             return None
         rel = f".devloop/commands/{name}.md"
-        try:
-            with SafeRoot(self.repo) as root:
-                text = root.read_text(rel, max_bytes=64_000, shown=rel)
-        except (SafeFSError, OSError):
+        try:  # the file the user put there: no link followed (one could lead to a file the model wrote)
+            text = read_without_links(self.repo, rel, 64_000).decode("utf-8", "replace")
+        except SafeFSError as e:
+            if e.errno == errno.ELOOP:
+                self.ui.say(f"/{name}: {rel} goes through a symbolic link: not run", style="red")
+                return ""
+            return None
+        except OSError:
             return None
         return (
             text.replace("$ARGUMENTS", arg) if "$ARGUMENTS" in text else f"{text.rstrip()}\n\n{arg}".rstrip()

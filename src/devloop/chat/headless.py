@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -85,10 +86,13 @@ def run_turn(
     policy_before = policy_bytes(repo)
     settings_file = repo / "devloop.toml"
     settings_before = file_bytes(settings_file)
+    made = held_dir(repo / ".devloop") if agent.sandbox == "bwrap" else None
     try:
         result = agent.run(repo, task, Path(turn.run_dir), in_place=True, on_step=on_step, ask=ask,
                            hide=[checkpoints.gitdir.parent], protect=[repo / ".git", repo / ".devloop", settings_file])  # fmt: skip
     finally:
+        if made is not None:
+            release_dir(made)
         take_back(repo, owner.st_uid, owner.st_gid)
         if (warning := keep_policy_file(repo, checkpoints.gitdir.parent, policy_before)) and on_warning:
             on_warning(warning)
@@ -99,6 +103,24 @@ def run_turn(
     session.turns.append(turn)
     session.save()
     return result
+
+
+def held_dir(path: Path) -> Path | None:
+    """Make the missing directory `path` (empty) so that the sandbox can bind it read-only: a path that
+    does not exist cannot be bound, and the model could then create it (.devloop/commands/NAME.md, a
+    prompt the user may later run as their own). The directory made, or None when `path` was there."""
+    try:
+        path.mkdir(mode=0o755)
+    except FileExistsError:
+        return None
+    return path
+
+
+def release_dir(path: Path) -> None:
+    """Remove the directory held_dir made, unless the user put something there meanwhile (approvals
+    saved during the turn): the sandbox saw it read-only, so nothing in it is the model's."""
+    with contextlib.suppress(OSError):
+        path.rmdir()
 
 
 HISTORY_SHARE = 0.5
