@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -32,6 +33,7 @@ from devloop.runtime import Runtime, get_runtime, resolve_sandbox
 from devloop.runtime.identity import take_back
 from devloop.runtime.limits import sandbox_limits
 from devloop.runtime.sandbox_env import parse_env_assignments
+from devloop.runtime.shell import PersistentShell
 from devloop.runtime.stale import disown
 from devloop.session_settings import (
     LimitSettings,
@@ -275,10 +277,12 @@ class Session:
         ask: Callable[[Any, Any], bool] | None = None,
         environment: RepoEnvironment | None = None,
         protect: Sequence[Path] = (),
+        cancel: threading.Event | None = None,
     ) -> RunResult:
         """Run the agent on `repo` for `issue` and write the run directory `output`; never raises.
         `protect`: paths inside the tree the sandbox may read but not write (bwrap), and that the editor
-        (on the host) never writes into, whatever link leads there."""
+        (on the host) never writes into, whatever link leads there. `cancel`: set from another thread, it
+        interrupts the run as Ctrl-C does (exit status `interrupted`)."""
         started = time.monotonic()
         output.mkdir(parents=True, exist_ok=True)
         traj = Trajectory(output / "trajectory.jsonl")
@@ -298,6 +302,9 @@ class Session:
             )
             agent = self.agent(ws, runtime, loop, traj, ask, on_step, mcp.start() if mcp else ())
             agent.ctx.protected = _inside(ws.root, protect)
+            agent.cancel = cancel
+            if isinstance(runtime, PersistentShell):
+                runtime.cancel = cancel
             system, task = render_prompts(
                 self.groups.tools,
                 issue,

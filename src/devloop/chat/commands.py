@@ -114,19 +114,30 @@ class Chat:
         n = len(self.session.turns) + 1
         from devloop.chat.headless import run_turn
 
+        cancel = threading.Event()
+
+        def shown(delta: str) -> None:  # an abandoned reply may still be arriving: not shown
+            if not cancel.is_set():
+                self.ui.stream(delta)
+
         def work() -> Any:
             return run_turn(self.repo, prompt, self.settings, self.session, self.checkpoints, ask=self.asker,
-                            on_text=self.ui.stream, on_step=self.on_step, context=context, images=files.images,
-                            interactive=True, on_warning=lambda w: self.ui.say(f"warning: {w}", style="yellow"))  # fmt: skip
+                            on_text=shown, on_step=self.on_step, context=context, images=files.images,
+                            interactive=True, on_warning=lambda w: self.ui.say(f"warning: {w}", style="yellow"),
+                            cancel=cancel)  # fmt: skip
 
         try:
-            result = self.ui.run(work)
+            result = self.ui.run(work, cancel.set)
         except ValueError as e:  # a setting or policy file the turn could not start with
             self.ui.say(str(e), style="red")
             return
         self.ui.end_stream()
         if result.exit_status == "finished":
             self.ui.markdown(result.reason)
+        elif result.exit_status == "interrupted":
+            self.ui.say(
+                "interrupted: the turn is saved as it stood (/undo takes its edits back)", style="yellow"
+            )
         else:
             self.ui.say(result.reason, style="red")
         tokens = result.prompt_tokens + result.completion_tokens
