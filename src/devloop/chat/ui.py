@@ -125,7 +125,6 @@ class TerminalUI(PlainUI):
     ) -> None:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.history import FileHistory, InMemoryHistory
-        from rich.console import Console
 
         from devloop.chat.completion import MentionCompleter
 
@@ -142,7 +141,7 @@ class TerminalUI(PlainUI):
             erase_when_done=True,
         )  # fmt: skip
         self.questions: PromptSession[str] = PromptSession()
-        self.console = Console(highlight=False, soft_wrap=False, force_terminal=sys.stdout.isatty())
+        self._console: Any = None
         self.queued: list[str] = []
         self._typed = ""
         self._partial = ""
@@ -154,12 +153,26 @@ class TerminalUI(PlainUI):
 
     # -- output (any thread) ----------------------------------------------------------------------
 
+    @property
+    def console(self) -> Any:
+        """rich's Console, made at the first styled print (rich loads then, or in the warm-up thread,
+        not before the first prompt)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(highlight=False, soft_wrap=False, force_terminal=sys.stdout.isatty())
+        return self._console
+
     def _print(self, *renderables: Any, style: str = "") -> None:
         self.console.print(*renderables, style=style or None, markup=False, highlight=False)
 
     def say(self, text: str, style: str = "") -> None:
         self.end_stream()
-        self._print(shown(text), style=style)
+        if style or self._console is not None:
+            self._print(shown(text), style=style)
+        else:  # plain text before anything styled (the banner): no need for rich yet
+            sys.stdout.write(shown(text) + "\n")
+            sys.stdout.flush()
 
     def markdown(self, text: str) -> None:
         from rich.markdown import Markdown
