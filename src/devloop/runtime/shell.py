@@ -249,12 +249,13 @@ class PersistentShell:
             checked = [started]
 
             def tick() -> bool:
-                if self.cancel is not None and self.cancel.is_set():
-                    stop_reason.append("interrupted by the user")
-                    return True
-                if time.monotonic() - checked[0] < LIMIT_CHECK_S:
-                    return False
-                checked[0] = time.monotonic()
+                if self.cancel is not None:  # looked at often; the limits still every LIMIT_CHECK_S
+                    if self.cancel.is_set():
+                        stop_reason.append("interrupted by the user")
+                        return True
+                    if time.monotonic() - checked[0] < LIMIT_CHECK_S:
+                        return False
+                    checked[0] = time.monotonic()
                 reason = self._over_limit(log)
                 if reason:
                     stop_reason.append(reason)
