@@ -168,3 +168,16 @@ def test_square_brackets_in_help_survive_rich_markup() -> None:
     proc = devloop("eval", "--help", env=clean_env(COLUMNS="200", NO_COLOR="1"))
     assert proc.returncode == 0, proc.stderr
     assert "pip install 'devloop[ray]'" in proc.stdout  # not `pip install 'devloop'`
+
+
+def test_help_stays_rich_after_the_commands_were_registered_on_app() -> None:
+    # Tests that drive `app` with CliRunner call _register() first; in the same process (an xdist worker
+    # that happened to run one earlier) the help tests above then read the plain-text copies, with the rich
+    # escapes showing. This order, made on purpose, is the one that load-dependent scheduling produced.
+    from devloop.cli import _register
+
+    _register()
+    test_help_shows_the_real_defaults_and_flags_take_no_value()
+    test_square_brackets_in_help_survive_rich_markup()
+    proc = devloop("eval", "--help", env=clean_env(COLUMNS="200", NO_COLOR="1"))
+    assert "\\[default" not in proc.stdout

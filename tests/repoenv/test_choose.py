@@ -136,3 +136,62 @@ def test_lock_and_requirement_files_are_read_as_declared(tmp_path: Path) -> None
         '[tool.poetry.dependencies]\npython = "^3.9"\nrequests = "^2.31"\nidna = {version = "3.4"}\n'
     )
     assert pyproject_requirements(pyproject) == ["attrs", "pytest", "ruff", "requests>=2.31", "idna==3.4"]
+
+
+def planted_venv(repo: Path, marker: Path) -> Path:
+    """A .venv as a patch could write it: a real pyvenv.cfg naming this interpreter's installation, and a
+    bin/python and a .pth file that would each leave `marker` if anything ran them."""
+    venv = repo / ".venv"
+    major_minor = ".".join(map(str, sys.version_info[:2]))
+    site = venv / "lib" / f"python{major_minor}" / "site-packages"
+    site.mkdir(parents=True)
+    (site / "evil.pth").write_text(f"import pathlib; pathlib.Path({str(marker)!r}).write_text('pth')\n")
+    home = Path(sys.base_prefix) / "bin"
+    version = ".".join(map(str, sys.version_info[:3]))
+    (venv / "pyvenv.cfg").write_text(f"home = {home}\nversion = {version}\n")
+    (venv / "bin").mkdir()
+    python = venv / "bin" / "python"
+    python.write_text(f'#!/bin/sh\necho ran > {marker}\nexec {home}/python3 "$@"\n')
+    python.chmod(0o755)
+    return venv
+
+
+def test_a_venv_in_the_users_tree_is_read_never_run_on_the_host(tmp_path: Path) -> None:
+    repo, marker = tmp_path / "repo", tmp_path / "ran-on-the-host"
+    (repo / ".git").mkdir(parents=True)
+    venv = planted_venv(repo, marker)
+    chosen = choose(repo, tmp_path)
+    assert not marker.exists()
+    assert (chosen.kind, chosen.venv, chosen.version) == (
+        "repo_venv",
+        venv,
+        ".".join(map(str, sys.version_info[:3])),
+    )
+    assert Path(sys.base_prefix) / "lib" in chosen.read_only()  # the installation the sandbox needs
+    # Activated, or put on PATH, it is still only read.
+    activated = {"VIRTUAL_ENV": str(venv), "PATH": f"{venv}/bin:/usr/bin:/bin"}
+    assert choose(repo, tmp_path, environ=activated).kind in ("virtual_env", "repo_venv")
+    (venv / "pyvenv.cfg").write_text("home = /nonexistent\nversion = 3.11.7\n")  # not a venv: skipped
+    fallen = choose(repo, tmp_path, environ={"PATH": f"{venv}/bin:/usr/local/bin:/usr/bin:/bin"})
+    assert fallen.kind == "path" and not fallen.python.is_relative_to(repo)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        "version = 3.11.7\n",  # no home
+        "home = bin\nversion = 3.11.7\n",  # not absolute
+        f"home = {Path(sys.base_prefix) / 'bin'}\n",  # no version
+        "home = {fake}\nversion = 3.11.7\n",  # an interpreter with no standard library beside it
+    ],
+)
+def test_read_venv_accepts_only_a_cfg_naming_a_real_installation(tmp_path: Path, cfg: str) -> None:
+    from devloop.repoenv.model import read_venv
+
+    venv = planted_venv(tmp_path, tmp_path / "marker")
+    fake = tmp_path / "fake" / "bin"
+    fake.mkdir(parents=True)
+    (fake / "python3").write_text("")
+    (venv / "pyvenv.cfg").write_text(cfg.format(fake=fake))
+    assert read_venv(venv) is None

@@ -124,17 +124,16 @@ def waiter() -> object:
     return wait_until
 
 
-# Where a directory the sandbox can see (read-only, at the same path) may be made: not under the private
-# /tmp, /var/tmp and /run, nor HOME.
-_VISIBLE_PARENTS = (Path("/var/lib"), Path("/srv"), Path("/opt"), Path("/var/cache"))
+# Where a directory the sandbox can see (read-only, at the same path) may be made: inside the system paths it
+# shows, not under the private /tmp, /var/tmp and /run, nor HOME.
+_VISIBLE_PARENTS = (Path("/usr/local/share"), Path("/usr/local"), Path("/etc"))
+# Where services keep their state (sockets among it), which the sandbox does not show at all.
+_STATE_PARENTS = (Path("/var/lib"), Path("/srv"), Path("/opt"), Path("/var/cache"))
 
 
-@pytest.fixture
-def visible_dir() -> Iterator[Path]:
-    """A fresh host directory (mode 0755) outside every directory the sandbox hides, so an attack can name
-    host files that are really there inside; removed afterwards. Skipped where none can be made."""
+def _host_dir(parents: tuple[Path, ...], why: str) -> Iterator[Path]:
     hidden = [*PRIVATE_DIRS, *real_homes()]
-    for parent in _VISIBLE_PARENTS:
+    for parent in parents:
         if parent.is_dir() and os.access(parent, os.W_OK) and not any(is_under(parent, h) for h in hidden):
             path = Path(tempfile.mkdtemp(prefix="devloop-escape-", dir=parent))
             path.chmod(0o755)
@@ -143,4 +142,19 @@ def visible_dir() -> Iterator[Path]:
             finally:
                 shutil.rmtree(path, ignore_errors=True)
             return
-    pytest.skip("no directory outside /tmp, /run and HOME is writable here")
+    pytest.skip(f"no directory {why} is writable here")
+
+
+@pytest.fixture
+def visible_dir() -> Iterator[Path]:
+    """A fresh host directory (mode 0755) that the sandbox shows read-only (under /usr/local or /etc), so
+    an attack can name host files that are really there inside; removed afterwards. Skipped where none
+    can be made."""
+    yield from _host_dir(_VISIBLE_PARENTS, "under /usr/local or /etc")
+
+
+@pytest.fixture
+def state_dir() -> Iterator[Path]:
+    """A fresh host directory (mode 0755) where services keep state (/var/lib, /srv, /opt...), outside
+    every path the sandbox shows; removed afterwards. Skipped where none can be made."""
+    yield from _host_dir(_STATE_PARENTS, "under /var/lib, /srv, /opt or /var/cache")

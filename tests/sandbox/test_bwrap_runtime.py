@@ -189,6 +189,54 @@ def test_argv_masks_homes_and_rebinds_only_below_them(tmp_path: Path) -> None:
     assert argv[argv.index("--") + 1 :][:4] == ["bash", "--noprofile", "--norc", "-c"]
     net = bwrap_argv("bwrap", root=tmp_path, scratch=tmp_path, home=home, allow_network=True)
     assert "--unshare-net" not in net
+    # Only the system's paths are shown as they are: never the whole root, /var, /srv or /opt.
+    shown = {argv[i + 1] for i, word in enumerate(argv) if word == "--ro-bind"}
+    assert "/" not in shown and "/usr" in shown and not shown & {"/var", "/var/lib", "/srv", "/opt", "/mnt"}
+    assert argv[argv.index("--chdir") - 2 :][:2] == ["--remount-ro", "/"]  # after the last mount point
+
+
+def test_host_sockets_in_reads_the_table_and_keeps_only_shown_read_only_sockets(tmp_path: Path) -> None:
+    import socket
+
+    shown, private = tmp_path / "shown", tmp_path / "shown" / "private"
+    private.mkdir(parents=True)
+    (tmp_path / "link").symlink_to(shown)
+    listeners = []
+    for path in (shown / "a b.sock", private / "p.sock", tmp_path / "elsewhere.sock"):
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(str(path))
+        listeners.append(listener)
+    (shown / "plain.txt").write_text("not a socket")
+    table = tmp_path / "unix"
+    rows = [
+        "Num       RefCount Protocol Flags    Type St Inode Path",
+        *(
+            f"0000: 00000002 00000000 00010000 0001 01 1{i} {p}"
+            for i, p in enumerate(
+                [
+                    shown / "a b.sock",
+                    private / "p.sock",
+                    tmp_path / "elsewhere.sock",
+                    shown / "plain.txt",
+                    shown / "gone.sock",
+                    tmp_path / "link" / "a b.sock",
+                    "@abstract",
+                    shown / "a b.sock",
+                ]
+            )
+        ),
+        "0000: 00000002 00000000 00000000 0001 03 99",  # unnamed
+    ]
+    table.write_text("\n".join(rows) + "\n")
+    from devloop.runtime.bwrap_argv import host_sockets_in
+
+    try:
+        found = host_sockets_in([shown, tmp_path / "link"], hidden=[private], table=table)
+    finally:
+        for listener in listeners:
+            listener.close()
+    assert found == [shown / "a b.sock"]  # not the private one, nor one outside, nor through a link
+    assert host_sockets_in([shown], table=tmp_path / "missing") == []
 
 
 def test_sandbox_env_allowlist() -> None:
@@ -255,3 +303,72 @@ def test_multiprocessing_locks_work_and_cgroup_v1_shares_do_not_read_as_one_cpu(
     code = "import multiprocessing as m; m.Lock(); import os; print('lock ok', os.listdir('/sys/fs/cgroup'))"
     result = shell.run(f"{shlex.quote(sys.executable)} -c {shlex.quote(code)}", 30)
     assert result.exit_code == 0 and "lock ok []" in result.output, result.output
+
+
+_OWN_SOCKETS = """
+import asyncio, multiprocessing, os, socket, sys, tempfile
+where = sys.argv[1]
+for place in ("/tmp", "/var/tmp", where):
+    path = os.path.join(tempfile.mkdtemp(dir=place), "s.sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen(1)
+    client = socket.socket(socket.AF_UNIX)
+    client.connect(path)
+    conn, _ = server.accept()
+    client.sendall(b"ping")
+    assert conn.recv(4) == b"ping"
+    print("stream ok", place == where or place)
+dgram = os.path.join(tempfile.mkdtemp(), "d.sock")
+receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+receiver.bind(dgram)
+socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"x", dgram)
+assert receiver.recv(1) == b"x"
+a, b = socket.socketpair()
+a.sendall(b"pair")
+assert b.recv(4) == b"pair"
+
+async def main():
+    path = os.path.join(tempfile.mkdtemp(), "a.sock")
+    async def echo(reader, writer):
+        writer.write(await reader.readline())
+        await writer.drain()
+        writer.close()
+    server = await asyncio.start_unix_server(echo, path)
+    reader, writer = await asyncio.open_unix_connection(path)
+    writer.write(b"hi\\n")
+    line = await reader.readline()
+    server.close()
+    return line
+
+assert asyncio.run(main()) == b"hi\\n"
+with multiprocessing.Manager() as manager:  # a listener on a unix socket the program makes
+    shared = manager.dict(a=1)
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        assert pool.map(abs, [-1, -2]) == [1, 2]
+    print("all ok", shared["a"])
+"""
+
+
+@needs_bwrap
+def test_the_programs_own_unix_sockets_work(shell: BwrapRuntime) -> None:
+    # Test suites make unix sockets of their own (servers in /tmp, asyncio, multiprocessing's manager and
+    # pools, socketpair): hiding the host's sockets must leave all of them working.
+    shell.run("mkdir here", 5)  # the workspace, as the sandbox's user
+    code = shlex.quote(_OWN_SOCKETS)
+    result = shell.run(f"{shlex.quote(sys.executable)} -c {code} {shell.root / 'here'}", 60)
+    assert result.exit_code == 0, result.output
+    assert result.output.split() == [
+        "stream",
+        "ok",
+        "/tmp",
+        "stream",
+        "ok",
+        "/var/tmp",
+        "stream",
+        "ok",
+        "True",
+        "all",
+        "ok",
+        "1",
+    ]

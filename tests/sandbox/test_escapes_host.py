@@ -261,21 +261,38 @@ def test_host_unix_sockets(sandbox: BwrapRuntime, visible_dir: Path, escape) -> 
             assert not connected(sandbox, listener, str(visible_dir / "service.sock"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: a world-writable unix socket outside /tmp, /run and HOME is reachable:"
-    " a read-only mount does not stop connect(); see the report",
-)
-def test_world_writable_socket_outside_hidden_dirs(sandbox: BwrapRuntime, visible_dir: Path, escape) -> None:
+def test_world_writable_socket_outside_the_system_paths(
+    sandbox: BwrapRuntime, state_dir: Path, escape
+) -> None:
+    path = state_dir / "open.sock"
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(path))
+        path.chmod(0o777)  # a read-only mount would not stop connect(): the directory must not be there
+        listener.listen(1)
+        with escape(
+            "connect to a world-writable unix socket (/var/lib/...)",
+            by="only system paths shown (no /var, /srv, /opt...)",
+        ):
+            assert not connected(sandbox, listener, str(path))
+            assert "No such file or directory" in sandbox.run(f"ls {state_dir}", 5).output
+
+
+def test_world_writable_socket_in_a_shown_system_path(workspace: Path, visible_dir: Path, escape) -> None:
     path = visible_dir / "open.sock"
     with socket.socket(socket.AF_UNIX) as listener:
         listener.bind(str(path))
         path.chmod(0o777)
         listener.listen(1)
-        with escape(
-            "connect to a world-writable unix socket (/var/lib/...)", by="nothing: read-only is not enough"
+        with (
+            BwrapRuntime(workspace, limits=LIMITS) as rt,  # started after the socket was bound
+            escape(
+                "connect to a world-writable unix socket in /usr/local, /etc",
+                by="covered by /dev/null inside",
+            ),
         ):
-            assert not connected(sandbox, listener, str(path))
+            assert not connected(rt, listener, str(path))
+            # The directory is there; the socket's name now is /dev/null's.
+            assert rt.run(f"ls -l {path}", 5).output.startswith("crw")
 
 
 def test_no_devices(sandbox: BwrapRuntime, workspace: Path, escape) -> None:

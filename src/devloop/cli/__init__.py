@@ -49,12 +49,13 @@ class _LazyGroup(typer.core.TyperGroup):
         return [*COMMANDS, *(name for name in self.commands if name not in COMMANDS)]
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        if cmd_name in self.commands:  # registered eagerly (_register)
-            return self.commands[cmd_name]
         if cmd_name not in COMMANDS:
-            return None
+            return self.commands.get(cmd_name)
         if self._listing:
             return typer.core.TyperCommand(name=cmd_name, help=COMMANDS[cmd_name][1])
+        # Never the copy _register() put on `app`: that one is built with the root's plain-text help, where
+        # the texts' rich escapes (\[default: ...]) would show; once registered in a process, every later
+        # `devloop CMD --help` in it would print them.
         return _load(cmd_name)
 
     def format_help(self, ctx: Any, formatter: Any) -> None:

@@ -24,6 +24,7 @@ from devloop.repoenv.model import (
     devloop_prefix,
     prefix_parts,
     probe,
+    read_venv,
 )
 
 
@@ -108,16 +109,25 @@ def _detected(repo: Path, environ: dict[str, str], cache_dir: Path | None) -> Re
     theirs = (
         active and Path(active).is_absolute() and (own is None or Path(active).resolve() != own.resolve())
     )
+    tops = _up_to_git_top(repo)
     if theirs and (
-        found := _from_venv(Path(active), "virtual_env", "the active VIRTUAL_ENV", repo, cache_dir)
+        found := _from_venv(
+            Path(active),
+            "virtual_env",
+            "the active VIRTUAL_ENV",
+            repo,
+            cache_dir,
+            run=not any(Path(active).absolute().is_relative_to(top) for top in tops),
+        )
     ):
         return found
-    for top in _up_to_git_top(repo):  # a package inside a larger repository: its venv may sit at the top
+    for top in tops:  # a package inside a larger repository: its venv may sit at the top
         for name in (".venv", "venv"):
             here = top / name
             why = f"the repo's {name}" if top == repo else f"the {name} of {top}"
+            # In the user's tree, which an applied patch may have written: read, never run on the host.
             if (here / "pyvenv.cfg").is_file() and (
-                found := _from_venv(here, "repo_venv", why, repo, cache_dir)
+                found := _from_venv(here, "repo_venv", why, repo, cache_dir, run=False)
             ):
                 return found
     version = _wanted_version(repo, environ)
@@ -193,10 +203,14 @@ def _on_path(repo: Path, environ: dict[str, str], cache_dir: Path | None) -> Rep
     """The first python3 (or python) on PATH, devloop's own venv left out; a shim (pyenv, asdf, a
     wrapper script) is run once and replaced by the binary it runs."""
     own = devloop_prefix()
+    tops = _up_to_git_top(repo)
     entries = [
         e
         for e in environ.get("PATH", "").split(os.pathsep)
-        if e and not (own is not None and Path(e) in (own / "bin", own.resolve() / "bin"))
+        if e
+        and Path(e).is_absolute()
+        and not (own is not None and Path(e) in (own / "bin", own.resolve() / "bin"))
+        and not any(Path(e).is_relative_to(top) for top in tops)  # the user's tree: never run on the host
     ]
     for name in ("python3", "python"):
         exe = shutil.which(name, path=os.pathsep.join(entries))
@@ -218,10 +232,14 @@ def _shim_note(given: Path, interp: Interpreter, what: str) -> str:
 
 
 def _from_venv(
-    venv: Path, kind: str, reason: str, repo: Path, cache_dir: Path | None
+    venv: Path, kind: str, reason: str, repo: Path, cache_dir: Path | None, *, run: bool = True
 ) -> RepoEnvironment | None:
+    """The environment of the venv at `venv`; `run`: ask its python (one the user named, or made outside
+    the repository), else read its pyvenv.cfg (one in the user's tree: see read_venv)."""
     python = venv / "bin" / "python"
-    interp = probe(python) if python.exists() else None
+    if not python.exists():
+        return None
+    interp = probe(python) if run else read_venv(venv)
     if interp is None:
         return None
     mounts = [venv, *prefix_parts(interp.base_prefix), *_base_links(venv)]

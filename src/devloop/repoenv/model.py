@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -59,6 +60,38 @@ def probe(python: Path | str) -> Interpreter | None:
     return Interpreter(
         Path(data["executable"]), Path(data["prefix"]), Path(data["base_prefix"]), str(data["version"])
     )
+
+
+def read_venv(venv: Path) -> Interpreter | None:
+    """What the venv at `venv` is, read from its files without running anything in it: a venv in the
+    user's tree may be the model's (`--apply` writes whatever the patch holds), and running its python on
+    the host would run the model's code (the interpreter itself, a .pth file, or a standard library its
+    pyvenv.cfg `home` points at). None unless pyvenv.cfg names an absolute `home` holding an interpreter
+    of its version, with that version's standard library beside it, and bin/python exists."""
+    try:
+        text = (venv / "pyvenv.cfg").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    cfg: dict[str, str] = {}
+    for line in text.splitlines():
+        key, eq, value = line.partition("=")
+        if eq:
+            cfg[key.strip().lower()] = value.strip()
+    home = Path(cfg.get("home", ""))
+    # `python -m venv` writes version, virtualenv and uv version_info (3.12.1, 3.11.7.final.0).
+    found = re.match(r"(\d+)\.(\d+)\.(\d+)", cfg.get("version") or cfg.get("version_info") or "")
+    if not home.is_absolute() or found is None:
+        return None
+    major_minor = f"{found[1]}.{found[2]}"
+    names = (f"python{major_minor}", "python3", "python")
+    if not any((home / name).is_file() for name in names):
+        return None
+    if not (home.parent / "lib" / f"python{major_minor}" / "os.py").is_file():
+        return None
+    python = venv / "bin" / "python"
+    if not python.exists():  # a link to an interpreter that is gone: a broken venv
+        return None
+    return Interpreter(python, venv, home.parent, ".".join(found.groups()))
 
 
 def devloop_prefix() -> Path | None:

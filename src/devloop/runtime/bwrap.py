@@ -1,6 +1,6 @@
 """The bubblewrap runtime: the persistent shell inside a `bwrap` sandbox.
 
-Inside, the root filesystem is read-only; the workspace (and the shell's scratch dir) are read-write at
+Inside, only the system's paths (bwrap_argv.SYSTEM_PATHS: /usr, /etc, /lib...) are shown, read-only; the workspace (and the shell's scratch dir) are read-write at
 their host paths; /tmp, /var/tmp and /run are private and empty; HOME is a fresh empty tmpfs at the host
 home's path, so the user's files, ssh keys and cloud credentials are invisible; there is no network
 unless allowed; processes live in their own PID, IPC, UTS and user namespaces with every capability

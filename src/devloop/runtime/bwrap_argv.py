@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import stat
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,6 +21,18 @@ from devloop.runtime.sandbox_env import is_under, outermost
 INSTALL_HINT = "install the Debian/Ubuntu package `bubblewrap` (apt-get install bubblewrap)"
 # Host paths replaced by empty private ones inside the sandbox (besides HOME).
 PRIVATE_DIRS: tuple[Path, ...] = (Path("/tmp"), Path("/var/tmp"), Path("/run"))
+# The only parts of the host's root shown as they are (read-only): the system's programs, libraries and
+# configuration, and /sys. A read-only mount does not stop connect(2) on a unix socket file, so a directory
+# that holds services' state (/var, /srv, /opt, /mnt, /media, /home, other top-level dirs) is absent unless
+# a caller binds a path in it (the workspace, a venv, a PATH entry). Top-level links (bin -> usr/bin) are
+# made as links.
+SYSTEM_PATHS: tuple[Path, ...] = tuple(
+    Path(p)
+    for p in ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/nix/store", "/sys")
+)
+# The host's table of bound unix sockets (its network namespace's): those lying in a read-only path the
+# sandbox shows are covered by /dev/null inside, so connect(2) on them is refused.
+HOST_UNIX_SOCKETS = Path("/proc/net/unix")
 _PROBE_TIMEOUT_S = 10.0
 
 
@@ -121,7 +134,23 @@ def bwrap_argv(
             argv.append("--disable-userns")
     if not allow_network:
         argv.append("--unshare-net")
-    argv += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    shown = system_view()
+    for path in shown:
+        if path.is_symlink():
+            argv += ["--symlink", os.readlink(path), str(path)]
+        else:
+            argv += ["--ro-bind", str(path), str(path)]
+    shown = [p for p in shown if not p.is_symlink()]
+    links = [
+        link
+        for link in (Path("/var/run"), Path("/var/lock"))  # usually links into /run, which is private
+        if link.is_symlink() and is_under(Path("/var", os.readlink(link)).resolve(), Path("/run"))
+    ]
+    if links:  # bwrap would make /var 0700 and root's, and /var/tmp lies in it
+        argv += [*(["--perms", "0755"] if demote else []), "--dir", "/var"]
+    for link in links:
+        argv += ["--symlink", os.readlink(link), str(link)]
+    argv += ["--dev", "/dev", "--proc", "/proc"]
     if not (demote and nested_userns):  # else the inner bwrap, which must first write its own userns limit
         argv += ["--ro-bind", "/proc/sys", "/proc/sys"]
     tmpfs = [
@@ -130,9 +159,6 @@ def bwrap_argv(
         "--tmpfs",
     ]
     masked = [*PRIVATE_DIRS]
-    var_run = Path("/var/run")
-    if var_run.is_dir() and not var_run.is_symlink():  # usually a link to /run; a real one may hold sockets
-        masked.append(var_run)
     masked += [h for h in hidden_homes if h not in masked]
     tmpfs_roots = [path for path in outermost(masked) if path.is_dir()]
     for path in tmpfs_roots:
@@ -147,9 +173,14 @@ def bwrap_argv(
     elif home not in masked:
         argv += ["--dir", str(home)]
     hidden = [*masked, home]
-    # Only strict descendants of hidden dirs: a PATH entry equal to HOME (or above it) must not undo the mask.
+    # Shown again: what lies under a hidden dir or outside the system's paths, but only strict descendants
+    # of hidden dirs: a PATH entry equal to HOME (or above it, or /) must not undo a mask.
+    ro_binds = list(ro_binds)
     visible_again = [
-        p for p in ro_binds if any(is_under(p, m) for m in hidden) and not any(is_under(m, p) for m in hidden)
+        p
+        for p in ro_binds
+        if (any(is_under(p, m) for m in hidden) or not any(is_under(p, s) for s in shown))
+        and not any(is_under(m, p) for m in hidden)
     ]
     if allow_network:  # DNS: resolv.conf often points into /run (systemd-resolved)
         resolv = Path("/etc/resolv.conf").resolve()
@@ -158,15 +189,19 @@ def bwrap_argv(
     made: set[Path] = set()
 
     def bind(flag: str, path: Path) -> None:
-        # bwrap makes missing mount points 0700 and root's: a demoted user could not walk through them.
+        # bwrap makes missing mount points 0700 and root's, in a private tmpfs and in the sandbox's own
+        # root alike: a demoted user could not walk through them.
         if demote:
             for parent in reversed(path.parents):
-                if parent not in made and any(is_under(parent, t) and parent != t for t in tmpfs_roots):
+                in_tmpfs = any(is_under(parent, t) and parent != t for t in tmpfs_roots)
+                in_root = parent != Path("/") and not any(is_under(parent, s) for s in [*shown, *tmpfs_roots])
+                if parent not in made and (in_tmpfs or in_root):
                     made.add(parent)
                     argv.extend(["--perms", "0755", "--dir", str(parent)])
         argv.extend([flag, str(path.resolve()), str(path)])
 
-    for path in outermost(p for p in visible_again if p.exists()):
+    read_only = [p for p in outermost(p for p in visible_again if p.exists())]
+    for path in read_only:
         if not is_under(path, root) and not (scratch is not None and is_under(path, scratch)):
             bind("--ro-bind", path)
     bind("--bind" if root_writable else "--ro-bind", root)
@@ -180,6 +215,10 @@ def bwrap_argv(
     for path in ro_inside:
         if os.path.lexists(path) and not os.path.islink(path):
             bind("--ro-bind", Path(path))
+    writable = [root, *([scratch / "out"] if scratch is not None else []), *(Path(p) for p in rw_binds)]
+    for sock in host_sockets_in([*shown, *read_only], hidden=[*tmpfs_roots, *writable]):
+        argv += ["--ro-bind", "/dev/null", str(sock)]
+    argv += ["--remount-ro", "/"]  # the sandbox's own root (a tmpfs holding the mount points)
     if not demote:
         argv += ["--chdir", str(root), "--"]
     else:
@@ -223,6 +262,44 @@ def bwrap_argv(
         else:
             argv += ["env", f"--chdir={root}"]
     return argv + (limits or Limits()).wrapper_argv()
+
+
+def system_view(candidates: Iterable[Path] = SYSTEM_PATHS) -> list[Path]:
+    """The SYSTEM_PATHS this host has (a top-level link counts: it is made as a link)."""
+    return [p for p in candidates if p.is_symlink() or p.is_dir()]
+
+
+def host_sockets_in(
+    shown: Iterable[Path], *, hidden: Iterable[Path] = (), table: Path = HOST_UNIX_SOCKETS
+) -> list[Path]:
+    """Unix sockets bound on this host (its network namespace's table) whose files lie in a read-only
+    path the sandbox shows and not in a private or writable one, each still a socket file at a path with
+    no link in it. Covering these with /dev/null is all that can be done on a kernel whose Landlock has
+    no right for connect(2) to a pathname socket (that came with Landlock ABI 9): sockets bound later,
+    or in another network namespace, are not in the table."""
+    shown, hidden = list(shown), list(hidden)
+    try:
+        lines = table.read_text(errors="replace").splitlines()[1:]
+    except OSError:
+        return []
+    found: list[Path] = []
+    for line in lines:
+        fields = line.split(None, 7)
+        if len(fields) < 8 or not fields[7].startswith("/"):
+            continue  # unnamed or abstract (those live in the network namespace, which is the sandbox's own)
+        path = Path(fields[7])
+        if (
+            path in found
+            or not any(is_under(path, s) for s in shown)
+            or any(is_under(path, h) for h in hidden)
+        ):
+            continue
+        try:
+            if stat.S_ISSOCK(os.lstat(path).st_mode) and os.path.realpath(path.parent) == str(path.parent):
+                found.append(path)
+        except OSError:
+            continue
+    return found
 
 
 @functools.lru_cache(maxsize=4)
