@@ -297,3 +297,19 @@ def test_a_plain_run_does_not_import_the_sdk(tmp_path) -> None:
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert seen == {"code": 0, "sdk": False} or seen == {"code": None, "sdk": False}, proc.stderr
     assert json.loads((tmp_path / "out" / "result.json").read_text())["exit_status"] == "finished"
+
+
+def test_tls_settings_by_url_and_proxy(monkeypatch) -> None:
+    import ssl
+
+    from devloop.models.http import _tls
+
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    assert _tls("https://api.example.com/v1") is True  # the CA bundle, as the SDK
+    bare = _tls("http://127.0.0.1:8000/v1")
+    # No trust anchors, but verification on: a TLS handshake could only fail, never pass unchecked.
+    assert isinstance(bare, ssl.SSLContext) and bare.verify_mode == ssl.CERT_REQUIRED and bare.check_hostname
+    assert bare.get_ca_certs() == []
+    monkeypatch.setenv("HTTP_PROXY", "https://proxy.example:3128")
+    assert _tls("http://10.0.0.2:8000/v1") is True  # through a proxy TLS may be spoken: the bundle
