@@ -1,8 +1,8 @@
 """Scaffold overhead: devloop and mini-swe-agent doing the same work, each as a ratio to the floor.
 
 The work, per step: one chat-completion call to a local OpenAI-compatible scripted server over HTTP
-(both agents through the `openai` SDK: devloop's own client, and for mini-swe-agent a model class that
-sends its messages with the SDK and reads the tool call back), then one bash command whose output is
+(devloop through its own client, plain requests on httpx; mini-swe-agent through a model class that
+sends its messages with the `openai` SDK and reads the tool call back), then one bash command whose output is
 2-5 KB (cat/grep/nl of text files, every fifth step an in-place edit). Both run commands unsandboxed
 in a local shell (devloop `--sandbox none`, mini-swe-agent's LocalEnvironment), each on its own copy of
 the same repository, and each ends by submitting the diff. Each agent does what it always does on top
@@ -24,7 +24,11 @@ replies. `--server thread` runs it in the benchmark's process instead (how earli
 
     pip install mini-swe-agent
     python bench/scaffold_overhead.py [--steps 50 300] [--rounds 3] [--rss] [--server process|thread|both]
-        [--no-mini]
+        [--no-mini] [--sdk-side]
+
+--sdk-side adds devloop with its requests sent through the `openai` SDK's client (as devloop did before
+it sent plain requests on httpx; the SDK's import is done before the clock starts, its client is built
+on the first request as it was with the model): the same run, the transport alone changed.
 
 --rss adds the peak RSS of one `devloop run` process (scripted model) at each length.
 
@@ -236,6 +240,34 @@ def devloop_once(repo: Path, out: Path, cmds: list[str]) -> float:
     return elapsed
 
 
+def _sdk_request(
+    self: Any, method: str, path: str, *, content: bytes | None = None, timeout: float | None = None
+) -> str:
+    """ChatHttp.request through the openai SDK's low-level post, as devloop sent requests before."""
+    import openai
+
+    client = self.__dict__.get("_bench_sdk")
+    if client is None:
+        client = self._bench_sdk = openai.OpenAI(
+            api_key=self.api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0
+        )
+    assert method == "POST"
+    return str(client.post(path, content=content, cast_to=str))
+
+
+def devloop_sdk_once(repo: Path, out: Path, cmds: list[str]) -> float:
+    import openai  # noqa: F401  (imported before the clock, as in a process that already has it)
+
+    from devloop.models.http import ChatHttp
+
+    real = ChatHttp.request
+    ChatHttp.request = _sdk_request  # type: ignore[method-assign,assignment]
+    try:
+        return devloop_once(repo, out, cmds)
+    finally:
+        ChatHttp.request = real  # type: ignore[method-assign]
+
+
 def mini_model(url: str) -> Any:
     """A mini-swe-agent model that asks the scripted server over HTTP, through the openai SDK."""
     import openai
@@ -286,16 +318,24 @@ def devloop_rss_mb(template: Path, tmp: Path, n: int) -> float:
     (base / "s.jsonl").write_text("".join(json.dumps(e) + "\n" for e in script))
     argv = [sys.executable, "-m", "devloop", "run", "--repo", "repo", "--issue", ISSUE, "--sandbox", "none"]
     argv += ["--model", "scripted/s.jsonl", "--output", "out", "--max-iterations", str(n + 10)]
-    proc = subprocess.Popen(argv, cwd=base, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.returncode == 0, f"devloop run exited {proc.returncode}"
+    # Started from a small launcher, not from this process: Linux carries the peak RSS of the address
+    # space a process had before its exec into its own maxrss, and this process is large by now.
+    launcher = (
+        "import resource, subprocess, sys; "
+        "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode; "
+        "print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    launched = subprocess.run(
+        [sys.executable, "-c", launcher, *argv], cwd=base, capture_output=True, text=True, check=True
+    )
+    code, peak_kib = map(int, launched.stdout.split())
+    assert code == 0, f"devloop run exited {code}"
     shutil.rmtree(base)
-    return usage.ru_maxrss / 1024  # KiB on Linux
+    return peak_kib / 1024  # KiB on Linux
 
 
 def measure(
-    template: Path, tmp: Path, n: int, rounds: int, with_mini: bool = True, offset: int = 0
+    template: Path, tmp: Path, n: int, rounds: int, with_mini: bool = True, offset: int = 0, sdk: bool = False
 ) -> dict[str, list[float]]:
     cmds = commands(n)
     bodies = devloop_bodies(template, tmp, cmds)
@@ -303,6 +343,8 @@ def measure(
         "floor": lambda repo, out, cmds: floor_once(repo, out, cmds, bodies),
         "devloop": devloop_once,
     }
+    if sdk:
+        sides["devloop, SDK client"] = devloop_sdk_once
     if with_mini:
         sides["mini-swe-agent"] = mini_once
     times: dict[str, list[float]] = {name: [] for name in sides}
@@ -327,6 +369,7 @@ def main() -> None:
     )
     ap.add_argument("--server", choices=["process", "thread", "both"], default="process")
     ap.add_argument("--no-mini", action="store_true", help="leave mini-swe-agent out (the floor and devloop)")
+    ap.add_argument("--sdk-side", action="store_true", help="add devloop sending through the openai SDK")
     args = ap.parse_args()
     with_mini = not args.no_mini
     if with_mini:
@@ -341,14 +384,18 @@ def main() -> None:
         template = template_repo(Path(tmp) / "template")
         for kind in kinds:
             SERVER["kind"] = kind
-            measure(template, Path(tmp), 5, 1, with_mini)  # warm imports and caches for every side
+            measure(
+                template, Path(tmp), 5, 1, with_mini, sdk=args.sdk_side
+            )  # warm imports and caches for every side
         print("model over local HTTP for every side; commands unsandboxed in a local shell for every side")
         for n in args.steps:
             times: dict[str, dict[str, list[float]]] = {kind: {} for kind in kinds}
             for r in range(args.rounds):  # the server kinds alternate round by round
                 for kind in kinds[r % len(kinds) :] + kinds[: r % len(kinds)]:
                     SERVER["kind"] = kind
-                    for name, ts in measure(template, Path(tmp), n, 1, with_mini, offset=r).items():
+                    for name, ts in measure(
+                        template, Path(tmp), n, 1, with_mini, offset=r, sdk=args.sdk_side
+                    ).items():
                         times[kind].setdefault(name, []).extend(ts)
             for kind in kinds:
                 report(n, args.rounds, kind, times[kind])
@@ -370,6 +417,11 @@ def report(n: int, rounds: int, kind: str, times: dict[str, list[float]]) -> Non
         print(
             f"  {name:<15} {statistics.median(times[name]):7.3f} s  "
             f"{statistics.median(ratios):5.2f}x floor  (spread {min(ratios):.2f}-{max(ratios):.2f})"
+        )
+    if "devloop, SDK client" in times:
+        vs = [d / m for d, m in zip(times["devloop"], times["devloop, SDK client"], strict=True)]
+        print(
+            f"  devloop / devloop with the SDK client {statistics.median(vs):.2f}x  (spread {min(vs):.2f}-{max(vs):.2f})"
         )
     if "mini-swe-agent" in times:
         vs = [d / m for d, m in zip(times["devloop"], times["mini-swe-agent"], strict=True)]
