@@ -12,13 +12,15 @@ from devloop.workspace.gitcmd import _GIT, git, isolated_git_env
 
 
 def _clone_with_changes(repo: Path, dest: Path) -> None:
-    has_head = subprocess.run(
-        [*_GIT, "rev-parse", "--verify", "-q", "HEAD"], cwd=repo, capture_output=True, check=False,
-        env=isolated_git_env(),
-    ).returncode == 0  # fmt: skip
-    if has_head:
+    # HEAD's commit id, or nothing for a repository without commits (one git process for both answers).
+    head = subprocess.run(
+        [*_GIT, "rev-parse", "--verify", "-q", "HEAD^{commit}"], cwd=repo, capture_output=True,
+        check=False, env=isolated_git_env(),
+    )  # fmt: skip
+    commit = head.stdout.decode(errors="replace").strip() if head.returncode == 0 else ""
+    if commit:
         git(repo.parent, "clone", "-q", "--shared", "--no-checkout", str(repo), str(dest))
-        git(dest, "checkout", "-q", "--detach", git(repo, "rev-parse", "HEAD").strip())
+        git(dest, "checkout", "-q", "--detach", commit)
         changes = git(repo, "diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv")
     else:  # a repository without commits: everything is uncommitted
         dest.mkdir(parents=True)
