@@ -313,3 +313,20 @@ def test_tls_settings_by_url_and_proxy(monkeypatch) -> None:
     assert bare.get_ca_certs() == []
     monkeypatch.setenv("HTTP_PROXY", "https://proxy.example:3128")
     assert _tls("http://10.0.0.2:8000/v1") is True  # through a proxy TLS may be spoken: the bundle
+
+
+def test_a_redirect_is_a_status_error_as_with_the_sdk() -> None:
+    # The SDK raises on every status but 2xx (a redirect is not followed); so does devloop's client.
+    import httpx
+
+    from devloop.models.http import ChatHttp, HttpStatusError
+
+    client = ChatHttp("http://127.0.0.1:9/v1", "k", timeout=5)
+    client._client = httpx.Client(
+        base_url="http://127.0.0.1:9/v1/",
+        transport=httpx.MockTransport(lambda r: httpx.Response(301, text="moved")),
+    )
+    with pytest.raises(HttpStatusError) as caught:
+        client.request("POST", "/chat/completions", content=b"{}")
+    assert caught.value.status_code == 301 and caught.value.body == "moved"
+    client.close()

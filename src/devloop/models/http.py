@@ -110,7 +110,7 @@ class ChatHttp:
             raise HttpTimeout() from None
         except Exception as exc:  # the SDK turns every other failure of the exchange into a connection error
             raise HttpConnectionError(str(exc)) from exc
-        if response.status_code >= 400:
+        if not response.is_success:  # as the SDK (httpx's raise_for_status): a redirect is an error too
             raise HttpStatusError(response)
         return response.text
 
