@@ -6,7 +6,8 @@ one POST (and one GET of `/models`). Importing the SDK costs ~0.4 s of CPU (it b
 pydantic models for its types) against ~0.1 s for httpx, the library the SDK itself sends through, and
 each request costs ~0.4 ms less CPU without the SDK's request options and response wrapping. The
 behaviour kept from the SDK: the same headers (bearer key, JSON content type, `OpenAI-Organization` and
-`OpenAI-Project` from the environment as the SDK reads them), the same timeout on every phase, the same
+`OpenAI-Project` from the environment as the SDK reads them; not its `User-Agent`, which names devloop,
+nor its `X-Stainless-*` telemetry), the same timeout on every phase, the same
 connection limits, proxies from the environment, no redirects followed, and the same three kinds of
 failure: a timeout, a connection failure (any other transport error, the cause kept), and a status
 error carrying the status, the decoded body and the response. Streaming (the chat) goes through the SDK.
