@@ -42,6 +42,9 @@ class Agent:
     on_step: Callable[[StepInfo], None] | None = None
     hooks: list[StepHook] = field(default_factory=list)
     condenser: Condenser | None = None  # --condense: the conversation is compacted to fit the window
+    # Set by another thread to interrupt the run (chat's Ctrl-C): a model request is abandoned at once, a
+    # running command stopped by its runtime; the run ends with KeyboardInterrupt, as on SIGINT.
+    cancel: threading.Event | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     steps: int = 0
@@ -100,6 +103,7 @@ class Agent:
                 try:
                     with self._commands_end_by_the_deadline():
                         observations.append(self.toolbox.execute(call, self.ctx))
+                    self._check_cancel()
                 except FormatError as e:
                     error = str(e)
                     observations.append(Observation(error, is_error=True))
@@ -213,10 +217,12 @@ class Agent:
 
     def _request(self, ask: Callable[[], _T]) -> _T:
         """`ask()` (a model request); under --time-limit, given up on (Stop) when the time runs out
-        mid-reply. The abandoned request ends when the run closes the model's client."""
+        mid-reply, and with `cancel`, as soon as it is set. The abandoned request ends when the run
+        closes the model's client."""
         remaining = self._remaining()
-        if remaining is None:
+        if remaining is None and self.cancel is None:
             return ask()
+        self._check_cancel()
         box: list[_T | BaseException] = []
 
         def call() -> None:
@@ -227,7 +233,11 @@ class Agent:
 
         worker = threading.Thread(target=call, daemon=True, name="devloop-model-call")
         worker.start()
-        worker.join(max(remaining, 0.0))
+        deadline = None if remaining is None else time.monotonic() + max(remaining, 0.0)
+        while worker.is_alive() and (deadline is None or time.monotonic() < deadline):
+            self._check_cancel()
+            worker.join(0.05 if deadline is None else max(0.0, min(0.05, deadline - time.monotonic())))
+        self._check_cancel()
         if not box:
             raise Stop(
                 ExitStatus.TIME_LIMIT,
@@ -236,6 +246,10 @@ class Agent:
         if isinstance(box[0], BaseException):
             raise box[0]
         return box[0]
+
+    def _check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise KeyboardInterrupt
 
     def _record(self, info: StepInfo, completion: Completion, t_model: float, t_tools: float) -> Stop | None:
         """Let the hooks act on the step, write it to the trajectory (with the patch as it stands), tell

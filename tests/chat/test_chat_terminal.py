@@ -140,3 +140,64 @@ def test_a_reply_streams_as_it_arrives_and_typing_stays_live(tmp_path: Path, rep
     print(f"\nstartup to first prompt {startup:.3f} s; keystroke to screen while streaming "
           f"{', '.join(f'{x * 1000:.0f}' for x in latencies)} ms")  # fmt: skip
     assert max(latencies) < 1.0
+
+
+def sleepers(tag: str) -> list[int]:
+    """Pids of processes whose command line holds `tag`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and tag.encode() in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_ctrl_c_interrupts_a_streaming_reply_and_a_running_command_then_leaves(
+    tmp_path: Path, repo: Path
+) -> None:
+    words = ["Looking into it.\n", *[f"p{i} " for i in range(200)]]  # 200 x 50 ms: 10 s if not interrupted
+    tag = "31337.25"  # `sleep 31337.25`: a command that would run for hours, found again by its argv
+    with SlowServer([(words, ("finish", {"message": "never"})),
+                     (["Running it.\n"], ("execute_bash", {"command": f"sleep {tag}"}))], delay=0.05) as server:  # fmt: skip
+        args = ["--repo", str(repo), "--model", "openai/m", "--base-url", server.url, "--sandbox", "none"]
+        pane = Pane(tmp_path, args, env(tmp_path))
+        try:
+            pane.wait_for("0 turn(s)")
+            pane.line("explain")
+            pane.wait_for(" p3 p4")  # the reply is streaming
+            t0 = time.monotonic()
+            pane.send("C-c")
+            pane.wait_for("interrupted: the turn is saved")
+            stopped_reply = time.monotonic() - t0
+            assert "p150" not in pane.screen()
+            pane.wait_for("1 turn(s)")  # the prompt is back, with the turn counted
+            pane.line("run the sleeper")
+            pane.wait_for("run it? [y/n/s/p]")
+            pane.line("y")
+            t1 = time.monotonic()
+            while not sleepers(tag):
+                assert time.monotonic() - t1 < 10, pane.screen()
+                time.sleep(0.02)
+            t0 = time.monotonic()
+            pane.send("C-c")
+            pane.wait_for("interrupted: the turn is saved", after=pane.screen().index("run the sleeper"))
+            stopped_command = time.monotonic() - t0
+            assert not sleepers(tag)  # the command's processes are gone
+            pane.wait_for("2 turn(s)")
+            pane.send("C-c")
+            pane.wait_for("(Ctrl-C again or Ctrl-D to leave)")
+            pane.send("C-c")
+            assert pane.exit_code() == "0"
+        finally:
+            pane.close()
+    session = next((tmp_path / "home").rglob("session.json"))
+    turns = json.loads(session.read_text())["turns"]
+    assert [t["exit_status"] for t in turns] == ["interrupted", "interrupted"]
+    assert "the reply so far: Looking into it.\np0 p1 p2 p3" in turns[0]["message"]
+    assert not sleepers(tag)
+    print(
+        f"\nCtrl-C to the prompt: a streaming reply {stopped_reply:.2f} s, a running command {stopped_command:.2f} s"
+    )
+    assert stopped_reply < 3 and stopped_command < 3

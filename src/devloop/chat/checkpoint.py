@@ -13,7 +13,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from devloop.workspace import _GIT, WorkspaceError, isolated_git_env
+# devloop.workspace (git's isolated environment) loads when git first runs: a session that already has
+# its git dir opens without it, before the first prompt.
 
 _IDENTITY = {
     "GIT_AUTHOR_NAME": "devloop",
@@ -29,6 +30,8 @@ class Checkpoints:
         self.gitdir = gitdir
         self.session = session
         if not (gitdir / "HEAD").is_file():
+            from devloop.workspace import _GIT, isolated_git_env
+
             gitdir.parent.mkdir(parents=True, exist_ok=True)
             subprocess.run([*_GIT, "init", "-q", "--bare", str(gitdir)], env=isolated_git_env(),
                            capture_output=True, check=True)  # fmt: skip
@@ -37,6 +40,8 @@ class Checkpoints:
         return f"refs/devloop/chat/{self.session}/turn-{turn}"
 
     def _git(self, *args: str, index: Path) -> str:
+        from devloop.workspace import _GIT, WorkspaceError, isolated_git_env
+
         env = isolated_git_env() | _IDENTITY
         env.update(GIT_DIR=str(self.gitdir), GIT_WORK_TREE=str(self.repo), GIT_INDEX_FILE=str(index))
         proc = subprocess.run([*_GIT, *args], cwd=self.repo, env=env, capture_output=True, check=False)

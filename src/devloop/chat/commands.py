@@ -7,6 +7,7 @@ is replaced by ARGS). A built-in name always wins over a file of the same name.
 
 from __future__ import annotations
 
+import errno
 import re
 import threading
 from collections.abc import Callable
@@ -14,13 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devloop.chat.approvals import Approvals, ChatAsker
-from devloop.chat.checkpoint import Checkpoints, diff_since, store_root
-from devloop.chat.context import git_state, instructions, turn_context
-from devloop.chat.repl import commit_now, rewind
+from devloop.chat.checkpoint import Checkpoints, store_root
 from devloop.chat.sessions import ChatSession, list_sessions
 from devloop.chat.ui import PlainUI
-from devloop.safefs import EscapeError, SafeFSError, SafeRoot
 
+# The repository's state, the tree's files (safefs) and the commands' helpers load with the first turn or
+# command (or the warm-up thread), not before the first prompt.
 if TYPE_CHECKING:  # loaded with the first turn (see headless), not before the first prompt
     from devloop.agent import StepInfo
     from devloop.config import RunSettings
@@ -92,19 +92,23 @@ class Chat:
         if name in builtin:
             return builtin[name](arg)
         custom = self.custom_prompt(name[1:], arg)
-        if custom is not None:
+        if custom:
             self.turn(custom)
-            return None
-        self.ui.say(f"{name}: no such command (/help lists them)")
+        elif custom is None:
+            self.ui.say(f"{name}: no such command (/help lists them)")
         return None
 
     # -- a turn -----------------------------------------------------------------------------------
 
     def context(self) -> str:
+        from devloop.chat.context import git_state, instructions
+
         parts = [instructions(self.repo).text(), git_state(self.repo, self.checkpoints.gitdir).text()]
         return "\n\n".join(p for p in parts if p)
 
     def turn(self, prompt: str) -> None:
+        from devloop.chat.context import turn_context
+
         context, files = turn_context(self.repo, prompt, self.settings.model, self.checkpoints.gitdir)
         for problem in files.problems:
             self.ui.say(problem, style="yellow")
@@ -113,19 +117,30 @@ class Chat:
         n = len(self.session.turns) + 1
         from devloop.chat.headless import run_turn
 
+        cancel = threading.Event()
+
+        def shown(delta: str) -> None:  # an abandoned reply may still be arriving: not shown
+            if not cancel.is_set():
+                self.ui.stream(delta)
+
         def work() -> Any:
             return run_turn(self.repo, prompt, self.settings, self.session, self.checkpoints, ask=self.asker,
-                            on_text=self.ui.stream, on_step=self.on_step, context=context, images=files.images,
-                            interactive=True, on_warning=lambda w: self.ui.say(f"warning: {w}", style="yellow"))  # fmt: skip
+                            on_text=shown, on_step=self.on_step, context=context, images=files.images,
+                            interactive=True, on_warning=lambda w: self.ui.say(f"warning: {w}", style="yellow"),
+                            cancel=cancel)  # fmt: skip
 
         try:
-            result = self.ui.run(work)
+            result = self.ui.run(work, cancel.set)
         except ValueError as e:  # a setting or policy file the turn could not start with
             self.ui.say(str(e), style="red")
             return
         self.ui.end_stream()
         if result.exit_status == "finished":
             self.ui.markdown(result.reason)
+        elif result.exit_status == "interrupted":
+            self.ui.say(
+                "interrupted: the turn is saved as it stood (/undo takes its edits back)", style="yellow"
+            )
         else:
             self.ui.say(result.reason, style="red")
         tokens = result.prompt_tokens + result.completion_tokens
@@ -151,6 +166,7 @@ class Chat:
     def review_edit(self, call: ToolCall, auto: bool = False) -> bool:
         """An editor write shown as a diff first; accept / reject / edit (in $EDITOR)."""
         from devloop.chat.preview import guarded, propose, rewrite
+        from devloop.safefs import EscapeError
 
         try:
             proposed = propose(call, self.repo)
@@ -212,6 +228,8 @@ class Chat:
         show_history(self.ui, self.session)
 
     def rewind(self, arg: str) -> None:
+        from devloop.chat.repl import rewind
+
         arg = arg or str(len(self.session.turns))
         self.ui.say(
             rewind(self.session, self.checkpoints, int(arg))
@@ -223,11 +241,15 @@ class Chat:
         if not self.session.turns:
             self.ui.say("/undo: no turn to undo")
             return
+        from devloop.chat.repl import rewind
+
         n = len(self.session.turns)
         rewind(self.session, self.checkpoints, n)
         self.ui.say(f"undid turn {n}: its edits and its place in the conversation")
 
     def diff(self, arg: str) -> None:
+        from devloop.chat.checkpoint import diff_since
+
         turn = int(arg) if arg.isdigit() else 1
         if turn not in self.checkpoints.turns():
             self.ui.say(f"/diff: no checkpoint before turn {turn} in this session")
@@ -235,6 +257,9 @@ class Chat:
         self.ui.diff(diff_since(self.checkpoints, turn) or f"(no changes since before turn {turn})\n")
 
     def commit(self, arg: str) -> None:
+        from devloop.chat.checkpoint import diff_since
+        from devloop.chat.repl import commit_now
+
         message = arg
         if not message:
             diff = diff_since(self.checkpoints, 1) if 1 in self.checkpoints.turns() else ""
@@ -282,6 +307,8 @@ class Chat:
         return text
 
     def status(self, _: str) -> None:
+        from devloop.chat.context import git_state, instructions
+
         git = git_state(self.repo, self.checkpoints.gitdir)
         found = instructions(self.repo)
         a = self.asker
@@ -329,6 +356,8 @@ class Chat:
     # -- project commands -------------------------------------------------------------------------
 
     def custom_names(self) -> list[str]:
+        from devloop.safefs import SafeFSError, SafeRoot
+
         try:
             with SafeRoot(self.repo) as root:
                 entries = root.listdir(".devloop/commands", shown=".devloop/commands")
@@ -341,11 +370,17 @@ class Chat:
     def custom_prompt(self, name: str, arg: str) -> str | None:
         if not COMMAND_NAME.fullmatch(name):
             return None
+        from devloop.safefs import SafeFSError, read_without_links
+
         rel = f".devloop/commands/{name}.md"
-        try:
-            with SafeRoot(self.repo) as root:
-                text = root.read_text(rel, max_bytes=64_000, shown=rel)
-        except (SafeFSError, OSError):
+        try:  # the file the user put there: no link followed (one could lead to a file the model wrote)
+            text = read_without_links(self.repo, rel, 64_000).decode("utf-8", "replace")
+        except SafeFSError as e:
+            if e.errno == errno.ELOOP:
+                self.ui.say(f"/{name}: {rel} goes through a symbolic link: not run", style="red")
+                return ""
+            return None
+        except OSError:
             return None
         return (
             text.replace("$ARGUMENTS", arg) if "$ARGUMENTS" in text else f"{text.rstrip()}\n\n{arg}".rstrip()
@@ -361,6 +396,9 @@ def warm_up() -> None:
         "devloop.chat.streaming",
         "devloop.policy.prefix",
         "devloop.chat.preview",
+        "devloop.chat.context",
+        "devloop.chat.repl",
+        "rich.markdown",
     ):
         try:
             importlib.import_module(name)

@@ -11,8 +11,6 @@ from typing import Any
 from prompt_toolkit.completion import Completer, Completion
 from prompt_toolkit.document import Document
 
-from devloop.safefs import SafeFSError, SafeRoot
-
 MAX_ENTRIES = 200
 
 
@@ -21,6 +19,8 @@ def path_candidates(repo: Path, partial: str) -> list[str]:
     head, _, stem = partial.rpartition("/")
     if head.startswith("/") or ".." in head.split("/"):
         return []
+    from devloop.safefs import SafeFSError, SafeRoot  # at the first completion, not before the prompt
+
     try:
         with SafeRoot(repo) as root:
             entries = root.listdir(head or "", shown=head or ".")

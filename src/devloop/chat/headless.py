@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,12 +54,15 @@ def run_turn(
     images: list[dict[str, Any]] | None = None,
     interactive: bool = False,
     on_warning: Callable[[str], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> RunResult:
     """Checkpoint the tree, then let the agent work on it in place (commands in the sandbox).
 
     `context`: project instructions, repository state and attached files, put before the request.
     `interactive`: a person answers `ask` (chat's own rules: every command not already approved, and
-    every edit, for its diff preview); otherwise only the policy's own ask rules reach `ask`."""
+    every edit, for its diff preview); otherwise only the policy's own ask rules reach `ask`.
+    `cancel`: set from another thread (Ctrl-C in the chat), it ends the turn at once; the turn is saved
+    as `interrupted`, with the reply's text so far, and its checkpoint still takes its edits back."""
     from devloop.chat.approvals import file_bytes, keep_file, keep_policy_file, policy_bytes
     from devloop.chat.streaming import StreamingModel
     from devloop.policy import PolicyError, load_policy
@@ -75,7 +80,7 @@ def run_turn(
         agent.policy = load_policy(repo, extra_files=agent.groups.tools.policy)
     except PolicyError as e:
         raise ValueError(str(e)) from None
-    agent.model = StreamingModel.of(agent.model, on_text, images)  # replies shown as they arrive
+    agent.model = StreamingModel.of(agent.model, on_text, images, cancel)  # replies shown as they arrive
     agent.policy.rules += chat_rules(interactive)
     ask = guard_edits(repo, ask, interactive)
     # The repository's own .git is read-only in the sandbox: a hook or config the model planted there
@@ -85,20 +90,45 @@ def run_turn(
     policy_before = policy_bytes(repo)
     settings_file = repo / "devloop.toml"
     settings_before = file_bytes(settings_file)
+    made = held_dir(repo / ".devloop") if agent.sandbox == "bwrap" else None
     try:
         result = agent.run(repo, task, Path(turn.run_dir), in_place=True, on_step=on_step, ask=ask,
-                           hide=[checkpoints.gitdir.parent], protect=[repo / ".git", repo / ".devloop", settings_file])  # fmt: skip
+                           hide=[checkpoints.gitdir.parent], protect=[repo / ".git", repo / ".devloop", settings_file],
+                           cancel=cancel)  # fmt: skip
     finally:
+        if made is not None:
+            release_dir(made)
         take_back(repo, owner.st_uid, owner.st_gid)
         if (warning := keep_policy_file(repo, checkpoints.gitdir.parent, policy_before)) and on_warning:
             on_warning(warning)
         if (warning := keep_file(settings_file, settings_before)) and on_warning:
             on_warning(warning)
     turn.exit_status, turn.message = result.exit_status, result.reason
+    partial = "".join(getattr(agent.model, "partial", None) or []).strip()
+    if result.exit_status == "interrupted" and partial:
+        turn.message = f"{result.reason}; the reply so far: {partial[-4000:]}"
     turn.prompt_tokens, turn.completion_tokens = result.prompt_tokens, result.completion_tokens
     session.turns.append(turn)
     session.save()
     return result
+
+
+def held_dir(path: Path) -> Path | None:
+    """Make the missing directory `path` (empty) so that the sandbox can bind it read-only: a path that
+    does not exist cannot be bound, and the model could then create it (.devloop/commands/NAME.md, a
+    prompt the user may later run as their own). The directory made, or None when `path` was there."""
+    try:
+        path.mkdir(mode=0o755)
+    except FileExistsError:
+        return None
+    return path
+
+
+def release_dir(path: Path) -> None:
+    """Remove the directory held_dir made, unless the user put something there meanwhile (approvals
+    saved during the turn): the sandbox saw it read-only, so nothing in it is the model's."""
+    with contextlib.suppress(OSError):
+        path.rmdir()
 
 
 HISTORY_SHARE = 0.5

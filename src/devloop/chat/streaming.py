@@ -10,6 +10,7 @@ tool-call format (`auto`) parses it like any other reply.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -26,10 +27,17 @@ class StreamingModel(OpenAICompatModel):
     # OpenAI image content parts the user attached (`@image.png`): sent with the task, the conversation's
     # first user message, in every request of the turn (the same prefix each time, for the prefix cache)
     images: list[dict[str, Any]] = []
+    partial: list[str] = []
+
+    cancel: threading.Event | None = None  # set: the turn was interrupted, this request is abandoned
 
     @classmethod
     def of(
-        cls, model: Any, on_text: Callable[[str], None] | None, images: list[dict[str, Any]] | None = None
+        cls,
+        model: Any,
+        on_text: Callable[[str], None] | None,
+        images: list[dict[str, Any]] | None = None,
+        cancel: threading.Event | None = None,
     ) -> Any:
         """`model` streaming (the client get_model built: URL, key, headers, retries); other models as
         they are."""
@@ -40,7 +48,14 @@ class StreamingModel(OpenAICompatModel):
         streaming.__dict__.update(vars(model))
         streaming.on_text = on_text
         streaming.images = list(images or [])
+        streaming.partial = []
+        streaming.cancel = cancel
         return streaming
+
+    def _shown(self, delta: str) -> None:
+        self.partial.append(delta)
+        if self.on_text:
+            self.on_text(delta)
 
     def _with_images(self, request: dict[str, Any]) -> dict[str, Any]:
         messages = list(request.get("messages") or [])
@@ -52,10 +67,23 @@ class StreamingModel(OpenAICompatModel):
         return {**request, "messages": messages}
 
     def _attempt(self, request: dict[str, Any]) -> Completion:
+        """One streamed request; once the turn is interrupted, a failure is final (no retry: the request
+        was abandoned, and a retry would take a reply meant for the next turn)."""
+        if self.cancel is not None and self.cancel.is_set():
+            raise ModelError("interrupted by the user")
+        try:
+            return self._stream(request)
+        except _Transient:
+            if self.cancel is not None and self.cancel.is_set():
+                raise ModelError("interrupted by the user") from None
+            raise
+
+    def _stream(self, request: dict[str, Any]) -> Completion:
         if self.images:
             request = self._with_images(request)
         body = {**request, "stream": True, "stream_options": {"include_usage": True}}
         client = self.sdk_client()
+        self.partial = []  # the text of this reply so far (kept when the turn is interrupted)
         try:
             raw = client.post("/chat/completions", body=body, cast_to=httpx.Response, stream=True)
             if not raw.headers.get("content-type", "").startswith("text/event-stream"):
@@ -63,11 +91,11 @@ class StreamingModel(OpenAICompatModel):
                     completion = self._parse(json.loads(raw.read()))
                 except (ValueError, RecursionError):
                     raise _Transient("malformed reply (body is not JSON)") from None
-                if completion.content and self.on_text:  # shown whole, as it came
-                    self.on_text(completion.content)
+                if completion.content:  # shown whole, as it came
+                    self._shown(completion.content)
                 return completion
             events = openai.Stream(cast_to=dict, response=raw, client=client)  # type: ignore[arg-type]
-            return merge(events, self.on_text)
+            return merge(events, self._shown)
         except openai.APITimeoutError:
             raise _Transient(f"timed out after {self.timeout:g}s waiting for {self.base_url}") from None
         except openai.APIConnectionError as exc:

@@ -3,7 +3,8 @@
 While a turn runs, the agent works in a thread and the terminal stays live: the reply streams above the
 prompt (whole lines printed, the line being written shown in the bottom bar), the user can type the next
 message meanwhile (it is sent when the turn ends), and a question from the turn (an approval, an edit's
-diff) takes the prompt over, then gives the typed text back.
+diff) takes the prompt over, then gives the typed text back. Ctrl-C interrupts the turn (the model's
+reply or the running command); at an empty prompt, a second Ctrl-C (or Ctrl-D) leaves.
 
 Everything a model or server wrote is printed through `shown` (control characters made visible: an
 escape sequence in a reply must not reach the user's terminal) and never as rich markup.
@@ -109,7 +110,8 @@ class PlainUI:
     def edit_text(self, text: str, suffix: str = "") -> str:
         return edit_in_editor(text, suffix)
 
-    def run(self, work: Callable[[], T]) -> T:
+    def run(self, work: Callable[[], T], on_interrupt: Callable[[], None] | None = None) -> T:
+        # Ctrl-C is SIGINT here: KeyboardInterrupt in this thread, inside `work`, which ends the run
         return work()
 
 
@@ -123,7 +125,6 @@ class TerminalUI(PlainUI):
     ) -> None:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.history import FileHistory, InMemoryHistory
-        from rich.console import Console
 
         from devloop.chat.completion import MentionCompleter
 
@@ -140,22 +141,38 @@ class TerminalUI(PlainUI):
             erase_when_done=True,
         )  # fmt: skip
         self.questions: PromptSession[str] = PromptSession()
-        self.console = Console(highlight=False, soft_wrap=False, force_terminal=sys.stdout.isatty())
+        self._console: Any = None
         self.queued: list[str] = []
         self._typed = ""
         self._partial = ""
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._on_interrupt: Callable[[], None] | None = None
+        self._armed = False  # a Ctrl-C just now: another one at an empty prompt leaves
         self._requests: asyncio.Queue[tuple[Callable[[], Awaitable[Any]], concurrent.futures.Future[Any]]]
 
     # -- output (any thread) ----------------------------------------------------------------------
+
+    @property
+    def console(self) -> Any:
+        """rich's Console, made at the first styled print (rich loads then, or in the warm-up thread,
+        not before the first prompt)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(highlight=False, soft_wrap=False, force_terminal=sys.stdout.isatty())
+        return self._console
 
     def _print(self, *renderables: Any, style: str = "") -> None:
         self.console.print(*renderables, style=style or None, markup=False, highlight=False)
 
     def say(self, text: str, style: str = "") -> None:
         self.end_stream()
-        self._print(shown(text), style=style)
+        if style or self._console is not None:
+            self._print(shown(text), style=style)
+        else:  # plain text before anything styled (the banner): no need for rich yet
+            sys.stdout.write(shown(text) + "\n")
+            sys.stdout.flush()
 
     def markdown(self, text: str) -> None:
         from rich.markdown import Markdown
@@ -213,9 +230,19 @@ class TerminalUI(PlainUI):
         with patched_stdout():
             while True:
                 try:
-                    return self.session.prompt(prompt, default=typed, bottom_toolbar=self.status)
+                    line = self.session.prompt(prompt, default=typed, bottom_toolbar=self.status)
                 except KeyboardInterrupt:  # Ctrl-C clears the line, as in a shell; Ctrl-D (EOFError) ends
                     typed = ""
+                    if self.session.default_buffer.text.strip():
+                        self._armed = False
+                        continue
+                    if self._armed:
+                        raise EOFError from None  # a second Ctrl-C at an empty prompt: leave
+                    self._armed = True
+                    self.say("(Ctrl-C again or Ctrl-D to leave)", style="dim")
+                    continue
+                self._armed = False
+                return line
 
     def choose(self, question: str, choices: dict[str, str]) -> str:
         async def ask() -> str:
@@ -225,7 +252,10 @@ class TerminalUI(PlainUI):
             while True:
                 try:
                     answer = await self.questions.prompt_async(message)
-                except (EOFError, KeyboardInterrupt):
+                except KeyboardInterrupt:  # during a turn: no, and the turn is interrupted
+                    self._interrupt()
+                    return "n" if "n" in choices else next(iter(choices))
+                except EOFError:
                     return "n" if "n" in choices else next(iter(choices))
                 if answer.strip().lower() in choices:
                     return answer.strip().lower()
@@ -248,30 +278,38 @@ class TerminalUI(PlainUI):
         self._loop.call_soon_threadsafe(self._requests.put_nowait, (make, done))
         return done.result()
 
-    def run(self, work: Callable[[], T]) -> T:
+    def run(self, work: Callable[[], T], on_interrupt: Callable[[], None] | None = None) -> T:
+        """`work()` in a thread, the terminal live meanwhile; Ctrl-C calls `on_interrupt` (which should
+        make `work` end soon) and the prompt comes back when it has."""
+        self._on_interrupt = on_interrupt
         with patched_stdout():
             try:
                 return asyncio.run(self._run(work))
             finally:
-                self._loop = None
+                self._loop = self._on_interrupt = None
                 self.end_stream()
+
+    def _interrupt(self) -> None:
+        if self._on_interrupt is None:
+            self.say("(this cannot be interrupted: it ends by itself)", style="dim")
+            return
+        self._on_interrupt()
+        self._on_interrupt = lambda: None  # said once
+        self.say("interrupting…", style="yellow")
 
     async def _run(self, work: Callable[[], T]) -> T:
         self._loop = asyncio.get_running_loop()
         self._requests = asyncio.Queue()
         job = asyncio.ensure_future(asyncio.to_thread(work))
         while True:
-            typing = asyncio.ensure_future(
-                self.ahead.prompt_async("+ ", default=self._typed, bottom_toolbar=self._toolbar)
-            )
+            typing = asyncio.ensure_future(self._type_ahead())
             request = asyncio.ensure_future(self._requests.get())
             done, _ = await asyncio.wait({job, typing, request}, return_when=asyncio.FIRST_COMPLETED)
             if typing in done:
-                try:
-                    line = typing.result()
-                except (KeyboardInterrupt, EOFError):
+                line = typing.result()
+                if line is None:
                     line = ""
-                    self.say("(the turn goes on: it cannot be interrupted from here yet)", style="dim")
+                    self._interrupt()
                 if line.strip():
                     self.queued.append(line)
                     self.say(f"(queued for after this turn: {line})", style="dim")
@@ -289,7 +327,17 @@ class TerminalUI(PlainUI):
             if job in done:
                 return job.result()
 
-    async def _step_aside(self, typing: asyncio.Future[str]) -> None:
+    async def _type_ahead(self) -> str | None:
+        """The next message typed while the turn runs; None for Ctrl-C. (A KeyboardInterrupt must not
+        leave a task: asyncio would raise it out of the event loop.)"""
+        try:
+            return await self.ahead.prompt_async("+ ", default=self._typed, bottom_toolbar=self._toolbar)
+        except KeyboardInterrupt:
+            return None
+        except EOFError:  # Ctrl-D while a turn runs: nothing to end yet
+            return ""
+
+    async def _step_aside(self, typing: asyncio.Future[str | None]) -> None:
         """End the type-ahead prompt, keeping what was typed for the next one."""
         app = self.ahead.app
         self._typed = self.ahead.default_buffer.text

@@ -44,6 +44,11 @@ KILL_GRACE_S = 1.5
 # A command whose output file passes this size is stopped: nothing useful prints that much.
 DEFAULT_MAX_OUTPUT_BYTES = 512 << 20
 
+# How often a running command's limits are checked, and (when a person can interrupt it, `cancel`) how
+# often the interruption is looked for.
+LIMIT_CHECK_S = 0.5
+CANCEL_CHECK_S = 0.05
+
 _RESET_NOTE = "variables, functions and aliases set earlier are gone"
 
 
@@ -77,7 +82,11 @@ class PersistentShell:
     inside). env: the shell's environment (default: a copy of os.environ), with NONINTERACTIVE_ENV
     applied. scratch_dir: where command and output files go (default: a private temp dir, removed on
     close; a given one is kept, only our files in it are removed). preexec_fn: passed to Popen.
+    `cancel`: once set (by another thread: a person pressed Ctrl-C), the running command is stopped as
+    a timed-out one is, its processes killed.
     """
+
+    cancel: threading.Event | None = None
 
     def __init__(
         self,
@@ -237,8 +246,16 @@ class PersistentShell:
             started = time.monotonic()
             deadline = None if timeout is None else started + max(timeout, 0.0)
             stop_reason: list[str] = []
+            checked = [started]
 
             def tick() -> bool:
+                if self.cancel is not None:  # looked at often; the limits still every LIMIT_CHECK_S
+                    if self.cancel.is_set():
+                        stop_reason.append("interrupted by the user")
+                        return True
+                    if time.monotonic() - checked[0] < LIMIT_CHECK_S:
+                        return False
+                    checked[0] = time.monotonic()
                 reason = self._over_limit(log)
                 if reason:
                     stop_reason.append(reason)
@@ -246,7 +263,12 @@ class PersistentShell:
 
             self._command_started()
             try:
-                outcome = session.wait_record(nonce, deadline, tick=tick) if session.send(line) else Wake.EOF
+                tick_s = LIMIT_CHECK_S if self.cancel is None else CANCEL_CHECK_S
+                outcome = (
+                    session.wait_record(nonce, deadline, tick=tick, tick_s=tick_s)
+                    if session.send(line)
+                    else Wake.EOF
+                )
                 exit_code, note = self._settle(session, nonce, outcome, script, log, "".join(stop_reason[:1]))
             finally:
                 script.unlink(missing_ok=True)

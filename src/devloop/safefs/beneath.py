@@ -8,6 +8,7 @@ import errno
 import os
 import posixpath
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 from devloop.safefs.fdops import (
@@ -34,9 +35,15 @@ _DIR = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 class SafeRoot:
     """An open directory fd; every method takes a path relative to it (or absolute, lexically under it).
 
-    `path` itself is trusted (the host chose it); it is resolved once and opened with O_NOFOLLOW."""
+    `path` itself is trusted (the host chose it); it is resolved once and opened with O_NOFOLLOW.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    `fence`: root-relative paths (".git") that no write, mkdirs or unlink may enter or end on, however it
+    is reached (a link to them included). It is checked in the same walk of O_NOFOLLOW opens that does
+    the write, on the directories actually opened, so a link swapped in between a caller's check and the
+    write cannot lead there."""
+
+    def __init__(self, path: str | os.PathLike[str], *, fence: Iterable[str] = ()) -> None:
+        self.fence = frozenset(posixpath.normpath(f).strip("/") for f in fence)
         self.given = Path(os.path.abspath(path))
         self.path = Path(os.path.realpath(path))
         try:
@@ -139,7 +146,7 @@ class SafeRoot:
         raise SafeFSError(shown, "the path kept changing while it was opened", errno.EAGAIN)
 
     def _locate(
-        self, rel: str, *, follow: bool, shown: str, make_dirs: bool = False
+        self, rel: str, *, follow: bool, shown: str, make_dirs: bool = False, fenced: bool = False
     ) -> tuple[int, str, list[str]]:
         """Walk to the directory holding the last component: (an O_PATH fd of it, the last name there, the
         directory's canonical path from the root as a list of names).
@@ -147,7 +154,9 @@ class SafeRoot:
         Every step opens one name with O_NOFOLLOW relative to the fd of the previous one, and links are
         read and spliced into the remaining path here, so nothing outside the root is ever opened. The
         name is '' when the path is the root. With `follow`, a last component that is a link is followed.
-        With `make_dirs`, missing directories are created (every component but the last)."""
+        With `make_dirs`, missing directories are created (every component but the last). With `fenced`,
+        a step onto a path of `self.fence` is refused (SafeFSError EACCES)."""
+        fence = self.fence if fenced else frozenset()
         todo = [p for p in reversed(rel.split("/")) if p not in ("", ".")]
         fds, names = [os.open(".", _DIR, dir_fd=self.fd)], []
         hops, via = 0, None  # via: the last link followed, to explain an escape through it
@@ -160,6 +169,12 @@ class SafeRoot:
                     os.close(fds.pop())
                     names.pop()
                     continue
+                if fence and "/".join([*names, name]) in fence:
+                    raise SafeFSError(
+                        shown,
+                        f"it leads into {'/'.join([*names, name])}, which may not be changed",
+                        errno.EACCES,
+                    )
                 if not todo:
                     target = link_target(name, fds[-1]) if follow else None
                     if target is None:
@@ -313,14 +328,14 @@ class SafeRoot:
         shown = shown if shown is not None else os.fspath(path)
         rel = self.relative(path)
         with reported(shown):
-            dir_fd, _, _ = self._locate(f"{rel}/x", follow=False, shown=shown, make_dirs=True)
+            dir_fd, _, _ = self._locate(f"{rel}/x", follow=False, shown=shown, make_dirs=True, fenced=True)
             os.close(dir_fd)
 
     def unlink(self, path: str | os.PathLike[str], *, follow: bool = False, shown: str | None = None) -> None:
         """Remove the file `path` (with `follow`, the file a link inside the root leads to, else the link)."""
         shown = shown if shown is not None else os.fspath(path)
         with reported(shown):
-            dir_fd, name, _ = self._locate(self.relative(path), follow=follow, shown=shown)
+            dir_fd, name, _ = self._locate(self.relative(path), follow=follow, shown=shown, fenced=True)
             try:
                 if not name:
                     raise SafeFSError(shown, "the root directory cannot be removed", errno.EISDIR)
@@ -346,7 +361,7 @@ class SafeRoot:
         rel = self.relative(path)
         with reported(shown):
             for _ in range(_MAX_HOPS):
-                dir_fd, name, _ = self._locate(rel, follow=follow, shown=shown)
+                dir_fd, name, _ = self._locate(rel, follow=follow, shown=shown, fenced=True)
                 try:
                     if not name:
                         raise SafeFSError(shown, "is a directory", errno.EISDIR)

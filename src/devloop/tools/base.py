@@ -40,6 +40,9 @@ class ToolContext:
     command_timeout: float = 120.0
     output_cap: int = 10_000
     extra: dict[str, Any] = field(default_factory=dict)
+    # Root-relative paths the host-side editor never writes into, through a link included (an in-place
+    # repository's .git: a hook or config there would run in the user's next git command on the host).
+    protected: tuple[str, ...] = ()
 
 
 class Tool(Protocol):

@@ -145,7 +145,7 @@ class EditorTool:
         try:
             target = resolve_path(a.path, ctx.root)
             meta["path"] = target.shown
-            target.fs = SafeRoot(ctx.root)
+            target.fs = SafeRoot(ctx.root, fence=ctx.protected)
             try:
                 text, changed = getattr(self, f"_{a.command}")(a, target)
             finally:

@@ -30,6 +30,9 @@ to their head and tail, oldest first, then drops the oldest turns whole if it mu
 latest turn's observations (a single result larger than the window). The same cutting applies after a
 summary that still leaves the prompt over the budget.
 
+The summary request is `condense.summary`; what the window is (the server's listing, a refusal's
+message), `condense.window`.
+
 `Condenser` is the agent loop's side: the window (from the server's `/v1/models` entry, e.g. vLLM's
 `max_model_len`, or the `context_window` setting), compaction once the prompt passes a fraction of it
 (`condense_at`), and `recover` for a request the server refused as too long.
@@ -38,30 +41,24 @@ summary that still leaves the prompt over the budget.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from devloop.condense.summary import SUMMARY_REQUEST, SUMMARY_TOKENS, clip, summarise, text_of
+from devloop.condense.window import context_window_of, is_context_error, window_from_error
 from devloop.models.base import Model, ModelError
 from devloop.types import SamplingParams, Usage
 
+__all__ = [
+    "KEEP_RECENT", "SUMMARY_HEADING", "SUMMARY_REQUEST", "SUMMARY_TOKENS", "Compaction", "Condenser", "compact",
+    "context_window_of", "estimate_tokens", "is_context_error", "window_from_error",
+]  # fmt: skip
+
 KEEP_RECENT = 4
 """Turns kept verbatim at most (fewer when they alone would not fit the budget; at least the last)."""
-SUMMARY_TOKENS = 1024
-"""Cap on the summary's length (the summary request's max_tokens)."""
 SUMMARY_HEADING = "[devloop: summary of the earlier conversation]"
 """Where the summary starts in the task message (a later compaction reads it back from there)."""
-SUMMARY_REQUEST = "Condense the conversation below for a coding agent that will continue the work."
 _OBSERVATION_KEEP = 600  # characters of an old observation's head and of its tail the fallback keeps
-_TRANSCRIPT_ENTRY = 2000  # characters of one message the summary request shows, head and tail
-_WINDOW_IN_ERROR = re.compile(r"maximum context length is (\d[\d,]*)", re.IGNORECASE)
-
-_SUMMARY_SYSTEM = (
-    "You summarise the history of a coding agent's session so that it can go on working with less "
-    "context. Write plain text, no tool calls. Keep what the agent needs to continue: the goal, what it "
-    "found (file paths, function names, error messages, test results), what it changed and where, what "
-    "it tried that failed, and what it was about to do next. Leave out what no longer matters. Be brief."
-)
 
 
 @dataclass
@@ -127,9 +124,9 @@ def compact(
     error = ""
     usage = Usage()
     if old and head and head[-1].get("role") == "user":
-        task, previous = _split_summary(_text(head[-1]))
+        task, previous = _split_summary(text_of(head[-1]))
         try:
-            summary, usage = _summarise(model, task, previous, old, params, instructions, budget_tokens)
+            summary, usage = summarise(model, task, previous, old, params, instructions, budget_tokens)
         except ModelError as e:
             error = f"summary request failed: {e.reason}"
         else:
@@ -147,30 +144,6 @@ def compact(
         error = "no task message to hold the summary"
     out = _truncate(messages, head_n, budget_tokens, size)
     return Compaction(out, "truncate", before, size(out), usage, error)
-
-
-def context_window_of(model: Any) -> int | None:
-    """The window `model` reports (OpenAICompatModel.context_window: the server's /v1/models listing),
-    or None when it cannot say."""
-    lookup = getattr(model, "context_window", None)
-    if not callable(lookup):
-        return None
-    try:
-        window = lookup()
-    except Exception:  # a lookup is best effort: the setting, or recovery, covers an unknown window
-        return None
-    return window if isinstance(window, int) and window > 0 else None
-
-
-def window_from_error(reason: str) -> int | None:
-    """The window a context-length error states ("maximum context length is 8192 tokens"), if it does."""
-    found = _WINDOW_IN_ERROR.search(reason)
-    return int(found.group(1).replace(",", "")) if found else None
-
-
-def is_context_error(error: ModelError) -> bool:
-    """Whether a model error is the server refusing a prompt longer than its context window."""
-    return bool(getattr(error, "context_length", False)) or "context length exceeded" in error.reason
 
 
 @dataclass
@@ -300,78 +273,10 @@ def _recent_count(turns: list[list[dict[str, Any]]], most: int, budget: int | No
     return keep
 
 
-def _text(message: dict[str, Any]) -> str:
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content parts: the text ones (an image is not summarised)
-        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return ""
-
-
 def _split_summary(task: str) -> tuple[str, str]:
     """The task's own text, and the summary an earlier compaction appended to it ("" if none)."""
     own, found, previous = task.partition(f"\n\n{SUMMARY_HEADING}\n")
     return (own, previous) if found else (task, "")
-
-
-def _clip(text: str, keep: int) -> str:
-    if len(text) <= 2 * keep + 100:
-        return text
-    cut = len(text) - 2 * keep
-    return f"{text[:keep]}\n[... {cut:,} characters cut to fit the context ...]\n{text[-keep:]}"
-
-
-def _transcript(old: list[dict[str, Any]], limit_chars: int) -> str:
-    """The old turns as plain text for the summary request, the oldest dropped first past `limit_chars`."""
-    lines: list[str] = []
-    for message in old:
-        role = message.get("role", "?")
-        text = _clip(_text(message), _TRANSCRIPT_ENTRY // 2)
-        calls = message.get("tool_calls")
-        if isinstance(calls, list):
-            for call in calls:
-                fn = call.get("function", {}) if isinstance(call, dict) else {}
-                args = _clip(str(fn.get("arguments", "")), _TRANSCRIPT_ENTRY // 2)
-                text += f"\n[calls {fn.get('name', '?')}({args})]"
-        label = {"assistant": "AGENT", "tool": "TOOL RESULT", "user": "USER"}.get(
-            str(role), str(role).upper()
-        )
-        lines.append(f"--- {label}\n{text.strip()}")
-    while len(lines) > 1 and sum(len(line) + 1 for line in lines) > limit_chars:
-        lines.pop(0)
-    return "\n".join(lines)[-limit_chars:]
-
-
-def _summarise(
-    model: Model,
-    task: str,
-    previous: str,
-    old: list[dict[str, Any]],
-    params: SamplingParams | None,
-    instructions: str | None,
-    budget_tokens: int | None,
-) -> tuple[str, Usage]:
-    """The model's summary of `old` (and of `previous`, an earlier summary); raises ModelError."""
-    params = params or SamplingParams(max_tokens=SUMMARY_TOKENS)
-    cap = min(params.max_tokens or SUMMARY_TOKENS, SUMMARY_TOKENS)
-    params = SamplingParams(params.temperature, params.top_p, cap, params.seed, None, params.extra_body)
-    # The request itself must fit: the transcript gets what the budget leaves after the task and summary.
-    room = 4 * (budget_tokens - cap) if budget_tokens is not None else 200_000
-    room = max(2000, room - len(task) - len(previous))
-    parts = [SUMMARY_REQUEST, f"The task:\n{_clip(task, 4000)}"]
-    if previous:
-        parts.append(f"Summary of what came before:\n{previous}")
-    parts.append(f"The conversation to condense:\n{_transcript(old, room)}")
-    if instructions and instructions.strip():
-        parts.append(f"The user's instructions for this summary: {instructions.strip()}")
-    request = [
-        {"role": "system", "content": _SUMMARY_SYSTEM},
-        {"role": "user", "content": "\n\n".join(parts)},
-    ]
-    completion = model.complete(request, None, params)
-    summary = (completion.content or "").strip()
-    return _clip(summary, 2 * cap), completion.usage  # ~4 characters a token: a reply past its cap is cut
 
 
 def _truncate(
@@ -386,7 +291,7 @@ def _truncate(
         if budget is not None and size(out) <= budget:
             return out
         if out[i].get("role") in ("tool", "user") and isinstance(out[i].get("content"), str):
-            out[i]["content"] = _clip(out[i]["content"], _OBSERVATION_KEEP)
+            out[i]["content"] = clip(out[i]["content"], _OBSERVATION_KEEP)
     turns = _turns(out[head_n:])
     dropped = 0
     while budget is not None and len(turns) > 1 and size([*out[:head_n], *_flat(turns)]) > budget:
@@ -397,7 +302,7 @@ def _truncate(
     if budget is not None and size([*out[:head_n], *_flat(turns)]) > budget:  # the last turn alone is too big
         for message in turns[-1]:
             if message.get("role") in ("tool", "user") and isinstance(message.get("content"), str):
-                message["content"] = _clip(message["content"], _OBSERVATION_KEEP)
+                message["content"] = clip(message["content"], _OBSERVATION_KEEP)
     if not dropped:
         return [*out[:head_n], *_flat(turns)]
     note = f"[{dropped} earlier turn(s) were dropped to fit the model's context window]"

@@ -6,6 +6,9 @@ rescue rules, runtime options), so a bad value fails before anything is created;
 workspace and the sandbox, runs the agent and writes the run directory. Whatever happens (finish, a
 limit, a model error, Ctrl-C, a crash), patch.diff and result.json are written.
 
+The builders that need no workspace (prompts, limits, the condenser, the runtime's options) are in
+`devloop.session.build`.
+
 `run_agent` is what `devloop run`, `devloop demo` and `devloop eval --model` call.
 """
 
@@ -13,15 +16,15 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from devloop.agent import Agent, ExitStatus, RunLimits, StepInfo, Stop
-from devloop.condense import Condenser, context_window_of
+from devloop.agent import Agent, ExitStatus, StepInfo, Stop
+from devloop.condense import Condenser
 from devloop.config import RunSettings
 from devloop.feedback.loop import FeedbackLoop, build_feedback, check_feedback
 from devloop.feedback.rescue import Rules
@@ -30,22 +33,26 @@ from devloop.models import Model, get_model
 from devloop.policy import GatedToolbox, Policy, PolicyError, load_policy
 from devloop.runtime import Runtime, get_runtime, resolve_sandbox
 from devloop.runtime.identity import take_back
-from devloop.runtime.limits import sandbox_limits
-from devloop.runtime.sandbox_env import parse_env_assignments
+from devloop.runtime.shell import PersistentShell
 from devloop.runtime.stale import disown
-from devloop.session_settings import (
-    LimitSettings,
-    ModelSettings,
-    SandboxSettings,
-    SessionSettings,
-    ToolSettings,
-)
+from devloop.session.build import condenser, render_prompts, retrieved_files, run_limits, runtime_options
+from devloop.session_settings import SessionSettings
 from devloop.tools.base import Tool, ToolContext
 from devloop.tools.mcp import McpServers
 from devloop.tools.registry import default_toolbox
 from devloop.trajectory import Trajectory
 from devloop.types import SamplingParams
 from devloop.workspace import Executor, Workspace
+
+__all__ = [
+    "RunResult",
+    "Session",
+    "render_prompts",
+    "retrieved_files",
+    "run_agent",
+    "run_limits",
+    "runtime_options",
+]
 
 if TYPE_CHECKING:  # repoenv reaches into the eval harness's environments; a run without one never loads it
     from devloop.repoenv import RepoEnvironment
@@ -73,82 +80,6 @@ class RunResult:
         d.pop("patch")
         d.update(d.pop("extra"))
         return d
-
-
-def render_prompts(
-    tools: ToolSettings, issue: str, root: Path, tools_text: str, retrieved: str = ""
-) -> tuple[str, str]:
-    """The system and task prompts from the Jinja templates (packaged, or --prompt-dir overrides)."""
-    import jinja2  # here, not at import: ~20 ms that `import devloop.session` (chat, eval) need not pay
-
-    loaders: list[jinja2.BaseLoader] = []
-    if tools.prompt_dir:
-        loaders.append(jinja2.FileSystemLoader(str(tools.prompt_dir)))
-    loaders.append(jinja2.FileSystemLoader(str(resources.files("devloop") / "prompts")))
-    env = jinja2.Environment(
-        loader=jinja2.ChoiceLoader(loaders),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    ctx = {
-        "issue": issue.strip(),
-        "root": str(root),
-        "tools_text": tools_text,
-        "command_timeout": int(tools.command_timeout),
-        "retrieved": retrieved,
-    }
-    return env.get_template("system.j2").render(ctx), env.get_template("task.j2").render(ctx)
-
-
-def retrieved_files(root: Path, issue: str, k: int) -> str:
-    """The `k` files of `root` ranked for `issue`, each with its skeleton (signatures only); "" for k=0."""
-    if k <= 0:
-        return ""
-    from devloop.retrieval import Index
-
-    index = Index.of_directory(str(root))
-    blocks = [f"{hit.path}\n{index.skeleton(hit.path, 40)}".rstrip() for hit in index.search(issue, k)]
-    return "\n\n".join(blocks)
-
-
-def run_limits(limits: LimitSettings) -> RunLimits:
-    return RunLimits(
-        limits.max_iterations, limits.max_tokens_total, limits.time_limit, limits.max_format_errors
-    )
-
-
-def condenser(
-    m: ModelSettings, model: Model, params: SamplingParams, on_warning: Callable[[str], None] | None
-) -> Condenser | None:
-    """With `condense` on: the Condenser for the model's window (the setting, else the server's listing)."""
-    if not m.condense:
-        return None
-    window = m.context_window or context_window_of(model)
-    if window is None and on_warning:
-        on_warning(
-            f"--condense: the server lists no context window for {m.model} and context_window is not set: "
-            "the conversation is compacted only when the server refuses it as too long"
-        )
-    return Condenser(model, window, at=m.condense_at, reserve=params.max_tokens or 0)
-
-
-def runtime_options(sandbox: str, group: SandboxSettings, task_env: dict[str, str]) -> dict[str, Any]:
-    """Keyword arguments for the sandbox runtimes; the task's variables (venv PATH...) survive the scrub.
-    The limits are checked even without a sandbox, so a bad value is an error wherever it runs."""
-    limits = sandbox_limits(group.memory_limit, group.disk_limit)
-    try:
-        extra_env = {**task_env, **parse_env_assignments(group.env)}
-    except ValueError as e:
-        raise ValueError(f"--env: {e}") from None
-    if sandbox == "none":
-        return {}
-    return {
-        "allow_network": group.allow_network,
-        "extra_env": extra_env,
-        "pass_env": group.pass_env,
-        "limits": limits,
-    }
 
 
 @dataclass
@@ -275,9 +206,12 @@ class Session:
         ask: Callable[[Any, Any], bool] | None = None,
         environment: RepoEnvironment | None = None,
         protect: Sequence[Path] = (),
+        cancel: threading.Event | None = None,
     ) -> RunResult:
         """Run the agent on `repo` for `issue` and write the run directory `output`; never raises.
-        `protect`: paths inside the tree the sandbox may read but not write (bwrap)."""
+        `protect`: paths inside the tree the sandbox may read but not write (bwrap), and that the editor
+        (on the host) never writes into, whatever link leads there. `cancel`: set from another thread, it
+        interrupts the run as Ctrl-C does (exit status `interrupted`)."""
         started = time.monotonic()
         output.mkdir(parents=True, exist_ok=True)
         traj = Trajectory(output / "trajectory.jsonl")
@@ -296,6 +230,10 @@ class Session:
                 self.groups.feedback, workspace=ws, runtime=runtime, out_dir=output, rules=self.rules
             )
             agent = self.agent(ws, runtime, loop, traj, ask, on_step, mcp.start() if mcp else ())
+            agent.ctx.protected = _inside(ws.root, protect)
+            agent.cancel = cancel
+            if isinstance(runtime, PersistentShell):
+                runtime.cancel = cancel
             system, task = render_prompts(
                 self.groups.tools,
                 issue,
@@ -394,6 +332,12 @@ def run_agent(
     return session.run(
         repo, issue, output, in_place=in_place, on_step=on_step, hide=hide, ask=ask, environment=environment
     )
+
+
+def _inside(root: Path, paths: Sequence[Path]) -> tuple[str, ...]:
+    """`paths` (the last component not followed) as root-relative paths, those under `root`."""
+    base, full = root.resolve(), [Path(p).parent.resolve() / Path(p).name for p in paths]
+    return tuple(p.relative_to(base).as_posix() for p in full if p.is_relative_to(base))
 
 
 def _safe_fields(loop: FeedbackLoop | None) -> dict[str, Any]:

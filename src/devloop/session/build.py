@@ -1,0 +1,93 @@
+"""What a run is built from before its workspace exists: the prompts, the limits, the condenser and the
+sandbox runtime's options (devloop.session puts them together)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from devloop.agent import RunLimits
+from devloop.condense import Condenser, context_window_of
+from devloop.models import Model
+from devloop.runtime.limits import sandbox_limits
+from devloop.runtime.sandbox_env import parse_env_assignments
+from devloop.session_settings import LimitSettings, ModelSettings, SandboxSettings, ToolSettings
+from devloop.types import SamplingParams
+
+
+def render_prompts(
+    tools: ToolSettings, issue: str, root: Path, tools_text: str, retrieved: str = ""
+) -> tuple[str, str]:
+    """The system and task prompts from the Jinja templates (packaged, or --prompt-dir overrides)."""
+    import jinja2  # here, not at import: ~20 ms that `import devloop.session` (chat, eval) need not pay
+
+    loaders: list[jinja2.BaseLoader] = []
+    if tools.prompt_dir:
+        loaders.append(jinja2.FileSystemLoader(str(tools.prompt_dir)))
+    loaders.append(jinja2.FileSystemLoader(str(resources.files("devloop") / "prompts")))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    ctx = {
+        "issue": issue.strip(),
+        "root": str(root),
+        "tools_text": tools_text,
+        "command_timeout": int(tools.command_timeout),
+        "retrieved": retrieved,
+    }
+    return env.get_template("system.j2").render(ctx), env.get_template("task.j2").render(ctx)
+
+
+def retrieved_files(root: Path, issue: str, k: int) -> str:
+    """The `k` files of `root` ranked for `issue`, each with its skeleton (signatures only); "" for k=0."""
+    if k <= 0:
+        return ""
+    from devloop.retrieval import Index
+
+    index = Index.of_directory(str(root))
+    blocks = [f"{hit.path}\n{index.skeleton(hit.path, 40)}".rstrip() for hit in index.search(issue, k)]
+    return "\n\n".join(blocks)
+
+
+def run_limits(limits: LimitSettings) -> RunLimits:
+    return RunLimits(
+        limits.max_iterations, limits.max_tokens_total, limits.time_limit, limits.max_format_errors
+    )
+
+
+def condenser(
+    m: ModelSettings, model: Model, params: SamplingParams, on_warning: Callable[[str], None] | None
+) -> Condenser | None:
+    """With `condense` on: the Condenser for the model's window (the setting, else the server's listing)."""
+    if not m.condense:
+        return None
+    window = m.context_window or context_window_of(model)
+    if window is None and on_warning:
+        on_warning(
+            f"--condense: the server lists no context window for {m.model} and context_window is not set: "
+            "the conversation is compacted only when the server refuses it as too long"
+        )
+    return Condenser(model, window, at=m.condense_at, reserve=params.max_tokens or 0)
+
+
+def runtime_options(sandbox: str, group: SandboxSettings, task_env: dict[str, str]) -> dict[str, Any]:
+    """Keyword arguments for the sandbox runtimes; the task's variables (venv PATH...) survive the scrub.
+    The limits are checked even without a sandbox, so a bad value is an error wherever it runs."""
+    limits = sandbox_limits(group.memory_limit, group.disk_limit)
+    try:
+        extra_env = {**task_env, **parse_env_assignments(group.env)}
+    except ValueError as e:
+        raise ValueError(f"--env: {e}") from None
+    if sandbox == "none":
+        return {}
+    return {
+        "allow_network": group.allow_network,
+        "extra_env": extra_env,
+        "pass_env": group.pass_env,
+        "limits": limits,
+    }
