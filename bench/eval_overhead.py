@@ -8,7 +8,10 @@ every verdict: the test command from start to exit). Across the pair: 1-worker w
 Also printed, for scale: what a hard-link copy plus removal of the cached venv costs (what a task with
 no install step no longer pays per instance).
 
-    python bench/eval_overhead.py [--rounds 3] [--instances ID,ID]
+    python bench/eval_overhead.py [--rounds 3] [--instances ID,ID] [--against REV]
+
+--against REV adds, in every round, the 1-worker run of that git revision's `src/` (exported to a
+temporary directory, first on PYTHONPATH), so the two trees' overheads are measured side by side.
 
 Targets: <= 1.15x the tests' own time with 1 worker; >= 1.8x the throughput with 2 workers.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -26,14 +30,19 @@ import time
 from pathlib import Path
 
 
-def run_eval(out: Path, cache: Path, workers: int, instances: str | None) -> tuple[float, list[float]]:
+def run_eval(
+    out: Path, cache: Path, workers: int, instances: str | None, src: Path | None = None
+) -> tuple[float, list[float]]:
     """(wall seconds, each instance's test seconds) of one graded run."""
     argv = [sys.executable, "-m", "devloop", "eval", "--suite", "builtin", "--predictions", "gold"]
     argv += ["--workers", str(workers), "--output", str(out), "--run-id", "r", "--cache-dir", str(cache)]
     if instances:
         argv += ["--instances", instances]
     t0 = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    env = None
+    if src is not None:
+        env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"devloop eval exited {proc.returncode}: {(proc.stderr or proc.stdout)[-500:]}")
@@ -59,16 +68,30 @@ def copy_cost(cache: Path, tmp: Path, rounds: int = 5) -> float:
     return statistics.median(times)
 
 
+def export_src(rev: str, into: Path) -> Path:
+    """The `src/` tree of git revision `rev` of this repository under `into`, bytecode compiled."""
+    top = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(["git", "-C", str(top), "archive", rev, "src"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(into / "src")], check=True)
+    return into / "src"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--instances", default=None, help="only these instance ids (comma-separated)")
+    ap.add_argument("--against", metavar="REV", help="also the 1-worker run of this git revision")
     args = ap.parse_args()
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # compiling every module per run is not the harness
     with tempfile.TemporaryDirectory(prefix="devloop-bench-eval-") as tmp_s:
         tmp = Path(tmp_s)
         cache = tmp / "cache"
         run_eval(tmp / "warm", cache, 1, args.instances)  # builds the environments once
+        old = export_src(args.against, tmp) if args.against else None
         per_instance: list[float] = []
+        old_per_instance: list[float] = []
+        vs_old: list[float] = []
         speedup: list[float] = []
         for r in range(args.rounds):
             order = (1, 2) if r % 2 == 0 else (2, 1)
@@ -80,6 +103,10 @@ def main() -> None:
                     per_instance.append((wall / len(tests)) / (sum(tests) / len(tests)))
                     n, test_s = len(tests), sum(tests)
             speedup.append(walls[1] / walls[2])
+            if old is not None:
+                wall, tests = run_eval(tmp / f"run{r}-old", cache, 1, args.instances, src=old)
+                old_per_instance.append((wall / len(tests)) / (sum(tests) / len(tests)))
+                vs_old.append(per_instance[-1] / old_per_instance[-1])
         print(
             f"builtin suite, gold patches, default sandbox; {n} instances, tests' own time {test_s / n:.3f} s each"
         )
@@ -91,6 +118,12 @@ def main() -> None:
             f"  2 workers: throughput vs 1 worker {statistics.median(speedup):.2f}x "
             f"(spread {min(speedup):.2f}-{max(speedup):.2f}; goal >= 1.8x)"
         )
+        if old_per_instance:
+            print(
+                f"  1 worker at {args.against}: {statistics.median(old_per_instance):.2f}x the tests' own time; "
+                f"this tree / {args.against}: {statistics.median(vs_old):.2f}x "
+                f"(spread {min(vs_old):.2f}-{max(vs_old):.2f})"
+            )
         spared = copy_cost(cache, tmp)
         print(
             f"  a cached venv's hard-link copy and removal, no longer made per instance: {spared * 1e3:.0f} ms"

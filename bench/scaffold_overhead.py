@@ -1,8 +1,8 @@
 """Scaffold overhead: devloop and mini-swe-agent doing the same work, each as a ratio to the floor.
 
 The work, per step: one chat-completion call to a local OpenAI-compatible scripted server over HTTP
-(both agents through the `openai` SDK: devloop's own client, and for mini-swe-agent a model class that
-sends its messages with the SDK and reads the tool call back), then one bash command whose output is
+(devloop through its own client, plain requests on httpx; mini-swe-agent through a model class that
+sends its messages with the `openai` SDK and reads the tool call back), then one bash command whose output is
 2-5 KB (cat/grep/nl of text files, every fifth step an in-place edit). Both run commands unsandboxed
 in a local shell (devloop `--sandbox none`, mini-swe-agent's LocalEnvironment), each on its own copy of
 the same repository, and each ends by submitting the diff. Each agent does what it always does on top
@@ -17,8 +17,18 @@ server received from the floor and from devloop are checked equal), and the same
 mini-swe-agent in a rotating order, so machine noise hits all three alike; each round's ratio to that
 round's floor is kept and the median and spread (min-max) of the ratios are printed.
 
+THE SERVER runs in a process of its own by default (`--server process`), as a model server does: the
+agents' threads then share the interpreter only with each other, not with the server's parsing and
+replies. `--server thread` runs it in the benchmark's process instead (how earlier figures were taken);
+`--server both` measures both ways in the same run. Either way all three sides get the same kind.
+
     pip install mini-swe-agent
-    python bench/scaffold_overhead.py [--steps 50 300] [--rounds 3] [--rss]
+    python bench/scaffold_overhead.py [--steps 50 300] [--rounds 3] [--rss] [--server process|thread|both]
+        [--no-mini] [--sdk-side]
+
+--sdk-side adds devloop with its requests sent through the `openai` SDK's client (as devloop did before
+it sent plain requests on httpx; the SDK's import is done before the clock starts, its client is built
+on the first request as it was with the model): the same run, the transport alone changed.
 
 --rss adds the peak RSS of one `devloop run` process (scripted model) at each length.
 
@@ -111,6 +121,55 @@ def tool_script(cmds: list[str], tool: str, final: dict[str, Any]) -> list[dict[
 SENT: dict[str, list[int]] = {}  # the request body sizes the server received, per side's last run
 
 
+# A scripted server in its own process: prints its URL, serves until stdin closes, then prints the
+# request sizes it received (what measure() compares between the floor and devloop).
+_SERVE = """
+import json, sys
+from devloop.models.scripted_server import ScriptedServer, load_script
+with ScriptedServer(load_script(sys.argv[1]), keep_bodies=False) as server:
+    print(server.url, flush=True)
+    sys.stdin.read()
+    print(json.dumps(server.request_sizes), flush=True)
+"""
+SERVER = {"kind": "process"}
+
+
+class _ProcessServer:
+    """ScriptedServer's interface as the bench uses it (url, request_sizes, a context manager), served
+    from another process."""
+
+    def __init__(self, script: list[dict[str, Any]], keep_bodies: bool = False) -> None:
+        fd, self._path = tempfile.mkstemp(suffix=".jsonl")
+        with os.fdopen(fd, "w") as f:
+            f.write("".join(json.dumps(entry) + "\n" for entry in script))
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", _SERVE, self._path],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._proc.stdout is not None and self._proc.stdin is not None
+        self.url = self._proc.stdout.readline().strip()
+        self.request_sizes: list[int] = []
+
+    def __enter__(self) -> _ProcessServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._proc.stdout is not None and self._proc.stdin is not None
+        self._proc.stdin.close()
+        self.request_sizes = json.loads(self._proc.stdout.readline() or "[]")
+        self._proc.wait()
+        os.unlink(self._path)
+
+
+def serve(script: list[dict[str, Any]]) -> Any:
+    """The scripted server of the kind this run uses (SERVER["kind"])."""
+    if SERVER["kind"] == "process":
+        return _ProcessServer(script)
+    return ScriptedServer(script, keep_bodies=False)
+
+
 def _dumps(value: Any) -> bytes:
     # What the openai SDK sends for a JSON body: compact, UTF-8.
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
@@ -150,7 +209,7 @@ def floor_once(repo: Path, out: Path, cmds: list[str], bodies: Any) -> float:
     from messages encoded before the clock starts), then the step's command in a fresh `bash -c`."""
     (head, tail), pieces, counts = bodies
     script = [{"role": "assistant", "content": "ok"}] * (len(cmds) + 1)
-    with ScriptedServer(script, keep_bodies=False) as server:
+    with serve(script) as server:
         port = int(server.url.rsplit(":", 1)[1].split("/")[0])
         conn = http.client.HTTPConnection("127.0.0.1", port)
         t0 = time.perf_counter()
@@ -162,23 +221,51 @@ def floor_once(repo: Path, out: Path, cmds: list[str], bodies: Any) -> float:
                 subprocess.run(["bash", "-c", cmds[i]], cwd=repo, capture_output=True, check=True)
         elapsed = time.perf_counter() - t0
         conn.close()
-        SENT["floor"] = server.request_sizes
+    SENT["floor"] = server.request_sizes  # after the with: a server process reports them as it ends
     return elapsed
 
 
 def devloop_once(repo: Path, out: Path, cmds: list[str]) -> float:
     script = tool_script(cmds, "execute_bash", {"finish": {"message": "done"}})
-    with ScriptedServer(script, keep_bodies=False) as server:
+    with serve(script) as server:
         settings = load_settings(
             model="openai/bench", base_url=server.url, max_iterations=len(cmds) + 10, sandbox="none"
         )
         t0 = time.perf_counter()
         result = run_agent(repo, ISSUE, settings, out)
         elapsed = time.perf_counter() - t0
-        SENT["devloop"] = server.request_sizes
+    SENT["devloop"] = server.request_sizes
     assert result.exit_status == "finished" and result.steps == len(cmds) + 1, result
     assert "* of note" in result.patch, "devloop: the edits are missing from the patch"
     return elapsed
+
+
+def _sdk_request(
+    self: Any, method: str, path: str, *, content: bytes | None = None, timeout: float | None = None
+) -> str:
+    """ChatHttp.request through the openai SDK's low-level post, as devloop sent requests before."""
+    import openai
+
+    client = self.__dict__.get("_bench_sdk")
+    if client is None:
+        client = self._bench_sdk = openai.OpenAI(
+            api_key=self.api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0
+        )
+    assert method == "POST"
+    return str(client.post(path, content=content, cast_to=str))
+
+
+def devloop_sdk_once(repo: Path, out: Path, cmds: list[str]) -> float:
+    import openai  # noqa: F401  (imported before the clock, as in a process that already has it)
+
+    from devloop.models.http import ChatHttp
+
+    real = ChatHttp.request
+    ChatHttp.request = _sdk_request  # type: ignore[method-assign,assignment]
+    try:
+        return devloop_once(repo, out, cmds)
+    finally:
+        ChatHttp.request = real  # type: ignore[method-assign]
 
 
 def mini_model(url: str) -> Any:
@@ -205,7 +292,7 @@ def mini_once(repo: Path, out: Path, cmds: list[str]) -> float:
     from minisweagent.environments.local import LocalEnvironment
 
     script = tool_script(cmds, "bash", {"bash": {"command": SUBMIT}})
-    with ScriptedServer(script, keep_bodies=False) as server:
+    with serve(script) as server:
         agent = DefaultAgent(
             mini_model(server.url),
             LocalEnvironment(cwd=str(repo)),
@@ -231,26 +318,39 @@ def devloop_rss_mb(template: Path, tmp: Path, n: int) -> float:
     (base / "s.jsonl").write_text("".join(json.dumps(e) + "\n" for e in script))
     argv = [sys.executable, "-m", "devloop", "run", "--repo", "repo", "--issue", ISSUE, "--sandbox", "none"]
     argv += ["--model", "scripted/s.jsonl", "--output", "out", "--max-iterations", str(n + 10)]
-    proc = subprocess.Popen(argv, cwd=base, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.returncode == 0, f"devloop run exited {proc.returncode}"
+    # Started from a small launcher, not from this process: Linux carries the peak RSS of the address
+    # space a process had before its exec into its own maxrss, and this process is large by now.
+    launcher = (
+        "import resource, subprocess, sys; "
+        "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode; "
+        "print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    launched = subprocess.run(
+        [sys.executable, "-c", launcher, *argv], cwd=base, capture_output=True, text=True, check=True
+    )
+    code, peak_kib = map(int, launched.stdout.split())
+    assert code == 0, f"devloop run exited {code}"
     shutil.rmtree(base)
-    return usage.ru_maxrss / 1024  # KiB on Linux
+    return peak_kib / 1024  # KiB on Linux
 
 
-def measure(template: Path, tmp: Path, n: int, rounds: int) -> dict[str, list[float]]:
+def measure(
+    template: Path, tmp: Path, n: int, rounds: int, with_mini: bool = True, offset: int = 0, sdk: bool = False
+) -> dict[str, list[float]]:
     cmds = commands(n)
     bodies = devloop_bodies(template, tmp, cmds)
     sides: dict[str, Callable[[Path, Path, list[str]], float]] = {
         "floor": lambda repo, out, cmds: floor_once(repo, out, cmds, bodies),
         "devloop": devloop_once,
-        "mini-swe-agent": mini_once,
     }
+    if sdk:
+        sides["devloop, SDK client"] = devloop_sdk_once
+    if with_mini:
+        sides["mini-swe-agent"] = mini_once
     times: dict[str, list[float]] = {name: [] for name in sides}
     names = list(sides)
-    for r in range(rounds):
-        for name in names[r % 3 :] + names[: r % 3]:
+    for r in range(offset, offset + rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             base = tmp / f"{n}-{r}-{name}"
             repo = base / "repo"
             shutil.copytree(template, repo, symlinks=True)
@@ -267,37 +367,67 @@ def main() -> None:
     ap.add_argument(
         "--rss", action="store_true", help="also the peak RSS of a `devloop run` process per length"
     )
+    ap.add_argument("--server", choices=["process", "thread", "both"], default="process")
+    ap.add_argument("--no-mini", action="store_true", help="leave mini-swe-agent out (the floor and devloop)")
+    ap.add_argument("--sdk-side", action="store_true", help="add devloop sending through the openai SDK")
     args = ap.parse_args()
-    try:
-        import minisweagent  # noqa: F401
-    except ImportError:
-        raise SystemExit("mini-swe-agent is not installed: pip install mini-swe-agent") from None
+    with_mini = not args.no_mini
+    if with_mini:
+        try:
+            import minisweagent  # noqa: F401
+        except ImportError:
+            raise SystemExit("mini-swe-agent is not installed: pip install mini-swe-agent") from None
     logging.getLogger("minisweagent").setLevel(logging.WARNING)
     os.environ.setdefault("MSWEA_SILENT_STARTUP", "1")
+    kinds = ["process", "thread"] if args.server == "both" else [args.server]
     with tempfile.TemporaryDirectory() as tmp:
         template = template_repo(Path(tmp) / "template")
-        measure(template, Path(tmp), 5, 1)  # warm imports and caches for all three
-        print("model over local HTTP (openai SDK) for both; commands unsandboxed in a local shell for both")
+        for kind in kinds:
+            SERVER["kind"] = kind
+            measure(
+                template, Path(tmp), 5, 1, with_mini, sdk=args.sdk_side
+            )  # warm imports and caches for every side
+        print("model over local HTTP for every side; commands unsandboxed in a local shell for every side")
         for n in args.steps:
-            times = measure(template, Path(tmp), n, args.rounds)
-            floor = times["floor"]
-            print(f"{n} steps, {args.rounds} rotating rounds; floor median {statistics.median(floor):.3f} s")
-            for name in ("devloop", "mini-swe-agent"):
-                ratios = [t / f for t, f in zip(times[name], floor, strict=True)]
-                print(
-                    f"  {name:<15} {statistics.median(times[name]):7.3f} s  "
-                    f"{statistics.median(ratios):5.2f}x floor  (spread {min(ratios):.2f}-{max(ratios):.2f})"
-                )
-            vs = [d / m for d, m in zip(times["devloop"], times["mini-swe-agent"], strict=True)]
-            print(
-                f"  devloop / mini-swe-agent {statistics.median(vs):.2f}x  (spread {min(vs):.2f}-{max(vs):.2f})"
-            )
+            times: dict[str, dict[str, list[float]]] = {kind: {} for kind in kinds}
+            for r in range(args.rounds):  # the server kinds alternate round by round
+                for kind in kinds[r % len(kinds) :] + kinds[: r % len(kinds)]:
+                    SERVER["kind"] = kind
+                    for name, ts in measure(
+                        template, Path(tmp), n, 1, with_mini, offset=r, sdk=args.sdk_side
+                    ).items():
+                        times[kind].setdefault(name, []).extend(ts)
+            for kind in kinds:
+                report(n, args.rounds, kind, times[kind])
         if args.rss:
             rss = {n: devloop_rss_mb(template, Path(tmp), n) for n in args.steps}
             print(
                 "peak RSS of one `devloop run` process: "
                 + ", ".join(f"{n} steps {m:.0f} MB" for n, m in rss.items())
             )
+
+
+def report(n: int, rounds: int, kind: str, times: dict[str, list[float]]) -> None:
+    floor = times["floor"]
+    print(
+        f"{n} steps, server in a {kind}, {rounds} rotating rounds; floor median {statistics.median(floor):.3f} s"
+    )
+    for name in [k for k in times if k != "floor"]:
+        ratios = [t / f for t, f in zip(times[name], floor, strict=True)]
+        print(
+            f"  {name:<15} {statistics.median(times[name]):7.3f} s  "
+            f"{statistics.median(ratios):5.2f}x floor  (spread {min(ratios):.2f}-{max(ratios):.2f})"
+        )
+    if "devloop, SDK client" in times:
+        vs = [d / m for d, m in zip(times["devloop"], times["devloop, SDK client"], strict=True)]
+        print(
+            f"  devloop / devloop with the SDK client {statistics.median(vs):.2f}x  (spread {min(vs):.2f}-{max(vs):.2f})"
+        )
+    if "mini-swe-agent" in times:
+        vs = [d / m for d, m in zip(times["devloop"], times["mini-swe-agent"], strict=True)]
+        print(
+            f"  devloop / mini-swe-agent {statistics.median(vs):.2f}x  (spread {min(vs):.2f}-{max(vs):.2f})"
+        )
 
 
 if __name__ == "__main__":

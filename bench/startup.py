@@ -10,7 +10,11 @@ client would be built on). When `aiohttp` is installed (devloop does not depend 
 litellm does), the SDK imports it too (~0.15 s): the run and `import openai` are then measured a second
 time with it hidden, as in an environment holding only devloop's own dependencies.
 
-    python bench/startup.py [--rounds 5]
+    python bench/startup.py [--rounds 5] [--against REV]
+
+With --against REV, the one-step run is also measured on the source tree of that git revision (its
+`src/` exported to a temporary directory and put first on PYTHONPATH, bytecode compiled before the
+rounds, as the current tree's is), in the same rotating rounds.
 
 Targets: `devloop --version` and `devloop --help` < 0.3 s; the one-step run < 1 s of CPU; chat's
 first prompt < 0.5 s of wall time.
@@ -89,10 +93,29 @@ def to_prompt(argv: list[str], cwd: Path) -> tuple[float, float]:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall
 
 
+def export_src(rev: str, into: Path) -> Path:
+    """The `src/` tree of git revision `rev` of this repository, written under `into`, compiled."""
+    top = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(["git", "-C", str(top), "archive", rev, "src"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(into / "src")], check=True)
+    return into / "src"
+
+
+def with_path(argv: list[str], src: Path) -> list[str]:
+    """`argv` run with `src` first on PYTHONPATH."""
+    return ["env", f"PYTHONPATH={src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", *argv]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--against", metavar="REV", help="also measure the one-step run of this revision")
     args = parser.parse_args()
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # compiling every module on every start is not start-up
+    import devloop
+
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(devloop.__file__).parent)], check=True)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         make_demo_repo(root / "repo")
@@ -109,6 +132,9 @@ def main() -> None:
             "devloop chat, stdin closed": chat,
             "devloop chat, to prompt": chat,
         }
+        if args.against:
+            old = export_src(args.against, root)
+            commands[f"devloop run, 1 step, at {args.against}"] = with_path(one_step, old)
         mini = shutil.which("mini", path=str(Path(sys.executable).parent))
         if mini:
             commands["mini --help (peer)"] = [mini, "--help"]
@@ -140,6 +166,19 @@ def main() -> None:
             target = target if name.startswith("devloop") else None
             mark = "" if target is None else ("  ok" if c < target else f"  over {target} s")
         print(f"{name:<27} {c:>7.3f} {w:>7.3f} {c / base:>9.1f}{mark}")
+    if args.against:
+        ratios = [
+            a[0] / b[0]
+            for a, b in zip(
+                samples["devloop run, 1 step"],
+                samples[f"devloop run, 1 step, at {args.against}"],
+                strict=True,
+            )
+        ]
+        print(
+            f"one-step run, CPU, this tree / {args.against}: {statistics.median(ratios):.2f}x "
+            f"(rounds {min(ratios):.2f}-{max(ratios):.2f})"
+        )
 
 
 if __name__ == "__main__":

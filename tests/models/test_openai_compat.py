@@ -236,3 +236,97 @@ def test_body_joined_from_cached_messages_matches_the_request(serve: Any, monkey
     }
     assert sent[2]["messages"] == history and "tools" not in sent[2]
     assert sent[2]["messages"][0]["content"] == "edited in place"
+
+
+def test_org_and_project_headers_from_the_environment_as_the_sdk_sends_them(serve: Any, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-1")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-2")
+    server, model = serve([OK])
+    complete(model)
+    headers = {k.lower(): v for k, v in server.request_headers[0].items()}
+    assert (headers["openai-organization"], headers["openai-project"]) == ("org-1", "proj-2")
+    assert headers["content-type"] == "application/json"
+
+
+def test_status_error_body_matches_the_sdk(serve: Any) -> None:
+    # The same error reply through devloop's client and through the SDK: the same status, body and
+    # the same one-line message taken from it.
+    import openai
+
+    from devloop.models.http import ChatHttp, HttpStatusError
+    from devloop.models.openai_compat import server_message
+
+    fault = {"fault": {"status": 400, "message": "bad  thing\nhere", "code": "x1"}}
+    server, _ = serve([fault, fault])
+    mine = ChatHttp(server.url, "k", timeout=5)
+    sdk = openai.OpenAI(api_key="k", base_url=server.url, max_retries=0)
+    with pytest.raises(HttpStatusError) as ours:
+        mine.request("POST", "/chat/completions", content=b'{"model":"m","messages":[]}')
+    with pytest.raises(openai.APIStatusError) as theirs:
+        sdk.post("/chat/completions", content=b'{"model":"m","messages":[]}', cast_to=str)
+    assert ours.value.status_code == theirs.value.status_code == 400
+    assert server_message(ours.value) == server_message(theirs.value) == ("bad thing here", "x1")
+    mine.close()
+    sdk.close()
+
+
+def test_a_plain_run_does_not_import_the_sdk(tmp_path) -> None:
+    # The SDK's import is ~0.4 s of CPU; a `devloop run` sends plain requests and never needs it.
+    import json
+    import subprocess
+    import sys
+
+    from devloop.demo import make_demo_repo
+
+    make_demo_repo(tmp_path / "repo")
+    finish = {
+        "content": "ok",
+        "tool_calls": [{"function": {"name": "finish", "arguments": {"message": "ok"}}}],
+    }
+    (tmp_path / "s.jsonl").write_text(json.dumps(finish) + "\n")
+    argv = ["devloop", "run", "--repo", "repo", "--issue", "x", "--model", "scripted/s.jsonl"]
+    argv += ["--sandbox", "none", "--output", "out"]
+    code = (
+        f"import sys, json\nsys.argv = {argv!r}\nfrom devloop.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+        "print(json.dumps({'code': code, 'sdk': 'openai' in sys.modules}))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen == {"code": 0, "sdk": False} or seen == {"code": None, "sdk": False}, proc.stderr
+    assert json.loads((tmp_path / "out" / "result.json").read_text())["exit_status"] == "finished"
+
+
+def test_tls_settings_by_url_and_proxy(monkeypatch) -> None:
+    import ssl
+
+    from devloop.models.http import _tls
+
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    assert _tls("https://api.example.com/v1") is True  # the CA bundle, as the SDK
+    bare = _tls("http://127.0.0.1:8000/v1")
+    # No trust anchors, but verification on: a TLS handshake could only fail, never pass unchecked.
+    assert isinstance(bare, ssl.SSLContext) and bare.verify_mode == ssl.CERT_REQUIRED and bare.check_hostname
+    assert bare.get_ca_certs() == []
+    monkeypatch.setenv("HTTP_PROXY", "https://proxy.example:3128")
+    assert _tls("http://10.0.0.2:8000/v1") is True  # through a proxy TLS may be spoken: the bundle
+
+
+def test_a_redirect_is_a_status_error_as_with_the_sdk() -> None:
+    # The SDK raises on every status but 2xx (a redirect is not followed); so does devloop's client.
+    import httpx
+
+    from devloop.models.http import ChatHttp, HttpStatusError
+
+    client = ChatHttp("http://127.0.0.1:9/v1", "k", timeout=5)
+    client._client = httpx.Client(
+        base_url="http://127.0.0.1:9/v1/",
+        transport=httpx.MockTransport(lambda r: httpx.Response(301, text="moved")),
+    )
+    with pytest.raises(HttpStatusError) as caught:
+        client.request("POST", "/chat/completions", content=b"{}")
+    assert caught.value.status_code == 301 and caught.value.body == "moved"
+    client.close()

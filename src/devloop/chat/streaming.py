@@ -43,6 +43,7 @@ class StreamingModel(OpenAICompatModel):
         they are."""
         if not isinstance(model, OpenAICompatModel):
             return model
+        model.sdk_client()  # built on the model itself, so every turn's copy shares one client
         streaming = cls.__new__(cls)
         streaming.__dict__.update(vars(model))
         streaming.on_text = on_text
@@ -81,9 +82,10 @@ class StreamingModel(OpenAICompatModel):
         if self.images:
             request = self._with_images(request)
         body = {**request, "stream": True, "stream_options": {"include_usage": True}}
+        client = self.sdk_client()
         self.partial = []  # the text of this reply so far (kept when the turn is interrupted)
         try:
-            raw = self._client.post("/chat/completions", body=body, cast_to=httpx.Response, stream=True)
+            raw = client.post("/chat/completions", body=body, cast_to=httpx.Response, stream=True)
             if not raw.headers.get("content-type", "").startswith("text/event-stream"):
                 try:  # a server that does not stream answers with one JSON body
                     completion = self._parse(json.loads(raw.read()))
@@ -92,7 +94,7 @@ class StreamingModel(OpenAICompatModel):
                 if completion.content:  # shown whole, as it came
                     self._shown(completion.content)
                 return completion
-            events = openai.Stream(cast_to=dict, response=raw, client=self._client)  # type: ignore[arg-type]
+            events = openai.Stream(cast_to=dict, response=raw, client=client)  # type: ignore[arg-type]
             return merge(events, self._shown)
         except openai.APITimeoutError:
             raise _Transient(f"timed out after {self.timeout:g}s waiting for {self.base_url}") from None

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devloop.config import RunSettings
-from devloop.session import run_agent
 from devloop.tasks.model import Task
 
 ORACLE = "oracle"
@@ -50,6 +49,10 @@ class AgentSolver:
             out_dir.mkdir(parents=True, exist_ok=True)
             write_oracle_script(script, oracle_script(task, workdir))
             settings = settings.model_copy(update={"model": f"scripted/{script}", "tool_format": "native"})
+        # Imported here: grading given predictions never runs the agent, and the agent's session
+        # (tools, feedback, model client) is ~0.2 s of an `eval` process's start-up.
+        from devloop.session import run_agent
+
         hide = tuple(p for p in self.hide if p is not None)
         result = run_agent(
             workdir, task.problem_statement, settings, out_dir, env=env, in_place=True, hide=hide

@@ -1,4 +1,8 @@
-"""A Model for any OpenAI-compatible chat-completions server, through the official `openai` SDK.
+"""A Model for any OpenAI-compatible chat-completions server.
+
+A plain request goes through `devloop.models.http` (httpx, with the SDK's headers, timeouts and kinds of
+failure, without the SDK's ~0.4 s import); a streamed one (the chat) through the official `openai` SDK,
+whose client `sdk_client()` builds on first use with the same settings.
 
 Retries are ours, not the SDK's (the client runs with ``max_retries=0``): we count them for the
 trajectory, and also retry replies the SDK would accept but an agent cannot use (a body that is not
@@ -15,12 +19,14 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import openai
+from typing import TYPE_CHECKING, Any, Protocol
 
 from devloop.models.base import ModelError
+from devloop.models.http import ChatHttp, HttpConnectionError, HttpStatusError, HttpTimeout
 from devloop.types import Completion, SamplingParams, Usage
+
+if TYPE_CHECKING:
+    import openai
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +70,25 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     return None
 
 
-def server_message(exc: openai.APIStatusError) -> tuple[str, str | None]:
+class _Response(Protocol):
+    @property
+    def text(self) -> str: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+class StatusError(Protocol):
+    """An HTTP error status as `HttpStatusError` and the SDK's `APIStatusError` both carry it."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def body(self) -> object: ...
+    @property
+    def response(self) -> _Response: ...
+
+
+def server_message(exc: StatusError) -> tuple[str, str | None]:
     """The server's error message (one line) and error code, from an OpenAI-style error body."""
     body = exc.body
     if isinstance(body, dict):
@@ -113,13 +137,24 @@ class OpenAICompatModel:
         self.api_key_env = api_key_env
         self._on_close = on_close
         self._encoded = _MessageCache()
-        self._client = openai.OpenAI(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=0,
-            default_headers=dict(extra_headers or {}),
-        )
+        self._extra_headers = dict(extra_headers or {})
+        self._client = ChatHttp(base_url, api_key, timeout=timeout, headers=self._extra_headers)
+        self._sdk: openai.OpenAI | None = None
+
+    def sdk_client(self) -> openai.OpenAI:
+        """The `openai` SDK's client on the same URL, key, timeout and headers (built on first use), for
+        what the plain client does not do: a streamed reply."""
+        if self._sdk is None:
+            import openai
+
+            self._sdk = openai.OpenAI(
+                api_key=self._client.api_key,
+                base_url=self.base_url,
+                timeout=self.timeout,
+                max_retries=0,
+                default_headers=self._extra_headers,
+            )
+        return self._sdk
 
     def complete(
         self,
@@ -171,21 +206,18 @@ class OpenAICompatModel:
     def _attempt(self, request: dict[str, Any]) -> Completion:
         """One HTTP request. Raises _Transient to retry, ModelError when final."""
         try:
-            # The low-level post: the request is already plain JSON, and the SDK's typed-params transform
-            # costs O(conversation) CPU per call (~70 ms at 100 messages), more than the HTTP round trip.
-            # cast_to=str: the body as text, and no import of the HTTP library for its Response type.
             # The body is sent as bytes joined from each message's cached encoding: re-encoding the whole
             # history on every request is O(conversation) per step (~3.5 ms at 300 steps, ~1 MB).
             body = self._encoded.body(request)
-            text = self._client.post("/chat/completions", content=body, cast_to=str)
-        except openai.APITimeoutError:
+            text = self._client.request("POST", "/chat/completions", content=body)
+        except HttpTimeout:
             raise _Transient(f"timed out after {self.timeout:g}s waiting for {self.base_url}") from None
-        except openai.APIConnectionError as exc:
+        except HttpConnectionError as exc:
             cause = exc.__cause__ or exc
             raise _Transient(
                 f"connection to {self.base_url} failed ({type(cause).__name__}: {cause})".replace("\n", " ")
             ) from None
-        except openai.APIStatusError as exc:
+        except HttpStatusError as exc:
             raise self._status_error(exc) from None
         try:
             data = json.loads(text)
@@ -193,7 +225,7 @@ class OpenAICompatModel:
             raise _Transient("malformed reply (body is not JSON)") from None
         return self._parse(data)
 
-    def _status_error(self, exc: openai.APIStatusError) -> Exception:
+    def _status_error(self, exc: StatusError) -> Exception:
         status = exc.status_code
         message, code = server_message(exc)
         lowered = f"{code} {message}".lower()
@@ -238,15 +270,17 @@ class OpenAICompatModel:
         """The model's context window in tokens as the server lists it (`GET /models`), or None when the
         server does not say (or cannot be reached in 10 s); see `listed_window`."""
         try:
-            text = self._client.with_options(timeout=10.0).get("/models", cast_to=str)
+            text = self._client.request("GET", "/models", timeout=10.0)
             data = json.loads(text)
-        except (openai.OpenAIError, ValueError, RecursionError):
+        except (HttpTimeout, HttpConnectionError, HttpStatusError, ValueError, RecursionError):
             return None
         return listed_window(data, self.name)
 
     def close(self) -> None:
-        """Close the HTTP client and run `on_close` (once)."""
+        """Close the HTTP clients and run `on_close` (once)."""
         self._client.close()
+        if self._sdk is not None:
+            self._sdk.close()
         on_close, self._on_close = self._on_close, None
         if on_close is not None:
             on_close()

@@ -28,56 +28,56 @@ untracked cache) on every step: scanning it would cost more than git does.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
 import shlex
 import shutil
-import stat
 import subprocess
 import tempfile
-import time
-from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-# A configuration that owes nothing to the system, the user or the repository: no hooks, no fsmonitor,
-# no attributes file, no external diff or textconv (`--no-ext-diff --no-textconv` where it applies),
-# and stat checks that survive the workspace being handed to the sandbox user (uid, inode and sub-second
-# times are not compared). ctime's whole second is: a rewrite that keeps size and mtime (`touch -r`) must
-# still be seen; the chown of the hand-over costs one re-hash of the tree, once.
-_CONFIG = (
-    "core.quotepath=false", "diff.noprefix=false", "diff.mnemonicprefix=false", "color.ui=never",
-    "core.hooksPath=/dev/null", "core.fsmonitor=false", "core.attributesFile=/dev/null",
-    "core.excludesFile=/dev/null", "core.autocrlf=false", "core.safecrlf=false", "core.trustctime=true",
-    "core.checkStat=minimal", "core.untrackedCache=false", "core.symlinks=true", "safe.directory=*",
-    "diff.ignoreSubmodules=all", "submodule.recurse=false", "user.name=devloop", "user.email=devloop@localhost",
-    "gc.auto=0",
-)  # fmt: skip
-_GIT = ["git", *(arg for item in _CONFIG for arg in ("-c", item))]
-# For devloop's private index only (never a user's): the untracked cache lets `add -A` skip reading the
-# directories whose mtime did not change, most of a large tree's cost.
-_BOOK = [*_GIT, "-c", "core.untrackedCache=true"]
-_GIT_ENV = {
-    "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "LC_ALL": "C", "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_ATTR_NOSYSTEM": "1", "GIT_OPTIONAL_LOCKS": "0",
-    "PATH": "/usr/local/bin:/usr/bin:/bin",
-}  # fmt: skip
-GIT_DIR_NAME = ".devloop-git"
-
-# Files the patch never includes: editor and patch leftovers, caches, devloop's own scratch.
-SCRATCH_GLOBS = (
-    ".devloop/**",
-    "**/*.orig",
-    "**/*.rej",
-    "**/__pycache__/**",
-    "**/*.pyc",
-    "**/.pytest_cache/**",
-    "**/.devloop-run",  # devloop's run-directory marker: a model's copy would hide files from later runs
+from devloop.workspace.clone import _clone_with_changes, _in_run_dir, _not_copied
+from devloop.workspace.gitcmd import (
+    _BOOK,
+    _CONFIG,
+    _EXCLUDES,
+    _GIT,
+    _GIT_ENV,
+    GIT_DIR_NAME,
+    SCRATCH_GLOBS,
+    WorkspaceError,
+    drop_binary_sections,
+    git,
+    is_git_repo,
+    isolated_git_env,
 )
-_EXCLUDES = [f":(exclude,glob){g}" for g in SCRATCH_GLOBS]
+from devloop.workspace.scan import _GRANULARITY_NS, SCAN_LIMIT, TOO_MANY, scan_tree
+
+__all__ = [
+    "GIT_DIR_NAME",
+    "SCAN_LIMIT",
+    "SCRATCH_GLOBS",
+    "TOO_MANY",
+    "Executor",
+    "Workspace",
+    "WorkspaceError",
+    "drop_binary_sections",
+    "git",
+    "is_git_repo",
+    "isolated_git_env",
+    "scan_tree",
+    # used by the benchmarks and tests
+    "_BOOK",
+    "_CONFIG",
+    "_EXCLUDES",
+    "_GIT",
+    "_GIT_ENV",
+    "_GRANULARITY_NS",
+    "_in_run_dir",
+    "_not_copied",
+]
 
 
 @dataclass
@@ -88,10 +88,6 @@ class _Known:
     scan: bytes
     tree: str | None  # None: staged in the index, not yet written as a tree
     patch: str | None
-
-
-class WorkspaceError(Exception):
-    """The workspace could not be created or read; one line, naming the repository."""
 
 
 class _Failed(Exception):
@@ -113,141 +109,6 @@ class Executor(Protocol):
         root_writable: bool = ...,
         cwd: Path | None = ...,
     ) -> object: ...
-
-
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-# Entries past which a scan costs more than the git run it would spare (bench/step_patch.py: a scan of
-# 30,000 files takes longer than `add -A` with the untracked cache); such a tree is left to git.
-SCAN_LIMIT = 15_000
-_MAX_DEPTH = 256
-_COARSE_CLOCK = 5  # CLOCK_REALTIME_COARSE: the clock Linux stamps file times with
-
-
-def _granularity_ns() -> int:
-    """How far a file time may lag the clock: twice the coarse clock's tick (4 ms at HZ=250), at
-    least 2 ms; file systems with whole-second times are handled where a time is seen."""
-    try:
-        tick = time.clock_getres(_COARSE_CLOCK)
-    except OSError:
-        tick = 0.01
-    return max(int(2 * tick * 1e9), 2_000_000)
-
-
-_GRANULARITY_NS = _granularity_ns()
-
-
-# What the scan leaves out: the model's own repository (git never stages a `.git`), and the scratch the
-# patch never includes (SCRATCH_GLOBS), which tests write on every run (__pycache__): a checkpoint's tree
-# may then hold older scratch files, the patch never does.
-_UNSCANNED = {".git": "top", ".devloop": "top-dir", "__pycache__": "dir", ".pytest_cache": "dir",
-              ".devloop-run": "file"}  # fmt: skip
-_SCRATCH_SUFFIXES = (".pyc", ".orig", ".rej")
-
-
-def _scratch(entry: os.DirEntry[str], top: bool) -> bool:
-    where = _UNSCANNED[entry.name]
-    if where == "top":
-        return top
-    if where == "file":
-        return not entry.is_dir(follow_symlinks=False)
-    return entry.is_dir(follow_symlinks=False) and (top or where == "dir")
-
-
-TOO_MANY = b""  # scan_tree's answer for a tree over its limit
-
-
-def scan_tree(root: Path, *, limit: int | None = None) -> bytes | None:
-    """A digest of the metadata of everything under `root` but its top-level `.git` and scratch (the
-    name, mode and inode of every entry, and a file's or link's size, mtime and ctime, directory by
-    directory: every directory is listed, so an entry added, removed or renamed shows), or None when it cannot be trusted to
-    tell a change: a directory that cannot be opened (unreadable, or swapped for a link mid-walk: no link
-    is followed), or an entry changed too recently, within the file time
-    granularity of the scan's start (a second write in the same tick could leave every field alike).
-    TOO_MANY (empty) past `limit` entries."""
-    limit = SCAN_LIMIT if limit is None else limit
-    started = time.time_ns()
-    digest = hashlib.blake2b(digest_size=32)
-    newest = count = 0
-    try:
-        top = os.open(root, _DIR_FLAGS)
-    except OSError:
-        return None
-    # Each frame: a directory's fd and the names of its subdirectories still to enter.
-    stack: list[tuple[int, list[str]]] = [(top, [])]
-    try:
-        while stack:
-            fd, subdirs = stack[-1]
-            names: list[str] = []
-            numbers: list[int] = []
-            times: list[int] = []
-            with os.scandir(fd) as entries:
-                for entry in entries:
-                    if entry.name in _UNSCANNED and _scratch(entry, len(stack) == 1):
-                        continue
-                    if entry.name.endswith(_SCRATCH_SUFFIXES) and not entry.is_dir(follow_symlinks=False):
-                        continue
-                    st = entry.stat(follow_symlinks=False)
-                    names.append(entry.name)
-                    if stat.S_ISDIR(st.st_mode):  # its entries are listed: its own times add nothing
-                        subdirs.append(entry.name)  # (and scratch written in it would count)
-                        numbers += (st.st_mode, st.st_ino, 0)
-                        times += (0, 0)
-                        continue
-                    numbers += (st.st_mode, st.st_ino, st.st_size)
-                    times += (st.st_mtime_ns, st.st_ctime_ns)
-                    if st.st_ctime_ns > newest:
-                        newest = st.st_ctime_ns
-            count += len(names)
-            if count > limit:
-                return TOO_MANY
-            digest.update(b"%d/%d\0" % (len(stack), len(names)))
-            digest.update("\0".join(names).encode("utf-8", "surrogateescape"))
-            digest.update(array("Q", numbers).tobytes())
-            digest.update(array("q", times).tobytes())
-            while stack and not stack[-1][1]:
-                os.close(stack.pop()[0])
-            if stack:
-                if len(stack) >= _MAX_DEPTH:
-                    return None
-                parent, todo = stack[-1]
-                stack.append((os.open(todo.pop(0), _DIR_FLAGS, dir_fd=parent), []))
-    except (OSError, OverflowError):  # unreadable, removed or swapped meanwhile; a time out of range
-        return None
-    finally:
-        for fd, _ in stack:
-            os.close(fd)
-    margin = 2_000_000_000 if newest % 1_000_000_000 == 0 else _GRANULARITY_NS
-    if newest >= started - margin:
-        return None
-    return digest.digest()
-
-
-def isolated_git_env(home: str | None = None) -> dict[str, str]:
-    """The whole environment for a git that must read no configuration but the command line's: fixed
-    values only, nothing of this process's (no API key can reach a filter or hook, wherever git runs)."""
-    env = dict(_GIT_ENV)
-    env["HOME"] = env["XDG_CONFIG_HOME"] = home or "/nonexistent"
-    return env
-
-
-def git(cwd: Path, *args: str, input: bytes | None = None, check: bool = True) -> str:
-    """Run git in `cwd` on the host with the isolated configuration. Only for trees devloop trusts (the
-    user's own repository, a mirror, a tree no model has touched yet): it still reads `cwd`'s .git."""
-    proc = subprocess.run(
-        [*_GIT, *args], cwd=cwd, input=input, capture_output=True, env=isolated_git_env(), check=False
-    )
-    if check and proc.returncode != 0:
-        msg = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise WorkspaceError(f"git {args[0]} failed in {cwd}: {msg[-1] if msg else proc.returncode}")
-    return proc.stdout.decode(errors="replace")
-
-
-def is_git_repo(path: Path) -> bool:
-    proc = subprocess.run(
-        [*_GIT, "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True, check=False,
-        env=isolated_git_env(),
-    )  # fmt: skip
-    return proc.returncode == 0 and Path(proc.stdout.strip()).resolve() == path.resolve()
 
 
 @dataclass
@@ -397,7 +258,7 @@ class Workspace:
         """This moment's scan, and what the last git run found if the tree is as it was then."""
         if self._large:
             return None, None
-        scan = scan_tree(self.root)
+        scan = scan_tree(self.root, limit=SCAN_LIMIT)  # looked up here: a test lowers it
         if scan == TOO_MANY:  # trees seldom shrink: from now on git alone, with its untracked cache
             self._large, scan = True, None
         known = self._known
@@ -526,72 +387,3 @@ def _tree_id(value: str) -> str:
     if not _HEX.fullmatch(value):
         raise WorkspaceError(f"not an object id: {value!r}")
     return value
-
-
-def drop_binary_sections(diff: str) -> str:
-    """Remove the per-file sections of a git diff that are binary ("Binary files ... differ")."""
-    if "\nBinary files " not in diff and not diff.startswith("Binary files "):
-        return diff
-    sections = re.split(r"(?m)^(?=diff --git )", diff)
-    kept = [sec for sec in sections if not _is_binary_section(sec)]
-    return "".join(kept)
-
-
-def _is_binary_section(section: str) -> bool:
-    for line in section.splitlines():
-        if line.startswith("@@"):
-            return False  # hunks begin: a text diff
-        if line.startswith(("Binary files ", "GIT binary patch")):
-            return True
-    return False
-
-
-def _clone_with_changes(repo: Path, dest: Path) -> None:
-    has_head = subprocess.run(
-        [*_GIT, "rev-parse", "--verify", "-q", "HEAD"], cwd=repo, capture_output=True, check=False,
-        env=isolated_git_env(),
-    ).returncode == 0  # fmt: skip
-    if has_head:
-        git(repo.parent, "clone", "-q", "--shared", "--no-checkout", str(repo), str(dest))
-        git(dest, "checkout", "-q", "--detach", git(repo, "rev-parse", "HEAD").strip())
-        changes = git(repo, "diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv")
-    else:  # a repository without commits: everything is uncommitted
-        dest.mkdir(parents=True)
-        git(dest, "init", "-q")
-        changes = ""
-    if changes.strip():
-        git(dest, "apply", "--binary", "--whitespace=nowarn", "-", input=changes.encode())
-    untracked = git(repo, "ls-files", "--others", "--exclude-standard", "-z").split("\0")
-    run_dirs: dict[Path, bool] = {}
-    for rel in filter(None, untracked):
-        if _in_run_dir(repo, Path(rel), run_dirs):
-            continue
-        src, dst = repo / rel, dest / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_symlink():
-            os.symlink(os.readlink(src), dst)
-        elif src.is_file():
-            shutil.copy2(src, dst)
-
-
-def _not_copied(directory: str, names: list[str]) -> set[str]:
-    """shutil.copytree's ignore for a plain directory: its .git and devloop's own run directories."""
-    from devloop.trajectory import is_run_dir
-
-    return {n for n in names if n == ".git" or is_run_dir(Path(directory) / n)}
-
-
-def _in_run_dir(repo: Path, rel: Path, seen: dict[Path, bool]) -> bool:
-    """Whether the untracked file `rel` lies in one of devloop's run directories inside `repo` (marked
-    with RUN_MARKER): earlier trajectories and patches are not the model's to read, and copying them would
-    grow every later workspace. The marker is looked up with lstat, no link followed."""
-    from devloop.trajectory import is_run_dir
-
-    for parent in rel.parents:
-        if parent == Path("."):
-            return False
-        if parent not in seen:
-            seen[parent] = is_run_dir(repo / parent)
-        if seen[parent]:
-            return True
-    return False

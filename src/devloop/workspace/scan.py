@@ -1,0 +1,117 @@
+"""The stat scan that tells whether a step changed the tree without running git (see the package
+docstring: what it reads, when it is not trusted)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import time
+from array import array
+from pathlib import Path
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# Entries past which a scan costs more than the git run it would spare (bench/step_patch.py: a scan of
+# 30,000 files takes longer than `add -A` with the untracked cache); such a tree is left to git.
+SCAN_LIMIT = 15_000
+_MAX_DEPTH = 256
+_COARSE_CLOCK = 5  # CLOCK_REALTIME_COARSE: the clock Linux stamps file times with
+
+
+def _granularity_ns() -> int:
+    """How far a file time may lag the clock: twice the coarse clock's tick (4 ms at HZ=250), at
+    least 2 ms; file systems with whole-second times are handled where a time is seen."""
+    try:
+        tick = time.clock_getres(_COARSE_CLOCK)
+    except OSError:
+        tick = 0.01
+    return max(int(2 * tick * 1e9), 2_000_000)
+
+
+_GRANULARITY_NS = _granularity_ns()
+
+
+# What the scan leaves out: the model's own repository (git never stages a `.git`), and the scratch the
+# patch never includes (SCRATCH_GLOBS), which tests write on every run (__pycache__): a checkpoint's tree
+# may then hold older scratch files, the patch never does.
+_UNSCANNED = {".git": "top", ".devloop": "top-dir", "__pycache__": "dir", ".pytest_cache": "dir",
+              ".devloop-run": "file"}  # fmt: skip
+_SCRATCH_SUFFIXES = (".pyc", ".orig", ".rej")
+
+
+def _scratch(entry: os.DirEntry[str], top: bool) -> bool:
+    where = _UNSCANNED[entry.name]
+    if where == "top":
+        return top
+    if where == "file":
+        return not entry.is_dir(follow_symlinks=False)
+    return entry.is_dir(follow_symlinks=False) and (top or where == "dir")
+
+
+TOO_MANY = b""  # scan_tree's answer for a tree over its limit
+
+
+def scan_tree(root: Path, *, limit: int | None = None) -> bytes | None:
+    """A digest of the metadata of everything under `root` but its top-level `.git` and scratch (the
+    name, mode and inode of every entry, and a file's or link's size, mtime and ctime, directory by
+    directory: every directory is listed, so an entry added, removed or renamed shows), or None when it cannot be trusted to
+    tell a change: a directory that cannot be opened (unreadable, or swapped for a link mid-walk: no link
+    is followed), or an entry changed too recently, within the file time
+    granularity of the scan's start (a second write in the same tick could leave every field alike).
+    TOO_MANY (empty) past `limit` entries."""
+    limit = SCAN_LIMIT if limit is None else limit
+    started = time.time_ns()
+    digest = hashlib.blake2b(digest_size=32)
+    newest = count = 0
+    try:
+        top = os.open(root, _DIR_FLAGS)
+    except OSError:
+        return None
+    # Each frame: a directory's fd and the names of its subdirectories still to enter.
+    stack: list[tuple[int, list[str]]] = [(top, [])]
+    try:
+        while stack:
+            fd, subdirs = stack[-1]
+            names: list[str] = []
+            numbers: list[int] = []
+            times: list[int] = []
+            with os.scandir(fd) as entries:
+                for entry in entries:
+                    if entry.name in _UNSCANNED and _scratch(entry, len(stack) == 1):
+                        continue
+                    if entry.name.endswith(_SCRATCH_SUFFIXES) and not entry.is_dir(follow_symlinks=False):
+                        continue
+                    st = entry.stat(follow_symlinks=False)
+                    names.append(entry.name)
+                    if stat.S_ISDIR(st.st_mode):  # its entries are listed: its own times add nothing
+                        subdirs.append(entry.name)  # (and scratch written in it would count)
+                        numbers += (st.st_mode, st.st_ino, 0)
+                        times += (0, 0)
+                        continue
+                    numbers += (st.st_mode, st.st_ino, st.st_size)
+                    times += (st.st_mtime_ns, st.st_ctime_ns)
+                    if st.st_ctime_ns > newest:
+                        newest = st.st_ctime_ns
+            count += len(names)
+            if count > limit:
+                return TOO_MANY
+            digest.update(b"%d/%d\0" % (len(stack), len(names)))
+            digest.update("\0".join(names).encode("utf-8", "surrogateescape"))
+            digest.update(array("Q", numbers).tobytes())
+            digest.update(array("q", times).tobytes())
+            while stack and not stack[-1][1]:
+                os.close(stack.pop()[0])
+            if stack:
+                if len(stack) >= _MAX_DEPTH:
+                    return None
+                parent, todo = stack[-1]
+                stack.append((os.open(todo.pop(0), _DIR_FLAGS, dir_fd=parent), []))
+    except (OSError, OverflowError):  # unreadable, removed or swapped meanwhile; a time out of range
+        return None
+    finally:
+        for fd, _ in stack:
+            os.close(fd)
+    margin = 2_000_000_000 if newest % 1_000_000_000 == 0 else _GRANULARITY_NS
+    if newest >= started - margin:
+        return None
+    return digest.digest()
