@@ -146,7 +146,7 @@ def run_lora_gate(settings: LoraSettings) -> GateResult:
     result = GateResult(gate=4, name="lora", versions=library_versions())
     torch.manual_seed(settings.seed)
     started = time.perf_counter()
-    tokenizer, model, device = load_local(Path(settings.weights))
+    tokenizer, model, device = load_local(Path(settings.weights), take=True)  # trained in place
     local = LocalModel.wrap(tokenizer, model, device)
     result.details["load_s"] = time.perf_counter() - started
 
