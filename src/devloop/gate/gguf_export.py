@@ -91,16 +91,24 @@ def export(model_dir: Path, out: Path, type_name: str) -> Exported:
     writer.add_feed_forward_length(int(config["intermediate_size"]))
     writer.add_head_count(heads)
     writer.add_head_count_kv(kv_heads)
+    writer.add_key_length(head_dim)
+    writer.add_value_length(head_dim)
     writer.add_rope_dimension_count(head_dim)
     writer.add_rope_freq_base(_rope_theta(config))
     writer.add_layer_norm_rms_eps(float(config.get("rms_norm_eps", 1e-5)))
     writer.add_vocab_size(len(tokens))
     writer.add_file_type(_file_type(gguf, kind))
+    if kind not in ("f32", "f16", "bf16"):
+        writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
     writer.add_tokenizer_model("gpt2")
     writer.add_tokenizer_pre(_pre_tokenizer(model_dir))
     writer.add_token_list(tokens)
     writer.add_token_types(types)
-    gguf.SpecialVocab(model_dir, load_merges=True, n_vocab=len(tokens)).add_to_gguf(writer, quiet=True)
+    special = gguf.SpecialVocab(model_dir, load_merges=True, n_vocab=len(tokens))
+    add_bos = _tokenizer_config(model_dir).get("add_bos_token")
+    if "bos" not in special.add_special_token and isinstance(add_bos, bool):
+        special.add_special_token["bos"] = add_bos  # a loader must know whether to prepend BOS
+    special.add_to_gguf(writer, quiet=True)
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, layers)
     tied = bool(config.get("tie_word_embeddings", False))
     count = in_type = 0
@@ -191,6 +199,14 @@ def _tokenizer_json(model_dir: Path) -> dict[str, Any]:
         raise ExportError(f"{path}: {e.strerror} (a fast tokenizer is needed for the GGUF vocabulary)") from e
     except ValueError as e:
         raise ExportError(f"{path}: not JSON ({e})") from e
+
+
+def _tokenizer_config(model_dir: Path) -> dict[str, Any]:
+    try:
+        found = json.loads((model_dir / "tokenizer_config.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return dict(found) if isinstance(found, dict) else {}
 
 
 def _pre_tokenizer(model_dir: Path) -> str:
