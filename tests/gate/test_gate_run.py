@@ -41,6 +41,13 @@ def test_default_matrix_decides(tmp_path: Path, outcomes: dict[int, bool], code:
     assert f"Exit code {code}" in report
     for n in set(outcomes) - set(ran):
         assert f"| {n} | " in report and "not run" in report
+    for result in decision.results:  # each gate's own wall time, in its JSON and the table
+        took = result.details["gate_s"]
+        assert took >= 0 and f"| {result.gate} | g{result.gate} | {result.status} |" in report
+        assert (
+            json.loads((tmp_path / f"gate{result.gate}-g{result.gate}.json").read_text())["details"]["gate_s"]
+            == took
+        )
 
 
 def test_matrix_override_from_config(tmp_path: Path) -> None:

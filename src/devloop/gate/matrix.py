@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -205,7 +206,9 @@ def run_gates(
     results: list[GateResult] = []
     with weights_shared() as shared:
         for number in planned:
+            started = time.perf_counter()
             result = runner(config, number)
+            result.details.setdefault("gate_s", time.perf_counter() - started)
             result.write(out_dir)
             results.append(result)
             if decide(results, config.matrix, planned).exit_code == EXIT_STOP:
@@ -233,13 +236,15 @@ def write_report(decision: Decision, matrix: dict[int, Action], out_dir: Path) -
     lines = [
         f"# Gate decision: {decision.verdict}",
         "",
-        "| gate | name | status | on failure |",
-        "|---|---|---|---|",
+        "| gate | name | status | on failure | seconds |",
+        "|---|---|---|---|---|",
     ]
     for r in decision.results:
-        lines.append(f"| {r.gate} | {r.name} | {r.status} | {matrix[r.gate]} |")
+        took = r.details.get("gate_s")
+        seconds = f"{took:.1f}" if isinstance(took, (int, float)) else "-"
+        lines.append(f"| {r.gate} | {r.name} | {r.status} | {matrix[r.gate]} | {seconds} |")
     for n in decision.skipped:
-        lines.append(f"| {n} | {GATE_NAMES[n]} | not run | {matrix[n]} |")
+        lines.append(f"| {n} | {GATE_NAMES[n]} | not run | {matrix[n]} | - |")
     lines += ["", "## Why", "", *(f"- {note}" for note in decision.notes)]
     if decision.skipped:
         lines.append(f"- not run after the stop: gates {', '.join(map(str, decision.skipped))}.")
