@@ -4,6 +4,7 @@ here, never at CLI start-up); a served model is reached through devloop's model 
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import os
 import re
@@ -160,10 +161,10 @@ def load_local(directory: Path, take: bool = False) -> tuple[Any, Any, str]:
         shared.reuses += 1
         shared.saved_s += hit[3]
         return hit[0], hit[1], hit[2]
-    try:  # the first load would otherwise count the libraries' import time as time saved by reuse
+    # The first load would otherwise count the libraries' import time as time saved by reuse; a missing
+    # library is reported by _load_local.
+    with contextlib.suppress(ImportError):
         importlib.import_module("transformers")
-    except ImportError:
-        pass  # _load_local says what is missing
     started = time.perf_counter()
     tokenizer, model, device = _load_local(directory)
     shared.loads += 1
