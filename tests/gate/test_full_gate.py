@@ -135,6 +135,10 @@ def test_gate_run_full_keeps_the_baseline(tmp_path: Path) -> None:
         ('model = "scripted/x"\nformat = "json"\n', "gate5.format"),
         ('model = "scripted/x"\noverall_min = -1\n', "gate5.overall_min"),
         ('weights = "w"\nmodel = "scripted/x"\n', "exactly one of model or weights"),
+        ('weights = "w"\ngguf_type = "q4_k_m"\n', "gate5.gguf_type: GGUF type 'q4_k_m'"),
+        ('weights = "w"\nquantize = [8]\n', "gate5.quantize"),
+        ('weights = "w"\ngguf_score = "yes"\n', "gate5.gguf_score"),
+        ('weights = "w"\ngguf_per_category = 0\n', "gate5.gguf_per_category"),
     ],
 )
 def test_bad_gate5_table(tmp_path: Path, table: str, message: str) -> None:
@@ -142,3 +146,26 @@ def test_bad_gate5_table(tmp_path: Path, table: str, message: str) -> None:
     config.write_text("[gate5]\n" + table)
     with pytest.raises(GateInputError, match=message):
         load_config(config)
+
+
+def test_cli_full_refuses_a_gguf_type_the_writer_lacks(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from devloop.cli import app
+
+    done = CliRunner().invoke(
+        app,
+        [
+            "gate",
+            "full",
+            "--weights",
+            str(tmp_path),
+            "--gguf-out",
+            str(tmp_path / "m.gguf"),
+            "--gguf-type",
+            "q4_k",
+        ],
+    )
+    assert done.exit_code == 2
+    assert "--gguf-type: GGUF type 'q4_k': the gguf package writes" in done.output
+    assert len(done.output.strip().splitlines()) == 1 and not (tmp_path / "m.gguf").exists()

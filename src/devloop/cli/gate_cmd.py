@@ -192,6 +192,13 @@ def full(
 
     if format_name not in FORMAT_NAMES:
         fail(f"--format {format_name!r}: must be one of {', '.join(FORMAT_NAMES)}")
+    if gguf_out is not None and llama_cpp is None:
+        from devloop.gate.gguf_export import ExportError, normalise_type
+
+        try:
+            normalise_type(gguf_type)
+        except ExportError as e:
+            fail(f"--gguf-type: {e}")
     settings = FullSettings(
         model=model,
         weights=str(weights) if weights else None,
