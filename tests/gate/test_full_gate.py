@@ -56,26 +56,68 @@ def test_acceptance_fails_overall_and_names_the_weak_category(tmp_path: Path) ->
 def test_local_weights_size_and_gguf_export(
     tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    pytest.importorskip("gguf", reason="the GGUF writer and transformers' GGUF loader need the gguf package")
     monkeypatch.delenv("DEVLOOP_LLAMA_CPP", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))  # no llama-quantize to find
     settings = FullSettings(
         weights=str(tiny_model), suite=MINI, overall_min=0.0, minimums={"file_reading": 0.0, "tests": 0.0},
-        max_size_mb=50, max_tokens=2, gguf_out=str(tmp_path / "model.gguf"),
+        max_size_mb=50, max_tokens=2, gguf_out=str(tmp_path / "model.gguf"), quantize=["Q8_0", "Q4_K_M"],
     )  # fmt: skip
     result = run_full_gate(settings)
     checks = {c.name: c for c in result.checks}
     assert checks["size"].ok is True and 0 < result.details["size_mb"] < 50
-    assert checks["GGUF export"].ok is None and "no llama.cpp checkout" in checks["GGUF export"].detail
-    # A converter that writes the file: its size is reported. (A stand-in for llama.cpp's script.)
+    assert checks["GGUF F16"].ok is True and checks["GGUF Q8_0"].ok is True
+    assert checks["GGUF Q4_K_M"].ok is None and "llama-quantize" in checks["GGUF Q4_K_M"].detail
+    f16, q8 = result.details["gguf"]
+    assert Path(f16["path"]).read_bytes()[:4] == b"GGUF" and Path(q8["path"]).name == "model-Q8_0.gguf"
+    assert q8["size_mb"] < f16["size_mb"] < result.details["size_mb"]  # F32 safetensors > F16 > Q8_0
+    for made in (f16, q8):
+        # Reloaded through transformers' GGUF loader: the same token ids, and scored on the same queries.
+        assert made["tokens_match"]["same"] == made["tokens_match"]["texts"] == 3
+        assert made["score"]["total"] == 2 and checks[f"GGUF {made['type'].upper()} scores"].ok is True
+    # F16 rounding does not change a tiny model's greedy replies: the export is the same network.
+    replies = {f["id"]: f["reply"] for f in result.details["report"]["failures"]}
+    assert replies and {f["id"]: f["reply"] for f in f16["failures"]} == replies
+    # A converter named by the config writes the base file instead; its size is reported.
     fake = tmp_path / "llama.cpp"
     fake.mkdir()
     (fake / "convert_hf_to_gguf.py").write_text(
         "import sys\nout = sys.argv[sys.argv.index('--outfile') + 1]\nopen(out, 'wb').write(b'GGUF' + bytes(2**20))\n"
     )
-    settings.llama_cpp = str(fake)
+    settings.llama_cpp, settings.quantize, settings.gguf_score = str(fake), None, False
     exported = run_full_gate(settings)
-    gguf = exported.details["gguf"]
+    gguf = exported.details["gguf"][0]
     assert gguf["size_mb"] == pytest.approx((2**20 + 4) / 2**20) and Path(gguf["path"]).is_file()
-    assert {c.name: c.ok for c in exported.checks}["GGUF export"] is True
+    assert {c.name: c.ok for c in exported.checks}["GGUF F16"] is True
+
+
+def test_gguf_export_names_what_is_missing(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+    import shutil
+
+    from devloop.gate import gguf_export
+
+    other = tmp_path / "gpt2"
+    shutil.copytree(tiny_model, other)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "model_type": "gpt2"}))
+    with pytest.raises(gguf_export.ExportError, match="model_type 'gpt2'.*llama_cpp"):
+        gguf_export.export(other, tmp_path / "x.gguf", "f16")
+    with pytest.raises(gguf_export.ExportError, match="Q4_K_M.*Q8_0"):
+        gguf_export.export(tiny_model, tmp_path / "x.gguf", "Q4_K_M")
+    real = importlib.import_module
+
+    def no_gguf(name: str, *args: object) -> object:
+        if name == "gguf":
+            raise ImportError("No module named 'gguf'")
+        return real(name, *args)
+
+    monkeypatch.setattr(gguf_export.importlib, "import_module", no_gguf)
+    with pytest.raises(gguf_export.ExportError, match="^the gguf package is not installed"):
+        gguf_export.export(tiny_model, tmp_path / "x.gguf", "f16")
+    assert not (tmp_path / "x.gguf").exists()
 
 
 def test_gate_run_full_keeps_the_baseline(tmp_path: Path) -> None:
@@ -93,6 +135,10 @@ def test_gate_run_full_keeps_the_baseline(tmp_path: Path) -> None:
         ('model = "scripted/x"\nformat = "json"\n', "gate5.format"),
         ('model = "scripted/x"\noverall_min = -1\n', "gate5.overall_min"),
         ('weights = "w"\nmodel = "scripted/x"\n', "exactly one of model or weights"),
+        ('weights = "w"\ngguf_type = "q4_k_m"\n', "gate5.gguf_type: GGUF type 'q4_k_m'"),
+        ('weights = "w"\nquantize = [8]\n', "gate5.quantize"),
+        ('weights = "w"\ngguf_score = "yes"\n', "gate5.gguf_score"),
+        ('weights = "w"\ngguf_per_category = 0\n', "gate5.gguf_per_category"),
     ],
 )
 def test_bad_gate5_table(tmp_path: Path, table: str, message: str) -> None:
@@ -100,3 +146,26 @@ def test_bad_gate5_table(tmp_path: Path, table: str, message: str) -> None:
     config.write_text("[gate5]\n" + table)
     with pytest.raises(GateInputError, match=message):
         load_config(config)
+
+
+def test_cli_full_refuses_a_gguf_type_the_writer_lacks(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from devloop.cli import app
+
+    done = CliRunner().invoke(
+        app,
+        [
+            "gate",
+            "full",
+            "--weights",
+            str(tmp_path),
+            "--gguf-out",
+            str(tmp_path / "m.gguf"),
+            "--gguf-type",
+            "q4_k",
+        ],
+    )
+    assert done.exit_code == 2
+    assert "--gguf-type: GGUF type 'q4_k': the gguf package writes" in done.output
+    assert len(done.output.strip().splitlines()) == 1 and not (tmp_path / "m.gguf").exists()

@@ -41,6 +41,13 @@ def test_default_matrix_decides(tmp_path: Path, outcomes: dict[int, bool], code:
     assert f"Exit code {code}" in report
     for n in set(outcomes) - set(ran):
         assert f"| {n} | " in report and "not run" in report
+    for result in decision.results:  # each gate's own wall time, in its JSON and the table
+        took = result.details["gate_s"]
+        assert took >= 0 and f"| {result.gate} | g{result.gate} | {result.status} |" in report
+        assert (
+            json.loads((tmp_path / f"gate{result.gate}-g{result.gate}.json").read_text())["details"]["gate_s"]
+            == took
+        )
 
 
 def test_matrix_override_from_config(tmp_path: Path) -> None:
@@ -99,3 +106,38 @@ def test_example_config_runs_on_a_shipped_tokenizer(tmp_path: Path) -> None:
     assert config.gates[0]["tokenizer"] == "mistral-common:tekken_240911.json"
     decision = run_gates(config, tmp_path)
     assert decision.exit_code == 0 and decision.results[0].details["tokenizer"].endswith("tekken_240911.json")
+
+
+def test_a_run_loads_local_weights_once_and_reuses_them(tiny_model: Path, tmp_path: Path) -> None:
+    from devloop.gate import smoke
+
+    loads: list[Path] = []
+    real = smoke._load_local
+
+    def counting(directory: Path) -> tuple[object, object, str]:
+        loads.append(directory)
+        return real(directory)
+
+    mini = Path(__file__).with_name("mini_suite.json")
+    config_path = tmp_path / "gates.toml"
+    config_path.write_text(
+        f'[gate1]\nweights = "{tiny_model}"\nmax_tokens = 2\n'
+        f'[gate2]\nweights = "{tiny_model}"\nprompts = ["hi"]\nmax_tokens = 2\n'
+        f'[gate3]\nweights = "{tiny_model}"\nsuite = "{mini}"\nformats = ["hermes"]\nmax_tokens = 2\n'
+        '[decision]\n1 = "caution"\n3 = "caution"\n',
+        "utf-8",
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(smoke, "_load_local", counting)
+        decision = run_gates(load_config(config_path), tmp_path / "out")
+    assert [r.gate for r in decision.results] == [1, 2, 3]
+    assert loads == [tiny_model]  # three gates, one load
+    assert decision.weights is not None and (decision.weights.loads, decision.weights.reuses) == (1, 2)
+    first_load = decision.results[0].details["load_s"]
+    assert decision.weights.saved_s == pytest.approx(2 * first_load, rel=0.05, abs=0.05)
+    assert "loaded 1 time(s), reused 2 time(s)" in (tmp_path / "out" / "decision.md").read_text()
+    # Outside a run, each call loads (a gate subcommand has nothing to share with).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(smoke, "_load_local", counting)
+        smoke.load_local(tiny_model)
+    assert len(loads) == 2

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,3 +29,34 @@ def test_gate0_reads_the_gguf_tokenizer_and_finds_no_hermes_delimiters() -> None
         and "tokens, not 1" in checks["delimiter <tool_call>"].detail
     )
     assert result.details["tokenizer"].endswith(".gguf")
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DEVLOOP_LLAMA_CPP"),
+    reason="set DEVLOOP_LLAMA_CPP to a llama.cpp tree with convert_hf_to_gguf.py (the llama-cpp-python sdist's "
+    "vendor/llama.cpp) to compare devloop's GGUF writer with llama.cpp's converter",
+)
+def test_devloop_gguf_writer_matches_llama_cpps_converter(tmp_path: Path) -> None:
+    """SmolLM2 as a transformers directory, written by both: the same tensors, bit for bit."""
+    import numpy
+    from gguf import GGUFReader
+
+    from devloop.gate.gguf_export import export
+    from devloop.gate.smoke import load_local
+
+    converter = Path(os.environ["DEVLOOP_LLAMA_CPP"]) / "convert_hf_to_gguf.py"
+    tokenizer, model, _ = load_local(GGUF)
+    model.save_pretrained(tmp_path / "dir")
+    tokenizer.save_pretrained(tmp_path / "dir")
+    ours = export(tmp_path / "dir", tmp_path / "ours.gguf", "f32").path
+    done = subprocess.run(
+        [sys.executable, str(converter), str(tmp_path / "dir"), "--outfile", str(tmp_path / "ref.gguf"),
+         "--outtype", "f32"], capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    theirs = {t.name: t for t in GGUFReader(tmp_path / "ref.gguf").tensors}
+    mine = {t.name: t for t in GGUFReader(ours).tensors}
+    assert set(mine) == set(theirs) and len(mine) == 272
+    for name, tensor in theirs.items():
+        assert list(mine[name].shape) == list(tensor.shape), name
+        assert numpy.array_equal(numpy.asarray(mine[name].data), numpy.asarray(tensor.data)), name

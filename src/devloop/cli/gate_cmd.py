@@ -177,10 +177,11 @@ def full(
         float | None, typer.Option("--max-mean-s", help="Ceiling on seconds per query.")
     ] = None,
     gguf_out: Annotated[
-        Path | None, typer.Option("--gguf-out", help="Export the weights to this GGUF (needs llama.cpp).")
+        Path | None, typer.Option("--gguf-out", help="Export the weights to this GGUF (the gguf package).")
     ] = None,
+    gguf_type: Annotated[str, typer.Option("--gguf-type", help="f32, f16, bf16, q8_0, ...")] = "f16",
     quantize: Annotated[
-        str | None, typer.Option("--quantize", help="Quantise the GGUF, e.g. Q4_K_M.")
+        str | None, typer.Option("--quantize", help="More GGUF types, e.g. Q8_0,Q4_0 (Q4_K_M: llama.cpp).")
     ] = None,
     llama_cpp: Annotated[Path | None, typer.Option("--llama-cpp", help="llama.cpp checkout.")] = None,
     out: OutOption = Path("gates-out"),
@@ -191,6 +192,13 @@ def full(
 
     if format_name not in FORMAT_NAMES:
         fail(f"--format {format_name!r}: must be one of {', '.join(FORMAT_NAMES)}")
+    if gguf_out is not None and llama_cpp is None:
+        from devloop.gate.gguf_export import ExportError, normalise_type
+
+        try:
+            normalise_type(gguf_type)
+        except ExportError as e:
+            fail(f"--gguf-type: {e}")
     settings = FullSettings(
         model=model,
         weights=str(weights) if weights else None,
@@ -200,6 +208,7 @@ def full(
         max_size_mb=max_size_mb,
         max_mean_s=max_mean_s,
         gguf_out=str(gguf_out) if gguf_out else None,
+        gguf_type=gguf_type,
         quantize=quantize,
         llama_cpp=str(llama_cpp) if llama_cpp else None,
     )

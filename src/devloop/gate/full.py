@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devloop.formats.registry import FORMAT_NAMES
+from devloop.formats.registry import FORMAT_NAMES, get_format
+from devloop.gate import gguf_export
 from devloop.gate.result import Check, GateInputError, GateResult, library_versions
-from devloop.gate.suite import load_suite
+from devloop.gate.suite import Query, Suite, load_suite
 from devloop.gate.tools import evaluate, open_model, select, table_markdown
 from devloop.models import ModelError
 
@@ -38,9 +39,13 @@ class FullSettings:
     max_tokens: int = 256
     batch_size: int = 8
     gguf_out: str | None = None  # export the (transformers-directory) weights to this GGUF file
-    gguf_type: str = "f16"  # the converter's --outtype
-    quantize: str | None = None  # e.g. "Q4_K_M", with llama.cpp's llama-quantize
-    llama_cpp: str | None = None  # llama.cpp checkout (convert_hf_to_gguf.py, build/bin/llama-quantize)
+    gguf_type: str = "f16"  # its type: f32, f16, bf16 or a gguf-package quantisation (q8_0, ...)
+    # More files next to it (NAME-Q8_0.gguf): Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and BF16 are written by the
+    # gguf package; others (Q4_K_M, ...) need llama.cpp's llama-quantize.
+    quantize: str | list[str] | None = None
+    gguf_score: bool = True  # reload every exported file through transformers and score it again
+    gguf_per_category: int | None = None  # score the files on the first N queries of each category
+    llama_cpp: str | None = None  # llama.cpp checkout: its converter writes the base file instead
 
 
 def size_mb(path: Path) -> float:
@@ -93,8 +98,20 @@ def run_full_gate(settings: FullSettings) -> GateResult:
                 )
             )
     if settings.gguf_out is not None:
-        _export(settings, result)
+        _export(settings, result, suite, queries, minimums)
     return result
+
+
+def select_per_category(queries: list[Query], per_category: int | None) -> list[Query]:
+    if per_category is None:
+        return queries
+    seen: dict[str, int] = {}
+    kept = []
+    for query in queries:
+        seen[query.category] = seen.get(query.category, 0) + 1
+        if seen[query.category] <= per_category:
+            kept.append(query)
+    return kept
 
 
 def _llama_cpp(settings: FullSettings) -> Path | None:
@@ -102,26 +119,89 @@ def _llama_cpp(settings: FullSettings) -> Path | None:
     return Path(found) if found else None
 
 
-def _export(settings: FullSettings, result: GateResult) -> None:
-    """GGUF export with llama.cpp's converter (which reads the weights through the `gguf` package)."""
+def quant_types(quantize: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    """`"Q8_0"`, `"Q8_0,Q4_0"` or a list: the extra GGUF types wanted, in order, without repeats."""
+    if quantize is None:
+        return []
+    items = quantize.split(",") if isinstance(quantize, str) else list(quantize)
+    seen: list[str] = []
+    for item in (i.strip() for i in items):
+        if item and item.upper() not in seen:
+            seen.append(item.upper())
+    return seen
+
+
+def _export(
+    settings: FullSettings, result: GateResult, suite: Suite, queries: list[Query], minimums: dict[str, float]
+) -> None:
+    """The GGUF files (the base type, then each quantisation), each reloaded through transformers'
+    GGUF loader and scored again on the suite, with its size. Written by devloop's own writer on the
+    `gguf` package, or by llama.cpp's converter where a checkout is named; a missing tool is a skip whose
+    detail names it."""
     weights = Path(settings.weights or "")
     if settings.weights is None or not weights.is_dir():
         result.checks.append(Check("GGUF export", None, "skipped: only a transformers directory is exported"))
         return
-    root = _llama_cpp(settings)
-    converter = root / "convert_hf_to_gguf.py" if root else None
-    if converter is None or not converter.is_file():
-        why = (
-            f"no convert_hf_to_gguf.py in {root}" if root else f"no llama.cpp checkout (set {LLAMA_CPP_ENV})"
-        )
-        result.checks.append(Check("GGUF export", None, f"skipped: {why}"))
-        return
-    try:
-        import gguf  # noqa: F401  # the converter's own dependency; say so before it fails inside
-    except ImportError:
-        result.checks.append(Check("GGUF export", None, "skipped: the gguf package is not installed"))
-        return
     out = Path(str(settings.gguf_out))
+    root = _llama_cpp(settings)
+    files: list[dict[str, Any]] = []
+    base = (
+        _convert(settings, root, weights, out, result)
+        if root
+        else _write(weights, out, settings.gguf_type, result)
+    )
+    if base is None:
+        return
+    files.append(base)
+    for kind in quant_types(settings.quantize):
+        if kind.lower() == base["type"]:
+            continue
+        target = out.with_name(f"{out.stem}-{kind}.gguf")
+        if kind.lower() in gguf_export.TYPES and not root:
+            made = _write(weights, target, kind, result)
+        else:
+            made = _quantize(root, Path(base["path"]), target, kind, result)
+        if made is not None:
+            files.append(made)
+    result.details["gguf"] = files
+    if settings.gguf_score:
+        scored = select_per_category(queries, settings.gguf_per_category)
+        for made in files:
+            _score(settings, made, suite, scored, minimums, result)
+
+
+def _write(weights: Path, out: Path, kind: str, result: GateResult) -> dict[str, Any] | None:
+    label = f"GGUF {kind.upper()}"
+    try:
+        made = gguf_export.export(weights, out, kind)
+    except gguf_export.ExportError as e:
+        result.checks.append(Check(label, None, f"skipped: {e}"))
+        return None
+    except Exception as e:  # noqa: BLE001 - a failed write is the gate's verdict, with its reason
+        result.checks.append(
+            Check(label, False, f"{out}: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+        )
+        return None
+    size = size_mb(weights)
+    result.checks.append(
+        Check(label, True, f"{out.name}: {made.size_mb:.1f} MiB ({made.size_mb / size:.0%} of the directory)")
+    )
+    return {**made.as_dict(), "writer": "devloop (gguf package)", "ratio_to_directory": made.size_mb / size}
+
+
+def _convert(
+    settings: FullSettings, root: Path, weights: Path, out: Path, result: GateResult
+) -> dict[str, Any] | None:
+    """llama.cpp's converter (it reads the weights through the `gguf` package too)."""
+    label = f"GGUF {settings.gguf_type.upper()}"
+    converter = root / "convert_hf_to_gguf.py"
+    if not converter.is_file():
+        result.checks.append(Check(label, None, f"skipped: no convert_hf_to_gguf.py in {root}"))
+        return None
+    reason = gguf_export.missing()
+    if reason:
+        result.checks.append(Check(label, None, f"skipped: {reason}"))
+        return None
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     command = [
@@ -136,39 +216,100 @@ def _export(settings: FullSettings, result: GateResult) -> None:
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0 or not out.is_file():
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        result.checks.append(Check("GGUF export", False, f"converter exit {done.returncode}: {tail[0]}"))
-        return
-    exported = {"path": str(out), "size_mb": size_mb(out), "seconds": time.perf_counter() - started}
-    result.details["gguf"] = exported
-    result.checks.append(Check("GGUF export", True, f"{out.name}: {exported['size_mb']:.1f} MiB"))
-    if settings.quantize:
-        _quantize(settings, root, out, result)
+        result.checks.append(Check(label, False, f"converter exit {done.returncode}: {tail[0]}"))
+        return None
+    made = {"path": str(out), "type": settings.gguf_type.lower(), "size_mb": size_mb(out)}
+    made.update({"seconds": time.perf_counter() - started, "writer": f"llama.cpp ({converter})"})
+    result.checks.append(Check(label, True, f"{out.name}: {made['size_mb']:.1f} MiB"))
+    return made
 
 
-def _quantize(settings: FullSettings, root: Path | None, source: Path, result: GateResult) -> None:
-    tool = next(
-        (
-            p
-            for p in (
-                (root / "build" / "bin" / "llama-quantize") if root else None,
-                shutil.which("llama-quantize"),
-            )
-            if p
-        ),
-        None,
-    )
-    if tool is None or not Path(tool).is_file():
-        result.checks.append(Check("quantise", None, "skipped: llama-quantize not found"))
-        return
-    out = source.with_name(f"{source.stem}-{settings.quantize}.gguf")
-    done = subprocess.run(
-        [str(tool), str(source), str(out), str(settings.quantize)], capture_output=True, text=True
-    )
+def _quantize(
+    root: Path | None, source: Path, out: Path, kind: str, result: GateResult
+) -> dict[str, Any] | None:
+    label = f"GGUF {kind}"
+    candidates = [root / "build" / "bin" / "llama-quantize"] if root else []
+    found = shutil.which("llama-quantize")
+    candidates += [Path(found)] if found else []
+    tool = next((c for c in candidates if c.is_file()), None)
+    if tool is None:
+        where = f"in {root / 'build' / 'bin'} or on PATH" if root else "on PATH (or set DEVLOOP_LLAMA_CPP)"
+        builtin = ", ".join(t.upper() for t in gguf_export.TYPES)
+        result.checks.append(
+            Check(label, None, f"skipped: {kind} needs llama.cpp's llama-quantize, not found {where}; "
+                  f"the gguf package writes {builtin}")
+        )  # fmt: skip
+        return None
+    started = time.perf_counter()
+    done = subprocess.run([str(tool), str(source), str(out), kind], capture_output=True, text=True)
     if done.returncode != 0 or not out.is_file():
-        result.checks.append(Check("quantise", False, f"llama-quantize exit {done.returncode}"))
+        result.checks.append(Check(label, False, f"llama-quantize exit {done.returncode}"))
+        return None
+    made = {"path": str(out), "type": kind.lower(), "size_mb": size_mb(out)}
+    made.update({"seconds": time.perf_counter() - started, "writer": f"llama.cpp ({tool})"})
+    result.checks.append(Check(label, True, f"{out.name}: {made['size_mb']:.1f} MiB"))
+    return made
+
+
+def _score(
+    settings: FullSettings, made: dict[str, Any], suite: Suite, queries: list[Query],
+    minimums: dict[str, float], result: GateResult,
+) -> None:  # fmt: skip
+    """Reload one exported file through transformers' GGUF loader, check its tokenizer gives the
+    directory's token ids, and put the queries to it again."""
+    from devloop.gate.local import LocalModel
+
+    label = f"GGUF {made['type'].upper()} scores"
+    path = Path(made["path"])
+    try:
+        started = time.perf_counter()
+        local = LocalModel(path, batch_size=settings.batch_size, share=False)
+        made["load_s"] = time.perf_counter() - started
+    except GateInputError as e:
+        result.checks.append(Check(label, False, f"reload: {e}"))
         return
-    result.details["quantised"] = {"path": str(out), "size_mb": size_mb(out), "type": settings.quantize}
-    result.checks.append(Check("quantise", True, f"{out.name}: {size_mb(out):.1f} MiB"))
+    try:
+        made["tokens_match"] = _same_tokens(Path(str(settings.weights)), local.tokenizer, suite, queries)
+        table = evaluate(
+            local, f"local/{path}", [settings.format], suite, queries, settings.max_tokens, minimums
+        )
+    except ModelError as e:
+        result.checks.append(Check(label, False, str(e)))
+        return
+    finally:
+        local.close()
+    report = table[settings.format]
+    made["score"] = {k: report[k] for k in ("passed", "total", "overall", "mean_s")}
+    made["categories"] = {c: f"{v['passed']}/{v['total']}" for c, v in report["categories"].items()}
+    made["failures"] = report["failures"]
+    tokens = made["tokens_match"]
+    ok = report["overall"] >= settings.overall_min and tokens["same"] == tokens["texts"]
+    detail = (
+        f"{report['passed']}/{report['total']} = {report['overall']:.0%} (min {settings.overall_min:.0%})"
+    )
+    detail += (
+        f", {report['mean_s']:.2f} s/query, tokenizer same ids on {tokens['same']}/{tokens['texts']} texts"
+    )
+    result.checks.append(Check(label, ok, detail))
+
+
+def _same_tokens(weights: Path, reloaded: Any, suite: Suite, queries: list[Query]) -> dict[str, int]:
+    """How many of the suite's texts (its system prompt with the tools, every query) the reloaded
+    tokenizer splits into the directory tokenizer's ids."""
+    import importlib
+
+    from devloop.gate.tools import SYSTEM
+
+    transformers: Any = importlib.import_module("transformers")
+    original = transformers.AutoTokenizer.from_pretrained(str(weights), local_files_only=True)
+    fmt = get_format("hermes")  # any text format: its tool listing is a long, varied text
+    texts = [f"{SYSTEM}\n\n{fmt.render_tools(suite.tools)}", *(q.prompt for q in queries)]
+    same = sum(
+        original(t, add_special_tokens=False)["input_ids"]
+        == reloaded(t, add_special_tokens=False)["input_ids"]
+        for t in texts
+    )
+    return {"texts": len(texts), "same": int(same)}
 
 
 def settings_from_table(where: str, table: dict[str, Any]) -> FullSettings:
@@ -184,7 +325,6 @@ def settings_from_table(where: str, table: dict[str, Any]) -> FullSettings:
         "suite",
         "gguf_out",
         "gguf_type",
-        "quantize",
         "llama_cpp",
     ):
         if key in values and not isinstance(values[key], str):
@@ -199,7 +339,20 @@ def settings_from_table(where: str, table: dict[str, Any]) -> FullSettings:
             not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0
         ):
             raise GateInputError(f"{where}: gate5.{key}: a non-negative number")
-    for key in ("max_tokens", "batch_size"):
+    quantize = values.get("quantize")
+    if quantize is not None and not (
+        isinstance(quantize, str)
+        or (isinstance(quantize, list) and all(isinstance(q, str) for q in quantize))
+    ):
+        raise GateInputError(f'{where}: gate5.quantize: a type name or a list of them (e.g. ["Q8_0"])')
+    if "gguf_score" in values and not isinstance(values["gguf_score"], bool):
+        raise GateInputError(f"{where}: gate5.gguf_score: true or false")
+    if "gguf_type" in values and "llama_cpp" not in values:
+        try:
+            gguf_export.normalise_type(values["gguf_type"])
+        except gguf_export.ExportError as e:
+            raise GateInputError(f"{where}: gate5.gguf_type: {e}") from e
+    for key in ("max_tokens", "batch_size", "gguf_per_category"):
         if key in values and (
             not isinstance(values[key], int) or isinstance(values[key], bool) or values[key] < 1
         ):

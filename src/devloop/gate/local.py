@@ -31,9 +31,10 @@ PREFIX_MIN_TOKENS = 64
 class LocalModel:
     name = "local"
 
-    def __init__(self, weights: Path, batch_size: int = 8) -> None:
+    def __init__(self, weights: Path, batch_size: int = 8, share: bool = True) -> None:
+        """`share=False`: a one-off load, not kept for later gates of the run (an exported file)."""
         started = time.perf_counter()
-        tokenizer, model, device = load_local(weights)
+        tokenizer, model, device = load_local(weights, take=not share)
         self._setup(tokenizer, model, device, batch_size)
         self.load_s = time.perf_counter() - started
 

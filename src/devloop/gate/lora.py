@@ -42,6 +42,10 @@ class LoraSettings:
     min_accuracy: float = 0.6
     eval_max_tokens: int = 128
     baseline: bool = True  # also evaluate the held-out queries before training, for the contrast
+    # The trainer's validation loss every N steps (None: about three times per run; 0: never). Each pass
+    # costs a forward over the whole validation set, so evaluating every step of a short CPU run doubles
+    # it; the divergence check compares devloop's own losses before and after training either way.
+    eval_every: int | None = None
 
 
 def _system(fmt_name: str, suite: Suite) -> str:
@@ -142,7 +146,7 @@ def run_lora_gate(settings: LoraSettings) -> GateResult:
     result = GateResult(gate=4, name="lora", versions=library_versions())
     torch.manual_seed(settings.seed)
     started = time.perf_counter()
-    tokenizer, model, device = load_local(Path(settings.weights))
+    tokenizer, model, device = load_local(Path(settings.weights), take=True)  # trained in place
     local = LocalModel.wrap(tokenizer, model, device)
     result.details["load_s"] = time.perf_counter() - started
 
@@ -162,6 +166,7 @@ def run_lora_gate(settings: LoraSettings) -> GateResult:
     valid_before = _loss(torch, model, tokenizer, valid_pairs, device)
 
     cuda = device == "cuda"
+    every = eval_interval(settings.steps, settings.eval_every)
     with tempfile.TemporaryDirectory(prefix="devloop-lora-") as scratch:
         config = trl.SFTConfig(
             output_dir=scratch,
@@ -170,8 +175,8 @@ def run_lora_gate(settings: LoraSettings) -> GateResult:
             per_device_train_batch_size=settings.batch_size,
             per_device_eval_batch_size=max(1, len(valid_pairs)),
             logging_steps=1,
-            eval_strategy="steps",
-            eval_steps=max(1, settings.steps // 4),
+            eval_strategy="steps" if every else "no",
+            eval_steps=every or None,
             save_strategy="no",
             report_to="none",
             seed=settings.seed,
@@ -207,6 +212,11 @@ def run_lora_gate(settings: LoraSettings) -> GateResult:
     trained = trainer.model
     trained.eval()
     valid_after = _loss(torch, trained, tokenizer, valid_pairs, device)
+    if not evals or evals[-1][0] != settings.steps:
+        # The last point is devloop's own completion-only loss after training: the same measure as the
+        # trainer's, so the curve ends where the divergence check looks.
+        evals.append((settings.steps, valid_after))
+    result.details["eval_every"] = every
     result.details.update({"steps": settings.steps, "examples": len(train_pairs), "format": settings.format})
     result.details.update({"loss_curve": curve, "eval_curve": evals})
     result.details.update({"validation_loss_before": valid_before, "validation_loss_after": valid_after})
@@ -256,6 +266,13 @@ def run_lora_gate(settings: LoraSettings) -> GateResult:
         )
     )
     return result
+
+
+def eval_interval(steps: int, every: int | None) -> int:
+    """Steps between the trainer's validation passes (0: none during training)."""
+    if every is None:
+        return max(1, math.ceil(steps / 3))
+    return every
 
 
 def _one_line(error: BaseException) -> str:
@@ -320,7 +337,7 @@ def read_examples(path: Path) -> tuple[dict[str, Any], ...]:
     return tuple(rows)
 
 
-_INTS = ("steps", "rank", "seed", "batch_size", "eval_max_tokens")
+_INTS = ("steps", "rank", "seed", "batch_size", "eval_max_tokens", "eval_every")
 
 
 def settings_from_table(base: Path, where: str, table: dict[str, Any]) -> LoraSettings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any, Literal
 from devloop.gate import full, lora, smoke, tools
 from devloop.gate.latency import run_latency_gate, settings_from_table
 from devloop.gate.result import GateInputError, GateResult
+from devloop.gate.smoke import SharedWeights, weights_shared
 from devloop.gate.tokenizer import FAMILIES, run_tokenizer_gate
 
 Action = Literal["stop", "soft-no-go", "caution", "keep-baseline"]
@@ -164,6 +166,7 @@ class Decision:
     notes: list[str]
     exit_code: int
     skipped: list[int]
+    weights: SharedWeights | None = None  # how often local weights were loaded and reused in the run
 
     @property
     def verdict(self) -> str:
@@ -201,13 +204,17 @@ def run_gates(
     if not planned:
         raise GateInputError(f"{config.source}: no configured gate in {first}..{last}")
     results: list[GateResult] = []
-    for number in planned:
-        result = runner(config, number)
-        result.write(out_dir)
-        results.append(result)
-        if decide(results, config.matrix, planned).exit_code == EXIT_STOP:
-            break
+    with weights_shared() as shared:
+        for number in planned:
+            started = time.perf_counter()
+            result = runner(config, number)
+            result.details.setdefault("gate_s", time.perf_counter() - started)
+            result.write(out_dir)
+            results.append(result)
+            if decide(results, config.matrix, planned).exit_code == EXIT_STOP:
+                break
     decision = decide(results, config.matrix, planned)
+    decision.weights = shared
     write_report(decision, config.matrix, out_dir)
     return decision
 
@@ -229,13 +236,15 @@ def write_report(decision: Decision, matrix: dict[int, Action], out_dir: Path) -
     lines = [
         f"# Gate decision: {decision.verdict}",
         "",
-        "| gate | name | status | on failure |",
-        "|---|---|---|---|",
+        "| gate | name | status | on failure | seconds |",
+        "|---|---|---|---|---|",
     ]
     for r in decision.results:
-        lines.append(f"| {r.gate} | {r.name} | {r.status} | {matrix[r.gate]} |")
+        took = r.details.get("gate_s")
+        seconds = f"{took:.1f}" if isinstance(took, (int, float)) else "-"
+        lines.append(f"| {r.gate} | {r.name} | {r.status} | {matrix[r.gate]} | {seconds} |")
     for n in decision.skipped:
-        lines.append(f"| {n} | {GATE_NAMES[n]} | not run | {matrix[n]} |")
+        lines.append(f"| {n} | {GATE_NAMES[n]} | not run | {matrix[n]} | - |")
     lines += ["", "## Why", "", *(f"- {note}" for note in decision.notes)]
     if decision.skipped:
         lines.append(f"- not run after the stop: gates {', '.join(map(str, decision.skipped))}.")
@@ -244,6 +253,13 @@ def write_report(decision: Decision, matrix: dict[int, Action], out_dir: Path) -
             lines += ["", f"## Gate {r.gate} ({r.name}): tool calls per category", "", r.details["table_md"]]
         if isinstance(r.details.get("loss_curve_png"), str):
             lines += ["", f"## Gate {r.gate} ({r.name}): loss curve", "", _curve_link(r, out_dir)]
+    shared = decision.weights
+    if shared is not None and shared.loads:
+        lines += [
+            "",
+            f"Local weights: loaded {shared.loads} time(s), reused {shared.reuses} time(s) across gates "
+            f"({shared.saved_s:.1f} s of loading saved).",
+        ]
     lines += ["", f"Exit code {decision.exit_code} (0 GO, 1 STOP, 3 proceed with caution / soft no-go).", ""]
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "decision.md"

@@ -4,12 +4,16 @@ here, never at CLI start-up); a served model is reached through devloop's model 
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import os
 import re
 import resource
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +117,63 @@ def cpu_threads() -> int:
     return max(1, min(cores, int(idle + 0.5)))
 
 
-def load_local(directory: Path) -> tuple[Any, Any, str]:
+@dataclass
+class SharedWeights:
+    """Weights loaded once for a whole `gate run`: de-quantising a GGUF takes tens of seconds on a CPU,
+    and gates 1-4 read the same file. `saved_s` adds up the load time each reuse did not spend."""
+
+    loaded: dict[tuple[str, int, int], tuple[Any, Any, str, float]] = field(default_factory=dict)
+    loads: int = 0
+    reuses: int = 0
+    saved_s: float = 0.0
+
+
+_SHARED: ContextVar[SharedWeights | None] = ContextVar("devloop_gate_shared_weights", default=None)
+
+
+@contextmanager
+def weights_shared() -> Iterator[SharedWeights]:
+    """Within this block, `load_local` loads each weights path once and hands the same objects out again."""
+    shared = SharedWeights()
+    token = _SHARED.set(shared)
+    try:
+        yield shared
+    finally:
+        _SHARED.reset(token)
+
+
+def _identity(path: Path) -> tuple[str, int, int]:
+    """The weights as they are on disk: rewritten files (a new fused model at the same path) load anew."""
+    files = [path] if path.is_file() else [p for p in path.iterdir() if p.is_file()]
+    stats = [f.stat() for f in files]
+    return str(path.resolve()), max((s.st_mtime_ns for s in stats), default=0), sum(s.st_size for s in stats)
+
+
+def load_local(directory: Path, take: bool = False) -> tuple[Any, Any, str]:
+    """(tokenizer, model, device), loaded once per `weights_shared()` block. `take`: the caller changes
+    the model (training fuses a LoRA into it), so it gets it to itself and later callers load it anew."""
+    shared = _SHARED.get()
+    if shared is None or not directory.exists():
+        return _load_local(directory)
+    key = _identity(directory)
+    hit = shared.loaded.pop(key, None) if take else shared.loaded.get(key)
+    if hit is not None:
+        shared.reuses += 1
+        shared.saved_s += hit[3]
+        return hit[0], hit[1], hit[2]
+    # The first load would otherwise count the libraries' import time as time saved by reuse; a missing
+    # library is reported by _load_local.
+    with contextlib.suppress(ImportError):
+        importlib.import_module("transformers")
+    started = time.perf_counter()
+    tokenizer, model, device = _load_local(directory)
+    shared.loads += 1
+    if not take:
+        shared.loaded[key] = (tokenizer, model, device, time.perf_counter() - started)
+    return tokenizer, model, device
+
+
+def _load_local(directory: Path) -> tuple[Any, Any, str]:
     """(tokenizer, model, device) from a local directory or a `.gguf` file (read through transformers'
     GGUF support, which needs the `gguf` package, and de-quantised); nothing is downloaded."""
     gguf: dict[str, str] = {}
