@@ -401,6 +401,14 @@ class Index:
         """Every definition of the tree with the index of its file, in the order of `definition_scores`."""
         return [(i, self.files[i].definitions[j]) for i, j in self._def_owner]
 
+    def definition_owners(self) -> np.ndarray:
+        """The file position of each definition, in the order of `definition_scores`."""
+        got = self.extras.get("definition_owners")
+        if not isinstance(got, np.ndarray):
+            got = np.fromiter((i for i, _ in self._def_owner), dtype=np.int64, count=len(self._def_owner))
+            self.extras["definition_owners"] = got
+        return got
+
     def position(self, path: str) -> int | None:
         return self._by_path.get(path)
 
