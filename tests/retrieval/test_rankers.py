@@ -187,14 +187,14 @@ def test_incremental_build_scores_like_a_cold_build(tmp_path: Path) -> None:
 
 
 def test_parallel_parse_matches_serial(monkeypatch: pytest.MonkeyPatch) -> None:
-    import devloop.retrieval.index as index_mod
+    import devloop.retrieval.parsing as parsing_mod
 
     tree = {
         f"pkg/m{i}.py": f"def func_{i}(value):\n    return helper_{i % 7}(value)\n".encode()
         for i in range(40)
     }
     serial = Index.build(tree)
-    monkeypatch.setattr(index_mod, "PARALLEL_MIN_FILES", 10)
+    monkeypatch.setattr(parsing_mod, "PARALLEL_MIN_FILES", 10)
     monkeypatch.setenv("DEVLOOP_INDEX_WORKERS", "2")
     parallel = Index.build(tree)
     _same_scores(parallel, serial, ["func value", "helper"])
