@@ -187,15 +187,49 @@ def test_incremental_build_scores_like_a_cold_build(tmp_path: Path) -> None:
 
 
 def test_parallel_parse_matches_serial(monkeypatch: pytest.MonkeyPatch) -> None:
-    import devloop.retrieval.index as index_mod
+    import devloop.retrieval.parsing as parsing_mod
 
     tree = {
         f"pkg/m{i}.py": f"def func_{i}(value):\n    return helper_{i % 7}(value)\n".encode()
         for i in range(40)
     }
     serial = Index.build(tree)
-    monkeypatch.setattr(index_mod, "PARALLEL_MIN_FILES", 10)
+    monkeypatch.setattr(parsing_mod, "PARALLEL_MIN_FILES", 10)
     monkeypatch.setenv("DEVLOOP_INDEX_WORKERS", "2")
     parallel = Index.build(tree)
     _same_scores(parallel, serial, ["func value", "helper"])
     assert [f.definitions for f in parallel.files] == [f.definitions for f in serial.files]
+
+
+def test_defs_ranker_scores_a_file_by_its_best_definition() -> None:
+    index = Index.build(TREE)
+    q = "parse the cookie header"
+    per_def = index.definition_scores(q)
+    want = np.zeros(len(index.files))
+    for n, (i, _) in enumerate(index.definitions()):
+        want[i] = max(want[i], per_def[n])
+    np.testing.assert_allclose(rank.file_scores(index, q, "defs"), want)
+    assert rank.parse_method("default") == ["bm25", "map", "defs"]
+
+
+def test_fused_definitions_weigh_the_file_prior_and_named_identifiers() -> None:
+    tree = {
+        **TREE,
+        # Two definitions with the same words: the issue names only `set_cookie_value`.
+        "pkg/jar.py": b"def set_cookie_value(jar, name):\n    return jar\n\n"
+        b"def get_cookie_value(jar, name):\n    return jar\n",
+    }
+    index = Index.build(tree)
+    issue = "set_cookie_value breaks: the cookie value of a jar is lost"
+    ranked = [index.definitions()[n][1].name for n, _ in rank.rank_definitions(index, issue, "src:bm25+map")]
+    assert ranked[0] == "set_cookie_value"
+    bm25_only = index.definition_scores(issue)
+    pos = {d.name: n for n, (_, d) in enumerate(index.definitions())}
+    fused = dict(rank.rank_definitions(index, issue, "src:bm25+map"))
+    files = rank.file_scores(index, issue, "src:bm25+map")
+    jar = index.position("pkg/jar.py")
+    n = pos["set_cookie_value"]
+    assert fused[n] == pytest.approx(bm25_only[n] * files[jar] * rank.MENTION_BOOST)
+    # Test files are no source: their definitions are left out under src:.
+    test_def = pos["test_cookie_jar"]
+    assert test_def not in fused

@@ -1,8 +1,8 @@
 """A BM25 index (bm25s) over one repository tree: a document per file and one per definition.
 
-A directory is read through `safefs.SafeRoot`, so a symbolic link is never followed (a model-written tree
-may point anywhere) and a FIFO or device is never opened; a commit of a mirror is read with git plumbing
-(`gittree`). Files are keyed by their git blob id: an index rebuilt after a few edits re-parses only the
+A directory is read through `safefs.SafeRoot` (`parsing`), so a symbolic link is never followed (a
+model-written tree may point anywhere) and a FIFO or device is never opened; a commit of a mirror is read
+with git plumbing (`gittree`). The count matrices and BM25 models are built in `counts`. Files are keyed by their git blob id: an index rebuilt after a few edits re-parses only the
 files that changed (`previous=`, in memory, or `cache=`, on disk, where a whole tree seen before is
 loaded without parsing anything).
 """
@@ -10,59 +10,64 @@ loaded without parsing anything).
 from __future__ import annotations
 
 import hashlib
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import bm25s
 import numpy as np
 import scipy.sparse as sp
-from bm25s.scoring import _build_idf_array, _select_idf_scorer, _select_tfc_scorer
 
-from devloop.retrieval.definitions import Definition, extract, language_of, skeleton
-from devloop.retrieval.tokens import tokenize, word_counts, word_tokens
-from devloop.safefs import SafeFSError, SafeRoot
+from devloop.retrieval.counts import (
+    _bm25,
+    _compact,
+    _count_rows,
+    _counts,
+    _file_counts,
+    _merge,
+    _scores,
+    _vocab,
+    bm25_of_counts,
+    definition_tokens,
+    path_tokens,
+)
+from devloop.retrieval.definitions import Definition, skeleton
+from devloop.retrieval.parsing import (
+    MAX_FILE_BYTES,
+    PARALLEL_MIN_FILES,
+    SKIPPED_DIRS,
+    TEXT_SUFFIXES,
+    Parsed,
+    Reader,
+    _parse_all,
+    blob_id,
+    indexable,
+    parse,
+    parse_key,
+    read_tree,
+    workers,
+)
+from devloop.retrieval.tokens import word_tokens
 
 if TYPE_CHECKING:
     from devloop.retrieval.repomap import RepoMap
     from devloop.retrieval.store import IndexCache
 
-MAX_FILE_BYTES = 1_000_000
-# Directories that hold no source worth ranking (and may be huge).
-SKIPPED_DIRS = frozenset(
-    {".git", ".devloop-git", ".devloop", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__",
-     ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", "build", "dist", ".eggs"}
-)  # fmt: skip
-TEXT_SUFFIXES = (".py", ".pyi", ".md", ".rst", ".txt", ".cfg", ".toml", ".ini", ".yaml", ".yml", ".json")
+# Moved to `parsing` and `counts`; named here too for the callers that import them from this module.
+__all__ = [
+    "FORMAT", "MAX_FILE_BYTES", "PARALLEL_MIN_FILES", "SKIPPED_DIRS", "TEXT_SUFFIXES", "Definition",
+    "FileDoc", "Hit", "Index", "Parsed", "Reader", "_bm25", "blob_id", "bm25_of_counts", "indexable",
+    "parse", "parse_key", "read_tree", "tree_key", "workers",
+]  # fmt: skip
+
 # Bumped whenever what is stored per blob or per tree changes meaning, so an old cache is never misread.
 FORMAT = 3
-
-Reader = Callable[[list[str]], Mapping[str, bytes]]
-
-
-def blob_id(data: bytes) -> str:
-    """Git's object id of a blob holding `data`."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-def indexable(path: str) -> bool:
-    parts = path.split("/")
-    return path.endswith(TEXT_SUFFIXES) and not any(p in SKIPPED_DIRS for p in parts[:-1])
 
 
 def tree_key(listing: Mapping[str, str]) -> str:
     """An id of a whole tree: sha1 over its sorted (path, blob) pairs and the index format."""
     body = "".join(f"{p}\0{listing[p]}\n" for p in sorted(listing))
     return hashlib.sha1(f"devloop-index-{FORMAT}\n{body}".encode()).hexdigest()
-
-
-@dataclass
-class Parsed:
-    """What one blob yields, whatever its path: its definitions and its raw word counts."""
-
-    definitions: list[Definition]
-    words: dict[str, int]
 
 
 @dataclass
@@ -81,99 +86,6 @@ class Hit:
     name: str = ""
     line: int = 1
     signature: str = ""
-
-
-def read_tree(root: str) -> dict[str, bytes]:
-    """Every indexable regular file beneath `root` (relative path -> bytes); links are skipped."""
-    out: dict[str, bytes] = {}
-    with SafeRoot(root) as safe:
-        stack = [""]
-        while stack:
-            rel = stack.pop()
-            try:
-                entries = safe.listdir(rel)
-            except SafeFSError:
-                continue
-            for entry in entries:
-                path = f"{rel}/{entry.name}" if rel else entry.name
-                if entry.is_symlink:
-                    continue
-                if entry.is_dir and entry.name not in SKIPPED_DIRS:
-                    stack.append(path)
-                elif entry.is_file and path.endswith(TEXT_SUFFIXES):
-                    try:
-                        out[path] = safe.read_bytes(path, max_bytes=MAX_FILE_BYTES)
-                    except SafeFSError:
-                        continue
-    return out
-
-
-def parse_key(path: str, blob: str) -> str:
-    """What a parse depends on: the blob, and the language its path gives it."""
-    return f"{blob}:{language_of(path) or 'text'}"
-
-
-def parse(path: str, data: bytes) -> Parsed:
-    """Definitions (tree-sitter) and word counts of one file's bytes."""
-    return Parsed(extract(path, data), word_counts(data.decode("utf-8", errors="replace")))
-
-
-PARALLEL_MIN_FILES = 200  # below this, starting worker processes costs more than it saves
-
-
-def _parse_chunk(items: list[tuple[str, bytes]]) -> list[Parsed]:
-    return [parse(path, data) for path, data in items]
-
-
-def workers() -> int:
-    """Parse processes for a cold build: `DEVLOOP_INDEX_WORKERS`, else the CPUs this process may use."""
-    raw = os.environ.get("DEVLOOP_INDEX_WORKERS", "")
-    if raw.isdigit() and int(raw) > 0:
-        return int(raw)
-    try:
-        return max(1, min(8, len(os.sched_getaffinity(0))))
-    except AttributeError:  # not on Linux
-        return max(1, min(8, os.cpu_count() or 1))
-
-
-def _can_fork() -> bool:
-    import multiprocessing
-    import threading
-
-    return threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
-
-
-def _parse_all(paths: list[str], read: Reader, keys: Mapping[str, str]) -> dict[str, Parsed]:
-    """Parse `paths` (one per distinct parse key), in worker processes when there are many and this
-    process has a single thread: tree-sitter and the tokenizer are CPU-bound and hold the GIL."""
-    if not paths:
-        return {}
-    data = read(paths)
-    todo: dict[str, tuple[str, bytes]] = {}
-    for path in paths:
-        if path in data and keys[path] not in todo:
-            todo[keys[path]] = (path, data[path])
-    n = workers()
-    items = list(todo.items())
-    if n > 1 and len(items) >= PARALLEL_MIN_FILES and _can_fork():
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # Interleaved chunks even out the sizes. Fork, not spawn or forkserver: those re-run the main
-        # script in each worker (a script without a __main__ guard would run again) and import
-        # everything again; forking is safe here because this process has no other thread.
-        chunks = [[v for _, v in items[i :: n * 4]] for i in range(n * 4)]
-        try:
-            with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork")) as pool:
-                results = list(pool.map(_parse_chunk, chunks))
-        except (OSError, RuntimeError):
-            results = [_parse_chunk(c) for c in chunks]  # no processes here: parse in this one
-        out: dict[str, Parsed] = {}
-        for i, parsed in enumerate(results):
-            for (k, _), p in zip(items[i :: n * 4], parsed, strict=True):
-                out[k] = p
-        return out
-    return {k: parse(path, d) for k, (path, d) in items}
 
 
 def _names(files: list[FileDoc]) -> set[str]:
@@ -226,15 +138,6 @@ def _fill_words(
     for f in files:
         p = got.get(keys[f.path])
         f.words = p.words if p is not None else {}
-
-
-def path_tokens(path: str) -> list[str]:
-    return tokenize(path.replace("/", " ").replace(".", " "))
-
-
-def definition_tokens(d: Definition, in_path: list[str]) -> list[str]:
-    name = tokenize(d.name)
-    return [*name, *name, *tokenize(d.signature), *tokenize(d.doc), *in_path]
 
 
 @dataclass
@@ -401,6 +304,14 @@ class Index:
         """Every definition of the tree with the index of its file, in the order of `definition_scores`."""
         return [(i, self.files[i].definitions[j]) for i, j in self._def_owner]
 
+    def definition_owners(self) -> np.ndarray:
+        """The file position of each definition, in the order of `definition_scores`."""
+        got = self.extras.get("definition_owners")
+        if not isinstance(got, np.ndarray):
+            got = np.fromiter((i for i, _ in self._def_owner), dtype=np.int64, count=len(self._def_owner))
+            self.extras["definition_owners"] = got
+        return got
+
     def position(self, path: str) -> int | None:
         return self._by_path.get(path)
 
@@ -434,98 +345,6 @@ class Index:
         return skeleton(self.files[i].definitions, max_lines) if i is not None else ""
 
 
-def _counts(tokens: list[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for t in tokens:
-        counts[t] = counts.get(t, 0) + 1
-    return counts
-
-
-def _file_counts(files: list[FileDoc], paths: list[list[str]], vocab: dict[str, int]) -> sp.csr_array:
-    """Term counts of whole files: (files x words) @ (words x terms), plus each path's terms twice (a
-    file named for the query is a strong sign). Each distinct word is split and stemmed once; `vocab`
-    is extended with the new terms."""
-    words: dict[str, int] = {}
-    rows: list[int] = []
-    cols: list[int] = []
-    vals: list[int] = []
-    for i, f in enumerate(files):
-        got = f.words or {}
-        cols.extend([words.setdefault(w, len(words)) for w in got])
-        vals.extend(got.values())
-        rows.extend([i] * len(got))
-    w_rows: list[int] = []
-    w_cols: list[int] = []
-    for w, k in words.items():
-        for t in word_tokens(w):
-            w_rows.append(k)
-            w_cols.append(vocab.setdefault(t, len(vocab)))
-    p_rows: list[int] = []
-    p_cols: list[int] = []
-    for i, tokens in enumerate(paths):
-        for t in tokens:
-            p_rows.append(i)
-            p_cols.append(vocab.setdefault(t, len(vocab)))
-    n_terms = max(len(vocab), 1)
-    counts = sp.csr_array((vals, (rows, cols)), shape=(len(files), max(len(words), 1)), dtype=np.float64)
-    split = sp.csr_array((np.ones(len(w_rows)), (w_rows, w_cols)), shape=(counts.shape[1], n_terms))
-    named = sp.csr_array((np.full(len(p_rows), 2.0), (p_rows, p_cols)), shape=(len(files), n_terms))
-    return sp.csr_array(counts @ split + named)
-
-
-def _count_rows(docs: list[dict[str, int]], vocab: dict[str, int]) -> sp.csr_array:
-    """A (documents x terms) count matrix of documents given as term counts; extends `vocab`."""
-    rows: list[int] = []
-    cols: list[int] = []
-    vals: list[int] = []
-    for i, terms in enumerate(docs):
-        for t, n in terms.items():
-            rows.append(i)
-            cols.append(vocab.setdefault(t, len(vocab)))
-            vals.append(n)
-    return sp.csr_array((vals, (rows, cols)), shape=(len(docs), max(len(vocab), 1)), dtype=np.float64)
-
-
-def _widen(m: sp.csr_array, width: int) -> sp.csr_array:
-    return sp.csr_array((m.data, m.indices, m.indptr), shape=(m.shape[0], width))
-
-
-def _merge(
-    old: sp.csr_array,
-    old_rows: list[int],
-    old_pos: list[int],
-    fresh: sp.csr_array,
-    new_pos: list[int],
-    width: int,
-) -> sp.csr_array:
-    """Rows `old_rows` of `old` at positions `old_pos` and the rows of `fresh` at `new_pos`."""
-    width = max(width, 1)
-    taken = _widen(old, width)[np.asarray(old_rows, dtype=np.int64)] if old_rows else None
-    parts = [m for m in (taken, _widen(fresh, width) if new_pos else None) if m is not None]
-    if not parts:
-        return sp.csr_array((0, width), dtype=np.float64)
-    stacked = sp.csr_array(sp.vstack(parts, format="csr"))
-    order = np.argsort(np.asarray(old_pos + new_pos, dtype=np.int64), kind="stable")
-    return sp.csr_array(stacked[order])
-
-
-def _compact(m: sp.csr_array, terms: list[str]) -> tuple[sp.csr_array, list[str]]:
-    """Drop the terms no document holds any more (a file deleted or edited since `base`)."""
-    m = sp.csr_array(m)
-    m.sum_duplicates()
-    used = np.flatnonzero(np.bincount(m.indices, minlength=m.shape[1])[: len(terms)] > 0)
-    if len(used) == len(terms):
-        return m, terms
-    remap = np.zeros(max(m.shape[1], 1), dtype=np.int64)
-    remap[used] = np.arange(len(used))
-    out = sp.csr_array((m.data, remap[m.indices], m.indptr), shape=(m.shape[0], max(len(used), 1)))
-    return out, [terms[i] for i in used]
-
-
-def _vocab(terms: list[str]) -> dict[str, int]:
-    return {t: i for i, t in enumerate(terms)}
-
-
 def _references(
     files: list[FileDoc], kept: list[tuple[int, int]], base: Index | None
 ) -> list[dict[str, int]]:
@@ -541,51 +360,3 @@ def _references(
         else:
             out.append({w: c for w, c in (f.words or {}).items() if w in defined})
     return out
-
-
-def _bm25(corpus: list[list[str]]) -> bm25s.BM25:
-    """A BM25 model of tokenized documents."""
-    vocab: dict[str, int] = {}
-    return bm25_of_counts(_count_rows([_counts(doc) for doc in corpus], vocab), vocab)
-
-
-def bm25_of_counts(counts: sp.csr_array, vocab: dict[str, int]) -> bm25s.BM25:
-    """The bm25s model of a (documents x terms) count matrix, built with array operations and
-    bm25s's own idf and term-frequency formulas: what `BM25.index` computes with a Python loop per
-    document, in a fraction of the time (a test checks both give the same scores)."""
-    model = bm25s.BM25()
-    n_docs = counts.shape[0]
-    coo = sp.coo_array(counts)
-    coo.sum_duplicates()
-    lengths = np.asarray(counts.sum(axis=1)).ravel()
-    lengths = np.where(lengths > 0, lengths, 1.0)  # bm25s gives an empty document one empty token
-    doc_freq = np.bincount(coo.col, minlength=counts.shape[1])
-    idf = _build_idf_array(
-        {t: int(df) for t, df in enumerate(doc_freq)},
-        n_docs,
-        _select_idf_scorer(model.idf_method),
-        model.dtype,
-    )
-    tfc = _select_tfc_scorer(model.method)(
-        tf_array=coo.data.astype(model.dtype), l_d=lengths[coo.row], l_avg=lengths.mean(),
-        k1=model.k1, b=model.b, delta=model.delta,
-    )  # fmt: skip
-    data = (idf[coo.col] * tfc).astype(model.dtype)
-    matrix = sp.csc_array((data, (coo.row, coo.col)), shape=counts.shape, dtype=model.dtype)
-    model.scores = {
-        "data": matrix.data,
-        "indices": matrix.indices.astype(model.int_dtype),
-        "indptr": matrix.indptr,
-        "num_docs": n_docs,
-    }
-    model.vocab_dict = vocab
-    model.nonoccurrence_array = None  # the lucene variant has none
-    return model
-
-
-def _scores(model: bm25s.BM25, query: str, n: int) -> np.ndarray:
-    vocab = model.vocab_dict
-    ids = [vocab[t] for t in tokenize(query) if t in vocab]
-    if not ids:
-        return np.zeros(n, dtype=np.float32)
-    return np.asarray(model.get_scores(ids), dtype=np.float32)
