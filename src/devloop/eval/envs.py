@@ -149,9 +149,12 @@ class EnvironmentManager:
     """Builds and caches one venv per distinct (python, pip pins); safe across processes.
 
     `use_uv=None` picks uv when it is found (on PATH or from the uv package), else `python -m venv` + pip.
+    `no_config`: uv reads no uv.toml / pyproject.toml (from the current directory, which may be a
+    repository a model wrote) when it creates the venv and installs into it.
     """
 
-    def __init__(self, cache_dir: Path | None = None, *, use_uv: bool | None = None):
+    def __init__(self, cache_dir: Path | None = None, *, use_uv: bool | None = None, no_config: bool = False):
+        self.no_config = no_config
         # Absolute: a clone's bin/ scripts are rewritten from the cached venv's path, which they name absolutely.
         self.cache_dir = (Path(cache_dir) if cache_dir is not None else default_cache_dir()).absolute()
         self.uv = find_uv() if use_uv is not False else None
@@ -278,13 +281,15 @@ class EnvironmentManager:
         staging.parent.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         if self.uv:
-            steps = [[self.uv, "venv", "--quiet", "--seed", "--python", str(python), str(staging)]]
+            isolated = ["--no-config"] if self.no_config else []
+            steps = [[self.uv, "venv", *isolated, "--quiet", "--seed", "--python", str(python), str(staging)]]
             if spec.pip:
                 steps.append(
                     [
                         self.uv,
                         "pip",
                         "install",
+                        *isolated,
                         "--compile-bytecode",
                         "--python",
                         str(staging / "bin" / "python"),

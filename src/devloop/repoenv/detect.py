@@ -71,7 +71,8 @@ def prepare(env: RepoEnvironment, repo: Path, *, on_line: Callable[[str], None] 
         fallback.reason = f"{fallback.reason}; building from the {kind} project failed"
         fallback.node_modules, fallback.mounts = env.node_modules, [*fallback.mounts, *env.mounts]
         return fallback
-    built = _from_venv(venv, kind, reason, Path(repo).absolute(), cache_dir=None)
+    # Read, not run: what was installed (a wheel's .pth file) would run with its python on this host.
+    built = _from_venv(venv, kind, reason, Path(repo).absolute(), cache_dir=None, run=False)
     if built is None:
         raise EnvChoiceError(f"the environment built for {repo} at {venv} has no working python")
     built.node_modules, built.mounts = env.node_modules, [*built.mounts, *env.mounts]
@@ -140,23 +141,26 @@ def _detected(repo: Path, environ: dict[str, str], cache_dir: Path | None) -> Re
                 f"a {kind} project: {lock} installed with uv",
                 lambda lock=lock: build.managed_venv(version(), build.lock_pins(repo / lock), cache_dir),
             )
+    # A refused or unreadable file is still the environment the repository declares: its one-line
+    # reason is said when the build is due (prepare), rather than silently trying the next kind.
     requirements = sorted(repo.glob("requirements*.txt"))
-    try:
-        pins = [line for f in requirements for line in build.requirement_lines(f)]
-    except build.EnvError:  # unreadable: the next way of finding an environment
-        requirements = []
     if requirements:
         names = ", ".join(f.name for f in requirements)
         return _pending(
             "requirements",
             f"{names} installed with uv",
-            lambda: build.managed_venv(version(), pins, cache_dir),
+            lambda: build.managed_venv(
+                version(), [line for f in requirements for line in build.requirement_lines(f)], cache_dir
+            ),
         )
     if (repo / "pyproject.toml").is_file():
         try:
             pins = build.pyproject_requirements(repo / "pyproject.toml")
-        except build.EnvError:
-            pins = []
+        except build.EnvError as e:
+            refused = e
+            return _pending(
+                "pyproject", "pyproject.toml's dependencies installed with uv", lambda: _raise(refused)
+            )
         if pins:
             return _pending(
                 "pyproject",
@@ -164,6 +168,10 @@ def _detected(repo: Path, environ: dict[str, str], cache_dir: Path | None) -> Re
                 lambda: build.managed_venv(version(), pins, cache_dir),
             )
     return _on_path(repo, environ, cache_dir)
+
+
+def _raise(error: Exception) -> Path:
+    raise error
 
 
 def _up_to_git_top(repo: Path) -> list[Path]:
