@@ -361,3 +361,32 @@ def test_a_tree_naming_no_build_system_gets_pips_default_backend_locked(tmp_path
     assert locker.environment_pins(_task(repo, commit), environment, None) == [
         "alpha==1.0", "pip==24.0", "setuptools==69.5.1", "wheel==0.43.0",
     ]  # fmt: skip
+
+
+def test_a_failed_build_names_the_exception_its_build_printed():
+    import subprocess
+
+    from devloop.swebench.locks import _failure
+
+    # uv's stderr for an sdist whose setup.py needs a setuptools older than the build environment's.
+    stderr = (
+        "error: Failed to build `markupsafe==1.0`\n"
+        "  cause: The build backend returned an error\n"
+        "  cause: Call to `setuptools.build_meta:__legacy__.get_requires_for_build_wheel` failed (exit status: 1)\n"
+        "\n         [stderr]\n         Traceback (most recent call last):\n"
+        '           File "setup.py", line 6, in <module>\n'
+        "             from setuptools import setup, Extension, Feature\n"
+        "         ImportError: cannot import name 'Feature'\n\n"
+        "hint: Build failures usually indicate a problem with the package or the build environment\n"
+    )
+    reason = _failure(subprocess.CompletedProcess([], 1, "", stderr))
+    assert reason.startswith("error: Failed to build `markupsafe==1.0` cause: The build backend")
+    assert reason.endswith("... ImportError: cannot import name 'Feature'"), reason
+    # A resolution failure that built nothing keeps uv's own lines only.
+    plain = (
+        "error: No solution found\n  Because nosuchpkg was not found, we cannot resolve.\nhint: check it\n"
+    )
+    assert _failure(subprocess.CompletedProcess([], 1, "", plain)) == (
+        "error: No solution found Because nosuchpkg was not found, we cannot resolve."
+    )
+    assert _failure(subprocess.CompletedProcess([], 2, "", "")) == "exit 2"

@@ -162,6 +162,20 @@ def project_name(read: Callable[[str], str | None]) -> str | None:
     return None
 
 
+def _failure(proc: subprocess.CompletedProcess[str]) -> str:
+    """uv's first lines (what failed), and for a package that failed to build the last line its build
+    printed (the exception: `ImportError: cannot import name 'Feature'`), which names the cause."""
+    lines = [line.strip() for line in proc.stderr.strip().splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(("hint:", "help:"))]
+    if not lines:
+        return f"exit {proc.returncode}"
+    reason = " ".join(lines[:3])
+    printed = lines[3:]
+    if "Failed to build" in reason and printed and printed[-1] not in reason:
+        reason += f" ... {printed[-1]}"
+    return reason
+
+
 class Locker:
     """Makes and stores requirement locks under `cache_dir/requirement-locks` (the env cache's root).
 
@@ -211,9 +225,7 @@ class Locker:
                 cmd, input="\n".join(lines) + "\n", capture_output=True, text=True, env=env, check=False
             )
         if proc.returncode != 0:
-            tail = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-            reason = " ".join(line.strip() for line in tail[:3]) if tail else f"exit {proc.returncode}"
-            raise LockError(f"a resolution of the requirements for Python {python}: {reason}")
+            raise LockError(f"a resolution of the requirements for Python {python}: {_failure(proc)}")
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = stored.with_name(f".{stored.name}.{os.getpid()}")
         tmp.write_text(
