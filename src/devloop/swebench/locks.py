@@ -102,17 +102,17 @@ def _pins(text: str) -> list[str]:
 
 
 def _failure(proc: subprocess.CompletedProcess[str]) -> str:
-    """uv's first lines (what failed), and for a package that failed to build the last line its build
-    printed (the exception: `ImportError: cannot import name 'Feature'`), which names the cause."""
+    """uv's first lines (what failed); for a package that failed to build, its name and the last line
+    its build printed (the exception: `ImportError: cannot import name 'Feature'`), which names the cause."""
     lines = [line.strip() for line in proc.stderr.strip().splitlines() if line.strip()]
     lines = [line for line in lines if not line.startswith(("hint:", "help:"))]
     if not lines:
         return f"exit {proc.returncode}"
-    reason = " ".join(lines[:3])
     printed = lines[3:]
-    if "Failed to build" in reason and printed and printed[-1] not in reason:
-        reason += f" ... {printed[-1]}"
-    return reason
+    if "Failed to build" in lines[0] and printed and printed[-1] not in lines[:3]:
+        # uv's `cause:` lines between say only that the build backend failed; the exception says why.
+        return f"{lines[0]}: {printed[-1]}"
+    return " ".join(lines[:3])
 
 
 class Locker:
