@@ -214,7 +214,7 @@ def test_fill_without_a_mirror_grades_env_error_naming_where_it_looked(tmp_path:
 
 
 def test_the_setuptools_scm_version_comes_from_the_mirror_tags(tmp_path: Path) -> None:
-    from devloop.swebench.locks import scm_version
+    from devloop.swebench.declared import scm_version
 
     repo = tmp_path / "r"
     repo.mkdir()
@@ -239,7 +239,7 @@ def test_the_setuptools_scm_version_comes_from_the_mirror_tags(tmp_path: Path) -
 
 
 def test_setup_py_requirements_are_parsed_never_run() -> None:
-    from devloop.swebench.locks import setup_py_requires
+    from devloop.swebench.declared import setup_py_requires
 
     setup_py = (
         "import os\nfrom setuptools import setup\nREQS = ['a>=1', 'b']\nos.system('touch /tmp/ran')\n"
@@ -279,7 +279,8 @@ python -m pip install -e .[test]"""
 
 
 def test_the_install_scripts_sed_edits_are_read_as_sed_makes_them(tmp_path: Path) -> None:
-    from devloop.swebench.locks import edited_reader, project_name, project_requires, sed_edits
+    from devloop.swebench.declared import project_name, project_requires
+    from devloop.swebench.sed import edited_reader, sed_edits
 
     files = {"setup.py": SPHINX_LIKE_SETUP, "pyproject.toml": 'requires = ["setuptools", "wheel"]\n'}
     edits = sed_edits(SPHINX_LIKE_INSTALL)
@@ -309,7 +310,7 @@ def test_the_install_scripts_sed_edits_are_read_as_sed_makes_them(tmp_path: Path
 def test_a_dependency_needing_another_release_of_the_project_is_ruled_out(tmp_path: Path) -> None:
     # plugin 2.0 needs proj>=5, as sphinxcontrib-applehelp 1.0.7 needs Sphinx>=5: installing proj 3.x,
     # pip would take plugin 1.0, and so must the lock (no proj from the index may enter it).
-    from devloop.swebench.locks import ProjectStandIn
+    from devloop.swebench.declared import ProjectStandIn
 
     wheels = tmp_path / "wheels"
     wheels.mkdir()
@@ -334,7 +335,7 @@ def test_a_tree_naming_no_build_system_gets_pips_default_backend_locked(tmp_path
     # seaborn 0.12 (setup.py only) installs with --no-build-isolation; left out of the lock, setuptools
     # would be the venv seed's, whose `setup.py develop` (80+) runs an isolated `pip install -e .` that
     # downloads setuptools, and the sandbox has no network.
-    from devloop.swebench.locks import PIP_DEFAULT_BUILD_REQUIRES, project_requires
+    from devloop.swebench.declared import PIP_DEFAULT_BUILD_REQUIRES, project_requires
 
     assert PIP_DEFAULT_BUILD_REQUIRES == ("setuptools>=40.8.0", "wheel")  # pip's own fallback
     setup_only = {"setup.py": "setup(install_requires=['numpy>=1.17'])\n"}
@@ -361,3 +362,31 @@ def test_a_tree_naming_no_build_system_gets_pips_default_backend_locked(tmp_path
     assert locker.environment_pins(_task(repo, commit), environment, None) == [
         "alpha==1.0", "pip==24.0", "setuptools==69.5.1", "wheel==0.43.0",
     ]  # fmt: skip
+
+
+def test_a_failed_build_names_the_exception_its_build_printed():
+    import subprocess
+
+    from devloop.swebench.locks import _failure
+
+    # uv's stderr for an sdist whose setup.py needs a setuptools older than the build environment's.
+    stderr = (
+        "error: Failed to build `markupsafe==1.0`\n"
+        "  cause: The build backend returned an error\n"
+        "  cause: Call to `setuptools.build_meta:__legacy__.get_requires_for_build_wheel` failed (exit status: 1)\n"
+        "\n         [stderr]\n         Traceback (most recent call last):\n"
+        '           File "setup.py", line 6, in <module>\n'
+        "             from setuptools import setup, Extension, Feature\n"
+        "         ImportError: cannot import name 'Feature'\n\n"
+        "hint: Build failures usually indicate a problem with the package or the build environment\n"
+    )
+    reason = _failure(subprocess.CompletedProcess([], 1, "", stderr))
+    assert reason == "error: Failed to build `markupsafe==1.0`: ImportError: cannot import name 'Feature'"
+    # A resolution failure that built nothing keeps uv's own lines only.
+    plain = (
+        "error: No solution found\n  Because nosuchpkg was not found, we cannot resolve.\nhint: check it\n"
+    )
+    assert _failure(subprocess.CompletedProcess([], 1, "", plain)) == (
+        "error: No solution found Because nosuchpkg was not found, we cannot resolve."
+    )
+    assert _failure(subprocess.CompletedProcess([], 2, "", "")) == "exit 2"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import subprocess
 import tarfile
 import tempfile
@@ -66,6 +67,31 @@ def _git(repo: Path, *args: str, stdout: int | None = subprocess.PIPE) -> subpro
     )
 
 
+_CANNOT_READ = re.compile(r"cannot read '([0-9a-f]{40,64})'")
+
+
+def _missing_blob(repo: Path, commit: str, error: str) -> str:
+    """`error`, with the paths that name the blob git could not read: a partial copy of a repository
+    (a snapshot made without its largest files) lists a file it does not hold, and the path says which
+    piece of the tree is missing where the object id alone does not."""
+    if (found := _CANNOT_READ.search(error)) is None:
+        return error
+    blob = found.group(1)
+    listed = _git(repo, "ls-tree", "-r", "-z", "--full-tree", commit)
+    paths = [
+        entry.split("\t", 1)[1]
+        for entry in listed.stdout.decode(errors="surrogateescape").split("\0")
+        if "\t" in entry and entry.split("\t", 1)[0].split()[2:3] == [blob]
+    ]
+    if not paths:
+        return error
+    return (
+        f"the repository lacks {shown(paths[0])}{f' (and {len(paths) - 1} more)' if len(paths) > 1 else ''}"
+        f" (blob {blob[:12]}): it lists the file but does not hold its content, a partial copy such as a"
+        " snapshot made without its largest files"
+    )
+
+
 def _archive(repo: Path, commit: str, dest: Path, paths: list[str] | None = None) -> None:
     """`git archive commit [paths] | tar -x -C dest`, streamed; nothing is written into the repository."""
     with tempfile.TemporaryFile() as tar:
@@ -74,8 +100,9 @@ def _archive(repo: Path, commit: str, dest: Path, paths: list[str] | None = None
         )
         if proc.returncode != 0:
             err = proc.stderr.decode(errors="replace").strip().splitlines()
+            last = err[-1] if err else str(proc.returncode)
             raise SourceError(
-                f"git archive {commit[:12]} in {repo} failed: {err[-1] if err else proc.returncode}"
+                f"git archive {commit[:12]} in {repo} failed: {_missing_blob(repo, commit, last)}"
             )
         tar.seek(0)
         with tarfile.open(fileobj=tar, mode="r:") as archive:
