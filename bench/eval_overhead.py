@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from startup import export_src  # bench/ is on sys.path when this file is run
+
 
 def run_eval(
     out: Path, cache: Path, workers: int, instances: str | None, src: Path | None = None
@@ -66,15 +68,6 @@ def copy_cost(cache: Path, tmp: Path, rounds: int = 5) -> float:
         shutil.rmtree(tmp / f"copy{i}")
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
-
-
-def export_src(rev: str, into: Path) -> Path:
-    """The `src/` tree of git revision `rev` of this repository under `into`, bytecode compiled."""
-    top = Path(__file__).resolve().parent.parent
-    archive = subprocess.run(["git", "-C", str(top), "archive", rev, "src"], capture_output=True, check=True)
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(into / "src")], check=True)
-    return into / "src"
 
 
 def main() -> None:
