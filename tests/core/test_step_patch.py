@@ -32,6 +32,10 @@ def ws(tmp_path: Path) -> Workspace:
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     sh(repo, "git add -A && git -c user.name=t -c user.email=t@t commit -qm init")
     workspace = Workspace.create(repo)
+    # The copy's files are as new as the base scan taken at creation, which is then not trusted (a write
+    # within the file-time granularity could hide): scan again once they are old enough, as a step would.
+    settle()
+    workspace.diff()
     yield workspace
     workspace.cleanup()
 
