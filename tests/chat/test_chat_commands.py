@@ -171,7 +171,7 @@ def test_always_for_the_session_or_the_project(tmp_path: Path) -> None:
     answers = iter(["s", "p", "n", "y"])
     questions: list[dict[str, str]] = []
 
-    def choose(_q: str, choices: dict[str, str]) -> str:
+    def choose(_q: str, choices: dict[str, str], detail: str = "") -> str:
         questions.append(choices)
         return next(answers)
 

@@ -203,15 +203,15 @@ class ChatAsker:
         what = (
             f"$ {command}" if isinstance(command, str) else f"{call.name} {json.dumps(call.arguments)[:300]}"
         )
-        self.show(f"{why}\n  {what}")
+        detail = f"{why}\n  {what}"
         prefix = standing_prefix(command) if isinstance(command, str) else call.name
         choices = {"y": "yes", "n": "no"}
         if prefix:
             label = f"`{prefix}`" if isinstance(command, str) else call.name
             choices |= {"s": f"always {label} this session", "p": f"always {label} in this project"}
         elif isinstance(command, str):
-            self.show("  (not one plain command: it can only be approved once)")
-        answer = self.choose("run it?", choices)
+            detail += "\n  (not one plain command: it can only be approved once)"
+        answer = self.choose("run it?", choices, detail=detail)
         if answer in ("s", "p") and prefix:
             target = self.session if answer == "s" else self.project
             if isinstance(command, str):

@@ -97,8 +97,9 @@ class PlainUI:
             self._out("\n")
             self._midline = False
 
-    def choose(self, question: str, choices: dict[str, str]) -> str:
-        self.say(choices_hint(choices))
+    def choose(self, question: str, choices: dict[str, str], detail: str = "") -> str:
+        """One of `choices`' keys; `detail` (what is asked about) shows just above the choices."""
+        self.say(f"{detail}\n{choices_hint(choices)}" if detail else choices_hint(choices))
         while True:
             try:
                 answer = self.read(f"{question} [{'/'.join(choices)}] ").strip().lower()
@@ -244,11 +245,13 @@ class TerminalUI(PlainUI):
                 self._armed = False
                 return line
 
-    def choose(self, question: str, choices: dict[str, str]) -> str:
+    def choose(self, question: str, choices: dict[str, str], detail: str = "") -> str:
         async def ask() -> str:
             self.end_stream()
-            # the choices are part of the prompt, so they show with it (a print would land later)
-            message = f"{choices_hint(choices)}\n{question} [{'/'.join(choices)}] "
+            # what is asked and the choices are part of the prompt, so they show with it: a print from
+            # the turn's thread goes through patch_stdout's writer and may land after the prompt is drawn
+            hint = f"{shown(detail)}\n{choices_hint(choices)}" if detail else choices_hint(choices)
+            message = f"{hint}\n{question} [{'/'.join(choices)}] "
             while True:
                 try:
                     answer = await self.questions.prompt_async(message)
