@@ -330,3 +330,15 @@ def test_a_redirect_is_a_status_error_as_with_the_sdk() -> None:
         client.request("POST", "/chat/completions", content=b"{}")
     assert caught.value.status_code == 301 and caught.value.body == "moved"
     client.close()
+
+
+def test_a_request_after_close_fails_at_once_instead_of_retrying(serve: Any) -> None:
+    # a run that ends (time limit) while a reply is awaited closes the client: the waiting thread must
+    # not keep retrying a closed connection with backoff after its run is over
+    server, model = serve([{"content": "never sent"}], max_retries=5, backoff_base=0.2, backoff_cap=1.0)
+    model.close()
+    t0 = time.monotonic()
+    with pytest.raises(ModelError, match="closed") as info:
+        complete(model)
+    assert time.monotonic() - t0 < 0.5 and not info.value.retryable
+    assert server.request_sizes == []

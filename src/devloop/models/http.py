@@ -35,6 +35,10 @@ class HttpConnectionError(Exception):
     """The request did not get an HTTP reply (refused, reset, a malformed response); `__cause__` says why."""
 
 
+class HttpClosed(Exception):
+    """The client was closed (its run ended): a request now is final, never worth a retry."""
+
+
 class HttpStatusError(Exception):
     """An HTTP error status; `body` is the reply decoded as JSON when it is JSON, else its text (the
     SDK's `APIStatusError.body`, with an OpenAI-style `{"error": ...}` envelope kept)."""
@@ -99,7 +103,9 @@ class ChatHttp:
     def request(
         self, method: str, path: str, *, content: bytes | None = None, timeout: float | None = None
     ) -> str:
-        """The reply's text. Raises HttpTimeout, HttpConnectionError or HttpStatusError."""
+        """The reply's text. Raises HttpTimeout, HttpConnectionError, HttpStatusError or HttpClosed."""
+        if self._client.is_closed:
+            raise HttpClosed()
         try:
             response = self._client.request(
                 method,
@@ -110,6 +116,8 @@ class ChatHttp:
         except httpx.TimeoutException:
             raise HttpTimeout() from None
         except Exception as exc:  # the SDK turns every other failure of the exchange into a connection error
+            if self._client.is_closed:  # closed while the request was in flight (the run ended)
+                raise HttpClosed() from None
             raise HttpConnectionError(str(exc)) from exc
         if not response.is_success:  # as the SDK (httpx's raise_for_status): a redirect is an error too
             raise HttpStatusError(response)

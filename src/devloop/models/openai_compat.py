@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from devloop.models.base import ModelError
-from devloop.models.http import ChatHttp, HttpConnectionError, HttpStatusError, HttpTimeout
+from devloop.models.http import ChatHttp, HttpClosed, HttpConnectionError, HttpStatusError, HttpTimeout
 from devloop.types import Completion, SamplingParams, Usage
 
 if TYPE_CHECKING:
@@ -212,6 +212,8 @@ class OpenAICompatModel:
             text = self._client.request("POST", "/chat/completions", content=body)
         except HttpTimeout:
             raise _Transient(f"timed out after {self.timeout:g}s waiting for {self.base_url}") from None
+        except HttpClosed:
+            raise ModelError("the model client was closed (the run has ended)", retryable=False) from None
         except HttpConnectionError as exc:
             cause = exc.__cause__ or exc
             raise _Transient(

@@ -1,27 +1,6 @@
 """A real OpenAI-compatible HTTP server that answers from a script, for demos and tests.
 
-The script is a list of entries; each request to ``POST /v1/chat/completions`` consumes one:
-
-* an assistant message ``{"role": "assistant", "content": ..., "tool_calls": [...]}``, optionally with
-  ``"usage": {"prompt_tokens", "completion_tokens"}`` (otherwise estimated as bytes / 4 of the request
-  body and characters / 4 of the reply) and ``"finish_reason"`` (otherwise ``tool_calls`` or ``stop``).
-  Tool calls may omit ``id`` and ``type``, and ``arguments`` may be a JSON object: they are filled in
-  and encoded as the OpenAI protocol requires.
-* a recorded streamed reply ``{"stream": [chunk, ...]}``: the chunks sent as server-sent events, then
-  ``[DONE]`` (whatever the request asked);
-* a fault ``{"fault": {...}}``, to exercise a client's error handling:
-
-  - ``{"status": 500}`` (any 4xx/5xx), ``{"status": 429, "retry_after": 0.2}`` (sends ``Retry-After``),
-    ``{"status": 400, "code": "context_length_exceeded", "message": "..."}``: an OpenAI error body;
-  - ``{"kind": "timeout", "delay": 5}``: wait ``delay`` seconds (longer than the client's timeout),
-    then answer ``[timed out]``;
-  - ``{"kind": "reset"}``: close the connection without a response;
-  - ``{"kind": "malformed"}``: 200 with a body that is not JSON;
-  - ``{"kind": "empty_choices"}``: 200 with ``"choices": []``.
-
-An entry with ``"when": TEXT`` is kept apart: it answers the first request whose body (the JSON text as
-sent) holds TEXT, whatever its place in the script; the other entries answer in order. (A test scripts a
-side request this way, e.g. devloop.condense's summary request, without knowing when it will come.)
+Each request to ``POST /v1/chat/completions`` consumes one entry of a script (its format: devloop.models.script).
 
 ``POST /v1/completions`` (legacy text completions, with an optional ``suffix`` for fill-in-the-middle)
 and ``POST /v1/fim/completions`` (Mistral's FIM, answered in the chat-completion shape) consume entries
@@ -29,9 +8,6 @@ the same way; the entry's ``content`` is the completion text. ``suffix=False`` m
 ``suffix`` as vLLM does. ``context_window=N`` makes it list ``max_model_len: N`` in ``GET /v1/models``
 (as vLLM does) and refuse, with vLLM's 400 "maximum context length" error, a request whose estimated
 tokens (body bytes / 4, plus its max_tokens) exceed N; a refused request is recorded but consumes no entry.
-
-When the script is exhausted every further request gets a 200 whose message has content
-``"[script exhausted]"`` and no tool calls, so an agent ends its run instead of hanging.
 
 ``server.requests`` holds every chat-completion request body, in order, so tests can assert what the
 model was sent; ``keep_bodies=False`` keeps only ``server.request_sizes`` (bytes per request) and does
@@ -46,7 +22,6 @@ script.jsonl`` to serve a script by hand.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 import re
@@ -57,80 +32,11 @@ import threading
 import time
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-EXHAUSTED = "[script exhausted]"
+from devloop.models.script import EXHAUSTED, ScriptBook, check_entry, load_script, reply_message
+
 ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/fim/completions")
-FAULT_KINDS = ("timeout", "reset", "malformed", "empty_choices")
-
-
-def check_entry(entry: Any) -> str | None:
-    """Why `entry` is not a valid script entry, or None when it is."""
-    if not isinstance(entry, dict):
-        return f"expected a JSON object, got {type(entry).__name__}"
-    if "when" in entry and (not isinstance(entry["when"], str) or not entry["when"]):
-        return "'when' must be a non-empty string"
-    if "fault" in entry:
-        fault = entry["fault"]
-        if not isinstance(fault, dict):
-            return "'fault' must be an object"
-        if "status" in fault:
-            status = fault["status"]
-            if not isinstance(status, int) or not 400 <= status <= 599:
-                return f"fault status must be an HTTP error code 400-599, got {status!r}"
-            return None
-        kind = fault.get("kind")
-        if kind not in FAULT_KINDS:
-            return f"fault needs 'status' or a 'kind' in {', '.join(FAULT_KINDS)}; got {kind!r}"
-        if kind == "timeout" and not isinstance(fault.get("delay", 0), int | float):
-            return "timeout fault 'delay' must be a number of seconds"
-        return None
-    if "stream" in entry:
-        chunks = entry["stream"]
-        if not isinstance(chunks, list) or not all(isinstance(c, dict) for c in chunks):
-            return "'stream' must be a list of chunk objects"
-        return None
-    if entry.get("role", "assistant") != "assistant":
-        return f"message role must be 'assistant', got {entry.get('role')!r}"
-    if not isinstance(entry.get("content"), str | None):
-        return "'content' must be a string or null"
-    calls = entry.get("tool_calls", [])
-    if not isinstance(calls, list):
-        return "'tool_calls' must be a list"
-    for i, call in enumerate(calls):
-        fn = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            return f"tool_calls[{i}] needs a 'function' object with a 'name'"
-    if "content" not in entry and not calls:
-        return "a message needs 'content' or 'tool_calls'"
-    return None
-
-
-def load_script(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSONL script: one entry per line, blank lines ignored.
-
-    Raises ValueError("file:line: problem") for a line that is not a valid entry, and
-    ValueError naming the path when it cannot be read.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read script: {exc}") from exc
-    entries: list[dict[str, Any]] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
-        problem = check_entry(entry)
-        if problem:
-            raise ValueError(f"{path}:{lineno}: {problem}")
-        entries.append(entry)
-    return entries
 
 
 def _estimate_tokens(length: int) -> int:
@@ -147,27 +53,6 @@ def _outline(raw: bytes) -> dict[str, Any] | None:
         return None
     found = _FIRST_MODEL.match(raw)
     return {"model": found.group(1).decode("utf-8", "replace")} if found else {}
-
-
-def _reply_message(entry: dict[str, Any], serial: int) -> dict[str, Any]:
-    """The OpenAI message for a script entry, tool calls filled in to the protocol's shape."""
-    msg: dict[str, Any] = {"role": "assistant", "content": entry.get("content")}
-    calls = []
-    for i, call in enumerate(entry.get("tool_calls") or []):
-        args = call["function"].get("arguments", "{}")
-        calls.append(
-            {
-                "id": call.get("id") or f"call_{serial}_{i}",
-                "type": call.get("type", "function"),
-                "function": {
-                    "name": call["function"]["name"],
-                    "arguments": args if isinstance(args, str) else json.dumps(args),
-                },
-            }
-        )
-    if calls:
-        msg["tool_calls"] = calls
-    return msg
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -240,7 +125,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self._refused(route, body, raw):
             return
-        entry, serial = self.server.take(route, body, raw, dict(self.headers))
+        entry, serial = self.server.book.take(route, body, raw, dict(self.headers))
         if entry is None:
             entry = {"content": EXHAUSTED}
         if "fault" in entry:
@@ -271,7 +156,7 @@ class _Handler(BaseHTTPRequestHandler):
             why = "suffix is not currently supported"
         if why is None:
             return False
-        self.server.record(route, body, raw, dict(self.headers), refused=True)
+        self.server.book.record(route, body, raw, dict(self.headers), refused=True)
         self._error(400, why, "context_length_exceeded" if "context length" in why else None)
         return True
 
@@ -297,7 +182,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _answer(self, entry: dict[str, Any], request: dict[str, Any], size: int, serial: int) -> None:
-        msg = _reply_message(entry, serial)
+        msg = reply_message(entry, serial)
         # From the body's size, not a re-encoding of its messages: constant work however long the history.
         usage = entry.get("usage") or {
             "prompt_tokens": _estimate_tokens(size),
@@ -381,50 +266,17 @@ class _HTTPServer(ThreadingHTTPServer):
         suffix: bool = True,
     ) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        # popleft is O(1), list.pop(0) is O(n). Entries with `when` wait apart for a request that holds it.
-        self.script = collections.deque(e for e in script if "when" not in e)
-        self.routed = [e for e in script if "when" in e]
+        self.book = ScriptBook(script, keep_bodies)
         self.model_name = model_name
         self.keep_bodies = keep_bodies
         self.context_window = context_window
         self.suffix = suffix
-        self.requests: list[dict[str, Any]] = []
-        self.request_sizes: list[int] = []
-        self.request_headers: list[dict[str, str]] = []
-        self.request_paths: list[str] = []
-        self.refused = 0
         self.stopping = threading.Event()
-        self._lock = threading.Lock()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hung up (after its timeout, or mid-reply) is expected here, not a server bug.
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
-
-    def record(
-        self, path: str, body: dict[str, Any], raw: bytes, headers: dict[str, str], refused: bool = False
-    ) -> int:
-        """Record a request; its serial number (1 for the first)."""
-        with self._lock:
-            self.request_sizes.append(len(raw))
-            self.request_paths.append(path)
-            if self.keep_bodies:
-                self.requests.append(body)
-                self.request_headers.append(headers)
-            self.refused += refused
-            return len(self.request_sizes)
-
-    def take(
-        self, path: str, body: dict[str, Any], raw: bytes, headers: dict[str, str]
-    ) -> tuple[dict[str, Any] | None, int]:
-        """Record the request and pop its entry: the first `when` entry whose text the body holds, else
-        the next plain one (None when the script is exhausted)."""
-        serial = self.record(path, body, raw, headers)
-        with self._lock:
-            for i, entry in enumerate(self.routed):
-                if entry["when"].encode() in raw:
-                    return self.routed.pop(i), serial
-            return (self.script.popleft() if self.script else None), serial
 
 
 class ScriptedServer:
@@ -465,32 +317,32 @@ class ScriptedServer:
     @property
     def requests(self) -> list[dict[str, Any]]:
         """Every chat-completion request body received, in order."""
-        return self._httpd.requests
+        return self._httpd.book.requests
 
     @property
     def request_sizes(self) -> list[int]:
         """The size in bytes of each chat-completion request body received, in order."""
-        return self._httpd.request_sizes
+        return self._httpd.book.request_sizes
 
     @property
     def request_paths(self) -> list[str]:
         """The path of each request in `request_sizes` (e.g. /v1/chat/completions)."""
-        return self._httpd.request_paths
+        return self._httpd.book.request_paths
 
     @property
     def request_headers(self) -> list[dict[str, str]]:
         """The HTTP headers of each request in `requests`."""
-        return self._httpd.request_headers
+        return self._httpd.book.request_headers
 
     @property
     def remaining(self) -> int:
         """How many script entries have not been consumed yet."""
-        return len(self._httpd.script) + len(self._httpd.routed)
+        return len(self._httpd.book.script) + len(self._httpd.book.routed)
 
     @property
     def refused(self) -> int:
         """How many requests were refused as over the context window (or for an unsupported suffix)."""
-        return self._httpd.refused
+        return self._httpd.book.refused
 
     def close(self) -> None:
         """Stop serving; wakes any request sleeping in a timeout fault. Safe to call twice."""
