@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from devloop.chat.approvals import Approvals, ChatAsker
 from devloop.chat.checkpoint import Checkpoints, store_root
 from devloop.chat.sessions import ChatSession, list_sessions
+from devloop.chat.startup import DeferredSettings, SettingsFailed
 from devloop.chat.ui import PlainUI
 
 # The repository's state, the tree's files (safefs) and the commands' helpers load with the first turn or
@@ -50,9 +51,9 @@ def context_tokens(text: str) -> int:
 
 
 class Chat:
-    def __init__(self, repo: Path, settings: RunSettings, session: ChatSession, checkpoints: Checkpoints,
-                 ui: PlainUI, approvals: Approvals, *, auto_edit: bool = False) -> None:  # fmt: skip
-        self.repo, self.settings, self.session, self.checkpoints = (
+    def __init__(self, repo: Path, settings: RunSettings | DeferredSettings, session: ChatSession,
+                 checkpoints: Checkpoints, ui: PlainUI, approvals: Approvals, *, auto_edit: bool = False) -> None:  # fmt: skip
+        self.repo, self._settings, self.session, self.checkpoints = (
             repo.resolve(),
             settings,
             session,
@@ -61,11 +62,31 @@ class Chat:
         self.ui, self.auto_edit = ui, auto_edit
         self.store = store_root(repo)
         self.asker = ChatAsker(approvals, self.repo, self.store, ui.choose, ui.say, self.review_edit)
+        if isinstance(settings, DeferredSettings):
+            settings.on_failure = ui.abort  # the prompt the user is at gives way to the error
+
+    @property
+    def settings(self) -> RunSettings:
+        """The settings, once validated (raises SettingsFailed when they cannot be)."""
+        if isinstance(self._settings, DeferredSettings):
+            self._settings = self._settings.get()
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: RunSettings) -> None:
+        self._settings = value
+
+    @property
+    def model_name(self) -> str:
+        """The model, without waiting for the settings (the bottom bar is drawn meanwhile)."""
+        s = self._settings
+        return s.model if not isinstance(s, DeferredSettings) else (s.ready or s).model
 
     # -- the loop ---------------------------------------------------------------------------------
 
     def loop(self) -> None:
-        threading.Thread(target=warm_up, daemon=True, name="devloop-warm-up").start()
+        """Lines until /exit or EOF. Raises SettingsFailed when deferred settings turn out bad."""
+        self.ui.after_first_prompt(self.warm_up)
         while True:
             try:
                 line = self.ui.read().strip()
@@ -78,6 +99,20 @@ class Chat:
                     return
                 continue
             self.turn(line)
+
+    def warm_up(self) -> None:
+        """Once the prompt is up: validate the settings, then load what the first turn needs, while the
+        user types."""
+
+        def work() -> None:
+            if isinstance(self._settings, DeferredSettings):
+                try:
+                    self._settings.get()
+                except SettingsFailed:
+                    return  # ui.abort has the prompt give way
+            warm_up()
+
+        threading.Thread(target=work, daemon=True, name="devloop-warm-up").start()
 
     def command(self, line: str) -> str | None:
         name, _, arg = line.partition(" ")

@@ -115,6 +115,14 @@ class PlainUI:
         # Ctrl-C is SIGINT here: KeyboardInterrupt in this thread, inside `work`, which ends the run
         return work()
 
+    def after_first_prompt(self, then: Callable[[], None]) -> None:
+        """Call `then` once the first prompt is on the screen (here: now)."""
+        then()
+
+    def abort(self, error: BaseException) -> None:
+        """From any thread: have the prompt the user is at (or the next one) raise `error`. A line read
+        from a pipe cannot be given up; the chat's settings are loaded before the first read here."""
+
 
 class TerminalUI(PlainUI):
     """prompt_toolkit line editing (history, @path completion) and rich rendering."""
@@ -150,6 +158,9 @@ class TerminalUI(PlainUI):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_interrupt: Callable[[], None] | None = None
         self._armed = False  # a Ctrl-C just now: another one at an empty prompt leaves
+        self._first_prompt: list[Callable[[], None]] = []
+        self._abort: BaseException | None = None
+        self._reading: asyncio.AbstractEventLoop | None = None  # the loop of the prompt being read
         self._requests: asyncio.Queue[tuple[Callable[[], Awaitable[Any]], concurrent.futures.Future[Any]]]
 
     # -- output (any thread) ----------------------------------------------------------------------
@@ -231,7 +242,9 @@ class TerminalUI(PlainUI):
         with patched_stdout():
             while True:
                 try:
-                    line = self.session.prompt(prompt, default=typed, bottom_toolbar=self.status)
+                    line = self.session.prompt(
+                        prompt, default=typed, bottom_toolbar=self.status, pre_run=self._prompt_started
+                    )
                 except KeyboardInterrupt:  # Ctrl-C clears the line, as in a shell; Ctrl-D (EOFError) ends
                     typed = ""
                     if self.session.default_buffer.text.strip():
@@ -242,8 +255,36 @@ class TerminalUI(PlainUI):
                     self._armed = True
                     self.say("(Ctrl-C again or Ctrl-D to leave)", style="dim")
                     continue
+                finally:
+                    with self._lock:
+                        self._reading = None
                 self._armed = False
                 return line
+
+    def after_first_prompt(self, then: Callable[[], None]) -> None:
+        self._first_prompt.append(then)
+
+    def _prompt_started(self) -> None:
+        """In the prompt's loop, before its first drawing."""
+        loop = asyncio.get_running_loop()
+        for then in self._first_prompt:  # called soon: after the drawing, which is synchronous
+            loop.call_soon(then)
+        self._first_prompt.clear()
+        with self._lock:
+            self._reading = loop
+            if self._abort is not None:
+                loop.call_soon(self._give_way)
+
+    def abort(self, error: BaseException) -> None:
+        with self._lock:
+            self._abort = error
+            if self._reading is not None:
+                self._reading.call_soon_threadsafe(self._give_way)
+
+    def _give_way(self) -> None:
+        app = self.session.app
+        if app.is_running and self._abort is not None and app.future is not None and not app.future.done():
+            app.exit(exception=self._abort)
 
     def choose(self, question: str, choices: dict[str, str], detail: str = "") -> str:
         async def ask() -> str:
