@@ -63,12 +63,20 @@ def run_turn(
     every edit, for its diff preview); otherwise only the policy's own ask rules reach `ask`.
     `cancel`: set from another thread (Ctrl-C in the chat), it ends the turn at once; the turn is saved
     as `interrupted`, with the reply's text so far, and its checkpoint still takes its edits back."""
-    from devloop.chat.approvals import file_bytes, keep_file, keep_policy_file, policy_bytes
+    from devloop.chat.approvals import (
+        devloop_dir_problem,
+        file_bytes,
+        keep_file,
+        keep_policy_file,
+        policy_bytes,
+    )
     from devloop.chat.streaming import StreamingModel
     from devloop.policy import PolicyError, load_policy
     from devloop.runtime.identity import take_back
     from devloop.session import Session
 
+    if problem := devloop_dir_problem(repo):  # checked again: a turn without a sandbox can make one
+        raise ValueError(problem)
     n = len(session.turns) + 1
     turn = Turn(n, prompt, checkpoints.save(n), run_dir=str(session.path / f"turn-{n}"))
     agent = Session.prepare(settings)

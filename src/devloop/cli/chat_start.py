@@ -176,6 +176,10 @@ def run_chat(a: ChatArgs) -> int:
         fail("give --continue or --resume ID, not both")
     if not a.repo.is_dir():
         fail(f"--repo {a.repo}: not a directory")
+    from devloop.chat.approvals import devloop_dir_problem
+
+    if problem := devloop_dir_problem(a.repo):
+        fail(problem)
     settings: RunSettings | DeferredSettings
     hint = model_hint(a.agent.get("model"))
     terminal = sys.stdin.isatty() and sys.stdout.isatty()
