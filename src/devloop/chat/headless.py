@@ -98,7 +98,7 @@ def run_turn(
     policy_before = policy_bytes(repo)
     settings_file = repo / "devloop.toml"
     settings_before = file_bytes(settings_file)
-    made = held_dir(repo / ".devloop") if agent.sandbox == "bwrap" else None
+    made = held_dir(repo / ".devloop") if agent.sandbox in ("bwrap", "docker") else None
     try:
         result = agent.run(repo, task, Path(turn.run_dir), in_place=True, on_step=on_step, ask=ask,
                            hide=[checkpoints.gitdir.parent], protect=[repo / ".git", repo / ".devloop", settings_file],
