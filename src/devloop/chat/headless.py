@@ -148,8 +148,8 @@ def auto_compact(session: ChatSession, settings: RunSettings, agent: Any) -> str
     """Compact the earlier turns before a turn when they fill too much of the model's context window (the
     `context_window` setting, else what the server lists); a line to show, or "". A failed summary leaves
     the history as it was: the agent loop's own condensing still recovers a request that is too long."""
-    from devloop.chat.commands import context_tokens
     from devloop.chat.compaction import compact_session
+    from devloop.chat.slash import context_tokens
     from devloop.condense import context_window_of
 
     if not settings.condense or len(session.turns) - session.summarised < 2:

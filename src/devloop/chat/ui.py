@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -116,12 +116,11 @@ class PlainUI:
         return work()
 
     def after_first_prompt(self, then: Callable[[], None]) -> None:
-        """Call `then` once the first prompt is on the screen (here: now)."""
-        then()
+        then()  # once the first prompt is on the screen: here, now
 
     def abort(self, error: BaseException) -> None:
-        """From any thread: have the prompt the user is at (or the next one) raise `error`. A line read
-        from a pipe cannot be given up; the chat's settings are loaded before the first read here."""
+        """From any thread: the prompt the user is at (or the next) raises `error`. (Not here: a line read
+        from a pipe cannot be given up, so the chat validates its settings before the first.)"""
 
 
 class TerminalUI(PlainUI):
@@ -264,12 +263,10 @@ class TerminalUI(PlainUI):
     def after_first_prompt(self, then: Callable[[], None]) -> None:
         self._first_prompt.append(then)
 
-    def _prompt_started(self) -> None:
-        """In the prompt's loop, before its first drawing."""
+    def _prompt_started(self) -> None:  # in the prompt's loop, before its drawing (which is synchronous)
         loop = asyncio.get_running_loop()
-        for then in self._first_prompt:  # called soon: after the drawing, which is synchronous
-            loop.call_soon(then)
-        self._first_prompt.clear()
+        while self._first_prompt:  # called after the drawing
+            loop.call_soon(self._first_prompt.pop(0))
         with self._lock:
             self._reading = loop
             if self._abort is not None:
@@ -283,7 +280,7 @@ class TerminalUI(PlainUI):
 
     def _give_way(self) -> None:
         app = self.session.app
-        if app.is_running and self._abort is not None and app.future is not None and not app.future.done():
+        if self._abort is not None and app.is_running and app.future is not None and not app.future.done():
             app.exit(exception=self._abort)
 
     def choose(self, question: str, choices: dict[str, str], detail: str = "") -> str:
@@ -400,7 +397,3 @@ def make_ui(
     if not force_plain and sys.stdin.isatty() and sys.stdout.isatty():
         return TerminalUI(repo, history, status)
     return PlainUI()
-
-
-def lines(items: Iterable[str]) -> str:
-    return "\n".join(items)

@@ -88,7 +88,7 @@ def _value(kind: str, text: str) -> Any:
 
 def parse(argv: list[str]) -> ChatArgs | None:
     """chat's arguments, or None to leave them to typer."""
-    args, seen = ChatArgs(), {}
+    args, seen = ChatArgs(), dict[str, Any]()
     rest = list(argv)
     while rest:
         token = rest.pop(0)
@@ -214,7 +214,8 @@ def run_chat(a: ChatArgs) -> int:
 
     approvals = load_approvals(a.repo, store_root(a.repo))  # the policy's "ask" rules: answered by these
     if a.prompt is None:
-        from devloop.chat.commands import Chat, show_history
+        from devloop.chat.commands import Chat
+        from devloop.chat.slash import show_history
         from devloop.chat.ui import make_ui
 
         chat = None
