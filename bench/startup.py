@@ -12,9 +12,9 @@ time with it hidden, as in an environment holding only devloop's own dependencie
 
     python bench/startup.py [--rounds 5] [--against REV]
 
-With --against REV, the one-step run is also measured on the source tree of that git revision (its
-`src/` exported to a temporary directory and put first on PYTHONPATH, bytecode compiled before the
-rounds, as the current tree's is), in the same rotating rounds.
+With --against REV, the one-step run and chat's first prompt are also measured on the source tree of that
+git revision (its `src/` exported to a temporary directory and put first on PYTHONPATH, bytecode compiled
+before the rounds, as the current tree's is), in the same rotating rounds.
 
 Targets: `devloop --version` and `devloop --help` < 0.3 s; the one-step run < 1 s of CPU; chat's
 first prompt < 0.5 s of wall time.
@@ -135,6 +135,7 @@ def main() -> None:
         if args.against:
             old = export_src(args.against, root)
             commands[f"devloop run, 1 step, at {args.against}"] = with_path(one_step, old)
+            commands[f"devloop chat, to prompt, at {args.against}"] = with_path(chat, old)
         mini = shutil.which("mini", path=str(Path(sys.executable).parent))
         if mini:
             commands["mini --help (peer)"] = [mini, "--help"]
@@ -151,22 +152,35 @@ def main() -> None:
         for r in range(args.rounds):
             for name in names[r % len(names) :] + names[: r % len(names)]:
                 shutil.rmtree(root / "out", ignore_errors=True)
-                measure = to_prompt if name.endswith("to prompt") else cpu
+                measure = to_prompt if "to prompt" in name else cpu
                 samples[name].append(measure(commands[name], cwd=root))
     base = statistics.median(c for c, _ in samples["python -c pass"])
+    width = max(27, *map(len, samples))
     print(
-        f"{'command':<27} {'CPU s':>7} {'wall s':>7} {'x python':>9}   (median of {args.rounds} rotating rounds)"
+        f"{'command':<{width}} {'CPU s':>7} {'wall s':>7} {'x python':>9}   (median of {args.rounds} rotating rounds)"
     )
     for name, runs in samples.items():
         c, w = statistics.median(x for x, _ in runs), statistics.median(x for _, x in runs)
-        if name.endswith("to prompt"):  # the target is on the wall time to the prompt
+        if "to prompt" in name:  # the target is on the wall time to the prompt
             mark = "  ok" if w < 0.5 else "  over 0.5 s (wall)"
         else:
             target = 1.0 if name.startswith("devloop run") else None if "chat" in name else 0.3
             target = target if name.startswith("devloop") else None
             mark = "" if target is None else ("  ok" if c < target else f"  over {target} s")
-        print(f"{name:<27} {c:>7.3f} {w:>7.3f} {c / base:>9.1f}{mark}")
+        print(f"{name:<{width}} {c:>7.3f} {w:>7.3f} {c / base:>9.1f}{mark}")
     if args.against:
+        chat_ratios = [
+            a[1] / b[1]
+            for a, b in zip(
+                samples["devloop chat, to prompt"],
+                samples[f"devloop chat, to prompt, at {args.against}"],
+                strict=True,
+            )
+        ]
+        print(
+            f"chat to its first prompt, wall, this tree / {args.against}: {statistics.median(chat_ratios):.2f}x "
+            f"(rounds {min(chat_ratios):.2f}-{max(chat_ratios):.2f})"
+        )
         ratios = [
             a[0] / b[0]
             for a, b in zip(

@@ -81,12 +81,16 @@ def call_chunk(name: str, args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+HOLD = "<hold>"  # in a reply's words: the stream pauses there until `release` is set (30 s at most)
+
+
 class SlowServer:
     """An OpenAI-compatible server whose replies stream piece by piece, `delay` seconds apart. Each reply:
     (words of text, then a tool call (name, arguments)). Request bodies are kept in `requests`."""
 
     def __init__(self, replies: list[tuple[list[str], tuple[str, dict[str, Any]]]], delay: float) -> None:
         self.replies, self.delay, self.requests = list(replies), delay, []
+        self.release = threading.Event()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -107,7 +111,11 @@ class SlowServer:
                 self.end_headers()
                 self.close_connection = True
                 try:
-                    for chunk in [*map(text_chunk, words), call_chunk(name, args)]:
+                    for word in [*words, None]:
+                        if word == HOLD:
+                            outer.release.wait(30)
+                            continue
+                        chunk = text_chunk(word) if word is not None else call_chunk(name, args)
                         self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
                         self.wfile.flush()
                         time.sleep(outer.delay)
@@ -125,5 +133,6 @@ class SlowServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.release.set()  # a held reply ends, so that its thread can be joined
         self.httpd.shutdown()
         self.httpd.server_close()

@@ -39,3 +39,13 @@ def test_a_policy_file_the_model_rewrote_is_ignored(tmp_path: Path) -> None:
 def test_a_rule_that_is_not_a_plain_command_is_refused() -> None:
     with pytest.raises(ValueError, match="not a plain command"):
         Approvals().add_command("echo; rm")
+
+
+def test_project_approvals_are_not_written_through_a_devloop_link(tmp_path: Path) -> None:
+    repo, elsewhere = tmp_path / "repo", tmp_path / "elsewhere"
+    repo.mkdir()
+    elsewhere.mkdir()
+    (repo / ".devloop").symlink_to(elsewhere)
+    with pytest.raises(ValueError, match="is a symbolic link"):
+        save(Approvals(commands=["ls"]), repo, tmp_path / "store")
+    assert list(elsewhere.iterdir()) == [] and not (tmp_path / "store").exists()

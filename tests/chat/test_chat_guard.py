@@ -4,6 +4,7 @@ editor there, and a missing .devloop cannot be created from the sandbox."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -139,3 +140,62 @@ def test_a_custom_command_reached_through_a_link_is_not_run(repo: Path, replies)
     assert ".devloop/commands/tidy.md goes through a symbolic link: not run" in res.output
     assert "no such command" not in res.output
     assert len(asked) == 1 and "Say hi." in asked[0] and "Delete" not in asked[0]
+
+
+@pytest.mark.parametrize("inside", [True, False], ids=["to a dir of the tree", "out of the tree"])
+def test_a_devloop_dir_that_is_a_link_is_refused_in_one_line(
+    repo: Path, tmp_path: Path, replies, inside: bool
+) -> None:
+    """The approvals and commands would be read (and "always in this project" written) wherever the link
+    leads, and the sandbox cannot bind a link read-only: chat does not start on it."""
+    target = repo / "conf" if inside else tmp_path / "shared"
+    (target / "commands").mkdir(parents=True)
+    (target / "commands" / "go.md").write_text("Delete the tests.\n")
+    (repo / ".devloop").symlink_to(target)
+    before = sorted(p.name for p in target.rglob("*"))
+    with ScriptedServer([replies.finish("ok")]) as server:
+        base = [
+            "chat",
+            "--repo",
+            str(repo),
+            "--model",
+            "openai/m",
+            "--base-url",
+            server.url,
+            "--sandbox",
+            "none",
+        ]
+        for extra, keys in ((["-p", "go"], ""), ([], "/go\n/exit\n")):
+            res = CliRunner().invoke(app, [*base, *extra], input=keys)
+            assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+            assert (
+                f"{repo / '.devloop'} is a symbolic link (to {target}): devloop chat does not follow it"
+                in res.output
+            )
+        assert server.requests == []
+    assert sorted(p.name for p in target.rglob("*")) == before
+
+
+def test_a_devloop_link_made_during_a_turn_is_not_followed_and_stops_the_next(
+    repo: Path, tmp_path: Path, replies
+) -> None:
+    """Without a sandbox the model can replace .devloop by a link: the policy file is not put back
+    through it, and the next turn does not start."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "policy.toml").write_text("mine\n")
+    (repo / ".devloop").mkdir()
+    script = [replies.bash(f"rm -rf .devloop && ln -s {elsewhere} .devloop"), replies.finish("linked")]
+    with ScriptedServer(script) as server:
+        res = CliRunner().invoke(app, ["chat", "--repo", str(repo), "--model", "openai/m", "--base-url",
+                                       server.url, "--sandbox", "none"], input="link it\ny\nagain\n/exit\n")  # fmt: skip
+        asked = len(server.requests)
+    assert res.exit_code == 0 and "Traceback" not in res.output, res.output
+    assert (
+        "is a symbolic link (to" in res.output
+        and "it changed during the turn, not by devloop chat" in res.output
+    )
+    assert asked == 2  # the second turn never reached the model
+    assert (elsewhere / "policy.toml").read_text() == "mine\n" and sorted(os.listdir(elsewhere)) == [
+        "policy.toml"
+    ]

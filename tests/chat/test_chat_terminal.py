@@ -12,7 +12,7 @@ import pytest
 from devloop.models.scripted_server import ScriptedServer
 from devloop.workspace import git
 
-from .terminal import TMUX, Pane, SlowServer
+from .terminal import HOLD, TMUX, Pane, SlowServer
 
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (.ci/run installs it)")
 PNG = base64.b64decode(
@@ -112,8 +112,9 @@ def test_ask_approve_for_the_project_preview_edit_rewind_then_resume(
 
 
 def test_a_reply_streams_as_it_arrives_and_typing_stays_live(tmp_path: Path, repo: Path) -> None:
-    words = ["First line of the reply.\n", *[f"w{i} " for i in range(40)], "LAST-WORD"]
-    with SlowServer([(words, ("finish", {"message": "streamed"}))], delay=0.05) as server:
+    # the last word waits until the keystrokes are measured: the reply is still arriving meanwhile
+    words = ["First line of the reply.\n", *[f"w{i} " for i in range(5)], HOLD, "LAST-WORD"]
+    with SlowServer([(words, ("finish", {"message": "streamed"}))], delay=0.02) as server:
         args = ["--repo", str(repo), "--model", "openai/m", "--base-url", server.url, "--sandbox", "none"]
         pane = Pane(tmp_path, args, env(tmp_path))
         try:
@@ -129,7 +130,9 @@ def test_a_reply_streams_as_it_arrives_and_typing_stays_live(tmp_path: Path, rep
                 pane.send("-l", key)
                 pane.wait_for(f"+ {''.join('zqxv'[: 'zqxv'.index(key) + 1])}")
                 latencies.append(time.monotonic() - t0)
-            assert "LAST-WORD" not in pane.screen(), "the stream ended before the keystrokes were measured"
+            assert "LAST-WORD" not in pane.screen()
+            server.release.set()
+            pane.wait_for("LAST-WORD")
             pane.wait_for("[finished · turn 1")
             pane.wait_for("> zqxv")  # what was typed during the turn is the next prompt's text
             pane.send("C-u")
@@ -157,10 +160,10 @@ def sleepers(tag: str) -> list[int]:
 def test_ctrl_c_interrupts_a_streaming_reply_and_a_running_command_then_leaves(
     tmp_path: Path, repo: Path
 ) -> None:
-    words = ["Looking into it.\n", *[f"p{i} " for i in range(200)]]  # 200 x 50 ms: 10 s if not interrupted
+    words = ["Looking into it.\n", *[f"p{i} " for i in range(5)], HOLD, "p150"]  # held until the end
     tag = "31337.25"  # `sleep 31337.25`: a command that would run for hours, found again by its argv
     with SlowServer([(words, ("finish", {"message": "never"})),
-                     (["Running it.\n"], ("execute_bash", {"command": f"sleep {tag}"}))], delay=0.05) as server:  # fmt: skip
+                     (["Running it.\n"], ("execute_bash", {"command": f"sleep {tag}"}))], delay=0.02) as server:  # fmt: skip
         args = ["--repo", str(repo), "--model", "openai/m", "--base-url", server.url, "--sandbox", "none"]
         pane = Pane(tmp_path, args, env(tmp_path))
         try:

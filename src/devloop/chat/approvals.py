@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,24 @@ def policy_file(repo: Path) -> Path:
     return repo / ".devloop" / "policy.toml"
 
 
+def devloop_dir_problem(repo: Path) -> str | None:
+    """Why the repository's `.devloop` cannot be used, or None. It holds the approvals and the project's
+    commands, and the sandbox binds it read-only; a link there would be followed by the host's reads and
+    writes, to wherever it leads, and could not be bound (the agent could write through it)."""
+    path = repo / ".devloop"
+    if path.is_symlink():
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        return (f"{path} is a symbolic link (to {target}): devloop chat does not follow it (approvals and "
+                "commands would be read and written wherever it leads, and the agent could write through it); "
+                "make .devloop a directory of the repository")  # fmt: skip
+    if path.exists() and not path.is_dir():
+        return f"{path} is not a directory: devloop chat keeps approvals and commands there"
+    return None
+
+
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -95,6 +114,8 @@ def policy_bytes(repo: Path) -> bytes | None:
 def keep_policy_file(repo: Path, store: Path, before: bytes | None) -> str:
     """After a turn: a .devloop/policy.toml the model wrote (neither what was there nor what chat sealed)
     is put back as it was, since `devloop run` and the next turn read its rules; a warning, or ""."""
+    if problem := devloop_dir_problem(repo):  # made a link during the turn: nothing through it
+        return f"{problem}; it changed during the turn, not by devloop chat"
     now = policy_bytes(repo)
     seal = store / "policy.sha256"
     sealed = seal.read_text().strip() if seal.is_file() else ""
@@ -144,6 +165,8 @@ def save(approvals: Approvals, repo: Path, store: Path) -> Path:
              "commands = [" + ", ".join(json.dumps(c) for c in approvals.commands) + "]", "", "[chat.tools]",
              *(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in sorted(approvals.tools.items()))]  # fmt: skip
     data = ("\n".join(lines) + "\n").encode()
+    if problem := devloop_dir_problem(repo):
+        raise ValueError(problem)
     path = policy_file(repo)
     path.parent.mkdir(exist_ok=True)
     if path.is_symlink():
@@ -219,5 +242,8 @@ class ChatAsker:
             else:
                 target.tools[call.name] = "always"
             if answer == "p":
-                self.show(f"  saved to {save(self.project, self.repo, self.store)}")
+                try:
+                    self.show(f"  saved to {save(self.project, self.repo, self.store)}")
+                except ValueError as e:  # approved for this session only, then
+                    self.show(f"  not saved for the project: {e}")
         return answer != "n"

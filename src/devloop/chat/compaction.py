@@ -37,7 +37,7 @@ def session_messages(session: ChatSession) -> list[dict[str, Any]]:
 def compact_session(session: ChatSession, settings: Any, instructions: str | None = None) -> str:
     """Summarise all but the last turn into `session.summary` (saved); returns the line to show.
     Raises ValueError when the model could not write a summary (the session is left as it was)."""
-    from devloop.chat.commands import context_tokens
+    from devloop.chat.slash import context_tokens
     from devloop.condense import SUMMARY_HEADING, compact
     from devloop.session import Session
 

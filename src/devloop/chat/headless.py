@@ -63,12 +63,20 @@ def run_turn(
     every edit, for its diff preview); otherwise only the policy's own ask rules reach `ask`.
     `cancel`: set from another thread (Ctrl-C in the chat), it ends the turn at once; the turn is saved
     as `interrupted`, with the reply's text so far, and its checkpoint still takes its edits back."""
-    from devloop.chat.approvals import file_bytes, keep_file, keep_policy_file, policy_bytes
+    from devloop.chat.approvals import (
+        devloop_dir_problem,
+        file_bytes,
+        keep_file,
+        keep_policy_file,
+        policy_bytes,
+    )
     from devloop.chat.streaming import StreamingModel
     from devloop.policy import PolicyError, load_policy
     from devloop.runtime.identity import take_back
     from devloop.session import Session
 
+    if problem := devloop_dir_problem(repo):  # checked again: a turn without a sandbox can make one
+        raise ValueError(problem)
     n = len(session.turns) + 1
     turn = Turn(n, prompt, checkpoints.save(n), run_dir=str(session.path / f"turn-{n}"))
     agent = Session.prepare(settings)
@@ -90,7 +98,7 @@ def run_turn(
     policy_before = policy_bytes(repo)
     settings_file = repo / "devloop.toml"
     settings_before = file_bytes(settings_file)
-    made = held_dir(repo / ".devloop") if agent.sandbox == "bwrap" else None
+    made = held_dir(repo / ".devloop") if agent.sandbox in ("bwrap", "docker") else None
     try:
         result = agent.run(repo, task, Path(turn.run_dir), in_place=True, on_step=on_step, ask=ask,
                            hide=[checkpoints.gitdir.parent], protect=[repo / ".git", repo / ".devloop", settings_file],
@@ -140,8 +148,8 @@ def auto_compact(session: ChatSession, settings: RunSettings, agent: Any) -> str
     """Compact the earlier turns before a turn when they fill too much of the model's context window (the
     `context_window` setting, else what the server lists); a line to show, or "". A failed summary leaves
     the history as it was: the agent loop's own condensing still recovers a request that is too long."""
-    from devloop.chat.commands import context_tokens
     from devloop.chat.compaction import compact_session
+    from devloop.chat.slash import context_tokens
     from devloop.condense import context_window_of
 
     if not settings.condense or len(session.turns) - session.summarised < 2:

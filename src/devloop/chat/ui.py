@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -115,6 +115,13 @@ class PlainUI:
         # Ctrl-C is SIGINT here: KeyboardInterrupt in this thread, inside `work`, which ends the run
         return work()
 
+    def after_first_prompt(self, then: Callable[[], None]) -> None:
+        then()  # once the first prompt is on the screen: here, now
+
+    def abort(self, error: BaseException) -> None:
+        """From any thread: the prompt the user is at (or the next) raises `error`. (Not here: a line read
+        from a pipe cannot be given up, so the chat validates its settings before the first.)"""
+
 
 class TerminalUI(PlainUI):
     """prompt_toolkit line editing (history, @path completion) and rich rendering."""
@@ -150,6 +157,9 @@ class TerminalUI(PlainUI):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_interrupt: Callable[[], None] | None = None
         self._armed = False  # a Ctrl-C just now: another one at an empty prompt leaves
+        self._first_prompt: list[Callable[[], None]] = []
+        self._abort: BaseException | None = None
+        self._reading: asyncio.AbstractEventLoop | None = None  # the loop of the prompt being read
         self._requests: asyncio.Queue[tuple[Callable[[], Awaitable[Any]], concurrent.futures.Future[Any]]]
 
     # -- output (any thread) ----------------------------------------------------------------------
@@ -231,7 +241,9 @@ class TerminalUI(PlainUI):
         with patched_stdout():
             while True:
                 try:
-                    line = self.session.prompt(prompt, default=typed, bottom_toolbar=self.status)
+                    line = self.session.prompt(
+                        prompt, default=typed, bottom_toolbar=self.status, pre_run=self._prompt_started
+                    )
                 except KeyboardInterrupt:  # Ctrl-C clears the line, as in a shell; Ctrl-D (EOFError) ends
                     typed = ""
                     if self.session.default_buffer.text.strip():
@@ -242,8 +254,34 @@ class TerminalUI(PlainUI):
                     self._armed = True
                     self.say("(Ctrl-C again or Ctrl-D to leave)", style="dim")
                     continue
+                finally:
+                    with self._lock:
+                        self._reading = None
                 self._armed = False
                 return line
+
+    def after_first_prompt(self, then: Callable[[], None]) -> None:
+        self._first_prompt.append(then)
+
+    def _prompt_started(self) -> None:  # in the prompt's loop, before its drawing (which is synchronous)
+        loop = asyncio.get_running_loop()
+        while self._first_prompt:  # called after the drawing
+            loop.call_soon(self._first_prompt.pop(0))
+        with self._lock:
+            self._reading = loop
+            if self._abort is not None:
+                loop.call_soon(self._give_way)
+
+    def abort(self, error: BaseException) -> None:
+        with self._lock:
+            self._abort = error
+            if self._reading is not None:
+                self._reading.call_soon_threadsafe(self._give_way)
+
+    def _give_way(self) -> None:
+        app = self.session.app
+        if self._abort is not None and app.is_running and app.future is not None and not app.future.done():
+            app.exit(exception=self._abort)
 
     def choose(self, question: str, choices: dict[str, str], detail: str = "") -> str:
         async def ask() -> str:
@@ -359,7 +397,3 @@ def make_ui(
     if not force_plain and sys.stdin.isatty() and sys.stdout.isatty():
         return TerminalUI(repo, history, status)
     return PlainUI()
-
-
-def lines(items: Iterable[str]) -> str:
-    return "\n".join(items)

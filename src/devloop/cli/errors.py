@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import NoReturn
 
-import typer
-
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    # rich loads here, not with the module: a command that never fails (chat's start) does not pay for it
+    # rich and typer load here, not with the module: chat's start, which needs neither, imports this
+    import typer
     from rich.console import Console
     from rich.markup import escape
 

@@ -123,5 +123,9 @@ class ChatHttp:
             raise HttpStatusError(response)
         return response.text
 
+    def stream(self, path: str, content: bytes) -> contextlib.AbstractContextManager[httpx.Response]:
+        """A POST whose reply is read as it arrives (`with ... as response`); raises httpx's errors."""
+        return self._client.stream("POST", path.lstrip("/"), content=content, timeout=self.timeout)
+
     def close(self) -> None:
         self._client.close()

@@ -60,7 +60,9 @@ class DockerRuntime(PersistentShell):
     """A PersistentShell in a Docker container; registered as runtime "docker".
 
     Same arguments as BwrapRuntime, plus `image` (default python:3.11-slim; it needs bash) and `docker`
-    (the client binary). Raises RuntimeFailure when no engine answers or the container cannot start.
+    (the client binary). `ro_inside`: paths inside `root` mounted read-only over the workspace's
+    read-write mount (chat's .git, .devloop and devloop.toml), those that exist and are not links.
+    Raises RuntimeFailure when no engine answers or the container cannot start.
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class DockerRuntime(PersistentShell):
         extra_env: Mapping[str, str] | None = None,
         pass_env: list[str] | None = None,
         ro_binds: list[Path] | None = None,
+        ro_inside: list[Path] | None = None,
         limits: Limits | None = None,
         docker: str = "docker",
         read_cap: int = DEFAULT_READ_CAP,
@@ -96,7 +99,7 @@ class DockerRuntime(PersistentShell):
         senv = sandbox_env(env, home=SANDBOX_HOME, extra_env=extra_env, pass_env=pass_env)
         senv["PATH"] = DEFAULT_PATH  # the host's PATH means nothing in an image
         self.sandbox_env = shell_env(senv)
-        self.container = self._start_container(root, scratch, allow_network, ro_binds or [])
+        self.container = self._start_container(root, scratch, allow_network, ro_binds or [], ro_inside or [])
         self._cleanup = weakref.finalize(
             self, _release, self.docker, self.container, scratch if own_scratch else None
         )
@@ -120,45 +123,12 @@ class DockerRuntime(PersistentShell):
             self._cleanup()
             raise
 
-    def _start_container(self, root: Path, scratch: Path, allow_network: bool, ro_binds: list[Path]) -> str:
+    def _start_container(
+        self, root: Path, scratch: Path, allow_network: bool, ro_binds: list[Path], ro_inside: list[Path]
+    ) -> str:
         name = f"devloop-{os.getpid()}-{os.urandom(4).hex()}"
-        argv = [
-            self.docker,
-            "run",
-            "-d",
-            "--rm",
-            "--init",
-            "--name",
-            name,
-            "--read-only",
-            "--cap-drop",
-            "ALL",
-            "--security-opt",
-            "no-new-privileges",
-            "--user",
-            f"{os.getuid()}:{os.getgid()}",
-            "--tmpfs",
-            "/tmp:rw,exec,mode=1777",
-            "--tmpfs",
-            f"{SANDBOX_HOME}:rw,exec,mode=1777",
-            "-v",
-            f"{root}:{root}:rw",
-            "-v",
-            f"{scratch / 'out'}:{scratch / 'out'}:rw",
-            "-v",
-            f"{scratch / 'cmd'}:{scratch / 'cmd'}:ro",
-            "-w",
-            str(root),
-        ]
-        for path in ro_binds:
-            argv += ["-v", f"{Path(path).absolute()}:{Path(path).absolute()}:ro"]
-        if not allow_network:
-            argv += ["--network", "none"]
-        if self.limits.max_processes is not None:
-            argv += ["--pids-limit", str(self.limits.max_processes)]
-        if self.limits.memory_bytes is not None:
-            argv += ["--memory", str(self.limits.memory_bytes)]
-        argv += [self.image, "sleep", "infinity"]
+        argv = run_argv(self.docker, self.image, name, root, scratch, allow_network=allow_network,
+                        ro_binds=ro_binds, ro_inside=ro_inside, limits=self.limits)  # fmt: skip
         try:
             done = subprocess.run(
                 argv, capture_output=True, text=True, timeout=_DOCKER_TIMEOUT_S, stdin=subprocess.DEVNULL
@@ -206,6 +176,71 @@ class DockerRuntime(PersistentShell):
         """Kill the shell, remove the container and the private scratch dir. Idempotent."""
         super().close()
         self._cleanup()
+
+
+def _mount_field(field: str) -> str:
+    """One field of `--mount`'s comma-separated value, quoted as CSV when it holds a comma or a quote."""
+    return f'"{field.replace(chr(34), chr(34) * 2)}"' if ("," in field or '"' in field) else field
+
+
+def run_argv(
+    docker: str,
+    image: str,
+    name: str,
+    root: Path,
+    scratch: Path,
+    *,
+    allow_network: bool = False,
+    ro_binds: list[Path] | None = None,
+    ro_inside: list[Path] | None = None,
+    limits: Limits | None = None,
+) -> list[str]:
+    """The `docker run` argv of the sleeping container the shell is exec'd into."""
+    limits = limits or Limits()
+    argv = [
+        docker,
+        "run",
+        "-d",
+        "--rm",
+        "--init",
+        "--name",
+        name,
+        "--read-only",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "--user",
+        f"{os.getuid()}:{os.getgid()}",
+        "--tmpfs",
+        "/tmp:rw,exec,mode=1777",
+        "--tmpfs",
+        f"{SANDBOX_HOME}:rw,exec,mode=1777",
+        "-v",
+        f"{root}:{root}:rw",
+        "-v",
+        f"{scratch / 'out'}:{scratch / 'out'}:rw",
+        "-v",
+        f"{scratch / 'cmd'}:{scratch / 'cmd'}:ro",
+        "-w",
+        str(root),
+    ]
+    for path in ro_binds or ():
+        argv += ["-v", f"{Path(path).absolute()}:{Path(path).absolute()}:ro"]
+    # Over the workspace's own mount (docker mounts a deeper target after a shallower one). A link is
+    # not mounted: docker would mount what it leads to. What does not exist cannot be mounted.
+    for path in ro_inside or ():
+        path = Path(path).absolute()
+        if os.path.lexists(path) and not path.is_symlink():
+            fields = ["type=bind", f"source={path}", f"target={path}", "readonly"]
+            argv += ["--mount", ",".join(map(_mount_field, fields))]
+    if not allow_network:
+        argv += ["--network", "none"]
+    if limits.max_processes is not None:
+        argv += ["--pids-limit", str(limits.max_processes)]
+    if limits.memory_bytes is not None:
+        argv += ["--memory", str(limits.memory_bytes)]
+    return [*argv, image, "sleep", "infinity"]
 
 
 def _release(docker: str, container: str, scratch: Path | None) -> None:

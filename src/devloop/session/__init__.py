@@ -158,8 +158,8 @@ class Session:
             kw["ro_binds"] = [*kw.get("ro_binds", []), *ws.read_only_paths]
         if self.sandbox == "bwrap":
             kw["hide"] = [p.resolve() for p in (output, *hide) if p is not None]
-            if protect:
-                kw["ro_inside"] = [p.absolute() for p in protect]
+        if self.sandbox in ("bwrap", "docker") and protect:
+            kw["ro_inside"] = [p.absolute() for p in protect]
         if environment is not None:  # the repository's interpreter: read-only, first on PATH (repoenv)
             env = {**env, **environment.variables(ws.root)}
             kw.update(runtime_options(self.sandbox, self.groups.sandbox, env))
@@ -209,8 +209,8 @@ class Session:
         cancel: threading.Event | None = None,
     ) -> RunResult:
         """Run the agent on `repo` for `issue` and write the run directory `output`; never raises.
-        `protect`: paths inside the tree the sandbox may read but not write (bwrap), and that the editor
-        (on the host) never writes into, whatever link leads there. `cancel`: set from another thread, it
+        `protect`: paths inside the tree the sandbox may read but not write (bwrap, docker), and that the
+        editor (on the host) never writes into, whatever link leads there. `cancel`: set from another thread, it
         interrupts the run as Ctrl-C does (exit status `interrupted`)."""
         started = time.monotonic()
         output.mkdir(parents=True, exist_ok=True)
