@@ -20,6 +20,7 @@ from devloop.eval.checkout import check_out, env_manager
 from devloop.eval.envs import EnvError
 from devloop.eval.grading import DEFAULT_TEST_TIMEOUT, grade, no_environment_message
 from devloop.eval.records import Selection, UnitRecord, settings_key
+from devloop.eval.removal import remove_later
 from devloop.eval.solver import AgentOutcome, AgentSolver
 from devloop.eval.source import NoRepository, SourceError
 from devloop.eval.store import RunStore
@@ -139,7 +140,7 @@ def run_attempt(job: AttemptJob) -> UnitRecord:
         verdict = Verdict(instance_id=task.instance_id, category=Category.ERROR, message=_one_line(exc))
     finally:
         if not h.keep_workdirs:
-            shutil.rmtree(workdir, ignore_errors=True)
+            remove_later(workdir)  # every process in it is dead: the sandbox ended with the tests
     settings = job.settings
     record = UnitRecord(
         instance_id=task.instance_id, index=job.index, temperature=settings.temperature if settings else 0.0,

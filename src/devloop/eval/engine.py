@@ -25,6 +25,7 @@ from devloop.eval.executors import Executor, LocalExecutor
 from devloop.eval.grading import DEFAULT_TEST_TIMEOUT
 from devloop.eval.protocols import ProtocolConfig
 from devloop.eval.records import TASKS, Selection, UnitRecord
+from devloop.eval.removal import wait_removed
 from devloop.eval.resume import ProtocolError, check_resumable
 from devloop.eval.sections import protocol_section
 from devloop.eval.store import Report, RunStore, atomic_write
@@ -266,8 +267,10 @@ def run_protocol(
                     report_progress()
     except BaseException:
         executor.close(cancel=True)
+        wait_removed()
         raise
     executor.close()
+    wait_removed()  # the work dirs this process queued for removal (a pool's workers joined theirs)
     return _finish(run, lost, warnings, time.monotonic() - started)
 
 

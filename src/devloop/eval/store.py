@@ -34,14 +34,18 @@ VERDICT = "verdict.json"
 PREDICTION = "prediction.json"
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same directory, fsync'd, then renamed."""
+def atomic_write(path: Path, text: str, *, durable: bool = True) -> None:
+    """Write `text` to `path` through a temporary file in the same directory, then renamed: a reader (or
+    a run killed at any moment) sees the old file or the new one, never part of one. `durable`: fsync'd
+    before the rename, so it also survives the machine going down. A file rebuilt from others on resume
+    (an instance's verdict.json and prediction.json, from its unit.json) need not pay for that."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with tmp.open("w", encoding="utf-8") as fh:
         fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
+        if durable:
+            fh.flush()
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
@@ -103,9 +107,11 @@ class RunStore:
         return _read(Verdict, self.instance_dir(instance_id) / VERDICT)
 
     def write_verdict(self, verdict: Verdict) -> Path:
-        """Write the verdict atomically; its presence marks the instance as done."""
+        """Write the verdict atomically; its presence marks the instance as done. Not fsync'd: it is a
+        copy of the chosen unit's record (fsync'd before it), which a resumed run publishes again when
+        the verdict is missing or unreadable."""
         path = self.instance_dir(verdict.instance_id) / VERDICT
-        atomic_write(path, verdict.model_dump_json(indent=1) + "\n")
+        atomic_write(path, verdict.model_dump_json(indent=1) + "\n", durable=False)
         return path
 
     def done_ids(self) -> set[str]:
@@ -127,8 +133,11 @@ class RunStore:
         return _read(Prediction, self.instance_dir(instance_id) / PREDICTION)
 
     def write_prediction(self, prediction: Prediction) -> None:
+        # Rebuilt from the unit's record on resume, as the verdict is.
         atomic_write(
-            self.instance_dir(prediction.instance_id) / PREDICTION, prediction.model_dump_json() + "\n"
+            self.instance_dir(prediction.instance_id) / PREDICTION,
+            prediction.model_dump_json() + "\n",
+            durable=False,
         )
 
     def build_report(self, instance_ids: Iterable[str], duration_s: float = 0.0) -> Report:

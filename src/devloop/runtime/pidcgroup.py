@@ -127,6 +127,7 @@ class PidsCgroup:
             with contextlib.suppress(OSError):
                 kill_file.write_text("1")
         deadline = time.monotonic() + within
+        pause = 0.0005
         while True:
             pids = self.pids()
             if not pids:
@@ -136,21 +137,27 @@ class PidsCgroup:
                     os.kill(pid, signal.SIGKILL)
             if time.monotonic() > deadline:
                 return False
-            time.sleep(0.005)
+            time.sleep(pause)  # SIGKILLed tasks leave within a millisecond or so
+            pause = min(pause * 2, 0.005)
 
     def remove(self) -> None:
         """Kill what is left and delete the cgroup (idempotent; a non-empty cgroup is retried briefly)."""
         if not self.path.exists():
             return
         self.kill_all()
-        for _ in range(200):
+        deadline = time.monotonic() + 2.0
+        pause = 0.0005
+        while True:
             try:
                 self.path.rmdir()
                 return
             except FileNotFoundError:
                 return
             except OSError:  # killed tasks not yet reaped by their parent
-                time.sleep(0.01)
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(pause)
+                pause = min(pause * 2, 0.01)
 
 
 def sweep_cgroups() -> list[Path]:

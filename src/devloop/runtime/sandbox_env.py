@@ -156,7 +156,10 @@ def _dedupe(paths: Iterable[Path]) -> list[Path]:
 
 def is_under(path: Path, parent: Path) -> bool:
     """True when `path` is `parent` or inside it (purely lexical, both absolute)."""
-    return path == parent or parent in path.parents
+    # On the strings: `parent in path.parents` builds every parent, and a sandbox's argv asks this
+    # thousands of times. Both are absolute and normalised (pathlib drops "." and doubled "/").
+    p, q = str(path), str(parent)
+    return p == q or p.startswith(q if q.endswith("/") else q + "/")
 
 
 def outermost(paths: Iterable[Path]) -> list[Path]:

@@ -1,0 +1,36 @@
+"""Work dirs removed in the background: gone once wait_removed() returns, links never followed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from devloop.eval.removal import remove_later, wait_removed
+from devloop.eval.store import atomic_write
+
+
+def test_removed_by_the_time_the_run_waits(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("x")
+    dirs = []
+    for i in range(5):
+        d = tmp_path / f"work{i}"
+        (d / "tree" / "pkg").mkdir(parents=True)
+        (d / "tree" / "pkg" / "a.py").write_text("a")
+        os.symlink(outside, d / "tree" / "link")  # a model-made link: its target must survive
+        dirs.append(d)
+        remove_later(d)
+    wait_removed()
+    assert not any(d.exists() for d in dirs)
+    assert (outside / "keep.txt").read_text() == "x"
+    wait_removed()  # nothing queued: returns at once
+    remove_later(dirs[0])  # a new thread after the last one ended; a missing dir is no error
+    wait_removed()
+
+
+def test_atomic_write_with_and_without_fsync(tmp_path: Path) -> None:
+    atomic_write(tmp_path / "a.json", "one\n")
+    atomic_write(tmp_path / "a.json", "two\n", durable=False)
+    assert (tmp_path / "a.json").read_text() == "two\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]  # no temporary left
