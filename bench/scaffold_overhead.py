@@ -52,122 +52,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from scaffold.mini import mini_once
+from scaffold.servers import SENT, SERVER, serve
+from scaffold.work import ISSUE, commands, template_repo, tool_script
+
 from devloop.config import load_settings
-from devloop.demo import make_demo_repo
-from devloop.models.scripted_server import ScriptedServer
 from devloop.session import run_agent
-
-SUBMIT = "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT && git add -A && git diff --cached"
-ISSUE = "Tidy the notes under docs/."
-N_DOCS = 10
-BASH_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "bash",
-        "description": "Run a bash command.",
-        "parameters": {
-            "type": "object",
-            "properties": {"command": {"type": "string"}},
-            "required": ["command"],
-        },
-    },
-}
-
-
-def template_repo(dest: Path) -> Path:
-    """The demo repository plus ten committed text files of 2-5 KB, the commands' observations."""
-    repo = make_demo_repo(dest)
-    (repo / "docs").mkdir()
-    for k in range(N_DOCS):
-        size = 2000 + 300 * k
-        lines, total = [], 0
-        while total < size:
-            line = f"line {len(lines)} of note {k}: the quick brown fox jumps over the lazy dog"
-            lines.append(line)
-            total += len(line) + 1
-        (repo / "docs" / f"p{k}.txt").write_text("\n".join(lines) + "\n")
-    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@l", "GIT_COMMITTER_NAME": "b"}
-    env["GIT_COMMITTER_EMAIL"] = "b@l"
-    for args in (["add", "-A"], ["commit", "-q", "-m", "notes"]):
-        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
-    return repo
-
-
-def commands(n: int) -> list[str]:
-    """`n` commands, each printing 2-5 KB; every fifth edits a file first."""
-    out = []
-    for i in range(n):
-        p = f"docs/p{i % N_DOCS}.txt"
-        out.append(
-            [
-                f"sed -i 's/^line {i % 30} of/line {i % 30}* of/' {p} && cat {p}",
-                f"cat {p}",
-                f"grep -n fox {p} | head -c 4000",
-                f"nl {p} | tail -c 3000",
-                f"ls -la docs && head -c 2500 {p}",
-            ][i % 5]
-        )
-    return out
-
-
-def tool_script(cmds: list[str], tool: str, final: dict[str, Any]) -> list[dict[str, Any]]:
-    def call(i: int, name: str, args: dict[str, str]) -> dict[str, Any]:
-        fn = {"name": name, "arguments": json.dumps(args)}
-        return {"role": "assistant", "content": f"Step {i}.", "tool_calls": [{"id": f"c{i}", "function": fn}]}
-
-    return [call(i, tool, {"command": c}) for i, c in enumerate(cmds)] + [call(len(cmds), *final.popitem())]
-
-
-SENT: dict[str, list[int]] = {}  # the request body sizes the server received, per side's last run
-
-
-# A scripted server in its own process: prints its URL, serves until stdin closes, then prints the
-# request sizes it received (what measure() compares between the floor and devloop).
-_SERVE = """
-import json, sys
-from devloop.models.scripted_server import ScriptedServer, load_script
-with ScriptedServer(load_script(sys.argv[1]), keep_bodies=False) as server:
-    print(server.url, flush=True)
-    sys.stdin.read()
-    print(json.dumps(server.request_sizes), flush=True)
-"""
-SERVER = {"kind": "process"}
-
-
-class _ProcessServer:
-    """ScriptedServer's interface as the bench uses it (url, request_sizes, a context manager), served
-    from another process."""
-
-    def __init__(self, script: list[dict[str, Any]], keep_bodies: bool = False) -> None:
-        fd, self._path = tempfile.mkstemp(suffix=".jsonl")
-        with os.fdopen(fd, "w") as f:
-            f.write("".join(json.dumps(entry) + "\n" for entry in script))
-        self._proc = subprocess.Popen(
-            [sys.executable, "-c", _SERVE, self._path],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self._proc.stdout is not None and self._proc.stdin is not None
-        self.url = self._proc.stdout.readline().strip()
-        self.request_sizes: list[int] = []
-
-    def __enter__(self) -> _ProcessServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._proc.stdout is not None and self._proc.stdin is not None
-        self._proc.stdin.close()
-        self.request_sizes = json.loads(self._proc.stdout.readline() or "[]")
-        self._proc.wait()
-        os.unlink(self._path)
-
-
-def serve(script: list[dict[str, Any]]) -> Any:
-    """The scripted server of the kind this run uses (SERVER["kind"])."""
-    if SERVER["kind"] == "process":
-        return _ProcessServer(script)
-    return ScriptedServer(script, keep_bodies=False)
 
 
 def _dumps(value: Any) -> bytes:
@@ -266,48 +156,6 @@ def devloop_sdk_once(repo: Path, out: Path, cmds: list[str]) -> float:
         return devloop_once(repo, out, cmds)
     finally:
         ChatHttp.request = real  # type: ignore[method-assign]
-
-
-def mini_model(url: str) -> Any:
-    """A mini-swe-agent model that asks the scripted server over HTTP, through the openai SDK."""
-    import openai
-    from minisweagent.models.test_models import DeterministicModel
-
-    class HTTPModel(DeterministicModel):  # reuse its observation formatting; only query() differs
-        client = openai.OpenAI(base_url=url, api_key="x", max_retries=0)
-
-        def query(self, messages: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
-            sent = [{"role": m["role"], "content": m["content"]} for m in messages]
-            reply = self.client.chat.completions.create(model="bench", messages=sent, tools=[BASH_TOOL])
-            msg = reply.choices[0].message
-            args = json.loads(msg.tool_calls[0].function.arguments)
-            extra = {"actions": [{"command": args["command"]}], "cost": 0.0, "timestamp": time.time()}
-            return {"role": "assistant", "content": msg.content, "extra": extra}
-
-    return HTTPModel(outputs=[])
-
-
-def mini_once(repo: Path, out: Path, cmds: list[str]) -> float:
-    from minisweagent.agents.default import DefaultAgent
-    from minisweagent.environments.local import LocalEnvironment
-
-    script = tool_script(cmds, "bash", {"bash": {"command": SUBMIT}})
-    with serve(script) as server:
-        agent = DefaultAgent(
-            mini_model(server.url),
-            LocalEnvironment(cwd=str(repo)),
-            system_template="You are a helpful assistant that can run bash commands.",
-            instance_template="Please solve this issue: {{task}}",
-            step_limit=len(cmds) + 10,
-            cost_limit=0,
-            output_path=out / "traj.json",
-        )
-        t0 = time.perf_counter()
-        info = agent.run(ISSUE)
-        elapsed = time.perf_counter() - t0
-    assert info.get("exit_status") == "Submitted", info
-    assert "* of note" in info.get("submission", ""), "mini-swe-agent: the edits are missing"
-    return elapsed
 
 
 def devloop_rss_mb(template: Path, tmp: Path, n: int) -> float:
