@@ -53,7 +53,7 @@ from devloop.workspace.gitcmd import (
     is_git_repo,
     isolated_git_env,
 )
-from devloop.workspace.scan import _GRANULARITY_NS, SCAN_LIMIT, TOO_MANY, scan_tree
+from devloop.workspace.scan import _GRANULARITY_NS, SCAN_LIMIT, TOO_MANY, scan_shape, scan_tree
 
 __all__ = [
     "GIT_DIR_NAME",
@@ -86,8 +86,9 @@ class _Known:
     just before it, which later scans are compared with."""
 
     scan: bytes
-    tree: str | None  # None: staged in the index, not yet written as a tree
+    tree: str | None  # None: not yet written as a tree (staged in the index if `staged`)
     patch: str | None
+    staged: bool = True  # False: the patch came from the work tree, the index holds an earlier staging
 
 
 class _Failed(Exception):
@@ -122,6 +123,10 @@ class Workspace:
     _shared_objects: list[Path] = field(default_factory=list, repr=False)
     _known: _Known | None = field(default=None, repr=False)  # the last staging, and the scan before it
     git_runs: int = field(default=0, repr=False)
+    _staged_shape: bytes | None = field(
+        default=None, repr=False
+    )  # the tree's shape when the index was staged
+    diff_unstaged: bool = field(default=True, repr=False)  # the one-process diff below (off: for the bench)
     _large: bool = field(
         default=False, repr=False
     )  # over SCAN_LIMIT entries: no scan, git every time  # bookkeeping git processes started (for the tests)
@@ -237,6 +242,7 @@ class Workspace:
         env.update(GIT_DIR=str(self.gitdir), GIT_WORK_TREE=str(self.root))
         if writes_tree:
             self._known = None  # git rewrites files: what the last scan saw is no longer the tree
+        self._staged_shape = None  # any command may write the index; the callers that stage set it again
         self.git_runs += 1
         if self._executor is None:
             proc = subprocess.run(argv, cwd=self.root, input=input, capture_output=True, env=env,
@@ -256,46 +262,66 @@ class Workspace:
 
     def _unchanged(self) -> tuple[bytes | None, _Known | None]:
         """This moment's scan, and what the last git run found if the tree is as it was then."""
+        scan, known, _ = self._scanned()
+        return scan, known
+
+    def _scanned(self) -> tuple[bytes | None, _Known | None, bytes | None]:
+        """`_unchanged`'s answers and the tree's shape (see scan_shape), None when unknown."""
         if self._large:
-            return None, None
-        scan = scan_tree(self.root, limit=SCAN_LIMIT)  # looked up here: a test lowers it
+            return None, None, None
+        scan, shape = scan_shape(self.root, limit=SCAN_LIMIT)  # looked up here: a test lowers it
         if scan == TOO_MANY:  # trees seldom shrink: from now on git alone, with its untracked cache
-            self._large, scan = True, None
+            self._large, scan, shape = True, None, None
         known = self._known
         if scan is not None and known is not None and known.scan == scan:
-            return scan, known
-        return scan, None
+            return scan, known, shape
+        return scan, None, shape
 
     def snapshot(self) -> str:
         """Stage everything (respecting .gitignore) in the private index; return the tree id. A tree
         unchanged since the last staging (see the module's doc) is that staging's tree, with no new
         staging (only `write-tree` if that staging was a patch's)."""
-        scan, known = self._unchanged()
-        if known is not None and known.tree is None:
+        scan, known, shape = self._scanned()
+        if known is not None and known.tree is None and known.staged:
             known.tree = self._run([["write-tree"]]).strip()  # the index holds that staging still
+            self._staged_shape = shape
         if known is not None and known.tree is not None:
             return known.tree
         tree = self._run([_ADD, ["write-tree"]]).strip()
+        self._staged_shape = shape
         self._known = _Known(scan, tree, None) if scan is not None else None
         return tree
 
     def diff(self) -> str:
         """The patch: the workspace against its starting state, without binary or scratch files. When
         nothing changed since the last staging it is that staging's patch, with no git run."""
-        scan, known = self._unchanged()
+        scan, known, shape = self._scanned()
         if known is not None and known.patch is None and known.tree == self.base:
             known.patch = ""
         if known is not None and known.patch is not None:
             return known.patch
         base = _tree_id(self.base)
+        staged, staged_shape, text = True, shape, None
+        tree: str | None = None  # written only if a checkpoint asks (snapshot)
         if known is not None and known.tree is not None:  # staged already (a checkpoint): two trees
+            staged_shape = self._staged_shape
             text = self._run([[*_DIFF, base, _tree_id(known.tree), "--", ".", *_EXCLUDES]])
-            tree: str | None = known.tree
-        else:
+            tree = known.tree
+        elif self.diff_unstaged and shape is not None and shape == self._staged_shape:
+            # The same paths with the same modes and ignore files as when the index was staged: staging
+            # again would only refresh contents, which a diff of the work tree against the base reads
+            # anyway, so one git process instead of `add -A` plus `diff --cached`.
+            staged_shape = self._staged_shape
+            try:
+                text = self._run([[*_DIFF, base, "--", ".", *_EXCLUDES]])
+                staged = False
+            except WorkspaceError:  # e.g. a file it cannot read, which staging skips: stage as usual
+                staged_shape = shape
+        if text is None:
             text = self._run([_ADD, [*_DIFF, "--cached", base, "--", ".", *_EXCLUDES]])
-            tree = None  # written only if a checkpoint asks (snapshot)
+        self._staged_shape = staged_shape
         patch = drop_binary_sections(text)
-        self._known = _Known(scan, tree, patch) if scan is not None else None
+        self._known = _Known(scan, tree, patch, staged) if scan is not None else None
         return patch
 
     def commit_snapshot(self, parents: Sequence[str], message: str, ref: str) -> tuple[str, str]:
@@ -304,11 +330,14 @@ class Workspace:
         hook runs (commit-tree has none) and nothing else moves."""
         if not ref.startswith("refs/devloop/") or not re.fullmatch(r"[A-Za-z0-9/_-]+", ref):
             raise WorkspaceError(f"commit: bad ref {ref!r}")
-        scan, known = self._unchanged()
+        scan, known, shape = self._scanned()
+        staged_shape = self._staged_shape
         if known is not None and known.tree is not None:
             script = f"t={_tree_id(known.tree)}; "
         else:  # stage unless the index holds the tree already, then write it
-            stage = "" if known is not None else f"{shlex.join([*_BOOK, *_ADD])} >/dev/null 2>&1; "
+            held = known is not None and known.staged
+            stage = "" if held else f"{shlex.join([*_BOOK, *_ADD])} >/dev/null 2>&1; "
+            staged_shape = staged_shape if held else shape
             script = f"{stage}t=$({shlex.join([*_BOOK, 'write-tree'])}) || exit; "
         words = [*_BOOK, "commit-tree", *(w for p in parents for w in ("-p", _tree_id(p))), "-m", message]
         script += (
@@ -317,8 +346,9 @@ class Workspace:
         tree, _, commit = self._call(["sh", "-c", script], "commit-tree").strip().partition(" ")
         if not (_HEX.fullmatch(tree) and _HEX.fullmatch(commit)):
             raise WorkspaceError(f"git commit-tree failed in {self.root}: no commit id")
+        self._staged_shape = staged_shape
         if known is not None:
-            known.tree = tree
+            known.tree, known.staged = tree, True
         elif scan is not None:
             self._known = _Known(scan, tree, None)
         return tree, commit
