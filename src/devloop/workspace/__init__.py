@@ -38,7 +38,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from devloop.workspace.clone import _clone_with_changes, _in_run_dir, _not_copied
+from devloop.workspace.clone import (
+    _clone_with_changes,
+    _in_run_dir,
+    _not_copied,
+    _said,
+    finish_git,
+    head_commit,
+    start_git,
+)
 from devloop.workspace.gitcmd import (
     _BOOK,
     _CONFIG,
@@ -142,29 +150,39 @@ class Workspace:
         from devloop.runtime.stale import mark_owner
 
         mark_owner(holder)  # so that the next run removes it if this one is killed
-        if in_place:
-            if not (repo / ".git").exists():
-                git(repo, "init", "-q")
-            ws = cls(repo, "", "in_place", holder / GIT_DIR_NAME, _owned=False)
-        else:
-            dest = holder / repo.name
-            if is_git_repo(repo):
-                _clone_with_changes(repo, dest)
-                ws = cls(dest, "", "clone", holder / GIT_DIR_NAME)
-            else:
-                shutil.copytree(repo, dest, symlinks=True, ignore=_not_copied)
-                git(dest, "init", "-q")
-                ws = cls(dest, "", "copy", holder / GIT_DIR_NAME)
+        # The private git dir is made while the tree is (nothing of one touches the other); its process
+        # has ended before create returns or raises.
+        init = start_git(holder, "init", "-q", "--bare", str(holder / GIT_DIR_NAME))
+        try:
+            ws = cls._tree(repo, holder, in_place)
+        finally:
+            made = finish_git(init)
+        _said(made, holder, "init")
         ws._init_gitdir()
         ws.base = ws.snapshot()
         return ws
+
+    @classmethod
+    def _tree(cls, repo: Path, holder: Path, in_place: bool) -> Workspace:
+        """The workspace's tree, as create describes it (base and git dir still to be made)."""
+        if in_place:
+            if not (repo / ".git").exists():
+                git(repo, "init", "-q")
+            return cls(repo, "", "in_place", holder / GIT_DIR_NAME, _owned=False)
+        dest = holder / repo.name
+        commit = head_commit(repo)
+        if commit is not None:
+            _clone_with_changes(repo, dest, commit)
+            return cls(dest, "", "clone", holder / GIT_DIR_NAME)
+        shutil.copytree(repo, dest, symlinks=True, ignore=_not_copied)
+        git(dest, "init", "-q")
+        return cls(dest, "", "copy", holder / GIT_DIR_NAME)
 
     def _init_gitdir(self) -> None:
         """The private git dir. A clone's objects come from the user's repository (read-only to the
         sandbox) and its index is seeded from the clone's, so the first snapshot only hashes changes;
         other trees are hashed once into the private objects, so nothing the model does to its own
-        `.git` (even `rm -rf .git`) can take the base tree away."""
-        git(self.gitdir.parent, "init", "-q", "--bare", str(self.gitdir))
+        `.git` (even `rm -rf .git`) can take the base tree away. (`git init --bare` made it, in create.)"""
         if self.kind == "clone":
             listed = self.root / ".git" / "objects" / "info" / "alternates"
             shared = (
