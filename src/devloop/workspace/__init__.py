@@ -15,15 +15,8 @@ from the system, the user or the workspace. Once a runtime is attached, every bo
 runs through it, i.e. inside the sandbox: git then reads the model's files (and follows its links)
 only where the model could anyway, and its output is data to the host.
 
-Most steps change nothing (the model reads, greps, runs tests), so the per-step patch is not recomputed
-when nothing changed: before git runs, the host takes a stat scan of the tree (lstat only, directories
-opened relative to their parent without following links; every entry's name, mode and inode, a file's
-size, mtime and ctime), and a step whose scan equals the one taken before the last git run reuses that run's tree and
-patch. ctime cannot be set by a process, so a rewrite keeping size and mtime still shows. A scan is only
-trusted once the newest ctime in it is older than the file system's timestamp granularity (a write in the
-same clock tick could leave every field as it was); anything unsure (an unreadable directory, a link
-swapped in mid-walk) means git runs. A tree of more than SCAN_LIMIT entries is left to git (with its
-untracked cache) on every step: scanning it would cost more than git does.
+Most steps change nothing, so the per-step patch is not recomputed when a stat scan of the tree says
+nothing changed, and takes one git process instead of two when only contents did (see scan.py).
 """
 
 from __future__ import annotations
@@ -39,23 +32,26 @@ from pathlib import Path
 from typing import Protocol
 
 from devloop.workspace.clone import (
-    _clone_with_changes,
     _in_run_dir,
     _not_copied,
     _said,
     finish_git,
-    head_commit,
+    make_tree,
     start_git,
 )
 from devloop.workspace.gitcmd import (
+    _ADD,
     _BOOK,
     _CONFIG,
+    _DIFF,
     _EXCLUDES,
     _GIT,
     _GIT_ENV,
+    _HEX,
     GIT_DIR_NAME,
     SCRATCH_GLOBS,
     WorkspaceError,
+    _tree_id,
     drop_binary_sections,
     git,
     is_git_repo,
@@ -154,29 +150,14 @@ class Workspace:
         # has ended before create returns or raises.
         init = start_git(holder, "init", "-q", "--bare", str(holder / GIT_DIR_NAME))
         try:
-            ws = cls._tree(repo, holder, in_place)
+            root, kind = make_tree(repo, holder, in_place)
         finally:
             made = finish_git(init)
         _said(made, holder, "init")
+        ws = cls(root, "", kind, holder / GIT_DIR_NAME, _owned=kind != "in_place")
         ws._init_gitdir()
         ws.base = ws.snapshot()
         return ws
-
-    @classmethod
-    def _tree(cls, repo: Path, holder: Path, in_place: bool) -> Workspace:
-        """The workspace's tree, as create describes it (base and git dir still to be made)."""
-        if in_place:
-            if not (repo / ".git").exists():
-                git(repo, "init", "-q")
-            return cls(repo, "", "in_place", holder / GIT_DIR_NAME, _owned=False)
-        dest = holder / repo.name
-        commit = head_commit(repo)
-        if commit is not None:
-            _clone_with_changes(repo, dest, commit)
-            return cls(dest, "", "clone", holder / GIT_DIR_NAME)
-        shutil.copytree(repo, dest, symlinks=True, ignore=_not_copied)
-        git(dest, "init", "-q")
-        return cls(dest, "", "copy", holder / GIT_DIR_NAME)
 
     def _init_gitdir(self) -> None:
         """The private git dir. A clone's objects come from the user's repository (read-only to the
@@ -423,15 +404,3 @@ class Workspace:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.gitdir.parent if self.kind == "in_place" else self.root.parent, ignore_errors=True)
-
-
-_ADD = ["add", "-A", "--ignore-errors", "--", "."]
-_DIFF = ["diff", "--no-color", "--no-ext-diff", "--no-textconv", "--ignore-submodules=all"]
-_HEX = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
-
-
-def _tree_id(value: str) -> str:
-    """`value` if it is an object id (what devloop passes as revisions), else WorkspaceError."""
-    if not _HEX.fullmatch(value):
-        raise WorkspaceError(f"not an object id: {value!r}")
-    return value

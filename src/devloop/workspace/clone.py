@@ -11,6 +11,23 @@ from pathlib import Path
 from devloop.workspace.gitcmd import _GIT, WorkspaceError, git, isolated_git_env
 
 
+def make_tree(repo: Path, holder: Path, in_place: bool) -> tuple[Path, str]:
+    """The workspace's tree in `holder` and its kind (see Workspace): `repo` itself, a shared clone of
+    it with its uncommitted changes, or a copy of a plain directory (with a fresh `git init`)."""
+    if in_place:
+        if not (repo / ".git").exists():
+            git(repo, "init", "-q")
+        return repo, "in_place"
+    dest = holder / repo.name
+    commit = head_commit(repo)
+    if commit is not None:
+        _clone_with_changes(repo, dest, commit)
+        return dest, "clone"
+    shutil.copytree(repo, dest, symlinks=True, ignore=_not_copied)
+    git(dest, "init", "-q")
+    return dest, "copy"
+
+
 def head_commit(repo: Path) -> str | None:
     """HEAD's commit id if `repo` is the top of a git repository, "" for one without commits, None
     when it is not one (one git process for all three answers)."""

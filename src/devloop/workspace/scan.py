@@ -1,5 +1,20 @@
-"""The stat scan that tells whether a step changed the tree without running git (see the package
-docstring: what it reads, when it is not trusted)."""
+"""The stat scan that tells whether a step changed the tree without running git.
+
+Most steps change nothing (the model reads, greps, runs tests), so the per-step patch is not recomputed
+when nothing changed: before git runs, the host takes a stat scan of the tree (lstat only, directories
+opened relative to their parent without following links; every entry's name, mode and inode, a file's
+size, mtime and ctime), and a step whose scan equals the one taken before the last git run reuses that run's tree and
+patch. ctime cannot be set by a process, so a rewrite keeping size and mtime still shows. A scan is only
+trusted once the newest ctime in it is older than the file system's timestamp granularity (a write in the
+same clock tick could leave every field as it was); anything unsure (an unreadable directory, a link
+swapped in mid-walk) means git runs. A tree of more than SCAN_LIMIT entries is left to git (with its
+untracked cache) on every step: scanning it would cost more than git does.
+
+The scan also gives the tree's shape: its paths, their modes and the ignore files' metadata. When the
+shape is the one the private index was staged with, `git add -A` would change nothing there but
+contents, which a diff of the work tree against the base reads anyway: the patch then takes one git
+process (`git diff <base>`) instead of staging everything and diffing the index.
+"""
 
 from __future__ import annotations
 
