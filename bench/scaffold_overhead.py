@@ -24,11 +24,15 @@ replies. `--server thread` runs it in the benchmark's process instead (how earli
 
     pip install mini-swe-agent
     python bench/scaffold_overhead.py [--steps 50 300] [--rounds 3] [--rss] [--server process|thread|both]
-        [--no-mini] [--sdk-side]
+        [--no-mini] [--sdk-side] [--staging-side]
 
 --sdk-side adds devloop with its requests sent through the `openai` SDK's client (as devloop did before
 it sent plain requests on httpx; the SDK's import is done before the clock starts, its client is built
 on the first request as it was with the model): the same run, the transport alone changed.
+
+--staging-side adds devloop with its per-step patch staging everything on every step whose scan
+differs (Workspace.diff_unstaged off: `git add -A` then `git diff --cached`, as before a step that
+only rewrote indexed files got its patch from one `git diff <base>`): the same run, that alone changed.
 
 --rss adds the peak RSS of one `devloop run` process (scripted model) at each length.
 
@@ -145,6 +149,22 @@ def _sdk_request(
     return str(client.post(path, content=content, cast_to=str))
 
 
+def devloop_staging_once(repo: Path, out: Path, cmds: list[str]) -> float:
+    from devloop.workspace import Workspace
+
+    real = Workspace.diff
+
+    def staging(self: Workspace) -> str:
+        self.diff_unstaged = False
+        return real(self)
+
+    Workspace.diff = staging  # type: ignore[method-assign]
+    try:
+        return devloop_once(repo, out, cmds)
+    finally:
+        Workspace.diff = real  # type: ignore[method-assign]
+
+
 def devloop_sdk_once(repo: Path, out: Path, cmds: list[str]) -> float:
     import openai  # noqa: F401  (imported before the clock, as in a process that already has it)
 
@@ -183,7 +203,14 @@ def devloop_rss_mb(template: Path, tmp: Path, n: int) -> float:
 
 
 def measure(
-    template: Path, tmp: Path, n: int, rounds: int, with_mini: bool = True, offset: int = 0, sdk: bool = False
+    template: Path,
+    tmp: Path,
+    n: int,
+    rounds: int,
+    with_mini: bool = True,
+    offset: int = 0,
+    sdk: bool = False,
+    staging: bool = False,
 ) -> dict[str, list[float]]:
     cmds = commands(n)
     bodies = devloop_bodies(template, tmp, cmds)
@@ -193,6 +220,8 @@ def measure(
     }
     if sdk:
         sides["devloop, SDK client"] = devloop_sdk_once
+    if staging:
+        sides["devloop, staging"] = devloop_staging_once
     if with_mini:
         sides["mini-swe-agent"] = mini_once
     times: dict[str, list[float]] = {name: [] for name in sides}
@@ -218,6 +247,7 @@ def main() -> None:
     ap.add_argument("--server", choices=["process", "thread", "both"], default="process")
     ap.add_argument("--no-mini", action="store_true", help="leave mini-swe-agent out (the floor and devloop)")
     ap.add_argument("--sdk-side", action="store_true", help="add devloop sending through the openai SDK")
+    ap.add_argument("--staging-side", action="store_true", help="add devloop staging on every changed step")
     args = ap.parse_args()
     with_mini = not args.no_mini
     if with_mini:
@@ -233,7 +263,7 @@ def main() -> None:
         for kind in kinds:
             SERVER["kind"] = kind
             measure(
-                template, Path(tmp), 5, 1, with_mini, sdk=args.sdk_side
+                template, Path(tmp), 5, 1, with_mini, sdk=args.sdk_side, staging=args.staging_side
             )  # warm imports and caches for every side
         print("model over local HTTP for every side; commands unsandboxed in a local shell for every side")
         for n in args.steps:
@@ -242,7 +272,14 @@ def main() -> None:
                 for kind in kinds[r % len(kinds) :] + kinds[: r % len(kinds)]:
                     SERVER["kind"] = kind
                     for name, ts in measure(
-                        template, Path(tmp), n, 1, with_mini, offset=r, sdk=args.sdk_side
+                        template,
+                        Path(tmp),
+                        n,
+                        1,
+                        with_mini,
+                        offset=r,
+                        sdk=args.sdk_side,
+                        staging=args.staging_side,
                     ).items():
                         times[kind].setdefault(name, []).extend(ts)
             for kind in kinds:
@@ -270,6 +307,11 @@ def report(n: int, rounds: int, kind: str, times: dict[str, list[float]]) -> Non
         vs = [d / m for d, m in zip(times["devloop"], times["devloop, SDK client"], strict=True)]
         print(
             f"  devloop / devloop with the SDK client {statistics.median(vs):.2f}x  (spread {min(vs):.2f}-{max(vs):.2f})"
+        )
+    if "devloop, staging" in times:
+        vs = [d / m for d, m in zip(times["devloop"], times["devloop, staging"], strict=True)]
+        print(
+            f"  devloop / devloop staging {statistics.median(vs):.2f}x  (spread {min(vs):.2f}-{max(vs):.2f})"
         )
     if "mini-swe-agent" in times:
         vs = [d / m for d, m in zip(times["devloop"], times["mini-swe-agent"], strict=True)]

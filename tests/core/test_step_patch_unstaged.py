@@ -127,3 +127,28 @@ def test_a_git_command_other_than_the_patch_makes_the_next_patch_stage(ws: Works
     settle()
     patch = ws.diff()
     assert ws._known is not None and ws._known.staged and patch == staged_everything(ws)
+
+
+def test_a_clean_clones_base_is_heads_tree_and_a_dirty_ones_holds_the_changes(tmp_path: Path) -> None:
+    repo = tmp_path / "user"
+    repo.mkdir()
+    (repo / "a.py").write_text("a = 1\n")
+    (repo / ".gitignore").write_text("*.log\n")
+    (repo / "x.log").write_text("ignored\n")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    sh(repo, "git add -A && git -c user.name=t -c user.email=t@t commit -qm init")
+    head = subprocess.run(["git", "rev-parse", "HEAD^{tree}"], cwd=repo, capture_output=True, text=True)
+    clean = Workspace.create(repo)  # no change on top of HEAD: its tree, no staging
+    try:
+        assert clean.base == head.stdout.strip() and clean.diff() == ""
+        settle()
+        assert clean.snapshot() == staged_everything(clean, "write-tree") == clean.base
+    finally:
+        clean.cleanup()
+    (repo / "new.py").write_text("n = 1\n")  # an untracked file: the base is staged and holds it
+    dirty = Workspace.create(repo)
+    try:
+        assert dirty.base != head.stdout.strip()
+        assert dirty.base == staged_everything(dirty, "write-tree")
+    finally:
+        dirty.cleanup()

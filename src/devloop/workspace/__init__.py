@@ -150,14 +150,25 @@ class Workspace:
         # has ended before create returns or raises.
         init = start_git(holder, "init", "-q", "--bare", str(holder / GIT_DIR_NAME))
         try:
-            root, kind = make_tree(repo, holder, in_place)
+            root, kind, pristine = make_tree(repo, holder, in_place)
         finally:
             made = finish_git(init)
         _said(made, holder, "init")
         ws = cls(root, "", kind, holder / GIT_DIR_NAME, _owned=kind != "in_place")
         ws._init_gitdir()
-        ws.base = ws.snapshot()
+        pristine = pristine and (ws.gitdir / "index").is_file()
+        ws.base = ws._checked_out() if pristine else ws.snapshot()
         return ws
+
+    def _checked_out(self) -> str:
+        """The base of a clone with nothing on top of HEAD's checkout: the index copied from that
+        checkout holds every file of the tree, so its tree is what staging everything would give
+        (HEAD's), written without hashing the tree again."""
+        scan, _, shape = self._scanned()
+        tree = self._run([["write-tree"]]).strip()
+        self._staged_shape = shape
+        self._known = _Known(scan, tree, None) if scan is not None else None
+        return tree
 
     def _init_gitdir(self) -> None:
         """The private git dir. A clone's objects come from the user's repository (read-only to the

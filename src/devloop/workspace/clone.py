@@ -11,21 +11,21 @@ from pathlib import Path
 from devloop.workspace.gitcmd import _GIT, WorkspaceError, git, isolated_git_env
 
 
-def make_tree(repo: Path, holder: Path, in_place: bool) -> tuple[Path, str]:
-    """The workspace's tree in `holder` and its kind (see Workspace): `repo` itself, a shared clone of
-    it with its uncommitted changes, or a copy of a plain directory (with a fresh `git init`)."""
+def make_tree(repo: Path, holder: Path, in_place: bool) -> tuple[Path, str, bool]:
+    """The workspace's tree in `holder`, its kind (see Workspace) and whether it is a clone's checkout
+    of HEAD with nothing on top: `repo` itself, a shared clone of it with its uncommitted changes, or a
+    copy of a plain directory (with a fresh `git init`)."""
     if in_place:
         if not (repo / ".git").exists():
             git(repo, "init", "-q")
-        return repo, "in_place"
+        return repo, "in_place", False
     dest = holder / repo.name
     commit = head_commit(repo)
     if commit is not None:
-        _clone_with_changes(repo, dest, commit)
-        return dest, "clone"
+        return dest, "clone", _clone_with_changes(repo, dest, commit)
     shutil.copytree(repo, dest, symlinks=True, ignore=_not_copied)
     git(dest, "init", "-q")
-    return dest, "copy"
+    return dest, "copy", False
 
 
 def head_commit(repo: Path) -> str | None:
@@ -64,9 +64,10 @@ def _said(ended: tuple[int, bytes, bytes], cwd: Path, verb: str) -> str:
     return out.decode(errors="replace")
 
 
-def _clone_with_changes(repo: Path, dest: Path, commit: str) -> None:
+def _clone_with_changes(repo: Path, dest: Path, commit: str) -> bool:
     """`dest`: a shared clone of `repo` at `commit` ("" for a repository without commits) with its
-    uncommitted changes and untracked files on top."""
+    uncommitted changes and untracked files on top. Whether it is the commit's checkout as is (there
+    were none)."""
     # The user's changes are read while the clone is made (both only read the user's repository);
     # every process started here has ended before this returns, whatever fails.
     diff = ["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv"]
@@ -83,6 +84,7 @@ def _clone_with_changes(repo: Path, dest: Path, commit: str) -> None:
         ended = {verb: finish_git(proc) for verb, proc in reads.items()}
     said = {verb: _said(result, repo, verb) for verb, result in ended.items()}
     changes = said.get("diff", "")
+    pristine = bool(commit) and not changes.strip()
     if changes.strip():
         git(dest, "apply", "--binary", "--whitespace=nowarn", "-", input=changes.encode())
     untracked = said["ls-files"].split("\0")
@@ -91,11 +93,13 @@ def _clone_with_changes(repo: Path, dest: Path, commit: str) -> None:
         if _in_run_dir(repo, Path(rel), run_dirs):
             continue
         src, dst = repo / rel, dest / rel
+        pristine = False
         dst.parent.mkdir(parents=True, exist_ok=True)
         if src.is_symlink():
             os.symlink(os.readlink(src), dst)
         elif src.is_file():
             shutil.copy2(src, dst)
+    return pristine
 
 
 def _not_copied(directory: str, names: list[str]) -> set[str]:
