@@ -24,11 +24,15 @@ replies. `--server thread` runs it in the benchmark's process instead (how earli
 
     pip install mini-swe-agent
     python bench/scaffold_overhead.py [--steps 50 300] [--rounds 3] [--rss] [--server process|thread|both]
-        [--no-mini] [--sdk-side]
+        [--no-mini] [--sdk-side] [--staging-side]
 
 --sdk-side adds devloop with its requests sent through the `openai` SDK's client (as devloop did before
 it sent plain requests on httpx; the SDK's import is done before the clock starts, its client is built
 on the first request as it was with the model): the same run, the transport alone changed.
+
+--staging-side adds devloop with its per-step patch staging everything on every step whose scan
+differs (Workspace.diff_unstaged off: `git add -A` then `git diff --cached`, as before a step that
+only rewrote indexed files got its patch from one `git diff <base>`): the same run, that alone changed.
 
 --rss adds the peak RSS of one `devloop run` process (scripted model) at each length.
 
@@ -52,122 +56,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from scaffold.mini import mini_once
+from scaffold.servers import SENT, SERVER, serve
+from scaffold.work import ISSUE, commands, template_repo, tool_script
+
 from devloop.config import load_settings
-from devloop.demo import make_demo_repo
-from devloop.models.scripted_server import ScriptedServer
 from devloop.session import run_agent
-
-SUBMIT = "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT && git add -A && git diff --cached"
-ISSUE = "Tidy the notes under docs/."
-N_DOCS = 10
-BASH_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "bash",
-        "description": "Run a bash command.",
-        "parameters": {
-            "type": "object",
-            "properties": {"command": {"type": "string"}},
-            "required": ["command"],
-        },
-    },
-}
-
-
-def template_repo(dest: Path) -> Path:
-    """The demo repository plus ten committed text files of 2-5 KB, the commands' observations."""
-    repo = make_demo_repo(dest)
-    (repo / "docs").mkdir()
-    for k in range(N_DOCS):
-        size = 2000 + 300 * k
-        lines, total = [], 0
-        while total < size:
-            line = f"line {len(lines)} of note {k}: the quick brown fox jumps over the lazy dog"
-            lines.append(line)
-            total += len(line) + 1
-        (repo / "docs" / f"p{k}.txt").write_text("\n".join(lines) + "\n")
-    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@l", "GIT_COMMITTER_NAME": "b"}
-    env["GIT_COMMITTER_EMAIL"] = "b@l"
-    for args in (["add", "-A"], ["commit", "-q", "-m", "notes"]):
-        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
-    return repo
-
-
-def commands(n: int) -> list[str]:
-    """`n` commands, each printing 2-5 KB; every fifth edits a file first."""
-    out = []
-    for i in range(n):
-        p = f"docs/p{i % N_DOCS}.txt"
-        out.append(
-            [
-                f"sed -i 's/^line {i % 30} of/line {i % 30}* of/' {p} && cat {p}",
-                f"cat {p}",
-                f"grep -n fox {p} | head -c 4000",
-                f"nl {p} | tail -c 3000",
-                f"ls -la docs && head -c 2500 {p}",
-            ][i % 5]
-        )
-    return out
-
-
-def tool_script(cmds: list[str], tool: str, final: dict[str, Any]) -> list[dict[str, Any]]:
-    def call(i: int, name: str, args: dict[str, str]) -> dict[str, Any]:
-        fn = {"name": name, "arguments": json.dumps(args)}
-        return {"role": "assistant", "content": f"Step {i}.", "tool_calls": [{"id": f"c{i}", "function": fn}]}
-
-    return [call(i, tool, {"command": c}) for i, c in enumerate(cmds)] + [call(len(cmds), *final.popitem())]
-
-
-SENT: dict[str, list[int]] = {}  # the request body sizes the server received, per side's last run
-
-
-# A scripted server in its own process: prints its URL, serves until stdin closes, then prints the
-# request sizes it received (what measure() compares between the floor and devloop).
-_SERVE = """
-import json, sys
-from devloop.models.scripted_server import ScriptedServer, load_script
-with ScriptedServer(load_script(sys.argv[1]), keep_bodies=False) as server:
-    print(server.url, flush=True)
-    sys.stdin.read()
-    print(json.dumps(server.request_sizes), flush=True)
-"""
-SERVER = {"kind": "process"}
-
-
-class _ProcessServer:
-    """ScriptedServer's interface as the bench uses it (url, request_sizes, a context manager), served
-    from another process."""
-
-    def __init__(self, script: list[dict[str, Any]], keep_bodies: bool = False) -> None:
-        fd, self._path = tempfile.mkstemp(suffix=".jsonl")
-        with os.fdopen(fd, "w") as f:
-            f.write("".join(json.dumps(entry) + "\n" for entry in script))
-        self._proc = subprocess.Popen(
-            [sys.executable, "-c", _SERVE, self._path],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self._proc.stdout is not None and self._proc.stdin is not None
-        self.url = self._proc.stdout.readline().strip()
-        self.request_sizes: list[int] = []
-
-    def __enter__(self) -> _ProcessServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._proc.stdout is not None and self._proc.stdin is not None
-        self._proc.stdin.close()
-        self.request_sizes = json.loads(self._proc.stdout.readline() or "[]")
-        self._proc.wait()
-        os.unlink(self._path)
-
-
-def serve(script: list[dict[str, Any]]) -> Any:
-    """The scripted server of the kind this run uses (SERVER["kind"])."""
-    if SERVER["kind"] == "process":
-        return _ProcessServer(script)
-    return ScriptedServer(script, keep_bodies=False)
 
 
 def _dumps(value: Any) -> bytes:
@@ -255,6 +149,22 @@ def _sdk_request(
     return str(client.post(path, content=content, cast_to=str))
 
 
+def devloop_staging_once(repo: Path, out: Path, cmds: list[str]) -> float:
+    from devloop.workspace import Workspace
+
+    real = Workspace.diff
+
+    def staging(self: Workspace) -> str:
+        self.diff_unstaged = False
+        return real(self)
+
+    Workspace.diff = staging  # type: ignore[method-assign]
+    try:
+        return devloop_once(repo, out, cmds)
+    finally:
+        Workspace.diff = real  # type: ignore[method-assign]
+
+
 def devloop_sdk_once(repo: Path, out: Path, cmds: list[str]) -> float:
     import openai  # noqa: F401  (imported before the clock, as in a process that already has it)
 
@@ -266,48 +176,6 @@ def devloop_sdk_once(repo: Path, out: Path, cmds: list[str]) -> float:
         return devloop_once(repo, out, cmds)
     finally:
         ChatHttp.request = real  # type: ignore[method-assign]
-
-
-def mini_model(url: str) -> Any:
-    """A mini-swe-agent model that asks the scripted server over HTTP, through the openai SDK."""
-    import openai
-    from minisweagent.models.test_models import DeterministicModel
-
-    class HTTPModel(DeterministicModel):  # reuse its observation formatting; only query() differs
-        client = openai.OpenAI(base_url=url, api_key="x", max_retries=0)
-
-        def query(self, messages: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
-            sent = [{"role": m["role"], "content": m["content"]} for m in messages]
-            reply = self.client.chat.completions.create(model="bench", messages=sent, tools=[BASH_TOOL])
-            msg = reply.choices[0].message
-            args = json.loads(msg.tool_calls[0].function.arguments)
-            extra = {"actions": [{"command": args["command"]}], "cost": 0.0, "timestamp": time.time()}
-            return {"role": "assistant", "content": msg.content, "extra": extra}
-
-    return HTTPModel(outputs=[])
-
-
-def mini_once(repo: Path, out: Path, cmds: list[str]) -> float:
-    from minisweagent.agents.default import DefaultAgent
-    from minisweagent.environments.local import LocalEnvironment
-
-    script = tool_script(cmds, "bash", {"bash": {"command": SUBMIT}})
-    with serve(script) as server:
-        agent = DefaultAgent(
-            mini_model(server.url),
-            LocalEnvironment(cwd=str(repo)),
-            system_template="You are a helpful assistant that can run bash commands.",
-            instance_template="Please solve this issue: {{task}}",
-            step_limit=len(cmds) + 10,
-            cost_limit=0,
-            output_path=out / "traj.json",
-        )
-        t0 = time.perf_counter()
-        info = agent.run(ISSUE)
-        elapsed = time.perf_counter() - t0
-    assert info.get("exit_status") == "Submitted", info
-    assert "* of note" in info.get("submission", ""), "mini-swe-agent: the edits are missing"
-    return elapsed
 
 
 def devloop_rss_mb(template: Path, tmp: Path, n: int) -> float:
@@ -335,7 +203,14 @@ def devloop_rss_mb(template: Path, tmp: Path, n: int) -> float:
 
 
 def measure(
-    template: Path, tmp: Path, n: int, rounds: int, with_mini: bool = True, offset: int = 0, sdk: bool = False
+    template: Path,
+    tmp: Path,
+    n: int,
+    rounds: int,
+    with_mini: bool = True,
+    offset: int = 0,
+    sdk: bool = False,
+    staging: bool = False,
 ) -> dict[str, list[float]]:
     cmds = commands(n)
     bodies = devloop_bodies(template, tmp, cmds)
@@ -345,6 +220,8 @@ def measure(
     }
     if sdk:
         sides["devloop, SDK client"] = devloop_sdk_once
+    if staging:
+        sides["devloop, staging"] = devloop_staging_once
     if with_mini:
         sides["mini-swe-agent"] = mini_once
     times: dict[str, list[float]] = {name: [] for name in sides}
@@ -370,6 +247,7 @@ def main() -> None:
     ap.add_argument("--server", choices=["process", "thread", "both"], default="process")
     ap.add_argument("--no-mini", action="store_true", help="leave mini-swe-agent out (the floor and devloop)")
     ap.add_argument("--sdk-side", action="store_true", help="add devloop sending through the openai SDK")
+    ap.add_argument("--staging-side", action="store_true", help="add devloop staging on every changed step")
     args = ap.parse_args()
     with_mini = not args.no_mini
     if with_mini:
@@ -385,7 +263,7 @@ def main() -> None:
         for kind in kinds:
             SERVER["kind"] = kind
             measure(
-                template, Path(tmp), 5, 1, with_mini, sdk=args.sdk_side
+                template, Path(tmp), 5, 1, with_mini, sdk=args.sdk_side, staging=args.staging_side
             )  # warm imports and caches for every side
         print("model over local HTTP for every side; commands unsandboxed in a local shell for every side")
         for n in args.steps:
@@ -394,7 +272,14 @@ def main() -> None:
                 for kind in kinds[r % len(kinds) :] + kinds[: r % len(kinds)]:
                     SERVER["kind"] = kind
                     for name, ts in measure(
-                        template, Path(tmp), n, 1, with_mini, offset=r, sdk=args.sdk_side
+                        template,
+                        Path(tmp),
+                        n,
+                        1,
+                        with_mini,
+                        offset=r,
+                        sdk=args.sdk_side,
+                        staging=args.staging_side,
                     ).items():
                         times[kind].setdefault(name, []).extend(ts)
             for kind in kinds:
@@ -422,6 +307,11 @@ def report(n: int, rounds: int, kind: str, times: dict[str, list[float]]) -> Non
         vs = [d / m for d, m in zip(times["devloop"], times["devloop, SDK client"], strict=True)]
         print(
             f"  devloop / devloop with the SDK client {statistics.median(vs):.2f}x  (spread {min(vs):.2f}-{max(vs):.2f})"
+        )
+    if "devloop, staging" in times:
+        vs = [d / m for d, m in zip(times["devloop"], times["devloop, staging"], strict=True)]
+        print(
+            f"  devloop / devloop staging {statistics.median(vs):.2f}x  (spread {min(vs):.2f}-{max(vs):.2f})"
         )
     if "mini-swe-agent" in times:
         vs = [d / m for d, m in zip(times["devloop"], times["mini-swe-agent"], strict=True)]

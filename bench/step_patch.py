@@ -11,6 +11,11 @@ tree, rounds alternate BEFORE and AFTER on the same workspace for two kinds of s
 nothing (a read), and one whose command rewrote a file. Each step waits out the file-time granularity
 first, as a model's reply would. Printed: median ms per step and AFTER / BEFORE with its spread.
 
+STAGING is AFTER without its one-process diff (Workspace.diff_unstaged off): a step whose scan differs
+stages everything and diffs the index (two git processes under one `sh`), where AFTER, when the tree's
+shape (its paths, their modes, the ignore files) is the one the index was staged with, diffs the work
+tree against the base in one git process. Printed for the edit step: AFTER / STAGING.
+
     python bench/step_patch.py [--rounds 15] [--sizes 6000 30000]
 """
 
@@ -42,6 +47,15 @@ def before(ws: Workspace) -> str:
     ).stdout.decode()
 
 
+def staging(ws: Workspace) -> str:
+    """Workspace.diff staging on every change (as it did before its one-process diff)."""
+    ws.diff_unstaged = False
+    try:
+        return ws.diff()
+    finally:
+        ws.diff_unstaged = True
+
+
 def big_repo(dest: Path, files: int) -> Path:
     """A committed repository of `files` small Python files, 50 per directory, 20 directories per package."""
     dest.mkdir(parents=True)
@@ -66,12 +80,13 @@ def timed(fn: object, ws: Workspace) -> float:
 def measure(repo: Path, rounds: int) -> dict[str, dict[str, list[float]]]:
     ws = Workspace.create(repo)
     target = next(p for p in sorted(ws.root.rglob("*.py")) if ".git" not in p.parts)
-    times: dict[str, dict[str, list[float]]] = {k: {"before": [], "after": []} for k in ("unchanged", "edit")}
+    sides = [("before", before), ("staging", staging), ("after", Workspace.diff)]
+    times = {k: {side: [] for side, _ in sides} for k in ("unchanged", "edit")}
     try:
         ws.diff()
         before(ws)  # warm both
         for r in range(rounds):
-            for side, fn in (("before", before), ("after", Workspace.diff))[:: 1 if r % 2 else -1]:
+            for side, fn in sides[r % 3 :] + sides[: r % 3]:
                 times["unchanged"][side].append(timed(fn, ws))
                 target.write_text(target.read_text() + f"# {side} {r}\n")
                 times["edit"][side].append(timed(fn, ws))
@@ -93,13 +108,20 @@ def main() -> None:
         for name, repo in trees:
             times = measure(repo, args.rounds)
             for kind, sides in times.items():
-                b, a = sides["before"], sides["after"]
+                b, a, st = sides["before"], sides["after"], sides["staging"]
                 ratios = [x / y for x, y in zip(a, b, strict=True)]
-                print(
+                line = (
                     f"  {name:<13} {kind:<9} before {statistics.median(b) * 1e3:7.2f} ms  "
                     f"after {statistics.median(a) * 1e3:7.2f} ms  {statistics.median(ratios):5.2f}x "
                     f"({min(ratios):.2f}-{max(ratios):.2f})"
                 )
+                if kind == "edit":
+                    vs = [x / y for x, y in zip(a, st, strict=True)]
+                    line += (
+                        f"; staging {statistics.median(st) * 1e3:7.2f} ms, after / staging "
+                        f"{statistics.median(vs):5.2f}x ({min(vs):.2f}-{max(vs):.2f})"
+                    )
+                print(line)
 
 
 if __name__ == "__main__":

@@ -15,15 +15,8 @@ from the system, the user or the workspace. Once a runtime is attached, every bo
 runs through it, i.e. inside the sandbox: git then reads the model's files (and follows its links)
 only where the model could anyway, and its output is data to the host.
 
-Most steps change nothing (the model reads, greps, runs tests), so the per-step patch is not recomputed
-when nothing changed: before git runs, the host takes a stat scan of the tree (lstat only, directories
-opened relative to their parent without following links; every entry's name, mode and inode, a file's
-size, mtime and ctime), and a step whose scan equals the one taken before the last git run reuses that run's tree and
-patch. ctime cannot be set by a process, so a rewrite keeping size and mtime still shows. A scan is only
-trusted once the newest ctime in it is older than the file system's timestamp granularity (a write in the
-same clock tick could leave every field as it was); anything unsure (an unreadable directory, a link
-swapped in mid-walk) means git runs. A tree of more than SCAN_LIMIT entries is left to git (with its
-untracked cache) on every step: scanning it would cost more than git does.
+Most steps change nothing, so the per-step patch is not recomputed when a stat scan of the tree says
+nothing changed, and takes one git process instead of two when only contents did (see scan.py).
 """
 
 from __future__ import annotations
@@ -38,22 +31,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from devloop.workspace.clone import _clone_with_changes, _in_run_dir, _not_copied
+from devloop.workspace.clone import (
+    _in_run_dir,
+    _not_copied,
+    _said,
+    finish_git,
+    make_tree,
+    start_git,
+)
 from devloop.workspace.gitcmd import (
+    _ADD,
     _BOOK,
     _CONFIG,
+    _DIFF,
     _EXCLUDES,
     _GIT,
     _GIT_ENV,
+    _HEX,
     GIT_DIR_NAME,
     SCRATCH_GLOBS,
     WorkspaceError,
+    _tree_id,
     drop_binary_sections,
     git,
     is_git_repo,
     isolated_git_env,
 )
-from devloop.workspace.scan import _GRANULARITY_NS, SCAN_LIMIT, TOO_MANY, scan_tree
+from devloop.workspace.scan import _GRANULARITY_NS, SCAN_LIMIT, TOO_MANY, scan_shape, scan_tree
 
 __all__ = [
     "GIT_DIR_NAME",
@@ -86,8 +90,9 @@ class _Known:
     just before it, which later scans are compared with."""
 
     scan: bytes
-    tree: str | None  # None: staged in the index, not yet written as a tree
+    tree: str | None  # None: not yet written as a tree (staged in the index if `staged`)
     patch: str | None
+    staged: bool = True  # False: the patch came from the work tree, the index holds an earlier staging
 
 
 class _Failed(Exception):
@@ -122,6 +127,10 @@ class Workspace:
     _shared_objects: list[Path] = field(default_factory=list, repr=False)
     _known: _Known | None = field(default=None, repr=False)  # the last staging, and the scan before it
     git_runs: int = field(default=0, repr=False)
+    _staged_shape: bytes | None = field(
+        default=None, repr=False
+    )  # the tree's shape when the index was staged
+    diff_unstaged: bool = field(default=True, repr=False)  # the one-process diff below (off: for the bench)
     _large: bool = field(
         default=False, repr=False
     )  # over SCAN_LIMIT entries: no scan, git every time  # bookkeeping git processes started (for the tests)
@@ -137,29 +146,35 @@ class Workspace:
         from devloop.runtime.stale import mark_owner
 
         mark_owner(holder)  # so that the next run removes it if this one is killed
-        if in_place:
-            if not (repo / ".git").exists():
-                git(repo, "init", "-q")
-            ws = cls(repo, "", "in_place", holder / GIT_DIR_NAME, _owned=False)
-        else:
-            dest = holder / repo.name
-            if is_git_repo(repo):
-                _clone_with_changes(repo, dest)
-                ws = cls(dest, "", "clone", holder / GIT_DIR_NAME)
-            else:
-                shutil.copytree(repo, dest, symlinks=True, ignore=_not_copied)
-                git(dest, "init", "-q")
-                ws = cls(dest, "", "copy", holder / GIT_DIR_NAME)
+        # The private git dir is made while the tree is (nothing of one touches the other); its process
+        # has ended before create returns or raises.
+        init = start_git(holder, "init", "-q", "--bare", str(holder / GIT_DIR_NAME))
+        try:
+            root, kind, pristine = make_tree(repo, holder, in_place)
+        finally:
+            made = finish_git(init)
+        _said(made, holder, "init")
+        ws = cls(root, "", kind, holder / GIT_DIR_NAME, _owned=kind != "in_place")
         ws._init_gitdir()
-        ws.base = ws.snapshot()
+        pristine = pristine and (ws.gitdir / "index").is_file()
+        ws.base = ws._checked_out() if pristine else ws.snapshot()
         return ws
+
+    def _checked_out(self) -> str:
+        """The base of a clone with nothing on top of HEAD's checkout: the index copied from that
+        checkout holds every file of the tree, so its tree is what staging everything would give
+        (HEAD's), written without hashing the tree again."""
+        scan, _, shape = self._scanned()
+        tree = self._run([["write-tree"]]).strip()
+        self._staged_shape = shape
+        self._known = _Known(scan, tree, None) if scan is not None else None
+        return tree
 
     def _init_gitdir(self) -> None:
         """The private git dir. A clone's objects come from the user's repository (read-only to the
         sandbox) and its index is seeded from the clone's, so the first snapshot only hashes changes;
         other trees are hashed once into the private objects, so nothing the model does to its own
-        `.git` (even `rm -rf .git`) can take the base tree away."""
-        git(self.gitdir.parent, "init", "-q", "--bare", str(self.gitdir))
+        `.git` (even `rm -rf .git`) can take the base tree away. (`git init --bare` made it, in create.)"""
         if self.kind == "clone":
             listed = self.root / ".git" / "objects" / "info" / "alternates"
             shared = (
@@ -237,6 +252,7 @@ class Workspace:
         env.update(GIT_DIR=str(self.gitdir), GIT_WORK_TREE=str(self.root))
         if writes_tree:
             self._known = None  # git rewrites files: what the last scan saw is no longer the tree
+        self._staged_shape = None  # any command may write the index; the callers that stage set it again
         self.git_runs += 1
         if self._executor is None:
             proc = subprocess.run(argv, cwd=self.root, input=input, capture_output=True, env=env,
@@ -256,46 +272,66 @@ class Workspace:
 
     def _unchanged(self) -> tuple[bytes | None, _Known | None]:
         """This moment's scan, and what the last git run found if the tree is as it was then."""
+        scan, known, _ = self._scanned()
+        return scan, known
+
+    def _scanned(self) -> tuple[bytes | None, _Known | None, bytes | None]:
+        """`_unchanged`'s answers and the tree's shape (see scan_shape), None when unknown."""
         if self._large:
-            return None, None
-        scan = scan_tree(self.root, limit=SCAN_LIMIT)  # looked up here: a test lowers it
+            return None, None, None
+        scan, shape = scan_shape(self.root, limit=SCAN_LIMIT)  # looked up here: a test lowers it
         if scan == TOO_MANY:  # trees seldom shrink: from now on git alone, with its untracked cache
-            self._large, scan = True, None
+            self._large, scan, shape = True, None, None
         known = self._known
         if scan is not None and known is not None and known.scan == scan:
-            return scan, known
-        return scan, None
+            return scan, known, shape
+        return scan, None, shape
 
     def snapshot(self) -> str:
         """Stage everything (respecting .gitignore) in the private index; return the tree id. A tree
         unchanged since the last staging (see the module's doc) is that staging's tree, with no new
         staging (only `write-tree` if that staging was a patch's)."""
-        scan, known = self._unchanged()
-        if known is not None and known.tree is None:
+        scan, known, shape = self._scanned()
+        if known is not None and known.tree is None and known.staged:
             known.tree = self._run([["write-tree"]]).strip()  # the index holds that staging still
+            self._staged_shape = shape
         if known is not None and known.tree is not None:
             return known.tree
         tree = self._run([_ADD, ["write-tree"]]).strip()
+        self._staged_shape = shape
         self._known = _Known(scan, tree, None) if scan is not None else None
         return tree
 
     def diff(self) -> str:
         """The patch: the workspace against its starting state, without binary or scratch files. When
         nothing changed since the last staging it is that staging's patch, with no git run."""
-        scan, known = self._unchanged()
+        scan, known, shape = self._scanned()
         if known is not None and known.patch is None and known.tree == self.base:
             known.patch = ""
         if known is not None and known.patch is not None:
             return known.patch
         base = _tree_id(self.base)
+        staged, staged_shape, text = True, shape, None
+        tree: str | None = None  # written only if a checkpoint asks (snapshot)
         if known is not None and known.tree is not None:  # staged already (a checkpoint): two trees
+            staged_shape = self._staged_shape
             text = self._run([[*_DIFF, base, _tree_id(known.tree), "--", ".", *_EXCLUDES]])
-            tree: str | None = known.tree
-        else:
+            tree = known.tree
+        elif self.diff_unstaged and shape is not None and shape == self._staged_shape:
+            # The same paths with the same modes and ignore files as when the index was staged: staging
+            # again would only refresh contents, which a diff of the work tree against the base reads
+            # anyway, so one git process instead of `add -A` plus `diff --cached`.
+            staged_shape = self._staged_shape
+            try:
+                text = self._run([[*_DIFF, base, "--", ".", *_EXCLUDES]])
+                staged = False
+            except WorkspaceError:  # e.g. a file it cannot read, which staging skips: stage as usual
+                staged_shape = shape
+        if text is None:
             text = self._run([_ADD, [*_DIFF, "--cached", base, "--", ".", *_EXCLUDES]])
-            tree = None  # written only if a checkpoint asks (snapshot)
+        self._staged_shape = staged_shape
         patch = drop_binary_sections(text)
-        self._known = _Known(scan, tree, patch) if scan is not None else None
+        self._known = _Known(scan, tree, patch, staged) if scan is not None else None
         return patch
 
     def commit_snapshot(self, parents: Sequence[str], message: str, ref: str) -> tuple[str, str]:
@@ -304,11 +340,14 @@ class Workspace:
         hook runs (commit-tree has none) and nothing else moves."""
         if not ref.startswith("refs/devloop/") or not re.fullmatch(r"[A-Za-z0-9/_-]+", ref):
             raise WorkspaceError(f"commit: bad ref {ref!r}")
-        scan, known = self._unchanged()
+        scan, known, shape = self._scanned()
+        staged_shape = self._staged_shape
         if known is not None and known.tree is not None:
             script = f"t={_tree_id(known.tree)}; "
         else:  # stage unless the index holds the tree already, then write it
-            stage = "" if known is not None else f"{shlex.join([*_BOOK, *_ADD])} >/dev/null 2>&1; "
+            held = known is not None and known.staged
+            stage = "" if held else f"{shlex.join([*_BOOK, *_ADD])} >/dev/null 2>&1; "
+            staged_shape = staged_shape if held else shape
             script = f"{stage}t=$({shlex.join([*_BOOK, 'write-tree'])}) || exit; "
         words = [*_BOOK, "commit-tree", *(w for p in parents for w in ("-p", _tree_id(p))), "-m", message]
         script += (
@@ -317,8 +356,9 @@ class Workspace:
         tree, _, commit = self._call(["sh", "-c", script], "commit-tree").strip().partition(" ")
         if not (_HEX.fullmatch(tree) and _HEX.fullmatch(commit)):
             raise WorkspaceError(f"git commit-tree failed in {self.root}: no commit id")
+        self._staged_shape = staged_shape
         if known is not None:
-            known.tree = tree
+            known.tree, known.staged = tree, True
         elif scan is not None:
             self._known = _Known(scan, tree, None)
         return tree, commit
@@ -375,15 +415,3 @@ class Workspace:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.gitdir.parent if self.kind == "in_place" else self.root.parent, ignore_errors=True)
-
-
-_ADD = ["add", "-A", "--ignore-errors", "--", "."]
-_DIFF = ["diff", "--no-color", "--no-ext-diff", "--no-textconv", "--ignore-submodules=all"]
-_HEX = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
-
-
-def _tree_id(value: str) -> str:
-    """`value` if it is an object id (what devloop passes as revisions), else WorkspaceError."""
-    if not _HEX.fullmatch(value):
-        raise WorkspaceError(f"not an object id: {value!r}")
-    return value

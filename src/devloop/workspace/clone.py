@@ -8,37 +8,98 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from devloop.workspace.gitcmd import _GIT, git, isolated_git_env
+from devloop.workspace.gitcmd import _GIT, WorkspaceError, git, isolated_git_env
 
 
-def _clone_with_changes(repo: Path, dest: Path) -> None:
-    # HEAD's commit id, or nothing for a repository without commits (one git process for both answers).
+def make_tree(repo: Path, holder: Path, in_place: bool) -> tuple[Path, str, bool]:
+    """The workspace's tree in `holder`, its kind (see Workspace) and whether it is a clone's checkout
+    of HEAD with nothing on top: `repo` itself, a shared clone of it with its uncommitted changes, or a
+    copy of a plain directory (with a fresh `git init`)."""
+    if in_place:
+        if not (repo / ".git").exists():
+            git(repo, "init", "-q")
+        return repo, "in_place", False
+    dest = holder / repo.name
+    commit = head_commit(repo)
+    if commit is not None:
+        return dest, "clone", _clone_with_changes(repo, dest, commit)
+    shutil.copytree(repo, dest, symlinks=True, ignore=_not_copied)
+    git(dest, "init", "-q")
+    return dest, "copy", False
+
+
+def head_commit(repo: Path) -> str | None:
+    """HEAD's commit id if `repo` is the top of a git repository, "" for one without commits, None
+    when it is not one (one git process for all three answers)."""
     head = subprocess.run(
-        [*_GIT, "rev-parse", "--verify", "-q", "HEAD^{commit}"], cwd=repo, capture_output=True,
-        check=False, env=isolated_git_env(),
+        [*_GIT, "rev-parse", "--show-toplevel", "--verify", "-q", "HEAD^{commit}"], cwd=repo,
+        capture_output=True, check=False, env=isolated_git_env(),
     )  # fmt: skip
-    commit = head.stdout.decode(errors="replace").strip() if head.returncode == 0 else ""
-    if commit:
-        git(repo.parent, "clone", "-q", "--shared", "--no-checkout", str(repo), str(dest))
-        git(dest, "checkout", "-q", "--detach", commit)
-        changes = git(repo, "diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv")
-    else:  # a repository without commits: everything is uncommitted
-        dest.mkdir(parents=True)
-        git(dest, "init", "-q")
-        changes = ""
+    lines = head.stdout.decode(errors="replace").splitlines()
+    if head.returncode not in (0, 1) or not lines or Path(lines[0]).resolve() != repo.resolve():
+        return None
+    return lines[1].strip() if head.returncode == 0 and len(lines) > 1 else ""
+
+
+def start_git(cwd: Path, *args: str) -> subprocess.Popen[bytes]:
+    """`git args` started in `cwd` on the host with the isolated configuration (see gitcmd.git), to be
+    collected with finish_git: for reads of the user's repository while other git work goes on."""
+    return subprocess.Popen(
+        [*_GIT, *args], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, env=isolated_git_env(),
+    )  # fmt: skip
+
+
+def finish_git(proc: subprocess.Popen[bytes]) -> tuple[int, bytes, bytes]:
+    """A start_git process's exit status and output, once it has ended."""
+    out, err = proc.communicate()
+    return proc.returncode, out, err
+
+
+def _said(ended: tuple[int, bytes, bytes], cwd: Path, verb: str) -> str:
+    code, out, err = ended
+    if code != 0:
+        msg = err.decode(errors="replace").strip().splitlines()
+        raise WorkspaceError(f"git {verb} failed in {cwd}: {msg[-1] if msg else code}")
+    return out.decode(errors="replace")
+
+
+def _clone_with_changes(repo: Path, dest: Path, commit: str) -> bool:
+    """`dest`: a shared clone of `repo` at `commit` ("" for a repository without commits) with its
+    uncommitted changes and untracked files on top. Whether it is the commit's checkout as is (there
+    were none)."""
+    # The user's changes are read while the clone is made (both only read the user's repository);
+    # every process started here has ended before this returns, whatever fails.
+    diff = ["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv"]
+    reads = {"diff": start_git(repo, *diff)} if commit else {}
+    reads["ls-files"] = start_git(repo, "ls-files", "--others", "--exclude-standard", "-z")
+    try:
+        if commit:
+            git(repo.parent, "clone", "-q", "--shared", "--no-checkout", str(repo), str(dest))
+            git(dest, "checkout", "-q", "--detach", commit)
+        else:  # a repository without commits: everything is uncommitted
+            dest.mkdir(parents=True)
+            git(dest, "init", "-q")
+    finally:
+        ended = {verb: finish_git(proc) for verb, proc in reads.items()}
+    said = {verb: _said(result, repo, verb) for verb, result in ended.items()}
+    changes = said.get("diff", "")
+    pristine = bool(commit) and not changes.strip()
     if changes.strip():
         git(dest, "apply", "--binary", "--whitespace=nowarn", "-", input=changes.encode())
-    untracked = git(repo, "ls-files", "--others", "--exclude-standard", "-z").split("\0")
+    untracked = said["ls-files"].split("\0")
     run_dirs: dict[Path, bool] = {}
     for rel in filter(None, untracked):
         if _in_run_dir(repo, Path(rel), run_dirs):
             continue
         src, dst = repo / rel, dest / rel
+        pristine = False
         dst.parent.mkdir(parents=True, exist_ok=True)
         if src.is_symlink():
             os.symlink(os.readlink(src), dst)
         elif src.is_file():
             shutil.copy2(src, dst)
+    return pristine
 
 
 def _not_copied(directory: str, names: list[str]) -> set[str]:

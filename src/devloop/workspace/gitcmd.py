@@ -92,3 +92,15 @@ def _is_binary_section(section: str) -> bool:
         if line.startswith(("Binary files ", "GIT binary patch")):
             return True
     return False
+
+
+_ADD = ["add", "-A", "--ignore-errors", "--", "."]
+_DIFF = ["diff", "--no-color", "--no-ext-diff", "--no-textconv", "--ignore-submodules=all"]
+_HEX = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
+
+
+def _tree_id(value: str) -> str:
+    """`value` if it is an object id (what devloop passes as revisions), else WorkspaceError."""
+    if not _HEX.fullmatch(value):
+        raise WorkspaceError(f"not an object id: {value!r}")
+    return value

@@ -1,5 +1,20 @@
-"""The stat scan that tells whether a step changed the tree without running git (see the package
-docstring: what it reads, when it is not trusted)."""
+"""The stat scan that tells whether a step changed the tree without running git.
+
+Most steps change nothing (the model reads, greps, runs tests), so the per-step patch is not recomputed
+when nothing changed: before git runs, the host takes a stat scan of the tree (lstat only, directories
+opened relative to their parent without following links; every entry's name, mode and inode, a file's
+size, mtime and ctime), and a step whose scan equals the one taken before the last git run reuses that run's tree and
+patch. ctime cannot be set by a process, so a rewrite keeping size and mtime still shows. A scan is only
+trusted once the newest ctime in it is older than the file system's timestamp granularity (a write in the
+same clock tick could leave every field as it was); anything unsure (an unreadable directory, a link
+swapped in mid-walk) means git runs. A tree of more than SCAN_LIMIT entries is left to git (with its
+untracked cache) on every step: scanning it would cost more than git does.
+
+The scan also gives the tree's shape: its paths, their modes and the ignore files' metadata. When the
+shape is the one the private index was staged with, `git add -A` would change nothing there but
+contents, which a diff of the work tree against the base reads anyway: the patch then takes one git
+process (`git diff <base>`) instead of staging everything and diffing the index.
+"""
 
 from __future__ import annotations
 
@@ -52,21 +67,33 @@ TOO_MANY = b""  # scan_tree's answer for a tree over its limit
 
 
 def scan_tree(root: Path, *, limit: int | None = None) -> bytes | None:
+    """See scan_shape: its first answer."""
+    return scan_shape(root, limit=limit)[0]
+
+
+def scan_shape(root: Path, *, limit: int | None = None) -> tuple[bytes | None, bytes | None]:
     """A digest of the metadata of everything under `root` but its top-level `.git` and scratch (the
     name, mode and inode of every entry, and a file's or link's size, mtime and ctime, directory by
     directory: every directory is listed, so an entry added, removed or renamed shows), or None when it cannot be trusted to
     tell a change: a directory that cannot be opened (unreadable, or swapped for a link mid-walk: no link
     is followed), or an entry changed too recently, within the file time
     granularity of the scan's start (a second write in the same tick could leave every field alike).
-    TOO_MANY (empty) past `limit` entries."""
+    TOO_MANY (empty) past `limit` entries.
+
+    The second answer, the tree's shape, is taken in the same walk and trusted even when the entries are
+    recent: a digest of every entry's name and mode only, plus everything about a `.gitignore` (its
+    inode, size and times), so equal shapes mean the same paths with the same modes under the same ignore
+    files, whatever their contents became. None wherever the first answer is None for any reason but a
+    recent entry (and TOO_MANY past the limit)."""
     limit = SCAN_LIMIT if limit is None else limit
     started = time.time_ns()
     digest = hashlib.blake2b(digest_size=32)
+    shape = hashlib.blake2b(digest_size=32)
     newest = count = 0
     try:
         top = os.open(root, _DIR_FLAGS)
     except OSError:
-        return None
+        return None, None
     # Each frame: a directory's fd and the names of its subdirectories still to enter.
     stack: list[tuple[int, list[str]]] = [(top, [])]
     try:
@@ -75,6 +102,7 @@ def scan_tree(root: Path, *, limit: int | None = None) -> bytes | None:
             names: list[str] = []
             numbers: list[int] = []
             times: list[int] = []
+            kinds: list[int] = []
             with os.scandir(fd) as entries:
                 for entry in entries:
                     if entry.name in _UNSCANNED and _scratch(entry, len(stack) == 1):
@@ -83,6 +111,9 @@ def scan_tree(root: Path, *, limit: int | None = None) -> bytes | None:
                         continue
                     st = entry.stat(follow_symlinks=False)
                     names.append(entry.name)
+                    kinds.append(st.st_mode)  # permissions too: a file git could not read may become readable
+                    if entry.name == ".gitignore":
+                        kinds += (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
                     if stat.S_ISDIR(st.st_mode):  # its entries are listed: its own times add nothing
                         subdirs.append(entry.name)  # (and scratch written in it would count)
                         numbers += (st.st_mode, st.st_ino, 0)
@@ -94,24 +125,29 @@ def scan_tree(root: Path, *, limit: int | None = None) -> bytes | None:
                         newest = st.st_ctime_ns
             count += len(names)
             if count > limit:
-                return TOO_MANY
-            digest.update(b"%d/%d\0" % (len(stack), len(names)))
-            digest.update("\0".join(names).encode("utf-8", "surrogateescape"))
+                return TOO_MANY, TOO_MANY
+            head = b"%d/%d\0" % (len(stack), len(names))
+            listed = "\0".join(names).encode("utf-8", "surrogateescape")
+            digest.update(head)
+            digest.update(listed)
+            shape.update(head)
+            shape.update(listed)
+            shape.update(array("q", kinds).tobytes())
             digest.update(array("Q", numbers).tobytes())
             digest.update(array("q", times).tobytes())
             while stack and not stack[-1][1]:
                 os.close(stack.pop()[0])
             if stack:
                 if len(stack) >= _MAX_DEPTH:
-                    return None
+                    return None, None
                 parent, todo = stack[-1]
                 stack.append((os.open(todo.pop(0), _DIR_FLAGS, dir_fd=parent), []))
     except (OSError, OverflowError):  # unreadable, removed or swapped meanwhile; a time out of range
-        return None
+        return None, None
     finally:
         for fd, _ in stack:
             os.close(fd)
     margin = 2_000_000_000 if newest % 1_000_000_000 == 0 else _GRANULARITY_NS
     if newest >= started - margin:
-        return None
-    return digest.digest()
+        return None, shape.digest()
+    return digest.digest(), shape.digest()
