@@ -7,10 +7,13 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).parents[2] / "bench" / "scaffold_overhead.py"
 
 
-def test_floor_carries_devloops_request_bodies(tmp_path: Path) -> None:
+def test_floor_carries_devloops_request_bodies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCH.parent))  # the bench's own helpers (bench/scaffold/), as when run
     spec = importlib.util.spec_from_file_location("scaffold_overhead_bench", BENCH)
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
