@@ -10,11 +10,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from devloop.cli import options as o
+from devloop.cli import task_options as topt
 from devloop.cli.errors import fail
 from devloop.config import ConfigError, load_settings
 
-TASKS = "Tasks"
-RUN = "Run"
+TASKS, RUN = topt.TASKS, topt.RUN
 PROTOCOL = "Protocol"
 
 
@@ -26,35 +26,10 @@ def register(app: typer.Typer) -> None:
 
 
 def eval_(
-    tasks: Annotated[
-        Path | None,
-        typer.Option(
-            "--tasks",
-            help="Task records: .json (list or dict by id) or .jsonl, "
-            "in SWE-bench's fields (+ optional environment, repo_path).",
-            rich_help_panel=TASKS,
-        ),
-    ] = None,
-    suite: Annotated[
-        str | None,
-        typer.Option(
-            "--suite",
-            help="A built-in suite: 'builtin' (20 small Python projects with real bugs).",
-            rich_help_panel=TASKS,
-        ),
-    ] = None,
-    mirrors: Annotated[
-        Path | None,
-        typer.Option(
-            "--mirrors",
-            help="DIR with DIR/<owner>__<name> git repositories holding the base commits.",
-            rich_help_panel=TASKS,
-        ),
-    ] = None,
-    instances: Annotated[
-        str | None,
-        typer.Option("--instances", help="Only these instance ids (comma-separated).", rich_help_panel=TASKS),
-    ] = None,
+    tasks: topt.Tasks = None,
+    suite: topt.Suite = None,
+    mirrors: topt.Mirrors = None,
+    instances: topt.Instances = None,
     strict: Annotated[
         bool,
         typer.Option(
@@ -94,15 +69,8 @@ def eval_(
             rich_help_panel=RUN,
         ),
     ] = Path("runs"),
-    test_timeout: Annotated[
-        float, typer.Option("--test-timeout", help="Seconds for one instance's tests.", rich_help_panel=RUN)
-    ] = 1800.0,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--cache-dir", help="Environment cache \\[default: the user cache dir].", rich_help_panel=RUN
-        ),
-    ] = None,
+    test_timeout: topt.TestTimeout = 1800.0,
+    cache_dir: topt.CacheDir = None,
     keep_workdirs: Annotated[
         bool,
         typer.Option("--keep-workdirs", help="Keep each instance's extracted tree.", rich_help_panel=RUN),
@@ -125,16 +93,7 @@ def eval_(
             rich_help_panel=TASKS,
         ),
     ] = False,
-    grading: Annotated[
-        str,
-        typer.Option(
-            "--grading",
-            metavar="swebench4|swebench5",
-            help="The official grading rules: swebench4 (the published Lite/Verified numbers) or swebench5 "
-            "(a skipped FAIL_TO_PASS test fails; a non-zero test exit with no failure in the log is invalid).",
-            rich_help_panel=RUN,
-        ),
-    ] = "swebench4",
+    grading: topt.Grading = "swebench4",
     model: Annotated[
         str | None,
         typer.Option(
@@ -179,27 +138,8 @@ def eval_(
             rich_help_panel=PROTOCOL,
         ),
     ] = 1,
-    executor: Annotated[
-        str,
-        typer.Option(
-            "--executor",
-            metavar="local|ray",
-            help="What runs the attempts: a "
-            "local process pool of --workers, or Ray (pip install 'devloop\\[ray]').",
-            rich_help_panel=PROTOCOL,
-        ),
-    ] = "local",
-    ray_address: Annotated[
-        str | None,
-        typer.Option(
-            "--ray-address",
-            metavar="ADDR",
-            help="Join this Ray "
-            "cluster (e.g. auto, ray://host:10001) \\[default: start Ray "
-            "here with --workers CPUs].",
-            rich_help_panel=PROTOCOL,
-        ),
-    ] = None,
+    executor: topt.Executor = "local",
+    ray_address: topt.RayAddress = None,
     force_resume: Annotated[
         bool,
         typer.Option(

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from devloop.cli import options as o
+from devloop.cli import task_options as topt
 from devloop.cli.errors import fail
 
 GRID = "Grid"
@@ -25,12 +26,10 @@ def cell_id(temperature: float, max_iterations: int) -> str:
 
 def sweep_(
     model: Annotated[str, typer.Option("--model", help="PROVIDER/NAME as for `devloop run`, or 'oracle'.")],
-    tasks: Annotated[Path | None, typer.Option("--tasks", help="Task records (.json / .jsonl).")] = None,
-    suite: Annotated[str | None, typer.Option("--suite", help="A built-in suite: 'builtin'.")] = None,
-    instances: Annotated[str | None, typer.Option("--instances", help="Only these instance ids.")] = None,
-    mirrors: Annotated[
-        Path | None, typer.Option("--mirrors", help="DIR of <owner>__<name> git mirrors.")
-    ] = None,
+    tasks: topt.Tasks = None,
+    suite: topt.Suite = None,
+    instances: topt.Instances = None,
+    mirrors: topt.Mirrors = None,
     temperatures: Annotated[
         str,
         typer.Option("--temperatures", help="Temperatures to sweep, comma-separated.", rich_help_panel=GRID),
@@ -64,14 +63,10 @@ def sweep_(
         typer.Option("--output", help="Writes OUTPUT/SWEEP-ID/<cell>/ runs and OUTPUT/SWEEP-ID/report/."),
     ] = Path("runs"),
     workers: Annotated[int, typer.Option("--workers", min=1, help="Attempts run in parallel.")] = 1,
-    executor: Annotated[
-        str, typer.Option("--executor", metavar="local|ray", help="local process pool or Ray.")
-    ] = "local",
-    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Join this Ray cluster.")] = None,
-    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Environment cache.")] = None,
-    test_timeout: Annotated[
-        float, typer.Option("--test-timeout", help="Seconds for one instance's tests.")
-    ] = 1800.0,
+    executor: topt.Executor = "local",
+    ray_address: topt.RayAddress = None,
+    cache_dir: topt.CacheDir = None,
+    test_timeout: topt.TestTimeout = 1800.0,
     base_url: o.BaseUrl = None,
     api_key_env: o.ApiKeyEnv = None,
     tool_format: o.ToolFormat = None,

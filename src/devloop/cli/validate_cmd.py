@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from devloop.cli import task_options as topt
 from devloop.cli.errors import fail
 
 if TYPE_CHECKING:
@@ -37,12 +38,8 @@ def validate(
     tasks: Annotated[
         Path, typer.Option("--tasks", help="Task records (.json or .jsonl), official SWE-bench fields.")
     ],
-    mirrors: Annotated[
-        Path | None, typer.Option("--mirrors", help="DIR with DIR/<owner>__<name> git repositories.")
-    ] = None,
-    instances: Annotated[
-        str | None, typer.Option("--instances", help="Only these ids (comma-separated).")
-    ] = None,
+    mirrors: topt.Mirrors = None,
+    instances: topt.Instances = None,
     output: Annotated[
         Path, typer.Option("--output", help="Writes OUTPUT/RUN-ID/{gold,empty}/ runs and validation.json.")
     ] = Path("runs"),
@@ -50,13 +47,9 @@ def validate(
         str | None, typer.Option("--run-id", help="Name of the validation [default: validate-<time>].")
     ] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Instances graded in parallel.")] = 1,
-    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Environment cache.")] = None,
-    test_timeout: Annotated[
-        float, typer.Option("--test-timeout", help="Seconds for one instance's tests.")
-    ] = 1800.0,
-    grading: Annotated[
-        str, typer.Option("--grading", metavar="swebench4|swebench5", help="The official grading rules.")
-    ] = "swebench4",
+    cache_dir: topt.CacheDir = None,
+    test_timeout: topt.TestTimeout = 1800.0,
+    grading: topt.Grading = "swebench4",
 ) -> None:
     """Grade each instance's gold patch and its test patch alone with the eval engine; write a report.
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from devloop.eval.paths import remove_beneath, unlink_file_beneath
 from devloop.parse.diffs import parse_diff
+from devloop.tasks.mirrors import mirror_candidates
 from devloop.tasks.model import Task
 from devloop.tasks.safety import component_problem, path_problem, shown
 
@@ -33,7 +34,8 @@ class NoRepository(SourceError):
 
 
 def find_repository(task: Task, mirrors: Path | None) -> Path:
-    """The git repository holding the task's sources: `repo_path`, else `<mirrors>/<owner>__<name>`."""
+    """The git repository holding the task's sources: `repo_path`, else its mirror under `mirrors`
+    (`<owner>__<name>` or `<owner>+<name>/repo`: devloop.tasks.mirrors)."""
     candidates: list[Path] = []
     if task.repo_path is not None:
         candidates.append(Path(task.repo_path))
@@ -43,7 +45,7 @@ def find_repository(task: Task, mirrors: Path | None) -> Path:
             raise SourceError(
                 f"{task.instance_id}: repo {shown(task.repo)}: as a mirror directory name: {problem}"
             )
-        candidates += [Path(mirrors) / task.mirror_name, Path(mirrors) / f"{task.mirror_name}.git"]
+        candidates += mirror_candidates(Path(mirrors), task.repo)
     for path in candidates:
         if path.is_dir():
             return path

@@ -20,6 +20,7 @@ from devloop.retrieval import gittree
 from devloop.retrieval.definitions import Definition
 from devloop.retrieval.index import MAX_FILE_BYTES, Index
 from devloop.retrieval.rank import rank_definitions, rank_files
+from devloop.tasks.mirrors import mirror_git_dir
 
 if TYPE_CHECKING:
     from devloop.retrieval.store import IndexCache
@@ -121,13 +122,8 @@ REQUIRED = ("instance_id", "repo", "base_commit", "patch", "problem_statement")
 
 
 def mirror_of(mirrors: Path, repo: str) -> Path | None:
-    """The git directory of `repo` (owner/name) under `mirrors`: `<owner>+<name>/repo` (as the fetch
-    tool lays them out), or `<owner>+<name>` itself when that is a bare repository."""
-    base = mirrors / repo.replace("/", "+")
-    for candidate in (base / "repo" / ".git", base / "repo", base / ".git", base):
-        if (candidate / "HEAD").is_file() and (candidate / "objects").is_dir():
-            return candidate
-    return None
+    """The git directory of `repo` (owner/name) under `mirrors`, in either layout `devloop eval` reads."""
+    return mirror_git_dir(mirrors, repo)
 
 
 @dataclass
