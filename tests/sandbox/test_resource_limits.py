@@ -10,7 +10,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -176,8 +175,11 @@ def _marked(marker: str) -> list[int]:
 
 def test_nothing_outlives_an_eval_killed_with_sigkill(tmp_path: Path, escape, waiter) -> None:
     marker = f"devloop-kill9-{secrets.token_hex(6)}"
+    # A temp dir of its own: another test's sandbox start sweeps the shared one, dead owners' dirs included.
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
     parent = subprocess.Popen([sys.executable, "-c", EVAL_PARENT, str(tmp_path), marker],
-                              stdout=subprocess.DEVNULL)  # fmt: skip
+                              stdout=subprocess.DEVNULL, env={**os.environ, "TMPDIR": str(private_tmp)})  # fmt: skip
     try:
 
         def sleeping() -> list[int]:
@@ -198,11 +200,11 @@ def test_nothing_outlives_an_eval_killed_with_sigkill(tmp_path: Path, escape, wa
             parent.wait(5)
             assert waiter(lambda: not _marked(marker), within=5), f"left running: {_marked(marker)}"
         # What the dead workers left (scratch dirs, cgroups) goes at the next start, and nothing else.
-        left = [d for d in Path(tempfile.gettempdir()).glob("devloop-sandbox-*") if _owner_pid(d) in workers]
+        left = [d for d in private_tmp.glob("devloop-sandbox-*") if _owner_pid(d) in workers]
         assert len(left) == 2
         groups = [g for parent_dir in pidcgroup._candidates() for g in parent_dir.glob("devloop-*")
                   if g.name.split("-")[1] in {str(w) for w in workers}]  # fmt: skip
-        sweep_temp_dirs()
+        sweep_temp_dirs(private_tmp)
         pidcgroup.sweep_cgroups()
         assert not any(d.exists() for d in left) and not any(g.exists() for g in groups)
     finally:
