@@ -169,30 +169,18 @@ def main() -> None:
             mark = "" if target is None else ("  ok" if c < target else f"  over {target} s")
         print(f"{name:<{width}} {c:>7.3f} {w:>7.3f} {c / base:>9.1f}{mark}")
     if args.against:
-        chat_ratios = [
-            a[1] / b[1]
-            for a, b in zip(
-                samples["devloop chat, to prompt"],
-                samples[f"devloop chat, to prompt, at {args.against}"],
-                strict=True,
+        for label, side, which in (
+            ("chat to its first prompt, wall", "devloop chat, to prompt", 1),
+            ("one-step run, CPU", "devloop run, 1 step", 0),
+        ):
+            ratios = [
+                a[which] / b[which]
+                for a, b in zip(samples[side], samples[f"{side}, at {args.against}"], strict=True)
+            ]
+            print(
+                f"{label}, this tree / {args.against}: {statistics.median(ratios):.2f}x "
+                f"(rounds {min(ratios):.2f}-{max(ratios):.2f})"
             )
-        ]
-        print(
-            f"chat to its first prompt, wall, this tree / {args.against}: {statistics.median(chat_ratios):.2f}x "
-            f"(rounds {min(chat_ratios):.2f}-{max(chat_ratios):.2f})"
-        )
-        ratios = [
-            a[0] / b[0]
-            for a, b in zip(
-                samples["devloop run, 1 step"],
-                samples[f"devloop run, 1 step, at {args.against}"],
-                strict=True,
-            )
-        ]
-        print(
-            f"one-step run, CPU, this tree / {args.against}: {statistics.median(ratios):.2f}x "
-            f"(rounds {min(ratios):.2f}-{max(ratios):.2f})"
-        )
 
 
 if __name__ == "__main__":
