@@ -62,7 +62,11 @@ def _records(path: Path) -> list[dict[str, Any]]:
 def localize(
     tasks: Annotated[Path, typer.Option("--tasks", help="SWE-bench records (JSON list or JSONL).")],
     mirrors: Annotated[
-        Path, typer.Option("--mirrors", help="DIR holding each repository (bare or not) as DIR/<owner>__<name> or DIR/<owner>+<name>/repo.")
+        Path,
+        typer.Option(
+            "--mirrors",
+            help="DIR holding each repository (bare or not) as DIR/<owner>__<name> or DIR/<owner>+<name>/repo.",
+        ),
     ],
     k: Annotated[str, typer.Option("--k", help="Cut-offs, comma-separated.")] = "1,3,5,10",
     methods: Annotated[

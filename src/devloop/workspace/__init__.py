@@ -29,7 +29,6 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from devloop.workspace.clone import (
     _in_run_dir,
@@ -58,6 +57,7 @@ from devloop.workspace.gitcmd import (
     isolated_git_env,
 )
 from devloop.workspace.scan import _GRANULARITY_NS, SCAN_LIMIT, TOO_MANY, scan_shape, scan_tree
+from devloop.workspace.state import Executor, _Failed, _Known
 
 __all__ = [
     "GIT_DIR_NAME",
@@ -82,38 +82,6 @@ __all__ = [
     "_in_run_dir",
     "_not_copied",
 ]
-
-
-@dataclass
-class _Known:
-    """What the last staging found: the tree (and the patch, once computed), and the settled scan taken
-    just before it, which later scans are compared with."""
-
-    scan: bytes
-    tree: str | None  # None: not yet written as a tree (staged in the index if `staged`)
-    patch: str | None
-    staged: bool = True  # False: the patch came from the work tree, the index holds an earlier staging
-
-
-class _Failed(Exception):
-    def __init__(self, code: int | None, output: str) -> None:
-        self.code, self.output = code, output
-
-
-class Executor(Protocol):
-    """Where bookkeeping commands run: a runtime's `exec` (see runtime/shell.py)."""
-
-    def exec(
-        self,
-        argv: Sequence[str],
-        *,
-        input: bytes | None = ...,
-        timeout: float = ...,
-        env: dict[str, str] | None = ...,
-        rw_binds: Sequence[Path] = ...,
-        root_writable: bool = ...,
-        cwd: Path | None = ...,
-    ) -> object: ...
 
 
 @dataclass
