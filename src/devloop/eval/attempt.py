@@ -20,12 +20,12 @@ from devloop.eval.checkout import check_out, env_manager
 from devloop.eval.envs import EnvError
 from devloop.eval.grading import DEFAULT_TEST_TIMEOUT, grade, no_environment_message
 from devloop.eval.records import Selection, UnitRecord, settings_key
-from devloop.eval.removal import remove_later
 from devloop.eval.solver import AgentOutcome, AgentSolver
 from devloop.eval.source import NoRepository, SourceError
 from devloop.eval.store import RunStore
 from devloop.eval.taskbox import TaskBox
 from devloop.eval.verdict import Category, Verdict
+from devloop.runtime.later import remove_later
 from devloop.runtime.limits import Limits
 from devloop.swebench.grading import Rules
 from devloop.tasks.model import Task

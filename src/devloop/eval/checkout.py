@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 from devloop.eval.envs import EnvError, EnvironmentManager
-from devloop.eval.source import extract
+from devloop.eval.source import extract_keeping
 from devloop.eval.taskbox import TaskBox
+from devloop.parse.diffs import touched_paths
 from devloop.tasks.model import Task
 
 NO_ENVIRONMENT = (
@@ -75,7 +76,8 @@ def check_out(
     t = time.monotonic()
     venv = manager.venv_for(spec)
     t = _phase(timings, "env", t)
-    extract(task, mirrors, box.tree)
+    # The test files as they are at base, for grading to put back after the model's patch.
+    box.base_files = extract_keeping(task, mirrors, box.tree, touched_paths(task.test_patch))[1]
     if commit_base:
         # The tree is the mirror's, nothing model-written yet: the only point where host git may touch it.
         for args in (

@@ -25,12 +25,12 @@ from devloop.eval.executors import Executor, LocalExecutor
 from devloop.eval.grading import DEFAULT_TEST_TIMEOUT
 from devloop.eval.protocols import ProtocolConfig
 from devloop.eval.records import TASKS, Selection, UnitRecord
-from devloop.eval.removal import wait_removed
 from devloop.eval.resume import ProtocolError, check_resumable
 from devloop.eval.sections import protocol_section
 from devloop.eval.store import Report, RunStore, atomic_write
 from devloop.eval.taskbox import grading_confinement
 from devloop.eval.verdict import Category
+from devloop.runtime.later import wait_removed
 from devloop.runtime.limits import Limits
 from devloop.swebench.grading import Rules
 from devloop.tasks.model import Prediction, Task

@@ -144,7 +144,7 @@ def _grade(
     if task.test_patch.strip():
         # No model code has run yet (install, git apply, patch), and the runtime ends each command's
         # processes with it: nothing in the sandbox moves while the host resets the test files.
-        reset_to_base(task, mirrors, tree, touched_paths(task.test_patch))
+        reset_to_base(task, mirrors, tree, touched_paths(task.test_patch), box.base_files)
         box.hand_over_tree()
         test_applied = box.apply(task.test_patch, fallbacks=False)
         if not test_applied.applied:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+import io
 import os
 import re
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,8 +95,41 @@ def _missing_blob(repo: Path, commit: str, error: str) -> str:
     )
 
 
-def _archive(repo: Path, commit: str, dest: Path, paths: list[str] | None = None) -> None:
-    """`git archive commit [paths] | tar -x -C dest`, streamed; nothing is written into the repository."""
+@dataclass(frozen=True)
+class BaseFiles:
+    """Some paths as they are at base_commit, kept from the tree's extraction (before any install or
+    patch touched the tree), so that putting them back needs no second read of the repository.
+
+    `paths`: the paths asked for; `archive`: a tar of those of them that exist at base (files and
+    links), or None when one of them is a directory there (then only the repository can say what is
+    under it)."""
+
+    paths: frozenset[str]
+    archive: bytes | None
+
+    def covers(self, paths: Collection[str]) -> bool:
+        return self.archive is not None and set(paths) <= self.paths
+
+
+def _keep(archive: tarfile.TarFile, paths: frozenset[str]) -> BaseFiles:
+    members = archive.getmembers()
+    dirs = {m.name for m in members if m.isdir()}
+    dirs |= {m.name.rsplit("/", 1)[0] for m in members if "/" in m.name}
+    if paths & dirs:
+        return BaseFiles(paths, None)
+    kept = io.BytesIO()
+    with tarfile.open(fileobj=kept, mode="w", format=tarfile.PAX_FORMAT) as out:
+        for member in members:
+            if member.name in paths and (member.isfile() or member.issym()):
+                out.addfile(member, archive.extractfile(member) if member.isfile() else None)
+    return BaseFiles(paths, kept.getvalue())
+
+
+def _archive(
+    repo: Path, commit: str, dest: Path, paths: list[str] | None = None, keep: frozenset[str] = frozenset()
+) -> BaseFiles:
+    """`git archive commit [paths] | tar -x -C dest`, streamed; nothing is written into the repository.
+    Returns `keep`'s paths as they are in the archive."""
     with tempfile.TemporaryFile() as tar:
         proc = _git(
             repo, "archive", "--format=tar", commit, *(["--", *paths] if paths else []), stdout=tar.fileno()
@@ -109,24 +143,36 @@ def _archive(repo: Path, commit: str, dest: Path, paths: list[str] | None = None
         tar.seek(0)
         with tarfile.open(fileobj=tar, mode="r:") as archive:
             archive.extractall(dest, filter="tar")
+            return _keep(archive, keep) if keep else BaseFiles(keep, b"")
 
 
 def extract(task: Task, mirrors: Path | None, dest: Path) -> Path:
     """Write the tree of `task.base_commit` into `dest` (created; must be empty) and return it."""
+    return extract_keeping(task, mirrors, dest, ())[0]
+
+
+def extract_keeping(
+    task: Task, mirrors: Path | None, dest: Path, paths: Collection[str]
+) -> tuple[Path, BaseFiles]:
+    """`extract`, also keeping `paths` as they are at base (for `reset_to_base`)."""
     repo = find_repository(task, mirrors)
     dest.mkdir(parents=True, exist_ok=True)
     try:
-        _archive(repo, f"{task.base_commit}^{{commit}}", dest)  # a commit, never some other object
+        # A commit, never some other object.
+        kept = _archive(repo, f"{task.base_commit}^{{commit}}", dest, keep=frozenset(paths))
     except SourceError:
         # Asked only when the archive failed: one git process fewer per instance on the common path.
         if _git(repo, "cat-file", "-e", f"{task.base_commit}^{{commit}}").returncode != 0:
             raise SourceError(f"{task.instance_id}: commit {task.base_commit} is not in {repo}") from None
         raise
-    return dest
+    return dest, kept
 
 
-def reset_to_base(task: Task, mirrors: Path | None, tree: Path, paths: list[str]) -> None:
-    """Put `paths` back as they are at base_commit: restored if they exist there, else deleted.
+def reset_to_base(
+    task: Task, mirrors: Path | None, tree: Path, paths: list[str], base: BaseFiles | None = None
+) -> None:
+    """Put `paths` back as they are at base_commit: restored if they exist there, else deleted. From
+    `base` (kept at extraction) when it covers them, else read from the repository again.
 
     The tree is hostile (install commands and the model's patch wrote it): every path must be relative,
     normalised and outside .git/ (else SourceError, before anything is touched), and is deleted without
@@ -135,9 +181,10 @@ def reset_to_base(task: Task, mirrors: Path | None, tree: Path, paths: list[str]
     for rel in paths:
         if (problem := path_problem(rel)) is not None:
             raise SourceError(f"{task.instance_id}: refusing to reset test path {shown(rel)}: it {problem}")
-    repo = find_repository(task, mirrors)
+    kept = base.archive if base is not None and base.covers(paths) else None
+    repo = find_repository(task, mirrors) if kept is None else None
     existing: set[str] = set()
-    if paths:  # -z: names as they are, not C-quoted
+    if repo is not None and paths:  # -z: names as they are, not C-quoted
         listed = _git(repo, "ls-tree", "-r", "-z", "--name-only", task.base_commit, "--", *paths)
         existing = {name for name in listed.stdout.decode(errors="surrogateescape").split("\0") if name}
     for rel in paths:
@@ -147,7 +194,12 @@ def reset_to_base(task: Task, mirrors: Path | None, tree: Path, paths: list[str]
             raise SourceError(
                 f"{task.instance_id}: cannot reset test path {shown(rel)}: {exc.strerror}"
             ) from None
-    if existing:
+    if kept is not None:
+        with tarfile.open(fileobj=io.BytesIO(kept), mode="r:") as archive:
+            # Only the paths asked for: an archive kept for more puts back no others.
+            members = [m for m in archive.getmembers() if m.name in paths]
+            archive.extractall(tree, members=members, filter="tar")
+    elif repo is not None and existing:
         _archive(repo, task.base_commit, tree, sorted(existing))
 
 

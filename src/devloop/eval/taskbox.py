@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from devloop.eval.envs import EnvironmentManager
-from devloop.eval.source import APPLY_ENV, ApplyResult, apply_patch
+from devloop.eval.source import APPLY_ENV, ApplyResult, BaseFiles, apply_patch
 from devloop.runtime.bwrap import INSTALL_HINT, BwrapRuntime, probe_bwrap
 from devloop.runtime.identity import hand_over, sandbox_user
 from devloop.runtime.limits import Limits, sandbox_limits
@@ -128,6 +128,7 @@ class TaskBox:
         # Patches for the sandbox to read: root's, beside the tree, read-only inside.
         self._inputs = self.workdir / "inputs"
         self.env: dict[str, str] = {}
+        self.base_files: BaseFiles | None = None  # kept when the tree was extracted
         self._runtime: BwrapRuntime | None = None
         self._pending: list[_Output] = []
 
@@ -208,6 +209,7 @@ class TaskBox:
                 self.tree, env={**os.environ, **self.env}, extra_env=self.env, limits=self.limits,
                 ro_binds=[self._inputs, *([] if self.venv_writable else [self.venv])],
                 rw_binds=[self.venv] if self.venv_writable and self.venv.is_dir() else [],
+                release_later=True,  # its outputs are held open (_open_output): the directory can wait
             )  # fmt: skip
         return self._runtime
 

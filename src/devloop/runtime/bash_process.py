@@ -239,9 +239,12 @@ class ShellSession:
         if self.send(f"{line}; {sentinel(nonce)}\n"):
             self.wait_record(nonce, deadline + within)
 
-    def kill_all(self) -> None:
-        """SIGKILL the shell and everything it started, reap it, and close the pipes."""
-        procs.kill_family(self.pid, self.sids)
+    def kill_all(self, *, known_dead: bool = False) -> None:
+        """SIGKILL the shell and everything it started, reap it, and close the pipes. `known_dead`: the
+        caller has seen every process the shell ever started gone (its cgroup empty), so /proc is not
+        searched for them."""
+        if not known_dead:
+            procs.kill_family(self.pid, self.sids)
         with contextlib.suppress(OSError):
             self.popen.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):

@@ -13,6 +13,7 @@ lives under a hidden path (HOME, /tmp, /run) is bound back read-only, so the har
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -33,6 +34,7 @@ from devloop.runtime.bwrap_argv import (
 )
 from devloop.runtime.guards import CommandGuards
 from devloop.runtime.identity import hand_over, launcher_preexec, sandbox_user
+from devloop.runtime.later import call_later
 from devloop.runtime.limits import Limits
 from devloop.runtime.oneshot import ExecResult, run_once
 from devloop.runtime.output import DEFAULT_READ_CAP
@@ -62,7 +64,8 @@ class BwrapRuntime(PersistentShell):
     prepares their ownership, e.g. a venv of hard links). ro_inside: paths inside `root` shown
     read-only (an in-place repository's .git). limits: per-command resource limits (default
     Limits()), with the run's disk quota over the workspace, the scratch dir and `rw_binds`
-    (guards.py).
+    (guards.py). release_later: close() leaves removing the scratch dir and the cgroup to a
+    background thread (runtime/later.py) once everything in the sandbox is dead.
     Raises RuntimeFailure when bwrap is missing or the sandbox cannot start.
     """
 
@@ -83,7 +86,9 @@ class BwrapRuntime(PersistentShell):
         binary: str | None = None,
         read_cap: int = DEFAULT_READ_CAP,
         start_timeout: float = 30.0,
+        release_later: bool = False,
     ) -> None:
+        self._release_later = release_later
         self.limits = limits or Limits()
         self.allow_network = allow_network
         found = binary or shutil.which("bwrap")
@@ -265,13 +270,27 @@ class BwrapRuntime(PersistentShell):
         return keepers[key]
 
     def close(self) -> None:
-        """End the sandbox and everything in it; remove its cgroup and private scratch dir. Idempotent."""
+        """End the sandbox and everything in it; remove its cgroup and private scratch dir (in the
+        background with `release_later`: every process is dead when this returns, only the directories
+        wait; see runtime/later.py). Idempotent."""
         for keeper in self.__dict__.pop("_keepers", {}).values():
             if keeper is not None:
                 keeper.close()
-                shutil.rmtree(keeper.scratch_dir, ignore_errors=True)
+                self._remove(functools.partial(shutil.rmtree, keeper.scratch_dir, ignore_errors=True))
+        if self.cgroup is not None:
+            # Every process the sandbox ever started (they cannot leave the cgroup), found by one small
+            # read per look instead of scans of all of /proc until the dying tree is gone.
+            self._res.known_dead = self.cgroup.kill_all()
         super().close()
-        self._cleanup()
+        if (detached := self._cleanup.detach()) is not None:
+            _, release, args, _ = detached
+            self._remove(functools.partial(release, *args))
+
+    def _remove(self, job: Callable[[], object]) -> None:
+        if self._release_later:
+            call_later(job)
+        else:
+            job()
 
 
 def _release(cgroup: PidsCgroup | None, scratch: Path | None) -> None:

@@ -60,10 +60,11 @@ class _Resources:
         self.scratch = scratch
         self.own_scratch = own_scratch
         self.files: list[Path] = []
+        self.known_dead = False  # set by a runtime that saw every process of the shell die
 
     def release(self) -> None:
         if self.session is not None:
-            self.session.kill_all()
+            self.session.kill_all(known_dead=self.known_dead)
             self.session = None
         if self.own_scratch:
             shutil.rmtree(self.scratch, ignore_errors=True)

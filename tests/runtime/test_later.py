@@ -1,12 +1,11 @@
-"""Work dirs removed in the background: gone once wait_removed() returns, links never followed."""
+"""Removals in the background: done once wait_removed() returns, links never followed."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from devloop.eval.removal import remove_later, wait_removed
-from devloop.eval.store import atomic_write
+from devloop.runtime.later import call_later, remove_later, wait_removed
 
 
 def test_removed_by_the_time_the_run_waits(tmp_path: Path) -> None:
@@ -29,8 +28,13 @@ def test_removed_by_the_time_the_run_waits(tmp_path: Path) -> None:
     wait_removed()
 
 
-def test_atomic_write_with_and_without_fsync(tmp_path: Path) -> None:
-    atomic_write(tmp_path / "a.json", "one\n")
-    atomic_write(tmp_path / "a.json", "two\n", durable=False)
-    assert (tmp_path / "a.json").read_text() == "two\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]  # no temporary left
+def test_a_failing_job_does_not_stop_the_queue(tmp_path: Path) -> None:
+    done = []
+
+    def boom() -> None:
+        raise OSError("no such thing")
+
+    call_later(boom)
+    call_later(lambda: done.append(1))
+    wait_removed()
+    assert done == [1]
