@@ -316,20 +316,82 @@ def test_tls_settings_by_url_and_proxy(monkeypatch) -> None:
 
 
 def test_a_redirect_is_a_status_error_as_with_the_sdk() -> None:
-    # The SDK raises on every status but 2xx (a redirect is not followed); so does devloop's client.
+    # The SDK raises on every status but 2xx (a redirect is not followed); so does devloop's client, on
+    # httpx (an https URL, here on a mock transport) and on its direct path (a plain-http server).
+    import http.server
+    import threading
+
     import httpx
 
     from devloop.models.http import ChatHttp, HttpStatusError
 
-    client = ChatHttp("http://127.0.0.1:9/v1", "k", timeout=5)
+    client = ChatHttp("https://127.0.0.1:9/v1", "k", timeout=5)
+    assert client._direct is None
     client._client = httpx.Client(
-        base_url="http://127.0.0.1:9/v1/",
+        base_url="https://127.0.0.1:9/v1/",
         transport=httpx.MockTransport(lambda r: httpx.Response(301, text="moved")),
     )
     with pytest.raises(HttpStatusError) as caught:
         client.request("POST", "/chat/completions", content=b"{}")
     assert caught.value.status_code == 301 and caught.value.body == "moved"
     client.close()
+
+    class Moved(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(301)
+            self.send_header("Location", "http://elsewhere.example/")
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            self.wfile.write(b"moved")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Moved)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = ChatHttp(f"http://127.0.0.1:{server.server_port}/v1", "k", timeout=5)
+        assert client._direct is not None
+        with pytest.raises(HttpStatusError) as caught:
+            client.request("POST", "/chat/completions", content=b"{}")
+        assert caught.value.status_code == 301 and caught.value.body == "moved"
+        assert caught.value.response.headers["location"] == "http://elsewhere.example/"
+        client.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_direct_path_reuses_its_connection_and_survives_a_server_closing_it(serve: Any) -> None:
+    # Keep-alive: many requests, one connection; when the server drops the idle connection the next
+    # request goes on a new one and is sent once.
+    from devloop.models.http import ChatHttp
+
+    server, _ = serve([OK] * 4)
+    client = ChatHttp(server.url, "k", timeout=5)
+    assert client._direct is not None
+    body = b'{"model":"m","messages":[]}'
+    client.request("POST", "/chat/completions", content=body)
+    client.request("POST", "/chat/completions", content=body)
+    assert len(client._direct._idle) == 1
+    client._direct._idle[0].sock.shutdown(2)  # as if the server had closed it while idle
+    client.request("POST", "/chat/completions", content=body)
+    client.request("POST", "/chat/completions", content=body)
+    assert len(server.requests) == 4  # none sent twice, none lost
+    client.close()
+    assert client._direct.closed and client._direct._idle == []
+
+
+def test_a_proxy_in_the_environment_sends_plain_http_through_httpx(monkeypatch) -> None:
+    from devloop.models.http import ChatHttp
+
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    assert ChatHttp("http://127.0.0.1:8000/v1", "k", timeout=5)._direct is None
+    monkeypatch.delenv("HTTP_PROXY")
+    for name in ("http_proxy", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    assert ChatHttp("http://127.0.0.1:8000/v1", "k", timeout=5)._direct is not None
 
 
 def test_a_request_after_close_fails_at_once_instead_of_retrying(serve: Any) -> None:

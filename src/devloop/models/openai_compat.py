@@ -19,6 +19,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, Protocol
 
 from devloop.models.base import ModelError
@@ -309,18 +310,30 @@ class _MessageCache:
 
     def __init__(self) -> None:
         self._messages: list[dict[str, Any]] = []  # held, so that no id below is reused while kept
-        self._signs: list[tuple[int, int, Any, Any]] = []
+        self._signs: tuple[list[Any], ...] = ([], [], [], [])
         self._encoded: list[bytes] = []
 
     def _encodings(self, messages: list[dict[str, Any]]) -> list[bytes]:
-        signs = [(id(m), len(m), m.get("content"), m.get("tool_calls")) for m in messages]
-        kept = len(self._signs)
-        if kept <= len(signs) and signs[:kept] == self._signs:  # the usual case: messages appended
-            encoded = self._encoded + [_dumps(m) for m in messages[kept:]]
+        # Each field of every message's sign in one C-level pass (map), not a tuple per message per
+        # request: a request at step n looks at all 2n messages again.
+        signs = (
+            list(map(id, messages)),
+            list(map(len, messages)),
+            list(map(dict.get, messages, repeat("content"))),
+            list(map(dict.get, messages, repeat("tool_calls"))),
+        )
+        kept = len(self._encoded)
+        if kept <= len(messages) and all(
+            new[:kept] == old for new, old in zip(signs, self._signs, strict=True)
+        ):
+            encoded = self._encoded + [
+                _dumps(m) for m in messages[kept:]
+            ]  # the usual case: messages appended
         else:  # some replaced or dropped (a compaction): reuse what is still the same message
-            by_id = {sign[0]: (sign, enc) for sign, enc in zip(self._signs, self._encoded, strict=True)}
+            old_signs = list(zip(*self._signs, strict=True))
+            by_id = {sign[0]: (sign, enc) for sign, enc in zip(old_signs, self._encoded, strict=True)}
             encoded = []
-            for message, sign in zip(messages, signs, strict=True):
+            for message, sign in zip(messages, zip(*signs, strict=True), strict=True):
                 old = by_id.get(sign[0])
                 encoded.append(old[1] if old is not None and old[0] == sign else _dumps(message))
         self._messages, self._signs, self._encoded = list(messages), signs, encoded
