@@ -34,6 +34,10 @@ on the first request as it was with the model): the same run, the transport alon
 differs (Workspace.diff_unstaged off: `git add -A` then `git diff --cached`, as before a step that
 only rewrote indexed files got its patch from one `git diff <base>`): the same run, that alone changed.
 
+--against REV adds two sides, each devloop run in a child process (a warm-up run, then the timed one):
+this tree's `src/` and REV's (exported with git archive, first on the child's PYTHONPATH), and prints
+their ratio: the same run, the same servers, only the code changed.
+
 --rss adds the peak RSS of one `devloop run` process (scripted model) at each length.
 
 Targets: devloop <= 1.15x the floor at both lengths, and below mini-swe-agent; peak RSS flat (< 100 MB).
@@ -59,6 +63,7 @@ from typing import Any
 from scaffold.mini import mini_once
 from scaffold.servers import SENT, SERVER, serve
 from scaffold.work import ISSUE, commands, template_repo, tool_script
+from startup import export_src
 
 from devloop.config import load_settings
 from devloop.session import run_agent
@@ -132,6 +137,43 @@ def devloop_once(repo: Path, out: Path, cmds: list[str]) -> float:
     assert result.exit_status == "finished" and result.steps == len(cmds) + 1, result
     assert "* of note" in result.patch, "devloop: the edits are missing from the patch"
     return elapsed
+
+
+# devloop run in a process of its own, with whichever `src/` is first on its PYTHONPATH (--against): a
+# warm-up run first (imports, lazy modules), then the timed one; the servers are the bench's.
+_CHILD = """
+import json, sys, time
+from pathlib import Path
+from devloop.config import load_settings
+from devloop.session import run_agent
+warm_repo, warm_url, repo, url, out, steps, issue = sys.argv[1:]
+for where, base, n in ((warm_repo, warm_url, 5), (repo, url, int(steps))):
+    settings = load_settings(model="openai/bench", base_url=base, max_iterations=n + 10, sandbox="none")
+    t0 = time.perf_counter()
+    result = run_agent(Path(where), issue, settings, Path(out) / str(n))
+    elapsed = time.perf_counter() - t0
+    assert result.exit_status == "finished" and result.steps == n + 1, result
+print(json.dumps(elapsed))
+"""
+
+
+def devloop_child_once(repo: Path, out: Path, cmds: list[str], src: Path | None) -> float:
+    """devloop_once in a child process running `src` (None: this tree's), timed inside the child."""
+    warm = out.parent / "warm"
+    shutil.copytree(repo, warm, symlinks=True)
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = f"{src}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    with (
+        serve(tool_script(commands(5), "execute_bash", {"finish": {"message": "done"}})) as warm_server,
+        serve(tool_script(cmds, "execute_bash", {"finish": {"message": "done"}})) as server,
+    ):
+        argv = [sys.executable, "-c", _CHILD, str(warm), warm_server.url, str(repo), server.url]
+        argv += [str(out), str(len(cmds)), ISSUE]
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the devloop child failed: {done.stderr[-800:]}")
+    return float(done.stdout.strip().splitlines()[-1])
 
 
 def _sdk_request(
@@ -211,6 +253,7 @@ def measure(
     offset: int = 0,
     sdk: bool = False,
     staging: bool = False,
+    against: tuple[str, Path] | None = None,
 ) -> dict[str, list[float]]:
     cmds = commands(n)
     bodies = devloop_bodies(template, tmp, cmds)
@@ -222,6 +265,10 @@ def measure(
         sides["devloop, SDK client"] = devloop_sdk_once
     if staging:
         sides["devloop, staging"] = devloop_staging_once
+    if against is not None:
+        rev, src = against
+        sides["devloop, child"] = lambda repo, out, cmds: devloop_child_once(repo, out, cmds, None)
+        sides[f"devloop at {rev}, child"] = lambda repo, out, cmds: devloop_child_once(repo, out, cmds, src)
     if with_mini:
         sides["mini-swe-agent"] = mini_once
     times: dict[str, list[float]] = {name: [] for name in sides}
@@ -248,6 +295,9 @@ def main() -> None:
     ap.add_argument("--no-mini", action="store_true", help="leave mini-swe-agent out (the floor and devloop)")
     ap.add_argument("--sdk-side", action="store_true", help="add devloop sending through the openai SDK")
     ap.add_argument("--staging-side", action="store_true", help="add devloop staging on every changed step")
+    ap.add_argument(
+        "--against", metavar="REV", help="add this tree and REV's src/ each run in a child process"
+    )
     args = ap.parse_args()
     with_mini = not args.no_mini
     if with_mini:
@@ -260,10 +310,22 @@ def main() -> None:
     kinds = ["process", "thread"] if args.server == "both" else [args.server]
     with tempfile.TemporaryDirectory() as tmp:
         template = template_repo(Path(tmp) / "template")
+        against = None
+        if args.against:
+            holder = Path(tmp) / "against"
+            holder.mkdir()
+            against = (args.against, export_src(args.against, holder))
         for kind in kinds:
             SERVER["kind"] = kind
             measure(
-                template, Path(tmp), 5, 1, with_mini, sdk=args.sdk_side, staging=args.staging_side
+                template,
+                Path(tmp),
+                5,
+                1,
+                with_mini,
+                sdk=args.sdk_side,
+                staging=args.staging_side,
+                against=against,
             )  # warm imports and caches for every side
         print("model over local HTTP for every side; commands unsandboxed in a local shell for every side")
         for n in args.steps:
@@ -280,6 +342,7 @@ def main() -> None:
                         offset=r,
                         sdk=args.sdk_side,
                         staging=args.staging_side,
+                        against=against,
                     ).items():
                         times[kind].setdefault(name, []).extend(ts)
             for kind in kinds:
@@ -300,7 +363,7 @@ def report(n: int, rounds: int, kind: str, times: dict[str, list[float]]) -> Non
     for name in [k for k in times if k != "floor"]:
         ratios = [t / f for t, f in zip(times[name], floor, strict=True)]
         print(
-            f"  {name:<15} {statistics.median(times[name]):7.3f} s  "
+            f"  {name:<24} {statistics.median(times[name]):7.3f} s  "
             f"{statistics.median(ratios):5.2f}x floor  (spread {min(ratios):.2f}-{max(ratios):.2f})"
         )
     if "devloop, SDK client" in times:
@@ -312,6 +375,12 @@ def report(n: int, rounds: int, kind: str, times: dict[str, list[float]]) -> Non
         vs = [d / m for d, m in zip(times["devloop"], times["devloop, staging"], strict=True)]
         print(
             f"  devloop / devloop staging {statistics.median(vs):.2f}x  (spread {min(vs):.2f}-{max(vs):.2f})"
+        )
+    for name in [k for k in times if k.startswith("devloop at ")]:
+        vs = [d / m for d, m in zip(times["devloop, child"], times[name], strict=True)]
+        print(
+            f"  devloop / {name.removesuffix(', child')} (both in a child) {statistics.median(vs):.2f}x"
+            f"  (spread {min(vs):.2f}-{max(vs):.2f})"
         )
     if "mini-swe-agent" in times:
         vs = [d / m for d, m in zip(times["devloop"], times["mini-swe-agent"], strict=True)]
