@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 from pathlib import Path
 
 import pytest
@@ -229,3 +230,25 @@ def test_without_bubblewrap_nothing_is_regraded_and_the_page_says_why(
     form = {"token": "tok", "run": "run1", "instance_id": "a__a-1", "attempt": "0", "corrected_patch": "diff"}
     page = client(run_dir).post("/api/regrade", data=form).text
     assert "re-graded: error" in page and "runs only in bubblewrap, which does not work here" in page
+
+
+def test_a_reviews_file_that_is_a_link_or_a_fifo_is_named_and_never_followed(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """A link planted at reviews.jsonl must not lead a write (or a read) to another file; a FIFO never blocks."""
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("keep me\n")
+    (run_dir / REVIEWS).symlink_to(elsewhere)
+    c = client(run_dir)
+    assert (
+        f"{run_dir / REVIEWS}: is a symbolic link; decisions are neither read nor written there"
+        in c.get("/").text
+    )
+    form = {"token": "tok", "run": "run1", "instance_id": "a__a-1", "attempt": "0", "action": "accept"}
+    r = c.post("/api/decision", data=form)
+    assert r.status_code == 409 and "is a symbolic link" in r.json()["error"]
+    assert elsewhere.read_text() == "keep me\n"
+    (run_dir / REVIEWS).unlink()
+    os.mkfifo(run_dir / REVIEWS)
+    assert "reviews.jsonl: not a regular file" in c.get("/item/run1/a__a-1/0").text
+    assert c.post("/api/decision", data=form).status_code == 409

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+
+from devloop.review.decisions import REVIEWS, append_decision, patch_sha256
+
+from .conftest import patch_for
 
 
 def test_serves_on_localhost_and_prints_the_url_with_its_token(run_dir: Path, tmp_path: Path) -> None:
@@ -50,3 +55,16 @@ def test_an_export_with_a_path_that_is_not_a_run_writes_nothing(run_dir: Path, t
                            "--export-predictions", str(out)], capture_output=True, text=True)  # fmt: skip
     assert proc.returncode == 2 and f"{tmp_path / 'notes'}: not a devloop run directory" in proc.stderr
     assert not out.exists() and "Traceback" not in proc.stderr
+
+
+def test_an_export_names_the_reviews_lines_it_skipped(run_dir: Path, tmp_path: Path) -> None:
+    append_decision(run_dir, {"instance_id": "a__a-1", "attempt": 0, "action": "accept",
+                              "model_patch_sha256": patch_sha256(patch_for("a.py", "new a"))})  # fmt: skip
+    with (run_dir / REVIEWS).open("a") as fh:
+        fh.write("{not json\n")
+    out = tmp_path / "preds.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "devloop", "review", str(run_dir), "--export-predictions", str(out)],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"warning: {run_dir / REVIEWS}:2: not a review decision (JSONDecodeError), skipped" in proc.stderr
+    assert [json.loads(line)["instance_id"] for line in out.read_text().splitlines()] == ["a__a-1"]

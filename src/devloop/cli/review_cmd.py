@@ -53,9 +53,13 @@ def review_(
     for line in problems:  # served beside the runs that load, and named on every page
         print(f"warning: {line}", file=sys.stderr)
     if export_predictions or export_triples:
+        from devloop.review.decisions import read_reviews
         from devloop.review.export import export_predictions as write_preds
         from devloop.review.export import export_triples as write_triples
 
+        for run in loaded.values():  # skipped lines (and an unusable reviews.jsonl) said, not exported
+            for line in read_reviews(run.root).problems:
+                print(f"warning: {line}", file=sys.stderr)
         if export_predictions:
             print(f"{write_preds(loaded, export_predictions)} predictions -> {export_predictions}")
         if export_triples:

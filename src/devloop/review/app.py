@@ -27,7 +27,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from devloop.eval.rundata import RunData
-from devloop.review.decisions import ACTIONS, append_decision, patch_sha256, read_reviews
+from devloop.review.decisions import (
+    ACTIONS,
+    REVIEWS,
+    ReviewsFileError,
+    append_decision,
+    patch_sha256,
+    read_reviews,
+)
 from devloop.review.items import Item, queue, trajectory_steps
 from devloop.review.regrade import regrade, regrade_record
 
@@ -189,13 +196,18 @@ def create_app(
         corrected = fields.get("corrected_patch", "")
         if action == "correct" and not corrected.strip():
             return error("a correction needs the corrected patch", 400)
-        record = append_decision(runs[item.run].root, {
-            "instance_id": item.instance_id, "attempt": item.attempt, "action": action,
-            "reviewer": fields.get("reviewer") or reviewer, "reason": fields.get("reason", ""),
-            "model_patch_sha256": patch_sha256(item.unit.patch),
-            "corrected_patch": corrected if action == "correct" else None,
-            "regrade": regrades.get((item.key, patch_sha256(corrected))) if action == "correct" else None,
-        })  # fmt: skip
+        try:
+            record = append_decision(runs[item.run].root, {
+                "instance_id": item.instance_id, "attempt": item.attempt, "action": action,
+                "reviewer": fields.get("reviewer") or reviewer, "reason": fields.get("reason", ""),
+                "model_patch_sha256": patch_sha256(item.unit.patch),
+                "corrected_patch": corrected if action == "correct" else None,
+                "regrade": regrades.get((item.key, patch_sha256(corrected))) if action == "correct" else None,
+            })  # fmt: skip
+        except ReviewsFileError as exc:
+            return error(exc.strerror or str(exc), 409)
+        except OSError as exc:  # the run directory went away, the disk is full...
+            return error(f"{runs[item.run].root / REVIEWS}: not saved ({exc.strerror or exc})", 500)
         if "hx-request" in request.headers:
             return page("decision.html", decision=record)
         if "text/html" in request.headers.get("accept", ""):
