@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -252,3 +253,34 @@ def test_a_reviews_file_that_is_a_link_or_a_fifo_is_named_and_never_followed(
     os.mkfifo(run_dir / REVIEWS)
     assert "reviews.jsonl: not a regular file" in c.get("/item/run1/a__a-1/0").text
     assert c.post("/api/decision", data=form).status_code == 409
+
+
+def test_links_planted_in_the_run_are_not_followed_to_show_another_file(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """A trajectory or result.json that is a link (or under a linked directory) is never read through it."""
+    secret = tmp_path / "secret"
+    (secret / "agent").mkdir(parents=True)
+    (secret / "agent" / "trajectory.jsonl").write_text(
+        json.dumps({"type": "step", "step": 1, "action": "SECRET"})
+    )
+    (secret / "agent" / "result.json").write_text(json.dumps({"needs_review": True}))
+    a_agent = run_dir / "instances/a__a-1/attempts/0/agent"
+    for name in ("trajectory.jsonl", "result.json"):
+        (a_agent / name).unlink()
+        (a_agent / name).symlink_to(secret / "agent" / name)
+    d_attempt = run_dir / "instances/d__d-4/attempts/0"
+    shutil.rmtree(d_attempt / "agent")
+    (d_attempt / "agent").symlink_to(secret / "agent", target_is_directory=True)
+    c = client(run_dir)
+    # the linked result.json's needs_review is not believed: the queue order is the unlinked one
+    assert [(i["instance_id"], i["kind"]) for i in c.get("/api/items").json()] == [
+        ("b__b-2", "needs_review"), ("a__a-1", "unresolved"), ("d__d-4", "unverified")]  # fmt: skip
+    for iid in ("a__a-1", "d__d-4"):
+        page = c.get(f"/item/run1/{iid}/0").text
+        assert "SECRET" not in page and "Trajectory (0 steps)" in page
+        assert (
+            f"{run_dir}/instances/{iid}/attempts/0/agent" in page
+            and "symbolic link, which is not followed here; not shown" in page
+        )
+    assert "Trajectory (1 step)" in c.get("/item/run1/b__b-2/0").text  # an ordinary one still reads

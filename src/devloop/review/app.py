@@ -155,7 +155,8 @@ def create_app(
                         status=404, problems=bad)  # fmt: skip
         at = next(n for n, i in enumerate(items) if i.key == item.key)
         decision = done.get((item.run, item.instance_id, item.attempt))
-        return page("item.html", item=item, steps=trajectory_steps(runs[item.run], item), decision=decision,
+        steps, unreadable = trajectory_steps(runs[item.run], item)
+        return page("item.html", item=item, steps=steps, unreadable=unreadable, decision=decision,
                     stale=stale(item, decision), prev=items[at - 1] if at > 0 else None,
                     next=items[at + 1] if at + 1 < len(items) else None, problems=bad)  # fmt: skip
 
