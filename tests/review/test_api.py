@@ -284,3 +284,20 @@ def test_links_planted_in_the_run_are_not_followed_to_show_another_file(
             and "symbolic link, which is not followed here; not shown" in page
         )
     assert "Trajectory (1 step)" in c.get("/item/run1/b__b-2/0").text  # an ordinary one still reads
+
+
+def test_a_decision_made_on_another_patch_is_marked_and_not_exported(run_dir: Path, tmp_path: Path) -> None:
+    """The run was redone after the review: the decision is kept and shown as stale, never exported."""
+    append_decision(run_dir, {"instance_id": "a__a-1", "attempt": 0, "action": "accept",
+                              "model_patch_sha256": patch_sha256("the patch of an earlier run")})  # fmt: skip
+    append_decision(run_dir, {"instance_id": "b__b-2", "attempt": 0, "action": "correct", "corrected_patch": "FIX",
+                              "model_patch_sha256": patch_sha256("another")})  # fmt: skip
+    c = client(run_dir)
+    assert c.get("/").text.count("(on another patch)") == 2
+    assert "made on another patch than this attempt's: not exported" in c.get("/item/run1/a__a-1/0").text
+    runs = load_runs([run_dir])
+    assert (
+        export_predictions(runs, tmp_path / "p.jsonl") == 0
+        and export_triples(runs, tmp_path / "t.jsonl") == 0
+    )
+    assert (tmp_path / "p.jsonl").read_text() == ""
