@@ -94,6 +94,11 @@ def test_keys_accept_an_item_and_hostile_patches_stay_text(browser, served: str,
     page.locator("#decision").get_by_text("rejected by cy").wait_for()
     page.reload()
     assert "rejected by cy" in page.locator("#decision").inner_text()
+    page.keyboard.press("j")  # on an item's page j/k go to the next and previous item of the queue
+    page.wait_for_url("**/item/run1/a__a-1/0?token=tok")
+    assert "accepted by cy" in page.locator("#decision").inner_text()
+    page.keyboard.press("k")
+    page.wait_for_url("**/item/run1/b__b-2/0?token=tok")
     assert errors == [] and page.evaluate("window.pwned") is None
     page.close()
 
@@ -177,6 +182,16 @@ def test_a_correction_is_regraded_in_the_sandbox_before_it_is_saved(
         assert decided == {"devloop__confetti-1": "corrected by cy (re-graded: resolved): on/off were missing",
                            "devloop__csvlite-1": "accepted by cy"}  # fmt: skip
         assert errors == []
+        page.close()
+    for url in serve(run_dir, cache_dir=cache):  # a new session over the run: both decisions are back
+        page = browser.new_page()
+        page.goto(f"{url}/item/broken/devloop__confetti-1/0?token=tok")
+        assert (
+            page.locator("#decision").inner_text()
+            == "corrected by cy (re-graded: resolved): on/off were missing"
+        )
+        page.goto(f"{url}/item/broken/devloop__csvlite-1/0?token=tok")
+        assert page.locator("#decision").inner_text() == "accepted by cy"
         page.close()
     lines = [json.loads(line) for line in (run_dir / REVIEWS).read_text().splitlines()]
     corrected = next(d for d in lines if d["action"] == "correct")
