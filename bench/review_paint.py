@@ -4,14 +4,16 @@ A synthetic run directory of 300 graded attempts is written through the eval sto
 issue texts of ~1 KB, trajectories of 20 steps; 30 resolved, so 270 are queued). Debian's Chromium,
 driven by Playwright, loads the queue page and one item's page from
 
-- devloop: the review app (every request rebuilds the queue from the run directory), and
+- devloop: the review app (the queue is built once at start; every request reads reviews.jsonl again
+  and renders the page), and
 - the floor: the very same HTML, captured once from the app, served as fixed bytes with the same
   static files by a bare Starlette app, gzipped alike (what the page costs with no server work),
 
 in alternating rounds, each in a fresh browser context (nothing cached). First contentful paint comes
 from the Paint Timing API; the weight is the bytes transferred (the navigation's and every resource's
 `transferSize`: bodies as sent plus headers). Medians, the ratio devloop/floor and its spread over the
-rounds are printed.
+rounds are printed; then the correction editor's weight and the time from `e` to the merge view shown
+(devloop only: it is the same static file either way).
 
     python bench/review_paint.py [--rounds 5] [--units 300]
 """
@@ -26,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -152,6 +155,26 @@ def measure(browser, url: str) -> dict[str, float]:  # type: ignore[no-untyped-d
     return out
 
 
+EDITOR = """() => {
+  const cm = performance.getEntriesByType('resource').filter(r => r.name.includes('codemirror'));
+  return { bytes: cm.reduce((s, r) => s + r.transferSize, 0), decoded: cm.reduce((s, r) => s + r.decodedBodySize, 0) };
+}"""
+
+
+def measure_editor(browser, url: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """The correction editor, fetched when `e` is pressed: its bytes and the time until the merge view shows."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(url, wait_until="load")
+    start = time.perf_counter()
+    page.keyboard.press("e")
+    page.locator(".cm-mergeView").wait_for()
+    shown = (time.perf_counter() - start) * 1000
+    out = {**page.evaluate(EDITOR), "ms": shown}
+    context.close()
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
@@ -183,6 +206,9 @@ def main() -> int:
                         results.setdefault((name, page_name), []).append(
                             measure(browser, f"{base}{path}?token={TOKEN}")
                         )
+            editor = [
+                measure_editor(browser, f"{dev}{paths['item']}?token={TOKEN}") for _ in range(args.rounds)
+            ]
             browser.close()
     print(
         f"run of {args.units} instances ({queued} queued), {args.rounds} alternating rounds, fresh context each:"
@@ -200,6 +226,9 @@ def main() -> int:
               f"first byte {med['ttfb']:.0f} ms (floor {fmed['ttfb']:.0f} ms)")  # fmt: skip
         print(f"  {page_name} page: weight {med['bytes'] / 1024:.0f} KiB transferred in {med['requests']:.0f} "
               f"requests ({med['decoded'] / 1024:.0f} KiB unzipped; HTML {med['html'] / 1024:.0f} KiB)")  # fmt: skip
+    ed = {k: statistics.median(r[k] for r in editor) for k in ("bytes", "decoded", "ms")}
+    print(f"  editor (fetched on e): {ed['bytes'] / 1024:.0f} KiB transferred ({ed['decoded'] / 1024:.0f} KiB "
+          f"unzipped), merge view shown {ed['ms']:.0f} ms after the key (median of {args.rounds})")  # fmt: skip
     return 0
 
 

@@ -17,6 +17,7 @@ import uvicorn
 from devloop.review.app import create_app
 from devloop.review.decisions import REVIEWS
 from devloop.review.items import load_runs
+from devloop.runtime.bwrap_argv import probe_bwrap
 
 from .conftest import patch_for
 
@@ -130,6 +131,7 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]
     return out / "broken", out / "cache", gold
 
 
+@pytest.mark.skipif(probe_bwrap() is not None, reason=f"re-grading needs bubblewrap: {probe_bwrap()}")
 def test_a_correction_is_regraded_in_the_sandbox_before_it_is_saved(
     browser, real_run, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
