@@ -189,10 +189,13 @@ def main() -> int:
         run_dir = make_run(Path(tmp), args.units)
         app = create_app(load_runs([run_dir]), token=TOKEN)
         client = TestClient(app)
-        queued = len(client.get("/api/items").json())
-        first = client.get("/api/items").json()[0]
+        queued = len(client.get(f"/api/items?token={TOKEN}").json())
+        first = client.get(f"/api/items?token={TOKEN}").json()[0]
         paths = {"queue": "/", "item": f"/item/bench/{first['instance_id']}/0"}
-        pages = {path: client.get(path).content for path in paths.values()}
+        captured = {path: client.get(f"{path}?token={TOKEN}") for path in paths.values()}
+        if bad := [f"{path}: HTTP {r.status_code}" for path, r in captured.items() if r.status_code != 200]:
+            raise SystemExit(f"the floor would serve an error page: {', '.join(bad)}")
+        pages = {path: r.content for path, r in captured.items()}
         results: dict[tuple[str, str], list[dict[str, float]]] = {}
         with serving(app) as dev, serving(floor_app(pages)) as floor, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[

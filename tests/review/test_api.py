@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -20,8 +21,16 @@ from devloop.review.regrade import regrade
 from .conftest import HOSTILE, patch_for
 
 
+class PageClient(TestClient):
+    """Its page reads carry the session's token in the URL, as every link of the printed URL's page does
+    (writes carry it, or not, in the form, as each test says)."""
+
+    def get(self, url: str, **kwargs: Any) -> Any:  # type: ignore[override]
+        return super().get(url + ("&" if "?" in url else "?") + "token=tok", **kwargs)
+
+
 def client(run_dir: Path) -> TestClient:
-    return TestClient(create_app(load_runs([run_dir]), reviewer="ann", token="tok"))
+    return PageClient(create_app(load_runs([run_dir]), reviewer="ann", token="tok"))
 
 
 def test_queue_orders_needs_review_first_and_leaves_resolved_out(run_dir: Path) -> None:
@@ -192,8 +201,8 @@ def test_pages_forbid_inline_scripts_and_a_foreign_host_is_refused(run_dir: Path
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
     assert c.get("/item/run1/b__b-2/0").headers["referrer-policy"] == "no-referrer"
     app = create_app(load_runs([run_dir]), token="tok", allowed_hosts=["127.0.0.1", "localhost"])
-    assert TestClient(app, base_url="http://127.0.0.1").get("/").status_code == 200
-    assert TestClient(app, base_url="http://rebound.example").get("/").status_code == 400
+    assert TestClient(app, base_url="http://127.0.0.1").get("/?token=tok").status_code == 200
+    assert TestClient(app, base_url="http://rebound.example").get("/?token=tok").status_code == 400
 
 
 def test_a_line_cut_short_does_not_swallow_the_next_decision(run_dir: Path) -> None:
@@ -214,7 +223,7 @@ def test_a_path_that_is_not_a_run_is_named_on_the_page_beside_the_runs_that_load
     assert list(runs) == ["run1"] and problems == [
         f"{tmp_path / 'notes'}: not a devloop run directory (no report.json or run.json)"
     ]
-    page = TestClient(create_app(runs, token="tok", problems=problems)).get("/").text
+    page = TestClient(create_app(runs, token="tok", problems=problems)).get("/?token=tok").text
     assert "notes: not a devloop run directory" in page and "b__b-2" in page
 
 
@@ -301,3 +310,14 @@ def test_a_decision_made_on_another_patch_is_marked_and_not_exported(run_dir: Pa
         and export_triples(runs, tmp_path / "t.jsonl") == 0
     )
     assert (tmp_path / "p.jsonl").read_text() == ""
+
+
+def test_pages_need_the_token_too_and_a_refusal_does_not_show_it(run_dir: Path) -> None:
+    """Another user of the machine who finds the port reads no patch, issue or trajectory without the URL."""
+    bare = TestClient(create_app(load_runs([run_dir]), reviewer="ann", token="tok"))
+    for path in ("/", "/api/items", "/item/run1/b__b-2/0", "/?token=wrong"):
+        r = bare.get(path)
+        assert r.status_code == 403 and "needs the session&#39;s token" in r.text, path
+        assert "b__b-2" not in r.text and "tok" not in r.text.replace("token", "")
+    assert bare.get("/api/items", headers={"X-Review-Token": "tok"}).status_code == 200
+    assert bare.get("/static/vendor/htmx.min.js").status_code == 200  # the vendored files are no secret

@@ -104,8 +104,24 @@ def create_app(
     regrades: dict[tuple[str, str], dict[str, Any]] = {}
 
     def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        html = env.get_template(name).render(token=token, reviewer=reviewer, **context)
+        html = env.get_template(name).render(**{"token": token, "reviewer": reviewer, **context})
         return HTMLResponse(html, status_code=status)
+
+    def has_token(given: str) -> bool:
+        return hmac.compare_digest(given.encode(), token.encode())
+
+    def reader(endpoint: Any) -> Any:
+        """`endpoint` served only to a request carrying the token (?token= or X-Review-Token): the pages
+        show the runs' patches and issues, which another user of the machine has no business reading."""
+
+        async def guarded(request: Request) -> Response:
+            given = request.query_params.get("token") or request.headers.get("x-review-token") or ""
+            if not has_token(given):
+                return page("error.html", 403, token="", problems=[],
+                            message="this page needs the session's token: open the URL `devloop review` printed")  # fmt: skip
+            return await endpoint(request)
+
+        return guarded
 
     def error(message: str, status: int) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
@@ -163,7 +179,7 @@ def create_app(
     async def checked_form(request: Request) -> dict[str, str] | None:
         form = await request.form()
         given = request.headers.get("x-review-token") or str(form.get("token") or "")
-        if not hmac.compare_digest(given.encode(), token.encode()):
+        if not has_token(given):
             return None
         fields = {k: str(v) for k, v in form.items() if isinstance(v, str)}
         # A form sends a textarea's line ends as CRLF; the editor holds LF lines: the patch is its LF text.
@@ -225,8 +241,8 @@ def create_app(
     if allowed_hosts is not None:
         middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts))
     app = Starlette(routes=[
-        Route("/", queue_page), Route("/api/items", items_api),
-        Route("/item/{run}/{iid}/{k}", item_page), Route("/api/decision", decide, methods=["POST"]),
+        Route("/", reader(queue_page)), Route("/api/items", reader(items_api)),
+        Route("/item/{run}/{iid}/{k}", reader(item_page)), Route("/api/decision", decide, methods=["POST"]),
         Route("/api/regrade", rerun, methods=["POST"]),
         Mount("/static", static, name="static"),
     ], middleware=middleware)  # fmt: skip
