@@ -110,3 +110,11 @@ def test_a_host_that_is_not_loopback_is_warned_and_a_failed_bind_is_one_line(run
         in proc.stderr
     )
     assert "--host 192.0.2.1 --port 0: cannot bind" in proc.stderr
+
+
+def test_without_the_review_extra_serving_is_one_line_naming_it(run_dir: Path) -> None:
+    code = ("import sys; sys.modules['uvicorn'] = None; from devloop.cli import main; "
+            f"sys.argv = ['devloop', 'review', {str(run_dir)!r}]; main()")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "pip install 'devloop[review]'" in proc.stderr

@@ -76,9 +76,12 @@ def review_(
         if export_triples:
             print(f"{write_triples(loaded, export_triples)} triples -> {export_triples}")
         return
-    import uvicorn
+    try:
+        import uvicorn
 
-    from devloop.review.app import create_app
+        from devloop.review.app import create_app
+    except ImportError as exc:  # the web server is an extra; the exports above need none of it
+        fail(f"devloop review serves with the 'review' extra: pip install 'devloop[review]' ({exc})")
 
     # On loopback, only requests naming a loopback host are served: a DNS-rebinding page cannot read it.
     loopback = _is_loopback(host)
