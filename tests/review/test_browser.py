@@ -226,8 +226,10 @@ def test_filters_keys_and_refusals_are_shown_in_the_page_and_drafts_survive_a_re
     page.locator("body").click()  # leave the menu: keys act on the queue again
     page.keyboard.press("r")
     page.locator("tr.current .decided").get_by_text("rejected by cy").wait_for()
-    page.goto(f"{served}/item/run1/a__a-1/0?token=tok")
-    page.keyboard.press("e")
+    page.goto(f"{served}/?token=tok")
+    page.keyboard.press("j")
+    page.keyboard.press("e")  # from the queue: the item opens with its correction editor started
+    page.wait_for_url("**/item/run1/a__a-1/0?token=tok#edit")
     editor = page.locator(".cm-mergeView .cm-content").nth(1)
     editor.click()
     page.keyboard.press("Control+a")
