@@ -321,3 +321,20 @@ def test_pages_need_the_token_too_and_a_refusal_does_not_show_it(run_dir: Path) 
         assert "b__b-2" not in r.text and "tok" not in r.text.replace("token", "")
     assert bare.get("/api/items", headers={"X-Review-Token": "tok"}).status_code == 200
     assert bare.get("/static/vendor/htmx.min.js").status_code == 200  # the vendored files are no secret
+
+
+def test_the_item_page_shows_each_failure_of_the_test_log_escaped(run_dir: Path, tmp_path: Path) -> None:
+    c = client(run_dir)
+    page = c.get("/item/run1/b__b-2/0").text
+    assert "<summary>test_a</summary><pre>E       AssertionError: assert 1 == 2" in page
+    assert "<script>window.pwned" not in page and "parse(&#39;&lt;script&gt;window.pwned=1" in page
+    assert "noise that is not an error line" in page.split('class="log"')[1]  # only in the log's tail
+    assert "test log (" not in c.get("/item/run1/a__a-1/0").text  # the grade kept no log for it
+    log = run_dir / "instances/b__b-2/attempts/0/test_output.txt"
+    log.unlink()
+    (tmp_path / "other.txt").write_text("E   SECRET\n")
+    log.symlink_to(tmp_path / "other.txt")
+    page = c.get("/item/run1/b__b-2/0").text
+    assert (
+        "SECRET" not in page and "test_output.txt: it is a symbolic link, which is not followed here" in page
+    )

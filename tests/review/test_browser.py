@@ -149,6 +149,10 @@ def test_a_correction_is_regraded_in_the_sandbox_before_it_is_saved(
         page.locator("#decision").get_by_text("accepted by cy").wait_for()
         page.goto(f"{url}/item/broken/devloop__confetti-1/0?token=tok")
         assert "test_booleans[On-True]" in page.locator(".failing").inner_text()
+        # each failure's error line from the grade's test log, open above the collapsed log itself
+        failures = page.locator("section .failures").first.inner_text()
+        assert "expected a boolean (true/false, yes/no, on/off, 1/0), got 'off'" in failures
+        assert "got 'On'" in failures and not page.locator("details.log").first.evaluate("d => d.open")
         page.keyboard.press("e")
         editor = page.locator(".cm-mergeView .cm-content").nth(1)
         editor.click()
@@ -170,6 +174,7 @@ def test_a_correction_is_regraded_in_the_sandbox_before_it_is_saved(
         assert "re-graded: resolved" in result.inner_text(), result.inner_text()
         task = json.loads((run_dir / "tasks.jsonl").read_text().splitlines()[0])
         assert f"FAIL_TO_PASS: {len(task['FAIL_TO_PASS'])} passed, 0 failed" in result.inner_text()
+        assert "passed" in result.locator("details.log pre").text_content()  # the re-grade's own test log
         # the correction's diff is drawn beside the model's: the two spellings the model missed are there
         assert '"on"' in page.locator("#correction-diff").inner_text()
         assert '"on"' not in page.locator("#model-diff").inner_text()

@@ -35,8 +35,9 @@ from devloop.review.decisions import (
     patch_sha256,
     read_reviews,
 )
-from devloop.review.items import Item, queue, trajectory_steps
-from devloop.review.regrade import regrade, regrade_record
+from devloop.review.failures import failure_summary
+from devloop.review.items import Item, queue, read_test_log, trajectory_steps
+from devloop.review.regrade import regrade_record, regrade_with_log
 
 FILTERS = ("run", "repo", "category", "attempt")
 
@@ -172,7 +173,9 @@ def create_app(
         at = next(n for n, i in enumerate(items) if i.key == item.key)
         decision = done.get((item.run, item.instance_id, item.attempt))
         steps, unreadable = trajectory_steps(runs[item.run], item)
-        return page("item.html", item=item, steps=steps, unreadable=unreadable, decision=decision,
+        log, log_problem = read_test_log(runs[item.run], item)
+        return page("item.html", item=item, steps=steps, unreadable=unreadable, log=log, log_problem=log_problem,
+                    decision=decision,
                     stale=stale(item, decision), prev=items[at - 1] if at > 0 else None,
                     next=items[at + 1] if at + 1 < len(items) else None, problems=bad)  # fmt: skip
 
@@ -195,10 +198,13 @@ def create_app(
         if item is None:
             return error("no such item in the queue (run, instance_id, attempt)", 404)
         patch = fields.get("corrected_patch", "")
-        verdict = await run_in_threadpool(regrade, runs[item.run], item.instance_id, patch, cache_dir)
+        verdict, text = await run_in_threadpool(
+            regrade_with_log, runs[item.run], item.instance_id, patch, cache_dir
+        )
         record = regrade_record(verdict, patch)
         regrades[(item.key, record["patch_sha256"])] = record
-        return page("regrade.html", verdict=verdict, record=record)
+        log = failure_summary(text) if text is not None else None
+        return page("regrade.html", verdict=verdict, record=record, log=log)
 
     async def decide(request: Request) -> Response:
         fields = await checked_form(request)

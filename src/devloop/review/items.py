@@ -11,6 +11,7 @@ from typing import Any
 from devloop.eval.records import UnitRecord
 from devloop.eval.rundata import RunData, load_run_data
 from devloop.eval.verdict import Category
+from devloop.review.failures import LogView, failure_summary
 from devloop.safefs import read_without_links
 from devloop.tasks.model import Task
 
@@ -141,3 +142,23 @@ def trajectory_steps(run: RunData, item: Item, limit: int = 200) -> tuple[list[d
             if len(steps) >= limit:
                 break
     return steps, ""
+
+
+MAX_LOG_BYTES = 16 << 20
+
+
+def read_test_log(run: RunData, item: Item) -> tuple[LogView | None, str]:
+    """The attempt's test log as a reviewer reads it (each failure's error lines, the tail), and a line
+    saying why it is not shown when it is there but cannot be read; (None, "") when the grade kept none."""
+    name = item.unit.verdict.logs.get("test")
+    if not name:
+        return None, ""
+    try:
+        text = _read(run, run.store.unit_dir(item.instance_id, item.attempt) / name, MAX_LOG_BYTES)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None, ""
+        return None, f"{run.root}/{exc}; not shown".replace("\n", " ")
+    except ValueError:  # a name leading out of the attempt's directory
+        return None, f"{run.root}: the verdict's test log {name!r} is not a file of the attempt; not shown"
+    return failure_summary(text), ""
