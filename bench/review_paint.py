@@ -1,8 +1,8 @@
 """`devloop review` in a browser on a run of 300 instances: time to first paint and the page's weight.
 
 A synthetic run directory of 300 graded attempts is written through the eval store (patches of ~40 lines,
-issue texts of ~1 KB, trajectories of 20 steps; 30 resolved, so 270 are queued). Debian's Chromium,
-driven by Playwright, loads the queue page and one item's page from
+issue texts of ~1 KB, pytest logs of ~100 lines, trajectories of 20 steps; 30 resolved, so 270 are
+queued). Debian's Chromium, driven by Playwright, loads the queue page and one item's page from
 
 - devloop: the review app (the queue is built once at start; every request reads reviews.jsonl again
   and renders the page), and
@@ -63,6 +63,23 @@ def synthetic_patch(n: int) -> str:
             f"@@ -10,18 +10,18 @@ def handler_{n}():\n{context}{body}{context}")  # fmt: skip
 
 
+def synthetic_log(n: int, ok: bool) -> str:
+    """A pytest report of ~110 lines: one failing test's traceback, five passing tests, the summaries."""
+    frames = "".join(
+        f"pkg/mod_{n}.py:{10 + k}: in handler_{n}\n    value_{k} = compute({k})\n" for k in range(40)
+    )
+    failure = ("" if ok else "=================================== FAILURES ===================================\n"
+               f"________________________________ test_strict_{n} ________________________________\n\n"
+               f"    def test_strict_{n}():\n>       assert handler_{n}(strict=True) == 3\n{frames}"
+               "E       AssertionError: assert 2 == 3\nE        +  where 2 = handler(strict=True)\n\n"
+               "tests/test_mod.py:12: AssertionError\n")  # fmt: skip
+    passes = "".join(f"PASSED tests/test_mod.py::test_ok_{k}\n" for k in range(5))
+    return ("============================= test session starts ==============================\n"
+            f"collected 6 items\n\ntests/test_mod.py {'.' if ok else 'F'}.....\n\n{failure}"
+            f"=========================== short test summary info ============================\n{passes}"
+            + ("" if ok else f"FAILED tests/test_mod.py::test_strict_{n} - AssertionError: assert 2 == 3\n"))  # fmt: skip
+
+
 def make_run(root: Path, units: int) -> Path:
     store = RunStore(root, "bench")
     store.root.mkdir(parents=True)
@@ -80,9 +97,11 @@ def make_run(root: Path, units: int) -> Path:
         f2p = f"tests/test_mod.py::test_strict_{n}"
         verdict = Verdict(instance_id=iid, category=cat, resolution=Resolution.FULL if ok else Resolution.NO,
                           message="" if ok else "1 of 1 FAIL_TO_PASS tests failed",
-                          tests={f2p: "PASSED" if ok else "FAILED"},
+                          tests={f2p: "PASSED" if ok else "FAILED"}, logs={"test": "test_output.txt"},
                           tests_status=TestsStatus(FAIL_TO_PASS={"success": [f2p] if ok else [],
                                                                  "failure": [] if ok else [f2p]}))  # fmt: skip
+        store.unit_dir(iid, 0).mkdir(parents=True, exist_ok=True)
+        (store.unit_dir(iid, 0) / "test_output.txt").write_text(synthetic_log(n, ok))
         store.write_unit(UnitRecord(instance_id=iid, index=0, temperature=0.0, max_iterations=50, settings_key="k",
                                     exit_status="finished", steps=20, patch=synthetic_patch(n), verdict=verdict))  # fmt: skip
         store.write_verdict(verdict)
