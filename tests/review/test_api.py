@@ -338,3 +338,23 @@ def test_the_item_page_shows_each_failure_of_the_test_log_escaped(run_dir: Path,
     assert (
         "SECRET" not in page and "test_output.txt: it is a symbolic link, which is not followed here" in page
     )
+
+
+def test_two_reviewers_servers_on_one_run_see_each_others_decisions(run_dir: Path) -> None:
+    ann, bo = (
+        PageClient(create_app(load_runs([run_dir]), reviewer=who, token="tok")) for who in ("ann", "bo")
+    )
+    base = {"token": "tok", "run": "run1", "attempt": "0"}
+    assert (
+        ann.post("/api/decision", data={**base, "instance_id": "a__a-1", "action": "accept"}).status_code
+        == 200
+    )
+    assert (
+        bo.post("/api/decision", data={**base, "instance_id": "d__d-4", "action": "reject"}).status_code
+        == 200
+    )
+    for c in (ann, bo):  # each server reads the file again: both decisions, whoever made them
+        assert {i["instance_id"]: i["decision"] for i in c.get("/api/items").json()} == {
+            "b__b-2": None, "a__a-1": "accept", "d__d-4": "reject"}  # fmt: skip
+    assert "rejected by bo" in ann.get("/item/run1/d__d-4/0").text
+    assert "accepted by ann" in bo.get("/item/run1/a__a-1/0").text
