@@ -14,6 +14,8 @@ from devloop.eval.verdict import Category, Resolution, TestsStatus, Verdict
 from devloop.tasks.model import Task
 
 HOSTILE = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
+# A file name a model can give its patch (no spaces, so it stays one path in the diff header).
+HOSTILE_NAME = "b<img/src=x/onerror=window.pwned=3>.py"
 
 
 # What pytest prints for one failing test (with model-printed markup in it), as the grade keeps it.
@@ -91,7 +93,7 @@ def make_run(root: Path, run_id: str, units: list[dict]) -> Path:
 def run_dir(tmp_path: Path) -> Path:
     return make_run(tmp_path, "run1", [
         {"id": "a__a-1", "category": "unresolved", "patch": patch_for("a.py", "new a")},
-        {"id": "b__b-2", "category": "unresolved", "needs_review": True, "patch": patch_for("b.py", HOSTILE),
+        {"id": "b__b-2", "category": "unresolved", "needs_review": True, "patch": patch_for(HOSTILE_NAME, HOSTILE),
          "issue": "issue text " + HOSTILE, "repo": "bee/bee", "log": PYTEST_LOG},
         {"id": "c__c-3", "category": "resolved", "patch": patch_for("c.py", "new c")},
         {"id": "d__d-4", "category": "patch_apply_failed", "patch": patch_for("d.py", "new d")},

@@ -19,7 +19,7 @@ from devloop.review.decisions import REVIEWS
 from devloop.review.items import load_runs
 from devloop.runtime.bwrap_argv import probe_bwrap
 
-from .conftest import patch_for
+from .conftest import HOSTILE_NAME, patch_for
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is not installed")
@@ -79,6 +79,7 @@ def test_keys_accept_an_item_and_hostile_patches_stay_text(browser, served: str,
     page.locator(".d2h-file-wrapper").first.wait_for()  # diff2html drew the model patch
     assert page.evaluate("window.pwned") is None  # the patch's and issue's markup never ran
     assert "<script>window.pwned=1</script>" in page.locator(".d2h-file-wrapper").first.inner_text()
+    assert HOSTILE_NAME in page.locator(".d2h-file-name").first.inner_text()  # the file name, as text too
     page.keyboard.press("e")  # the merge view, starting from the model patch
     page.locator(".cm-mergeView").wait_for()
     assert "window.pwned=1" in page.locator(".cm-mergeView .cm-content").first.inner_text()
