@@ -1,17 +1,19 @@
 """`devloop review` in a browser on a run of 300 instances: time to first paint and the page's weight.
 
 A synthetic run directory of 300 graded attempts is written through the eval store (patches of ~40 lines,
-issue texts of ~1 KB, trajectories of 20 steps; 30 resolved, so 270 are queued). Debian's Chromium,
-driven by Playwright, loads the queue page and one item's page from
+issue texts of ~1 KB, pytest logs of ~100 lines, trajectories of 20 steps; 30 resolved, so 270 are
+queued). Debian's Chromium, driven by Playwright, loads the queue page and one item's page from
 
-- devloop: the review app (every request rebuilds the queue from the run directory), and
+- devloop: the review app (the queue is built once at start; every request reads reviews.jsonl again
+  and renders the page), and
 - the floor: the very same HTML, captured once from the app, served as fixed bytes with the same
   static files by a bare Starlette app, gzipped alike (what the page costs with no server work),
 
 in alternating rounds, each in a fresh browser context (nothing cached). First contentful paint comes
 from the Paint Timing API; the weight is the bytes transferred (the navigation's and every resource's
 `transferSize`: bodies as sent plus headers). Medians, the ratio devloop/floor and its spread over the
-rounds are printed.
+rounds are printed; then the correction editor's weight and the time from `e` to the merge view shown
+(devloop only: it is the same static file either way).
 
     python bench/review_paint.py [--rounds 5] [--units 300]
 """
@@ -26,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,6 +63,23 @@ def synthetic_patch(n: int) -> str:
             f"@@ -10,18 +10,18 @@ def handler_{n}():\n{context}{body}{context}")  # fmt: skip
 
 
+def synthetic_log(n: int, ok: bool) -> str:
+    """A pytest report of ~110 lines: one failing test's traceback, five passing tests, the summaries."""
+    frames = "".join(
+        f"pkg/mod_{n}.py:{10 + k}: in handler_{n}\n    value_{k} = compute({k})\n" for k in range(40)
+    )
+    failure = ("" if ok else "=================================== FAILURES ===================================\n"
+               f"________________________________ test_strict_{n} ________________________________\n\n"
+               f"    def test_strict_{n}():\n>       assert handler_{n}(strict=True) == 3\n{frames}"
+               "E       AssertionError: assert 2 == 3\nE        +  where 2 = handler(strict=True)\n\n"
+               "tests/test_mod.py:12: AssertionError\n")  # fmt: skip
+    passes = "".join(f"PASSED tests/test_mod.py::test_ok_{k}\n" for k in range(5))
+    return ("============================= test session starts ==============================\n"
+            f"collected 6 items\n\ntests/test_mod.py {'.' if ok else 'F'}.....\n\n{failure}"
+            f"=========================== short test summary info ============================\n{passes}"
+            + ("" if ok else f"FAILED tests/test_mod.py::test_strict_{n} - AssertionError: assert 2 == 3\n"))  # fmt: skip
+
+
 def make_run(root: Path, units: int) -> Path:
     store = RunStore(root, "bench")
     store.root.mkdir(parents=True)
@@ -77,9 +97,11 @@ def make_run(root: Path, units: int) -> Path:
         f2p = f"tests/test_mod.py::test_strict_{n}"
         verdict = Verdict(instance_id=iid, category=cat, resolution=Resolution.FULL if ok else Resolution.NO,
                           message="" if ok else "1 of 1 FAIL_TO_PASS tests failed",
-                          tests={f2p: "PASSED" if ok else "FAILED"},
+                          tests={f2p: "PASSED" if ok else "FAILED"}, logs={"test": "test_output.txt"},
                           tests_status=TestsStatus(FAIL_TO_PASS={"success": [f2p] if ok else [],
                                                                  "failure": [] if ok else [f2p]}))  # fmt: skip
+        store.unit_dir(iid, 0).mkdir(parents=True, exist_ok=True)
+        (store.unit_dir(iid, 0) / "test_output.txt").write_text(synthetic_log(n, ok))
         store.write_unit(UnitRecord(instance_id=iid, index=0, temperature=0.0, max_iterations=50, settings_key="k",
                                     exit_status="finished", steps=20, patch=synthetic_patch(n), verdict=verdict))  # fmt: skip
         store.write_verdict(verdict)
@@ -152,6 +174,26 @@ def measure(browser, url: str) -> dict[str, float]:  # type: ignore[no-untyped-d
     return out
 
 
+EDITOR = """() => {
+  const cm = performance.getEntriesByType('resource').filter(r => r.name.includes('codemirror'));
+  return { bytes: cm.reduce((s, r) => s + r.transferSize, 0), decoded: cm.reduce((s, r) => s + r.decodedBodySize, 0) };
+}"""
+
+
+def measure_editor(browser, url: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """The correction editor, fetched when `e` is pressed: its bytes and the time until the merge view shows."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(url, wait_until="load")
+    start = time.perf_counter()
+    page.keyboard.press("e")
+    page.locator(".cm-mergeView").wait_for()
+    shown = (time.perf_counter() - start) * 1000
+    out = {**page.evaluate(EDITOR), "ms": shown}
+    context.close()
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
@@ -166,10 +208,13 @@ def main() -> int:
         run_dir = make_run(Path(tmp), args.units)
         app = create_app(load_runs([run_dir]), token=TOKEN)
         client = TestClient(app)
-        queued = len(client.get("/api/items").json())
-        first = client.get("/api/items").json()[0]
+        queued = len(client.get(f"/api/items?token={TOKEN}").json())
+        first = client.get(f"/api/items?token={TOKEN}").json()[0]
         paths = {"queue": "/", "item": f"/item/bench/{first['instance_id']}/0"}
-        pages = {path: client.get(path).content for path in paths.values()}
+        captured = {path: client.get(f"{path}?token={TOKEN}") for path in paths.values()}
+        if bad := [f"{path}: HTTP {r.status_code}" for path, r in captured.items() if r.status_code != 200]:
+            raise SystemExit(f"the floor would serve an error page: {', '.join(bad)}")
+        pages = {path: r.content for path, r in captured.items()}
         results: dict[tuple[str, str], list[dict[str, float]]] = {}
         with serving(app) as dev, serving(floor_app(pages)) as floor, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
@@ -183,6 +228,9 @@ def main() -> int:
                         results.setdefault((name, page_name), []).append(
                             measure(browser, f"{base}{path}?token={TOKEN}")
                         )
+            editor = [
+                measure_editor(browser, f"{dev}{paths['item']}?token={TOKEN}") for _ in range(args.rounds)
+            ]
             browser.close()
     print(
         f"run of {args.units} instances ({queued} queued), {args.rounds} alternating rounds, fresh context each:"
@@ -200,6 +248,9 @@ def main() -> int:
               f"first byte {med['ttfb']:.0f} ms (floor {fmed['ttfb']:.0f} ms)")  # fmt: skip
         print(f"  {page_name} page: weight {med['bytes'] / 1024:.0f} KiB transferred in {med['requests']:.0f} "
               f"requests ({med['decoded'] / 1024:.0f} KiB unzipped; HTML {med['html'] / 1024:.0f} KiB)")  # fmt: skip
+    ed = {k: statistics.median(r[k] for r in editor) for k in ("bytes", "decoded", "ms")}
+    print(f"  editor (fetched on e): {ed['bytes'] / 1024:.0f} KiB transferred ({ed['decoded'] / 1024:.0f} KiB "
+          f"unzipped), merge view shown {ed['ms']:.0f} ms after the key (median of {args.rounds})")  # fmt: skip
     return 0
 
 

@@ -17,8 +17,9 @@ import uvicorn
 from devloop.review.app import create_app
 from devloop.review.decisions import REVIEWS
 from devloop.review.items import load_runs
+from devloop.runtime.bwrap_argv import probe_bwrap
 
-from .conftest import patch_for
+from .conftest import HOSTILE_NAME, patch_for
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is not installed")
@@ -78,6 +79,7 @@ def test_keys_accept_an_item_and_hostile_patches_stay_text(browser, served: str,
     page.locator(".d2h-file-wrapper").first.wait_for()  # diff2html drew the model patch
     assert page.evaluate("window.pwned") is None  # the patch's and issue's markup never ran
     assert "<script>window.pwned=1</script>" in page.locator(".d2h-file-wrapper").first.inner_text()
+    assert HOSTILE_NAME in page.locator(".d2h-file-name").first.inner_text()  # the file name, as text too
     page.keyboard.press("e")  # the merge view, starting from the model patch
     page.locator(".cm-mergeView").wait_for()
     assert "window.pwned=1" in page.locator(".cm-mergeView .cm-content").first.inner_text()
@@ -94,6 +96,11 @@ def test_keys_accept_an_item_and_hostile_patches_stay_text(browser, served: str,
     page.locator("#decision").get_by_text("rejected by cy").wait_for()
     page.reload()
     assert "rejected by cy" in page.locator("#decision").inner_text()
+    page.keyboard.press("j")  # on an item's page j/k go to the next and previous item of the queue
+    page.wait_for_url("**/item/run1/a__a-1/0?token=tok")
+    assert "accepted by cy" in page.locator("#decision").inner_text()
+    page.keyboard.press("k")
+    page.wait_for_url("**/item/run1/b__b-2/0?token=tok")
     assert errors == [] and page.evaluate("window.pwned") is None
     page.close()
 
@@ -125,6 +132,7 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]
     return out / "broken", out / "cache", gold
 
 
+@pytest.mark.skipif(probe_bwrap() is not None, reason=f"re-grading needs bubblewrap: {probe_bwrap()}")
 def test_a_correction_is_regraded_in_the_sandbox_before_it_is_saved(
     browser, real_run, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
@@ -142,6 +150,10 @@ def test_a_correction_is_regraded_in_the_sandbox_before_it_is_saved(
         page.locator("#decision").get_by_text("accepted by cy").wait_for()
         page.goto(f"{url}/item/broken/devloop__confetti-1/0?token=tok")
         assert "test_booleans[On-True]" in page.locator(".failing").inner_text()
+        # each failure's error line from the grade's test log, open above the collapsed log itself
+        failures = page.locator("section .failures").first.inner_text()
+        assert "expected a boolean (true/false, yes/no, on/off, 1/0), got 'off'" in failures
+        assert "got 'On'" in failures and not page.locator("details.log").first.evaluate("d => d.open")
         page.keyboard.press("e")
         editor = page.locator(".cm-mergeView .cm-content").nth(1)
         editor.click()
@@ -163,6 +175,7 @@ def test_a_correction_is_regraded_in_the_sandbox_before_it_is_saved(
         assert "re-graded: resolved" in result.inner_text(), result.inner_text()
         task = json.loads((run_dir / "tasks.jsonl").read_text().splitlines()[0])
         assert f"FAIL_TO_PASS: {len(task['FAIL_TO_PASS'])} passed, 0 failed" in result.inner_text()
+        assert "passed" in result.locator("details.log pre").text_content()  # the re-grade's own test log
         # the correction's diff is drawn beside the model's: the two spellings the model missed are there
         assert '"on"' in page.locator("#correction-diff").inner_text()
         assert '"on"' not in page.locator("#model-diff").inner_text()
@@ -177,6 +190,16 @@ def test_a_correction_is_regraded_in_the_sandbox_before_it_is_saved(
         assert decided == {"devloop__confetti-1": "corrected by cy (re-graded: resolved): on/off were missing",
                            "devloop__csvlite-1": "accepted by cy"}  # fmt: skip
         assert errors == []
+        page.close()
+    for url in serve(run_dir, cache_dir=cache):  # a new session over the run: both decisions are back
+        page = browser.new_page()
+        page.goto(f"{url}/item/broken/devloop__confetti-1/0?token=tok")
+        assert (
+            page.locator("#decision").inner_text()
+            == "corrected by cy (re-graded: resolved): on/off were missing"
+        )
+        page.goto(f"{url}/item/broken/devloop__csvlite-1/0?token=tok")
+        assert page.locator("#decision").inner_text() == "accepted by cy"
         page.close()
     lines = [json.loads(line) for line in (run_dir / REVIEWS).read_text().splitlines()]
     corrected = next(d for d in lines if d["action"] == "correct")
@@ -209,8 +232,10 @@ def test_filters_keys_and_refusals_are_shown_in_the_page_and_drafts_survive_a_re
     page.locator("body").click()  # leave the menu: keys act on the queue again
     page.keyboard.press("r")
     page.locator("tr.current .decided").get_by_text("rejected by cy").wait_for()
-    page.goto(f"{served}/item/run1/a__a-1/0?token=tok")
-    page.keyboard.press("e")
+    page.goto(f"{served}/?token=tok")
+    page.keyboard.press("j")
+    page.keyboard.press("e")  # from the queue: the item opens with its correction editor started
+    page.wait_for_url("**/item/run1/a__a-1/0?token=tok#edit")
     editor = page.locator(".cm-mergeView .cm-content").nth(1)
     editor.click()
     page.keyboard.press("Control+a")

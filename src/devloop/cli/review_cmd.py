@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import sys
 import webbrowser
@@ -13,6 +14,16 @@ import typer
 from devloop.cli.errors import fail
 
 
+def _is_loopback(host: str) -> bool:
+    """Whether `host` is an address of this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve anywhere
+
+
 def register(app: typer.Typer) -> None:
     app.command("review", no_args_is_help=True)(review_)
 
@@ -20,7 +31,7 @@ def register(app: typer.Typer) -> None:
 def review_(
     runs: Annotated[list[Path], typer.Argument(help="Run directories (from devloop eval or sweep).")],
     host: Annotated[
-        str, typer.Option("--host", help="Address to bind; other than 127.0.0.1 warns.")
+        str, typer.Option("--host", help="Address to bind; one that is not loopback warns.")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port; 0 picks a free one.")] = 0,
     reviewer: Annotated[
@@ -53,24 +64,32 @@ def review_(
     for line in problems:  # served beside the runs that load, and named on every page
         print(f"warning: {line}", file=sys.stderr)
     if export_predictions or export_triples:
+        from devloop.review.decisions import read_reviews
         from devloop.review.export import export_predictions as write_preds
         from devloop.review.export import export_triples as write_triples
 
+        for run in loaded.values():  # skipped lines (and an unusable reviews.jsonl) said, not exported
+            for line in read_reviews(run.root).problems:
+                print(f"warning: {line}", file=sys.stderr)
         if export_predictions:
             print(f"{write_preds(loaded, export_predictions)} predictions -> {export_predictions}")
         if export_triples:
             print(f"{write_triples(loaded, export_triples)} triples -> {export_triples}")
         return
-    import uvicorn
+    try:
+        import uvicorn
 
-    from devloop.review.app import create_app
+        from devloop.review.app import create_app
+    except ImportError as exc:  # the web server is an extra; the exports above need none of it
+        fail(f"devloop review serves with the 'review' extra: pip install 'devloop[review]' ({exc})")
 
     # On loopback, only requests naming a loopback host are served: a DNS-rebinding page cannot read it.
-    hosts = ["127.0.0.1", "localhost"] if host in ("127.0.0.1", "localhost") else None
+    loopback = _is_loopback(host)
+    hosts = sorted({host, f"[{host}]", "127.0.0.1", "localhost", "[::1]"}) if loopback else None
     app = create_app(loaded, reviewer=reviewer, cache_dir=cache_dir, problems=problems, allowed_hosts=hosts)
-    if host != "127.0.0.1":
-        print(f"warning: serving on {host}: anyone who can reach it and has the URL can write reviews",
-              file=sys.stderr)  # fmt: skip
+    if not loopback:
+        print(f"warning: serving on {host}, not loopback: anyone who can reach it can read the queue, and "
+              "with the URL's token write reviews", file=sys.stderr)  # fmt: skip
     try:
         sock = socket.create_server((host, port))
     except OSError as exc:

@@ -27,9 +27,17 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from devloop.eval.rundata import RunData
-from devloop.review.decisions import ACTIONS, append_decision, patch_sha256, read_reviews
-from devloop.review.items import Item, queue, trajectory_steps
-from devloop.review.regrade import regrade, regrade_record
+from devloop.review.decisions import (
+    ACTIONS,
+    REVIEWS,
+    ReviewsFileError,
+    append_decision,
+    patch_sha256,
+    read_reviews,
+)
+from devloop.review.failures import failure_summary
+from devloop.review.items import Item, queue, read_test_log, trajectory_steps
+from devloop.review.regrade import regrade_record, regrade_with_log
 
 FILTERS = ("run", "repo", "category", "attempt")
 
@@ -97,8 +105,24 @@ def create_app(
     regrades: dict[tuple[str, str], dict[str, Any]] = {}
 
     def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        html = env.get_template(name).render(token=token, reviewer=reviewer, **context)
+        html = env.get_template(name).render(**{"token": token, "reviewer": reviewer, **context})
         return HTMLResponse(html, status_code=status)
+
+    def has_token(given: str) -> bool:
+        return hmac.compare_digest(given.encode(), token.encode())
+
+    def reader(endpoint: Any) -> Any:
+        """`endpoint` served only to a request carrying the token (?token= or X-Review-Token): the pages
+        show the runs' patches and issues, which another user of the machine has no business reading."""
+
+        async def guarded(request: Request) -> Response:
+            given = request.query_params.get("token") or request.headers.get("x-review-token") or ""
+            if not has_token(given):
+                return page("error.html", 403, token="", problems=[],
+                            message="this page needs the session's token: open the URL `devloop review` printed")  # fmt: skip
+            return await endpoint(request)
+
+        return guarded
 
     def error(message: str, status: int) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
@@ -148,14 +172,17 @@ def create_app(
                         status=404, problems=bad)  # fmt: skip
         at = next(n for n, i in enumerate(items) if i.key == item.key)
         decision = done.get((item.run, item.instance_id, item.attempt))
-        return page("item.html", item=item, steps=trajectory_steps(runs[item.run], item), decision=decision,
+        steps, unreadable = trajectory_steps(runs[item.run], item)
+        log, log_problem = read_test_log(runs[item.run], item)
+        return page("item.html", item=item, steps=steps, unreadable=unreadable, log=log, log_problem=log_problem,
+                    decision=decision,
                     stale=stale(item, decision), prev=items[at - 1] if at > 0 else None,
                     next=items[at + 1] if at + 1 < len(items) else None, problems=bad)  # fmt: skip
 
     async def checked_form(request: Request) -> dict[str, str] | None:
         form = await request.form()
         given = request.headers.get("x-review-token") or str(form.get("token") or "")
-        if not hmac.compare_digest(given.encode(), token.encode()):
+        if not has_token(given):
             return None
         fields = {k: str(v) for k, v in form.items() if isinstance(v, str)}
         # A form sends a textarea's line ends as CRLF; the editor holds LF lines: the patch is its LF text.
@@ -171,10 +198,13 @@ def create_app(
         if item is None:
             return error("no such item in the queue (run, instance_id, attempt)", 404)
         patch = fields.get("corrected_patch", "")
-        verdict = await run_in_threadpool(regrade, runs[item.run], item.instance_id, patch, cache_dir)
+        verdict, text = await run_in_threadpool(
+            regrade_with_log, runs[item.run], item.instance_id, patch, cache_dir
+        )
         record = regrade_record(verdict, patch)
         regrades[(item.key, record["patch_sha256"])] = record
-        return page("regrade.html", verdict=verdict, record=record)
+        log = failure_summary(text) if text is not None else None
+        return page("regrade.html", verdict=verdict, record=record, log=log)
 
     async def decide(request: Request) -> Response:
         fields = await checked_form(request)
@@ -189,13 +219,18 @@ def create_app(
         corrected = fields.get("corrected_patch", "")
         if action == "correct" and not corrected.strip():
             return error("a correction needs the corrected patch", 400)
-        record = append_decision(runs[item.run].root, {
-            "instance_id": item.instance_id, "attempt": item.attempt, "action": action,
-            "reviewer": fields.get("reviewer") or reviewer, "reason": fields.get("reason", ""),
-            "model_patch_sha256": patch_sha256(item.unit.patch),
-            "corrected_patch": corrected if action == "correct" else None,
-            "regrade": regrades.get((item.key, patch_sha256(corrected))) if action == "correct" else None,
-        })  # fmt: skip
+        try:
+            record = append_decision(runs[item.run].root, {
+                "instance_id": item.instance_id, "attempt": item.attempt, "action": action,
+                "reviewer": fields.get("reviewer") or reviewer, "reason": fields.get("reason", ""),
+                "model_patch_sha256": patch_sha256(item.unit.patch),
+                "corrected_patch": corrected if action == "correct" else None,
+                "regrade": regrades.get((item.key, patch_sha256(corrected))) if action == "correct" else None,
+            })  # fmt: skip
+        except ReviewsFileError as exc:
+            return error(exc.strerror or str(exc), 409)
+        except OSError as exc:  # the run directory went away, the disk is full...
+            return error(f"{runs[item.run].root / REVIEWS}: not saved ({exc.strerror or exc})", 500)
         if "hx-request" in request.headers:
             return page("decision.html", decision=record)
         if "text/html" in request.headers.get("accept", ""):
@@ -212,8 +247,8 @@ def create_app(
     if allowed_hosts is not None:
         middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts))
     app = Starlette(routes=[
-        Route("/", queue_page), Route("/api/items", items_api),
-        Route("/item/{run}/{iid}/{k}", item_page), Route("/api/decision", decide, methods=["POST"]),
+        Route("/", reader(queue_page)), Route("/api/items", reader(items_api)),
+        Route("/item/{run}/{iid}/{k}", reader(item_page)), Route("/api/decision", decide, methods=["POST"]),
         Route("/api/regrade", rerun, methods=["POST"]),
         Mount("/static", static, name="static"),
     ], middleware=middleware)  # fmt: skip

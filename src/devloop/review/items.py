@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 from devloop.eval.records import UnitRecord
 from devloop.eval.rundata import RunData, load_run_data
 from devloop.eval.verdict import Category
+from devloop.review.failures import LogView, failure_summary
+from devloop.safefs import read_without_links
 from devloop.tasks.model import Task
 
 # Queue order: the Rescue queue's needs_review first, then unresolved, then unverified (no tests ran).
@@ -38,10 +41,21 @@ class Item:
         return [*status.FAIL_TO_PASS["failure"], *status.PASS_TO_PASS["failure"]]
 
 
+# A run directory holds what a model's run left: its files are read without following any link (a link
+# planted at agent/result.json or trajectory.jsonl must not show the reviewer another file of the host).
+MAX_RESULT_BYTES = 1 << 20
+MAX_TRAJECTORY_BYTES = 64 << 20
+
+
+def _read(run: RunData, path: Path, max_bytes: int) -> str:
+    """The text of `path` (inside the run) reached without a link; SafeFSError (an OSError) otherwise."""
+    rel = path.relative_to(run.root).as_posix()
+    return read_without_links(run.root, rel, max_bytes).decode("utf-8", "replace")
+
+
 def _result(run: RunData, iid: str, k: int) -> dict[str, Any]:
-    path = run.store.unit_dir(iid, k) / "agent" / "result.json"
     try:
-        data = json.loads(path.read_text("utf-8"))
+        data = json.loads(_read(run, run.store.unit_dir(iid, k) / "agent" / "result.json", MAX_RESULT_BYTES))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -103,21 +117,48 @@ def queue(runs: dict[str, RunData]) -> list[Item]:
     return items
 
 
-def trajectory_steps(run: RunData, item: Item, limit: int = 200) -> list[dict[str, Any]]:
-    """The agent's steps (each a dict as written), at most `limit`; [] when there is no trajectory."""
-    path = run.trajectory(item.instance_id, item.attempt)
+def trajectory_steps(run: RunData, item: Item, limit: int = 200) -> tuple[list[dict[str, Any]], str]:
+    """The agent's steps (each a dict as written), at most `limit`, and a line saying why there are none
+    when the trajectory is there but cannot be read (a link, too large...); ([], "") without one."""
+    attempt = run.store.unit_dir(item.instance_id, item.attempt) / "agent" / "trajectory.jsonl"
+    older = run.store.instance_dir(item.instance_id) / "agent" / "trajectory.jsonl"  # devloop 0.1 runs
+    text = None
+    for path in (attempt, older):
+        try:
+            text = _read(run, path, MAX_TRAJECTORY_BYTES)
+            break
+        except OSError as exc:  # SafeFSError names the path relative to the run
+            if exc.errno == errno.ENOENT:
+                continue
+            return [], f"{run.root}/{exc}; not shown".replace("\n", " ")
     steps: list[dict[str, Any]] = []
+    for line in (text or "").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and event.get("type") == "step":
+            steps.append(event)
+            if len(steps) >= limit:
+                break
+    return steps, ""
+
+
+MAX_LOG_BYTES = 16 << 20
+
+
+def read_test_log(run: RunData, item: Item) -> tuple[LogView | None, str]:
+    """The attempt's test log as a reviewer reads it (each failure's error lines, the tail), and a line
+    saying why it is not shown when it is there but cannot be read; (None, "") when the grade kept none."""
+    name = item.unit.verdict.logs.get("test")
+    if not name:
+        return None, ""
     try:
-        with path.open(encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(event, dict) and event.get("type") == "step":
-                    steps.append(event)
-                    if len(steps) >= limit:
-                        break
-    except OSError:
-        return []
-    return steps
+        text = _read(run, run.store.unit_dir(item.instance_id, item.attempt) / name, MAX_LOG_BYTES)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None, ""
+        return None, f"{run.root}/{exc}; not shown".replace("\n", " ")
+    except ValueError:  # a name leading out of the attempt's directory
+        return None, f"{run.root}: the verdict's test log {name!r} is not a file of the attempt; not shown"
+    return failure_summary(text), ""

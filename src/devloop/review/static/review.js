@@ -49,7 +49,8 @@
     pending = setTimeout(function () { draw(correctionDiff, text); }, 250);
   }
 
-  // The queue: j/k move, Enter or e opens, a accepts, r rejects; filters apply as they change.
+  // The queue: j/k move, Enter opens, e opens with the correction editor started, a accepts, r rejects;
+  // filters apply as they change.
   var rows = Array.prototype.slice.call(document.querySelectorAll("tr.item"));
   var at = 0;
   function mark() {
@@ -78,7 +79,8 @@
     if (rows.length) {
       if (ev.key === "j") { at = Math.min(at + 1, rows.length - 1); mark(); }
       else if (ev.key === "k") { at = Math.max(at - 1, 0); mark(); }
-      else if (ev.key === "Enter" || ev.key === "e") { location.href = rows[at].dataset.href; }
+      else if (ev.key === "Enter") { location.href = rows[at].dataset.href; }
+      else if (ev.key === "e") { location.href = rows[at].dataset.href + "#edit"; }  // opened editing
       else if (ev.key === "a") { decide(rows[at], "accept"); }
       else if (ev.key === "r") { decide(rows[at], "reject"); }
       return;
@@ -145,4 +147,5 @@
     s.onerror = function () { problem("the code editor did not load; editing as plain text"); plainEditor(); };
     document.head.appendChild(s);
   });
+  if (edit && location.hash === "#edit") edit.click();  // `e` in the queue: the item, its editor open
 })();
