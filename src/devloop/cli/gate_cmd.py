@@ -235,6 +235,9 @@ def lora(
         str, typer.Option("--format", help="mistral, hermes or xml: how calls are written.")
     ] = "mistral",
     steps: Annotated[int, typer.Option("--steps", help="Training steps.")] = 8,
+    max_examples: Annotated[
+        int | None, typer.Option("--max-examples", help="Train on the first N examples only.", min=1)
+    ] = None,
     learning_rate: Annotated[float, typer.Option("--learning-rate", help="AdamW learning rate.")] = 5e-3,
     rank: Annotated[int, typer.Option("--rank", help="LoRA rank.")] = 8,
     min_accuracy: Annotated[
@@ -255,6 +258,7 @@ def lora(
             validation=read_examples(validation) if validation else SUITE_DATA,
             format=format_name,
             steps=steps,
+            max_examples=max_examples,
             learning_rate=learning_rate,
             rank=rank,
             min_accuracy=min_accuracy,
