@@ -184,14 +184,44 @@ def full(
         str | None, typer.Option("--quantize", help="More GGUF types, e.g. Q8_0,Q4_0 (Q4_K_M: llama.cpp).")
     ] = None,
     llama_cpp: Annotated[Path | None, typer.Option("--llama-cpp", help="llama.cpp checkout.")] = None,
+    train_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--train-steps", help="First train a LoRA on --weights for K steps (Gate 4 at full scale).", min=1
+        ),
+    ] = None,
+    examples: Annotated[
+        Path | None,
+        typer.Option("--examples", help="Training JSONL for --train-steps (default: the suite's)."),
+    ] = None,
+    merged: Annotated[
+        Path, typer.Option("--merged", help="Where --train-steps saves the fused model.")
+    ] = Path("gate5-merged"),
     out: OutOption = Path("gates-out"),
 ) -> None:
-    """Gate 5: the full suite (overall and per-category minimums), size, speed, optional GGUF export."""
+    """Gate 5: optional full-scale LoRA, then the full suite (overall and per-category minimums), size,
+    speed, optional GGUF export."""
     from devloop.formats.registry import FORMAT_NAMES
     from devloop.gate.full import FullSettings, run_full_gate
+    from devloop.gate.lora import SUITE_DATA, TRAIN_FORMATS, LoraSettings, read_examples
+    from devloop.gate.result import GateInputError
 
     if format_name not in FORMAT_NAMES:
         fail(f"--format {format_name!r}: must be one of {', '.join(FORMAT_NAMES)}")
+    train = None
+    if train_steps is not None:
+        if weights is None:
+            fail("--train-steps: needs --weights (local weights to train)")
+        if format_name not in TRAIN_FORMATS:
+            fail(f"--train-steps: --format must be one the model writes as text ({', '.join(TRAIN_FORMATS)})")
+        try:
+            rows = read_examples(examples) if examples else SUITE_DATA
+        except GateInputError as e:
+            fail(str(e))
+        train = LoraSettings(
+            weights=str(weights), examples=rows, format=format_name, steps=train_steps, out_dir=str(merged),
+            baseline=False, min_accuracy=0.0,
+        )  # fmt: skip
     if gguf_out is not None and llama_cpp is None:
         from devloop.gate.gguf_export import ExportError, normalise_type
 
@@ -211,6 +241,7 @@ def full(
         gguf_type=gguf_type,
         quantize=quantize,
         llama_cpp=str(llama_cpp) if llama_cpp else None,
+        train=train,
     )
     _finish(lambda: run_full_gate(settings), 5, out)
 

@@ -439,27 +439,30 @@ def _calls_problem(messages: list[dict[str, Any]], tools: Any) -> str | None:
 _INTS = ("steps", "rank", "seed", "batch_size", "eval_max_tokens", "eval_every", "max_examples")
 
 
-def settings_from_table(base: Path, where: str, table: dict[str, Any]) -> LoraSettings:
-    """LoraSettings from a [gate4] table; paths are relative to `base` (the config's directory)."""
+def settings_from_table(
+    base: Path, where: str, table: dict[str, Any], section: str = "gate4"
+) -> LoraSettings:
+    """LoraSettings from a [gate4] table (or `section`, e.g. gate5.train); paths are relative to `base`
+    (the config's directory)."""
     allowed = set(LoraSettings.__dataclass_fields__)
     unknown = set(table) - allowed
     if unknown:
-        raise GateInputError(f"{where}: gate4: unknown key {sorted(unknown)[0]!r}")
+        raise GateInputError(f"{where}: {section}: unknown key {sorted(unknown)[0]!r}")
     for key in ("weights", "examples", "validation", "format", "suite", "out_dir"):
         if key in table and not isinstance(table[key], str):
-            raise GateInputError(f"{where}: gate4.{key}: a path is required")
+            raise GateInputError(f"{where}: {section}.{key}: a path is required")
     if not isinstance(table.get("weights"), str):
-        raise GateInputError(f"{where}: gate4.weights: a path is required")
+        raise GateInputError(f"{where}: {section}.weights: a path is required")
     for key in _INTS:
         if key in table and (
             not isinstance(table[key], int) or isinstance(table[key], bool) or table[key] < 0
         ):
-            raise GateInputError(f"{where}: gate4.{key}: a non-negative integer")
+            raise GateInputError(f"{where}: {section}.{key}: a non-negative integer")
     if table.get("format", "mistral") not in TRAIN_FORMATS:
-        raise GateInputError(f"{where}: gate4.format: one of {', '.join(TRAIN_FORMATS)}")
+        raise GateInputError(f"{where}: {section}.format: one of {', '.join(TRAIN_FORMATS)}")
     accuracy = table.get("min_accuracy", 0.6)
     if not isinstance(accuracy, (int, float)) or isinstance(accuracy, bool) or not 0 <= accuracy <= 1:
-        raise GateInputError(f"{where}: gate4.min_accuracy: a rate in 0..1")
+        raise GateInputError(f"{where}: {section}.min_accuracy: a rate in 0..1")
     values = dict(table)
     for key in ("weights", "examples", "validation", "out_dir", "suite"):
         if key in values and values[key] != SUITE_DATA and not Path(values[key]).is_absolute():
