@@ -96,3 +96,15 @@ def test_cli_latency_subcommand(tmp_path: Path) -> None:
     assert "ok   mean" in done.output and (out / "gate2-latency.json").is_file()
     missing = CliRunner().invoke(app, ["gate", "latency", "--model", f"scripted/{tmp_path / 'none.jsonl'}"])
     assert missing.exit_code == 2 and "no such script file" in missing.output
+
+
+def test_cli_latency_on_local_weights(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["gate", "latency", "--weights", str(tiny_model), "--max-tokens", "2", "--out", str(out)]
+    done = CliRunner().invoke(app, [*args, "--max-mean-s", "600"])
+    assert done.exit_code == 0, done.output
+    data = json.loads((out / "gate2-latency.json").read_text())
+    assert data["details"]["model"] == f"local/{tiny_model}" and data["details"]["queries"] == 5
+    assert len(data["details"]["times_s"]) == 5 and data["details"]["p90_s"] >= data["details"]["mean_s"] > 0
+    both = CliRunner().invoke(app, [*args, "--model", "scripted/x.jsonl"])
+    assert both.exit_code == 2 and "exactly one of --model" in both.output

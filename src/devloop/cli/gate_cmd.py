@@ -67,7 +67,13 @@ def tokenizer(
 
 @gate_app.command("latency")
 def latency(
-    model: Annotated[str, typer.Option("--model", help="openai/NAME, mistral/NAME or scripted/PATH.")],
+    model: Annotated[
+        str | None, typer.Option("--model", help="openai/NAME, mistral/NAME or scripted/PATH.")
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option("--weights", help="Local weights: a transformers directory or a .gguf.")
+    ] = None,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Tokens per reply.", min=1)] = 256,
     base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server URL.")] = None,
     max_mean_s: Annotated[float | None, typer.Option("--max-mean-s", help="Ceiling on the mean.")] = None,
     max_p90_s: Annotated[float | None, typer.Option("--max-p90-s", help="Ceiling on the p90.")] = None,
@@ -80,8 +86,12 @@ def latency(
     """Gate 2: mean and p90 generation time on representative queries."""
     from devloop.gate.latency import LatencySettings, run_latency_gate
 
+    if (model is None) == (weights is None):
+        fail("gate latency: give exactly one of --model (a served model) or --weights (local weights)")
     settings = LatencySettings(
         model=model,
+        weights=str(weights) if weights else None,
+        max_tokens=max_tokens,
         base_url=base_url,
         max_mean_s=max_mean_s,
         max_p90_s=max_p90_s,
@@ -95,7 +105,7 @@ def latency(
 def smoke(
     model: Annotated[str | None, typer.Option("--model", help="A served model: openai/NAME, ...")] = None,
     weights: Annotated[
-        Path | None, typer.Option("--weights", help="Local transformers model directory.")
+        Path | None, typer.Option("--weights", help="Local weights: a transformers directory or a .gguf.")
     ] = None,
     base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server URL.")] = None,
     max_load_s: Annotated[float | None, typer.Option("--max-load-s", help="Ceiling on load time.")] = None,
