@@ -80,6 +80,10 @@ def latency(
     baseline_mean_s: Annotated[
         float | None, typer.Option("--baseline-mean-s", help="The current model's recorded mean.")
     ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option("--baseline", help="A gate2-latency.json recorded on the current model: its mean."),
+    ] = None,
     max_ratio: Annotated[float, typer.Option("--max-ratio", help="Allowed mean / baseline mean.")] = 1.0,
     out: OutOption = Path("gates-out"),
 ) -> None:
@@ -96,6 +100,7 @@ def latency(
         max_mean_s=max_mean_s,
         max_p90_s=max_p90_s,
         baseline_mean_s=baseline_mean_s,
+        baseline=str(baseline) if baseline else None,
         max_ratio=max_ratio,
     )
     _finish(lambda: run_latency_gate(settings), 2, out)
