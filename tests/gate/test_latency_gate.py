@@ -142,5 +142,8 @@ def test_cli_latency_on_local_weights(tiny_model: Path, tmp_path: Path) -> None:
     data = json.loads((out / "gate2-latency.json").read_text())
     assert data["details"]["model"] == f"local/{tiny_model}" and data["details"]["queries"] == 5
     assert len(data["details"]["times_s"]) == 5 and data["details"]["p90_s"] >= data["details"]["mean_s"] > 0
+    # The subcommand times the gate as `gate run` does, for decision.md's seconds column.
+    assert data["details"]["gate_s"] >= sum(data["details"]["times_s"])
+    assert "| 2 | latency | pass | soft-no-go | - |" not in (out / "decision.md").read_text()
     both = CliRunner().invoke(app, [*args, "--model", "scripted/x.jsonl"])
     assert both.exit_code == 2 and "exactly one of --model" in both.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -320,10 +321,12 @@ def _finish(run_gate: Callable[[], GateResult], number: int, out: Path) -> None:
     from devloop.gate.matrix import DEFAULT_MATRIX, decide, write_report
     from devloop.gate.result import GateInputError
 
+    started = time.perf_counter()
     try:
         result = run_gate()
     except GateInputError as e:
         fail(str(e))
+    result.details.setdefault("gate_s", time.perf_counter() - started)
     result.write(out)
     for check in result.checks:
         mark = {True: "ok", False: "FAIL", None: "n/a"}[check.ok]
