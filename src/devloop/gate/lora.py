@@ -249,7 +249,8 @@ def run_lora_gate(settings: LoraSettings) -> GateResult:
             report_to="none",
             seed=settings.seed,
             use_cpu=not cuda,
-            bf16=cuda and bool(torch.cuda.is_bf16_supported()),
+            bf16=cuda and model.dtype == torch.bfloat16,
+            fp16=cuda and model.dtype == torch.float16,  # loss scaling; the LoRA weights stay fp32
             lr_scheduler_type="constant",
             warmup_steps=0,
             dataloader_num_workers=0,
