@@ -120,6 +120,40 @@ def test_gguf_export_names_what_is_missing(
     assert not (tmp_path / "x.gguf").exists()
 
 
+def test_full_scale_lora_first_then_the_acceptance_test_on_the_fused_model(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    """[gate5.train]: Gate 4's pipeline on the base weights, then the suite, size and report on the fused
+    model; a diverging run fails the gate before any query is put to it."""
+    config = tmp_path / "gates.toml"
+    config.write_text(
+        f'[gate5]\nweights = "{tiny_model}"\nsuite = "{MINI}"\nformat = "hermes"\noverall_min = 0.0\n'
+        "max_tokens = 2\nmax_size_mb = 50\n[gate5.minimums]\nfile_reading = 0.0\ntests = 0.0\n"
+        '[gate5.train]\nsteps = 3\nlearning_rate = 5e-3\neval_max_tokens = 2\nout_dir = "full-merged"\n'
+    )
+    decision = run_gates(load_config(config), tmp_path / "out")
+    (result,) = decision.results
+    assert result.status == "pass", result.failures
+    names = [c.name for c in result.checks]
+    assert names[:4] == ["training: training loss falls", "training: no divergence",
+                         "training: fused model reloads", "overall"]  # fmt: skip
+    assert "training: held-out tool calls" not in names  # the acceptance test is Gate 5's threshold
+    merged = tmp_path / "full-merged"
+    assert result.details["model"] == f"local/{merged}" and (merged / "config.json").is_file()
+    assert (
+        result.details["train"]["base"] == str(tiny_model) and len(result.details["train"]["loss_curve"]) == 3
+    )
+    assert result.details["train"]["format"] == "hermes" and result.details["report"]["total"] == 2
+    assert result.details["size_mb"] > 0 and (merged / "model.safetensors").stat().st_size > 0
+    report = (tmp_path / "out" / "decision.md").read_text()
+    assert "## Gate 5 (full): loss curve" in report and (tmp_path / "out" / "gate5-loss_curve.png").is_file()
+    config.write_text(config.read_text().replace("learning_rate = 5e-3", "learning_rate = 50.0"))
+    diverged = run_gates(load_config(config), tmp_path / "out2").results[0]
+    failed = {c.name for c in diverged.failures}
+    assert failed & {"training: training loss falls", "training: no divergence"}
+    assert "report" not in diverged.details  # no acceptance test on a model that did not learn
+
+
 def test_gate_run_full_keeps_the_baseline(tmp_path: Path) -> None:
     _script(tmp_path, {"git-1", "git-2", "git-3"})
     config = tmp_path / "gates.toml"
@@ -139,6 +173,10 @@ def test_gate_run_full_keeps_the_baseline(tmp_path: Path) -> None:
         ('weights = "w"\nquantize = [8]\n', "gate5.quantize"),
         ('weights = "w"\ngguf_score = "yes"\n', "gate5.gguf_score"),
         ('weights = "w"\ngguf_per_category = 0\n', "gate5.gguf_per_category"),
+        ('model = "scripted/x"\ntrain = {steps = 2}\n', "gate5.train: needs gate5.weights"),
+        ('weights = "w"\ntrain = {steps = "many"}\n', "gate5.train.steps: a non-negative integer"),
+        ('weights = "w"\ntrain = {weights = "v"}\n', "gate5.train.weights: the base model is gate5.weights"),
+        ('weights = "w"\ntrain = {format = "native"}\n', "gate5.train.format"),
     ],
 )
 def test_bad_gate5_table(tmp_path: Path, table: str, message: str) -> None:
@@ -169,3 +207,20 @@ def test_cli_full_refuses_a_gguf_type_the_writer_lacks(tmp_path: Path) -> None:
     assert done.exit_code == 2
     assert "--gguf-type: GGUF type 'q4_k': the gguf package writes" in done.output
     assert len(done.output.strip().splitlines()) == 1 and not (tmp_path / "m.gguf").exists()
+
+
+def test_cli_full_train_steps_needs_local_weights_and_a_text_format(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from devloop.cli import app
+
+    native = CliRunner().invoke(
+        app, ["gate", "full", "--weights", str(tmp_path), "--train-steps", "2", "--format", "native"]
+    )
+    assert (
+        native.exit_code == 2
+        and "--train-steps: --format must be one the model writes as text" in native.output
+    )
+    served = CliRunner().invoke(app, ["gate", "full", "--model", "scripted/x.jsonl", "--train-steps", "2"])
+    assert served.exit_code == 2 and "needs --weights" in served.output
+    assert not (tmp_path / "gate5-merged").exists()

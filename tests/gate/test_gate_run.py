@@ -108,6 +108,15 @@ def test_example_config_runs_on_a_shipped_tokenizer(tmp_path: Path) -> None:
     assert decision.exit_code == 0 and decision.results[0].details["tokenizer"].endswith("tekken_240911.json")
 
 
+@pytest.mark.parametrize("name", ["smollm2.toml", "smollm2-quick.toml"])
+def test_the_smollm2_example_configs_parse_as_documented(name: str) -> None:
+    """The README's example runs every gate: its configs must stay valid as the gates' keys change."""
+    config = load_config(ROOT / "examples" / "gates" / name)
+    assert sorted(config.gates) == [0, 1, 2, 3, 4, 5]
+    assert config.matrix == {**DEFAULT_MATRIX, 0: "caution"}  # SmolLM2 has no single-token <tool_call>
+    assert config.gates[5]["weights"] == config.gates[4]["out_dir"]  # Gate 5 tests Gate 4's fused model
+
+
 def test_a_run_loads_local_weights_once_and_reuses_them(tiny_model: Path, tmp_path: Path) -> None:
     from devloop.gate import smoke
 

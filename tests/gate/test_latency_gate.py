@@ -50,6 +50,40 @@ def test_latency_measured_per_query_and_checked(tmp_path: Path) -> None:
     ].detail
 
 
+def test_baseline_recorded_by_a_gate2_run_on_the_current_model(tmp_path: Path) -> None:
+    """`gate run` on the baseline model first writes gate2-latency.json; the candidate's run reads its mean."""
+    _script(tmp_path, _answers(4))
+    config = tmp_path / "gates.toml"
+    config.write_text('[gate2]\nmodel = "scripted/script.jsonl"\nprompts = ["a", "b"]\n')
+    run_gates(load_config(config), tmp_path / "baseline")
+    recorded = json.loads((tmp_path / "baseline" / "gate2-latency.json").read_text())["details"]
+    config.write_text(
+        '[gate2]\nmodel = "scripted/script.jsonl"\nprompts = ["a", "b"]\nbaseline = "baseline/gate2-latency.json"\n'
+        "max_ratio = 1000000.0\n"
+    )
+    (result,) = run_gates(load_config(config), tmp_path / "candidate").results
+    assert result.status == "pass", result.failures
+    assert result.details["baseline"]["mean_s"] == recorded["mean_s"]
+    assert result.details["ratio_to_baseline"] == pytest.approx(result.details["mean_s"] / recorded["mean_s"])
+    # A recorded mean no round trip can match fails the check, with the recorded figure in its detail.
+    fast = tmp_path / "fast.json"
+    fast.write_text(json.dumps({"gate": 2, "details": {"mean_s": 1e-9, "p90_s": 1e-9}}))
+    strict = LatencySettings(
+        model=f"scripted/{_script(tmp_path, _answers(2))}", prompts=("a",), baseline=str(fast)
+    )
+    failed = run_latency_gate(strict)
+    assert [c.name for c in failed.failures] == ["against baseline"] and "1e-09 s" in failed.failures[
+        0
+    ].detail
+    # A file that is not a gate2 result is named, with what it lacks.
+    fast.write_text(json.dumps({"gate": 3, "details": {}}))
+    with pytest.raises(GateInputError, match="fast.json: not a gate2-latency.json"):
+        run_latency_gate(strict)
+    fast.write_text(json.dumps({"gate": 2, "details": {"queries": 0}}))
+    with pytest.raises(GateInputError, match="details.mean_s is missing"):
+        run_latency_gate(strict)
+
+
 def test_a_server_error_fails_the_gate(tmp_path: Path) -> None:
     entries = [*_answers(1), {"fault": {"status": 400, "message": "bad request"}}]
     settings = LatencySettings(model=f"scripted/{_script(tmp_path, entries)}", prompts=("a", "b", "c"))
@@ -77,6 +111,8 @@ def test_gate_run_latency_is_a_soft_no_go(tmp_path: Path) -> None:
         ("model = 'scripted/x'\nprompts = []\n", "gate2.prompts"),
         ("model = 'scripted/x'\nmax_mean_s = -1\n", "gate2.max_mean_s"),
         ("model = 'scripted/x'\nwarmup = 1\n", "unknown key 'warmup'"),
+        ("model = 'scripted/x'\nbaseline = 2.9\n", "gate2.baseline: a path"),
+        ("model = 'scripted/x'\nbaseline = 'b.json'\nbaseline_mean_s = 2.9\n", "not both"),
     ],
 )
 def test_bad_gate2_table(tmp_path: Path, table: str, message: str) -> None:
@@ -96,3 +132,18 @@ def test_cli_latency_subcommand(tmp_path: Path) -> None:
     assert "ok   mean" in done.output and (out / "gate2-latency.json").is_file()
     missing = CliRunner().invoke(app, ["gate", "latency", "--model", f"scripted/{tmp_path / 'none.jsonl'}"])
     assert missing.exit_code == 2 and "no such script file" in missing.output
+
+
+def test_cli_latency_on_local_weights(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["gate", "latency", "--weights", str(tiny_model), "--max-tokens", "2", "--out", str(out)]
+    done = CliRunner().invoke(app, [*args, "--max-mean-s", "600"])
+    assert done.exit_code == 0, done.output
+    data = json.loads((out / "gate2-latency.json").read_text())
+    assert data["details"]["model"] == f"local/{tiny_model}" and data["details"]["queries"] == 5
+    assert len(data["details"]["times_s"]) == 5 and data["details"]["p90_s"] >= data["details"]["mean_s"] > 0
+    # The subcommand times the gate as `gate run` does, for decision.md's seconds column.
+    assert data["details"]["gate_s"] >= sum(data["details"]["times_s"])
+    assert "| 2 | latency | pass | soft-no-go | - |" not in (out / "decision.md").read_text()
+    both = CliRunner().invoke(app, [*args, "--model", "scripted/x.jsonl"])
+    assert both.exit_code == 2 and "exactly one of --model" in both.output

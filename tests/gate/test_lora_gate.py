@@ -84,19 +84,75 @@ def test_a_learning_rate_that_diverges_fails(tiny_model: Path, tmp_path: Path) -
     assert {c.name for c in result.failures} & {"training loss falls", "no divergence"}
 
 
+# A row in the shape `devloop dataset build` writes with its default (native) render: calls as OpenAI
+# tool_calls with JSON-string arguments and no text, results as `tool` turns, per-turn loss weights.
+NATIVE_ROW = {
+    "instance_id": "x__y-1",
+    "messages": [
+        {"role": "system", "content": "You fix bugs."},
+        {"role": "user", "content": "Fix a.py"},
+        {"role": "assistant", "content": "", "weight": 1, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "read_file", "arguments": '{"path": "a.py"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "x = 1"},
+        {"role": "assistant", "weight": 1, "tool_calls": [
+            {"id": "c2", "type": "function", "function": {"name": "run_tests", "arguments": "{}"}}]},
+    ],
+    "tools": [
+        {"type": "function", "function": {"name": "read_file", "description": "Show a file.",
+                                          "parameters": {"type": "object", "properties": {"path": {"type": "string"}}}}},
+        {"type": "function", "function": {"name": "run_tests", "description": "Run tests.",
+                                          "parameters": {"type": "object", "properties": {}}}},
+    ],
+}  # fmt: skip
+
+
+def test_native_dataset_rows_are_written_in_the_training_format() -> None:
+    from devloop.formats.hermes import parse_hermes
+    from devloop.gate.lora import in_text_format
+    from devloop.tools.base import ToolSpec
+
+    messages = in_text_format(NATIVE_ROW, "hermes")
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant"]
+    assert messages[0]["content"].startswith("You fix bugs.") and "<tools>" in messages[0]["content"]
+    assert "read_file" in messages[0]["content"] and "run_tests" in messages[0]["content"]
+    specs = [ToolSpec("read_file", "", {"type": "object", "properties": {"path": {"type": "string"}}}),
+             ToolSpec("run_tests", "", {"type": "object", "properties": {}})]  # fmt: skip
+    first = parse_hermes(messages[2]["content"], specs)
+    assert [(c.name, c.arguments) for c in first] == [("read_file", {"path": "a.py"})]
+    assert "<tool_response>" in messages[3]["content"] and "x = 1" in messages[3]["content"]
+    assert [c.name for c in parse_hermes(messages[4]["content"], specs)] == ["run_tests"]
+    assert all(set(m) == {"role", "content"} for m in messages)  # no weight / tool_calls left
+    plain = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
+    assert in_text_format(plain, "xml") == plain["messages"]
+
+
+def test_read_examples_names_a_bad_native_call(tmp_path: Path) -> None:
+    broken = json.loads(json.dumps(NATIVE_ROW))
+    broken["messages"][2]["tool_calls"][0]["function"]["arguments"] = "{not json"
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps(NATIVE_ROW) + "\n" + json.dumps(broken) + "\n")
+    with pytest.raises(
+        GateInputError, match=r"rows.jsonl:2: messages\[2\].tool_calls: read_file's arguments"
+    ):
+        read_examples(path)
+
+
 def test_gate_run_lora_from_config_with_file_data(tiny_model: Path, tmp_path: Path) -> None:
     messages = {
         "messages": [{"role": "user", "content": "Read a.py"}, {"role": "assistant", "content": "ok"}]
     }
-    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (*ROWS[:3], messages)))
+    rows = (*ROWS[:3], messages, NATIVE_ROW, ROWS[0])
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (tmp_path / "valid.jsonl").write_text(json.dumps(ROWS[3]) + "\n")
     config = tmp_path / "gates.toml"
     config.write_text(
         f'[gate4]\nweights = "{tiny_model}"\nsuite = "{MINI}"\nexamples = "train.jsonl"\nvalidation = "valid.jsonl"\n'
         'steps = 3\nout_dir = "merged"\nmin_accuracy = 0.0\neval_max_tokens = 2\nbaseline = false\n'
+        'max_examples = 5\nformat = "hermes"\n'
     )
     decision = run_gates(load_config(config), tmp_path / "out")
-    assert decision.results[0].details["examples"] == 4
+    assert decision.results[0].status == "pass", decision.results[0].failures
+    assert decision.results[0].details["examples"] == 5  # the first N = 5 of 6, the native row among them
     assert (tmp_path / "merged" / "config.json").is_file() and (
         tmp_path / "out" / "gate4-lora.json"
     ).is_file()

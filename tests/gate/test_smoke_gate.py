@@ -32,6 +32,40 @@ def test_local_tiny_model_loads_generates_and_is_graded(tiny_model: Path) -> Non
     assert result.versions["torch"].startswith("2.13.0") and "transformers" in result.versions
 
 
+def test_device_and_precision_follow_the_hardware() -> None:
+    """The same gate code on a GPU: bf16 where the GPU has it, else fp16; fp32 on the CPU."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from devloop.gate.smoke import gpu_peak_mb, pick_device
+
+    def fake(cuda: bool, bf16: bool) -> SimpleNamespace:
+        gpu = SimpleNamespace(
+            is_available=lambda: cuda, is_bf16_supported=lambda: bf16, max_memory_allocated=lambda: 3 * 2**30
+        )
+        return SimpleNamespace(
+            cuda=gpu, float32=torch.float32, float16=torch.float16, bfloat16=torch.bfloat16
+        )
+
+    assert pick_device(fake(cuda=False, bf16=False)) == ("cpu", torch.float32)
+    assert pick_device(fake(cuda=True, bf16=True)) == ("cuda", torch.bfloat16)
+    assert pick_device(fake(cuda=True, bf16=False)) == ("cuda", torch.float16)
+    assert gpu_peak_mb(fake(True, True), "cuda") == 3072.0 and gpu_peak_mb(fake(True, True), "cpu") is None
+
+
+def test_on_a_gpu_the_peak_memory_ceiling_is_the_gpus(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from devloop.gate import smoke
+
+    monkeypatch.setattr(smoke, "gpu_peak_mb", lambda torch, device: 5000.0)
+    result = run_smoke_gate(SmokeSettings(weights=str(tiny_model), max_tokens=2, max_peak_mb=4000))
+    check = {c.name: c for c in result.checks}["peak memory"]
+    assert check.ok is False and check.detail == "5000 MiB (GPU peak)"
+    assert result.details["peak_gpu_mb"] == 5000.0 and result.details["dtype"] == "float32"
+
+
 def _parses_as_python(code: str) -> bool:
     import ast
 

@@ -136,3 +136,49 @@ def test_cli_tokenizer_subcommand_writes_json_and_exits_by_verdict(tmp_path: Pat
     missing = gate(tmp_path / "nope", tmp_path / "x")
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1 and "tokenizer not found" in missing.stderr
+
+
+# A Mistral v11-style template: a call is `[TOOL_CALLS]name[ARGS]{json}` and ends with `</s>`.
+MISTRAL_TEMPLATE = (
+    "{%- if tools %}[AVAILABLE_TOOLS]{{ tools | tojson }}[/AVAILABLE_TOOLS]{% endif -%}"
+    "{%- for m in messages -%}"
+    "{%- if m.role == 'user' -%}[INST]{{ m.content }}[/INST]"
+    "{%- elif m.role == 'assistant' and m.tool_calls -%}"
+    "{%- for c in m.tool_calls -%}[TOOL_CALLS]{{ c.function.name }}[ARGS]{{ c.function.arguments | tojson }}"
+    "{%- endfor -%}</s>"
+    "{%- elif m.role == 'assistant' -%}{{ m.content }}</s>{%- endif -%}"
+    "{%- endfor -%}"
+)
+
+
+def test_round_trip_through_the_models_own_chat_template(tiny_model: Path, tmp_path: Path) -> None:
+    """The tiny Mistral-architecture model with a chat template saved as transformers saves it today
+    (chat_template.jinja, not inside tokenizer_config.json): Gate 0 renders the call with it."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    tok = AutoTokenizer.from_pretrained(model)
+    tok.chat_template = MISTRAL_TEMPLATE
+    tok.save_pretrained(model)
+    assert "chat_template" not in json.loads((model / "tokenizer_config.json").read_text())
+    result = run_tokenizer_gate(model, "mistral")
+    assert result.status == "pass", result.failures
+    trip = result.details["round_trip"]
+    assert trip["via"] == "chat template (transformers)"
+    assert trip["rendered"].startswith("[TOOL_CALLS]read_file[ARGS]") and trip["rendered"].endswith("</s>")
+    assert trip["parsed"] == [["read_file", {"path": "src/app.py", "limit": 40}]]
+    # A template that drops tool calls (a plain chat template) fails the round trip, and one that raises
+    # on them fails it with the template's own message, in one line.
+    tok.chat_template = "{% for m in messages %}{{ m.content }}</s>{% endfor %}"
+    tok.save_pretrained(model)
+    dropped = {c.name: c for c in run_tokenizer_gate(model, "mistral").checks}["round trip"]
+    assert dropped.ok is False and dropped.detail.startswith("chat template (transformers): parser rejected")
+    tok.chat_template = "{{ raise_exception('tool calls are not supported') }}"
+    tok.save_pretrained(model)
+    raised = {c.name: c for c in run_tokenizer_gate(model, "mistral").checks}["round trip"]
+    assert raised.ok is False and raised.detail.endswith(
+        "cannot render a tool call: tool calls are not supported"
+    )

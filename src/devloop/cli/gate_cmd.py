@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -67,12 +68,22 @@ def tokenizer(
 
 @gate_app.command("latency")
 def latency(
-    model: Annotated[str, typer.Option("--model", help="openai/NAME, mistral/NAME or scripted/PATH.")],
+    model: Annotated[
+        str | None, typer.Option("--model", help="openai/NAME, mistral/NAME or scripted/PATH.")
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option("--weights", help="Local weights: a transformers directory or a .gguf.")
+    ] = None,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Tokens per reply.", min=1)] = 256,
     base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server URL.")] = None,
     max_mean_s: Annotated[float | None, typer.Option("--max-mean-s", help="Ceiling on the mean.")] = None,
     max_p90_s: Annotated[float | None, typer.Option("--max-p90-s", help="Ceiling on the p90.")] = None,
     baseline_mean_s: Annotated[
         float | None, typer.Option("--baseline-mean-s", help="The current model's recorded mean.")
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option("--baseline", help="A gate2-latency.json recorded on the current model: its mean."),
     ] = None,
     max_ratio: Annotated[float, typer.Option("--max-ratio", help="Allowed mean / baseline mean.")] = 1.0,
     out: OutOption = Path("gates-out"),
@@ -80,12 +91,17 @@ def latency(
     """Gate 2: mean and p90 generation time on representative queries."""
     from devloop.gate.latency import LatencySettings, run_latency_gate
 
+    if (model is None) == (weights is None):
+        fail("gate latency: give exactly one of --model (a served model) or --weights (local weights)")
     settings = LatencySettings(
         model=model,
+        weights=str(weights) if weights else None,
+        max_tokens=max_tokens,
         base_url=base_url,
         max_mean_s=max_mean_s,
         max_p90_s=max_p90_s,
         baseline_mean_s=baseline_mean_s,
+        baseline=str(baseline) if baseline else None,
         max_ratio=max_ratio,
     )
     _finish(lambda: run_latency_gate(settings), 2, out)
@@ -95,7 +111,7 @@ def latency(
 def smoke(
     model: Annotated[str | None, typer.Option("--model", help="A served model: openai/NAME, ...")] = None,
     weights: Annotated[
-        Path | None, typer.Option("--weights", help="Local transformers model directory.")
+        Path | None, typer.Option("--weights", help="Local weights: a transformers directory or a .gguf.")
     ] = None,
     base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server URL.")] = None,
     max_load_s: Annotated[float | None, typer.Option("--max-load-s", help="Ceiling on load time.")] = None,
@@ -184,14 +200,44 @@ def full(
         str | None, typer.Option("--quantize", help="More GGUF types, e.g. Q8_0,Q4_0 (Q4_K_M: llama.cpp).")
     ] = None,
     llama_cpp: Annotated[Path | None, typer.Option("--llama-cpp", help="llama.cpp checkout.")] = None,
+    train_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--train-steps", help="First train a LoRA on --weights for K steps (Gate 4 at full scale).", min=1
+        ),
+    ] = None,
+    examples: Annotated[
+        Path | None,
+        typer.Option("--examples", help="Training JSONL for --train-steps (default: the suite's)."),
+    ] = None,
+    merged: Annotated[
+        Path, typer.Option("--merged", help="Where --train-steps saves the fused model.")
+    ] = Path("gate5-merged"),
     out: OutOption = Path("gates-out"),
 ) -> None:
-    """Gate 5: the full suite (overall and per-category minimums), size, speed, optional GGUF export."""
+    """Gate 5: optional full-scale LoRA, then the full suite (overall and per-category minimums), size,
+    speed, optional GGUF export."""
     from devloop.formats.registry import FORMAT_NAMES
     from devloop.gate.full import FullSettings, run_full_gate
+    from devloop.gate.lora import SUITE_DATA, TRAIN_FORMATS, LoraSettings, read_examples
+    from devloop.gate.result import GateInputError
 
     if format_name not in FORMAT_NAMES:
         fail(f"--format {format_name!r}: must be one of {', '.join(FORMAT_NAMES)}")
+    train = None
+    if train_steps is not None:
+        if weights is None:
+            fail("--train-steps: needs --weights (local weights to train)")
+        if format_name not in TRAIN_FORMATS:
+            fail(f"--train-steps: --format must be one the model writes as text ({', '.join(TRAIN_FORMATS)})")
+        try:
+            rows = read_examples(examples) if examples else SUITE_DATA
+        except GateInputError as e:
+            fail(str(e))
+        train = LoraSettings(
+            weights=str(weights), examples=rows, format=format_name, steps=train_steps, out_dir=str(merged),
+            baseline=False, min_accuracy=0.0,
+        )  # fmt: skip
     if gguf_out is not None and llama_cpp is None:
         from devloop.gate.gguf_export import ExportError, normalise_type
 
@@ -211,6 +257,7 @@ def full(
         gguf_type=gguf_type,
         quantize=quantize,
         llama_cpp=str(llama_cpp) if llama_cpp else None,
+        train=train,
     )
     _finish(lambda: run_full_gate(settings), 5, out)
 
@@ -235,6 +282,9 @@ def lora(
         str, typer.Option("--format", help="mistral, hermes or xml: how calls are written.")
     ] = "mistral",
     steps: Annotated[int, typer.Option("--steps", help="Training steps.")] = 8,
+    max_examples: Annotated[
+        int | None, typer.Option("--max-examples", help="Train on the first N examples only.", min=1)
+    ] = None,
     learning_rate: Annotated[float, typer.Option("--learning-rate", help="AdamW learning rate.")] = 5e-3,
     rank: Annotated[int, typer.Option("--rank", help="LoRA rank.")] = 8,
     min_accuracy: Annotated[
@@ -255,6 +305,7 @@ def lora(
             validation=read_examples(validation) if validation else SUITE_DATA,
             format=format_name,
             steps=steps,
+            max_examples=max_examples,
             learning_rate=learning_rate,
             rank=rank,
             min_accuracy=min_accuracy,
@@ -270,10 +321,12 @@ def _finish(run_gate: Callable[[], GateResult], number: int, out: Path) -> None:
     from devloop.gate.matrix import DEFAULT_MATRIX, decide, write_report
     from devloop.gate.result import GateInputError
 
+    started = time.perf_counter()
     try:
         result = run_gate()
     except GateInputError as e:
         fail(str(e))
+    result.details.setdefault("gate_s", time.perf_counter() - started)
     result.write(out)
     for check in result.checks:
         mark = {True: "ok", False: "FAIL", None: "n/a"}[check.ok]

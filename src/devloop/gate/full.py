@@ -1,10 +1,13 @@
-"""Gate 5: the full acceptance test. The whole test split of the tool-calling suite in the format to be
-deployed (overall at least `overall_min`, no category under its minimum), the model's size on disk and its
-mean seconds per query against ceilings, and an optional GGUF export (llama.cpp's converter, then its
-quantiser) whose size is reported; the export is skipped, with the reason, where the tools are absent."""
+"""Gate 5: the full acceptance test. Optionally Gate 4's LoRA at full scale first (`[gate5.train]`: the
+whole data set, more steps; fused, saved and reloaded, divergence failing the gate), then the whole test
+split of the tool-calling suite in the format to be deployed (overall at least `overall_min`, no category
+under its minimum), the model's size on disk and its mean seconds per query against ceilings, and an
+optional GGUF export (llama.cpp's converter, then its quantiser) whose size is reported; the export is
+skipped, with the reason, where the tools are absent."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -15,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from devloop.formats.registry import FORMAT_NAMES, get_format
-from devloop.gate import gguf_export
+from devloop.gate import gguf_export, lora
 from devloop.gate.result import Check, GateInputError, GateResult, library_versions
 from devloop.gate.suite import Query, Suite, load_suite
 from devloop.gate.tools import evaluate, open_model, select, table_markdown
@@ -46,6 +49,19 @@ class FullSettings:
     gguf_score: bool = True  # reload every exported file through transformers and score it again
     gguf_per_category: int | None = None  # score the files on the first N queries of each category
     llama_cpp: str | None = None  # llama.cpp checkout: its converter writes the base file instead
+    # Train first: a LoRA on `weights` (Gate 4's pipeline at full scale), fused into train.out_dir, which
+    # is then the model tested, measured and exported.
+    train: lora.LoraSettings | None = None
+
+
+# Gate 4's checks that Gate 5's training keeps: the acceptance test replaces the held-out check.
+TRAIN_CHECKS = (
+    "training runs",
+    "training loss falls",
+    "no divergence",
+    "fused model saved",
+    "fused model reloads",
+)
 
 
 def size_mb(path: Path) -> float:
@@ -59,6 +75,11 @@ def run_full_gate(settings: FullSettings) -> GateResult:
     minimums = {**suite.minimums, **settings.minimums}
     queries = select(suite, "test")
     result = GateResult(gate=5, name="full", versions=library_versions())
+    if settings.train is not None:
+        merged = _train(settings.train, result)
+        if merged is None:
+            return result
+        settings = dataclasses.replace(settings, weights=merged)
     model, spec = open_model(
         settings.model, settings.weights, settings.base_url, settings.batch_size, "gate5"
     )
@@ -100,6 +121,26 @@ def run_full_gate(settings: FullSettings) -> GateResult:
     if settings.gguf_out is not None:
         _export(settings, result, suite, queries, minimums)
     return result
+
+
+def _train(train: lora.LoraSettings, result: GateResult) -> str | None:
+    """Gate 4's LoRA pipeline at full scale on the base weights; the fused model's directory, or None
+    when training failed (the failure is among `result`'s checks)."""
+    trained = lora.run_lora_gate(train)
+    for check in trained.checks:
+        if check.name in TRAIN_CHECKS:
+            result.checks.append(Check(f"training: {check.name}", check.ok, check.detail))
+    keep = ("steps", "examples", "format", "train_s", "loss_curve", "eval_curve", "validation_loss_before",
+            "validation_loss_after", "merged_dir", "held_out_before", "held_out_after")  # fmt: skip
+    result.details["train"] = {
+        "base": train.weights,
+        **{k: trained.details[k] for k in keep if k in trained.details},
+    }
+    if "loss_curve_png" in trained.details:
+        result.details["loss_curve_png"] = trained.details["loss_curve_png"]
+    if result.failures:
+        return None
+    return str(trained.details["merged_dir"])
 
 
 def select_per_category(queries: list[Query], per_category: int | None) -> list[Query]:
@@ -312,6 +353,27 @@ def _same_tokens(weights: Path, reloaded: Any, suite: Suite, queries: list[Query
     return {"texts": len(texts), "same": int(same)}
 
 
+def _train_settings(where: str, values: dict[str, Any]) -> lora.LoraSettings:
+    """[gate5.train]: Gate 4's keys, on gate5.weights as the base; paths relative to the config file."""
+    train = values["train"]
+    if not isinstance(train, dict):
+        raise GateInputError(f"{where}: gate5.train: a table of Gate 4's keys ([gate5.train])")
+    if "weights" not in values:
+        raise GateInputError(f"{where}: gate5.train: needs gate5.weights (local weights to train)")
+    if "weights" in train:
+        raise GateInputError(f"{where}: gate5.train.weights: the base model is gate5.weights")
+    # Defaults for a full-scale run: the fused model beside the config, no zero-shot contrast (Gate 3
+    # measured it) and no held-out threshold (the acceptance test is the threshold).
+    table = {"out_dir": "gate5-merged", "baseline": False, "min_accuracy": 0.0, **train}
+    table["weights"] = values["weights"]
+    if "suite" in values:
+        table.setdefault("suite", values["suite"])
+    table.setdefault(
+        "format", values.get("format") if values.get("format") in lora.TRAIN_FORMATS else "mistral"
+    )
+    return lora.settings_from_table(Path(where).parent, where, table, section="gate5.train")
+
+
 def settings_from_table(where: str, table: dict[str, Any]) -> FullSettings:
     unknown = set(table) - set(FullSettings.__dataclass_fields__)
     if unknown:
@@ -331,6 +393,8 @@ def settings_from_table(where: str, table: dict[str, Any]) -> FullSettings:
             raise GateInputError(f"{where}: gate5.{key}: a string")
     if ("model" in values) == ("weights" in values):
         raise GateInputError(f"{where}: gate5: give exactly one of model or weights")
+    if "train" in values:
+        values["train"] = _train_settings(where, values)
     if values.get("format", "mistral") not in FORMAT_NAMES:
         raise GateInputError(f"{where}: gate5.format: one of {', '.join(FORMAT_NAMES)}")
     for key in ("overall_min", "max_size_mb", "max_mean_s"):

@@ -1,14 +1,18 @@
 """Gate 2: generation time on representative queries against a served model, through devloop's client.
 
 Mean and p90 of the client-measured latency (request to parsed reply, retries included) are checked
-against absolute ceilings and, when a baseline mean was recorded, against `max_ratio` times it.
+against absolute ceilings and, when a baseline mean was recorded, against `max_ratio` times it. The
+baseline is a number (`baseline_mean_s`) or the gate2 JSON of a run on the current model (`baseline`), so
+both are measured by the same code on the same machine.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from devloop.gate.result import Check, GateInputError, GateResult, library_versions
@@ -35,7 +39,32 @@ class LatencySettings:
     max_mean_s: float | None = None
     max_p90_s: float | None = None
     baseline_mean_s: float | None = None
+    baseline: str | None = (
+        None  # a gate2-latency.json recorded on the current model: its mean is the baseline
+    )
     max_ratio: float = 1.0
+
+
+def recorded_baseline(path: Path) -> dict[str, Any]:
+    """{mean_s, p90_s, model} from a gate2 JSON; a file that is not one is named with the field missing."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except OSError as e:
+        raise GateInputError(f"gate2.baseline: cannot read {path}: {e.strerror}") from e
+    except ValueError as e:
+        raise GateInputError(f"gate2.baseline: {path}: not JSON ({e})") from e
+    details = data.get("details") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or data.get("gate") != 2 or not isinstance(details, dict):
+        raise GateInputError(f"gate2.baseline: {path}: not a gate2-latency.json (no gate 2 details)")
+    mean = details.get("mean_s")
+    if not isinstance(mean, (int, float)) or isinstance(mean, bool) or mean <= 0:
+        raise GateInputError(f"gate2.baseline: {path}: details.mean_s is missing (did that run answer?)")
+    return {
+        "mean_s": float(mean),
+        "p90_s": details.get("p90_s"),
+        "model": details.get("model"),
+        "file": str(path),
+    }
 
 
 def p90(values: list[float]) -> float:
@@ -47,6 +76,9 @@ def p90(values: list[float]) -> float:
 def run_latency_gate(settings: LatencySettings) -> GateResult:
     if not settings.prompts:
         raise GateInputError("gate2.prompts: at least one prompt is needed")
+    if settings.baseline is not None and settings.baseline_mean_s is not None:
+        raise GateInputError("gate2: give baseline (a recorded JSON) or baseline_mean_s, not both")
+    recorded = recorded_baseline(Path(settings.baseline)) if settings.baseline is not None else None
     from devloop.gate.tools import open_model
 
     model, spec = open_model(settings.model, settings.weights, settings.base_url, 1, "gate2")
@@ -76,10 +108,13 @@ def run_latency_gate(settings: LatencySettings) -> GateResult:
         result.checks.append(
             Check("p90", tail <= settings.max_p90_s, f"{tail:.3f} s (max {settings.max_p90_s} s)")
         )
-    if settings.baseline_mean_s is not None:
-        ratio = mean / settings.baseline_mean_s
+    baseline_mean = recorded["mean_s"] if recorded else settings.baseline_mean_s
+    if recorded:
+        result.details["baseline"] = recorded
+    if baseline_mean is not None:
+        ratio = mean / baseline_mean
         result.details["ratio_to_baseline"] = ratio
-        limit = f"{ratio:.2f}x the baseline's {settings.baseline_mean_s} s (max {settings.max_ratio}x)"
+        limit = f"{ratio:.2f}x the baseline's {baseline_mean:.3g} s (max {settings.max_ratio}x)"
         result.checks.append(Check("against baseline", ratio <= settings.max_ratio, limit))
     return result
 
@@ -101,6 +136,10 @@ def settings_from_table(where: str, table: dict[str, Any]) -> LatencySettings:
     if not isinstance(prompts, (list, tuple)) or not prompts or not all(isinstance(p, str) for p in prompts):
         raise GateInputError(f"{where}: gate2.prompts: a non-empty list of strings")
     values["prompts"] = tuple(prompts)
+    if "baseline" in values and not isinstance(values["baseline"], str):
+        raise GateInputError(f"{where}: gate2.baseline: a path to a gate2-latency.json")
+    if "baseline" in values and "baseline_mean_s" in values:
+        raise GateInputError(f"{where}: gate2: give baseline or baseline_mean_s, not both")
     for key in ("max_mean_s", "max_p90_s", "baseline_mean_s", "max_ratio"):
         value = values.get(key)
         if value is not None and (

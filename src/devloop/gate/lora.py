@@ -21,6 +21,8 @@ from devloop.formats.registry import get_format
 from devloop.gate.result import Check, GateInputError, GateResult, library_versions
 from devloop.gate.smoke import load_local
 from devloop.gate.suite import Suite, expected_calls, load_suite
+from devloop.tools.base import ToolSpec
+from devloop.types import Completion, Observation, ToolCall
 
 SUITE_DATA = "suite"  # examples / validation = "suite": the tool-calling suite's train / validation split
 TRAIN_FORMATS = ("mistral", "hermes", "xml")  # text formats: the call is the reply text the model learns
@@ -46,6 +48,7 @@ class LoraSettings:
     # costs a forward over the whole validation set, so evaluating every step of a short CPU run doubles
     # it; the divergence check compares devloop's own losses before and after training either way.
     eval_every: int | None = None
+    max_examples: int | None = None  # N: train on the first N examples only
 
 
 def _system(fmt_name: str, suite: Suite) -> str:
@@ -75,10 +78,70 @@ def suite_rows(suite: Suite, split: str, fmt_name: str) -> tuple[dict[str, Any],
     return tuple(rows)
 
 
-def _prompt_completion(prompt_of: Any, row: dict[str, Any]) -> dict[str, str]:
+def in_text_format(row: dict[str, Any], fmt_name: str) -> list[dict[str, Any]]:
+    """A `messages` row with its calls in the text format the gate trains. `devloop dataset build`'s
+    native render carries calls as OpenAI `tool_calls` (an assistant turn with no text) and results as
+    `tool` turns, and the tools in the row's `tools`: a chat template without tool support drops all of
+    them, and the last turn's completion would be empty. Here each call is written as the model would
+    write it in `fmt_name`, each run of results becomes that format's one user message of observations,
+    and the tools are listed at the end of the system turn. Rows already in text pass unchanged."""
+    fmt = get_format(fmt_name)
+    out: list[dict[str, Any]] = []
+    calls: list[ToolCall] = []
+    results: list[Observation] = []
+
+    def flush() -> None:
+        if results:
+            out.extend(fmt.history(Completion(content=""), calls, results)[1:])
+            results.clear()
+
+    for message in row["messages"]:
+        role = message.get("role")
+        if role == "tool":
+            results.append(Observation(str(message.get("content") or "")))
+            continue
+        flush()
+        text = str(message.get("content") or "")
+        if role == "assistant" and message.get("tool_calls"):
+            calls = [_call(entry, n) for n, entry in enumerate(message["tool_calls"])]
+            rendered = "\n".join(str(fmt.render_call(c, n)) for n, c in enumerate(calls))
+            text = f"{text.strip()}\n\n{rendered}" if text.strip() else rendered
+        out.append({"role": role, "content": text})
+    flush()
+    tools = row.get("tools") or []
+    if tools:
+        specs = [
+            ToolSpec(t["function"]["name"], t["function"].get("description", ""), t["function"]["parameters"])
+            for t in tools
+        ]
+        listing = fmt.render_tools(specs)
+        if out and out[0]["role"] == "system":
+            out[0]["content"] = f"{out[0]['content']}\n\n{listing}".strip()
+        else:
+            out.insert(0, {"role": "system", "content": listing})
+    return out
+
+
+def _call(entry: dict[str, Any], n: int) -> ToolCall:
+    """An OpenAI `tool_calls` entry (checked by read_examples) as a ToolCall."""
+    function = entry["function"]
+    arguments = function.get("arguments") or {}
+    if isinstance(arguments, str):
+        arguments = json.loads(arguments)
+    return ToolCall(name=function["name"], arguments=arguments, id=str(entry.get("id") or f"call{n:05d}"))
+
+
+def _completion_of(row: dict[str, Any], fmt_name: str) -> str:
+    if "messages" not in row:
+        return str(row["completion"])
+    messages = in_text_format(row, fmt_name)
+    return str(next(m["content"] for m in reversed(messages) if m["role"] == "assistant"))
+
+
+def _prompt_completion(prompt_of: Any, row: dict[str, Any], fmt_name: str) -> dict[str, str]:
     """A row as (prompt text in the model's chat format, completion text)."""
     if "messages" in row:
-        messages = row["messages"]
+        messages = in_text_format(row, fmt_name)
         last = max(i for i, m in enumerate(messages) if m.get("role") == "assistant")
         return {"prompt": prompt_of(messages[:last]), "completion": str(messages[last].get("content") or "")}
     return {
@@ -140,8 +203,13 @@ def run_lora_gate(settings: LoraSettings) -> GateResult:
         if not isinstance(settings.validation, str)
         else suite_rows(suite, "validation", settings.format)
     )
+    if settings.max_examples is not None:
+        examples = examples[: settings.max_examples]
     if not examples or not validation:
         raise GateInputError("gate4: training examples and validation examples are both required")
+    empty = sum(not _completion_of(r, settings.format).strip() for r in examples)
+    if empty:
+        raise GateInputError(f"gate4: {empty} training example(s) end with an empty assistant turn")
     held_out = suite.split("validation")
     result = GateResult(gate=4, name="lora", versions=library_versions())
     torch.manual_seed(settings.seed)
@@ -153,8 +221,8 @@ def run_lora_gate(settings: LoraSettings) -> GateResult:
     def prompt_of(messages: list[dict[str, Any]]) -> str:
         return local.prompt(messages, None)
 
-    train_pairs = [_prompt_completion(prompt_of, r) for r in examples]
-    valid_pairs = [_prompt_completion(prompt_of, r) for r in validation]
+    train_pairs = [_prompt_completion(prompt_of, r, settings.format) for r in examples]
+    valid_pairs = [_prompt_completion(prompt_of, r, settings.format) for r in validation]
     spec = f"local/{settings.weights}"
     if settings.baseline:
         began = time.perf_counter()
@@ -181,7 +249,8 @@ def run_lora_gate(settings: LoraSettings) -> GateResult:
             report_to="none",
             seed=settings.seed,
             use_cpu=not cuda,
-            bf16=cuda and bool(torch.cuda.is_bf16_supported()),
+            bf16=cuda and model.dtype == torch.bfloat16,
+            fp16=cuda and model.dtype == torch.float16,  # loss scaling; the LoRA weights stay fp32
             lr_scheduler_type="constant",
             warmup_steps=0,
             dataloader_num_workers=0,
@@ -321,7 +390,10 @@ def read_examples(path: Path) -> tuple[dict[str, Any], ...]:
                 m.get("role") == "assistant" for m in messages
             ):
                 raise GateInputError(f"{path}:{n}: messages need at least one assistant turn")
-            rows.append({"messages": messages})
+            problem = _calls_problem(messages, row.get("tools"))
+            if problem:
+                raise GateInputError(f"{path}:{n}: {problem}")
+            rows.append({"messages": messages, **({"tools": row["tools"]} if row.get("tools") else {})})
             continue
         if not (
             isinstance(row, dict)
@@ -337,30 +409,61 @@ def read_examples(path: Path) -> tuple[dict[str, Any], ...]:
     return tuple(rows)
 
 
-_INTS = ("steps", "rank", "seed", "batch_size", "eval_max_tokens", "eval_every")
+def _calls_problem(messages: list[dict[str, Any]], tools: Any) -> str | None:
+    """Why a row's OpenAI-style `tool_calls` / `tools` cannot be written as text, or None."""
+    for m, message in enumerate(messages):
+        for entry in message.get("tool_calls") or []:
+            function = entry.get("function") if isinstance(entry, dict) else None
+            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+                return f"messages[{m}].tool_calls: each needs function.name"
+            arguments = function.get("arguments") or {}
+            try:
+                parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
+            except ValueError:
+                return f"messages[{m}].tool_calls: {function['name']}'s arguments are not JSON"
+            if not isinstance(parsed, dict):
+                return f"messages[{m}].tool_calls: {function['name']}'s arguments are not an object"
+    if tools is not None and not (
+        isinstance(tools, list)
+        and all(
+            isinstance(t, dict)
+            and isinstance(t.get("function"), dict)
+            and isinstance(t["function"].get("name"), str)
+            and isinstance(t["function"].get("parameters"), dict)
+            for t in tools
+        )
+    ):
+        return "tools: OpenAI tool specs ({type, function: {name, parameters}}) expected"
+    return None
 
 
-def settings_from_table(base: Path, where: str, table: dict[str, Any]) -> LoraSettings:
-    """LoraSettings from a [gate4] table; paths are relative to `base` (the config's directory)."""
+_INTS = ("steps", "rank", "seed", "batch_size", "eval_max_tokens", "eval_every", "max_examples")
+
+
+def settings_from_table(
+    base: Path, where: str, table: dict[str, Any], section: str = "gate4"
+) -> LoraSettings:
+    """LoraSettings from a [gate4] table (or `section`, e.g. gate5.train); paths are relative to `base`
+    (the config's directory)."""
     allowed = set(LoraSettings.__dataclass_fields__)
     unknown = set(table) - allowed
     if unknown:
-        raise GateInputError(f"{where}: gate4: unknown key {sorted(unknown)[0]!r}")
+        raise GateInputError(f"{where}: {section}: unknown key {sorted(unknown)[0]!r}")
     for key in ("weights", "examples", "validation", "format", "suite", "out_dir"):
         if key in table and not isinstance(table[key], str):
-            raise GateInputError(f"{where}: gate4.{key}: a path is required")
+            raise GateInputError(f"{where}: {section}.{key}: a path is required")
     if not isinstance(table.get("weights"), str):
-        raise GateInputError(f"{where}: gate4.weights: a path is required")
+        raise GateInputError(f"{where}: {section}.weights: a path is required")
     for key in _INTS:
         if key in table and (
             not isinstance(table[key], int) or isinstance(table[key], bool) or table[key] < 0
         ):
-            raise GateInputError(f"{where}: gate4.{key}: a non-negative integer")
+            raise GateInputError(f"{where}: {section}.{key}: a non-negative integer")
     if table.get("format", "mistral") not in TRAIN_FORMATS:
-        raise GateInputError(f"{where}: gate4.format: one of {', '.join(TRAIN_FORMATS)}")
+        raise GateInputError(f"{where}: {section}.format: one of {', '.join(TRAIN_FORMATS)}")
     accuracy = table.get("min_accuracy", 0.6)
     if not isinstance(accuracy, (int, float)) or isinstance(accuracy, bool) or not 0 <= accuracy <= 1:
-        raise GateInputError(f"{where}: gate4.min_accuracy: a rate in 0..1")
+        raise GateInputError(f"{where}: {section}.min_accuracy: a rate in 0..1")
     values = dict(table)
     for key in ("weights", "examples", "validation", "out_dir", "suite"):
         if key in values and values[key] != SUITE_DATA and not Path(values[key]).is_absolute():

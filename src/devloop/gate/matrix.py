@@ -140,6 +140,7 @@ def _run_one(config: GateConfig, number: int) -> GateResult:
         settings = settings_from_table(str(config.source), table)
         settings.model = _script_relative(config, settings.model) if settings.model else None
         settings.weights = _relative(config, settings.weights)
+        settings.baseline = _relative(config, settings.baseline)
         return run_latency_gate(settings)
     if number == 3:
         found3 = tools.settings_from_table(str(config.source), table)

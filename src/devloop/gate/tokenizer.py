@@ -240,8 +240,12 @@ def _hf_gate(file: Path, family: Family, result: GateResult) -> None:
         return ids or None
 
     _delimiter_checks(result, family, encode)
-    rendered = _template_render(file.parent, family)
     how = "chat template (transformers)"
+    try:
+        rendered = _template_render(file.parent, family)
+    except _TemplateError as e:
+        result.checks.append(Check("round trip", False, f"{how} cannot render a tool call: {e}"))
+        return
     if rendered is None:
         render = render_mistral_call if family == "mistral" else render_hermes_call
         # No chat template to render with: the delimiters must at least survive encode + decode intact.
@@ -252,19 +256,24 @@ def _hf_gate(file: Path, family: Family, result: GateResult) -> None:
 
 
 def _template_render(directory: Path, family: Family) -> str | None:
-    """The assistant turn rendered by the model's own chat template, or None when there is none."""
-    config = directory / "tokenizer_config.json"
-    try:
-        has_template = "chat_template" in json.loads(config.read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not has_template:
+    """The assistant turn rendered by the model's own chat template, or None when there is none. The
+    template is wherever transformers keeps it: `tokenizer_config.json`'s `chat_template`, or (as
+    transformers 4.47 and later save it) `chat_template.jinja` / `chat_template.json` beside it.
+    Raises _TemplateError when the template exists but cannot render the conversation."""
+    if not any((directory / name).is_file() for name in _TEMPLATE_FILES):
         return None
     try:
         transformers = importlib.import_module("transformers")
     except ImportError:
         return None
-    tok = transformers.AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+    try:
+        tok = transformers.AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise GateInputError(
+            f"{directory}: transformers cannot load this tokenizer ({_first_line(e)})"
+        ) from e
+    if not getattr(tok, "chat_template", None):
+        return None
     messages = [
         {"role": "user", "content": "Show me the first lines of src/app.py."},
         {
@@ -278,8 +287,22 @@ def _template_render(directory: Path, family: Family) -> str | None:
             ],
         },
     ]
-    prompt = tok.apply_chat_template(
-        messages[:1], tools=[_TOOL.openai()], tokenize=False, add_generation_prompt=True
-    )
-    full = tok.apply_chat_template(messages, tools=[_TOOL.openai()], tokenize=False)
+    try:
+        prompt = tok.apply_chat_template(
+            messages[:1], tools=[_TOOL.openai()], tokenize=False, add_generation_prompt=True
+        )
+        full = tok.apply_chat_template(messages, tools=[_TOOL.openai()], tokenize=False)
+    except Exception as e:  # a template that raises (jinja's raise_exception) on tools or tool calls
+        raise _TemplateError(_first_line(e)) from e
     return str(full[len(prompt) :] if full.startswith(prompt) else full)
+
+
+_TEMPLATE_FILES = ("tokenizer_config.json", "chat_template.jinja", "chat_template.json")
+
+
+class _TemplateError(Exception):
+    """The model's chat template refused to render a tool-call conversation."""
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
