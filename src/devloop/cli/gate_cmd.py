@@ -116,12 +116,19 @@ def smoke(
     base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server URL.")] = None,
     max_load_s: Annotated[float | None, typer.Option("--max-load-s", help="Ceiling on load time.")] = None,
     max_peak_mb: Annotated[float | None, typer.Option("--max-peak-mb", help="Ceiling on peak RSS.")] = None,
+    runtime: Annotated[
+        str, typer.Option("--runtime", help="transformers, or llama.cpp for a .gguf (the llama extra).")
+    ] = "transformers",
     out: OutOption = Path("gates-out"),
 ) -> None:
     """Gate 1: the model loads and writes Python that parses."""
+    from devloop.gate.llamacpp import RUNTIMES
     from devloop.gate.smoke import SmokeSettings, run_smoke_gate
 
+    if runtime not in RUNTIMES:
+        fail(f"--runtime {runtime!r}: must be one of {', '.join(RUNTIMES)}")
     settings = SmokeSettings(
+        runtime=runtime,
         model=model,
         weights=str(weights) if weights else None,
         base_url=base_url,
@@ -200,6 +207,12 @@ def full(
         str | None, typer.Option("--quantize", help="More GGUF types, e.g. Q8_0,Q4_0 (Q4_K_M: llama.cpp).")
     ] = None,
     llama_cpp: Annotated[Path | None, typer.Option("--llama-cpp", help="llama.cpp checkout.")] = None,
+    gguf_in_llama_cpp: Annotated[
+        bool,
+        typer.Option(
+            "--gguf-in-llama-cpp", help="Also load and run each exported GGUF in llama.cpp (the llama extra)."
+        ),
+    ] = False,
     train_steps: Annotated[
         int | None,
         typer.Option(
@@ -238,6 +251,8 @@ def full(
             weights=str(weights), examples=rows, format=format_name, steps=train_steps, out_dir=str(merged),
             baseline=False, min_accuracy=0.0,
         )  # fmt: skip
+    if gguf_in_llama_cpp and gguf_out is None:
+        fail("--gguf-in-llama-cpp: needs --gguf-out (the file to run)")
     if gguf_out is not None and llama_cpp is None:
         from devloop.gate.gguf_export import ExportError, normalise_type
 
@@ -257,6 +272,7 @@ def full(
         gguf_type=gguf_type,
         quantize=quantize,
         llama_cpp=str(llama_cpp) if llama_cpp else None,
+        gguf_in_llama_cpp=gguf_in_llama_cpp,
         train=train,
     )
     _finish(lambda: run_full_gate(settings), 5, out)

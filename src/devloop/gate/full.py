@@ -3,7 +3,8 @@ whole data set, more steps; fused, saved and reloaded, divergence failing the ga
 split of the tool-calling suite in the format to be deployed (overall at least `overall_min`, no category
 under its minimum), the model's size on disk and its mean seconds per query against ceilings, and an
 optional GGUF export (llama.cpp's converter, then its quantiser) whose size is reported; the export is
-skipped, with the reason, where the tools are absent."""
+skipped, with the reason, where the tools are absent. `gguf_in_llama_cpp` also loads every exported file
+in llama.cpp itself (the optional `llama` extra), checks its tokenizer and generates from it."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from devloop.formats.registry import FORMAT_NAMES, get_format
-from devloop.gate import gguf_export, lora
+from devloop.gate import gguf_export, llamacpp, lora
 from devloop.gate.result import Check, GateInputError, GateResult, library_versions
 from devloop.gate.suite import Query, Suite, load_suite
 from devloop.gate.tools import evaluate, open_model, select, table_markdown
@@ -49,6 +50,7 @@ class FullSettings:
     gguf_score: bool = True  # reload every exported file through transformers and score it again
     gguf_per_category: int | None = None  # score the files on the first N queries of each category
     llama_cpp: str | None = None  # llama.cpp checkout: its converter writes the base file instead
+    gguf_in_llama_cpp: bool = False  # also load and run each exported file in llama.cpp (llama-cpp-python)
     # Train first: a LoRA on `weights` (Gate 4's pipeline at full scale), fused into train.out_dir, which
     # is then the model tested, measured and exported.
     train: lora.LoraSettings | None = None
@@ -71,6 +73,8 @@ def size_mb(path: Path) -> float:
 
 
 def run_full_gate(settings: FullSettings) -> GateResult:
+    if settings.gguf_in_llama_cpp:
+        llamacpp.require("gate5.gguf_in_llama_cpp")  # before any training or scoring, not after
     suite = load_suite(Path(settings.suite) if settings.suite else None)
     minimums = {**suite.minimums, **settings.minimums}
     queries = select(suite, "test")
@@ -209,6 +213,39 @@ def _export(
         scored = select_per_category(queries, settings.gguf_per_category)
         for made in files:
             _score(settings, made, suite, scored, minimums, result)
+    if settings.gguf_in_llama_cpp:
+        for made in files:
+            _in_llama_cpp(settings, made, suite, queries, result)
+
+
+def _in_llama_cpp(
+    settings: FullSettings, made: dict[str, Any], suite: Suite, queries: list[Query], result: GateResult
+) -> None:
+    """One exported file in llama.cpp: it loads, splits the suite's texts into the directory tokenizer's
+    ids, and generates greedily from the first query in the directory's chat template."""
+    import importlib
+
+    transformers: Any = importlib.import_module("transformers")
+    label = f"GGUF {made['type'].upper()} runs in llama.cpp"
+    reference = transformers.AutoTokenizer.from_pretrained(str(settings.weights), local_files_only=True)
+    messages = [{"role": "user", "content": queries[0].prompt if queries else "Hello"}]
+    if getattr(reference, "chat_template", None):
+        prompt = str(reference.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+    else:
+        prompt = messages[0]["content"] + "\n"
+    try:
+        run = llamacpp.run_file(
+            Path(made["path"]), reference, _texts(suite, queries), prompt, min(8, settings.max_tokens)
+        )
+    except GateInputError as e:
+        result.checks.append(Check(label, False, str(e)))
+        return
+    made["llama_cpp"] = run.as_dict()
+    ok = run.same_ids == run.texts and bool(run.tokens)
+    rate = f"{len(run.tokens) / run.generate_s:.0f} tok/s" if run.generate_s > 0 else "-"
+    detail = f"loads in {run.load_s:.2f} s, tokenizer same ids on {run.same_ids}/{run.texts} texts, "
+    detail += f"{len(run.tokens)} greedy tokens ({rate})"
+    result.checks.append(Check(label, ok, detail))
 
 
 def _write(weights: Path, out: Path, kind: str, result: GateResult) -> dict[str, Any] | None:
@@ -339,18 +376,23 @@ def _same_tokens(weights: Path, reloaded: Any, suite: Suite, queries: list[Query
     tokenizer splits into the directory tokenizer's ids."""
     import importlib
 
-    from devloop.gate.tools import SYSTEM
-
     transformers: Any = importlib.import_module("transformers")
     original = transformers.AutoTokenizer.from_pretrained(str(weights), local_files_only=True)
-    fmt = get_format("hermes")  # any text format: its tool listing is a long, varied text
-    texts = [f"{SYSTEM}\n\n{fmt.render_tools(suite.tools)}", *(q.prompt for q in queries)]
+    texts = _texts(suite, queries)
     same = sum(
         original(t, add_special_tokens=False)["input_ids"]
         == reloaded(t, add_special_tokens=False)["input_ids"]
         for t in texts
     )
     return {"texts": len(texts), "same": int(same)}
+
+
+def _texts(suite: Suite, queries: list[Query]) -> list[str]:
+    """Texts to tokenize both ways: the suite's system prompt with the tools, and every query."""
+    from devloop.gate.tools import SYSTEM
+
+    fmt = get_format("hermes")  # any text format: its tool listing is a long, varied text
+    return [f"{SYSTEM}\n\n{fmt.render_tools(suite.tools)}", *(q.prompt for q in queries)]
 
 
 def _train_settings(where: str, values: dict[str, Any]) -> lora.LoraSettings:
@@ -409,8 +451,13 @@ def settings_from_table(where: str, table: dict[str, Any]) -> FullSettings:
         or (isinstance(quantize, list) and all(isinstance(q, str) for q in quantize))
     ):
         raise GateInputError(f'{where}: gate5.quantize: a type name or a list of them (e.g. ["Q8_0"])')
-    if "gguf_score" in values and not isinstance(values["gguf_score"], bool):
-        raise GateInputError(f"{where}: gate5.gguf_score: true or false")
+    for key in ("gguf_score", "gguf_in_llama_cpp"):
+        if key in values and not isinstance(values[key], bool):
+            raise GateInputError(f"{where}: gate5.{key}: true or false")
+    if values.get("gguf_in_llama_cpp"):
+        if "gguf_out" not in values:
+            raise GateInputError(f"{where}: gate5.gguf_in_llama_cpp: needs gguf_out (the file to run)")
+        llamacpp.require(f"{where}: gate5.gguf_in_llama_cpp")
     if "gguf_type" in values and "llama_cpp" not in values:
         try:
             gguf_export.normalise_type(values["gguf_type"])

@@ -14,7 +14,16 @@ from typing import Any, Literal
 Status = Literal["pass", "fail"]
 
 # Libraries whose versions decide what a gate measured; recorded in every gate's JSON.
-_LIBRARIES = ("devloop", "mistral-common", "tokenizers", "transformers", "torch", "peft", "trl")
+_LIBRARIES = (
+    "devloop",
+    "mistral-common",
+    "tokenizers",
+    "transformers",
+    "torch",
+    "peft",
+    "trl",
+    "llama-cpp-python",
+)
 
 
 class GateInputError(Exception):

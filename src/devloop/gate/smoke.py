@@ -1,5 +1,6 @@
 """Gate 1: the model loads and writes code that parses. Local weights load through transformers (imported
-here, never at CLI start-up); a served model is reached through devloop's model client."""
+here, never at CLI start-up), or a GGUF file through llama.cpp itself when `runtime = "llama.cpp"` (the
+optional `llama` extra); a served model is reached through devloop's model client."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devloop.gate import llamacpp
 from devloop.gate.result import Check, GateInputError, GateResult, library_versions
 from devloop.models import ModelError
 from devloop.models.providers import get_model
@@ -35,6 +37,7 @@ class SmokeSettings:
     max_tokens: int = 128
     max_load_s: float | None = None
     max_peak_mb: float | None = None
+    runtime: str = "transformers"  # or "llama.cpp": a .gguf file run by llama-cpp-python
 
 
 def extract_code(text: str) -> str:
@@ -62,9 +65,16 @@ def run_smoke_gate(settings: SmokeSettings) -> GateResult:
         raise GateInputError(
             "gate1: give exactly one of model (a served model) or weights (a local directory)"
         )
+    if settings.runtime not in llamacpp.RUNTIMES:
+        raise GateInputError(f"gate1.runtime: one of {', '.join(llamacpp.RUNTIMES)}")
+    in_llama_cpp = settings.runtime == llamacpp.RUNTIME
+    if in_llama_cpp:
+        _check_llama_cpp("gate1", settings.weights)
     result = GateResult(gate=1, name="smoke", versions=library_versions())
     text: str | None
-    if settings.weights is not None:
+    if settings.weights is not None and in_llama_cpp:
+        text = _llama_cpp_local(Path(settings.weights), settings, result)
+    elif settings.weights is not None:
         text = _local(Path(settings.weights), settings, result)
     else:
         text = _served(str(settings.model), settings, result)
@@ -81,7 +91,7 @@ def run_smoke_gate(settings: SmokeSettings) -> GateResult:
     where = "process peak"
     gpu = (
         gpu_peak_mb(importlib.import_module("torch"), str(result.details["device"]))
-        if settings.weights
+        if settings.weights and not in_llama_cpp
         else None
     )
     if gpu is not None:
@@ -91,6 +101,42 @@ def run_smoke_gate(settings: SmokeSettings) -> GateResult:
     if settings.max_peak_mb is not None:
         result.checks.append(Check("peak memory", peak <= settings.max_peak_mb, f"{peak:.0f} MiB ({where})"))
     return result
+
+
+def _check_llama_cpp(where: str, weights: str | None) -> None:
+    if weights is None or not weights.endswith(".gguf"):
+        raise GateInputError(f"{where}.runtime: llama.cpp runs a .gguf file: give weights = PATH.gguf")
+    llamacpp.require(f"{where}.runtime")
+
+
+def _llama_cpp_local(path: Path, settings: SmokeSettings, result: GateResult) -> str:
+    """The prompt through llama.cpp: in the chat template the GGUF carries (rendered by llama-cpp-python,
+    as its server would), else as plain text; greedy, like the transformers path."""
+    started = time.perf_counter()
+    llm = llamacpp.load(path)
+    try:
+        result.details.update(
+            {"weights": str(path), "runtime": llamacpp.RUNTIME, "load_s": time.perf_counter() - started}
+        )
+        began = time.perf_counter()
+        if llamacpp.chat_template(llm):
+            reply = llm.create_chat_completion(
+                messages=[{"role": "user", "content": settings.prompt}],
+                max_tokens=settings.max_tokens,
+                temperature=0.0,
+            )
+            text = str(reply["choices"][0]["message"].get("content") or "")
+            new = int(reply["usage"]["completion_tokens"])
+        else:
+            ids = llamacpp.tokenize(llm, settings.prompt + "\n")
+            tokens, _ = llamacpp.greedy(llm, ids, settings.max_tokens)
+            text, new = llamacpp.detokenize(llm, tokens), len(tokens)
+        took = time.perf_counter() - began
+    finally:
+        llamacpp.close(llm)
+    result.details.update({"device": "llama.cpp", "generate_s": took, "new_tokens": new})
+    result.details["tokens_per_s"] = new / took if took > 0 else None
+    return text
 
 
 def _served(spec: str, settings: SmokeSettings, result: GateResult) -> str | None:
@@ -269,11 +315,16 @@ def settings_from_table(where: str, table: dict[str, Any]) -> SmokeSettings:
     unknown = set(table) - set(SmokeSettings.__dataclass_fields__)
     if unknown:
         raise GateInputError(f"{where}: gate1: unknown key {sorted(unknown)[0]!r}")
-    for key in ("model", "weights", "base_url", "prompt"):
+    for key in ("model", "weights", "base_url", "prompt", "runtime"):
         if key in table and not isinstance(table[key], str):
             raise GateInputError(f"{where}: gate1.{key}: a string")
     if ("model" in table) == ("weights" in table):
         raise GateInputError(f"{where}: gate1: give exactly one of model or weights")
+    runtime = table.get("runtime", "transformers")
+    if runtime not in llamacpp.RUNTIMES:
+        raise GateInputError(f"{where}: gate1.runtime: one of {', '.join(llamacpp.RUNTIMES)}")
+    if runtime == llamacpp.RUNTIME:
+        _check_llama_cpp(f"{where}: gate1", table.get("weights"))
     for key in ("max_load_s", "max_peak_mb"):
         value = table.get(key)
         if value is not None and (
