@@ -23,6 +23,8 @@ def test_compose_serves_devstral_with_the_mistral_tool_parser() -> None:
     command = [str(c) for c in vllm["command"]]
     model = _flag(command, "--model")
     assert model is not None and "Devstral-Small" in model
+    # One variable switches the model, for the server and the eval alike (compose's ${VAR:-default}).
+    assert model == "${VLLM_MODEL:-mistralai/Devstral-Small-2507}"
     # Devstral writes [TOOL_CALLS]name[ARGS]{...}: vLLM's mistral parser turns that into tool_calls.
     assert _flag(command, "--tool-call-parser") == "mistral" and "--enable-auto-tool-choice" in command
     assert _flag(command, "--tokenizer-mode") == "mistral"
