@@ -45,15 +45,22 @@ def _module() -> Any:
 
 def load(path: Path, n_ctx: int = 2048, threads: int | None = None) -> Any:
     """A `llama_cpp.Llama` on the GGUF file `path`, quiet, on the CPU unless llama.cpp was built for a GPU
-    (then every layer is offloaded)."""
+    (then every layer is offloaded). `threads`: default as for torch ($DEVLOOP_TORCH_THREADS, else the
+    idle cores)."""
+    from devloop.gate.smoke import cpu_threads  # here: smoke imports this module
+
     llama_cpp = _module()
     if not path.is_file():
         raise GateInputError(f"llama.cpp: no such GGUF file: {path}")
     gpu = bool(getattr(llama_cpp, "llama_supports_gpu_offload", lambda: False)())
+    # As for torch: threads only on the cores the load leaves idle, since spinning threads on busy cores
+    # run slower than fewer threads.
+    threads = threads or cpu_threads()
     try:
         return llama_cpp.Llama(
-            model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_gpu_layers=-1 if gpu else 0, verbose=False
-        )
+            model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
+            n_gpu_layers=-1 if gpu else 0, verbose=False,
+        )  # fmt: skip
     except (ValueError, RuntimeError) as e:
         raise GateInputError(f"llama.cpp: {path}: {str(e).splitlines()[0]}") from e
 
