@@ -218,3 +218,29 @@ def test_bad_user_rules_are_one_line(tmp_path: Path) -> None:
             assert message in str(exc) and "\n" not in str(exc), (text, exc)
         else:
             raise AssertionError(f"accepted: {text!r}")
+
+
+def test_fields_of_the_wrong_type_in_a_run_are_dropped_not_a_traceback(run: Path, tmp_path: Path) -> None:
+    copy = _copy(run, tmp_path / "run")
+    traj = _att(copy, CONFETTI) / "agent" / "trajectory.jsonl"
+    events = [json.loads(x) for x in traj.read_text().splitlines()]
+    events[0]["settings"]["tool_format"] = "bogus"  # a format this install does not know
+    steps = [e for e in events if e["type"] == "step"]
+    steps[0]["feedback"], steps[0]["completion"] = 1, 7
+    steps[1]["observations"] = True
+    steps[-1]["calls"] = 5
+    traj.write_text("".join(json.dumps(e) + "\n" for e in events))
+    unit = json.loads((_att(copy, CSVLITE) / "unit.json").read_text())
+    kept = unit["verdict"]["tests_status"]["PASS_TO_PASS"]["success"]
+    unit["verdict"]["tests_status"]["FAIL_TO_PASS"] = {"success": 5, "failure": True}
+    (_att(copy, CSVLITE) / "unit.json").write_text(json.dumps(unit))
+    report = build([copy], tmp_path / "o", renders=("native", "xml"), fmt="mistral")
+    assert report["attempts"] == 2
+    found = {a["instance_id"]: a for a in attempts(copy)}
+    assert found[CONFETTI]["events"][1]["completion"] == {"content": "", "tool_calls": []}
+    assert [s["calls"] for s in found[CONFETTI]["events"] if s["type"] == "step"][-1] == []
+    assert kept and found[CSVLITE]["tests"] == sorted(kept)  # the bad group is left out, the other read
+    xml = [
+        r for r in _rows(tmp_path / "o", "stage1") if r["instance_id"] == CONFETTI and r["render"] == "xml"
+    ]
+    assert xml and xml[0]["messages"][0]["role"] == "system"

@@ -63,12 +63,58 @@ def _json(text: str | None) -> Any:
         return None
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _step(event: dict[str, Any]) -> dict[str, Any]:
+    """A step event with every field the builder reads of the type it expects: a trajectory is written
+    next to what the model wrote, so a field of another type is dropped, not trusted to be iterable."""
+    step = dict(event)
+    step["calls"] = _dicts(step.get("calls"))
+    step["observations"] = _dicts(step.get("observations"))
+    for obs in step["observations"]:
+        if not isinstance(obs.get("meta"), dict):
+            obs.pop("meta", None)
+    completion = step.get("completion") if isinstance(step.get("completion"), dict) else {}
+    step["completion"] = {
+        "content": completion["content"] if isinstance(completion.get("content"), str) else "",
+        "tool_calls": _dicts(completion.get("tool_calls")),
+    }
+    feedback = step.get("feedback")
+    step["feedback"] = [f for f in feedback if isinstance(f, str)] if isinstance(feedback, list) else []
+    error = step.get("format_error")
+    step["format_error"] = error if isinstance(error, str) and error else None
+    if not isinstance(step.get("patch"), str):
+        step.pop("patch", None)
+    return step
+
+
+def _start(event: dict[str, Any]) -> dict[str, Any]:
+    start = dict(event)
+    for key in ("system", "task", "repo"):
+        if not isinstance(start.get(key), str):
+            start.pop(key, None)
+    settings = start.get("settings") if isinstance(start.get("settings"), dict) else {}
+    start["settings"] = (
+        settings if isinstance(settings.get("tool_format"), str) else {**settings, "tool_format": "native"}
+    )
+    return start
+
+
 def _events(text: str | None) -> list[dict[str, Any]]:
+    """The trajectory's events, steps and the start event checked field by field (see _step)."""
     out = []
     for line in (text or "").splitlines():
         event = _json(line)
-        if isinstance(event, dict):
-            out.append(event)
+        if not isinstance(event, dict):
+            continue
+        kind = event.get("type")
+        out.append(_step(event) if kind == "step" else _start(event) if kind == "start" else event)
     return out
 
 
@@ -271,7 +317,7 @@ def _instance(
             for group in ("FAIL_TO_PASS", "PASS_TO_PASS"):
                 g = status.get(group) if isinstance(status.get(group), dict) else {}
                 for key in ("success", "failure"):
-                    names = [str(t) for t in g.get(key) or [] if isinstance(t, str)]
+                    names = [t for t in _list(g.get(key)) if isinstance(t, str)]
                     tests += names
                     failing += names if key == "failure" else []
             category = str(verdict.get("category") or "")

@@ -99,6 +99,15 @@ def _reasoning(content: str, calls: list[ToolCall]) -> str:
     return content.strip()
 
 
+def _native(name: str) -> bool:
+    """Whether the run's format put calls outside the reply text; a name no format is registered under
+    (a run with a format this install lacks) counts as a text format, whose call text is cut out."""
+    try:
+        return get_format(name).native
+    except ValueError:
+        return False
+
+
 def _system(system: str, run_format: str, render: str, specs: tuple[ToolSpec, ...]) -> str:
     """The system prompt with the tool description of `render` in place of `run_format`'s (the prompt
     template appends it, after a blank line, at the end)."""
@@ -138,11 +147,7 @@ def conversation(events: list[dict[str, Any]], render: str = "native") -> list[d
             reasoning = _reasoning(recorded.content or "", calls)
             completion = Completion(reasoning, [render_native_call(c, i) for i, c in enumerate(calls)])
         else:
-            reasoning = (
-                recorded.content
-                if get_format(run_format).native
-                else _reasoning(recorded.content or "", calls)
-            )
+            reasoning = recorded.content if _native(run_format) else _reasoning(recorded.content or "", calls)
             text = "\n".join(str(fmt.render_call(c, i)) for i, c in enumerate(calls))
             completion = Completion(f"{reasoning.strip()}\n\n{text}".strip() if reasoning else text)
         msgs = fmt.history(completion, calls, obs)
