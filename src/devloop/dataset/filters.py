@@ -329,7 +329,8 @@ def _user_passes(
 
 
 def judge(a: dict[str, Any], m: dict[str, Any], rules: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """The rules of one stage `a` passes and fails, as report names, in RULES order then user rules.
+    """The rules of one stage `a` passes (by their names in a filters file) and the failures it is
+    counted under (the report's names: `unfinished` for `finished`), in RULES order then user rules.
     An attempt with no readable trajectory fails `no_trajectory` whatever the rules say."""
     passed: list[str] = []
     failed: list[str] = []
@@ -338,7 +339,10 @@ def judge(a: dict[str, Any], m: dict[str, Any], rules: dict[str, Any]) -> tuple[
     for name, rule in RULES.items():
         if name not in rules or (rule.kind == "flag" and not rules[name]):
             continue
-        (passed if rule.check(a, m, rules[name]) else failed).append(rule.report)
+        if rule.check(a, m, rules[name]):
+            passed.append(name)
+        else:
+            failed.append(rule.report)
     for name, value in rules.items():
         if isinstance(value, dict) and "user" in value:
             (passed if _user_passes(a, m, value["user"], value["all_rules"]) else failed).append(name)
