@@ -341,3 +341,44 @@ def test_rows_offer_the_tools_the_run_offered(
     assert all(
         "tools" not in r for r in _all(built[0], "stage1") if r["render"] == "xml"
     )  # described in the prompt
+
+
+@pytest.fixture(scope="module")
+def plain_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A `devloop run` with the pytest hook and --minimize: a scripted model fixes `add` and also writes
+    a notes file the tests do not need, which the minimisation takes out again."""
+    out = tmp_path_factory.mktemp("plain")
+    repo = out / "calc"
+    (repo / "tests").mkdir(parents=True)
+    (repo / "calc.py").write_text("def add(a, b):\n    return a - b\n")
+    (repo / "tests" / "test_calc.py").write_text(
+        "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+    )
+    git = ["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "init"]):
+        subprocess.run([*git, *args], check=True, capture_output=True)
+    script = [_call("str_replace_editor", command="str_replace", path="calc.py", old_str="a - b", new_str="a + b"),
+              _call("str_replace_editor", command="create", path="NOTES.md", file_text="scratch\n"),
+              _call("finish", message="Fixed add.")]  # fmt: skip
+    proc = devloop("run", "--repo", str(repo), "--issue", "add subtracts", "--model", _script(out / "s.jsonl", script),
+                   "--hook", "pytest", "--minimize", "--output", str(out / "fix-add"))  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out / "fix-add"
+
+
+def test_a_devloop_run_directory_green_and_minimised(plain_run: Path, run: Path, tmp_path: Path) -> None:
+    proc = devloop("dataset", "build", str(plain_run), str(run), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
+    records = {r["instance_id"]: r for r in _rows(tmp_path / "o" / "trajectories.jsonl")}
+    mine = records["run-fix-add"]["stages"]
+    # Ungraded, so stage 1 keeps it on its visible tests going green; stage 2 wants the official grade.
+    assert mine["stage1"]["kept"] and "resolved_or_tests_green" in mine["stage1"]["passed"]
+    assert not mine["stage2"]["kept"] and mine["stage2"]["dropped_as"] == "unresolved"
+    row = next(r for r in _all(tmp_path / "o", "stage1") if r["instance_id"] == "run-fix-add")
+    assert row["messages"][1]["content"].startswith("<issue>\nadd subtracts")
+    (triple,) = _rows(tmp_path / "o" / "refiner" / "triples.jsonl")
+    assert triple["source"] == "minimize" and triple["verified"] and triple["tests"] == ["tests/test_calc.py"]
+    assert "NOTES.md" in triple["patch"] and "NOTES.md" not in triple["refined_patch"]
+    assert "+    return a + b" in triple["refined_patch"]
+    loose = devloop("dataset", "build", str(plain_run / "trajectory.jsonl"), "--out", str(tmp_path / "x"))
+    assert loose.returncode == 2 and "not an eval run directory" in loose.stderr

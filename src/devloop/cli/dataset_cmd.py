@@ -19,7 +19,8 @@ def register(app: typer.Typer) -> None:
 @dataset_app.command("build", no_args_is_help=True)
 def build_(
     runs: Annotated[
-        list[Path], typer.Argument(help="Eval run directories, chat session directories or chat stores.")
+        list[Path],
+        typer.Argument(help="Eval run directories, `devloop run` directories, chat sessions or chat stores."),
     ],
     out: Annotated[Path, typer.Option("--out", help="Where to write the data set.")],
     filters: Annotated[
@@ -51,7 +52,8 @@ def build_(
     for run in runs:
         if kind(run) is None:
             fail(
-                f"{run}: not an eval run directory (instances/), a chat session (session.json) or a chat store (sessions/)"
+                f"{run}: not an eval run directory (instances/), a run directory (trajectory.jsonl), "
+                "a chat session (session.json) or a chat store (sessions/)"
             )
     try:
         rules = load_filters(filters)

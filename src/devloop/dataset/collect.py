@@ -1,5 +1,5 @@
-"""Reading eval run directories and chat sessions as data: one record per attempt (or chat turn), with
-its trajectory, grade, task facts and review decision.
+"""Reading eval run directories, `devloop run` directories and chat sessions as data: one record per
+attempt (or chat turn), with its trajectory, grade, task facts and review decision.
 
 A run directory holds what a model wrote, so it is read as hostile input: every path is opened one
 component at a time from an fd of the run's root with O_NOFOLLOW (a symlink anywhere is never followed,
@@ -149,17 +149,20 @@ GRADES = ("resolved", "unresolved", "empty_patch", "patch_apply_failed")
 
 
 def sources(path: Path) -> list[dict[str, Any]]:
-    """The attempts of an eval run directory, or the turns of a chat session (a directory holding
-    session.json) or of every session in a chat store (a directory holding sessions/)."""
-    try:
-        root = os.open(path, _DIR)
-    except OSError:
+    """The attempts of an eval run directory, the turns of a chat session (a directory holding
+    session.json) or of every session in a chat store (a directory holding sessions/), or the one
+    attempt of a `devloop run` directory (trajectory.jsonl)."""
+    found = kind(path)
+    if found == "run":
+        return attempts(path)
+    if found == "session":
+        return chat_turns(path)
+    if found == "single":
+        return single_run(path)
+    if found != "store":
         return []
+    root = os.open(path, _DIR)
     try:
-        if _is_dir(root, "instances"):
-            return attempts(path)
-        if read_file(root, "session.json") is not None:
-            return chat_turns(path)
         sessions = _open_dir(root, "sessions")
         if sessions is None:
             return []
@@ -178,8 +181,17 @@ def _is_dir(parent: int, name: str) -> bool:
     return True
 
 
+def _is_file(parent: int, name: str) -> bool:
+    try:
+        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode)
+
+
 def kind(path: Path) -> str | None:
-    """ "run", "session" or "store" for a directory `sources` reads; None for anything else."""
+    """ "run" (an eval run), "session", "store" or "single" (a `devloop run` directory) for a directory
+    `sources` reads; None for anything else."""
     try:
         root = os.open(path, _DIR)
     except OSError:
@@ -187,9 +199,11 @@ def kind(path: Path) -> str | None:
     try:
         if _is_dir(root, "instances"):
             return "run"
-        if read_file(root, "session.json") is not None:
+        if _is_file(root, "session.json"):
             return "session"
-        return "store" if _is_dir(root, "sessions") else None
+        if _is_dir(root, "sessions"):
+            return "store"
+        return "single" if _is_file(root, "trajectory.jsonl") else None
     finally:
         os.close(root)
 
@@ -203,6 +217,47 @@ def _record(**fields: Any) -> dict[str, Any]:
     }  # fmt: skip
     base.update(fields)
     return base
+
+
+def _run_files(fd: int) -> tuple[list[dict[str, Any]], dict[str, Any], str, list[str]]:
+    """The trajectory events, result.json, patch.diff of one agent run's directory (fd), and the tests
+    its feedback loop ran last (events.jsonl's last `test_run`: the tests that decided `test_status`)."""
+    events = _events(read_file(fd, "trajectory.jsonl"))
+    result = _json(read_file(fd, "result.json"))
+    tests: list[str] = []
+    for line in (read_file(fd, "events.jsonl") or "").splitlines():
+        event = _json(line)
+        if isinstance(event, dict) and event.get("kind") == "test_run":
+            tests = sorted({t for t in _list(event.get("tests")) if isinstance(t, str)})
+    return events, result if isinstance(result, dict) else {}, read_file(fd, "patch.diff") or "", tests
+
+
+def _steps(events: list[dict[str, Any]]) -> int:
+    return sum(1 for e in events if e.get("type") == "step")
+
+
+def single_run(path: Path) -> list[dict[str, Any]]:
+    """The one attempt of a `devloop run` directory, ungraded like a chat turn: its task is the start
+    event's, its repository the name of the one the run worked on, its instance the directory's name."""
+    try:
+        root = os.open(path, _DIR)
+    except OSError:
+        return []
+    try:
+        events, result, patch, tests = _run_files(root)
+    finally:
+        os.close(root)
+    start = next((e for e in events if e.get("type") == "start"), {})
+    exit_status = str(result.get("exit_status") or "")
+    repo = Path(str(start.get("repo") or path.name)).name
+    return [
+        _record(
+            run=path.name, instance_id=f"run-{path.name}", exit_status=exit_status,
+            finished=exit_status == "finished", steps=_steps(events), patch=patch,
+            problem=str(start.get("task") or ""), repo=f"run:{repo}", result=result, events=events,
+            tests=tests,
+        )
+    ]  # fmt: skip
 
 
 def chat_turns(path: Path) -> list[dict[str, Any]]:
@@ -226,19 +281,15 @@ def chat_turns(path: Path) -> list[dict[str, Any]]:
             if fd is None:
                 continue
             try:
-                events = _events(read_file(fd, "trajectory.jsonl"))
-                result = _json(read_file(fd, "result.json"))
-                patch = read_file(fd, "patch.diff") or ""
+                events, result, patch, tests = _run_files(fd)
             finally:
                 os.close(fd)
-            result = result if isinstance(result, dict) else {}
-            steps = sum(1 for e in events if e.get("type") == "step")
             found.append(
                 _record(
                     run=path.name, instance_id=f"chat-{sid}", index=n, exit_status=str(turn.get("exit_status") or ""),
-                    finished=turn.get("exit_status") == "finished", steps=steps, patch=patch,
+                    finished=turn.get("exit_status") == "finished", steps=_steps(events), patch=patch,
                     problem=str(turn.get("prompt") or ""), repo=f"chat:{Path(str(session.get('repo') or sid)).name}",
-                    result=result, events=events,
+                    result=result, events=events, tests=tests,
                 )
             )  # fmt: skip
     finally:
