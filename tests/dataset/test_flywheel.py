@@ -1,11 +1,12 @@
 """End to end on real runs produced here: the shared oracle eval (two builtin tasks), a scripted eval
 that resolves with a format error and a repeated call, a scripted samples-protocol eval whose two
 attempts fail (format error, a repeated-action loop, an unresolved patch, a planted secret, an output
-longer than the cap), a chat session, and a reviews.jsonl correcting one failing attempt."""
+longer than the cap), a chat session, a reviews.jsonl written by devloop review's app (a failing attempt
+corrected and the correction re-graded in the sandbox) and a `devloop run` with the pytest hook and
+--minimize."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -14,9 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
 from devloop.dataset.build import build, load_filters
 from devloop.dataset.hygiene import scrub, task_ids
+from devloop.review.app import create_app
+from devloop.review.decisions import append_decision, patch_sha256
+from devloop.review.items import load_runs
 
 CONFETTI = "devloop__confetti-1"
 SECRET = "sk-proj-Abc123def456Ghi789jkl012Mno345"
@@ -63,15 +68,19 @@ def runs(run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
                _call("execute_bash", command=f"echo {SECRET} /home/alice/project"),
                _call("execute_bash", command="seq 1 20000"), _call("finish", message="Done.")]  # fmt: skip
     fail = _eval(out, _script(out / "fail.jsonl", failing), "fail", "--protocol", "samples", "--samples", "2")
-    unit = json.loads((fail / f"instances/{CONFETTI}/attempts/0/unit.json").read_text())
     gold = json.loads((run / "tasks.jsonl").read_text().splitlines()[0])["patch"]
-    (fail / "reviews.jsonl").write_text(json.dumps({
-        "instance_id": CONFETTI, "attempt": 0, "action": "correct", "reviewer": "ann", "reason": "wrong file",
-        "model_patch_sha256": hashlib.sha256(unit["patch"].encode()).hexdigest(), "corrected_patch": gold,
-    }) + "\n")  # fmt: skip
-    (noisy / "reviews.jsonl").write_text(
-        json.dumps({"instance_id": CONFETTI, "attempt": 0, "action": "reject"}) + "\n"
-    )
+    # The reviews through devloop review's own app: the correction re-graded in the sandbox, then saved.
+    review = TestClient(create_app(load_runs([fail, noisy]), reviewer="ann", token="tok"))
+    form = {"token": "tok", "instance_id": CONFETTI, "attempt": "0"}
+    page = review.post("/api/regrade", data={**form, "run": "fail", "corrected_patch": gold})
+    assert page.status_code == 200 and "re-graded: resolved" in page.text, page.text
+    saved = review.post("/api/decision", data={**form, "run": "fail", "action": "correct", "corrected_patch": gold,
+                                               "reason": "wrong file"})  # fmt: skip
+    assert saved.status_code == 200 and saved.json()["regrade"]["category"] == "resolved"
+    # The app queues no resolved attempt; a reject of one (a reviewer's, by hand) goes through its writer.
+    unit = json.loads((noisy / f"instances/{CONFETTI}/attempts/0/unit.json").read_text())
+    append_decision(noisy, {"instance_id": CONFETTI, "attempt": 0, "action": "reject",
+                            "model_patch_sha256": patch_sha256(unit["patch"])})  # fmt: skip
     repo = out / "chatrepo"
     repo.mkdir()
     (repo / "a.py").write_text("x = 1\n")
@@ -162,6 +171,9 @@ def test_preferences_kto_and_refiner_triples(built: tuple[Path, dict[str, Any]])
     assert triple["source"] == "review" and triple["attempt"] == 0
     assert "tests/test_env.py::test_nested_boolean" in triple["failing_tests"]
     assert set(triple["failing_tests"]) <= set(triple["tests"]) and triple["refined_patch"] != triple["patch"]
+    # The reviewer's re-grade of exactly the corrected patch: it resolves, and these tests decided it.
+    assert triple["regrade"]["category"] == "resolved"
+    assert "tests/test_env.py::test_nested_boolean" in triple["regrade"]["FAIL_TO_PASS"]["success"]
 
 
 def test_secrets_are_scrubbed_and_observations_keep_their_truncation(

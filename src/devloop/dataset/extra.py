@@ -84,11 +84,26 @@ def kto_rows(found: list[dict[str, Any]], render: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _regrade(review: dict[str, Any], corrected: str) -> dict[str, Any] | None:
+    """The reviewer's sandboxed re-grade of exactly the corrected patch (devloop review's `regrade`:
+    category and the FAIL_TO_PASS / PASS_TO_PASS tests that decided it), or None when there is none."""
+    import hashlib
+
+    regrade = review.get("regrade")
+    if not isinstance(regrade, dict):
+        return None
+    if regrade.get("patch_sha256") != hashlib.sha256(corrected.encode("utf-8")).hexdigest():
+        return None  # graded another text than the one saved
+    keys = ("category", "resolution", "FAIL_TO_PASS", "PASS_TO_PASS")
+    return {k: regrade.get(k) for k in keys}
+
+
 def refiner_triples(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """(patch, refined patch, the tests that decide) triples for a patch refiner:
 
     - `review`: a failing patch a reviewer corrected (reviews.jsonl `correct`): the model's patch, the
-      correction, the task's FAIL_TO_PASS and PASS_TO_PASS tests (with those the patch failed);
+      correction, the task's FAIL_TO_PASS and PASS_TO_PASS tests (with those the patch failed), and the
+      reviewer's re-grade of the correction where one was run;
     - `minimize`: a run whose feedback loop minimised its patch (--minimize): the patch as the last step
       left it, the minimised patch the run ended with, and the tests whose statuses it kept."""
     out = []
@@ -104,7 +119,7 @@ def refiner_triples(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
             out.append({"source": "review", "instance_id": a["instance_id"], "run": a["run"], "attempt": a["index"],
                         "problem": a["problem"], "patch": a["patch"], "refined_patch": corrected,
                         "tests": a["tests"], "failing_tests": a["failing_tests"],
-                        "regraded": review.get("regraded")})  # fmt: skip
+                        "regrade": _regrade(review, corrected)})  # fmt: skip
         mini = (a.get("result") or {}).get("minimize")
         before = last_patch(a["events"])
         if (
