@@ -244,3 +244,20 @@ def test_fields_of_the_wrong_type_in_a_run_are_dropped_not_a_traceback(run: Path
         r for r in _rows(tmp_path / "o", "stage1") if r["instance_id"] == CONFETTI and r["render"] == "xml"
     ]
     assert xml and xml[0]["messages"][0]["role"] == "system"
+
+
+def test_the_shipped_defaults_are_a_filters_file(run: Path, tmp_path: Path) -> None:
+    from devloop.dataset.filters import STAGE1, STAGE2
+
+    _register()
+    shown = CliRunner().invoke(app, ["dataset", "rules"])
+    assert shown.exit_code == 0 and "[stage1]" in shown.output and "per_instance = 1" in shown.output
+    mine = tmp_path / "filters.toml"
+    mine.write_text(shown.output)
+    assert load_filters(mine) == load_filters(None) == {"stage1": STAGE1, "stage2": STAGE2}
+    assert STAGE2["resolved"] and STAGE2["max_steps"] == 30 and "resolved" not in STAGE1
+    # Edited (stage 1 stricter, stage 2's step limit left out), the copy is laid over the defaults.
+    mine.write_text(shown.output.replace("max_steps = 30", "").replace("max_steps = 100", "max_steps = 5"))
+    report = build([run], tmp_path / "o", filters=load_filters(mine))
+    assert report["stages"]["stage1"]["dropped"] == {"too_many_steps": 1}  # csvlite's oracle takes 6 steps
+    assert report["stages"]["stage2"]["rules"]["max_steps"] == 30  # a rule left out keeps its default

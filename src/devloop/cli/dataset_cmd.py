@@ -1,4 +1,4 @@
-"""`devloop dataset build|inspect`: fine-tuning data sets from graded eval runs."""
+"""`devloop dataset build|inspect|rules`: fine-tuning data sets from graded eval runs."""
 
 from __future__ import annotations
 
@@ -83,3 +83,11 @@ def inspect_(dir_: Annotated[Path, typer.Argument(help="A data set written by da
     except (OSError, ValueError) as exc:
         fail(str(exc))
     typer.echo(shown(text))  # the example is model-written: no escape sequence reaches the terminal
+
+
+@dataset_app.command("rules")
+def rules_() -> None:
+    """Print the default stage rules as a --filters TOML file (copy, edit, pass back with --filters)."""
+    from devloop.dataset.filters import DEFAULTS
+
+    typer.echo(DEFAULTS.read_text(encoding="utf-8"), nl=False)
