@@ -261,3 +261,70 @@ def test_the_shipped_defaults_are_a_filters_file(run: Path, tmp_path: Path) -> N
     report = build([run], tmp_path / "o", filters=load_filters(mine))
     assert report["stages"]["stage1"]["dropped"] == {"too_many_steps": 1}  # csvlite's oracle takes 6 steps
     assert report["stages"]["stage2"]["rules"]["max_steps"] == 30  # a rule left out keeps its default
+
+
+def _spread(run: Path, dest: Path, repos: dict[str, int]) -> Path:
+    """The shared run's confetti attempt copied under new instance ids: `repos[name]` instances in
+    repository `name`, each with a patch of its own (so none is a duplicate of another)."""
+    shutil.copytree(run, dest, symlinks=True, ignore=shutil.ignore_patterns("instances"))
+    task = json.loads((run / "tasks.jsonl").read_text().splitlines()[0])
+    tasks = []
+    for repo, count in repos.items():
+        for k in range(count):
+            iid = f"{repo.replace('/', '__')}-{k + 1}"
+            shutil.copytree(run / "instances" / CONFETTI, dest / "instances" / iid, symlinks=True)
+            unit = json.loads((_att(run, CONFETTI) / "unit.json").read_text())
+            _edit_unit(_att(dest, iid), instance_id=iid, patch=unit["patch"] + f"+{iid}\n")
+            tasks.append(
+                json.dumps({**task, "instance_id": iid, "repo": repo, "problem_statement": f"issue {iid}"})
+            )
+    (dest / "tasks.jsonl").write_text("\n".join(tasks) + "\n")
+    return dest
+
+
+def test_split_keeps_each_repository_on_one_side_and_balance_caps_the_largest(
+    run: Path, tmp_path: Path
+) -> None:
+    sizes = {"org/a": 6, "org/b": 2, "org/c": 1, "org/d": 2, "org/e": 1, "org/f": 1}
+    spread = _spread(run, tmp_path / "run", sizes)
+    report = build([spread], tmp_path / "o", valid_fraction=0.5)
+    s1, s2 = report["stages"]["stage1"], report["stages"]["stage2"]
+    assert sum(s1["kept"].values()) == 13 and s1["dropped"] == {}
+    sides: dict[str, set[str]] = {}
+    for r in [json.loads(x) for x in (tmp_path / "o" / "trajectories.jsonl").read_text().splitlines()]:
+        sides.setdefault(r["instance_id"].rsplit("-", 1)[0], set()).add(r["stages"]["stage1"]["split"])
+    assert all(len(s) == 1 for s in sides.values())  # no repository in both
+    assert {s for v in sides.values() for s in v} == {"train", "valid"}  # and both splits have rows
+    # Stage 2: the median repository has 1.5 attempts, so at most 3 come from org/a.
+    assert s2["per_repo"]["org/a"] == 3 and s2["dropped"] == {"balance_repos": 3}
+    assert {k: v for k, v in s2["per_repo"].items() if k != "org/a"} == {
+        k: v for k, v in sizes.items() if k != "org/a"
+    }
+    by_instance = build([spread], tmp_path / "i", valid_fraction=0.5, split_by="instance")
+    per_split: dict[str, set[str]] = {}
+    for split in ("train", "valid"):
+        for row in _rows_of(tmp_path / "i" / "stage1" / f"{split}.jsonl"):
+            per_split.setdefault(split, set()).add(row["instance_id"].rsplit("-", 1)[0])
+    assert per_split["train"] & per_split["valid"]  # by instance, a repository may be on both sides
+    assert sum(by_instance["stages"]["stage1"]["kept"].values()) == 13
+
+
+def _rows_of(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def test_a_patch_the_grader_could_not_apply_and_an_overlong_conversation_are_dropped(
+    run: Path, tmp_path: Path
+) -> None:
+    copy = _copy(run, tmp_path / "run")
+    unit = json.loads((_att(copy, CONFETTI) / "unit.json").read_text())
+    unit["verdict"] = {**unit["verdict"], "category": "patch_apply_failed", "patch_applied_with": None}
+    (_att(copy, CONFETTI) / "unit.json").write_text(json.dumps(unit))
+    rules = tmp_path / "f.toml"
+    rules.write_text("[stage1]\nresolved_or_tests_green = false\nmax_tokens = 2000\n")
+    report = build([copy], tmp_path / "o", filters=load_filters(rules))
+    records = {r["instance_id"]: r for r in _rows_of(tmp_path / "o" / "trajectories.jsonl")}
+    assert "patch_does_not_apply" in records[CONFETTI]["stages"]["stage1"]["failed"]
+    tokens = records[CSVLITE]["measures"]["tokens"]
+    assert tokens > 2000 and "too_many_tokens" in records[CSVLITE]["stages"]["stage1"]["failed"]
+    assert report["stages"]["stage1"]["dropped"] == {"patch_does_not_apply": 1, "too_many_tokens": 1}
