@@ -34,6 +34,10 @@ def build_(
         Path | None, typer.Option("--decontaminate", help="Tasks file: its ids and problems excluded.")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the split.")] = 0,
+    system_prompt: Annotated[
+        Path | None,
+        typer.Option("--system-prompt", help="The inference system prompt, swapped in for each run's."),
+    ] = None,
 ) -> None:
     """Write DIR/stage1, DIR/stage2 (train/valid JSONL and hf/), DIR/preferences, DIR/refiner,
     trajectories.jsonl, filter_report.json, report.md and plots/."""
@@ -58,11 +62,12 @@ def build_(
     try:
         rules = load_filters(filters)
         exclude = task_ids(decontaminate) if decontaminate else None
-    except (OSError, ValueError, KeyError) as exc:
+        system = system_prompt.read_text(encoding="utf-8") if system_prompt else None
+    except (OSError, ValueError, KeyError, UnicodeDecodeError) as exc:
         fail(str(exc))
     report = build(
         runs, out, seed=seed, valid_fraction=valid_fraction, renders=renders, split_by=split_by,
-        filters=rules, exclude=exclude, fmt=format_,
+        filters=rules, exclude=exclude, fmt=format_, system=system,
     )  # fmt: skip
     for stage, s in report["stages"].items():
         typer.echo(f"{stage}: train {s['kept']['train']}, valid {s['kept']['valid']}")

@@ -26,7 +26,9 @@ def _patch_prompt(a: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def preference_pairs(found: list[dict[str, Any]], render: str) -> list[dict[str, Any]]:
+def preference_pairs(
+    found: list[dict[str, Any]], render: str, system: str | None = None
+) -> list[dict[str, Any]]:
     """trl-style pairs, conversational (`prompt`, `chosen`, `rejected` as message lists), from two sources:
 
     - `samples`: per instance with resolved and unresolved graded attempts, each resolved one paired
@@ -51,8 +53,8 @@ def preference_pairs(found: list[dict[str, Any]], render: str) -> list[dict[str,
         bad = [a for a in unique if not a["resolved"]]
         for i in range(max(len(good), len(bad)) if good and bad else 0):
             g, b = good[i % len(good)], bad[i % len(bad)]
-            head, chosen = _split_prompt(conversation(g["events"], render))
-            rejected = _split_prompt(conversation(b["events"], render))[1]
+            head, chosen = _split_prompt(conversation(g["events"], render, system))
+            rejected = _split_prompt(conversation(b["events"], render, system))[1]
             pairs.append(
                 {"source": "samples", "instance_id": instance_id, "chosen_from": [g["run"], g["index"]],
                  "rejected_from": [b["run"], b["index"]], "prompt": head, "chosen": chosen, "rejected": rejected}
@@ -70,14 +72,14 @@ def preference_pairs(found: list[dict[str, Any]], render: str) -> list[dict[str,
     return pairs
 
 
-def kto_rows(found: list[dict[str, Any]], render: str) -> list[dict[str, Any]]:
+def kto_rows(found: list[dict[str, Any]], render: str, system: str | None = None) -> list[dict[str, Any]]:
     """One trl KTO row per graded attempt: the prompt (system prompt and task), the rest of the
     trajectory as the completion, and `label` true when it resolved the task."""
     rows = []
     for a in found:
         if not a["graded"]:
             continue
-        head, rest = _split_prompt(conversation(a["events"], render))
+        head, rest = _split_prompt(conversation(a["events"], render, system))
         if rest:
             rows.append({"instance_id": a["instance_id"], "run": a["run"], "attempt": a["index"],
                          "prompt": head, "completion": rest, "label": a["resolved"]})  # fmt: skip
