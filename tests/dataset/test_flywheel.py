@@ -383,12 +383,15 @@ def test_a_devloop_run_directory_green_and_minimised(plain_run: Path, run: Path,
     assert proc.returncode == 0, proc.stderr
     records = {r["instance_id"]: r for r in _rows(tmp_path / "o" / "trajectories.jsonl")}
     mine = records["run-fix-add"]["stages"]
+    why = (records["run-fix-add"], (plain_run / "result.json").read_text())  # shown if an assertion fails
     # Ungraded, so stage 1 keeps it on its visible tests going green; stage 2 wants the official grade.
-    assert mine["stage1"]["kept"] and "resolved_or_tests_green" in mine["stage1"]["passed"]
-    assert not mine["stage2"]["kept"] and mine["stage2"]["dropped_as"] == "unresolved"
+    assert mine["stage1"]["kept"] and "resolved_or_tests_green" in mine["stage1"]["passed"], why
+    assert not mine["stage2"]["kept"] and mine["stage2"]["dropped_as"] == "unresolved", why
     row = next(r for r in _all(tmp_path / "o", "stage1") if r["instance_id"] == "run-fix-add")
     assert row["messages"][1]["content"].startswith("<issue>\nadd subtracts")
-    (triple,) = _rows(tmp_path / "o" / "refiner" / "triples.jsonl")
+    triples = _rows(tmp_path / "o" / "refiner" / "triples.jsonl")
+    assert len(triples) == 1, why
+    (triple,) = triples
     assert triple["source"] == "minimize" and triple["verified"] and triple["tests"] == ["tests/test_calc.py"]
     assert "NOTES.md" in triple["patch"] and "NOTES.md" not in triple["refined_patch"]
     assert "+    return a + b" in triple["refined_patch"]
