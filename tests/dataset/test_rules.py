@@ -328,3 +328,20 @@ def test_a_patch_the_grader_could_not_apply_and_an_overlong_conversation_are_dro
     tokens = records[CSVLITE]["measures"]["tokens"]
     assert tokens > 2000 and "too_many_tokens" in records[CSVLITE]["stages"]["stage1"]["failed"]
     assert report["stages"]["stage1"]["dropped"] == {"patch_does_not_apply": 1, "too_many_tokens": 1}
+
+
+def test_a_chart_of_many_repositories_shows_the_largest(tmp_path: Path) -> None:
+    import matplotlib.image
+
+    from devloop.dataset.report import MAX_BARS, plots
+
+    per_repo = {f"org/repo{i:03d}": 1 + i % 7 for i in range(120)}
+    stage = {"per_repo": per_repo, "rejections": {"unresolved": 3}}
+    report = {"stages": {"stage1": stage, "stage2": stage}}
+    assert plots(report, {"stage1": [900, 1200], "stage2": [900]}, tmp_path) == [
+        "token_lengths.png", "per_repo.png", "rejections.png",
+    ]  # fmt: skip
+    tall = matplotlib.image.imread(tmp_path / "per_repo.png").shape[0]
+    short = matplotlib.image.imread(tmp_path / "rejections.png").shape[0]
+    # At most MAX_BARS labels of two bars each (0.3 inch a bar, 80 dpi), not 120: about 2,000 pixels, not 5,900.
+    assert short < 400 and tall <= (0.3 * MAX_BARS * 2 + 1.6) * 80 + 1
