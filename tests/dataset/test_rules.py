@@ -345,3 +345,20 @@ def test_a_chart_of_many_repositories_shows_the_largest(tmp_path: Path) -> None:
     short = matplotlib.image.imread(tmp_path / "rejections.png").shape[0]
     # At most MAX_BARS labels of two bars each (0.3 inch a bar, 80 dpi), not 120: about 2,000 pixels, not 5,900.
     assert short < 400 and tall <= (0.3 * MAX_BARS * 2 + 1.6) * 80 + 1
+
+
+def test_inspect_shows_the_example_as_a_mistral_tokenizer_encodes_it(run: Path, tmp_path: Path) -> None:
+    build([run], tmp_path / "o")
+    _register()
+    result = CliRunner().invoke(app, ["dataset", "inspect", str(tmp_path / "o"), "--tokenizer", "mistral"])
+    assert result.exit_code == 0, result.output
+    head, text = result.output.split("as mistral_instruct_tokenizer_241114.model.v7 encodes it: ")[1].split(
+        "\n", 1
+    )
+    assert int(head.split()[0]) > 500 and head.endswith("tokens")
+    # The control tokens a Mistral model is trained on: the tool list, then each call and its result.
+    assert text.startswith("<s>[SYSTEM_PROMPT]") and "[AVAILABLE_TOOLS]" in text and "[/TOOL_RESULTS]" in text
+    assert '[TOOL_CALLS][{"name": "finish"' in text and "\u2581" not in text  # readable text, not pieces
+    build([run], tmp_path / "s", fmt="sharegpt")
+    bad = CliRunner().invoke(app, ["dataset", "inspect", str(tmp_path / "s"), "--tokenizer", "mistral"])
+    assert bad.exit_code == 2 and "sharegpt" in bad.output and len(bad.output.strip().splitlines()) == 1

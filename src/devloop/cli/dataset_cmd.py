@@ -78,13 +78,23 @@ def build_(
 
 
 @dataset_app.command("inspect", no_args_is_help=True)
-def inspect_(dir_: Annotated[Path, typer.Argument(help="A data set written by dataset build.")]) -> None:
+def inspect_(
+    dir_: Annotated[Path, typer.Argument(help="A data set written by dataset build.")],
+    tokenizer: Annotated[
+        str | None,
+        typer.Option(
+            "--tokenizer",
+            help="Show the example as this Mistral tokenizer encodes it: mistral (the tekken file inside "
+            "mistral-common), or a tekken.json / tokenizer.model.vN.",
+        ),
+    ] = None,
+) -> None:
     """Print counts per stage and split, and one example as the model sees it."""
     from devloop.cli.safe_text import shown
     from devloop.dataset.inspect import inspect
 
     try:
-        text = inspect(dir_)
+        text = inspect(dir_, tokenizer)
     except (OSError, ValueError) as exc:
         fail(str(exc))
     typer.echo(shown(text))  # the example is model-written: no escape sequence reaches the terminal
