@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -397,3 +398,21 @@ def test_a_devloop_run_directory_green_and_minimised(plain_run: Path, run: Path,
     assert "+    return a + b" in triple["refined_patch"]
     loose = devloop("dataset", "build", str(plain_run / "trajectory.jsonl"), "--out", str(tmp_path / "x"))
     assert loose.returncode == 2 and "not an eval run directory" in loose.stderr
+
+
+def test_each_chat_turn_is_a_task_of_its_own(runs: dict[str, Path], tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    shutil.copytree(runs["chat"], store, symlinks=True)
+    (session,) = (store / "sessions").iterdir()
+    meta = json.loads((session / "session.json").read_text())
+    shutil.copytree(session / "turn-1", session / "turn-2", symlinks=True)  # a second turn, another prompt
+    meta["turns"].append({**meta["turns"][0], "turn": 2, "prompt": "and now set x to 3"})
+    (session / "session.json").write_text(json.dumps(meta))
+    rules = tmp_path / "f.toml"
+    rules.write_text(
+        "[stage1]\nresolved_or_tests_green = false\n[stage2]\nresolved_or_tests_green = false\nresolved = false\n"
+    )
+    report = build([store], tmp_path / "o", filters=load_filters(rules))
+    ids = sorted(r["instance_id"] for r in _all(tmp_path / "o", "stage2"))
+    assert ids == [f"chat-{meta['id']}-1", f"chat-{meta['id']}-2"]  # per_instance = 1 keeps both turns
+    assert report["stages"]["stage2"]["dropped"] == {}

@@ -262,7 +262,8 @@ def single_run(path: Path) -> list[dict[str, Any]]:
 
 def chat_turns(path: Path) -> list[dict[str, Any]]:
     """One record per turn of a chat session (session.json plus turn-N/ run directories): ungraded, so
-    no stage that asks for a resolved patch keeps one, but every other rule applies."""
+    no stage that asks for a resolved patch keeps one, but every other rule applies. Each turn is a task
+    of its own (instance `chat-SESSION-N`), so per_instance never picks one turn of a session."""
     try:
         root = os.open(path, _DIR)
     except OSError:
@@ -286,7 +287,7 @@ def chat_turns(path: Path) -> list[dict[str, Any]]:
                 os.close(fd)
             found.append(
                 _record(
-                    run=path.name, instance_id=f"chat-{sid}", index=n, exit_status=str(turn.get("exit_status") or ""),
+                    run=path.name, instance_id=f"chat-{sid}-{n}", index=n, exit_status=str(turn.get("exit_status") or ""),
                     finished=turn.get("exit_status") == "finished", steps=_steps(events), patch=patch,
                     problem=str(turn.get("prompt") or ""), repo=f"chat:{Path(str(session.get('repo') or sid)).name}",
                     result=result, events=events, tests=tests,
