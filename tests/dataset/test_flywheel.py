@@ -416,3 +416,20 @@ def test_each_chat_turn_is_a_task_of_its_own(runs: dict[str, Path], tmp_path: Pa
     ids = sorted(r["instance_id"] for r in _all(tmp_path / "o", "stage2"))
     assert ids == [f"chat-{meta['id']}-1", f"chat-{meta['id']}-2"]  # per_instance = 1 keeps both turns
     assert report["stages"]["stage2"]["dropped"] == {}
+
+
+def test_links_in_a_devloop_run_directory_are_not_followed(plain_run: Path, tmp_path: Path) -> None:
+    from devloop.dataset.collect import kind, sources
+
+    copy = tmp_path / "fix-add"
+    shutil.copytree(plain_run, copy, symlinks=True)
+    secret = tmp_path / "host.txt"
+    secret.write_text("diff --git a/HOST SECRET b/HOST SECRET\n")
+    for name in ("patch.diff", "events.jsonl"):
+        (copy / name).unlink()
+        (copy / name).symlink_to(secret)
+    (attempt,) = sources(copy)
+    assert attempt["patch"] == "" and attempt["tests"] == [] and attempt["events"]
+    (copy / "trajectory.jsonl").unlink()
+    (copy / "trajectory.jsonl").symlink_to(plain_run / "trajectory.jsonl")
+    assert kind(copy) is None and sources(copy) == []  # a linked trajectory: not a run directory at all
