@@ -67,7 +67,9 @@ def runs(run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
     failing = [oops, *[_call("execute_bash", command="ls confetti")] * 4,
                _call("str_replace_editor", command="create", path="confetti/notes.py", file_text="# TODO\n"),
                _call("execute_bash", command=f"echo {SECRET} /home/alice/project"),
-               _call("execute_bash", command="seq 1 20000"), _call("finish", message="Done.")]  # fmt: skip
+               _call("execute_bash", command="seq 1 20000"),
+               *[_call("execute_bash", command="git push origin HEAD")] * 2,  # denied, then tried again
+               _call("finish", message="Done.")]  # fmt: skip
     fail = _eval(out, _script(out / "fail.jsonl", failing), "fail", "--protocol", "samples", "--samples", "2")
     gold = json.loads((run / "tasks.jsonl").read_text().splitlines()[0])["patch"]
     # The reviews through devloop review's own app: the correction re-graded in the sandbox, then saved.
@@ -117,7 +119,8 @@ def test_counts_per_stage_and_what_the_filters_reject(built: tuple[Path, dict[st
     s1, s2 = report["stages"]["stage1"], report["stages"]["stage2"]
     assert s1["dropped"] == {"unresolved": 3} and sum(s1["kept"].values()) == 3 * 2  # two renders a row
     assert s2["dropped"] == {"format_error": 1, "unresolved": 3} and sum(s2["kept"].values()) == 2 * 2
-    assert s1["rejections"] == {"repeats": 2, "unresolved": 3}  # the failing samples loop 4 times
+    # The failing samples loop 4 times and make a denied call again at once.
+    assert s1["rejections"] == {"repeats": 2, "unanswered_denial": 2, "unresolved": 3}
     records = {(r["run"], r["attempt"]): r for r in _rows(out / "trajectories.jsonl")}
     failed = records[("fail", 0)]["stages"]["stage1"]["failed"]
     assert (
@@ -125,6 +128,8 @@ def test_counts_per_stage_and_what_the_filters_reject(built: tuple[Path, dict[st
         and "repeats" in failed
         and records[("fail", 0)]["measures"]["format_errors"] == 1
     )
+    # The policy's denial as the agent recorded it: the second push (followed by finish) is answered.
+    assert "unanswered_denial" in failed and records[("fail", 0)]["measures"]["denials_unanswered"] == 1
     noisy = records[("noisy", 0)]["stages"]
     assert noisy["stage1"]["kept"] and not noisy["stage2"]["kept"]
     assert {"format_error", "repeats", "review_not_accepted"} <= set(noisy["stage2"]["failed"])
@@ -238,7 +243,7 @@ def test_openai_and_sharegpt_formats_and_user_rules(runs: dict[str, Path], tmp_p
                      "[stage1]\nshort = true\nresolved_or_tests_green = false\ntidy = true\n")  # fmt: skip
     report = build([runs["noisy"], runs["oracle"], runs["fail"]], tmp_path / "o", filters=load_filters(rules))
     s1 = report["stages"]["stage1"]
-    # noisy takes 9 steps, the failing ones 8 and they run `seq 1 ...`: only the oracle's (4 and 6) pass.
+    # noisy takes 9 steps, the failing ones 10 and they run `seq 1 ...`: only the oracle's (4 and 6) pass.
     assert sum(s1["kept"].values()) == 2 and s1["rejections"]["short"] == 3 and s1["rejections"]["tidy"] == 2
     openai = _all(tmp_path / "o", "stage1")
     assert all(r["tools"][0]["type"] == "function" for r in openai)
