@@ -362,3 +362,17 @@ def test_inspect_shows_the_example_as_a_mistral_tokenizer_encodes_it(run: Path, 
     build([run], tmp_path / "s", fmt="sharegpt")
     bad = CliRunner().invoke(app, ["dataset", "inspect", str(tmp_path / "s"), "--tokenizer", "mistral"])
     assert bad.exit_code == 2 and "sharegpt" in bad.output and len(bad.output.strip().splitlines()) == 1
+
+
+def test_the_report_is_scrubbed_like_the_rows(run: Path, tmp_path: Path) -> None:
+    token = "ghp_" + "a1B2c3D4e5" * 4
+    copy = _copy(run, tmp_path / "run")
+    lines = (copy / "tasks.jsonl").read_text().splitlines()
+    lines = [json.dumps({**json.loads(x), "repo": f"/home/alice/{token}"}) for x in lines]
+    (copy / "tasks.jsonl").write_text("\n".join(lines) + "\n")
+    report = build([copy], tmp_path / "o")
+    written = "".join(
+        p.read_text() for p in (tmp_path / "o").rglob("*") if p.suffix in (".json", ".md", ".jsonl")
+    )
+    assert token not in written and "alice" not in written and "/home/user/[REDACTED]" in written
+    assert report["stages"]["stage1"]["per_repo"] == {"/home/user/[REDACTED]": 2}

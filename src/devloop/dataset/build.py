@@ -201,6 +201,8 @@ def build(
     report["outputs"] = outputs
     report["mistral_invalid"] = invalid
     report["hf_copies"] = all([save_hf(out / "stage1", fmt), save_hf(out / "stage2", fmt)])
+    # Repository names, rule values and mistral-common's reasons are run data too: scrubbed like the rows.
+    report = scrub_value(report)
     report["plots"] = plots(report, tokens, out / "plots")
     (out / "filter_report.json").write_text(
         json.dumps(report, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
