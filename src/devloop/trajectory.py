@@ -16,7 +16,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, is_dataclass
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,9 @@ EVENT_TYPES = ("start", "step", "end")
 
 def _default(o: Any) -> Any:
     if is_dataclass(o) and not isinstance(o, type):
-        return asdict(o)
+        # One level only: the encoder comes back here for a dataclass inside, so the JSON is asdict's
+        # without asdict's deep copy of every list and dict (a step's observations) on every step.
+        return {f.name: getattr(o, f.name) for f in fields(o)}
     if isinstance(o, Path):
         return str(o)
     return repr(o)

@@ -106,3 +106,24 @@ def test_preference_pairs_and_the_datasets_copy(run: Path, tmp_path: Path) -> No
     assert sum(split.num_rows for split in hf.values()) == 2
     first = next(iter(hf.values()))[0]
     assert first["messages"][0]["role"] == "system" and isinstance(json.loads(first["tools"]), list)
+
+
+def test_the_inference_system_prompt_is_swapped_in(run: Path, tmp_path: Path) -> None:
+    prompt = tmp_path / "system.txt"
+    prompt.write_text("You are the deployed agent. Fix the issue, then call finish.")
+    proc = devloop("dataset", "build", str(run), "--out", str(tmp_path / "o"), "--render", "native,xml",
+                   "--system-prompt", str(prompt))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    got = rows(tmp_path / "o/stage1/train.jsonl") + rows(tmp_path / "o/stage1/valid.jsonl")
+    native = [r["messages"][0]["content"] for r in got if r["render"] == "native"]
+    xml = [r["messages"][0]["content"] for r in got if r["render"] == "xml"]
+    assert native == [prompt.read_text()] * 2
+    assert all(x.startswith(prompt.read_text() + "\n") and "<parameter=" in x for x in xml) and len(xml) == 2
+    assert all(r["messages"][1]["role"] == "user" and r["messages"][2]["role"] == "assistant" for r in got)
+    kto = rows(tmp_path / "o/preferences/kto.jsonl")
+    assert {r["prompt"][0]["content"] for r in kto} == {prompt.read_text()}
+    assert json.loads((tmp_path / "o/filter_report.json").read_text())["system_prompt"] == "swapped"
+    missing = devloop(
+        "dataset", "build", str(run), "--out", str(tmp_path / "x"), "--system-prompt", str(tmp_path / "nope")
+    )
+    assert missing.returncode == 2 and "nope" in missing.stderr and "Traceback" not in missing.stderr

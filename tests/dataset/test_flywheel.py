@@ -1,22 +1,28 @@
 """End to end on real runs produced here: the shared oracle eval (two builtin tasks), a scripted eval
 that resolves with a format error and a repeated call, a scripted samples-protocol eval whose two
 attempts fail (format error, a repeated-action loop, an unresolved patch, a planted secret, an output
-longer than the cap), a chat session, and a reviews.jsonl correcting one failing attempt."""
+longer than the cap), a chat session, a reviews.jsonl written by devloop review's app (a failing attempt
+corrected and the correction re-graded in the sandbox) and a `devloop run` with the pytest hook and
+--minimize."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
 from devloop.dataset.build import build, load_filters
 from devloop.dataset.hygiene import scrub, task_ids
+from devloop.review.app import create_app
+from devloop.review.decisions import append_decision, patch_sha256
+from devloop.review.items import load_runs
 
 CONFETTI = "devloop__confetti-1"
 SECRET = "sk-proj-Abc123def456Ghi789jkl012Mno345"
@@ -61,17 +67,23 @@ def runs(run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
     failing = [oops, *[_call("execute_bash", command="ls confetti")] * 4,
                _call("str_replace_editor", command="create", path="confetti/notes.py", file_text="# TODO\n"),
                _call("execute_bash", command=f"echo {SECRET} /home/alice/project"),
-               _call("execute_bash", command="seq 1 20000"), _call("finish", message="Done.")]  # fmt: skip
+               _call("execute_bash", command="seq 1 20000"),
+               *[_call("execute_bash", command="git push origin HEAD")] * 2,  # denied, then tried again
+               _call("finish", message="Done.")]  # fmt: skip
     fail = _eval(out, _script(out / "fail.jsonl", failing), "fail", "--protocol", "samples", "--samples", "2")
-    unit = json.loads((fail / f"instances/{CONFETTI}/attempts/0/unit.json").read_text())
     gold = json.loads((run / "tasks.jsonl").read_text().splitlines()[0])["patch"]
-    (fail / "reviews.jsonl").write_text(json.dumps({
-        "instance_id": CONFETTI, "attempt": 0, "action": "correct", "reviewer": "ann", "reason": "wrong file",
-        "model_patch_sha256": hashlib.sha256(unit["patch"].encode()).hexdigest(), "corrected_patch": gold,
-    }) + "\n")  # fmt: skip
-    (noisy / "reviews.jsonl").write_text(
-        json.dumps({"instance_id": CONFETTI, "attempt": 0, "action": "reject"}) + "\n"
-    )
+    # The reviews through devloop review's own app: the correction re-graded in the sandbox, then saved.
+    review = TestClient(create_app(load_runs([fail, noisy]), reviewer="ann", token="tok"))
+    form = {"token": "tok", "instance_id": CONFETTI, "attempt": "0"}
+    page = review.post("/api/regrade", data={**form, "run": "fail", "corrected_patch": gold})
+    assert page.status_code == 200 and "re-graded: resolved" in page.text, page.text
+    saved = review.post("/api/decision", data={**form, "run": "fail", "action": "correct", "corrected_patch": gold,
+                                               "reason": "wrong file"})  # fmt: skip
+    assert saved.status_code == 200 and saved.json()["regrade"]["category"] == "resolved"
+    # The app queues no resolved attempt; a reject of one (a reviewer's, by hand) goes through its writer.
+    unit = json.loads((noisy / f"instances/{CONFETTI}/attempts/0/unit.json").read_text())
+    append_decision(noisy, {"instance_id": CONFETTI, "attempt": 0, "action": "reject",
+                            "model_patch_sha256": patch_sha256(unit["patch"])})  # fmt: skip
     repo = out / "chatrepo"
     repo.mkdir()
     (repo / "a.py").write_text("x = 1\n")
@@ -107,7 +119,8 @@ def test_counts_per_stage_and_what_the_filters_reject(built: tuple[Path, dict[st
     s1, s2 = report["stages"]["stage1"], report["stages"]["stage2"]
     assert s1["dropped"] == {"unresolved": 3} and sum(s1["kept"].values()) == 3 * 2  # two renders a row
     assert s2["dropped"] == {"format_error": 1, "unresolved": 3} and sum(s2["kept"].values()) == 2 * 2
-    assert s1["rejections"] == {"repeats": 2, "unresolved": 3}  # the failing samples loop 4 times
+    # The failing samples loop 4 times and make a denied call again at once.
+    assert s1["rejections"] == {"repeats": 2, "unanswered_denial": 2, "unresolved": 3}
     records = {(r["run"], r["attempt"]): r for r in _rows(out / "trajectories.jsonl")}
     failed = records[("fail", 0)]["stages"]["stage1"]["failed"]
     assert (
@@ -115,10 +128,14 @@ def test_counts_per_stage_and_what_the_filters_reject(built: tuple[Path, dict[st
         and "repeats" in failed
         and records[("fail", 0)]["measures"]["format_errors"] == 1
     )
+    # The policy's denial as the agent recorded it: the second push (followed by finish) is answered.
+    assert "unanswered_denial" in failed and records[("fail", 0)]["measures"]["denials_unanswered"] == 1
     noisy = records[("noisy", 0)]["stages"]
     assert noisy["stage1"]["kept"] and not noisy["stage2"]["kept"]
     assert {"format_error", "repeats", "review_not_accepted"} <= set(noisy["stage2"]["failed"])
-    assert "finished" not in noisy["stage2"]["passed"] and "unfinished" not in noisy["stage2"]["failed"]
+    # Passed rules by the names a filters file gives them, failures by the names the report counts.
+    assert {"finished", "resolved", "max_steps"} <= set(noisy["stage2"]["passed"])
+    assert "unfinished" not in noisy["stage2"]["failed"] and "format_error" not in noisy["stage2"]["passed"]
     assert report["mistral_invalid"] == []
     md = (out / "report.md").read_text()
     assert "| stage2 | format_error | 1 |" in md and "plots/token_lengths.png" in md
@@ -160,6 +177,9 @@ def test_preferences_kto_and_refiner_triples(built: tuple[Path, dict[str, Any]])
     assert triple["source"] == "review" and triple["attempt"] == 0
     assert "tests/test_env.py::test_nested_boolean" in triple["failing_tests"]
     assert set(triple["failing_tests"]) <= set(triple["tests"]) and triple["refined_patch"] != triple["patch"]
+    # The reviewer's re-grade of exactly the corrected patch: it resolves, and these tests decided it.
+    assert triple["regrade"]["category"] == "resolved"
+    assert "tests/test_env.py::test_nested_boolean" in triple["regrade"]["FAIL_TO_PASS"]["success"]
 
 
 def test_secrets_are_scrubbed_and_observations_keep_their_truncation(
@@ -223,7 +243,7 @@ def test_openai_and_sharegpt_formats_and_user_rules(runs: dict[str, Path], tmp_p
                      "[stage1]\nshort = true\nresolved_or_tests_green = false\ntidy = true\n")  # fmt: skip
     report = build([runs["noisy"], runs["oracle"], runs["fail"]], tmp_path / "o", filters=load_filters(rules))
     s1 = report["stages"]["stage1"]
-    # noisy takes 9 steps, the failing ones 8 and they run `seq 1 ...`: only the oracle's (4 and 6) pass.
+    # noisy takes 9 steps, the failing ones 10 and they run `seq 1 ...`: only the oracle's (4 and 6) pass.
     assert sum(s1["kept"].values()) == 2 and s1["rejections"]["short"] == 3 and s1["rejections"]["tidy"] == 2
     openai = _all(tmp_path / "o", "stage1")
     assert all(r["tools"][0]["type"] == "function" for r in openai)
@@ -339,3 +359,82 @@ def test_rows_offer_the_tools_the_run_offered(
     assert all(
         "tools" not in r for r in _all(built[0], "stage1") if r["render"] == "xml"
     )  # described in the prompt
+
+
+@pytest.fixture(scope="module")
+def plain_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A `devloop run` with the pytest hook and --minimize: a scripted model fixes `add` and also writes
+    a notes file the tests do not need, which the minimisation takes out again."""
+    out = tmp_path_factory.mktemp("plain")
+    repo = out / "calc"
+    (repo / "tests").mkdir(parents=True)
+    (repo / "calc.py").write_text("def add(a, b):\n    return a - b\n")
+    (repo / "tests" / "test_calc.py").write_text(
+        "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+    )
+    git = ["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "init"]):
+        subprocess.run([*git, *args], check=True, capture_output=True)
+    script = [_call("str_replace_editor", command="str_replace", path="calc.py", old_str="a - b", new_str="a + b"),
+              _call("str_replace_editor", command="create", path="NOTES.md", file_text="scratch\n"),
+              _call("finish", message="Fixed add.")]  # fmt: skip
+    proc = devloop("run", "--repo", str(repo), "--issue", "add subtracts", "--model", _script(out / "s.jsonl", script),
+                   "--hook", "pytest", "--minimize", "--output", str(out / "fix-add"))  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out / "fix-add"
+
+
+def test_a_devloop_run_directory_green_and_minimised(plain_run: Path, run: Path, tmp_path: Path) -> None:
+    proc = devloop("dataset", "build", str(plain_run), str(run), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
+    records = {r["instance_id"]: r for r in _rows(tmp_path / "o" / "trajectories.jsonl")}
+    mine = records["run-fix-add"]["stages"]
+    why = (records["run-fix-add"], (plain_run / "result.json").read_text())  # shown if an assertion fails
+    # Ungraded, so stage 1 keeps it on its visible tests going green; stage 2 wants the official grade.
+    assert mine["stage1"]["kept"] and "resolved_or_tests_green" in mine["stage1"]["passed"], why
+    assert not mine["stage2"]["kept"] and mine["stage2"]["dropped_as"] == "unresolved", why
+    row = next(r for r in _all(tmp_path / "o", "stage1") if r["instance_id"] == "run-fix-add")
+    assert row["messages"][1]["content"].startswith("<issue>\nadd subtracts")
+    triples = _rows(tmp_path / "o" / "refiner" / "triples.jsonl")
+    assert len(triples) == 1, why
+    (triple,) = triples
+    assert triple["source"] == "minimize" and triple["verified"] and triple["tests"] == ["tests/test_calc.py"]
+    assert "NOTES.md" in triple["patch"] and "NOTES.md" not in triple["refined_patch"]
+    assert "+    return a + b" in triple["refined_patch"]
+    loose = devloop("dataset", "build", str(plain_run / "trajectory.jsonl"), "--out", str(tmp_path / "x"))
+    assert loose.returncode == 2 and "not an eval run directory" in loose.stderr
+
+
+def test_each_chat_turn_is_a_task_of_its_own(runs: dict[str, Path], tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    shutil.copytree(runs["chat"], store, symlinks=True)
+    (session,) = (store / "sessions").iterdir()
+    meta = json.loads((session / "session.json").read_text())
+    shutil.copytree(session / "turn-1", session / "turn-2", symlinks=True)  # a second turn, another prompt
+    meta["turns"].append({**meta["turns"][0], "turn": 2, "prompt": "and now set x to 3"})
+    (session / "session.json").write_text(json.dumps(meta))
+    rules = tmp_path / "f.toml"
+    rules.write_text(
+        "[stage1]\nresolved_or_tests_green = false\n[stage2]\nresolved_or_tests_green = false\nresolved = false\n"
+    )
+    report = build([store], tmp_path / "o", filters=load_filters(rules))
+    ids = sorted(r["instance_id"] for r in _all(tmp_path / "o", "stage2"))
+    assert ids == [f"chat-{meta['id']}-1", f"chat-{meta['id']}-2"]  # per_instance = 1 keeps both turns
+    assert report["stages"]["stage2"]["dropped"] == {}
+
+
+def test_links_in_a_devloop_run_directory_are_not_followed(plain_run: Path, tmp_path: Path) -> None:
+    from devloop.dataset.collect import kind, sources
+
+    copy = tmp_path / "fix-add"
+    shutil.copytree(plain_run, copy, symlinks=True)
+    secret = tmp_path / "host.txt"
+    secret.write_text("diff --git a/HOST SECRET b/HOST SECRET\n")
+    for name in ("patch.diff", "events.jsonl"):
+        (copy / name).unlink()
+        (copy / name).symlink_to(secret)
+    (attempt,) = sources(copy)
+    assert attempt["patch"] == "" and attempt["tests"] == [] and attempt["events"]
+    (copy / "trajectory.jsonl").unlink()
+    (copy / "trajectory.jsonl").symlink_to(plain_run / "trajectory.jsonl")
+    assert kind(copy) is None and sources(copy) == []  # a linked trajectory: not a run directory at all

@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "localize": ("localize_cmd", "File and function localisation vs SWE-bench gold patches."),
     "review": ("review_cmd", "Judge a run's patches in a local web app; export the reviews."),
     "policy": ("policy_cmd", "Inspect the command policy (allow / ask / deny rules)."),
-    "dataset": ("dataset_cmd", "Fine-tuning data sets from graded runs (build, inspect)."),
+    "dataset": ("dataset_cmd", "Fine-tuning data sets from graded runs (build, inspect, rules)."),
     "gate": ("gate_cmd", "Gated model evaluation: tokenizer check first, decision matrix."),
 }  # fmt: skip
 

@@ -1,4 +1,4 @@
-"""`devloop dataset build|inspect`: fine-tuning data sets from graded eval runs."""
+"""`devloop dataset build|inspect|rules`: fine-tuning data sets from graded eval runs."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ def register(app: typer.Typer) -> None:
 @dataset_app.command("build", no_args_is_help=True)
 def build_(
     runs: Annotated[
-        list[Path], typer.Argument(help="Eval run directories, chat session directories or chat stores.")
+        list[Path],
+        typer.Argument(help="Eval run directories, `devloop run` directories, chat sessions or chat stores."),
     ],
     out: Annotated[Path, typer.Option("--out", help="Where to write the data set.")],
     filters: Annotated[
@@ -33,6 +34,10 @@ def build_(
         Path | None, typer.Option("--decontaminate", help="Tasks file: its ids and problems excluded.")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the split.")] = 0,
+    system_prompt: Annotated[
+        Path | None,
+        typer.Option("--system-prompt", help="The inference system prompt, swapped in for each run's."),
+    ] = None,
 ) -> None:
     """Write DIR/stage1, DIR/stage2 (train/valid JSONL and hf/), DIR/preferences, DIR/refiner,
     trajectories.jsonl, filter_report.json, report.md and plots/."""
@@ -51,16 +56,18 @@ def build_(
     for run in runs:
         if kind(run) is None:
             fail(
-                f"{run}: not an eval run directory (instances/), a chat session (session.json) or a chat store (sessions/)"
+                f"{run}: not an eval run directory (instances/), a run directory (trajectory.jsonl), "
+                "a chat session (session.json) or a chat store (sessions/)"
             )
     try:
         rules = load_filters(filters)
         exclude = task_ids(decontaminate) if decontaminate else None
-    except (OSError, ValueError, KeyError) as exc:
+        system = system_prompt.read_text(encoding="utf-8") if system_prompt else None
+    except (OSError, ValueError, KeyError, UnicodeDecodeError) as exc:
         fail(str(exc))
     report = build(
         runs, out, seed=seed, valid_fraction=valid_fraction, renders=renders, split_by=split_by,
-        filters=rules, exclude=exclude, fmt=format_,
+        filters=rules, exclude=exclude, fmt=format_, system=system,
     )  # fmt: skip
     for stage, s in report["stages"].items():
         typer.echo(f"{stage}: train {s['kept']['train']}, valid {s['kept']['valid']}")
@@ -71,13 +78,31 @@ def build_(
 
 
 @dataset_app.command("inspect", no_args_is_help=True)
-def inspect_(dir_: Annotated[Path, typer.Argument(help="A data set written by dataset build.")]) -> None:
+def inspect_(
+    dir_: Annotated[Path, typer.Argument(help="A data set written by dataset build.")],
+    tokenizer: Annotated[
+        str | None,
+        typer.Option(
+            "--tokenizer",
+            help="Show the example as this Mistral tokenizer encodes it: mistral (the tekken file inside "
+            "mistral-common), or a tekken.json / tokenizer.model.vN.",
+        ),
+    ] = None,
+) -> None:
     """Print counts per stage and split, and one example as the model sees it."""
     from devloop.cli.safe_text import shown
     from devloop.dataset.inspect import inspect
 
     try:
-        text = inspect(dir_)
+        text = inspect(dir_, tokenizer)
     except (OSError, ValueError) as exc:
         fail(str(exc))
     typer.echo(shown(text))  # the example is model-written: no escape sequence reaches the terminal
+
+
+@dataset_app.command("rules")
+def rules_() -> None:
+    """Print the default stage rules as a --filters TOML file (copy, edit, pass back with --filters)."""
+    from devloop.dataset.filters import DEFAULTS
+
+    typer.echo(DEFAULTS.read_text(encoding="utf-8"), nl=False)

@@ -91,12 +91,14 @@ def build(
     filters: dict[str, dict[str, Any]] | None = None,
     exclude: EvalSet | set[str] | None = None,
     fmt: str = "openai",
+    system: str | None = None,
 ) -> dict[str, Any]:
     """Write out/stage1 and out/stage2 (train/valid.jsonl and hf/), out/preferences (pairs, KTO rows),
     out/refiner, out/trajectories.jsonl (the rules each attempt passed and failed), filter_report.json,
     report.md and plots/; the report.
 
-    `exclude`: an evaluation set (see hygiene), or bare instance ids."""
+    `exclude`: an evaluation set (see hygiene), or bare instance ids. `system`: the inference system
+    prompt, swapped in for each run's (as SWE-smith trains), None to keep what each run's model saw."""
     from devloop.dataset.extra import kto_rows, preference_pairs, refiner_triples, save_hf
 
     evalset = EvalSet(ids=set(exclude)) if isinstance(exclude, set) else exclude
@@ -110,7 +112,8 @@ def build(
          "category": a["category"], "measures": m, "decontaminated": why, "stages": {}}
         for a, m, why in zip(found, measured, contaminated, strict=True)
     ]  # fmt: skip
-    report: dict[str, Any] = {"attempts": len(found), "stages": {}, "format": fmt, "renders": list(renders)}
+    report: dict[str, Any] = {"attempts": len(found), "stages": {}, "format": fmt, "renders": list(renders),
+                              "system_prompt": "swapped" if system is not None else "as run"}  # fmt: skip
     tokens: dict[str, list[int]] = {}
     invalid: list[str] = []
     for stage, rules in (filters or load_filters(None)).items():
@@ -167,7 +170,7 @@ def build(
                 split = split_of(repo if split_by == "repo" else iid, seed, valid_fraction)
                 records[a["n"]]["stages"][stage]["split"] = split
                 for render in renders:
-                    r = row(a, render, fmt)
+                    r = row(a, render, fmt, system)
                     why = check_mistral(r) if fmt == "mistral" else None
                     if why:
                         invalid.append(f"{stage} {iid} {a['run']}#{a['index']} {render}: {why}")
@@ -186,9 +189,11 @@ def build(
     clean = [a for a, why in zip(found, contaminated, strict=True) if not why]
     outputs = {
         "preferences/pairs.jsonl": _jsonl(
-            out / "preferences" / "pairs.jsonl", preference_pairs(clean, renders[0])
+            out / "preferences" / "pairs.jsonl", preference_pairs(clean, renders[0], system)
         ),
-        "preferences/kto.jsonl": _jsonl(out / "preferences" / "kto.jsonl", kto_rows(clean, renders[0])),
+        "preferences/kto.jsonl": _jsonl(
+            out / "preferences" / "kto.jsonl", kto_rows(clean, renders[0], system)
+        ),
         "refiner/triples.jsonl": _jsonl(out / "refiner" / "triples.jsonl", refiner_triples(clean)),
         "trajectories.jsonl": _jsonl(out / "trajectories.jsonl", records),
     }
@@ -196,6 +201,8 @@ def build(
     report["outputs"] = outputs
     report["mistral_invalid"] = invalid
     report["hf_copies"] = all([save_hf(out / "stage1", fmt), save_hf(out / "stage2", fmt)])
+    # Repository names, rule values and mistral-common's reasons are run data too: scrubbed like the rows.
+    report = scrub_value(report)
     report["plots"] = plots(report, tokens, out / "plots")
     (out / "filter_report.json").write_text(
         json.dumps(report, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"

@@ -1,5 +1,5 @@
-"""Reading eval run directories and chat sessions as data: one record per attempt (or chat turn), with
-its trajectory, grade, task facts and review decision.
+"""Reading eval run directories, `devloop run` directories and chat sessions as data: one record per
+attempt (or chat turn), with its trajectory, grade, task facts and review decision.
 
 A run directory holds what a model wrote, so it is read as hostile input: every path is opened one
 component at a time from an fd of the run's root with O_NOFOLLOW (a symlink anywhere is never followed,
@@ -63,12 +63,58 @@ def _json(text: str | None) -> Any:
         return None
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _step(event: dict[str, Any]) -> dict[str, Any]:
+    """A step event with every field the builder reads of the type it expects: a trajectory is written
+    next to what the model wrote, so a field of another type is dropped, not trusted to be iterable."""
+    step = dict(event)
+    step["calls"] = _dicts(step.get("calls"))
+    step["observations"] = _dicts(step.get("observations"))
+    for obs in step["observations"]:
+        if not isinstance(obs.get("meta"), dict):
+            obs.pop("meta", None)
+    completion = step.get("completion") if isinstance(step.get("completion"), dict) else {}
+    step["completion"] = {
+        "content": completion["content"] if isinstance(completion.get("content"), str) else "",
+        "tool_calls": _dicts(completion.get("tool_calls")),
+    }
+    feedback = step.get("feedback")
+    step["feedback"] = [f for f in feedback if isinstance(f, str)] if isinstance(feedback, list) else []
+    error = step.get("format_error")
+    step["format_error"] = error if isinstance(error, str) and error else None
+    if not isinstance(step.get("patch"), str):
+        step.pop("patch", None)
+    return step
+
+
+def _start(event: dict[str, Any]) -> dict[str, Any]:
+    start = dict(event)
+    for key in ("system", "task", "repo"):
+        if not isinstance(start.get(key), str):
+            start.pop(key, None)
+    settings = start.get("settings") if isinstance(start.get("settings"), dict) else {}
+    start["settings"] = (
+        settings if isinstance(settings.get("tool_format"), str) else {**settings, "tool_format": "native"}
+    )
+    return start
+
+
 def _events(text: str | None) -> list[dict[str, Any]]:
+    """The trajectory's events, steps and the start event checked field by field (see _step)."""
     out = []
     for line in (text or "").splitlines():
         event = _json(line)
-        if isinstance(event, dict):
-            out.append(event)
+        if not isinstance(event, dict):
+            continue
+        kind = event.get("type")
+        out.append(_step(event) if kind == "step" else _start(event) if kind == "start" else event)
     return out
 
 
@@ -103,17 +149,20 @@ GRADES = ("resolved", "unresolved", "empty_patch", "patch_apply_failed")
 
 
 def sources(path: Path) -> list[dict[str, Any]]:
-    """The attempts of an eval run directory, or the turns of a chat session (a directory holding
-    session.json) or of every session in a chat store (a directory holding sessions/)."""
-    try:
-        root = os.open(path, _DIR)
-    except OSError:
+    """The attempts of an eval run directory, the turns of a chat session (a directory holding
+    session.json) or of every session in a chat store (a directory holding sessions/), or the one
+    attempt of a `devloop run` directory (trajectory.jsonl)."""
+    found = kind(path)
+    if found == "run":
+        return attempts(path)
+    if found == "session":
+        return chat_turns(path)
+    if found == "single":
+        return single_run(path)
+    if found != "store":
         return []
+    root = os.open(path, _DIR)
     try:
-        if _is_dir(root, "instances"):
-            return attempts(path)
-        if read_file(root, "session.json") is not None:
-            return chat_turns(path)
         sessions = _open_dir(root, "sessions")
         if sessions is None:
             return []
@@ -132,8 +181,17 @@ def _is_dir(parent: int, name: str) -> bool:
     return True
 
 
+def _is_file(parent: int, name: str) -> bool:
+    try:
+        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode)
+
+
 def kind(path: Path) -> str | None:
-    """ "run", "session" or "store" for a directory `sources` reads; None for anything else."""
+    """ "run" (an eval run), "session", "store" or "single" (a `devloop run` directory) for a directory
+    `sources` reads; None for anything else."""
     try:
         root = os.open(path, _DIR)
     except OSError:
@@ -141,9 +199,11 @@ def kind(path: Path) -> str | None:
     try:
         if _is_dir(root, "instances"):
             return "run"
-        if read_file(root, "session.json") is not None:
+        if _is_file(root, "session.json"):
             return "session"
-        return "store" if _is_dir(root, "sessions") else None
+        if _is_dir(root, "sessions"):
+            return "store"
+        return "single" if _is_file(root, "trajectory.jsonl") else None
     finally:
         os.close(root)
 
@@ -159,9 +219,51 @@ def _record(**fields: Any) -> dict[str, Any]:
     return base
 
 
+def _run_files(fd: int) -> tuple[list[dict[str, Any]], dict[str, Any], str, list[str]]:
+    """The trajectory events, result.json, patch.diff of one agent run's directory (fd), and the tests
+    its feedback loop ran last (events.jsonl's last `test_run`: the tests that decided `test_status`)."""
+    events = _events(read_file(fd, "trajectory.jsonl"))
+    result = _json(read_file(fd, "result.json"))
+    tests: list[str] = []
+    for line in (read_file(fd, "events.jsonl") or "").splitlines():
+        event = _json(line)
+        if isinstance(event, dict) and event.get("kind") == "test_run":
+            tests = sorted({t for t in _list(event.get("tests")) if isinstance(t, str)})
+    return events, result if isinstance(result, dict) else {}, read_file(fd, "patch.diff") or "", tests
+
+
+def _steps(events: list[dict[str, Any]]) -> int:
+    return sum(1 for e in events if e.get("type") == "step")
+
+
+def single_run(path: Path) -> list[dict[str, Any]]:
+    """The one attempt of a `devloop run` directory, ungraded like a chat turn: its task is the start
+    event's, its repository the name of the one the run worked on, its instance the directory's name."""
+    try:
+        root = os.open(path, _DIR)
+    except OSError:
+        return []
+    try:
+        events, result, patch, tests = _run_files(root)
+    finally:
+        os.close(root)
+    start = next((e for e in events if e.get("type") == "start"), {})
+    exit_status = str(result.get("exit_status") or "")
+    repo = Path(str(start.get("repo") or path.name)).name
+    return [
+        _record(
+            run=path.name, instance_id=f"run-{path.name}", exit_status=exit_status,
+            finished=exit_status == "finished", steps=_steps(events), patch=patch,
+            problem=str(start.get("task") or ""), repo=f"run:{repo}", result=result, events=events,
+            tests=tests,
+        )
+    ]  # fmt: skip
+
+
 def chat_turns(path: Path) -> list[dict[str, Any]]:
     """One record per turn of a chat session (session.json plus turn-N/ run directories): ungraded, so
-    no stage that asks for a resolved patch keeps one, but every other rule applies."""
+    no stage that asks for a resolved patch keeps one, but every other rule applies. Each turn is a task
+    of its own (instance `chat-SESSION-N`), so per_instance never picks one turn of a session."""
     try:
         root = os.open(path, _DIR)
     except OSError:
@@ -180,19 +282,15 @@ def chat_turns(path: Path) -> list[dict[str, Any]]:
             if fd is None:
                 continue
             try:
-                events = _events(read_file(fd, "trajectory.jsonl"))
-                result = _json(read_file(fd, "result.json"))
-                patch = read_file(fd, "patch.diff") or ""
+                events, result, patch, tests = _run_files(fd)
             finally:
                 os.close(fd)
-            result = result if isinstance(result, dict) else {}
-            steps = sum(1 for e in events if e.get("type") == "step")
             found.append(
                 _record(
-                    run=path.name, instance_id=f"chat-{sid}", index=n, exit_status=str(turn.get("exit_status") or ""),
-                    finished=turn.get("exit_status") == "finished", steps=steps, patch=patch,
+                    run=path.name, instance_id=f"chat-{sid}-{n}", index=n, exit_status=str(turn.get("exit_status") or ""),
+                    finished=turn.get("exit_status") == "finished", steps=_steps(events), patch=patch,
                     problem=str(turn.get("prompt") or ""), repo=f"chat:{Path(str(session.get('repo') or sid)).name}",
-                    result=result, events=events,
+                    result=result, events=events, tests=tests,
                 )
             )  # fmt: skip
     finally:
@@ -271,7 +369,7 @@ def _instance(
             for group in ("FAIL_TO_PASS", "PASS_TO_PASS"):
                 g = status.get(group) if isinstance(status.get(group), dict) else {}
                 for key in ("success", "failure"):
-                    names = [str(t) for t in g.get(key) or [] if isinstance(t, str)]
+                    names = [t for t in _list(g.get(key)) if isinstance(t, str)]
                     tests += names
                     failing += names if key == "failure" else []
             category = str(verdict.get("category") or "")

@@ -26,7 +26,9 @@ def _patch_prompt(a: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def preference_pairs(found: list[dict[str, Any]], render: str) -> list[dict[str, Any]]:
+def preference_pairs(
+    found: list[dict[str, Any]], render: str, system: str | None = None
+) -> list[dict[str, Any]]:
     """trl-style pairs, conversational (`prompt`, `chosen`, `rejected` as message lists), from two sources:
 
     - `samples`: per instance with resolved and unresolved graded attempts, each resolved one paired
@@ -51,8 +53,8 @@ def preference_pairs(found: list[dict[str, Any]], render: str) -> list[dict[str,
         bad = [a for a in unique if not a["resolved"]]
         for i in range(max(len(good), len(bad)) if good and bad else 0):
             g, b = good[i % len(good)], bad[i % len(bad)]
-            head, chosen = _split_prompt(conversation(g["events"], render))
-            rejected = _split_prompt(conversation(b["events"], render))[1]
+            head, chosen = _split_prompt(conversation(g["events"], render, system))
+            rejected = _split_prompt(conversation(b["events"], render, system))[1]
             pairs.append(
                 {"source": "samples", "instance_id": instance_id, "chosen_from": [g["run"], g["index"]],
                  "rejected_from": [b["run"], b["index"]], "prompt": head, "chosen": chosen, "rejected": rejected}
@@ -70,25 +72,40 @@ def preference_pairs(found: list[dict[str, Any]], render: str) -> list[dict[str,
     return pairs
 
 
-def kto_rows(found: list[dict[str, Any]], render: str) -> list[dict[str, Any]]:
+def kto_rows(found: list[dict[str, Any]], render: str, system: str | None = None) -> list[dict[str, Any]]:
     """One trl KTO row per graded attempt: the prompt (system prompt and task), the rest of the
     trajectory as the completion, and `label` true when it resolved the task."""
     rows = []
     for a in found:
         if not a["graded"]:
             continue
-        head, rest = _split_prompt(conversation(a["events"], render))
+        head, rest = _split_prompt(conversation(a["events"], render, system))
         if rest:
             rows.append({"instance_id": a["instance_id"], "run": a["run"], "attempt": a["index"],
                          "prompt": head, "completion": rest, "label": a["resolved"]})  # fmt: skip
     return rows
 
 
+def _regrade(review: dict[str, Any], corrected: str) -> dict[str, Any] | None:
+    """The reviewer's sandboxed re-grade of exactly the corrected patch (devloop review's `regrade`:
+    category and the FAIL_TO_PASS / PASS_TO_PASS tests that decided it), or None when there is none."""
+    import hashlib
+
+    regrade = review.get("regrade")
+    if not isinstance(regrade, dict):
+        return None
+    if regrade.get("patch_sha256") != hashlib.sha256(corrected.encode("utf-8")).hexdigest():
+        return None  # graded another text than the one saved
+    keys = ("category", "resolution", "FAIL_TO_PASS", "PASS_TO_PASS")
+    return {k: regrade.get(k) for k in keys}
+
+
 def refiner_triples(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """(patch, refined patch, the tests that decide) triples for a patch refiner:
 
     - `review`: a failing patch a reviewer corrected (reviews.jsonl `correct`): the model's patch, the
-      correction, the task's FAIL_TO_PASS and PASS_TO_PASS tests (with those the patch failed);
+      correction, the task's FAIL_TO_PASS and PASS_TO_PASS tests (with those the patch failed), and the
+      reviewer's re-grade of the correction where one was run;
     - `minimize`: a run whose feedback loop minimised its patch (--minimize): the patch as the last step
       left it, the minimised patch the run ended with, and the tests whose statuses it kept."""
     out = []
@@ -104,7 +121,7 @@ def refiner_triples(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
             out.append({"source": "review", "instance_id": a["instance_id"], "run": a["run"], "attempt": a["index"],
                         "problem": a["problem"], "patch": a["patch"], "refined_patch": corrected,
                         "tests": a["tests"], "failing_tests": a["failing_tests"],
-                        "regraded": review.get("regraded")})  # fmt: skip
+                        "regrade": _regrade(review, corrected)})  # fmt: skip
         mini = (a.get("result") or {}).get("minimize")
         before = last_patch(a["events"])
         if (

@@ -1,5 +1,5 @@
-"""The rules of the two stages: a registry of named rules, the shipped defaults, and what a --filters
-TOML file may lay over them or add.
+"""The rules of the two stages: a registry of named rules, the shipped defaults (filters.toml, next to
+this module), and what a --filters TOML file may lay over them or add.
 
 A rule is a named check of one attempt against a value: a flag (`true` turns it on), a non-negative
 integer limit or a non-negative number. Every rule of a stage is evaluated on every attempt, so each
@@ -163,30 +163,7 @@ def _builtin() -> None:
 _builtin()
 POST = ("per_instance", "balance_repos")  # act on the set of attempts that passed, see build
 
-STAGE1: dict[str, Any] = {
-    "finished": True,
-    "non_empty_patch": True,
-    "patch_applies": True,
-    "resolved_or_tests_green": True,
-    "max_format_errors": 3,
-    "max_repeats": 3,
-    "max_steps": 100,
-    "max_tokens": 131072,
-    "no_unanswered_denials": True,
-}
-STAGE2: dict[str, Any] = {
-    **STAGE1,
-    "resolved": True,
-    "no_format_errors": True,
-    "max_steps": 30,
-    "max_tool_errors": 0,
-    "max_repeats": 2,
-    "no_rollback": True,
-    "max_patch_ratio": 3.0,
-    "review_accept": True,
-    "per_instance": 1,
-    "balance_repos": 2.0,
-}
+DEFAULTS = Path(__file__).with_name("filters.toml")  # the shipped defaults (`devloop dataset rules`)
 
 
 def _check_value(where: str, key: str, kind: str, value: Any) -> None:
@@ -246,6 +223,21 @@ def load_filters(path: Path | None) -> dict[str, dict[str, Any]]:
                 rules[stage][key] = value
     return rules
 
+
+def _defaults() -> tuple[dict[str, Any], dict[str, Any]]:
+    import tomllib
+
+    data = tomllib.loads(DEFAULTS.read_text(encoding="utf-8"))
+    for stage in ("stage1", "stage2"):
+        for key, value in data[stage].items():
+            kind = _kind(key, {})
+            if kind is None:
+                raise ValueError(f"{DEFAULTS}: [{stage}] unknown rule {key!r}")
+            _check_value(f"{DEFAULTS}: [{stage}]", key, kind, value)
+    return data["stage1"], data["stage2"]
+
+
+STAGE1, STAGE2 = _defaults()
 
 _WHERE = ("calls", "observations", "patch", "reasoning")
 
@@ -329,7 +321,8 @@ def _user_passes(
 
 
 def judge(a: dict[str, Any], m: dict[str, Any], rules: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """The rules of one stage `a` passes and fails, as report names, in RULES order then user rules.
+    """The rules of one stage `a` passes (by their names in a filters file) and the failures it is
+    counted under (the report's names: `unfinished` for `finished`), in RULES order then user rules.
     An attempt with no readable trajectory fails `no_trajectory` whatever the rules say."""
     passed: list[str] = []
     failed: list[str] = []
@@ -338,7 +331,10 @@ def judge(a: dict[str, Any], m: dict[str, Any], rules: dict[str, Any]) -> tuple[
     for name, rule in RULES.items():
         if name not in rules or (rule.kind == "flag" and not rules[name]):
             continue
-        (passed if rule.check(a, m, rules[name]) else failed).append(rule.report)
+        if rule.check(a, m, rules[name]):
+            passed.append(name)
+        else:
+            failed.append(rule.report)
     for name, value in rules.items():
         if isinstance(value, dict) and "user" in value:
             (passed if _user_passes(a, m, value["user"], value["all_rules"]) else failed).append(name)

@@ -223,6 +223,6 @@ def scrub_value(value: Any, key: str = "") -> Any:
         return clean
     if isinstance(value, list):
         return [scrub_value(v) for v in value]
-    if isinstance(value, dict):
-        return {k: scrub_value(v, k) for k, v in value.items()}
+    if isinstance(value, dict):  # keys too: a report is keyed by repository names
+        return {(scrub(k) if isinstance(k, str) else k): scrub_value(v, k) for k, v in value.items()}
     return value

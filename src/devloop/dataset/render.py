@@ -99,6 +99,15 @@ def _reasoning(content: str, calls: list[ToolCall]) -> str:
     return content.strip()
 
 
+def _native(name: str) -> bool:
+    """Whether the run's format put calls outside the reply text; a name no format is registered under
+    (a run with a format this install lacks) counts as a text format, whose call text is cut out."""
+    try:
+        return get_format(name).native
+    except ValueError:
+        return False
+
+
 def _system(system: str, run_format: str, render: str, specs: tuple[ToolSpec, ...]) -> str:
     """The system prompt with the tool description of `render` in place of `run_format`'s (the prompt
     template appends it, after a blank line, at the end)."""
@@ -114,15 +123,22 @@ def _system(system: str, run_format: str, render: str, specs: tuple[ToolSpec, ..
     return f"{system}\n{new}\n" if new else system
 
 
-def conversation(events: list[dict[str, Any]], render: str = "native") -> list[dict[str, Any]]:
+def conversation(
+    events: list[dict[str, Any]], render: str = "native", system: str | None = None
+) -> list[dict[str, Any]]:
     """OpenAI-style messages of a trajectory rendered in `render` (native or xml), ending with the last
-    assistant turn; assistant turns carry `weight` (0 for a turn that ended in a format error)."""
+    assistant turn; assistant turns carry `weight` (0 for a turn that ended in a format error).
+
+    `system`: the system prompt the trained model will be run with, in place of the one the run had
+    (with `render`'s tool description appended for a text format, as the prompt template does)."""
     fmt = get_format(render)
     start = next((e for e in events if e.get("type") == "start"), {})
     settings = start.get("settings") if isinstance(start.get("settings"), dict) else {}
     run_format = str(settings.get("tool_format") or "native")
     out: list[dict[str, Any]] = []
-    if isinstance(start.get("system"), str):
+    if system is not None:
+        out.append({"role": "system", "content": _system(system, "native", render, run_specs(events))})
+    elif isinstance(start.get("system"), str):
         out.append(
             {"role": "system", "content": _system(start["system"], run_format, render, run_specs(events))}
         )
@@ -138,11 +154,7 @@ def conversation(events: list[dict[str, Any]], render: str = "native") -> list[d
             reasoning = _reasoning(recorded.content or "", calls)
             completion = Completion(reasoning, [render_native_call(c, i) for i, c in enumerate(calls)])
         else:
-            reasoning = (
-                recorded.content
-                if get_format(run_format).native
-                else _reasoning(recorded.content or "", calls)
-            )
+            reasoning = recorded.content if _native(run_format) else _reasoning(recorded.content or "", calls)
             text = "\n".join(str(fmt.render_call(c, i)) for i, c in enumerate(calls))
             completion = Completion(f"{reasoning.strip()}\n\n{text}".strip() if reasoning else text)
         msgs = fmt.history(completion, calls, obs)
@@ -165,9 +177,9 @@ def conversation(events: list[dict[str, Any]], render: str = "native") -> list[d
     return out
 
 
-def row(record: dict[str, Any], render: str, fmt: str) -> dict[str, Any]:
+def row(record: dict[str, Any], render: str, fmt: str, system: str | None = None) -> dict[str, Any]:
     """One training row of `record` (an attempt from devloop.dataset.collect) in format `fmt`."""
-    messages = conversation(record["events"], render)
+    messages = conversation(record["events"], render, system)
     meta = {
         "instance_id": record["instance_id"],
         "run": record["run"],

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+MAX_BARS = 40  # labels a bar chart shows at most
+
 
 def cell(value: object) -> str:
     """`value` as one markdown table cell: `|` escaped, line breaks folded, so no cell text can add a
@@ -93,7 +95,15 @@ def plots(report: dict[str, Any], tokens: dict[str, list[int]], out: Path) -> li
         ("rejections.png", "rejections", "Attempts failing each rule", "attempts"),
     ):
         labels = sorted({k for s in stages for k in report["stages"][s][key]})
-        fig, ax = plt.subplots(figsize=(7, max(3.0, 0.35 * len(labels) * len(stages) + 1.5)))
+        if len(labels) > MAX_BARS:  # hundreds of repositories: the largest, the rest counted in the title
+            total = {k: sum(report["stages"][s][key].get(k, 0) for s in stages) for k in labels}
+            shown = sorted(sorted(labels, key=lambda k: (-total[k], k))[:MAX_BARS])
+            title = f"{title} (the {MAX_BARS} largest of {len(labels)})"
+            labels = shown
+        # Constrained layout with the legend outside below the axes: no gap however tall the chart is.
+        fig, ax = plt.subplots(
+            figsize=(7, max(3.0, 0.3 * len(labels) * len(stages) + 1.6)), layout="constrained"
+        )
         height = 0.8 / max(1, len(stages))
         for j, s in enumerate(stages):
             values = [report["stages"][s][key].get(k, 0) for k in labels]
@@ -107,8 +117,7 @@ def plots(report: dict[str, Any], tokens: dict[str, list[int]], out: Path) -> li
         else:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel(xlabel)
-            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=len(stages), frameon=False)
-        fig.tight_layout()
+            fig.legend(loc="outside lower center", ncol=len(stages), frameon=False)
         fig.savefig(out / name, dpi=80, metadata=meta)
         plt.close(fig)
         names.append(name)

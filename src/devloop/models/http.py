@@ -23,6 +23,7 @@ import http.client
 import json
 import os
 import select
+import socket
 import ssl
 import threading
 import urllib.parse
@@ -76,6 +77,15 @@ def _tls(base_url: str) -> bool | ssl.SSLContext:
     if not base_url.lower().startswith("http://") or _proxied():
         return True
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # check_hostname and CERT_REQUIRED, no trust anchors
+
+
+class _Connection(http.client.HTTPConnection):
+    """http.client sends a request's headers and its body in two writes: with Nagle's algorithm on,
+    the body can wait for the headers' acknowledgement. Off, as httpx's sockets have it."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class _Direct:
@@ -132,7 +142,7 @@ class _Direct:
                     raise HttpClosed()
                 conn = self._idle.pop() if self._idle else None
             if conn is None:
-                return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+                return _Connection(self.host, self.port, timeout=timeout)
             if conn.sock is not None and not select.select([conn.sock], [], [], 0)[0]:
                 conn.timeout = timeout
                 conn.sock.settimeout(timeout)

@@ -46,6 +46,7 @@ from devloop.runtime.sandbox_env import (
 )
 from devloop.runtime.shell import PersistentShell
 from devloop.runtime.stale import mark_owner, sweep_once
+from devloop.safefs.tree import remove_tree
 
 # Re-exported: callers probe and build argv through the runtime's module.
 __all__ = ["INSTALL_HINT", "PRIVATE_DIRS", "BwrapRuntime", "bwrap_argv", "probe_bwrap"]
@@ -276,7 +277,7 @@ class BwrapRuntime(PersistentShell):
         for keeper in self.__dict__.pop("_keepers", {}).values():
             if keeper is not None:
                 keeper.close()
-                self._remove(functools.partial(shutil.rmtree, keeper.scratch_dir, ignore_errors=True))
+                self._remove(functools.partial(remove_tree, keeper.scratch_dir))
         if self.cgroup is not None:
             # Every process the sandbox ever started (they cannot leave the cgroup), found by one small
             # read per look instead of scans of all of /proc until the dying tree is gone.
@@ -297,4 +298,4 @@ def _release(cgroup: PidsCgroup | None, scratch: Path | None) -> None:
     if cgroup is not None:
         cgroup.remove()
     if scratch is not None:
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_tree(scratch)

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import threading
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+
+from devloop.safefs.tree import remove_tree
 
 _lock = threading.Lock()
 _todo: deque[Callable[[], object]] = deque()
@@ -52,7 +53,7 @@ def call_later(job: Callable[[], object]) -> None:
 def remove_later(path: Path) -> None:
     """Remove the directory `path` (never following a link in it, as shutil.rmtree) in the background."""
     target = Path(path)
-    call_later(lambda: shutil.rmtree(target, ignore_errors=True))
+    call_later(lambda: remove_tree(target))
 
 
 def wait_removed() -> None:

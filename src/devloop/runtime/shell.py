@@ -18,7 +18,6 @@ import contextlib
 import os
 import secrets
 import shlex
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -34,6 +33,7 @@ from devloop.runtime.oneshot import ExecResult, run_once
 from devloop.runtime.output import DEFAULT_READ_CAP, read_capped
 from devloop.runtime.sandbox_env import shell_env
 from devloop.runtime.stale import mark_owner, sweep_once
+from devloop.safefs.tree import remove_tree
 from devloop.types import CommandResult
 
 SHELL_ARGV: tuple[str, ...] = ("bash", "--noprofile", "--norc")
@@ -67,7 +67,7 @@ class _Resources:
             self.session.kill_all(known_dead=self.known_dead)
             self.session = None
         if self.own_scratch:
-            shutil.rmtree(self.scratch, ignore_errors=True)
+            remove_tree(self.scratch)
         else:
             for path in self.files:
                 with contextlib.suppress(OSError):  # a command may have put a directory there

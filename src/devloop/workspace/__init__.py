@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devloop.safefs.tree import remove_tree
 from devloop.workspace.clone import (
     _in_run_dir,
     _not_copied,
@@ -384,4 +385,4 @@ class Workspace:
         return dest
 
     def cleanup(self) -> None:
-        shutil.rmtree(self.gitdir.parent if self.kind == "in_place" else self.root.parent, ignore_errors=True)
+        remove_tree(self.gitdir.parent if self.kind == "in_place" else self.root.parent)
