@@ -202,14 +202,38 @@ def test_parallel_parse_matches_serial(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_defs_ranker_scores_a_file_by_its_best_definition() -> None:
-    index = Index.build(TREE)
+    # Files without definitions between files with them (a per-file run of definitions may be empty).
+    index = Index.build({**TREE, "pkg/consts.py": b"COOKIE_HEADER = 'Cookie'\n", "pkg/zz.md": b"cookie"})
     q = "parse the cookie header"
     per_def = index.definition_scores(q)
     want = np.zeros(len(index.files))
     for n, (i, _) in enumerate(index.definitions()):
         want[i] = max(want[i], per_def[n])
+    assert want[index.position("pkg/consts.py")] == 0 and want.max() > 0
     np.testing.assert_allclose(rank.file_scores(index, q, "defs"), want)
     assert rank.parse_method("default") == ["bm25", "map", "defs"]
+
+
+def test_a_query_reuses_its_fused_file_scores_until_a_ranker_changes() -> None:
+    index = Index.build(TREE)
+    q = "cookie header"
+    first = rank.file_scores(index, q, "src:bm25+map")
+    assert rank.file_scores(index, q, "src:bm25+map") is first  # search_definitions' prior: not recomputed
+    assert rank.file_scores(index, "maths add", "src:bm25+map") is not first
+    calls: list[str] = []
+
+    def only_maths(ix: Index, query: str) -> np.ndarray:
+        calls.append(query)
+        return np.asarray([float(f.path == "pkg/maths.py") for f in ix.files])
+
+    try:
+        rank.register("fake", only_maths)
+        before = rank.file_scores(index, q, "fake")
+        rank.register("fake", lambda ix, query: only_maths(ix, query) * 2)  # registered again: recomputed
+        after = rank.file_scores(index, q, "fake")
+        assert calls == [q, q] and after.max() == 2 * before.max() == 2
+    finally:
+        rank._FILE_RANKERS.pop("fake", None)
 
 
 def test_fused_definitions_weigh_the_file_prior_and_named_identifiers() -> None:
