@@ -133,18 +133,21 @@ def test_localize_command_reports_files_and_functions(mirrors: tuple[Path, str],
     report = json.loads(proc.stdout)
     assert report["n"] == 1 and report["skipped"] == ["x__y-1"]
     assert report["named_share"] == 0.0  # the issue names a class, not the file
-    for method in ("bm25", "map", "bm25+map"):
+    assert list(report["methods"]) == ["bm25", "src:bm25+map", "default"]
+    for method in report["methods"]:
         overall = report["methods"][method]["overall"]
         assert overall["acc@1"] == 100.0 and overall["mrr"] == 100.0, (method, overall)
-    fused = report["methods"]["bm25+map"]["overall"]
+    assert "[1/1] o__r-1: file Acc@1 bm25=hit src:bm25+map=hit default=hit" in proc.stderr
+    fused = report["methods"]["default"]["overall"]
     assert fused["fn_acc@1"] == 100.0 and fused["n_fn"] == 1
     inst = report["instances"][0]
     assert inst["gold_files"] == ["pkg/cookies.py"]
     assert inst["gold_functions"] == ["pkg/cookies.py::CookieJar.parse_cookie_header"]
     assert "pkg/later.py" not in inst["top_files"]["bm25"]
     assert [a["value"] for a in report["anchors"]] == ["29.6", "38.7", "52.6", "77.7"]
-    human = _localize(*args, "--methods", "bm25")
+    human = _localize(*args, "--methods", "bm25,default")
     assert human.returncode == 0, human.stderr
+    assert "default = src:bm25+map+defs (%" in human.stdout
     assert "SweRank (Lite) BM25 file Acc@1: 38.7" in human.stdout and "o/r" in human.stdout
     assert (tmp_path / "c").is_dir()  # the cache was used
     helped = _localize("--help")
@@ -242,7 +245,7 @@ def test_localize_with_a_model_scores_the_files_the_agent_touched(
     agent = report["methods"]["agent"]["overall"]
     assert agent["acc@1"] == 0.0 and agent["acc@3"] == 100.0 and agent["mrr"] == 50.0, agent
     assert agent["fn_acc@1"] == 100.0  # it edited CookieJar.parse_cookie_header, the gold function
-    assert report["methods"]["bm25+map"]["overall"]["acc@1"] == 100.0  # retrieval measured beside it
+    assert report["methods"]["default"]["overall"]["acc@1"] == 100.0  # retrieval measured beside it
     assert (runs / "o__r-1" / "trajectory.jsonl").is_file() and report["runs"] == str(runs)
     assert _snapshot(root) == before  # the model's writes never reach the mirror
 
