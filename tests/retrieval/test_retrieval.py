@@ -168,3 +168,31 @@ def test_retrieve_puts_ranked_skeletons_in_the_first_prompt(tree: Path, tmp_path
     _, plain = render_prompts(tools, "Header parsing drops the value", tree, "", "")
     assert "relevant_files" not in plain
     assert retrieved_files(tree, "anything", 0, tmp_path) == ""
+
+
+def test_run_with_retrieve_sends_the_ranked_skeletons_in_the_first_prompt(tmp_path: Path) -> None:
+    from cli_inprocess import run_devloop
+
+    from devloop.models.scripted_server import ScriptedServer
+
+    repo = tmp_path / "repo"
+    (repo / "pkg").mkdir(parents=True)
+    (repo / "pkg" / "http.py").write_text(HTTP)
+    (repo / "pkg" / "maths.py").write_text(MATHS)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], check=True)
+    finish = {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "finish", "arguments": {"message": "done"}}}]}  # fmt: skip
+    env = {**os.environ, "OPENAI_API_KEY": "x", "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    with ScriptedServer([finish]) as server:
+        proc = run_devloop(
+            ["run", "--repo", repo, "--issue", "Header parsing drops the value", "--model", "openai/scripted",
+             "--base-url", server.url, "--output", tmp_path / "out", "--retrieve", "1"],
+            env=env,
+        )  # fmt: skip
+        first = json.dumps(server.requests[0]["messages"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "<relevant_files>\\npkg/http.py\\n" in first
+    assert "def parse_http_header(line: str) -> tuple[str, str]" in first and "maths.py" not in first
+    assert (tmp_path / "xdg" / "devloop" / "retrieval" / "trees").is_dir()  # indexed through the cache
