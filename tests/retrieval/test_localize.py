@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -88,9 +87,9 @@ def _tasks(tmp_path: Path, base: str, **override: str) -> Path:
 
 
 def _localize(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
-    cmd = [sys.executable, "-m", "devloop", "localize", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    from cli_inprocess import run_devloop
+
+    return run_devloop(["localize", *args], env={**os.environ, "COLUMNS": "200"})
 
 
 def test_touched_lines_and_gold_functions() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -105,29 +104,32 @@ def test_rebuild_reuses_unchanged_files(tree: Path, tmp_path: Path) -> None:
 
 
 def test_search_command(tree: Path, tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "devloop", "search", "header parsing", "--repo", str(tree), "-k", "2"]
+    from cli_inprocess import run_devloop
+
+    cmd = ["search", "header parsing", "--repo", str(tree), "-k", "2"]
     # The default cache is the user cache dir: here a temporary one.
     env = {**os.environ, "COLUMNS": "200", "XDG_CACHE_HOME": str(tmp_path / "xdg")}
-    out = subprocess.run([*cmd, "--json"], capture_output=True, text=True, env=env, check=True).stdout
-    data = json.loads(out)
+    proc = run_devloop([*cmd, "--json"], env=env)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
     assert data["files"][0]["path"] == "pkg/http.py"
     assert data["definitions"][0] == {
         "path": "pkg/http.py", "line": 4, "kind": "function", "name": "parse_http_header",
         "signature": "def parse_http_header(line: str) -> tuple[str, str]",
         "score": data["definitions"][0]["score"],
     }  # fmt: skip
-    human = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
-    assert "pkg/http.py:4" in human
-    bad = subprocess.run([*cmd[:6], str(tree / "nope")], capture_output=True, text=True, env=env)
+    human = run_devloop(cmd, env=env)
+    assert human.returncode == 0 and "pkg/http.py:4" in human.stdout
+    bad = run_devloop([*cmd[:3], str(tree / "nope")], env=env)
     assert bad.returncode == 2 and "not a directory" in bad.stderr
     # Both runs above used the default cache: one tree indexed, kept once.
     key = Index.build(read_tree(str(tree))).tree
     assert [p.name for p in (tmp_path / "xdg" / "devloop" / "retrieval" / "trees").iterdir()] == [key]
     # An unusable cache is given up with a warning, not an error.
     (tmp_path / "file").write_text("")
-    broken = [*cmd, "--json", "--cache-dir", str(tmp_path / "file")]
-    got = subprocess.run(broken, capture_output=True, text=True, env=env, check=True)
-    assert json.loads(got.stdout) == data and "index cache" in got.stderr and "not used" in got.stderr
+    got = run_devloop([*cmd, "--json", "--cache-dir", str(tmp_path / "file")], env=env)
+    assert got.returncode == 0 and json.loads(got.stdout) == data
+    assert "index cache" in got.stderr and "not used" in got.stderr
 
 
 def test_a_directory_index_is_cached_by_tree(tree: Path, tmp_path: Path) -> None:
