@@ -265,3 +265,48 @@ def test_touched_files_order_and_hostile_events() -> None:
         {"type": "step", "calls": [{"name": "str_replace_editor", "arguments": {"command": "create", "path": "new.py"}}]},
     ]  # fmt: skip
     assert touched_files(events, known) == ["pkg/b.py", "a.py", "pkg/c.py", "new.py"]
+
+
+def test_plumbing_runs_nothing_a_mirror_configures(tmp_path: Path) -> None:
+    """A mirror's own config cannot make the tree reading run a command or see another tree: no
+    fsmonitor, no lazy fetch of a missing blob (through a promisor remote whose upload-pack is a
+    script), no replace ref standing in for the commit."""
+    marker = tmp_path / "ran"
+    script = tmp_path / "evil.sh"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    script.chmod(0o755)
+    work = tmp_path / "m"
+    work.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(work)]
+    (work / "a.py").write_text("def kept(): pass\n")
+    (work / "gone.py").write_text("def missing_blob(): pass\n")
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], check=True)
+    base = subprocess.run(
+        [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    (work / "a.py").write_text("def replaced(): pass\n")
+    subprocess.run([*git, "commit", "-qam", "other"], check=True)
+    other = subprocess.run(
+        [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    subprocess.run([*git, "replace", base, other], check=True)  # `base` would read as `other`
+    gone = subprocess.run([*git, "rev-parse", f"{base}:gone.py"], capture_output=True, text=True, check=True)
+    oid = gone.stdout.strip()
+    (work / ".git" / "objects" / oid[:2] / oid[2:]).unlink()  # a blob only a lazy fetch could bring
+    for key, value in [
+        ("core.fsmonitor", str(script)),
+        ("core.hooksPath", str(tmp_path)),
+        ("extensions.partialClone", "origin"),
+        ("core.repositoryformatversion", "1"),
+        ("remote.origin.url", str(work)),
+        ("remote.origin.promisor", "true"),
+        ("remote.origin.uploadpack", str(script)),
+    ]:
+        subprocess.run([*git, "config", key, value], check=True)
+    git_dir = work / ".git"
+    files = gittree.listing(git_dir, base)
+    data = gittree.read_files(git_dir, files, sorted(files))
+    assert data == {"a.py": b"def kept(): pass\n"}  # the base commit's own blob; the missing one left out
+    assert not marker.exists()
