@@ -108,7 +108,9 @@ def test_measures() -> None:
                        "acc@3": 1.0, "recall@3": 1.0}  # fmt: skip
     assert summarise([figures, measure(["b"], {"b"}, [1], "")])["acc@1"] == 50.0
     assert names_a_file("see src/flask/app.py line 3", "src/flask/app.py")
-    assert names_a_file("in flask.app the", "src/flask/app.py") is False  # module is src.flask.app
+    assert names_a_file("in flask.app the", "src/flask/app.py")  # a src layout's importable module
+    assert not names_a_file("in flask.appctx the", "src/flask/app.py")  # a module as a whole name
+    assert names_a_file("_pytest.python.Function fails", "src/_pytest/python.py")
     assert names_a_file("the sympy.core.basic module", "sympy/core/basic.py")
     assert not names_a_file("an __init__.py somewhere", "pkg/__init__.py")
 

@@ -85,6 +85,10 @@ def test_repo_map_pagerank_is_networkx_and_follows_mentions() -> None:
     np.testing.assert_allclose(ours, [theirs[i] for i in range(len(ours))], atol=1e-6)
     files, names = m.mentions("make_session() in pkg/session.py builds a CookieJar")
     assert files[session] == 1.0 and {"make_session", "CookieJar"} <= names
+    # In a src layout an issue writes the importable module (`pkg.headers`), not `src.pkg.headers`.
+    src = Index.build({f"src/{p}": d for p, d in TREE.items() if p.startswith("pkg/")})
+    named, _ = src.repo_map().mentions("pkg.headers.parse_cookie_header drops spaces")
+    assert named == {src.position("src/pkg/headers.py"): 1.0}
     top = index.search("parse_cookie_header drops spaces", 1, "src:map")
     assert top[0].path == "pkg/headers.py"
     assert index.search("zebra quantum", 5, "map") == []  # no mention: the map has no opinion

@@ -29,6 +29,22 @@ _PATHLIKE = re.compile(r"[\w.-]+(?:/[\w.-]+)*\.pyi?\b|[\w.-]+(?:/[\w.-]+)+")
 _DOTTED = re.compile(r"\b[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
 
 
+_SOURCE_ROOTS = ("src/", "lib/")
+
+
+def module_names(path: str) -> list[str]:
+    """The dotted modules a Python file's path stands for: its path with dots, and in a src layout
+    (`src/flask/app.py`) the importable name too (`flask.app`); only names with a dot."""
+    if not path.endswith((".py", ".pyi")):
+        return []
+    module = path.removesuffix(".pyi").removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+    names = [module]
+    for root in _SOURCE_ROOTS:
+        if path.startswith(root):
+            names.append(module[len(root) :])
+    return [m for m in names if m.count(".") >= 1]
+
+
 def _weight(name: str, n_definers: int) -> float:
     w = 1.0
     if name.startswith("_"):
@@ -89,11 +105,10 @@ class RepoMap:
         self._bases: dict[str, list[int]] = {}
         for i, f in enumerate(index.files):
             path = f.path
-            module = path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
             self._paths[path] = i
             if "/" in path:
                 self._paths.setdefault(path.split("/", 1)[1], i)
-            if module.count(".") >= 1:
+            for module in module_names(path):
                 self._paths.setdefault(module, i)
             base = path.rsplit("/", 1)[-1]
             if base != "__init__.py":
