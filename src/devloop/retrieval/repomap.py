@@ -9,7 +9,6 @@ names (a path, a dotted module, a file name) and on the files defining the ident
 
 from __future__ import annotations
 
-import math
 import re
 from typing import TYPE_CHECKING
 
@@ -27,6 +26,7 @@ _COMMON = 5  # a name defined by more files than this is common
 _MIN_NAME = 3
 _PATHLIKE = re.compile(r"[\w.-]+(?:/[\w.-]+)*\.pyi?\b|[\w.-]+(?:/[\w.-]+)+")
 _DOTTED = re.compile(r"\b[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
+_CAMEL = re.compile(r"[a-z][A-Z]")
 
 
 _SOURCE_ROOTS = ("src/", "lib/")
@@ -51,7 +51,7 @@ def _weight(name: str, n_definers: int) -> float:
         w *= 0.1
     if n_definers > _COMMON:
         w *= 0.1
-    if len(name) >= 8 and ("_" in name.strip("_") or re.search(r"[a-z][A-Z]", name)):
+    if len(name) >= 8 and ("_" in name.strip("_") or _CAMEL.search(name)):
         w *= 3.0  # a long compound name is specific
     return w
 
@@ -73,18 +73,20 @@ class RepoMap:
         self.definers = definers
         self.names = {name: k for k, name in enumerate(definers)}
         self.weights = {name: _weight(name, len(owners)) for name, owners in definers.items()}
-        rows: list[int] = []
-        cols: list[int] = []
-        vals: list[float] = []
-        for r, refs in enumerate(index.refs):
-            for name, count in refs.items():
-                k = self.names.get(name)
-                if k is not None:
-                    rows.append(r)
-                    cols.append(k)
-                    vals.append(self.weights[name] * math.sqrt(count))
+        # Every (file, name used, count) at once: a large tree has hundreds of thousands, and this runs in
+        # each new process that ranks with the map.
+        find = self.names.get
+        used = [find(name, -1) for refs in index.refs for name in refs]
+        counts = np.fromiter(
+            (c for refs in index.refs for c in refs.values()), dtype=np.float64, count=len(used)
+        )
+        rows = np.repeat(np.arange(n), [len(refs) for refs in index.refs])
+        cols = np.asarray(used, dtype=np.int64)
+        keep = cols >= 0
+        weight = np.fromiter(self.weights.values(), dtype=np.float64, count=len(self.weights))
+        vals = weight[cols[keep]] * np.sqrt(counts[keep])
         names = len(self.names)
-        uses = sp.csr_array((vals, (rows, cols)), shape=(n, names))
+        uses = sp.csr_array((vals, (rows[keep], cols[keep])), shape=(n, names))
         # name -> defining file, each owner taking an equal share
         d_rows = [k for name, k in self.names.items() for _ in definers[name]]
         d_cols = [f for name in self.names for f in definers[name]]
