@@ -261,3 +261,16 @@ def test_fused_definitions_weigh_the_file_prior_and_named_identifiers() -> None:
     # Test files are no source: their definitions are left out under src:.
     test_def = pos["test_cookie_jar"]
     assert test_def not in fused
+
+
+def test_ranking_with_the_map_does_not_import_networkx() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom devloop.retrieval import Index\n"
+        "i = Index.build({'a.py': b'def f(): g()', 'b.py': b'def g(): pass'})\n"
+        "assert i.search('f calls g', 2, 'default')\nprint('networkx' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"  # only RepoMap.graph needs it
