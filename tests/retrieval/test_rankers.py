@@ -269,8 +269,8 @@ def test_ranking_with_the_map_does_not_import_networkx() -> None:
 
     code = (
         "import sys\nfrom devloop.retrieval import Index\n"
-        "i = Index.build({'a.py': b'def f(): g()', 'b.py': b'def g(): pass'})\n"
-        "assert i.search('f calls g', 2, 'default')\nprint('networkx' in sys.modules)"
+        "i = Index.build({'a.py': b'def parse_header(): split_pairs()', 'b.py': b'def split_pairs(): pass'})\n"
+        "assert i.search('parse_header calls split_pairs', 2, 'default')\nprint('networkx' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"  # only RepoMap.graph needs it
