@@ -309,14 +309,13 @@ class Index:
             self.extras["definitions"] = got
         return got
 
-    def definitions_named(self) -> dict[str, np.ndarray]:
+    def definitions_named(self) -> dict[str, list[int]]:
         """Short definition name (`method` of `Class.method`) -> the positions of the definitions so named."""
         got = self.extras.get("definitions_named")
         if not isinstance(got, dict):
-            positions: dict[str, list[int]] = {}
+            got = {}
             for n, (_, d) in enumerate(self.definitions()):
-                positions.setdefault(d.name.rsplit(".", 1)[-1], []).append(n)
-            got = {name: np.asarray(ns, dtype=np.int64) for name, ns in positions.items()}
+                got.setdefault(d.name.rsplit(".", 1)[-1], []).append(n)
             self.extras["definitions_named"] = got
         return got
 
