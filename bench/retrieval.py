@@ -107,6 +107,21 @@ def main(argv: list[str] | None = None) -> int:
         for data in contents.values():
             pattern.search(data)
         t_grep.append(time.perf_counter() - t)
+    # GNU grep (ripgrep is not installed here) listing the files that hold any of the words, over the
+    # same files written out as a directory: what a person or an agent would run instead.
+    t_gnu: list[float] = []
+    with tempfile.TemporaryDirectory() as checkout:
+        for path, data in contents.items():
+            target = Path(checkout, path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        for q in queries:
+            words = [re.escape(w) for w in q.split() if len(w) > 3]
+            argv = ["grep", "-rIliE", "|".join(words), checkout]
+            t = time.perf_counter()
+            subprocess.run(argv, stdout=subprocess.DEVNULL, check=False)
+            t_gnu.append(time.perf_counter() - t)
+    gnu = statistics.median(t_gnu)
     bm25 = statistics.median(lat["bm25"])
     fused = statistics.median(lat["default"])
     grep = statistics.median(t_grep)
@@ -128,9 +143,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"  (hashing the tree's blobs alone:             {t_hash:8.2f} s)")
     print(f"query, files + definitions, bm25 (median):     {bm25 * 1000:8.1f} ms  (goal < 50 ms)")
-    print(f"query, default method {'(first includes map)':<24} {fused * 1000:8.1f} ms")
+    print(
+        f"query, default method (median):                {fused * 1000:8.1f} ms  (goal < 50 ms;"
+        f" the first, which builds the map: {lat['default'][0] * 1000:.0f} ms)"
+    )
     print(
         f"grep of the query's words over the tree:       {grep * 1000:8.1f} ms  bm25 query / grep = {bm25 / grep:.2f}"
+        f", default / grep = {fused / grep:.2f}"
+    )
+    print(
+        f"GNU grep -rIliE over the tree on disk:         {gnu * 1000:8.1f} ms  bm25 query / grep = {bm25 / gnu:.2f}"
+        f", default / grep = {fused / gnu:.2f}"
     )
     return 0
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -88,9 +87,9 @@ def _tasks(tmp_path: Path, base: str, **override: str) -> Path:
 
 
 def _localize(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
-    cmd = [sys.executable, "-m", "devloop", "localize", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    from cli_inprocess import run_devloop
+
+    return run_devloop(["localize", *args], env={**os.environ, "COLUMNS": "200"})
 
 
 def test_touched_lines_and_gold_functions() -> None:
@@ -109,7 +108,9 @@ def test_measures() -> None:
                        "acc@3": 1.0, "recall@3": 1.0}  # fmt: skip
     assert summarise([figures, measure(["b"], {"b"}, [1], "")])["acc@1"] == 50.0
     assert names_a_file("see src/flask/app.py line 3", "src/flask/app.py")
-    assert names_a_file("in flask.app the", "src/flask/app.py") is False  # module is src.flask.app
+    assert names_a_file("in flask.app the", "src/flask/app.py")  # a src layout's importable module
+    assert not names_a_file("in flask.appctx the", "src/flask/app.py")  # a module as a whole name
+    assert names_a_file("_pytest.python.Function fails", "src/_pytest/python.py")
     assert names_a_file("the sympy.core.basic module", "sympy/core/basic.py")
     assert not names_a_file("an __init__.py somewhere", "pkg/__init__.py")
 
@@ -133,18 +134,21 @@ def test_localize_command_reports_files_and_functions(mirrors: tuple[Path, str],
     report = json.loads(proc.stdout)
     assert report["n"] == 1 and report["skipped"] == ["x__y-1"]
     assert report["named_share"] == 0.0  # the issue names a class, not the file
-    for method in ("bm25", "map", "bm25+map"):
+    assert list(report["methods"]) == ["bm25", "src:bm25+map", "default"]
+    for method in report["methods"]:
         overall = report["methods"][method]["overall"]
         assert overall["acc@1"] == 100.0 and overall["mrr"] == 100.0, (method, overall)
-    fused = report["methods"]["bm25+map"]["overall"]
+    assert "[1/1] o__r-1: file Acc@1 bm25=hit src:bm25+map=hit default=hit" in proc.stderr
+    fused = report["methods"]["default"]["overall"]
     assert fused["fn_acc@1"] == 100.0 and fused["n_fn"] == 1
     inst = report["instances"][0]
     assert inst["gold_files"] == ["pkg/cookies.py"]
     assert inst["gold_functions"] == ["pkg/cookies.py::CookieJar.parse_cookie_header"]
     assert "pkg/later.py" not in inst["top_files"]["bm25"]
     assert [a["value"] for a in report["anchors"]] == ["29.6", "38.7", "52.6", "77.7"]
-    human = _localize(*args, "--methods", "bm25")
+    human = _localize(*args, "--methods", "bm25,default")
     assert human.returncode == 0, human.stderr
+    assert "default = src:bm25+map+defs (%" in human.stdout
     assert "SweRank (Lite) BM25 file Acc@1: 38.7" in human.stdout and "o/r" in human.stdout
     assert (tmp_path / "c").is_dir()  # the cache was used
     helped = _localize("--help")
@@ -242,7 +246,7 @@ def test_localize_with_a_model_scores_the_files_the_agent_touched(
     agent = report["methods"]["agent"]["overall"]
     assert agent["acc@1"] == 0.0 and agent["acc@3"] == 100.0 and agent["mrr"] == 50.0, agent
     assert agent["fn_acc@1"] == 100.0  # it edited CookieJar.parse_cookie_header, the gold function
-    assert report["methods"]["bm25+map"]["overall"]["acc@1"] == 100.0  # retrieval measured beside it
+    assert report["methods"]["default"]["overall"]["acc@1"] == 100.0  # retrieval measured beside it
     assert (runs / "o__r-1" / "trajectory.jsonl").is_file() and report["runs"] == str(runs)
     assert _snapshot(root) == before  # the model's writes never reach the mirror
 
@@ -263,3 +267,48 @@ def test_touched_files_order_and_hostile_events() -> None:
         {"type": "step", "calls": [{"name": "str_replace_editor", "arguments": {"command": "create", "path": "new.py"}}]},
     ]  # fmt: skip
     assert touched_files(events, known) == ["pkg/b.py", "a.py", "pkg/c.py", "new.py"]
+
+
+def test_plumbing_runs_nothing_a_mirror_configures(tmp_path: Path) -> None:
+    """A mirror's own config cannot make the tree reading run a command or see another tree: no
+    fsmonitor, no lazy fetch of a missing blob (through a promisor remote whose upload-pack is a
+    script), no replace ref standing in for the commit."""
+    marker = tmp_path / "ran"
+    script = tmp_path / "evil.sh"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    script.chmod(0o755)
+    work = tmp_path / "m"
+    work.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(work)]
+    (work / "a.py").write_text("def kept(): pass\n")
+    (work / "gone.py").write_text("def missing_blob(): pass\n")
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], check=True)
+    base = subprocess.run(
+        [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    (work / "a.py").write_text("def replaced(): pass\n")
+    subprocess.run([*git, "commit", "-qam", "other"], check=True)
+    other = subprocess.run(
+        [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    subprocess.run([*git, "replace", base, other], check=True)  # `base` would read as `other`
+    gone = subprocess.run([*git, "rev-parse", f"{base}:gone.py"], capture_output=True, text=True, check=True)
+    oid = gone.stdout.strip()
+    (work / ".git" / "objects" / oid[:2] / oid[2:]).unlink()  # a blob only a lazy fetch could bring
+    for key, value in [
+        ("core.fsmonitor", str(script)),
+        ("core.hooksPath", str(tmp_path)),
+        ("extensions.partialClone", "origin"),
+        ("core.repositoryformatversion", "1"),
+        ("remote.origin.url", str(work)),
+        ("remote.origin.promisor", "true"),
+        ("remote.origin.uploadpack", str(script)),
+    ]:
+        subprocess.run([*git, "config", key, value], check=True)
+    git_dir = work / ".git"
+    files = gittree.listing(git_dir, base)
+    data = gittree.read_files(git_dir, files, sorted(files))
+    assert data == {"a.py": b"def kept(): pass\n"}  # the base commit's own blob; the missing one left out
+    assert not marker.exists()

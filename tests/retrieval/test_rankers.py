@@ -85,6 +85,10 @@ def test_repo_map_pagerank_is_networkx_and_follows_mentions() -> None:
     np.testing.assert_allclose(ours, [theirs[i] for i in range(len(ours))], atol=1e-6)
     files, names = m.mentions("make_session() in pkg/session.py builds a CookieJar")
     assert files[session] == 1.0 and {"make_session", "CookieJar"} <= names
+    # In a src layout an issue writes the importable module (`pkg.headers`), not `src.pkg.headers`.
+    src = Index.build({f"src/{p}": d for p, d in TREE.items() if p.startswith("pkg/")})
+    named, _ = src.repo_map().mentions("pkg.headers.parse_cookie_header drops spaces")
+    assert named == {src.position("src/pkg/headers.py"): 1.0}
     top = index.search("parse_cookie_header drops spaces", 1, "src:map")
     assert top[0].path == "pkg/headers.py"
     assert index.search("zebra quantum", 5, "map") == []  # no mention: the map has no opinion
@@ -202,14 +206,38 @@ def test_parallel_parse_matches_serial(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_defs_ranker_scores_a_file_by_its_best_definition() -> None:
-    index = Index.build(TREE)
+    # Files without definitions between files with them (a per-file run of definitions may be empty).
+    index = Index.build({**TREE, "pkg/consts.py": b"COOKIE_HEADER = 'Cookie'\n", "pkg/zz.md": b"cookie"})
     q = "parse the cookie header"
     per_def = index.definition_scores(q)
     want = np.zeros(len(index.files))
     for n, (i, _) in enumerate(index.definitions()):
         want[i] = max(want[i], per_def[n])
+    assert want[index.position("pkg/consts.py")] == 0 and want.max() > 0
     np.testing.assert_allclose(rank.file_scores(index, q, "defs"), want)
     assert rank.parse_method("default") == ["bm25", "map", "defs"]
+
+
+def test_a_query_reuses_its_fused_file_scores_until_a_ranker_changes() -> None:
+    index = Index.build(TREE)
+    q = "cookie header"
+    first = rank.file_scores(index, q, "src:bm25+map")
+    assert rank.file_scores(index, q, "src:bm25+map") is first  # search_definitions' prior: not recomputed
+    assert rank.file_scores(index, "maths add", "src:bm25+map") is not first
+    calls: list[str] = []
+
+    def only_maths(ix: Index, query: str) -> np.ndarray:
+        calls.append(query)
+        return np.asarray([float(f.path == "pkg/maths.py") for f in ix.files])
+
+    try:
+        rank.register("fake", only_maths)
+        before = rank.file_scores(index, q, "fake")
+        rank.register("fake", lambda ix, query: only_maths(ix, query) * 2)  # registered again: recomputed
+        after = rank.file_scores(index, q, "fake")
+        assert calls == [q, q] and after.max() == 2 * before.max() == 2
+    finally:
+        rank._FILE_RANKERS.pop("fake", None)
 
 
 def test_fused_definitions_weigh_the_file_prior_and_named_identifiers() -> None:
@@ -233,3 +261,16 @@ def test_fused_definitions_weigh_the_file_prior_and_named_identifiers() -> None:
     # Test files are no source: their definitions are left out under src:.
     test_def = pos["test_cookie_jar"]
     assert test_def not in fused
+
+
+def test_ranking_with_the_map_does_not_import_networkx() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom devloop.retrieval import Index\n"
+        "i = Index.build({'a.py': b'def parse_header(): split_pairs()', 'b.py': b'def split_pairs(): pass'})\n"
+        "assert i.search('parse_header calls split_pairs', 2, 'default')\nprint('networkx' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"  # only RepoMap.graph needs it

@@ -16,7 +16,8 @@ from rich.table import Table
 from devloop.cli import options as o
 from devloop.cli.errors import fail
 
-_DEFAULT_METHODS = "bm25,map,bm25+map"
+# Plain BM25 (the literature's baseline), BM25 fused with the repo map, and devloop's default method.
+_DEFAULT_METHODS = "bm25,src:bm25+map,default"
 
 
 def register(app: typer.Typer) -> None:
@@ -71,7 +72,11 @@ def localize(
     k: Annotated[str, typer.Option("--k", help="Cut-offs, comma-separated.")] = "1,3,5,10",
     methods: Annotated[
         str,
-        typer.Option("--methods", help="Rankers to compare, comma-separated; + fuses (bm25, map, emb)."),
+        typer.Option(
+            "--methods",
+            help="Rankers to compare, comma-separated; + fuses (bm25, map, defs, emb; src: source files"
+            " only; default: the method search uses).",
+        ),
     ] = _DEFAULT_METHODS,
     instances: Annotated[
         list[str] | None,
@@ -136,8 +141,9 @@ def localize(
     cache = None if no_cache else IndexCache(cache_dir or default_dir())
     outcomes = []
     skipped: list[str] = []
-    for rec in records:
-        git_dir = loc.mirror_of(mirrors, rec["repo"])
+    mirrored = [(rec, loc.mirror_of(mirrors, rec["repo"])) for rec in records]
+    total = sum(git_dir is not None for _, git_dir in mirrored)
+    for rec, git_dir in mirrored:
         if git_dir is None:
             skipped.append(rec["instance_id"])
             continue
@@ -146,6 +152,9 @@ def localize(
             if settings is not None and runs is not None:
                 _agent_localize(rec, git_dir, mirrors, outcome, settings, runs, ks)
             outcomes.append(outcome)
+            # Progress as each record is ranked: a run over a benchmark takes minutes.
+            firsts = " ".join(f"{m}={'hit' if outcome.figures[m]['acc@1'] else '-'}" for m in outcome.figures)
+            print(f"[{len(outcomes)}/{total}] {rec['instance_id']}: file Acc@1 {firsts}", file=sys.stderr)
         except GitTreeError as e:
             print(f"skipped {rec['instance_id']}: {e}", file=sys.stderr)
             skipped.append(rec["instance_id"])
@@ -244,6 +253,8 @@ def _enable_rankers(methods: list[str]) -> None:
 
 
 def _print(result: dict[str, Any], methods: list[str], ks: list[int]) -> None:
+    from devloop.retrieval.rank import DEFAULT
+
     console = Console(highlight=False)
     console.print(
         f"{result['n']} records; {result['named_share']}% of issues name a gold file"
@@ -252,7 +263,8 @@ def _print(result: dict[str, Any], methods: list[str], ks: list[int]) -> None:
     cols = [*(f"acc@{k}" for k in ks), f"recall@{ks[-1]}", "mrr", *(f"fn_acc@{k}" for k in ks), "fn_mrr"]
     for method in methods:
         block = result["methods"][method]
-        table = Table("", "n", *cols, title=f"{method} (%; fn_ = functions)")
+        shown = f"default = {DEFAULT}" if method == "default" else method
+        table = Table("", "n", *cols, title=f"{escape(shown)} (%; fn_ = functions)")
         rows = [("overall", block["overall"])]
         rows += [("  names gold file", block["named"]), ("  does not", block["unnamed"])]
         rows += [(repo, line) for repo, line in block["by_repo"].items()]

@@ -24,17 +24,29 @@ def search(
     repo: Annotated[Path, typer.Option("--repo", help="Repository or directory to search.")] = Path("."),
     k: Annotated[int, typer.Option("-k", min=1, help="How many files and definitions to show.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
+    cache_dir: Annotated[
+        Path | None, typer.Option("--cache-dir", help="Index cache \\[default: the user cache dir].")
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Build the index from scratch.")] = False,
 ) -> None:
-    """Rank the repository's files and definitions (BM25 over code-aware tokens)."""
+    """Rank the repository's files and definitions (BM25, repo map and best definition, fused).
+    The index is cached per tree: a tree searched before loads without parsing, an edited one re-parses
+    only its changed files."""
+    import sys
+
     from devloop.retrieval import Index
+    from devloop.retrieval.store import IndexCache, default_dir, with_cache
     from devloop.safefs import SafeFSError
 
     if not repo.is_dir():
         fail(f"--repo {repo}: not a directory")
+    cache = None if no_cache else IndexCache(cache_dir or default_dir())
     try:
-        index = Index.of_directory(str(repo))
+        index, why = with_cache(lambda c: Index.of_directory(str(repo), cache=c), cache)
     except SafeFSError as e:
         fail(f"--repo {repo}: {e}")
+    if why:
+        print(f"warning: {why}", file=sys.stderr)
     files = index.search(query, k)
     defs = index.search_definitions(query, k)
     if as_json:

@@ -301,8 +301,23 @@ class Index:
         return _scores(self._def_bm25, query, len(self._def_owner))
 
     def definitions(self) -> list[tuple[int, Definition]]:
-        """Every definition of the tree with the index of its file, in the order of `definition_scores`."""
-        return [(i, self.files[i].definitions[j]) for i, j in self._def_owner]
+        """Every definition of the tree with the index of its file, in the order of `definition_scores`
+        (built once per index: a query asks for it, and a large tree has tens of thousands)."""
+        got = self.extras.get("definitions")
+        if not isinstance(got, list):
+            got = [(i, self.files[i].definitions[j]) for i, j in self._def_owner]
+            self.extras["definitions"] = got
+        return got
+
+    def definitions_named(self) -> dict[str, list[int]]:
+        """Short definition name (`method` of `Class.method`) -> the positions of the definitions so named."""
+        got = self.extras.get("definitions_named")
+        if not isinstance(got, dict):
+            got = {}
+            for n, (_, d) in enumerate(self.definitions()):
+                got.setdefault(d.name.rsplit(".", 1)[-1], []).append(n)
+            self.extras["definitions_named"] = got
+        return got
 
     def definition_owners(self) -> np.ndarray:
         """The file position of each definition, in the order of `definition_scores`."""

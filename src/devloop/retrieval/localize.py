@@ -20,6 +20,7 @@ from devloop.retrieval import gittree
 from devloop.retrieval.definitions import Definition
 from devloop.retrieval.index import MAX_FILE_BYTES, Index
 from devloop.retrieval.rank import rank_definitions, rank_files
+from devloop.retrieval.repomap import module_names
 from devloop.tasks.mirrors import mirror_git_dir
 
 if TYPE_CHECKING:
@@ -86,10 +87,12 @@ def names_a_file(text: str, path: str) -> bool:
     """Whether an issue's text names `path`: the path (or its tail below the top directory), its dotted
     module, or its file name (not `__init__.py`)."""
     text = text.replace("\\", "/")
-    module = path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
     base = path.rsplit("/", 1)[-1]
     tail = path.split("/", 1)[1] if path.count("/") >= 2 else path
-    if path in text or tail in text or (module.count(".") >= 1 and module in text):
+    if path in text or tail in text:
+        return True
+    # A dotted module as a whole name: `flask.app` for src/flask/app.py, not inside `flask.appctx`.
+    if any(re.search(rf"(?<![\w.]){re.escape(m)}(?!\w)", text) for m in module_names(path)):
         return True
     return base != "__init__.py" and re.search(rf"(?<![\w.]){re.escape(base)}\b", text) is not None
 

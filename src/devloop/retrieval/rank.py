@@ -62,7 +62,10 @@ def _best_definition(index: Index, query: str) -> np.ndarray:
     scores = index.definition_scores(query)
     out = np.zeros(len(index.files), dtype=np.float64)
     if len(scores):
-        np.maximum.at(out, index.definition_owners(), scores)
+        # A file's definitions are contiguous (in file order), so one reduceat over their runs.
+        owners = index.definition_owners()
+        starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+        out[owners[starts]] = np.maximum.reduceat(scores, starts)
     return out
 
 
@@ -132,17 +135,27 @@ def rrf(score_lists: list[np.ndarray], weights: list[float] | None = None) -> np
 
 
 def _ordered(scores: np.ndarray) -> list[tuple[int, float]]:
-    order = np.argsort(-scores, kind="stable")
-    return [(int(i), float(scores[i])) for i in order if scores[i] > 0]
+    positive = np.flatnonzero(scores > 0)
+    order = positive[np.argsort(-scores[positive], kind="stable")]
+    return list(zip(order.tolist(), scores[order].tolist(), strict=True))
 
 
 def file_scores(index: Index, query: str, method: str = "default") -> np.ndarray:
+    # Kept for the query's next call: `search` and then `search_definitions` (its file prior) ask for
+    # the same fused scores, and the rankers behind them are the bulk of a query's time.
     names = parse_method(method)
+    key = (query, method, tuple(_FILE_RANKERS[n] for n in names))  # a ranker registered again: recompute
+    last = index.extras.get("last_file_scores")
+    if isinstance(last, tuple) and last[0] == key:
+        return last[1]
     lists = [_FILE_RANKERS[n](index, query) for n in names]
     if _split(method)[0]:
         mask = source_mask(index)
         lists = [np.where(mask, s, 0.0) for s in lists]
-    return lists[0] if len(lists) == 1 else rrf(lists)
+    fused = lists[0] if len(lists) == 1 else rrf(lists)
+    fused.setflags(write=False)  # shared between calls: a caller must not change it in place
+    index.extras["last_file_scores"] = (key, fused)
+    return fused
 
 
 def rank_files(index: Index, query: str, method: str = "default") -> list[tuple[int, float]]:
@@ -166,13 +179,11 @@ def rank_definitions(index: Index, query: str, method: str = "default") -> list[
         scores = index.definition_scores(query).astype(np.float64)
         if len(scores):
             scores *= file_scores(index, query, method)[owners]
-            mentioned = set(word_counts(query))
-            named = np.fromiter(
-                (d.name.rsplit(".", 1)[-1] in mentioned for _, d in index.definitions()),
-                dtype=bool,
-                count=len(scores),
-            )
-            scores *= np.where(named, MENTION_BOOST, 1.0)
+            by_name = index.definitions_named()
+            for word in word_counts(query):
+                at = by_name.get(word)
+                if at is not None:
+                    scores[at] *= MENTION_BOOST
     if src and len(scores):
         scores = np.where(source_mask(index)[owners], scores, 0.0)
     return _ordered(scores) if len(scores) else []

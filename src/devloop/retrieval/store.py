@@ -13,7 +13,7 @@ import shutil
 import sqlite3
 import tempfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import bm25s
@@ -205,6 +205,24 @@ class IndexCache:
         )
         for old in kept[KEEP_TREES:]:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def with_cache(make: Callable[[IndexCache | None], Index], cache: IndexCache | None) -> tuple[Index, str]:
+    """`make(cache)`, or `make(None)` when the cache cannot be used (an unwritable directory, a database
+    another process holds locked or a damaged one): the cache only saves time, so a search never fails
+    for it. Returns the index and, when the cache was given up, one line saying why."""
+    from devloop.safefs import SafeFSError
+
+    if cache is None:
+        return make(None), ""
+    try:
+        return make(cache), ""
+    except SafeFSError:
+        raise  # the tree itself cannot be read: no cache would help
+    except (OSError, sqlite3.Error) as e:
+        return make(None), f"index cache {cache.root} not used: {e}"
+    finally:
+        cache.close()
 
 
 def _model(arrays: np.lib.npyio.NpzFile, name: str, vocab: list[str], n_docs: int) -> bm25s.BM25:

@@ -43,13 +43,17 @@ def render_prompts(
     return env.get_template("system.j2").render(ctx), env.get_template("task.j2").render(ctx)
 
 
-def retrieved_files(root: Path, issue: str, k: int) -> str:
-    """The `k` files of `root` ranked for `issue`, each with its skeleton (signatures only); "" for k=0."""
+def retrieved_files(root: Path, issue: str, k: int, cache_dir: Path | None = None) -> str:
+    """The `k` files of `root` ranked for `issue`, each with its skeleton (signatures only); "" for k=0.
+    The index goes through the on-disk cache (`cache_dir`, default the user cache dir): runs on trees
+    alike (one repository at nearby commits) re-parse only the files that differ."""
     if k <= 0:
         return ""
     from devloop.retrieval import Index
+    from devloop.retrieval.store import IndexCache, default_dir, with_cache
 
-    index = Index.of_directory(str(root))
+    cache = IndexCache(cache_dir or default_dir())
+    index, _ = with_cache(lambda c: Index.of_directory(str(root), cache=c), cache)
     blocks = [f"{hit.path}\n{index.skeleton(hit.path, 40)}".rstrip() for hit in index.search(issue, k)]
     return "\n\n".join(blocks)
 
