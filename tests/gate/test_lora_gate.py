@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from devloop.gate.lora import LoraSettings, read_examples, run_lora_gate, suite_rows
+from devloop.gate.lora import LoraSettings, run_lora_gate
+from devloop.gate.lora_data import read_examples, suite_rows
 from devloop.gate.matrix import load_config, run_gates
 from devloop.gate.result import GateInputError
 from devloop.gate.suite import load_suite
@@ -108,7 +109,7 @@ NATIVE_ROW = {
 
 def test_native_dataset_rows_are_written_in_the_training_format() -> None:
     from devloop.formats.hermes import parse_hermes
-    from devloop.gate.lora import in_text_format
+    from devloop.gate.lora_data import in_text_format
     from devloop.tools.base import ToolSpec
 
     messages = in_text_format(NATIVE_ROW, "hermes")

@@ -232,7 +232,8 @@ def full(
     speed, optional GGUF export."""
     from devloop.formats.registry import FORMAT_NAMES
     from devloop.gate.full import FullSettings, run_full_gate
-    from devloop.gate.lora import SUITE_DATA, TRAIN_FORMATS, LoraSettings, read_examples
+    from devloop.gate.lora import SUITE_DATA, TRAIN_FORMATS, LoraSettings
+    from devloop.gate.lora_data import read_examples
     from devloop.gate.result import GateInputError
 
     if format_name not in FORMAT_NAMES:
@@ -312,7 +313,8 @@ def lora(
     out: OutOption = Path("gates-out"),
 ) -> None:
     """Gate 4: LoRA steps (peft + trl); loss falls, no divergence, the fused model reloads and calls tools."""
-    from devloop.gate.lora import SUITE_DATA, LoraSettings, read_examples, run_lora_gate
+    from devloop.gate.lora import SUITE_DATA, LoraSettings, run_lora_gate
+    from devloop.gate.lora_data import read_examples
 
     def run_gate() -> GateResult:
         settings = LoraSettings(
