@@ -3,9 +3,8 @@ attempt (or chat turn), with its trajectory, grade, task facts and review decisi
 
 A run directory holds what a model wrote, so it is read as hostile input: every path is opened one
 component at a time from an fd of the run's root with O_NOFOLLOW (a symlink anywhere is never followed,
-the entry is skipped), and only regular files under a size cap are read. Checking with lstat and then
-opening by name would leave a window in which an entry could be swapped for a link.
-"""
+the entry is skipped), and only regular files under a size cap are read (an lstat, then an open by
+name, would leave a window in which an entry could be swapped for a link)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,11 @@
 """A Model for any OpenAI-compatible chat-completions server.
 
-A plain request goes through `devloop.models.http` (httpx, with the SDK's headers, timeouts and kinds of
-failure, without the SDK's ~0.4 s import); a streamed one (the chat) through the official `openai` SDK,
-whose client `sdk_client()` builds on first use with the same settings.
+A plain request goes through `devloop.models.http` (httpx, or http.client to a local plain-http server;
+the SDK's headers, timeouts and kinds of failure without its ~0.4 s import); `sdk_client()` builds the
+`openai` SDK's client on first use, with the same settings, for what needs the SDK.
 
-Retries are ours, not the SDK's (the client runs with ``max_retries=0``): we count them for the
-trajectory, and also retry replies the SDK would accept but an agent cannot use (a body that is not
-JSON, no choices). Transient failures (429, 408/409, 5xx, timeouts, connection errors, malformed or
+Retries are ours (an SDK client runs with ``max_retries=0``): counted for the trajectory, and also for
+replies an agent cannot use (a body that is not JSON, no choices). Transient failures (429, 408/409, 5xx, timeouts, connection errors, malformed or
 empty replies) back off exponentially with jitter, honouring ``Retry-After``; final ones (auth, model
 not found, context length, other 4xx) raise ModelError at once.
 """
@@ -326,9 +325,7 @@ class _MessageCache:
         if kept <= len(messages) and all(
             new[:kept] == old for new, old in zip(signs, self._signs, strict=True)
         ):
-            encoded = self._encoded + [
-                _dumps(m) for m in messages[kept:]
-            ]  # the usual case: messages appended
+            encoded = self._encoded + [_dumps(m) for m in messages[kept:]]  # the usual case: appended
         else:  # some replaced or dropped (a compaction): reuse what is still the same message
             old_signs = list(zip(*self._signs, strict=True))
             by_id = {sign[0]: (sign, enc) for sign, enc in zip(old_signs, self._encoded, strict=True)}

@@ -7,9 +7,8 @@ nonce, exit status, cwd) on its own stdout, which the host waits for. Consequenc
 * a syntax error or an unbalanced quote ends that `source`, never the session;
 * a command reading stdin gets EOF at once instead of hanging;
 * background jobs holding the log file open cannot stall the host (it waits on the sentinel, not on EOF);
-* cwd, variables, functions and aliases persist, because it is one shell, also past a command that is
-  stopped (timeout, a limit): the shell is paused while the command's processes die, then a trap makes it
-  return from the command file, so even a loop of builtins ends without losing the shell.
+* cwd, variables, functions and aliases persist (one shell), also past a stopped command (timeout, a
+  limit): the shell is paused while its processes die, then a trap returns it from the command file.
 """
 
 from __future__ import annotations
