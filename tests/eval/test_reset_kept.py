@@ -93,3 +93,13 @@ def test_a_test_path_that_is_a_directory_at_base_reads_the_repository(tmp_path):
     (tree / "tests" / "test_a.py").write_text("spoilt\n")
     reset_to_base(task, tmp_path, tree, ["tests"], base)
     assert (tree / "tests" / "test_a.py").read_text().endswith("assert True\n")
+
+
+def test_no_paths_and_only_new_test_files(tmp_path):
+    task = _task(tmp_path)
+    tree, base = extract_keeping(task, tmp_path, tmp_path / "tree", [])
+    reset_to_base(task, tmp_path, tree, [], base)  # nothing to put back: no error
+    tree2, base2 = extract_keeping(task, tmp_path, tmp_path / "tree2", ["tests/test_new.py"])
+    (tree2 / "tests" / "test_new.py").write_text("written by the model\n")
+    reset_to_base(task, tmp_path, tree2, ["tests/test_new.py"], base2)
+    assert not (tree2 / "tests" / "test_new.py").exists()  # not at base: deleted, as before

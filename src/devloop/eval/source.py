@@ -194,7 +194,7 @@ def reset_to_base(
             raise SourceError(
                 f"{task.instance_id}: cannot reset test path {shown(rel)}: {exc.strerror}"
             ) from None
-    if kept is not None:
+    if kept:  # b"": nothing was asked to be kept (no paths)
         with tarfile.open(fileobj=io.BytesIO(kept), mode="r:") as archive:
             # Only the paths asked for: an archive kept for more puts back no others.
             members = [m for m in archive.getmembers() if m.name in paths]
