@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from devloop.feedback.minimize import _Tree
+from devloop.feedback.candidates import CandidateTree
 
 PATCH = (
     "--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n-    return a - b\n+    return a + b\n"
@@ -42,7 +42,7 @@ def test_a_same_size_candidate_in_the_same_second_runs_its_own_code(tmp_path: Pa
         str(root / "other.py"), cfile=str(root / "__pycache__" / f"other.{sys.implementation.cache_tag}.pyc")
     )
     assert _run_add(root) == "-1\n"
-    tree = _Tree(root, None, "")  # type: ignore[arg-type]
+    tree = CandidateTree(root, None, "")  # type: ignore[arg-type]
     assert tree.switch(PATCH)
     os.utime(source, (stamp, stamp))  # the same size and the same mtime: what a quick switch gives
     assert _run_add(root) == "5\n"  # with the old .pyc kept, Python would still print -1
@@ -56,5 +56,5 @@ def test_a_linked_pycache_is_not_followed(tmp_path: Path) -> None:
     keep = elsewhere / f"calc.{sys.implementation.cache_tag}.pyc"
     keep.write_bytes(b"not ours")
     (root / "__pycache__").symlink_to(elsewhere, target_is_directory=True)
-    assert _Tree(root, None, "").switch(PATCH)  # type: ignore[arg-type]
+    assert CandidateTree(root, None, "").switch(PATCH)  # type: ignore[arg-type]
     assert keep.read_bytes() == b"not ours"

@@ -13,16 +13,14 @@ be pointed elsewhere), candidates are tried in the workspace itself, which alway
 from __future__ import annotations
 
 import copy
-import shlex
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from devloop.feedback.base import TestReport, TestRunner
-from devloop.parse.diffs import touched_paths
+from devloop.feedback.candidates import CandidateTree
 from devloop.workspace import Workspace, WorkspaceError, git
 
 
@@ -213,60 +211,6 @@ def ddmin(
 # --- applying candidates and running tests ---------------------------------------------------------------------
 
 
-class _Tree:
-    """A directory holding one candidate patch at a time (moved between candidates with git apply).
-
-    With a workspace, git runs where the model's commands run (the tree and its `.git` are the model's)."""
-
-    def __init__(
-        self, root: Path, runner: TestRunner, applied: str, workspace: Workspace | None = None
-    ) -> None:
-        self.root, self.runner, self.applied, self.workspace = root, runner, applied, workspace
-
-    def _apply(self, patch: str, *, reverse: bool = False) -> bool:
-        args = ["apply", "--recount", "--whitespace=nowarn", *(["-R"] if reverse else []), "-"]
-        if self.workspace is not None:
-            return self.workspace.git_in(self.root, *args, input=patch.encode())
-        proc = subprocess.run(
-            ["git", *args], cwd=self.root, input=patch.encode(), capture_output=True, check=False
-        )
-        return proc.returncode == 0
-
-    def switch(self, patch: str) -> bool:
-        if patch == self.applied:
-            return True
-        try:
-            if self.applied and not self._apply(self.applied, reverse=True):
-                raise RuntimeError(f"could not take the candidate patch back out of {self.root}")
-            if not patch or self._apply(patch):
-                self.applied = patch
-                return True
-            if self.applied and not self._apply(self.applied):
-                raise RuntimeError(f"could not re-apply the patch in {self.root}")
-            return False
-        finally:
-            self._forget_bytecode(patch, self.applied)
-
-    def _forget_bytecode(self, *patches: str) -> None:
-        """Remove the cached bytecode of the Python files the candidates touch: Python trusts a .pyc
-        whose source kept its size and mtime second, and candidates often differ by a same-size edit
-        (`a - b` / `a + b`) made within the second, so the tests would run the previous one's code."""
-        caches = sorted({(Path(p).parent / "__pycache__", Path(p).stem) for q in patches
-                         for p in touched_paths(q) if p.endswith(".py")})  # fmt: skip
-        executor = self.workspace._executor if self.workspace is not None else None
-        if caches and executor is not None:  # the tree is the model's: removed where its commands run
-            rm = [f"rm -f -- {shlex.quote(str(self.root / d / stem))}.*.pyc" for d, stem in caches]
-            executor.exec(["bash", "-c", "; ".join(rm)], cwd=self.root, root_writable=True)
-            return
-        for d, stem in caches:
-            here = self.root
-            if any((here := here / part).is_symlink() for part in d.parts) or not here.is_dir():
-                continue  # never through a link
-            for pyc in here.glob(f"{stem}.*.pyc"):
-                if not pyc.is_symlink():
-                    pyc.unlink(missing_ok=True)
-
-
 def relocate(runner: TestRunner, root: Path) -> TestRunner | None:
     """The same runner working in `root`: its `at(root)` if it has one, else a copy with `root` replaced."""
     at = getattr(runner, "at", None)
@@ -291,7 +235,7 @@ def _scratch_copy(
             dest = workspace.export("minimize")
         except WorkspaceError:
             return None
-        if patch and not _Tree(dest, None, "", workspace)._apply(patch, reverse=True):  # type: ignore[arg-type]
+        if patch and not CandidateTree(dest, None, "", workspace)._apply(patch, reverse=True):  # type: ignore[arg-type]
             return None
         return dest
     dest = Path(tempfile.mkdtemp(prefix="devloop-minimize-", dir=parent)) / workspace_root.name
@@ -303,7 +247,7 @@ def _scratch_copy(
             shutil.copy2(src, dst, follow_symlinks=False)
     dest.mkdir(parents=True, exist_ok=True)
     git(dest, "init", "-q")  # so git apply works on paths relative to this directory
-    if patch and not _Tree(dest, None, "")._apply(patch, reverse=True):  # type: ignore[arg-type]
+    if patch and not CandidateTree(dest, None, "")._apply(patch, reverse=True):  # type: ignore[arg-type]
         shutil.rmtree(dest.parent, ignore_errors=True)
         return None
     return dest
@@ -363,13 +307,13 @@ def minimize(
     if not reference.green:
         return done("the tests do not pass with the patch: nothing to minimize against")
     scratch = None
-    tree = _Tree(workspace_root, runner, patch, workspace)
+    tree = CandidateTree(workspace_root, runner, patch, workspace)
     mode = "in_place"
     try:
         scratch = _scratch_copy(workspace_root, patch, scratch_parent, workspace)
         moved = relocate(runner, scratch) if scratch is not None else None
         if scratch is not None and moved is not None:
-            trial = _Tree(scratch, moved, "", workspace)
+            trial = CandidateTree(scratch, moved, "", workspace)
             if trial.switch(patch) and _same(run(moved), reference):
                 tree, mode = trial, "scratch"
         result.mode = mode
@@ -392,7 +336,7 @@ def minimize(
         kept = frozenset().union(*lines)
         chosen = split.render(kept)
         if mode == "scratch":
-            tree = _Tree(workspace_root, runner, patch, workspace)
+            tree = CandidateTree(workspace_root, runner, patch, workspace)
         if chosen == patch or not tree.switch(chosen):
             tree.switch(patch)
             return done("no smaller patch keeps the tests' observations")

@@ -1,0 +1,67 @@
+"""The tree a minimisation tries its candidate patches in: one candidate applied at a time, moved
+between candidates with git apply (run where the model's commands run when there is a workspace), and
+the cached bytecode of the files they touch dropped at each switch."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from pathlib import Path
+
+from devloop.feedback.base import TestRunner
+from devloop.parse.diffs import touched_paths
+from devloop.workspace import Workspace
+
+
+class CandidateTree:
+    """A directory holding one candidate patch at a time (moved between candidates with git apply).
+
+    With a workspace, git runs where the model's commands run (the tree and its `.git` are the model's)."""
+
+    def __init__(
+        self, root: Path, runner: TestRunner, applied: str, workspace: Workspace | None = None
+    ) -> None:
+        self.root, self.runner, self.applied, self.workspace = root, runner, applied, workspace
+
+    def _apply(self, patch: str, *, reverse: bool = False) -> bool:
+        args = ["apply", "--recount", "--whitespace=nowarn", *(["-R"] if reverse else []), "-"]
+        if self.workspace is not None:
+            return self.workspace.git_in(self.root, *args, input=patch.encode())
+        proc = subprocess.run(
+            ["git", *args], cwd=self.root, input=patch.encode(), capture_output=True, check=False
+        )
+        return proc.returncode == 0
+
+    def switch(self, patch: str) -> bool:
+        if patch == self.applied:
+            return True
+        try:
+            if self.applied and not self._apply(self.applied, reverse=True):
+                raise RuntimeError(f"could not take the candidate patch back out of {self.root}")
+            if not patch or self._apply(patch):
+                self.applied = patch
+                return True
+            if self.applied and not self._apply(self.applied):
+                raise RuntimeError(f"could not re-apply the patch in {self.root}")
+            return False
+        finally:
+            self._forget_bytecode(patch, self.applied)
+
+    def _forget_bytecode(self, *patches: str) -> None:
+        """Remove the cached bytecode of the Python files the candidates touch: Python trusts a .pyc
+        whose source kept its size and mtime second, and candidates often differ by a same-size edit
+        (`a - b` / `a + b`) made within the second, so the tests would run the previous one's code."""
+        caches = sorted({(Path(p).parent / "__pycache__", Path(p).stem) for q in patches
+                         for p in touched_paths(q) if p.endswith(".py")})  # fmt: skip
+        executor = self.workspace._executor if self.workspace is not None else None
+        if caches and executor is not None:  # the tree is the model's: removed where its commands run
+            rm = [f"rm -f -- {shlex.quote(str(self.root / d / stem))}.*.pyc" for d, stem in caches]
+            executor.exec(["bash", "-c", "; ".join(rm)], cwd=self.root, root_writable=True)
+            return
+        for d, stem in caches:
+            here = self.root
+            if any((here := here / part).is_symlink() for part in d.parts) or not here.is_dir():
+                continue  # never through a link
+            for pyc in here.glob(f"{stem}.*.pyc"):
+                if not pyc.is_symlink():
+                    pyc.unlink(missing_ok=True)
