@@ -212,3 +212,24 @@ def test_the_user_branch_is_never_touched_by_checkpoints(repo: Path, tmp_path: P
         "refs/devloop/checkpoints/1"
     ]
     assert git(ws.root, "for-each-ref", "refs/devloop") == ""
+
+
+def test_a_same_size_re_edit_in_the_same_second_is_tested_as_it_is(
+    repo: Path, tmp_path: Path, replies: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)  # the tests' runs write .pyc files
+    # Both edits keep the file's size and (touch) its mtime second: Python would take the first edit's
+    # .pyc, which the first test run wrote, for the second's code unless the hook drops it.
+    same_second = "touch -d @1600000000 calc/ops.py"
+    script = [
+        replies.call("execute_bash", 0, command=f"sed -i '6s/a + b/a - b/' calc/ops.py && {same_second}"),
+        replies.call("execute_bash", 1, command=f"sed -i '6s/a - b/a * b/' calc/ops.py && {same_second}"),
+        replies.call("execute_bash", 2, command="true"),
+    ]
+    stop, server, loop, _ = run_loop(repo, tmp_path, script)
+    loop.close()
+    assert stop.status == "max_iterations"
+    assert feedback_in(server.requests[1]).startswith("[test hook] 1 of 2 pass")  # a - b: mul fails
+    assert feedback_in(server.requests[2]).startswith("[test hook] 2 of 2 now pass"), feedback_in(
+        server.requests[2]
+    )

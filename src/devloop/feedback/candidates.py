@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from devloop.feedback.base import TestRunner
 from devloop.parse.diffs import touched_paths
 from devloop.workspace import Workspace
+from devloop.workspace.state import Executor
 
 
 class CandidateTree:
@@ -48,20 +50,26 @@ class CandidateTree:
             self._forget_bytecode(patch, self.applied)
 
     def _forget_bytecode(self, *patches: str) -> None:
-        """Remove the cached bytecode of the Python files the candidates touch: Python trusts a .pyc
-        whose source kept its size and mtime second, and candidates often differ by a same-size edit
-        (`a - b` / `a + b`) made within the second, so the tests would run the previous one's code."""
-        caches = sorted({(Path(p).parent / "__pycache__", Path(p).stem) for q in patches
-                         for p in touched_paths(q) if p.endswith(".py")})  # fmt: skip
         executor = self.workspace._executor if self.workspace is not None else None
-        if caches and executor is not None:  # the tree is the model's: removed where its commands run
-            rm = [f"rm -f -- {shlex.quote(str(self.root / d / stem))}.*.pyc" for d, stem in caches]
-            executor.exec(["bash", "-c", "; ".join(rm)], cwd=self.root, root_writable=True)
-            return
-        for d, stem in caches:
-            here = self.root
-            if any((here := here / part).is_symlink() for part in d.parts) or not here.is_dir():
-                continue  # never through a link
-            for pyc in here.glob(f"{stem}.*.pyc"):
-                if not pyc.is_symlink():
-                    pyc.unlink(missing_ok=True)
+        forget_bytecode(self.root, patches, executor)
+
+
+def forget_bytecode(root: Path, patches: Sequence[str], executor: Executor | None) -> None:
+    """Remove the cached bytecode of the Python files `patches` touch, under `root`. Python trusts a
+    .pyc whose source kept its size and mtime second, and two states of a file often differ by a
+    same-size edit (`a - b` / `a + b`) made within the second (a candidate switch, a rollback, a quick
+    re-edit): tests run after it would run the previous state's code. With `executor` (the model's
+    tree) the removal runs where the model's commands run; without, here, never through a link."""
+    caches = sorted({(Path(p).parent / "__pycache__", Path(p).stem) for q in patches
+                     for p in touched_paths(q) if p.endswith(".py")})  # fmt: skip
+    if caches and executor is not None:
+        rm = [f"rm -f -- {shlex.quote(str(root / d / stem))}.*.pyc" for d, stem in caches]
+        executor.exec(["bash", "-c", "; ".join(rm)], cwd=root, root_writable=True)
+        return
+    for d, stem in caches:
+        here = root
+        if any((here := here / part).is_symlink() for part in d.parts) or not here.is_dir():
+            continue
+        for pyc in here.glob(f"{stem}.*.pyc"):
+            if not pyc.is_symlink():
+                pyc.unlink(missing_ok=True)

@@ -12,6 +12,7 @@ is restored and the model is told which files were undone and why; `max_retry` b
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +74,10 @@ class FeedbackHook(StepHook):
     _reports: dict[int, TestReport] = field(default_factory=dict)  # checkpoint number -> its tests
     _seen: dict[str, str] = field(default_factory=dict)  # every test id reported so far -> last status
     _skip_patch: str | None = None  # the state just restored: no need to test it again
+    # Removes the cached bytecode of the files some patches touch (candidates.forget_bytecode), so a
+    # same-size re-edit within the second is never tested through the previous state's .pyc.
+    forget_bytecode: Callable[[Sequence[str]], None] | None = None
+    _tested_patch: str = ""
 
     def after_step(self, info: StepInfo) -> Inject | Restore | None:
         started = time.monotonic()
@@ -99,6 +104,9 @@ class FeedbackHook(StepHook):
                 timings={"select_s": round(selected - started, 6)},
             )
             return None
+        if self.forget_bytecode is not None:  # what changed since the last run, reverted files included
+            self.forget_bytecode((info.patch, self._tested_patch))
+        self._tested_patch = info.patch
         report = self.runner.run(tests, self.timeout_test)
         ran = time.monotonic()
         previous = self.last_report

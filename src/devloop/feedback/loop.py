@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from devloop.feedback.base import TestRunner
+from devloop.feedback.candidates import forget_bytecode
 from devloop.feedback.checkpoints import Checkpoints
 from devloop.feedback.events import EventLog
 from devloop.feedback.hook import FeedbackHook
@@ -165,6 +166,7 @@ def build_feedback(
         summary_tokens=settings.summary_tokens,
         rollback_threshold=settings.rollback_threshold,
         max_retry=settings.max_retry,
+        forget_bytecode=lambda patches: forget_bytecode(workspace.root, patches, workspace._executor),
     )
     loop = FeedbackLoop(hook, events, metrics, checkpoints, selector, runner, settings, hooks=[hook])
     if rules is not None and settings.queues:
