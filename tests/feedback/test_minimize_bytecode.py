@@ -58,3 +58,11 @@ def test_a_linked_pycache_is_not_followed(tmp_path: Path) -> None:
     (root / "__pycache__").symlink_to(elsewhere, target_is_directory=True)
     assert CandidateTree(root, None, "").switch(PATCH)  # type: ignore[arg-type]
     assert keep.read_bytes() == b"not ours"
+
+
+def test_a_directory_named_like_a_pyc_is_left_and_no_error(tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    odd = root / "__pycache__" / f"calc.{sys.implementation.cache_tag}.pyc"
+    odd.mkdir(parents=True)
+    assert CandidateTree(root, None, "").switch(PATCH)  # type: ignore[arg-type]
+    assert odd.is_dir()

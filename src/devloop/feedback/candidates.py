@@ -4,6 +4,7 @@ the cached bytecode of the files they touch dropped at each switch."""
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import subprocess
 from collections.abc import Sequence
@@ -72,4 +73,5 @@ def forget_bytecode(root: Path, patches: Sequence[str], executor: Executor | Non
             continue
         for pyc in here.glob(f"{stem}.*.pyc"):
             if not pyc.is_symlink():
-                pyc.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # e.g. a directory by that name: left as it is
+                    pyc.unlink(missing_ok=True)
