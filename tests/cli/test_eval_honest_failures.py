@@ -123,3 +123,21 @@ def test_ctrl_c_says_what_is_on_disk_and_the_command_that_resumes(cache: Path, t
     assert json.loads((run / "report.json").read_text())["resolved"] == 8
     # The bar counts the verdicts on disk: a run with nothing left to do shows them all.
     assert "8/8" in devloop(*shlex.split(command)[1:]).stdout
+
+
+def test_a_ctrl_c_dropped_where_it_landed_is_raised_again_at_the_next_verdict() -> None:
+    # Python drops a KeyboardInterrupt raised inside an at-fork callback (printed as "Exception
+    # ignored"); the latch makes the next check raise it all the same.
+    from devloop.cli.eval_support import _latched_interrupt
+
+    before = signal.getsignal(signal.SIGINT)
+    with _latched_interrupt() as check:
+        check()  # nothing yet
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except KeyboardInterrupt:
+            pass  # dropped, as an at-fork callback would
+        with pytest.raises(KeyboardInterrupt):
+            check()
+    assert signal.getsignal(signal.SIGINT) is before

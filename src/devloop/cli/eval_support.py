@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import shlex
+import signal
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import typer
 from pydantic import ValidationError
@@ -80,6 +84,32 @@ def resume_command(run_id: str, flag: str = "--run-id") -> str:
     return shlex.join(["devloop", *args])
 
 
+@contextlib.contextmanager
+def _latched_interrupt() -> Iterator[Callable[[], None]]:
+    """Ctrl-C that is never lost. Python runs a signal handler wherever the main thread is, and a
+    KeyboardInterrupt raised inside an at-fork callback (each sandbox start forks) is printed and
+    dropped; so the handler also latches the interrupt, and the returned check, called at each verdict,
+    raises it again."""
+    latched: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: None
+        return
+
+    def on_sigint(signum: int, frame: object) -> None:
+        latched.append(True)
+        raise KeyboardInterrupt
+
+    def check() -> None:
+        if latched:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield check
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_protocol_cli(tasks: Sequence[Task], settings: RunSettings | None, config: ProtocolConfig, *,
                      executor: str, ray_address: str | None, workers: int, run_id: str | None, output: Path,
                      cache_dir: Path | None, mirrors: Path | None, test_timeout: float, keep_workdirs: bool,
@@ -99,14 +129,23 @@ def run_protocol_cli(tasks: Sequence[Task], settings: RunSettings | None, config
         fail(str(exc))
     store = RunStore(output, run_id)
     try:
-        with EvalProgress(
-            config.name if settings else "eval", len(tasks), enabled=progress, console=console
-        ) as bar:
+        with (
+            _latched_interrupt() as interrupted,
+            EvalProgress(
+                config.name if settings else "eval", len(tasks), enabled=progress, console=console
+            ) as bar,
+        ):
+
+            def on_progress(state: Any) -> None:
+                interrupted()
+                bar.update(state)
+
             result = run_protocol(tasks, settings, config, predictions=predictions, executor=pool, run_id=run_id,
                                   output=output, cache_dir=cache_dir, mirrors=mirrors, test_timeout=test_timeout,
                                   keep_workdirs=keep_workdirs, confinement=confinement, force_resume=force_resume,
-                                  meta={"executor": executor, "workers": workers}, on_progress=bar.update,
+                                  meta={"executor": executor, "workers": workers}, on_progress=on_progress,
                                   grading=grading)  # type: ignore[arg-type]  # fmt: skip
+            interrupted()  # the last verdict came in after a Ctrl-C that was dropped
     except ProtocolError as exc:
         pool.close(cancel=True)
         fail(str(exc))
