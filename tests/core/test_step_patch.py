@@ -41,12 +41,13 @@ def ws(tmp_path: Path) -> Workspace:
 
 
 def step(ws: Workspace, script: str | None) -> tuple[str, int]:
-    """Run a command in the workspace like a model's step, then take the patch; (patch, git runs)."""
+    """Run a command in the workspace like a model's step, then take the patch; (patch, how many times
+    it was computed: by a git run, or in-process from the files the step rewrote)."""
     if script is not None:
         sh(ws.root, script)
     settle()
-    before = ws.git_runs
-    return ws.diff(), ws.git_runs - before
+    before = ws.git_runs + ws.patches_without_git
+    return ws.diff(), ws.git_runs + ws.patches_without_git - before
 
 
 def test_every_kind_of_change_is_in_the_patch_and_an_unchanged_step_runs_no_git(ws: Workspace) -> None:

@@ -57,8 +57,9 @@ from devloop.workspace.gitcmd import (
     is_git_repo,
     isolated_git_env,
 )
-from devloop.workspace.scan import _GRANULARITY_NS, SCAN_LIMIT, TOO_MANY, scan_shape, scan_tree
+from devloop.workspace.scan import _GRANULARITY_NS, SCAN_LIMIT, TOO_MANY, ScanRecords, scan_shape, scan_tree
 from devloop.workspace.state import Executor, _Failed, _Known
+from devloop.workspace.steps import StepPatches
 
 __all__ = [
     "GIT_DIR_NAME",
@@ -100,9 +101,8 @@ class Workspace:
         default=None, repr=False
     )  # the tree's shape when the index was staged
     diff_unstaged: bool = field(default=True, repr=False)  # the one-process diff below (off: for the bench)
-    _large: bool = field(
-        default=False, repr=False
-    )  # over SCAN_LIMIT entries: no scan, git every time  # bookkeeping git processes started (for the tests)
+    _large: bool = field(default=False, repr=False)  # over SCAN_LIMIT entries: no scan, git every time
+    _steps: StepPatches | None = field(default=None, repr=False)  # patches made without git (steps.py)
 
     @classmethod
     def create(cls, repo: Path, *, parent: Path | None = None, in_place: bool = False) -> Workspace:
@@ -126,6 +126,7 @@ class Workspace:
             made = finish_git(init)
         _said(made, holder, "init")
         ws = cls(root, "", kind, holder / GIT_DIR_NAME, _owned=kind != "in_place")
+        ws._steps = StepPatches(root)
         ws._init_gitdir()
         pristine = pristine and (ws.gitdir / "index").is_file()
         ws.base = ws._checked_out() if pristine else ws.snapshot()
@@ -223,6 +224,7 @@ class Workspace:
         env.update(GIT_DIR=str(self.gitdir), GIT_WORK_TREE=str(self.root))
         if writes_tree:
             self._known = None  # git rewrites files: what the last scan saw is no longer the tree
+            self._forget_steps()
         self._staged_shape = None  # any command may write the index; the callers that stage set it again
         self.git_runs += 1
         if self._executor is None:
@@ -246,11 +248,23 @@ class Workspace:
         scan, known, _ = self._scanned()
         return scan, known
 
-    def _scanned(self) -> tuple[bytes | None, _Known | None, bytes | None]:
-        """`_unchanged`'s answers and the tree's shape (see scan_shape), None when unknown."""
+    def _forget_steps(self) -> None:
+        if self._steps is not None:
+            self._steps.forget()
+
+    @property
+    def patches_without_git(self) -> int:
+        """Patches computed in-process (see steps.py), for the tests and benchmarks."""
+        return self._steps.made if self._steps is not None else 0
+
+    def _scanned(
+        self, records: ScanRecords | None = None
+    ) -> tuple[bytes | None, _Known | None, bytes | None]:
+        """`_unchanged`'s answers and the tree's shape (see scan_shape), None when unknown; `records`
+        filled as the scan goes."""
         if self._large:
             return None, None, None
-        scan, shape = scan_shape(self.root, limit=SCAN_LIMIT)  # looked up here: a test lowers it
+        scan, shape = scan_shape(self.root, limit=SCAN_LIMIT, records=records)  # SCAN_LIMIT: a test lowers it
         if scan == TOO_MANY:  # trees seldom shrink: from now on git alone, with its untracked cache
             self._large, scan, shape = True, None, None
         known = self._known
@@ -275,8 +289,10 @@ class Workspace:
 
     def diff(self) -> str:
         """The patch: the workspace against its starting state, without binary or scratch files. When
-        nothing changed since the last staging it is that staging's patch, with no git run."""
-        scan, known, shape = self._scanned()
+        nothing changed since the last staging it is that staging's patch, with no git run, and when only
+        files the patch covers were rewritten it is often computed without git (steps.py)."""
+        records = ScanRecords() if self._steps is not None and self.diff_unstaged else None
+        scan, known, shape = self._scanned(records)
         if known is not None and known.patch is None and known.tree == self.base:
             known.patch = ""
         if known is not None and known.patch is not None:
@@ -293,8 +309,10 @@ class Workspace:
             # again would only refresh contents, which a diff of the work tree against the base reads
             # anyway, so one git process instead of `add -A` plus `diff --cached`.
             staged_shape = self._staged_shape
+            text = self._steps.patch(records) if self._steps is not None and records is not None else None
             try:
-                text = self._run([[*_DIFF, base, "--", ".", *_EXCLUDES]])
+                if text is None:
+                    text = self._run([[*_DIFF, base, "--", ".", *_EXCLUDES]])
                 staged = False
             except WorkspaceError:  # e.g. a file it cannot read, which staging skips: stage as usual
                 staged_shape = shape
@@ -303,6 +321,8 @@ class Workspace:
         self._staged_shape = staged_shape
         patch = drop_binary_sections(text)
         self._known = _Known(scan, tree, patch, staged) if scan is not None else None
+        if self._steps is not None and records is not None:
+            self._steps.learn(records, patch)
         return patch
 
     def commit_snapshot(self, parents: Sequence[str], message: str, ref: str) -> tuple[str, str]:
@@ -343,6 +363,7 @@ class Workspace:
         env.update(GIT_DIR=str(self.gitdir), GIT_WORK_TREE=str(where))
         argv = [*_GIT, *args]
         self._known = None  # it may write the tree (`apply`)
+        self._forget_steps()
         self.git_runs += 1
         if self._executor is None:
             proc = subprocess.run(argv, cwd=where, input=input, capture_output=True, env=env, check=False)

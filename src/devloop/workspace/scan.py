@@ -23,6 +23,7 @@ import os
 import stat
 import time
 from array import array
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -66,12 +67,60 @@ def _scratch(entry: os.DirEntry[str], top: bool) -> bool:
 TOO_MANY = b""  # scan_tree's answer for a tree over its limit
 
 
+@dataclass
+class ScanRecords:
+    """What a scan saw, directory by directory, to tell later which files changed (see changed_files):
+    per directory (relative path, "" for the top, else ending in "/") its names, the (mode, inode, size)
+    and (mtime, ctime) of each entry, and its newest ctime."""
+
+    dirs: dict[str, tuple[list[str], list[int], list[int], int]] = field(default_factory=dict)
+    started_ns: int = 0
+    margin_ns: int = 0
+    attributes: bool = False  # a `.gitattributes` somewhere: git's diff may then differ by file
+    complete: bool = False  # the walk ended without an error or a limit
+
+
+def changed_files(old: ScanRecords, new: ScanRecords) -> list[str] | None:
+    """The regular files whose metadata differs between two complete scans of the same shape (each
+    directory listing the same names), or that `old` saw within the file time granularity of its start
+    (a later write in the same tick could have kept every field); None when that cannot be told (another
+    shape, something but a regular file changed, a scan incomplete)."""
+    if not (old.complete and new.complete) or old.dirs.keys() != new.dirs.keys():
+        return None
+    cut = old.started_ns - old.margin_ns
+    out = []
+    for where, (names, numbers, times, _) in new.dirs.items():
+        old_names, old_numbers, old_times, old_newest = old.dirs[where]
+        if names != old_names:
+            return None
+        if numbers == old_numbers and times == old_times and old_newest < cut:
+            continue
+        for k, name in enumerate(names):
+            if (
+                numbers[3 * k : 3 * k + 3] == old_numbers[3 * k : 3 * k + 3]
+                and times[2 * k : 2 * k + 2] == old_times[2 * k : 2 * k + 2]
+                and old_times[2 * k + 1] < cut
+            ):
+                continue
+            if not (stat.S_ISREG(numbers[3 * k]) and stat.S_ISREG(old_numbers[3 * k])):
+                if (
+                    stat.S_ISDIR(numbers[3 * k])
+                    and numbers[3 * k : 3 * k + 2] == old_numbers[3 * k : 3 * k + 2]
+                ):
+                    continue  # the same directory: its entries are compared as their own
+                return None
+            out.append(where + name)
+    return out
+
+
 def scan_tree(root: Path, *, limit: int | None = None) -> bytes | None:
     """See scan_shape: its first answer."""
     return scan_shape(root, limit=limit)[0]
 
 
-def scan_shape(root: Path, *, limit: int | None = None) -> tuple[bytes | None, bytes | None]:
+def scan_shape(
+    root: Path, *, limit: int | None = None, records: ScanRecords | None = None
+) -> tuple[bytes | None, bytes | None]:
     """A digest of the metadata of everything under `root` but its top-level `.git` and scratch (the
     name, mode and inode of every entry, and a file's or link's size, mtime and ctime, directory by
     directory: every directory is listed, so an entry added, removed or renamed shows), or None when it cannot be trusted to
@@ -84,7 +133,9 @@ def scan_shape(root: Path, *, limit: int | None = None) -> tuple[bytes | None, b
     recent: a digest of every entry's name and mode only, plus everything about a `.gitignore` (its
     inode, size and times), so equal shapes mean the same paths with the same modes under the same ignore
     files, whatever their contents became. None wherever the first answer is None for any reason but a
-    recent entry (and TOO_MANY past the limit)."""
+    recent entry (and TOO_MANY past the limit).
+
+    `records`, when given, is filled with what the walk saw (see ScanRecords)."""
     limit = SCAN_LIMIT if limit is None else limit
     started = time.time_ns()
     digest = hashlib.blake2b(digest_size=32)
@@ -94,8 +145,9 @@ def scan_shape(root: Path, *, limit: int | None = None) -> tuple[bytes | None, b
         top = os.open(root, _DIR_FLAGS)
     except OSError:
         return None, None
-    # Each frame: a directory's fd and the names of its subdirectories still to enter.
+    # Each frame: a directory's fd and the names of its subdirectories still to enter; and its path.
     stack: list[tuple[int, list[str]]] = [(top, [])]
+    where = [""]
     try:
         while stack:
             fd, subdirs = stack[-1]
@@ -135,19 +187,27 @@ def scan_shape(root: Path, *, limit: int | None = None) -> tuple[bytes | None, b
             shape.update(array("q", kinds).tobytes())
             digest.update(array("Q", numbers).tobytes())
             digest.update(array("q", times).tobytes())
+            if records is not None:
+                records.dirs[where[-1]] = (names, numbers, times, max(times[1::2], default=0))
+                records.attributes = records.attributes or ".gitattributes" in names
             while stack and not stack[-1][1]:
                 os.close(stack.pop()[0])
+                where.pop()
             if stack:
                 if len(stack) >= _MAX_DEPTH:
                     return None, None
                 parent, todo = stack[-1]
-                stack.append((os.open(todo.pop(0), _DIR_FLAGS, dir_fd=parent), []))
+                name = todo.pop(0)
+                stack.append((os.open(name, _DIR_FLAGS, dir_fd=parent), []))
+                where.append(f"{where[-1]}{name}/")
     except (OSError, OverflowError):  # unreadable, removed or swapped meanwhile; a time out of range
         return None, None
     finally:
         for fd, _ in stack:
             os.close(fd)
     margin = 2_000_000_000 if newest % 1_000_000_000 == 0 else _GRANULARITY_NS
+    if records is not None:
+        records.started_ns, records.margin_ns, records.complete = started, margin, True
     if newest >= started - margin:
         return None, shape.digest()
     return digest.digest(), shape.digest()
