@@ -270,7 +270,7 @@ class Session:
             self._close(loop, runtime, mcp)
             keep = self.groups.sandbox.keep_workspace and ws is not None
             if ws is not None and not keep:
-                ws.cleanup()
+                ws.cleanup(later=True)  # nothing after this reads it; its rmdirs cost ms apiece on some disks
             elif ws is not None:
                 take_back(ws.root)  # the sandbox user wrote it; the user keeps it
                 disown(ws.gitdir.parent)  # kept on purpose: no later run's sweep of dead runs may remove it

@@ -3,6 +3,7 @@ sandbox runtime's options (devloop.session puts them together)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -21,18 +22,7 @@ def render_prompts(
     tools: ToolSettings, issue: str, root: Path, tools_text: str, retrieved: str = ""
 ) -> tuple[str, str]:
     """The system and task prompts from the Jinja templates (packaged, or --prompt-dir overrides)."""
-    import jinja2  # here, not at import: ~20 ms that `import devloop.session` (chat, eval) need not pay
-
-    loaders: list[jinja2.BaseLoader] = []
-    if tools.prompt_dir:
-        loaders.append(jinja2.FileSystemLoader(str(tools.prompt_dir)))
-    loaders.append(jinja2.FileSystemLoader(str(resources.files("devloop") / "prompts")))
-    env = jinja2.Environment(
-        loader=jinja2.ChoiceLoader(loaders),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
+    env = _templates(str(tools.prompt_dir) if tools.prompt_dir else "")
     ctx = {
         "issue": issue.strip(),
         "root": str(root),
@@ -41,6 +31,24 @@ def render_prompts(
         "retrieved": retrieved,
     }
     return env.get_template("system.j2").render(ctx), env.get_template("task.j2").render(ctx)
+
+
+@functools.lru_cache(maxsize=8)
+def _templates(prompt_dir: str) -> Any:
+    """One Jinja environment per prompt directory for the process: its compiled templates are reused by
+    later runs (a few ms each), and a template file edited since is still reloaded (auto_reload)."""
+    import jinja2  # here, not at import: ~20 ms that `import devloop.session` (chat, eval) need not pay
+
+    loaders: list[jinja2.BaseLoader] = []
+    if prompt_dir:
+        loaders.append(jinja2.FileSystemLoader(prompt_dir))
+    loaders.append(jinja2.FileSystemLoader(str(resources.files("devloop") / "prompts")))
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
 
 
 def retrieved_files(root: Path, issue: str, k: int, cache_dir: Path | None = None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 from importlib import resources
 from typing import Any
@@ -62,7 +63,14 @@ def _clean(node: Any) -> Any:
 def make_spec(name: str, args: type[BaseModel], description: str | None = None) -> ToolSpec:
     """The ToolSpec of a tool: its description (default: `<name>.md`) and its Args' cleaned schema."""
     text = description if description is not None else load_description(name)
+    return ToolSpec(name=name, description=text, parameters=copy.deepcopy(_parameters(args)))
+
+
+@functools.lru_cache(maxsize=256)
+def _parameters(args: type[BaseModel]) -> dict[str, Any]:
+    """An Args class's cleaned schema, made once per process (pydantic takes milliseconds per tool and
+    a run asks for every tool's); callers get a copy."""
     parameters = clean_schema(args.model_json_schema())
     # The Args docstring is for developers; the model reads the tool description instead.
     parameters.pop("description", None)
-    return ToolSpec(name=name, description=text, parameters=parameters)
+    return parameters

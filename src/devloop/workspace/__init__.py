@@ -121,23 +121,22 @@ class Workspace:
         # removal at cleanup (milliseconds apiece on some disks).
         init = start_git(holder, "init", "-q", "--bare", "--template=", str(holder / GIT_DIR_NAME))
         try:
-            root, kind, pristine = make_tree(repo, holder, in_place)
+            root, kind, head_tree = make_tree(repo, holder, in_place)
         finally:
             made = finish_git(init)
         _said(made, holder, "init")
         ws = cls(root, "", kind, holder / GIT_DIR_NAME, _owned=kind != "in_place")
         ws._steps = StepPatches(root)
         ws._init_gitdir()
-        pristine = pristine and (ws.gitdir / "index").is_file()
-        ws.base = ws._checked_out() if pristine else ws.snapshot()
+        pristine = head_tree is not None and (ws.gitdir / "index").is_file()
+        ws.base = ws._checked_out(head_tree) if pristine and head_tree else ws.snapshot()
         return ws
 
-    def _checked_out(self) -> str:
-        """The base of a clone with nothing on top of HEAD's checkout: the index copied from that
-        checkout holds every file of the tree, so its tree is what staging everything would give
-        (HEAD's), written without hashing the tree again."""
+    def _checked_out(self, tree: str) -> str:
+        """The base of a clone with nothing on top of HEAD's checkout: HEAD's `tree`. The index copied
+        from that checkout holds every file of it, so it is what staging everything would give, known
+        without a git run."""
         scan, _, shape = self._scanned()
-        tree = self._run([["write-tree"]]).strip()
         self._staged_shape = shape
         self._known = _Known(scan, tree, None) if scan is not None else None
         return tree
@@ -405,5 +404,13 @@ class Workspace:
             raise WorkspaceError(f"could not copy the workspace to {dest}: {said[-1] if said else code}")
         return dest
 
-    def cleanup(self) -> None:
-        remove_tree(self.gitdir.parent if self.kind == "in_place" else self.root.parent)
+    def cleanup(self, *, later: bool = False) -> None:
+        """Remove the workspace (never following a link in it); `later`: in the background thread of
+        runtime/later.py, which the process waits for before it exits."""
+        holder = self.gitdir.parent if self.kind == "in_place" else self.root.parent
+        if later:
+            from devloop.runtime.later import remove_later
+
+            remove_later(holder)
+        else:
+            remove_tree(holder)

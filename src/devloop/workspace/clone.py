@@ -8,37 +8,42 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from devloop.workspace.gitcmd import _GIT, WorkspaceError, git, isolated_git_env
+from devloop.workspace.gitcmd import _GIT, _HEX, WorkspaceError, git, isolated_git_env
 
 
-def make_tree(repo: Path, holder: Path, in_place: bool) -> tuple[Path, str, bool]:
-    """The workspace's tree in `holder`, its kind (see Workspace) and whether it is a clone's checkout
-    of HEAD with nothing on top: `repo` itself, a shared clone of it with its uncommitted changes, or a
-    copy of a plain directory (with a fresh `git init`)."""
+def make_tree(repo: Path, holder: Path, in_place: bool) -> tuple[Path, str, str | None]:
+    """The workspace's tree in `holder`, its kind (see Workspace) and, when it is a clone's checkout of
+    HEAD with nothing on top, HEAD's tree id (else None): `repo` itself, a shared clone of it with its
+    uncommitted changes, or a copy of a plain directory (with a fresh `git init`)."""
     if in_place:
         if not (repo / ".git").exists():
             git(repo, "init", "-q")
-        return repo, "in_place", False
+        return repo, "in_place", None
     dest = holder / repo.name
-    commit = head_commit(repo)
-    if commit is not None:
-        return dest, "clone", _clone_with_changes(repo, dest, commit)
+    head = head_commit(repo)
+    if head is not None:
+        commit, tree = head
+        return dest, "clone", tree if _clone_with_changes(repo, dest, commit) else None
     shutil.copytree(repo, dest, symlinks=True, ignore=_not_copied)
     git(dest, "init", "-q")
-    return dest, "copy", False
+    return dest, "copy", None
 
 
-def head_commit(repo: Path) -> str | None:
-    """HEAD's commit id if `repo` is the top of a git repository, "" for one without commits, None
-    when it is not one (one git process for all three answers)."""
+def head_commit(repo: Path) -> tuple[str, str] | None:
+    """HEAD's commit and tree ids if `repo` is the top of a git repository, ("", "") for one without
+    commits, None when it is not one (one git process for all three answers)."""
     head = subprocess.run(
-        [*_GIT, "rev-parse", "--show-toplevel", "--verify", "-q", "HEAD^{commit}"], cwd=repo,
+        [*_GIT, "rev-parse", "--show-toplevel", "HEAD^{commit}", "HEAD^{tree}", "--"], cwd=repo,
         capture_output=True, check=False, env=isolated_git_env(),
     )  # fmt: skip
     lines = head.stdout.decode(errors="replace").splitlines()
-    if head.returncode not in (0, 1) or not lines or Path(lines[0]).resolve() != repo.resolve():
+    if not lines or Path(lines[0]).resolve() != repo.resolve():
         return None
-    return lines[1].strip() if head.returncode == 0 and len(lines) > 1 else ""
+    if head.returncode == 0 and len(lines) >= 3 and all(_HEX.fullmatch(x) for x in lines[1:3]):
+        return lines[1], lines[2]
+    if head.returncode != 0 and lines[1:2] == ["HEAD^{commit}"]:  # echoed back: HEAD has no commit yet
+        return "", ""
+    return None
 
 
 def start_git(cwd: Path, *args: str) -> subprocess.Popen[bytes]:
