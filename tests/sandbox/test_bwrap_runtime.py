@@ -64,6 +64,47 @@ def test_timeout_kills_the_whole_tree_in_the_sandbox(shell: BwrapRuntime) -> Non
     assert after.output.splitlines() == [str(shell.root / "keep"), "yes", "0"]
 
 
+@needs_bwrap
+def test_the_shells_own_processes_read_from_the_cgroup_are_those_all_of_proc_gives(
+    shell: BwrapRuntime,
+) -> None:
+    # With a pids cgroup the sandbox's processes are read from it, not from every process on the machine:
+    # the same spared set, sessions and bash as a scan of all of /proc finds.
+    if shell.cgroup is None:
+        pytest.skip("no pids cgroup here (not root)")
+    session = shell._session
+    ours = (set(session.spare), set(session.sids), session.shell_pid)
+    session.adopt_current_tree()  # all of /proc
+    assert (set(session.spare), set(session.sids), session.shell_pid) == ours
+    assert ours[2] is not None and len(ours[0]) >= 3  # bwrap, its init, ... the shell
+    # A command's background leftover is still killed, the shell (spared) kept.
+    result = shell.run("sleep 1000 &", 5)
+    assert "left 1 process" in result.note
+    assert shell.run("echo alive", 5).output.strip() == "alive"
+
+
+@needs_bwrap
+def test_the_shell_sets_the_limits_on_itself_before_any_command(tmp_path: Path, monkeypatch) -> None:
+    # No wrapper bash: the shell's first line sets every limit, soft and hard, on the shell itself, so the
+    # commands inherit them; a limit that cannot be set ends the shell and the sandbox does not start.
+    limits = Limits(max_processes=300, memory_bytes=parse_bytes("3G"), max_file_bytes=parse_bytes("100M"))
+    (tmp_path / "w").mkdir()
+    with BwrapRuntime(tmp_path / "w", limits=limits) as rt:
+        assert "devloop-limits" not in rt.argv
+        shown = rt.run(
+            "for o in -Sv -Hv -Su -Hu -Sf -Hf; do ulimit $o; done; cat /proc/$$/cmdline | tr '\\0' ' '", 10
+        )
+        *values, cmdline = shown.output.splitlines()
+        assert values == [str(3 << 20)] * 2 + ["300"] * 2 + [str(100 << 10)] * 2
+        assert cmdline.split() == ["bash", "--noprofile", "--norc"]
+    monkeypatch.setattr(
+        Limits, "shell_setup", lambda self: "{ builtin ulimit -SH -n 99999999999; } || builtin exit 97; "
+    )
+    (tmp_path / "x").mkdir()
+    with pytest.raises(RuntimeFailure, match="did not start"):
+        BwrapRuntime(tmp_path / "x", limits=limits)
+
+
 # -- the Python environment a harness prepares is visible read-only --------------------------------------------
 
 

@@ -181,10 +181,12 @@ class ShellSession:
         self._buf.clear()
         return self.chatter.decode(errors="replace").strip()
 
-    def adopt_current_tree(self) -> None:
+    def adopt_current_tree(self, table: dict[int, procs.ProcInfo] | None = None) -> None:
         """Record the processes that exist now (the shell and any wrapper around it, e.g. a sandbox's
-        init) as the shell's own: they are spared when a command is killed. Call before any command."""
-        table = procs.snapshot()
+        init) as the shell's own: they are spared when a command is killed. Call before any command.
+        `table`: the processes to look among, when the caller knows a set holding every one of the
+        shell's (a sandbox's cgroup); by default all of /proc."""
+        table = procs.snapshot() if table is None else table
         self.spare = {self.pid} | procs.descendants(self.pid, table)
         self.sids = {table[pid].sid for pid in self.spare if pid in table} or {self.pid}
         parents = {table[pid].ppid for pid in self.spare if pid in table}

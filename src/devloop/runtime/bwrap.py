@@ -21,6 +21,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from devloop.runtime import procs
 from devloop.runtime.base import RuntimeFailure
 from devloop.runtime.bash_process import ShellSession
 from devloop.runtime.bookkeeper import Bookkeeper
@@ -139,7 +140,10 @@ class BwrapRuntime(PersistentShell):
             nested_userns=self.user.demote and probe_nested_userns(found, self.user.uid, self.user.gid),
         )
         self._binary = found
-        prefix = self._prefix()
+        # The shell sets the limits on itself first thing (one bash process fewer than the wrapper's);
+        # the one-shot sandboxes of exec() keep the wrapper.
+        prefix = self._prefix(limits_wrapper=False)
+        self._setup_first = self.limits.shell_setup()
         self.sandbox_env = sandbox_env(source_env, home=str(home), extra_env=extra_env, pass_env=pass_env)
         try:
             super().__init__(
@@ -236,6 +240,12 @@ class BwrapRuntime(PersistentShell):
 
     def _command_notes(self, output: str) -> list[str]:
         return self.guards.notes(output)
+
+    def _process_table(self) -> dict[int, procs.ProcInfo] | None:
+        # Every process of the sandbox joined its cgroup on creation: a few reads instead of all of /proc.
+        if self.cgroup is None:
+            return None
+        return procs.table_of(self.cgroup.pids())
 
     def _may_have_leftovers(self, session: ShellSession) -> bool:
         if self.cgroup is None:

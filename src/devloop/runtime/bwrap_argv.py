@@ -100,8 +100,10 @@ def bwrap_argv(
     tmpfs_bytes: int | None = None,
     user: SandboxUser | None = None,
     nested_userns: bool = True,
+    limits_wrapper: bool = True,
 ) -> list[str]:
-    """The argv that starts a sandbox around the argv that follows it (the limits wrapper, then the shell).
+    """The argv that starts a sandbox around the argv that follows it (the limits wrapper, then the shell;
+    `limits_wrapper=False` leaves the wrapper out for a shell that sets the limits itself).
 
     Mount order matters: private dirs and the homes are laid down first, then the read-only binds that
     must show through them, then the workspace, the scratch dir's `out/` (read-write) and `cmd/`
@@ -261,7 +263,9 @@ def bwrap_argv(
             ]
         else:
             argv += ["env", f"--chdir={root}"]
-    return argv + (limits or Limits()).wrapper_argv()
+    # Without the wrapper the argv that follows must set the limits itself (a persistent shell's setup
+    # line: Limits.shell_setup) before it runs anything else.
+    return argv + ((limits or Limits()).wrapper_argv() if limits_wrapper else [])
 
 
 def system_view(candidates: Iterable[Path] = SYSTEM_PATHS) -> list[Path]:

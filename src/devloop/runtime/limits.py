@@ -94,6 +94,13 @@ class Limits:
         unlimited) leaves the kernel's default of half the RAM."""
         return _smallest(self.disk_bytes, self.memory_bytes)
 
+    def shell_setup(self) -> str:
+        """Shell code a persistent shell runs first, before any command, setting these limits on itself
+        (so on everything it starts), or exiting when one cannot be set: the wrapper's effect without
+        its bash process. Empty when there are no limits."""
+        cmds = [f"builtin {cmd}" for cmd in self.ulimit_commands()]
+        return f"{{ {' && '.join(cmds)}; }} || builtin exit 97; " if cmds else ""
+
     def wrapper_argv(self) -> list[str]:
         """argv that applies the limits and then execs the rest of the argv (put it before the shell)."""
         script = " && ".join([*self.ulimit_commands(), 'exec "$@"'])

@@ -56,6 +56,17 @@ def snapshot(*, zombies: bool = False) -> dict[int, ProcInfo]:
     return table
 
 
+def table_of(pids: Iterable[int]) -> dict[int, ProcInfo]:
+    """`snapshot()` restricted to `pids` (those still alive and not zombies): a handful of reads where
+    the caller knows which processes can matter, instead of one per process on the machine."""
+    table: dict[int, ProcInfo] = {}
+    for pid in pids:
+        info = read_proc(pid)
+        if info is not None and info.state not in ("Z", "X"):
+            table[pid] = info
+    return table
+
+
 def descendants(root: int, table: dict[int, ProcInfo]) -> set[int]:
     """The pids below `root` in the parent tree (root excluded)."""
     children: dict[int, list[int]] = {}

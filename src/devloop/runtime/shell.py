@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from devloop.runtime import procs
 from devloop.runtime.base import RuntimeFailure
 from devloop.runtime.bash_process import INTERRUPT_TRAP, Record, ShellSession, Wake, sentinel
 from devloop.runtime.oneshot import ExecResult, run_once
@@ -87,6 +88,8 @@ class PersistentShell:
     """
 
     cancel: threading.Event | None = None
+    # Shell code run before anything else in each new shell (a sandbox's resource limits).
+    _setup_first = ""
 
     def __init__(
         self,
@@ -160,7 +163,7 @@ class PersistentShell:
         nonce = _nonce()
         # Aliases are off in non-interactive bash; the agent may define and use them.
         setup = (
-            f"shopt -s expand_aliases; {INTERRUPT_TRAP}; builtin cd -- {shlex.quote(self._cwd)} 2>/dev/null"
+            f"{self._setup_first}shopt -s expand_aliases; {INTERRUPT_TRAP}; builtin cd -- {shlex.quote(self._cwd)} 2>/dev/null"
             f" || builtin cd -- {shlex.quote(str(self.root))}; {sentinel(nonce)}\n"
         )
         sent = session.send(setup)
@@ -171,8 +174,13 @@ class PersistentShell:
             session.kill_all()
             why = "exited" if outcome is Wake.EOF else f"did not answer within {self._start_timeout:g} s"
             raise RuntimeFailure(f"the shell `{shlex.join(self.argv)}` {why}: {said[-500:]}")
-        session.adopt_current_tree()
+        session.adopt_current_tree(self._process_table())
         self._cwd = outcome[1] or self._cwd
+
+    def _process_table(self) -> dict[int, procs.ProcInfo] | None:
+        """The processes among which the shell's own are (None: all of /proc); a sandbox with a cgroup
+        knows them all."""
+        return None
 
     def _spawn_kwargs(self) -> dict[str, Any]:
         """Extra keyword arguments for the shell's Popen (a sandbox passes its bind fds)."""
