@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from devloop.config import RunSettings
+from devloop.eval import durations
 from devloop.eval.attempt import AttemptJob, HarnessSettings, SelectJob, run_attempt, run_selection
 from devloop.eval.executors import Executor, LocalExecutor
 from devloop.eval.grading import DEFAULT_TEST_TIMEOUT
@@ -30,6 +31,7 @@ from devloop.eval.sections import protocol_section
 from devloop.eval.store import Report, RunStore, atomic_write
 from devloop.eval.taskbox import grading_confinement
 from devloop.eval.verdict import Category
+from devloop.repoenv.model import cache_root
 from devloop.runtime.later import wait_removed
 from devloop.runtime.limits import Limits
 from devloop.swebench.grading import Rules
@@ -232,21 +234,32 @@ def run_protocol(
             on_progress(Progress(len(done), len(run.by_id), dict(counts)))
 
     report_progress()
-    queue: deque[tuple[str, int | None, AttemptJob | SelectJob]] = deque(
-        j for iid in run.by_id for j in run.jobs_for(iid)
-    )
     executor = executor or LocalExecutor(1)
+    kind, cache = "grade" if predictions is not None else "agent", cache_root(harness.cache_dir)
+    order = (
+        durations.longest_first(list(run.by_id), kind, durations.load(cache))
+        if executor.capacity > 1
+        else run.by_id
+    )
+    queue: deque[tuple[str, int | None, AttemptJob | SelectJob]] = deque(
+        j for iid in order for j in run.jobs_for(iid)
+    )
     in_flight: dict[Future[Any], tuple[str, int | None]] = {}
+    started_at: dict[Future[Any], float] = {}
+    took: dict[str, float] = {}  # each instance's jobs, summed (the host's clock)
     lost: list[str] = []
     try:
         while queue or in_flight:
             while queue and len(in_flight) < executor.capacity:
                 iid, idx, job = queue.popleft()
                 fn: Callable[[Any], Any] = run_attempt if isinstance(job, AttemptJob) else run_selection
-                in_flight[executor.submit(fn, job)] = (iid, idx)
+                at = time.monotonic()  # before: one worker runs the job inside submit
+                future_job = executor.submit(fn, job)
+                in_flight[future_job], started_at[future_job] = (iid, idx), at
             finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
             for future in finished:
                 iid, idx = in_flight.pop(future)
+                took[iid] = took.get(iid, 0.0) + time.monotonic() - started_at.pop(future)
                 run.scheduled.discard((iid, idx))
                 try:
                     result = future.result()
@@ -271,6 +284,7 @@ def run_protocol(
         raise
     executor.close()
     wait_removed()  # the work dirs this process queued for removal (a pool's workers joined theirs)
+    durations.save(cache, kind, {iid: s for iid, s in took.items() if iid in done})
     return _finish(run, lost, warnings, time.monotonic() - started)
 
 
