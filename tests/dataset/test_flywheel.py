@@ -391,7 +391,8 @@ def test_a_devloop_run_directory_green_and_minimised(plain_run: Path, run: Path,
     mine = records["run-fix-add"]["stages"]
     result = json.loads((plain_run / "result.json").read_text())
     # Shown if an assertion fails, the minimisation's record first (a long repr is cut at its end).
-    why = (result.get("minimize"), result.get("test_status"), records["run-fix-add"]["stages"], result)
+    minimized = result.get("minimize") or {}
+    why = (minimized.get("note"), minimized.get("mode"), minimized, result.get("test_status"), mine, result)
     # Ungraded, so stage 1 keeps it on its visible tests going green; stage 2 wants the official grade.
     assert mine["stage1"]["kept"] and "resolved_or_tests_green" in mine["stage1"]["passed"], why
     assert not mine["stage2"]["kept"] and mine["stage2"]["dropped_as"] == "unresolved", why
