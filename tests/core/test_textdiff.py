@@ -107,6 +107,14 @@ def test_a_section_whose_ids_do_not_match_the_file_gives_no_base(tmp_path: Path)
     assert split_sections("garbage") is None
 
 
+def _workspace_of(repo: Path) -> Workspace:
+    """`repo` committed as it is, and a workspace on it."""
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    return Workspace.create(repo)
+
+
 def _settle() -> None:
     time.sleep(_GRANULARITY_NS / 1e9 + 0.005)
 
@@ -127,10 +135,7 @@ def test_a_workspaces_patch_equals_gits_at_every_step(tmp_path: Path, settled: b
     for name, lines in files.items():
         (repo / name).write_bytes(_text(lines))
     (repo / "README").write_text("left alone\n")
-    _git(repo, "init", "-q")
-    _git(repo, "add", "-A")
-    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
-    ws = Workspace.create(repo)
+    ws = _workspace_of(repo)
     try:
         for _ in range(40):
             name = rnd.choice(list(files))
@@ -158,10 +163,7 @@ def test_a_tree_with_attributes_and_a_link_swapped_in_are_left_to_git(tmp_path: 
     body = ["import os", "", "def run():", *(f"    step_{k} = {k}" for k in range(30))]
     (repo / "a.py").write_bytes(_text(body))
     (repo / "other.txt").write_text("secret on the host\n")
-    _git(repo, "init", "-q")
-    _git(repo, "add", "-A")
-    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
-    ws = Workspace.create(repo)
+    ws = _workspace_of(repo)
     try:
         for k in (5, 20):  # the second edit has a base to work from
             body[3 + k] = f"    step_{k} = -{k}"
@@ -199,10 +201,7 @@ def test_the_bench_edit_pattern_takes_no_git_after_the_first_edit(tmp_path: Path
     repo = tmp_path / "proj"
     (repo / "docs").mkdir(parents=True)
     (repo / "docs" / "p.txt").write_text("".join(f"line {i} of note: the fox\n" for i in range(40)))
-    _git(repo, "init", "-q")
-    _git(repo, "add", "-A")
-    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
-    ws = Workspace.create(repo)
+    ws = _workspace_of(repo)
     try:
         runs = ws.git_runs
         for i in range(0, 30, 5):
