@@ -128,10 +128,10 @@ def test_ctrl_c_says_what_is_on_disk_and_the_command_that_resumes(cache: Path, t
 def test_a_ctrl_c_dropped_where_it_landed_is_raised_again_at_the_next_verdict() -> None:
     # Python drops a KeyboardInterrupt raised inside an at-fork callback (printed as "Exception
     # ignored"); the latch makes the next check raise it all the same.
-    from devloop.cli.eval_support import _latched_interrupt
+    from devloop.cli.interrupts import latched_interrupt
 
     before = signal.getsignal(signal.SIGINT)
-    with _latched_interrupt() as check:
+    with latched_interrupt() as check:
         check()  # nothing yet
         try:
             os.kill(os.getpid(), signal.SIGINT)

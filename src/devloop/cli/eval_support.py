@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import shlex
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +15,7 @@ from rich.markup import escape
 
 from devloop.cli.errors import fail
 from devloop.cli.eval_view import EvalProgress, print_summary, warnings_for
+from devloop.cli.interrupts import latched_interrupt
 from devloop.cli.protocol_view import print_protocol
 from devloop.config import RunSettings
 from devloop.eval.engine import ProtocolError, ProtocolResult, run_protocol
@@ -84,32 +82,6 @@ def resume_command(run_id: str, flag: str = "--run-id") -> str:
     return shlex.join(["devloop", *args])
 
 
-@contextlib.contextmanager
-def _latched_interrupt() -> Iterator[Callable[[], None]]:
-    """Ctrl-C that is never lost. Python runs a signal handler wherever the main thread is, and a
-    KeyboardInterrupt raised inside an at-fork callback (each sandbox start forks) is printed and
-    dropped; so the handler also latches the interrupt, and the returned check, called at each verdict,
-    raises it again."""
-    latched: list[bool] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: None
-        return
-
-    def on_sigint(signum: int, frame: object) -> None:
-        latched.append(True)
-        raise KeyboardInterrupt
-
-    def check() -> None:
-        if latched:
-            raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        yield check
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def run_protocol_cli(tasks: Sequence[Task], settings: RunSettings | None, config: ProtocolConfig, *,
                      executor: str, ray_address: str | None, workers: int, run_id: str | None, output: Path,
                      cache_dir: Path | None, mirrors: Path | None, test_timeout: float, keep_workdirs: bool,
@@ -130,7 +102,7 @@ def run_protocol_cli(tasks: Sequence[Task], settings: RunSettings | None, config
     store = RunStore(output, run_id)
     try:
         with (
-            _latched_interrupt() as interrupted,
+            latched_interrupt() as interrupted,
             EvalProgress(
                 config.name if settings else "eval", len(tasks), enabled=progress, console=console
             ) as bar,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ from rich.markup import escape
 from devloop.cli import options as o
 from devloop.cli.errors import fail
 from devloop.cli.interactive import terminal_asker
+from devloop.cli.interrupts import latched_interrupt
 from devloop.cli.progress import StepPrinter
 from devloop.cli.safe_text import shown
 from devloop.config import ConfigError, load_settings
@@ -128,17 +130,20 @@ def run(
         console.print(f"[dim]{escape(environment.line())}[/]")
     if result_extra := _feedback_line(settings):
         console.print(result_extra)
+    cancel = threading.Event()  # a Ctrl-C Python dropped (it landed in a fork) still ends the run
     try:
-        result = run_agent(
-            repo,
-            issue or "",
-            settings,
-            output,
-            on_step=StepPrinter(console),
-            on_warning=lambda w: console.print(f"[yellow]{escape(w)}[/]"),
-            ask=terminal_asker(console),  # stdin a terminal: "ask" rules ask (y / n / always)
-            environment=environment,
-        )
+        with latched_interrupt(cancel):
+            result = run_agent(
+                repo,
+                issue or "",
+                settings,
+                output,
+                on_step=StepPrinter(console),
+                on_warning=lambda w: console.print(f"[yellow]{escape(w)}[/]"),
+                ask=terminal_asker(console),  # stdin a terminal: "ask" rules ask (y / n / always)
+                environment=environment,
+                cancel=cancel,
+            )
     except ValueError as e:
         fail(str(e))
     print_result(console, result)

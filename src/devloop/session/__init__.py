@@ -319,8 +319,10 @@ def run_agent(
     hide: Sequence[Path] = (),
     ask: Callable[[Any, Any], bool] | None = None,
     environment: RepoEnvironment | None = None,
+    cancel: threading.Event | None = None,
 ) -> RunResult:
     """Run the agent on `repo` for `issue`; write patch.diff, trajectory.jsonl and result.json to `output`.
+    `cancel`: set from anywhere, it ends the run as Ctrl-C does (exit status `interrupted`).
 
     The sandbox hides `output` and the directories in `hide` (an eval's run directory, with every task's
     gold patch; the mirrors, with the history that holds the fix). `ask(call, rule)`: a person answers the
@@ -330,7 +332,15 @@ def run_agent(
     """
     session = Session.prepare(settings, env=env, on_warning=on_warning)
     return session.run(
-        repo, issue, output, in_place=in_place, on_step=on_step, hide=hide, ask=ask, environment=environment
+        repo,
+        issue,
+        output,
+        in_place=in_place,
+        on_step=on_step,
+        hide=hide,
+        ask=ask,
+        environment=environment,
+        cancel=cancel,
     )
 
 
