@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from pathlib import Path
@@ -27,6 +28,13 @@ def wait_dead(pid: int, within: float = 3.0) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+def wait_written(path: Path, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not (path.exists() and path.read_text().strip()):
+        assert time.monotonic() < deadline, f"{path.name} was not written"
+        time.sleep(0.01)
 
 
 def test_starts_in_root_and_keeps_cwd_env_functions_aliases(shell: LocalRuntime) -> None:
@@ -218,6 +226,59 @@ def test_close_kills_the_shell_and_removes_scratch(tmp_path: Path) -> None:
     rt.close()  # idempotent
     with pytest.raises(RuntimeFailure, match="closed"):
         rt.run("true", 5)
+
+
+def test_closing_an_idle_shell_reads_no_process_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stopped, the shell (a child subreaper) and its wrapper can have no other process below them, so
+    # the close does not read every process on the machine to find them.
+    if not (procs.subreapers() and procs.children_lists()):
+        pytest.skip("no child subreapers or /proc children lists here")
+    prefix = ["sh", "-c", '"$@"; :', "wrapper"]
+    rt = PersistentShell(tmp_path, spawn_prefix=prefix)
+    rt.run("true", 5)
+    own = set(rt._session.spare)
+    assert len(own) == 2
+    full_reads: list[int] = []
+    real = procs.snapshot
+    monkeypatch.setattr(procs, "snapshot", lambda **kw: full_reads.append(1) or real(**kw))
+    rt.close()
+    assert full_reads == []
+    assert all(wait_dead(pid) for pid in own)
+
+
+def test_closing_a_shell_that_still_runs_something_ends_it_all(tmp_path: Path) -> None:
+    # A command running at close (a Ctrl-C, a cancelled run): its processes are below the stopped shell,
+    # so the close searches /proc and ends them all, a daemon in its own session included.
+    import threading
+
+    rt = LocalRuntime(tmp_path)
+    cmd = "sleep 1000 & echo $! > bg.pid; (setsid sleep 1000 & echo $! > daemon.pid); sleep 1000"
+
+    def run() -> None:
+        with contextlib.suppress(RuntimeFailure):  # closed under it
+            rt.run(cmd, 30)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    wait_written(tmp_path / "daemon.pid")
+    shell_pid = rt.pid
+    pids = [shell_pid, *(int((tmp_path / name).read_text()) for name in ("bg.pid", "daemon.pid"))]
+    rt.close()
+    assert all(wait_dead(pid) for pid in pids)
+    worker.join(10)
+
+
+def test_closing_a_shell_that_exited_still_ends_its_orphans(tmp_path: Path) -> None:
+    # The shell gone, its orphans are no longer below it: the close finds them by their session.
+    rt = LocalRuntime(tmp_path)
+    rt._session.send("sleep 1000 & echo $! > bg.pid; exit\n")
+    wait_written(tmp_path / "bg.pid")
+    bg = int((tmp_path / "bg.pid").read_text())
+    assert wait_dead(rt.pid) and alive(bg)
+    rt.close()
+    assert wait_dead(bg)
 
 
 def test_given_scratch_dir_is_kept_but_emptied(tmp_path: Path) -> None:

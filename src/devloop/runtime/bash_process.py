@@ -21,6 +21,8 @@ from devloop.runtime import procs
 _REAP_S = 5.0
 # While a stopped command's shell has not come back, how often it is interrupted again.
 _REKILL_S = 0.05
+# How long the shell's own processes get to show as stopped before /proc is searched instead.
+_STOP_WAIT_S = 0.05
 # Bytes of unexpected chatter on the control pipe kept for error messages.
 _CHATTER_KEEP = 4096
 
@@ -186,7 +188,8 @@ class ShellSession:
         init) as the shell's own: they are spared when a command is killed. Call before any command.
         `table`: the processes to look among, when the caller knows a set holding every one of the
         shell's (a sandbox's cgroup); by default all of /proc."""
-        table = procs.snapshot() if table is None else table
+        if table is None:  # the shell is idle (it has answered), so its subtree is read exactly
+            table = procs.subtree(self.pid) or procs.snapshot()
         self.spare = {self.pid} | procs.descendants(self.pid, table)
         self.sids = {table[pid].sid for pid in self.spare if pid in table} or {self.pid}
         parents = {table[pid].ppid for pid in self.spare if pid in table}
@@ -245,13 +248,41 @@ class ShellSession:
         """SIGKILL the shell and everything it started, reap it, and close the pipes. `known_dead`: the
         caller has seen every process the shell ever started gone (its cgroup empty), so /proc is not
         searched for them."""
-        if not known_dead:
+        if not known_dead and not self._kill_if_alone():
             procs.kill_family(self.pid, self.sids)
         with contextlib.suppress(OSError):
             self.popen.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=_REAP_S)
         self.close_pipes()
+
+    def _kill_if_alone(self) -> bool:
+        """SIGKILL the shell's own processes and say True when they are all there is: stopped, they
+        have no other descendant. The process we spawned is a child subreaper, so while it lives every
+        process its commands started (orphans and new sessions included) is below it; stopped, none of
+        them can fork. False (nothing killed, maybe some stopped) when that cannot be known here: the
+        caller then searches all of /proc."""
+        if not (procs.subreapers() and procs.children_lists()):
+            return False
+        own = sorted(self.spare)
+        if not all(_signal(pid, signal.SIGSTOP) for pid in own):
+            return False  # one has gone: its orphans may have left the tree
+        deadline = time.monotonic() + _STOP_WAIT_S
+        while True:
+            states = [info.state if (info := procs.read_proc(pid)) else "X" for pid in own]
+            if any(state in ("Z", "X") for state in states):
+                return False
+            if all(state == "T" for state in states):
+                break
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.0002)
+        tree = procs.subtree(self.pid)
+        if tree is None or set(tree) != set(own):
+            return False
+        for pid in own:
+            _signal(pid, signal.SIGKILL)
+        return True
 
     def close_pipes(self) -> None:
         self._selector.close()

@@ -8,6 +8,8 @@ be the union of its sessions' members and the descendants of the process we spaw
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 import signal
 import time
@@ -64,6 +66,54 @@ def table_of(pids: Iterable[int]) -> dict[int, ProcInfo]:
         info = read_proc(pid)
         if info is not None and info.state not in ("Z", "X"):
             table[pid] = info
+    return table
+
+
+@functools.cache
+def children_lists() -> bool:
+    """Whether the kernel keeps a children list per thread in /proc (CONFIG_PROC_CHILDREN)."""
+    return os.path.exists(f"{_PROC}/{os.getpid()}/task/{os.getpid()}/children")
+
+
+@functools.cache
+def subreapers() -> bool:
+    """Whether a process can be made a child subreaper here (Linux's prctl, reached through libc)."""
+    try:
+        flag = ctypes.c_int()
+        return (
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) == 0
+        )
+    except (OSError, AttributeError):
+        return False
+
+
+_PR_GET_CHILD_SUBREAPER = 37
+
+
+def subtree(root: int) -> dict[int, ProcInfo] | None:
+    """`root` and its descendants (zombies left out), read through the threads' children lists: a few
+    reads instead of one per process on the machine. None where the kernel keeps no such lists. A list
+    is exact only while its process cannot fork, so a caller that must see everything stops them first."""
+    if not children_lists():
+        return None
+    table: dict[int, ProcInfo] = {}
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        info = read_proc(pid) if pid not in table else None
+        if info is None or info.state in ("Z", "X"):
+            continue
+        table[pid] = info
+        try:
+            tids = os.listdir(f"{_PROC}/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"{_PROC}/{pid}/task/{tid}/children", "rb") as fh:
+                    stack.extend(int(child) for child in fh.read().split())
+            except (OSError, ValueError):
+                continue
     return table
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from devloop.workspace.gitcmd import _GIT, _HEX, WorkspaceError, git, isolated_git_env
@@ -20,30 +22,48 @@ def make_tree(repo: Path, holder: Path, in_place: bool) -> tuple[Path, str, str 
             git(repo, "init", "-q")
         return repo, "in_place", None
     dest = holder / repo.name
-    head = head_commit(repo)
+    head = read_head(repo)
     if head is not None:
-        commit, tree = head
-        return dest, "clone", tree if _clone_with_changes(repo, dest, commit) else None
+        return dest, "clone", head.tree if _clone_with_changes(repo, dest, head) else None
     shutil.copytree(repo, dest, symlinks=True, ignore=_not_copied)
     git(dest, "init", "-q")
     return dest, "copy", None
 
 
-def head_commit(repo: Path) -> tuple[str, str] | None:
-    """HEAD's commit and tree ids if `repo` is the top of a git repository, ("", "") for one without
-    commits, None when it is not one (one git process for all three answers)."""
+@dataclass(frozen=True)
+class Head:
+    """What a clone of a repository needs to know of it, read by one git process."""
+
+    commit: str
+    tree: str
+    objects: Path | None = None  # its object store (a linked worktree's is the main one's)
+    object_format: str = ""  # sha1 | sha256 (only sha1 is written here; others go to `git clone`)
+    branch: str = ""  # the branch HEAD is on, if any (refs/heads/...)
+    shallow: Path | None = None  # its list of grafted commits, for a shallow repository
+
+
+def read_head(repo: Path) -> Head | None:
+    """HEAD (see Head) if `repo` is the top of a git repository, None when it is not one or HEAD has no
+    commit yet (the caller copies the directory)."""
+    args = ["--show-toplevel", "--git-path", "objects", "--git-path", "shallow", "--show-object-format"]
+    args += ["HEAD^{commit}", "HEAD^{tree}", "--symbolic-full-name", "HEAD", "--"]
     head = subprocess.run(
-        [*_GIT, "rev-parse", "--show-toplevel", "HEAD^{commit}", "HEAD^{tree}", "--"], cwd=repo,
-        capture_output=True, check=False, env=isolated_git_env(),
+        [*_GIT, "rev-parse", *args], cwd=repo, capture_output=True, check=False, env=isolated_git_env(),
     )  # fmt: skip
     lines = head.stdout.decode(errors="replace").splitlines()
     if not lines or Path(lines[0]).resolve() != repo.resolve():
         return None
-    if head.returncode == 0 and len(lines) >= 3 and all(_HEX.fullmatch(x) for x in lines[1:3]):
-        return lines[1], lines[2]
-    if head.returncode != 0 and lines[1:2] == ["HEAD^{commit}"]:  # echoed back: HEAD has no commit yet
-        return "", ""
-    return None
+    if head.returncode != 0 or len(lines) < 6 or not all(_HEX.fullmatch(x) for x in lines[4:6]):
+        return None
+    objects, shallow = (repo / lines[1]).resolve(), repo / lines[2]
+    return Head(
+        lines[4],
+        lines[5],
+        objects if objects.is_dir() else None,
+        lines[3] if lines[3] in ("sha1", "sha256") else "",
+        lines[6] if len(lines) > 6 and lines[6].startswith("refs/heads/") else "",
+        shallow if shallow.is_file() else None,
+    )
 
 
 def start_git(cwd: Path, *args: str) -> subprocess.Popen[bytes]:
@@ -69,27 +89,22 @@ def _said(ended: tuple[int, bytes, bytes], cwd: Path, verb: str) -> str:
     return out.decode(errors="replace")
 
 
-def _clone_with_changes(repo: Path, dest: Path, commit: str) -> bool:
-    """`dest`: a shared clone of `repo` at `commit` ("" for a repository without commits) with its
-    uncommitted changes and untracked files on top. Whether it is the commit's checkout as is (there
-    were none)."""
+def _clone_with_changes(repo: Path, dest: Path, head: Head) -> bool:
+    """`dest`: a shared clone of `repo` at `head` with its uncommitted changes and untracked files on
+    top. Whether it is the commit's checkout as is (there were none)."""
     # The user's changes are read while the clone is made (both only read the user's repository);
     # every process started here has ended before this returns, whatever fails.
     diff = ["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv"]
-    reads = {"diff": start_git(repo, *diff)} if commit else {}
+    reads = {"diff": start_git(repo, *diff)}
     reads["ls-files"] = start_git(repo, "ls-files", "--others", "--exclude-standard", "-z")
+    refs = start_git(repo, "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads", "refs/tags")
     try:
-        if commit:
-            git(repo.parent, "clone", "-q", "--shared", "--no-checkout", str(repo), str(dest))
-            git(dest, "checkout", "-q", "--detach", commit)
-        else:  # a repository without commits: everything is uncommitted
-            dest.mkdir(parents=True)
-            git(dest, "init", "-q")
+        _clone(repo, dest, head, refs)
     finally:
         ended = {verb: finish_git(proc) for verb, proc in reads.items()}
     said = {verb: _said(result, repo, verb) for verb, result in ended.items()}
-    changes = said.get("diff", "")
-    pristine = bool(commit) and not changes.strip()
+    changes = said["diff"]
+    pristine = not changes.strip()
     if changes.strip():
         git(dest, "apply", "--binary", "--whitespace=nowarn", "-", input=changes.encode())
     untracked = said["ls-files"].split("\0")
@@ -105,6 +120,78 @@ def _clone_with_changes(repo: Path, dest: Path, commit: str) -> bool:
         elif src.is_file():
             shutil.copy2(src, dst)
     return pristine
+
+
+def _clone(repo: Path, dest: Path, head: Head, refs: subprocess.Popen[bytes]) -> None:
+    """`dest`: `repo` cloned as `git clone --shared` would, HEAD detached at `head.commit`. The git
+    directory is written here (HEAD, config, the alternates naming the user's object store, the refs
+    as a clone names them) and one git process checks the commit out: `git clone` takes two more
+    processes (it runs upload-pack even for a local clone), most of a workspace's start. Whatever this
+    cannot reproduce (an unknown object format, a failed checkout) goes to `git clone` itself."""
+    listed = finish_git(refs)
+    if head.objects is not None and head.object_format == "sha1" and listed[0] == 0:
+        try:
+            _write_gitdir(dest / ".git", repo, head, listed[1].decode(errors="replace"))
+            git(dest, "checkout", "-q", "--detach", head.commit)
+            return
+        except (OSError, WorkspaceError):
+            shutil.rmtree(dest, ignore_errors=True)
+    git(repo.parent, "clone", "-q", "--shared", "--no-checkout", str(repo), str(dest))
+    git(dest, "checkout", "-q", "--detach", head.commit)
+
+
+def _write_gitdir(gitdir: Path, repo: Path, head: Head, refs: str) -> None:
+    """The git directory of a shared clone of `repo` (see _clone): remote `origin` is `repo`, its
+    branches are `origin/...`, its tags are copied, HEAD's branch exists locally, HEAD is `head.commit`."""
+    assert head.objects is not None
+    # Only what git needs to see a repository, and what models write to: git makes refs/heads, refs/tags
+    # and objects/pack when it first needs them (each directory costs as much as several files).
+    for sub in ("objects/info", "refs", "info", "logs"):
+        (gitdir / sub).mkdir(parents=True)
+    # What git's template gives every clone and models write to (sample hooks are left out).
+    (gitdir / "info" / "exclude").write_text("")
+    (gitdir / "objects" / "info" / "alternates").write_text(f"{head.objects}\n")
+    if head.shallow is not None:  # its grafts: without them a shallow history's last parents are missing
+        shutil.copyfile(head.shallow, gitdir / "shallow")
+    packed = []
+    for line in refs.splitlines():
+        oid, _, name = line.partition(" ")
+        if not _HEX.fullmatch(oid) or not name.startswith(("refs/heads/", "refs/tags/")):
+            continue
+        branch = name.removeprefix("refs/heads/")
+        packed.append(f"{oid} refs/remotes/origin/{branch}" if branch != name else line)
+        if name == head.branch:
+            packed.append(line)
+    (gitdir / "packed-refs").write_text(
+        "".join(f"{ref}\n" for ref in sorted(packed, key=lambda ref: ref.split(" ", 1)[1]))
+    )
+    config = ["[core]", "\trepositoryformatversion = 0"]
+    config += ["\tfilemode = true", "\tbare = false", "\tlogallrefupdates = true"]
+    config += [
+        '[remote "origin"]',
+        f"\turl = {_quoted(str(repo))}",
+        "\tfetch = +refs/heads/*:refs/remotes/origin/*",
+    ]
+    local = head.branch.removeprefix("refs/heads/")
+    if head.branch:
+        config += [f"[branch {_quoted(local)}]", "\tremote = origin", f"\tmerge = {_quoted(head.branch)}"]
+        (gitdir / "refs" / "remotes" / "origin").mkdir(parents=True)
+        (gitdir / "refs" / "remotes" / "origin" / "HEAD").write_text(f"ref: refs/remotes/origin/{local}\n")
+    (gitdir / "config").write_text("".join(f"{line}\n" for line in config))
+    (gitdir / "HEAD").write_text(f"{head.commit}\n")
+    # HEAD's reflog, as the clone and its checkout leave it: git describes a detached HEAD from it
+    # ("HEAD detached at ..." after leaving a branch, "Not currently on any branch" otherwise).
+    who, source = f"devloop <devloop@localhost> {int(time.time())} +0000", str(repo).replace("\n", " ")
+    log = [f"{'0' * len(head.commit)} {head.commit} {who}\tclone: from {source}"]
+    if head.branch:
+        log.append(f"{head.commit} {head.commit} {who}\tcheckout: moving from {local} to {head.commit}")
+    (gitdir / "logs" / "HEAD").write_text("".join(f"{line}\n" for line in log))
+
+
+def _quoted(value: str) -> str:
+    """`value` as a git configuration value (or subsection name) in double quotes."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    return f'"{escaped}"'
 
 
 def _not_copied(directory: str, names: list[str]) -> set[str]:
