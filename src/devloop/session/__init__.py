@@ -14,6 +14,7 @@ The builders that need no workspace (prompts, limits, the condenser, the runtime
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -42,7 +43,7 @@ from devloop.tools.mcp import McpServers
 from devloop.tools.registry import default_toolbox
 from devloop.trajectory import Trajectory
 from devloop.types import SamplingParams
-from devloop.workspace import Executor, Workspace
+from devloop.workspace import Alongside, Executor, Workspace
 
 __all__ = [
     "RunResult",
@@ -143,6 +144,34 @@ class Session:
             condense,
         )
 
+    def _early_runtime(self, environment: RepoEnvironment | None) -> Alongside | None:
+        """An unsandboxed shell needs nothing of the tree but its directory, so it starts while git
+        writes the clone's files (both are waits on other processes). A sandbox takes the finished tree:
+        it hands it to its user and measures it for the disk limit."""
+        if self.sandbox != "none":
+            return None
+        return Alongside(lambda root: get_runtime("none", root, **self._runtime_kw(root, environment)))
+
+    @staticmethod
+    def _workspace(repo: Path, in_place: bool, early: Alongside | None) -> Workspace:
+        """Workspace.create, closing what `early` started if it fails."""
+        try:
+            return Workspace.create(repo, in_place=in_place, alongside=early)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                if early is not None and (runtime := early.join()) is not None:
+                    cast(Runtime, runtime).close()
+            raise
+
+    def _runtime_kw(self, root: Path, environment: RepoEnvironment | None) -> dict[str, Any]:
+        """The runtime's keyword arguments that need no finished tree: the options and the environment,
+        with the repository's interpreter (if chosen) first on PATH."""
+        kw, env = dict(self.runtime_kw), dict(self.env)
+        if environment is not None:
+            env = {**env, **environment.variables(root)}
+            kw.update(runtime_options(self.sandbox, self.groups.sandbox, env))
+        return {**kw, "env": {**os.environ, **env}}
+
     def open_runtime(
         self,
         ws: Workspace,
@@ -153,19 +182,15 @@ class Session:
     ) -> Runtime:
         """The runtime for the workspace: the user's object store readable, the run directory and `hide`
         hidden, and the repository's interpreter (if chosen) read-only and first on PATH."""
-        kw, env = dict(self.runtime_kw), dict(self.env)
+        kw = self._runtime_kw(ws.root, environment)
         if self.sandbox != "none":  # the agent's own git needs the user's object store
-            kw["ro_binds"] = [*kw.get("ro_binds", []), *ws.read_only_paths]
+            shown = environment.read_only() if environment is not None else []
+            kw["ro_binds"] = [*kw.get("ro_binds", []), *ws.read_only_paths, *shown]
         if self.sandbox == "bwrap":
             kw["hide"] = [p.resolve() for p in (output, *hide) if p is not None]
         if self.sandbox in ("bwrap", "docker") and protect:
             kw["ro_inside"] = [p.absolute() for p in protect]
-        if environment is not None:  # the repository's interpreter: read-only, first on PATH (repoenv)
-            env = {**env, **environment.variables(ws.root)}
-            kw.update(runtime_options(self.sandbox, self.groups.sandbox, env))
-            if self.sandbox != "none":
-                kw["ro_binds"] = [*kw.get("ro_binds", []), *environment.read_only()]
-        return get_runtime(self.sandbox, ws.root, env={**os.environ, **env}, **kw)
+        return get_runtime(self.sandbox, ws.root, **kw)
 
     def agent(
         self,
@@ -223,8 +248,11 @@ class Session:
         extra: dict[str, Any] = {}
         stop = Stop(ExitStatus.RUNTIME_ERROR, "the run did not start")
         try:
-            ws = Workspace.create(repo, in_place=in_place)
-            runtime = self.open_runtime(ws, output, hide, environment, protect)
+            early = self._early_runtime(environment)
+            ws = self._workspace(repo, in_place, early)
+            # A failed early start raises here, with the workspace made (and removed below).
+            shell = cast("Runtime | None", early.join() if early is not None else None)
+            runtime = shell or self.open_runtime(ws, output, hide, environment, protect)
             ws.attach(cast(Executor, runtime))  # every registered runtime has `exec`; the protocol omits it
             loop = build_feedback(
                 self.groups.feedback, workspace=ws, runtime=runtime, out_dir=output, rules=self.rules

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from devloop.safefs.tree import remove_tree
 from devloop.workspace.clone import (
+    Alongside,
     _in_run_dir,
     _not_copied,
     _said,
@@ -63,6 +64,7 @@ from devloop.workspace.steps import StepPatches
 
 __all__ = [
     "GIT_DIR_NAME",
+    "Alongside",
     "SCAN_LIMIT",
     "SCRATCH_GLOBS",
     "TOO_MANY",
@@ -105,8 +107,17 @@ class Workspace:
     _steps: StepPatches | None = field(default=None, repr=False)  # patches made without git (steps.py)
 
     @classmethod
-    def create(cls, repo: Path, *, parent: Path | None = None, in_place: bool = False) -> Workspace:
-        """An isolated copy of `repo` (or `repo` itself with in_place, for trees the caller owns)."""
+    def create(
+        cls,
+        repo: Path,
+        *,
+        parent: Path | None = None,
+        in_place: bool = False,
+        alongside: Alongside | None = None,
+    ) -> Workspace:
+        """An isolated copy of `repo` (or `repo` itself with in_place, for trees the caller owns).
+        `alongside`: done once a clone's root directory exists, while git writes its files (never for a
+        copy or in place); the caller joins it, whatever create did."""
         repo = repo.resolve()
         if not repo.is_dir():
             raise WorkspaceError(f"repository not found: {repo}")
@@ -121,7 +132,7 @@ class Workspace:
         # removal at cleanup (milliseconds apiece on some disks).
         init = start_git(holder, "init", "-q", "--bare", "--template=", str(holder / GIT_DIR_NAME))
         try:
-            root, kind, head_tree = make_tree(repo, holder, in_place)
+            root, kind, head_tree = make_tree(repo, holder, in_place, alongside)
         finally:
             made = finish_git(init)
         _said(made, holder, "init")

@@ -7,16 +7,21 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from devloop.workspace.gitcmd import _GIT, _HEX, WorkspaceError, git, isolated_git_env
 
 
-def make_tree(repo: Path, holder: Path, in_place: bool) -> tuple[Path, str, str | None]:
+def make_tree(
+    repo: Path, holder: Path, in_place: bool, alongside: Alongside | None = None
+) -> tuple[Path, str, str | None]:
     """The workspace's tree in `holder`, its kind (see Workspace) and, when it is a clone's checkout of
     HEAD with nothing on top, HEAD's tree id (else None): `repo` itself, a shared clone of it with its
-    uncommitted changes, or a copy of a plain directory (with a fresh `git init`)."""
+    uncommitted changes, or a copy of a plain directory (with a fresh `git init`). `alongside` is
+    done once a clone's root directory exists, while git writes its files."""
     if in_place:
         if not (repo / ".git").exists():
             git(repo, "init", "-q")
@@ -24,10 +29,39 @@ def make_tree(repo: Path, holder: Path, in_place: bool) -> tuple[Path, str, str 
     dest = holder / repo.name
     head = read_head(repo)
     if head is not None:
-        return dest, "clone", head.tree if _clone_with_changes(repo, dest, head) else None
+        return dest, "clone", head.tree if _clone_with_changes(repo, dest, head, alongside) else None
     shutil.copytree(repo, dest, symlinks=True, ignore=_not_copied)
     git(dest, "init", "-q")
     return dest, "copy", None
+
+
+class Alongside:
+    """Work that needs only the workspace's root directory to exist (a shell starting in it), done while
+    git writes the tree's files, so that the two waits overlap. It runs in the creating thread (a child
+    process it starts may hold a parent-death signal, which fires when the thread that forked it ends);
+    its exception is kept for `join()`, which returns its result (None if it never ran)."""
+
+    def __init__(self, work: Callable[[Path], object]) -> None:
+        self._work = work
+        self._outcome: tuple[bool, object] | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._outcome is not None
+
+    def run(self, root: Path) -> None:
+        try:
+            self._outcome = (True, self._work(root))
+        except Exception as exc:  # the caller's, at join()
+            self._outcome = (False, exc)
+
+    def join(self) -> object:
+        if self._outcome is None:
+            return None
+        ok, value = self._outcome
+        if not ok:
+            raise cast(Exception, value)
+        return value
 
 
 @dataclass(frozen=True)
@@ -89,7 +123,7 @@ def _said(ended: tuple[int, bytes, bytes], cwd: Path, verb: str) -> str:
     return out.decode(errors="replace")
 
 
-def _clone_with_changes(repo: Path, dest: Path, head: Head) -> bool:
+def _clone_with_changes(repo: Path, dest: Path, head: Head, alongside: Alongside | None = None) -> bool:
     """`dest`: a shared clone of `repo` at `head` with its uncommitted changes and untracked files on
     top. Whether it is the commit's checkout as is (there were none)."""
     # The user's changes are read while the clone is made (both only read the user's repository);
@@ -99,7 +133,7 @@ def _clone_with_changes(repo: Path, dest: Path, head: Head) -> bool:
     reads["ls-files"] = start_git(repo, "ls-files", "--others", "--exclude-standard", "-z")
     refs = start_git(repo, "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads", "refs/tags")
     try:
-        _clone(repo, dest, head, refs)
+        _clone(repo, dest, head, refs, alongside)
     finally:
         ended = {verb: finish_git(proc) for verb, proc in reads.items()}
     said = {verb: _said(result, repo, verb) for verb, result in ended.items()}
@@ -122,22 +156,35 @@ def _clone_with_changes(repo: Path, dest: Path, head: Head) -> bool:
     return pristine
 
 
-def _clone(repo: Path, dest: Path, head: Head, refs: subprocess.Popen[bytes]) -> None:
+def _clone(
+    repo: Path, dest: Path, head: Head, refs: subprocess.Popen[bytes], alongside: Alongside | None = None
+) -> None:
     """`dest`: `repo` cloned as `git clone --shared` would, HEAD detached at `head.commit`. The git
     directory is written here (HEAD, config, the alternates naming the user's object store, the refs
     as a clone names them) and one git process checks the commit out: `git clone` takes two more
-    processes (it runs upload-pack even for a local clone), most of a workspace's start. Whatever this
-    cannot reproduce (an unknown object format, a failed checkout) goes to `git clone` itself."""
+    processes (it runs upload-pack even for a local clone), most of a workspace's start. What this
+    cannot write (a sha256 repository, a failed write) goes to `git clone` itself."""
     listed = finish_git(refs)
     if head.objects is not None and head.object_format == "sha1" and listed[0] == 0:
         try:
             _write_gitdir(dest / ".git", repo, head, listed[1].decode(errors="replace"))
-            git(dest, "checkout", "-q", "--detach", head.commit)
-            return
-        except (OSError, WorkspaceError):
+        except OSError:
             shutil.rmtree(dest, ignore_errors=True)
+        else:
+            _checkout(dest, head.commit, alongside)
+            return
     git(repo.parent, "clone", "-q", "--shared", "--no-checkout", str(repo), str(dest))
-    git(dest, "checkout", "-q", "--detach", head.commit)
+    _checkout(dest, head.commit, alongside)
+
+
+def _checkout(dest: Path, commit: str, alongside: Alongside | None) -> None:
+    """`git checkout --detach commit` in the new clone `dest`, with `alongside` done while it runs."""
+    proc = start_git(dest, "checkout", "-q", "--detach", commit)
+    try:
+        if alongside is not None:
+            alongside.run(dest)
+    finally:
+        _said(finish_git(proc), dest, "checkout")
 
 
 def _write_gitdir(gitdir: Path, repo: Path, head: Head, refs: str) -> None:
