@@ -24,6 +24,8 @@ from typer.testing import CliRunner
 from devloop.cli import app
 from devloop.eval import Category, grade
 from devloop.eval.builds import build_key, key_inputs
+from devloop.eval.checkout import build_cache, check_out
+from devloop.eval.taskbox import TaskBox
 from devloop.runtime.bwrap import probe_bwrap
 
 needs_bwrap = pytest.mark.skipif(
@@ -135,7 +137,7 @@ def test_the_key_follows_every_input_of_the_build(make_task, env_manager, spec):
     assert key not in changed.values() and len(set(changed.values())) == len(changed), changed
 
 
-@pytest.mark.parametrize("damage", ["blob", "manifest"])
+@pytest.mark.parametrize("damage", ["blob", "manifest", "structure"])
 def test_a_corrupt_entry_is_discarded_and_filled_again(make_task, env_manager, spec, tmp_path, damage):
     counter = tmp_path / "runs.txt"
     task = _quick(
@@ -149,8 +151,12 @@ def test_a_corrupt_entry_is_discarded_and_filled_again(make_task, env_manager, s
         blob.write_text("truncated")
     else:
         manifest = entry / "manifest.json"
+        written = json.loads(manifest.read_text())
         manifest.chmod(0o644)
-        manifest.write_text('{"format": 1, "key": "')  # half a manifest
+        if damage == "manifest":
+            manifest.write_text('{"format": 1, "key": "')  # half a manifest
+        else:  # well-formed JSON, but not the manifest it was
+            manifest.write_text(json.dumps({"format": written["format"], "key": written["key"], "parts": {}}))
     second = _grade(task, env_manager, tmp_path / "2", sandbox="none")
     third = _grade(task, env_manager, tmp_path / "3", sandbox="none")
     assert first.category == second.category == third.category == Category.RESOLVED
@@ -258,6 +264,26 @@ def test_no_build_cache_runs_the_install_even_with_an_entry_there(make_task, env
     off = [_grade(task, env_manager, tmp_path / str(i), sandbox="none", builds=False) for i in (1, 2)]
     assert filled.extra["build_cache"] == "filled" and [v.extra["build_cache"] for v in off] == ["off", "off"]
     assert _runs(counter) == 3 and all("install" in v.timings for v in off)
+
+
+def test_the_agents_git_tree_is_restored_with_the_hosts_own_git(make_task, env_manager, spec, tmp_path):
+    counter = tmp_path / "runs.txt"
+    task = _quick(make_task, spec, _counting(counter, "echo built > out.txt"))
+    statuses = []
+    for i in range(2):
+        notes: dict[str, object] = {}
+        with TaskBox(tmp_path / str(i), sandbox="none", tree="repo") as box:
+            check_out(task, box, env_manager, None, timeout=60, install_log=tmp_path / f"{i}.log", commit_base=True,
+                      builds=build_cache(env_manager), notes=notes)  # fmt: skip
+        statuses.append(notes["build_cache"])
+        assert (box.tree / "out.txt").read_text() == "built\n"
+        listed = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=box.tree, capture_output=True, text=True
+        )
+        assert (
+            listed.stdout == "?? out.txt\n"
+        )  # the base commit is this tree's, the install's output untracked
+    assert statuses == ["filled", "reused"] and _runs(counter) == 1
 
 
 def test_eval_and_validate_take_no_build_cache(make_task, spec, tmp_path):

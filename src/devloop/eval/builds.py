@@ -199,6 +199,12 @@ class BuildCache:
                 f"follows]\n".encode()
                 + kept
             )
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+        ) as exc:  # a manifest not as written (UnsafePathError included)
+            return CorruptEntry(f"its manifest does not read as one: {type(exc).__name__}: {_one_line(exc)}")
         except Exception as exc:  # the install runs instead: never the end of the grading
             return exc
         timings["build_cache_restore"] = round(time.monotonic() - started, 3)
@@ -208,15 +214,17 @@ class BuildCache:
                     install_log: Path, timings: dict[str, float], notes: dict[str, Any],
                     corrupt: CorruptEntry | None) -> str:  # fmt: skip
         """Run the install with the lock held and keep what it changed as the key's entry."""
-        skip = (
-            frozenset({".git"}) if git_tree else frozenset()
-        )  # the host made it; the install's reads of it stay
+        # The agent's tree's .git is the host's, made before; what the install does to it (git refreshing
+        # its index) is not kept.
+        skip = frozenset({".git"}) if git_tree else frozenset()
+        started = time.monotonic()
         before = {"tree": listing(box.tree, skip), "venv": listing(box.venv)}
+        listed = time.monotonic() - started
         started = time.monotonic()
         run()
         install_s = round(time.monotonic() - started, 3)
         box.stop()  # every process the install started is dead, and its log written
-        started = time.monotonic()
+        started = time.monotonic() - listed
         try:
             size = self._fill(key, inputs, box, skip, before, install_log, install_s)
         except NotCacheable as exc:

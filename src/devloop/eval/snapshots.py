@@ -101,16 +101,18 @@ def changes(before: dict[str, Stat], after: dict[str, Stat]) -> Changes:
         for p, s in after.items()
         if p not in before or before[p][0] != s[0] or (s[0] != "d" and before[p] != s)
     )
+    for path in removed:
+        _checked(path)
     return Changes(removed, put)
 
 
 def _checked(rel: str) -> str:
     if (problem := path_problem(rel)) is not None:
-        raise NotCacheable(f"the install wrote {shown(rel)}, a path devloop does not restore: it {problem}")
+        raise NotCacheable(f"the install changed {shown(rel)}, a path devloop does not restore: it {problem}")
     try:
         rel.encode("utf-8")
     except UnicodeEncodeError:
-        raise NotCacheable(f"the install wrote {shown(rel)}, a name that is not valid UTF-8") from None
+        raise NotCacheable(f"the install changed {shown(rel)}, a name that is not valid UTF-8") from None
     return rel
 
 
