@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from devloop.cli import app
 from devloop.eval import Category, grade
-from devloop.eval.builds import build_key, key_inputs
+from devloop.eval.builds import BuildCache, build_key, key_inputs
 from devloop.eval.checkout import build_cache, check_out
 from devloop.eval.taskbox import TaskBox
 from devloop.runtime.bwrap import probe_bwrap
@@ -284,6 +284,19 @@ def test_the_agents_git_tree_is_restored_with_the_hosts_own_git(make_task, env_m
             listed.stdout == "?? out.txt\n"
         )  # the base commit is this tree's, the install's output untracked
     assert statuses == ["filled", "reused"] and _runs(counter) == 1
+
+
+def test_a_cache_that_cannot_be_written_runs_the_install(make_task, env_manager, spec, tmp_path):
+    counter = tmp_path / "runs.txt"
+    task = _quick(make_task, spec, _counting(counter, "echo built > out.txt"))
+    blocked = tmp_path / "builds"
+    blocked.write_text("a file where the cache's directory should be")
+    notes: dict[str, object] = {}
+    with TaskBox(tmp_path / "box", sandbox="none") as box:
+        check_out(task, box, env_manager, None, timeout=60, install_log=tmp_path / "install.log",
+                  builds=BuildCache(blocked), notes=notes)  # fmt: skip
+    assert str(notes["build_cache"]).startswith("cache failed: ") and _runs(counter) == 1
+    assert (box.tree / "out.txt").read_text() == "built\n"
 
 
 def test_eval_and_validate_take_no_build_cache(make_task, spec, tmp_path):

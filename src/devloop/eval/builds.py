@@ -15,7 +15,8 @@ back at restore, so no grading can change an entry. Paths naming the old tree or
 restore (snapshots.py says what cannot be, and is refused: then the key is marked not cacheable and the
 install runs every time). A corrupt entry is discarded and filled again; any other failure of the cache
 runs the install, as without it. What happened is the verdict's `extra["build_cache"]`: `filled`,
-`reused`, `off` (--no-build-cache), `not cacheable: <why>`, or `fill failed` / `restore failed: <why>`.
+`reused`, `off` (--no-build-cache), `not cacheable: <why>`, or `fill failed` / `restore failed` /
+`cache failed: <why>` (the install ran).
 """
 
 from __future__ import annotations
@@ -72,6 +73,14 @@ def build_key(inputs: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:32]
 
 
+class _InstallRaised(Exception):
+    """Carries what the install step itself raised through the cache's own error handling."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(str(exc))
+        self.exc = exc
+
+
 @dataclass
 class Entry:
     path: Path
@@ -100,8 +109,27 @@ class BuildCache:
         (`run`, which raises when it fails) and fill the entry. `refresh` makes the box's tree and venv
         fresh again after a restore that failed half-way. `notes["build_cache"]` gets the status (and
         `build_cache_bytes` the size of a new entry); `timings` the restore or fill seconds."""
-        notes["build_cache"] = self._install(task, spec, venv_key, box, git_tree, run, refresh, install_log,
-                                             timings, notes)  # fmt: skip
+        ran = False
+
+        def guarded() -> None:
+            nonlocal ran
+            ran = True
+            try:
+                run()
+            except BaseException as exc:
+                raise _InstallRaised(exc) from exc
+
+        try:
+            status = self._install(task, spec, venv_key, box, git_tree, guarded, refresh, install_log, timings,
+                                   notes)  # fmt: skip
+        except _InstallRaised as raised:  # the install's own failure: the grading's to report
+            raise raised.exc from None
+        except Exception as exc:  # the cache's (an unwritable cache dir...): never the grading's end
+            status = f"cache failed: {_one_line(exc)}"
+            if not ran:
+                refresh()
+                run()
+        notes["build_cache"] = status
 
     def _install(self, task: Task, spec: EnvironmentSpec, venv_key: str, box: TaskBox, git_tree: bool,
                  run: Callable[[], None], refresh: Callable[[], None], install_log: Path,
