@@ -125,7 +125,7 @@ class BuildCache:
         except _InstallRaised as raised:  # the install's own failure: the grading's to report
             raise raised.exc from None
         except Exception as exc:  # the cache's (an unwritable cache dir...): never the grading's end
-            status = f"cache failed: {_one_line(exc)}"
+            status = f"cache failed: {type(exc).__name__}: {_one_line(exc)}"
             if not ran:
                 refresh()
                 run()
@@ -259,7 +259,7 @@ class BuildCache:
             self._mark(key, str(exc))
             return f"not cacheable: {exc}"
         except Exception as exc:  # the install ran: the grading goes on without an entry
-            return f"fill failed: {_one_line(exc)}"
+            return f"fill failed: {type(exc).__name__}: {_one_line(exc)}"
         timings["build_cache_fill"] = round(time.monotonic() - started, 3)
         notes["build_cache_bytes"] = size
         return "filled" + (f" (the entry there was corrupt: {corrupt})" if corrupt is not None else "")
