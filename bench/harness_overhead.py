@@ -15,9 +15,12 @@ environment from the official table as `devloop eval` gives it (requirements loc
 gold patch, part 2 builds its locked pins with uv and with pip, and part 3 runs its install command
 (`pip install -e .`) as the spec has it and with `uv pip install` instead, alternating, each in a fresh
 clone of the cached venv, inside the grading sandbox: the per-instance install is what dominates.
+`--only build-cache` (real-instance mode) grades the gold patch with an empty build cache (the install
+runs and fills it) and again with the entry it left (restored instead), alternating over --rounds: the
+install's seconds against the restore's, the instance's wall time, the entry's size, and the verdicts.
 
     python bench/harness_overhead.py [--runs 5] [--rounds 3] [--pins "pytest==8.3.3 pluggy==1.5.0 ..."]
-                                     [--tasks F --mirrors D [--instance ID]]
+                                     [--tasks F --mirrors D [--instance ID [--only build-cache]]]
 """
 
 from __future__ import annotations
@@ -172,6 +175,50 @@ def measure_install(task: Task, mirrors: Path | None, cache: Path, rounds: int) 
     }
 
 
+def measure_build_cache(task: Task, mirrors: Path | None, cache: Path, rounds: int) -> dict[str, object]:
+    """Grade the gold patch with an empty build cache (fill) and with the entry that left (reuse), the
+    order alternating per round, each in a fresh instance."""
+    manager = EnvironmentManager(cache)
+    assert task.environment is not None
+    manager.venv_for(task.environment)  # the venv build is not what is measured
+    runs: dict[str, list[dict[str, object]]] = {"fill": [], "reuse": []}
+    for r in range(rounds):
+        for mode in ("fill", "reuse") if r % 2 == 0 else ("reuse", "fill"):
+            if mode == "fill":
+                shutil.rmtree(cache / "builds", ignore_errors=True)
+            elif not (cache / "builds").is_dir():  # round 1 starts with reuse: fill once, not measured
+                with tempfile.TemporaryDirectory() as work:
+                    grade(task, task.patch, env_manager=manager, mirrors=mirrors, workdir=Path(work) / "w",
+                          log_dir=Path(work) / "logs")  # fmt: skip
+            with tempfile.TemporaryDirectory() as work:
+                v = grade(task, task.patch, env_manager=manager, mirrors=mirrors, workdir=Path(work) / "w",
+                          log_dir=Path(work) / "logs")  # fmt: skip
+            print(
+                f"round {r} {mode}: {v.category.value}, build cache {v.extra.get('build_cache')}, "
+                f"install {v.timings.get('install')} s, restore {v.timings.get('build_cache_restore')} s, "
+                f"total {v.timings['total']} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            runs[mode].append({"category": v.category.value, "build_cache": v.extra.get("build_cache"),
+                               "install_s": v.timings.get("install", v.timings.get("build_cache_restore")),
+                               "total_s": v.timings["total"], "bytes": v.extra.get("build_cache_bytes")})  # fmt: skip
+    med = {m: {k: statistics.median(float(x[k]) for x in rows if x[k] is not None)  # type: ignore[arg-type]
+               for k in ("install_s", "total_s")} for m, rows in runs.items()}  # fmt: skip
+    sizes = [x["bytes"] for x in runs["fill"] if x["bytes"] is not None]
+    return {
+        "rounds": rounds,
+        "runs": runs,
+        "install_fill_s": round(med["fill"]["install_s"], 3),
+        "install_reuse_s": round(med["reuse"]["install_s"], 3),
+        "total_fill_s": round(med["fill"]["total_s"], 3),
+        "total_reuse_s": round(med["reuse"]["total_s"], 3),
+        "total_ratio": round(med["fill"]["total_s"] / med["reuse"]["total_s"], 1),
+        "entry_bytes": sizes[0] if sizes else None,
+        "verdicts_equal": len({x["category"] for rows in runs.values() for x in rows}) == 1,
+    }
+
+
 def _build_once(spec: EnvironmentSpec, builder: str, pkg_cache: Path) -> float:
     os.environ["UV_CACHE_DIR" if builder == "uv" else "PIP_CACHE_DIR"] = str(pkg_cache)
     with tempfile.TemporaryDirectory() as cache:
@@ -225,9 +272,23 @@ def main() -> None:
     parser.add_argument("--mirrors", type=Path)
     parser.add_argument("--cache-dir", type=Path, help="environment cache for the overhead part")
     parser.add_argument("--instance", help="real-instance mode: this official record of --tasks")
+    parser.add_argument("--only", choices=["build-cache"], help="real-instance mode: only this measurement")
     args = parser.parse_args()
     if args.instance and not (args.tasks and args.mirrors):
         parser.error("--instance needs --tasks and --mirrors")
+    if args.only and not args.instance:
+        parser.error("--only needs --instance")
+    if args.only == "build-cache":
+        with tempfile.TemporaryDirectory() as tmp:
+            cache = args.cache_dir or Path(tmp) / "cache"
+            c = measure_build_cache(official_task(args.tasks, args.mirrors, args.instance, cache), args.mirrors,
+                                    cache, args.rounds)  # fmt: skip
+        print(json.dumps(c, indent=1))
+        size = f"{c['entry_bytes'] / 1e6:.1f} MB" if c["entry_bytes"] is not None else "no entry"
+        print(f"\nbuild cache ({args.instance}, {c['rounds']} rounds): install {c['install_fill_s']:.2f} s (fill) vs "
+              f"restore {c['install_reuse_s']:.3f} s (reuse); instance {c['total_fill_s']:.2f} s vs "
+              f"{c['total_reuse_s']:.2f} s -> {c['total_ratio']}x; entry {size}; verdicts equal: {c['verdicts_equal']}")  # fmt: skip
+        return
     with tempfile.TemporaryDirectory() as tmp:
         cache = args.cache_dir or Path(tmp) / "cache"
         pins = args.pins.split() if args.pins else installed_pins()

@@ -88,7 +88,7 @@ def run_protocol_cli(tasks: Sequence[Task], settings: RunSettings | None, config
                      console: Console, progress: bool = True, predictions: Mapping[str, Prediction] | None = None,
                      confinement: tuple[str, Limits] | None = None, force_resume: bool = False,
                      resume_flag: str = "--run-id", resume_id: str | None = None,
-                     grading: str = "swebench4") -> ProtocolResult:  # fmt: skip
+                     grading: str = "swebench4", build_cache: bool = True) -> ProtocolResult:  # fmt: skip
     """Start the executor, run the protocol behind a progress bar, print the summary and its warnings;
     turn errors into one-line CLI errors, and Ctrl-C into the count on disk and the command that resumes.
     `grading` names the official rules (checked by the caller against `devloop.swebench.grading.RULES`)."""
@@ -116,7 +116,7 @@ def run_protocol_cli(tasks: Sequence[Task], settings: RunSettings | None, config
                                   output=output, cache_dir=cache_dir, mirrors=mirrors, test_timeout=test_timeout,
                                   keep_workdirs=keep_workdirs, confinement=confinement, force_resume=force_resume,
                                   meta={"executor": executor, "workers": workers}, on_progress=on_progress,
-                                  grading=grading)  # type: ignore[arg-type]  # fmt: skip
+                                  grading=grading, build_cache=build_cache)  # type: ignore[arg-type]  # fmt: skip
             interrupted()  # the last verdict came in after a Ctrl-C that was dropped
     except ProtocolError as exc:
         pool.close(cancel=True)

@@ -66,6 +66,7 @@ def sweep_(
     executor: topt.Executor = "local",
     ray_address: topt.RayAddress = None,
     cache_dir: topt.CacheDir = None,
+    no_build_cache: topt.NoBuildCache = False,
     test_timeout: topt.TestTimeout = 1800.0,
     base_url: o.BaseUrl = None,
     api_key_env: o.ApiKeyEnv = None,
@@ -102,7 +103,8 @@ def sweep_(
             run_protocol_cli(task_list, settings, config, executor=executor, ray_address=ray_address,
                              workers=workers, run_id=run_id, output=root, cache_dir=cache_dir, mirrors=mirrors,
                              test_timeout=test_timeout, keep_workdirs=False, console=console,
-                             resume_flag="--sweep-id", resume_id=sweep_id)  # fmt: skip
+                             resume_flag="--sweep-id", resume_id=sweep_id,
+                             build_cache=not no_build_cache)  # fmt: skip
             cells.append(root / run_id)
     report = build_report([load_run_data(c) for c in cells])
     written = write_report(report, root / "report")

@@ -51,6 +51,15 @@ CacheDir = Annotated[
         "--cache-dir", help="Environment cache \\[default: the user cache dir].", rich_help_panel=RUN
     ),
 ]
+NoBuildCache = Annotated[
+    bool,
+    typer.Option(
+        "--no-build-cache",
+        help="Run every install command instead of restoring what an earlier grading's install of the same "
+        "(repository, commit, environment, install script) left, from <cache-dir>/builds.",
+        rich_help_panel=RUN,
+    ),
+]
 Grading = Annotated[
     str,
     typer.Option(

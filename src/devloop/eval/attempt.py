@@ -16,7 +16,7 @@ from pathlib import Path
 
 from devloop.config import RunSettings
 from devloop.eval import best_of
-from devloop.eval.checkout import check_out, env_manager
+from devloop.eval.checkout import build_cache, check_out, env_manager
 from devloop.eval.envs import EnvError
 from devloop.eval.grading import DEFAULT_TEST_TIMEOUT, grade, no_environment_message
 from devloop.eval.records import Selection, UnitRecord, settings_key
@@ -48,6 +48,8 @@ class HarnessSettings:
     """The sandbox's per-command limits (the agent's)."""
     grading: Rules = "swebench4"
     """The official grading rules (see `devloop.swebench.grading`)."""
+    build_cache: bool = True
+    """Whether install steps go through the build cache (False: --no-build-cache)."""
 
     def store(self) -> RunStore:
         return RunStore(self.store_root, self.run_id)
@@ -96,9 +98,10 @@ def _solve(job: AttemptJob, unit_dir: Path, workdir: Path) -> AgentOutcome | Ver
     box = TaskBox(workdir / "agent", sandbox=h.sandbox, limits=h.limits, tree="repo")
     try:
         with box:
-            env = check_out(task, box, env_manager(h.cache_dir), h.mirrors, timeout=h.test_timeout,
+            manager = env_manager(h.cache_dir)
+            env = check_out(task, box, manager, h.mirrors, timeout=h.test_timeout,
                             install_log=unit_dir / "agent_install.log", commit_base=True,
-                            where=" in the agent's tree")  # fmt: skip
+                            where=" in the agent's tree", builds=build_cache(manager, h.build_cache))  # fmt: skip
     except (EnvError, SourceError) as exc:
         message = exc.message if isinstance(exc, EnvError) else str(exc)
         category = Category.ENV_ERROR if isinstance(exc, EnvError) else Category.ERROR
@@ -133,7 +136,7 @@ def run_attempt(job: AttemptJob) -> UnitRecord:
             agent_s = round(time.monotonic() - started, 3)
             verdict = grade(task, outcome.patch, env_manager=env_manager(h.cache_dir), mirrors=h.mirrors,
                             workdir=workdir / "grade", test_timeout=h.test_timeout, log_dir=unit_dir,
-                            sandbox=h.sandbox, limits=h.limits, rules=h.grading)  # fmt: skip
+                            sandbox=h.sandbox, limits=h.limits, rules=h.grading, builds=h.build_cache)  # fmt: skip
             if job.settings is not None:
                 verdict.timings["agent"] = agent_s
     except Exception as exc:  # the attempt's outcome, not the run's end
@@ -159,7 +162,8 @@ def run_selection(job: SelectJob) -> Selection:
     try:
         selection = best_of.select(job.task, job.patches, manager=env_manager(h.cache_dir), mirrors=h.mirrors,
                                    test_timeout=h.test_timeout, log_dir=store.instance_dir(job.task.instance_id),
-                                   keep_workdirs=h.keep_workdirs, sandbox=h.sandbox, limits=h.limits)  # fmt: skip
+                                   keep_workdirs=h.keep_workdirs, sandbox=h.sandbox, limits=h.limits,
+                                   builds=h.build_cache)  # fmt: skip
     except Exception as exc:  # no visible evidence: fall back to the vote alone
         selection = best_of.vote_only(job.task, job.patches, f"visible tests could not run: {_one_line(exc)}")
     store.write_selection(selection)

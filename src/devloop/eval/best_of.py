@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from devloop.eval.checkout import check_out
+from devloop.eval.checkout import build_cache, check_out
 from devloop.eval.envs import EnvError, EnvironmentManager
 from devloop.eval.records import Selection
 from devloop.eval.taskbox import TaskBox
@@ -96,14 +96,23 @@ class VisibleRun:
 
 def run_visible_tests(task: Task, patch: str | None, *, manager: EnvironmentManager, mirrors: Path | None,
                       workdir: Path, timeout: float, log: Path, sandbox: str = "auto",
-                      limits: Limits | None = None) -> VisibleRun:  # fmt: skip
+                      limits: Limits | None = None, builds: bool = True) -> VisibleRun:  # fmt: skip
     """Run the repository's own tests (test_cmd, no test_patch) on the tree at base plus `patch`, in
     `sandbox` as grading does (a candidate's tests are the model's code)."""
     spec = task.environment
     if spec is None:
         raise EnvError("the record has no environment to run its visible tests in")
     with TaskBox(workdir, sandbox=sandbox, limits=limits) as box:
-        check_out(task, box, manager, mirrors, timeout=timeout, install_log=log, where=" on the tree at base")
+        check_out(
+            task,
+            box,
+            manager,
+            mirrors,
+            timeout=timeout,
+            install_log=log,
+            where=" on the tree at base",
+            builds=build_cache(manager, builds),
+        )
         if patch is not None and not box.apply(patch).applied:
             return VisibleRun(False, {})
         box.run(spec.test_cmd, timeout=timeout, log=log)
@@ -150,9 +159,9 @@ def choose(candidates: Sequence[dict[str, object]]) -> int:
 
 def select(task: Task, patches: dict[int, str], *, manager: EnvironmentManager, mirrors: Path | None,
            test_timeout: float, log_dir: Path, keep_workdirs: bool = False, sandbox: str = "auto",
-           limits: Limits | None = None) -> Selection:  # fmt: skip
-    """Run the visible suite at base and with each non-empty candidate (in `sandbox`, with `limits`);
-    choose by the module's rule."""
+           limits: Limits | None = None, builds: bool = True) -> Selection:  # fmt: skip
+    """Run the visible suite at base and with each non-empty candidate (in `sandbox`, with `limits`, the
+    install through the build cache unless `builds` is False); choose by the module's rule."""
     log_dir.mkdir(parents=True, exist_ok=True)
     fingerprints = {i: normalise_patch(p) for i, p in patches.items() if p.strip()}
     votes = Counter(fingerprints.values())
@@ -162,12 +171,13 @@ def select(task: Task, patches: dict[int, str], *, manager: EnvironmentManager, 
     try:
         base = run_visible_tests(task, None, manager=manager, mirrors=mirrors, workdir=workdir / "base",
                                  timeout=test_timeout, log=log_dir / "visible_base.log", sandbox=sandbox,
-                                 limits=limits).statuses  # fmt: skip
+                                 limits=limits, builds=builds).statuses  # fmt: skip
         rows: list[dict[str, object]] = []
         for index, fp in sorted(fingerprints.items()):
             run = run_visible_tests(task, patches[index], manager=manager, mirrors=mirrors,
                                     workdir=workdir / str(index), timeout=test_timeout,
-                                    log=log_dir / f"visible_{index}.log", sandbox=sandbox, limits=limits)  # fmt: skip
+                                    log=log_dir / f"visible_{index}.log", sandbox=sandbox, limits=limits,
+                                    builds=builds)  # fmt: skip
             rows.append({"index": index, **score(base, run), "votes": votes[fp], "fingerprint": fp})
     finally:
         if not keep_workdirs:

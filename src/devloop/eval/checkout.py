@@ -7,10 +7,13 @@ differs (apply and test, test, or hand the tree to the agent).
 from __future__ import annotations
 
 import functools
+import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
+from devloop.eval.builds import BuildCache
 from devloop.eval.envs import EnvError, EnvironmentManager
 from devloop.eval.source import extract_keeping
 from devloop.eval.taskbox import TaskBox
@@ -43,11 +46,16 @@ def env_manager(cache_dir: Path | None) -> EnvironmentManager:
     return EnvironmentManager(cache_dir)
 
 
-def _phase(timings: dict[str, float] | None, name: str, since: float) -> float:
+def _phase(timings: dict[str, float], name: str, since: float) -> float:
     now = time.monotonic()
-    if timings is not None:
-        timings[name] = round(now - since, 3)
+    timings[name] = round(now - since, 3)
     return now
+
+
+def build_cache(manager: EnvironmentManager, enabled: bool = True) -> BuildCache | None:
+    """The build cache beside `manager`'s venvs (`<cache-dir>/builds`), or None when `enabled` is False
+    (--no-build-cache)."""
+    return BuildCache(manager.cache_dir / "builds") if enabled else None
 
 
 def check_out(
@@ -61,21 +69,64 @@ def check_out(
     timings: dict[str, float] | None = None,
     commit_base: bool = False,
     where: str = "",
+    builds: BuildCache | None = None,
+    notes: dict[str, Any] | None = None,
 ) -> dict[str, str]:
     """Build (or reuse) the task's venv, extract the tree at base into `box.tree`, clone the venv into the
-    box and run the install command there; return the environment the task's commands get.
+    box and run the install command there (or restore what it left from `builds`, the build cache);
+    return the environment the task's commands get.
 
     `commit_base`: make the tree a one-commit git repository first (the agent's tree: its patch is
-    `git diff` against it). `timings` gets env, extract, clone and install seconds. Raises EnvError (the
-    venv; its `log` holds the build log), SourceError (the repository or commit), or InstallFailed
-    (message ending in `where`, e.g. " in the agent's tree").
+    `git diff` against it). `timings` gets env, extract, clone and install (or build_cache_restore)
+    seconds; `notes["build_cache"]` what the cache did (`off` without one). Raises EnvError (the venv;
+    its `log` holds the build log), SourceError (the repository or commit), or InstallFailed (message
+    ending in `where`, e.g. " in the agent's tree").
     """
     spec = task.environment
     if spec is None:
         raise EnvError(NO_ENVIRONMENT)
+    timings = {} if timings is None else timings
     t = time.monotonic()
     venv = manager.venv_for(spec)
-    t = _phase(timings, "env", t)
+    _phase(timings, "env", t)
+    _fresh_tree(task, box, manager, mirrors, venv, commit_base, timings)
+    if not spec.install:
+        return box.env
+    install = spec.install
+
+    def run() -> None:
+        started = time.monotonic()
+        install_log.unlink(missing_ok=True)
+        result = box.run(install, timeout=timeout, log=install_log)
+        _phase(timings, "install", started)
+        if result.timed_out:
+            raise InstallFailed(f"the install command timed out after {timeout:g} s{where}")
+        if result.exit_code != 0:
+            raise InstallFailed(
+                f"the install command failed{where} (exit {result.exit_code}); see {install_log.name}"
+            )
+
+    def refresh() -> None:  # a restore failed half-way: the install runs on a fresh tree and venv
+        box.stop()
+        for made in (box.tree, box.venv):
+            shutil.rmtree(made, ignore_errors=True)
+        _fresh_tree(task, box, manager, mirrors, venv, commit_base, {})
+
+    if builds is None:
+        if notes is not None:
+            notes["build_cache"] = "off"
+        run()
+    else:
+        builds.install(task, spec, manager.key(spec), box, git_tree=commit_base, run=run, refresh=refresh,
+                       install_log=install_log, timings=timings, notes={} if notes is None else notes)  # fmt: skip
+    return box.env
+
+
+def _fresh_tree(task: Task, box: TaskBox, manager: EnvironmentManager, mirrors: Path | None, venv: Path,
+                commit_base: bool, timings: dict[str, float]) -> None:  # fmt: skip
+    """The tree at base in `box.tree` (a one-commit repository with `commit_base`) and the venv in the box."""
+    assert task.environment is not None
+    t = time.monotonic()
     # The test files as they are at base, for grading to put back after the model's patch.
     box.base_files = extract_keeping(task, mirrors, box.tree, touched_paths(task.test_patch))[1]
     if commit_base:
@@ -87,16 +138,5 @@ def check_out(
         ):
             subprocess.run([*_BASE_GIT, *args], cwd=box.tree, check=True, capture_output=True)
     t = _phase(timings, "extract", t)
-    env = box.prepare_env(manager, venv, spec)
-    t = _phase(timings, "clone", t)
-    if spec.install:
-        install_log.unlink(missing_ok=True)
-        result = box.run(spec.install, timeout=timeout, log=install_log)
-        _phase(timings, "install", t)
-        if result.timed_out:
-            raise InstallFailed(f"the install command timed out after {timeout:g} s{where}")
-        if result.exit_code != 0:
-            raise InstallFailed(
-                f"the install command failed{where} (exit {result.exit_code}); see {install_log.name}"
-            )
-    return env
+    box.prepare_env(manager, venv, task.environment)
+    _phase(timings, "clone", t)

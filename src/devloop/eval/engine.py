@@ -179,6 +179,7 @@ def run_protocol(
     force_resume: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
     grading: Rules = "swebench4",
+    build_cache: bool = True,
 ) -> ProtocolResult:
     """Run `config`'s units for every task, with the agent `settings` or grading `predictions` (exactly one
     of the two; tasks without a prediction stay incomplete); write the run directory.
@@ -187,7 +188,8 @@ def run_protocol(
     errors, which are redone; a run or unit made with other settings is a ProtocolError unless
     `force_resume`. `executor` defaults to running jobs in this process. Grading runs in `confinement`
     (sandbox name, limits), by default the agent's (`settings.sandbox`, `settings.memory_limit`), under the
-    official `grading` rules (swebench4 or swebench5), recorded in run.json and report.json.
+    official `grading` rules (swebench4 or swebench5), recorded in run.json and report.json. Install
+    steps go through the build cache (eval/builds.py) unless `build_cache` is False.
     """
     if (settings is None) == (predictions is None):
         raise ValueError("run_protocol needs exactly one of settings or predictions=")
@@ -216,12 +218,13 @@ def run_protocol(
                             _all_jobs(t, config, settings, predictions)], force=force_resume)  # fmt: skip
     harness = HarnessSettings(Path(output), run_id, Path(cache_dir) if cache_dir else None,
                               Path(mirrors) if mirrors else None, test_timeout, keep_workdirs,
-                              model_name or _model_name(settings, predictions), sandbox, limits, grading)  # fmt: skip
+                              model_name or _model_name(settings, predictions), sandbox, limits, grading,
+                              build_cache)  # fmt: skip
     write_tasks(store, tasks)
     store.write_meta({**(meta or {}), "run_id": run_id, "model_name_or_path": harness.model_name,
                       "tasks": len(tasks), "layout": "attempts", **run_meta,
                       "test_timeout": test_timeout, "mirrors": str(mirrors) if mirrors else None,
-                      "grading_sandbox": sandbox, "grading": grading})  # fmt: skip
+                      "grading_sandbox": sandbox, "grading": grading, "build_cache": build_cache})  # fmt: skip
     run = _Run(tasks, config, settings, predictions, harness, units)
     done = {iid for iid in run.by_id if run.publish(iid)}
     counts: dict[str, int] = {c.value: 0 for c in Category}

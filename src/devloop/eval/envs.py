@@ -23,8 +23,8 @@ import shutil
 import stat
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import platformdirs
@@ -127,22 +127,45 @@ def harden(venv: Path) -> int:
     return changed
 
 
+def relocated(data: bytes, moves: Sequence[tuple[bytes, bytes]]) -> bytes:
+    """`data` with every occurrence of each move's old path replaced by its new one, in one pass (so a
+    new path that contains another move's old one is never rewritten twice); longer old paths first."""
+    table = dict(moves)
+    if not table or not any(old in data for old in table):
+        return data
+    pattern = re.compile(b"|".join(re.escape(old) for old in sorted(table, key=len, reverse=True)))
+    return pattern.sub(lambda m: table[m.group(0)], data)
+
+
 def _relocate_scripts(venv: Path, old_path: Path) -> None:
     """Rewrite `bin/` files (shebangs, activate scripts) that name `old_path` to name `venv`.
 
     Each is replaced by a new file, never edited in place: in a hard-link clone that would write
     through to the cached venv.
     """
-    old, new = str(old_path).encode(), str(venv).encode()
+    move = [(str(old_path).encode(), str(venv).encode())]
     for entry in (venv / "bin").iterdir():
         if entry.is_symlink() or not entry.is_file() or entry.stat().st_size > 1_000_000:
             continue
         data = entry.read_bytes()
-        if old in data:
+        if (new := relocated(data, move)) is not data:
             tmp = entry.with_name(f".{entry.name}.tmp")
-            tmp.write_bytes(data.replace(old, new))
+            tmp.write_bytes(new)
             tmp.chmod(entry.stat().st_mode)
             os.replace(tmp, entry)
+
+
+@contextmanager
+def exclusive(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `lock_file` (created, with its directory) across processes and threads:
+    one builder of a cache entry at a time."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 class EnvironmentManager:
@@ -261,16 +284,8 @@ class EnvironmentManager:
         env.update(spec.env)
         return env
 
-    @contextmanager
-    def _lock(self, key: str) -> Iterator[None]:
-        locks = self.cache_dir / "locks"
-        locks.mkdir(parents=True, exist_ok=True)
-        with open(locks / f"{key}.lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    def _lock(self, key: str) -> AbstractContextManager[None]:
+        return exclusive(self.cache_dir / "locks" / f"{key}.lock")
 
     def _build(self, spec: EnvironmentSpec, final: Path) -> None:
         python = self.python_for(spec.python)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from devloop.eval.checkout import NO_ENVIRONMENT, check_out
+from devloop.eval.checkout import NO_ENVIRONMENT, build_cache, check_out
 from devloop.eval.envs import EnvError, EnvironmentManager
 from devloop.eval.source import NoRepository, SourceError, reset_to_base
 from devloop.eval.taskbox import UNCONFINED, TaskBox, grading_sandbox
@@ -52,6 +52,7 @@ def grade(
     sandbox: str = "auto",
     limits: Limits | None = None,
     rules: Rules = "swebench4",
+    builds: bool = True,
 ) -> Verdict:
     """Grade `patch` on `task` with the official SWE-bench rules, without Docker. Never raises.
 
@@ -64,7 +65,8 @@ def grade(
     works) with `limits`; the verdict's `extra["sandbox"]` says which, and `extra["unconfined"]` warns
     when it was none. The log graded is devloop's copy, made once every sandboxed process is dead.
     `rules` picks the official grading rules (swebench4 or swebench5, see `devloop.swebench.grading`);
-    `extra["grading"]` records them.
+    `extra["grading"]` records them. The install step goes through the build cache unless `builds` is
+    False (`extra["build_cache"]` says what it did; see builds.py).
     """
     log_dir = log_dir or workdir
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -79,7 +81,7 @@ def grade(
         if name == "none":
             verdict.extra["unconfined"] = UNCONFINED
         with TaskBox(workdir, sandbox=name, limits=limits) as box:
-            _grade(task, patch, env_manager, mirrors, box, test_timeout, log_dir, verdict, rules)
+            _grade(task, patch, env_manager, mirrors, box, test_timeout, log_dir, verdict, rules, builds)
     except _Stop as stop:
         verdict.category, verdict.message = stop.category, stop.message
     except Exception as exc:  # a verdict, never a crash of the run
@@ -105,6 +107,7 @@ def _grade(
     log_dir: Path,
     verdict: Verdict,
     rules: Rules,
+    builds: bool,
 ) -> None:
     if not patch.strip():
         raise _Stop(Category.EMPTY_PATCH, "the prediction has no patch")
@@ -119,7 +122,7 @@ def _grade(
         verdict.logs["install"] = install_log.name
     try:
         check_out(task, box, env_manager, mirrors, timeout=test_timeout, install_log=install_log,
-                  timings=verdict.timings)  # fmt: skip
+                  timings=verdict.timings, builds=build_cache(env_manager, builds), notes=verdict.extra)  # fmt: skip
     except SourceError as exc:
         if isinstance(exc, NoRepository):
             verdict.extra["missing_repo"] = exc.repo

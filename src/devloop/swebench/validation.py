@@ -57,11 +57,23 @@ class InstanceValidation(BaseModel):
     install_s: float | None = None
     tests_s: float | None = None
     """The gold run's times (the empty run reuses its environment)."""
+    build_cache: str | None = None
+    empty_build_cache: str | None = None
+    """What the build cache did in the gold and the empty run (filled, reused, off, not cacheable: why;
+    None: no install step), and the seconds its restore took in each."""
+    build_cache_restore_s: float | None = None
+    empty_build_cache_restore_s: float | None = None
+    empty_install_s: float | None = None
     reason: str = ""
 
 
 def _timing(verdict: Verdict | None, key: str) -> float | None:
     return verdict.timings.get(key) if verdict is not None else None
+
+
+def _extra(verdict: Verdict | None, key: str) -> str | None:
+    value = verdict.extra.get(key) if verdict is not None else None
+    return value if isinstance(value, str) else None
 
 
 # What a test that reached for the network prints in a sandbox that has none (requests' httpbin.org
@@ -116,6 +128,9 @@ def judge(
         gold=gold.category.value if gold else None, empty=empty.category.value if empty else None,
         empty_fail_to_pass_failing=failing, env_s=_timing(gold, "env"), install_s=_timing(gold, "install"),
         tests_s=_timing(gold, "tests"), reason=reason,
+        build_cache=_extra(gold, "build_cache"), empty_build_cache=_extra(empty, "build_cache"),
+        build_cache_restore_s=_timing(gold, "build_cache_restore"),
+        empty_build_cache_restore_s=_timing(empty, "build_cache_restore"), empty_install_s=_timing(empty, "install"),
     )  # fmt: skip
 
 
