@@ -45,10 +45,6 @@ class Alongside:
         self._work = work
         self._outcome: tuple[bool, object] | None = None
 
-    @property
-    def started(self) -> bool:
-        return self._outcome is not None
-
     def run(self, root: Path) -> None:
         try:
             self._outcome = (True, self._work(root))
