@@ -4,6 +4,7 @@ git that reads nothing of the tree, and output taken only from a file devloop op
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 import subprocess
@@ -53,6 +54,32 @@ def test_cached_files_are_never_group_or_other_writable(env_manager, spec, tmp_p
     planted.chmod(0o666)
     assert harden(copy) == 1
     assert stat.S_IMODE(planted.stat().st_mode) == 0o644
+
+
+def test_a_cache_from_before_hardening_is_walked_once_then_trusted_by_its_record(
+    env_manager, spec, tmp_path, monkeypatch
+):
+    import devloop.eval.envs as envs
+
+    shared = env_manager.venv_for(spec)
+    assert json.loads((shared / envs._COMPLETE).read_text())["hardened"] is True  # a new build says so
+    cache_dir = tmp_path / "cache"  # a copy: the shared cache is not this test's to change
+    cached = cache_dir / "venvs" / shared.name
+    cached.parent.mkdir(parents=True)
+    subprocess.run(["cp", "-a", str(shared), str(cached)], check=True)
+    record = cached / envs._COMPLETE
+    old = {k: v for k, v in json.loads(record.read_text()).items() if k != "hardened"}
+    record.write_text(json.dumps(old))  # as a build before hardening left it
+    planted = next(cached.glob("lib/python*/site-packages/pytest/__init__.py"))
+    planted.chmod(0o666)
+    walks: list[Path] = []
+    real = envs.harden
+    monkeypatch.setattr(envs, "harden", lambda venv: walks.append(venv) or real(venv))
+    for _ in range(2):  # two processes' managers: the first walks and records it, the second trusts it
+        assert EnvironmentManager(cache_dir).venv_for(spec) == cached
+    assert walks == [cached]
+    assert stat.S_IMODE(planted.stat().st_mode) == 0o644
+    assert json.loads(record.read_text())["hardened"] is True
 
 
 def test_task_env_carries_the_venv_and_task_variables_only(monkeypatch, tmp_path):

@@ -327,7 +327,7 @@ def test_a_redirect_is_a_status_error_as_with_the_sdk() -> None:
 
     client = ChatHttp("https://127.0.0.1:9/v1", "k", timeout=5)
     assert client._direct is None
-    client._client = httpx.Client(
+    client._httpx = httpx.Client(
         base_url="https://127.0.0.1:9/v1/",
         transport=httpx.MockTransport(lambda r: httpx.Response(301, text="moved")),
     )
@@ -361,6 +361,31 @@ def test_a_redirect_is_a_status_error_as_with_the_sdk() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_direct_client_builds_httpx_only_to_stream_and_refuses_requests_once_closed(serve: Any) -> None:
+    # Building httpx's client (and a TLS context) is a millisecond of every run's start: a plain-http
+    # server reached directly needs it only for a streamed reply.
+    from devloop.models.http import ChatHttp, HttpClosed
+
+    server, _ = serve([OK] * 3)
+    client = ChatHttp(server.url, "k", timeout=5)
+    body = b'{"model":"m","messages":[]}'
+    client.request("POST", "/chat/completions", content=body)
+    assert client._direct is not None and client._httpx is None
+    with client.stream("/chat/completions", body) as response:
+        assert response.status_code == 200 and "choices" in response.read().decode()
+    assert client._httpx is not None and not client._httpx.is_closed
+    client.close()
+    assert client._httpx.is_closed
+    with pytest.raises(HttpClosed):
+        client.request("POST", "/chat/completions", content=body)
+    unused = ChatHttp(server.url, "k", timeout=5)
+    unused.close()
+    assert unused._httpx is None
+    with pytest.raises(HttpClosed):  # closed before its client was ever built: it stays closed
+        unused.request("POST", "/chat/completions", content=body)
+    assert unused._client.is_closed
 
 
 def test_direct_path_reuses_its_connection_and_survives_a_server_closing_it(serve: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shlex
 import subprocess
 import sys
@@ -234,6 +235,27 @@ def test_argv_masks_homes_and_rebinds_only_below_them(tmp_path: Path) -> None:
     shown = {argv[i + 1] for i, word in enumerate(argv) if word == "--ro-bind"}
     assert "/" not in shown and "/usr" in shown and not shown & {"/var", "/var/lib", "/srv", "/opt", "/mnt"}
     assert argv[argv.index("--chdir") - 2 :][:2] == ["--remount-ro", "/"]  # after the last mount point
+
+
+def test_a_path_through_a_system_link_is_not_bound_again(tmp_path: Path) -> None:
+    # On a merged-/usr host /bin is a link into /usr, laid down as that link inside: a PATH entry /bin
+    # shows through it already. A path the system view does not show is still bound.
+    from devloop.runtime.bwrap_argv import system_view
+
+    links = [p for p in system_view() if p.is_symlink() and p.resolve().is_dir()]
+    if not links:
+        pytest.skip("this host has no top-level system link (not a merged-/usr layout)")
+    other = tmp_path / "tools" / "bin"
+    other.mkdir(parents=True)
+    argv = bwrap_argv(
+        "bwrap", root=tmp_path / "ws", scratch=Path("/tmp/s"), home=Path("/home/alice"),
+        ro_binds=[*links, other],
+    )  # fmt: skip
+    bound = {argv[i + 2] for i, word in enumerate(argv) if word == "--ro-bind"}
+    assert not bound & {str(link) for link in links}
+    assert str(other) in bound
+    joined = " ".join(argv)
+    assert all(f"--symlink {os.readlink(link)} {link}" in joined for link in links)
 
 
 def test_host_sockets_in_reads_the_table_and_keeps_only_shown_read_only_sockets(tmp_path: Path) -> None:

@@ -235,12 +235,15 @@ def print_environment_fill(
     from rich.markup import escape
 
     from devloop.eval.envs import default_cache_dir
-    from devloop.swebench.locks import Locker
     from devloop.swebench.records import OverridesError, fill_environments, load_overrides
 
     try:
         table = load_overrides(overrides) if overrides is not None else None
-        locker = Locker(cache_dir or default_cache_dir())
+        locker = None
+        if any(task.environment is None for task in task_list):  # the locking machinery only if used
+            from devloop.swebench.locks import Locker
+
+            locker = Locker(cache_dir or default_cache_dir())
         lines = fill_environments(
             task_list, table, origin=str(overrides), locker=locker, mirrors=mirrors
         ).lines()

@@ -127,6 +127,29 @@ def harden(venv: Path) -> int:
     return changed
 
 
+def _built_hardened(venv: Path) -> bool:
+    """Whether the cached `venv`'s record says harden() ran on it (at its build, or once since)."""
+    try:
+        return json.loads((venv / _COMPLETE).read_text()).get("hardened") is True
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _mark_hardened(venv: Path) -> None:
+    record = venv / _COMPLETE
+    try:
+        meta = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return
+    if isinstance(meta, dict):
+        tmp = record.with_name(record.name + ".tmp")
+        try:  # a cache this process may not write is walked again by the next one, nothing worse
+            tmp.write_text(json.dumps({**meta, "hardened": True}, indent=1))
+            os.replace(tmp, record)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+
+
 def relocated(data: bytes, moves: Sequence[tuple[bytes, bytes]]) -> bytes:
     """`data` with every occurrence of each move's old path replaced by its new one, in one pass (so a
     new path that contains another move's old one is never rewritten twice); longer old paths first."""
@@ -242,15 +265,17 @@ class EnvironmentManager:
             with self._lock(key):
                 if not (final / _COMPLETE).is_file():
                     self._build(spec, final)
-        if final not in self._hardened:  # a cache built before harden() existed: checked once per process
+        if final not in self._hardened and not _built_hardened(final):
+            # A cache built before harden() existed: walked once, then marked so.
             try:
                 harden(final)
+                _mark_hardened(final)
             except OSError as exc:
                 raise EnvError(
                     f"the cached environment {final} has files other users can write, and "
                     f"they cannot be fixed here: {exc.filename}: {exc.strerror}"
                 ) from None
-            self._hardened.add(final)
+        self._hardened.add(final)
         return final
 
     def clone(self, venv: Path, dest: Path, *, private: bool = False) -> Path:
@@ -332,7 +357,7 @@ class EnvironmentManager:
             os.rename(staging, final)
             _relocate_scripts(final, staging)
             meta = {"python": str(python), "pip": spec.pip, "builder": self.builder,
-                    "build_s": round(time.monotonic() - started, 3)}  # fmt: skip
+                    "build_s": round(time.monotonic() - started, 3), "hardened": True}  # fmt: skip
             (final / _COMPLETE).write_text(json.dumps(meta, indent=1))
         except BaseException:
             shutil.rmtree(final, ignore_errors=True)

@@ -199,22 +199,36 @@ class ChatHttp:
                 sent[header] = os.environ[variable]
         sent.update(headers or {})
         self.headers = sent
-        # The SDK joins a path onto the base URL with a trailing slash; httpx does the same when it has one.
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/") + "/",
-            timeout=timeout,
-            headers=sent,
-            limits=_LIMITS,
-            verify=_tls(base_url),
-        )
         direct = base_url.lower().startswith("http://") and not _proxied()
         self._direct = _Direct(base_url, sent) if direct else None
+        # httpx's client (and its TLS context) only when something needs it: a plain-http server
+        # reached directly never does unless a reply is streamed, and building one is a millisecond.
+        self._httpx: httpx.Client | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def _client(self) -> httpx.Client:
+        with self._lock:
+            if self._httpx is None:
+                # The SDK joins a path onto the base URL with a trailing slash; httpx does the same when
+                # it has one.
+                self._httpx = httpx.Client(
+                    base_url=self.base_url.rstrip("/") + "/",
+                    timeout=self.timeout,
+                    headers=self.headers,
+                    limits=_LIMITS,
+                    verify=_tls(self.base_url),
+                )
+                if self._closed:
+                    self._httpx.close()
+            return self._httpx
 
     def request(
         self, method: str, path: str, *, content: bytes | None = None, timeout: float | None = None
     ) -> str:
         """The reply's text. Raises HttpTimeout, HttpConnectionError, HttpStatusError or HttpClosed."""
-        if self._client.is_closed:
+        if self._closed:
             raise HttpClosed()
         if self._direct is not None:
             status, headers, body = self._direct.request(
@@ -233,7 +247,7 @@ class ChatHttp:
         except httpx.TimeoutException:
             raise HttpTimeout() from None
         except Exception as exc:  # the SDK turns every other failure of the exchange into a connection error
-            if self._client.is_closed:  # closed while the request was in flight (the run ended)
+            if self._closed:  # closed while the request was in flight (the run ended)
                 raise HttpClosed() from None
             raise HttpConnectionError(str(exc)) from exc
         if not response.is_success:  # as the SDK (httpx's raise_for_status): a redirect is an error too
@@ -245,6 +259,10 @@ class ChatHttp:
         return self._client.stream("POST", path.lstrip("/"), content=content, timeout=self.timeout)
 
     def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            client = self._httpx
         if self._direct is not None:
             self._direct.close()
-        self._client.close()
+        if client is not None:
+            client.close()

@@ -11,7 +11,7 @@ import os
 import shutil
 import stat
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from devloop.runtime.identity import SandboxUser
@@ -142,6 +142,7 @@ def bwrap_argv(
             argv += ["--symlink", os.readlink(path), str(path)]
         else:
             argv += ["--ro-bind", str(path), str(path)]
+    system_links = [p for p in shown if p.is_symlink()]
     shown = [p for p in shown if not p.is_symlink()]
     links = [
         link
@@ -177,7 +178,9 @@ def bwrap_argv(
     hidden = [*masked, home]
     # Shown again: what lies under a hidden dir or outside the system's paths, but only strict descendants
     # of hidden dirs: a PATH entry equal to HOME (or above it, or /) must not undo a mask.
-    ro_binds = list(ro_binds)
+    # A path through one of the system links (/bin on a merged-/usr host, from PATH) that lands in a
+    # shown path is visible already: binding it again is a mount (a millisecond) for nothing.
+    ro_binds = [p for p in ro_binds if not _shown_through_link(p, system_links, shown)]
     visible_again = [
         p
         for p in ro_binds
@@ -189,15 +192,23 @@ def bwrap_argv(
         if resolv.exists() and any(is_under(resolv, m) for m in masked):
             visible_again.append(resolv.parent)
     made: set[Path] = set()
+    # Whether a mount point's parent must be made (see bind), per parent: the binds share most parents.
+    needs_dir: dict[Path, bool] = {}
+    covering = [*shown, *tmpfs_roots]
+
+    def must_make(parent: Path) -> bool:
+        if parent not in needs_dir:
+            in_tmpfs = any(is_under(parent, t) and parent != t for t in tmpfs_roots)
+            in_root = parent != Path("/") and not any(is_under(parent, s) for s in covering)
+            needs_dir[parent] = in_tmpfs or in_root
+        return needs_dir[parent]
 
     def bind(flag: str, path: Path) -> None:
         # bwrap makes missing mount points 0700 and root's, in a private tmpfs and in the sandbox's own
         # root alike: a demoted user could not walk through them.
         if demote:
             for parent in reversed(path.parents):
-                in_tmpfs = any(is_under(parent, t) and parent != t for t in tmpfs_roots)
-                in_root = parent != Path("/") and not any(is_under(parent, s) for s in [*shown, *tmpfs_roots])
-                if parent not in made and (in_tmpfs or in_root):
+                if parent not in made and must_make(parent):
                     made.add(parent)
                     argv.extend(["--perms", "0755", "--dir", str(parent)])
         argv.extend([flag, str(path.resolve()), str(path)])
@@ -266,6 +277,15 @@ def bwrap_argv(
     # Without the wrapper the argv that follows must set the limits itself (a persistent shell's setup
     # line: Limits.shell_setup) before it runs anything else.
     return argv + ((limits or Limits()).wrapper_argv() if limits_wrapper else [])
+
+
+def _shown_through_link(path: Path, links: Sequence[Path], shown: Sequence[Path]) -> bool:
+    """Whether `path` lies under one of the system `links` (laid down as the same links inside) and
+    resolves into one of the `shown` paths, so that it already shows the same files inside."""
+    if not any(is_under(path, link) for link in links):
+        return False
+    real = path.resolve()
+    return any(is_under(real, s) for s in shown)
 
 
 def system_view(candidates: Iterable[Path] = SYSTEM_PATHS) -> list[Path]:

@@ -7,6 +7,7 @@ command unless passed on purpose (`--env KEY=VAL`, `--pass-env NAME`).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -130,7 +131,23 @@ def _prefix_parts(prefix: Path) -> list[Path]:
 
 
 def _venv_bases(venv: Path) -> list[Path]:
-    """The base interpreter's prefix parts for the venv at `venv` (pyvenv.cfg `home`, bin/python links)."""
+    """The base interpreter's prefix parts for the venv at `venv` (pyvenv.cfg `home`, bin/python links).
+    Remembered while its pyvenv.cfg and bin/ are unchanged: every sandbox start asks (each graded
+    instance's), and the answer takes a file read, a glob and a resolve per interpreter."""
+    try:
+        cfg, bin_dir = os.stat(venv / "pyvenv.cfg"), os.stat(venv / "bin")
+    except OSError:
+        return _read_venv_bases(venv)
+    key = (str(venv), cfg.st_ino, cfg.st_mtime_ns, cfg.st_size, bin_dir.st_ino, bin_dir.st_mtime_ns)
+    return list(_remembered_venv_bases(key))
+
+
+@functools.lru_cache(maxsize=256)
+def _remembered_venv_bases(key: tuple[str, int, int, int, int, int]) -> tuple[Path, ...]:
+    return tuple(_read_venv_bases(Path(key[0])))
+
+
+def _read_venv_bases(venv: Path) -> list[Path]:
     out: list[Path] = []
     try:
         for line in (venv / "pyvenv.cfg").read_text(errors="replace").splitlines():
@@ -147,11 +164,7 @@ def _venv_bases(venv: Path) -> list[Path]:
 
 
 def _dedupe(paths: Iterable[Path]) -> list[Path]:
-    out: list[Path] = []
-    for path in paths:
-        if path not in out:
-            out.append(path)
-    return out
+    return list(dict.fromkeys(paths))
 
 
 def is_under(path: Path, parent: Path) -> bool:

@@ -35,10 +35,8 @@ from devloop.workspace.clone import (
     Alongside,
     _in_run_dir,
     _not_copied,
-    _said,
-    finish_git,
     make_tree,
-    start_git,
+    write_private_gitdir,
 )
 from devloop.workspace.gitcmd import (
     _ADD,
@@ -126,16 +124,11 @@ class Workspace:
         from devloop.runtime.stale import mark_owner
 
         mark_owner(holder)  # so that the next run removes it if this one is killed
-        # The private git dir is made while the tree is (nothing of one touches the other); its process
-        # has ended before create returns or raises.
-        # No template (sample hooks, info/, branches/): nothing reads them, and each directory is a
-        # removal at cleanup (milliseconds apiece on some disks).
-        init = start_git(holder, "init", "-q", "--bare", "--template=", str(holder / GIT_DIR_NAME))
         try:
-            root, kind, head_tree = make_tree(repo, holder, in_place, alongside)
-        finally:
-            made = finish_git(init)
-        _said(made, holder, "init")
+            write_private_gitdir(holder / GIT_DIR_NAME)
+        except OSError as exc:
+            raise WorkspaceError(f"cannot make devloop's git directory in {holder}: {exc.strerror}") from None
+        root, kind, head_tree = make_tree(repo, holder, in_place, alongside)
         ws = cls(root, "", kind, holder / GIT_DIR_NAME, _owned=kind != "in_place")
         ws._steps = StepPatches(root)
         ws._init_gitdir()

@@ -231,6 +231,19 @@ def _write_gitdir(gitdir: Path, repo: Path, head: Head, refs: str) -> None:
     (gitdir / "logs" / "HEAD").write_text("".join(f"{line}\n" for line in log))
 
 
+def write_private_gitdir(gitdir: Path) -> None:
+    """An empty bare repository at `gitdir`, as `git init --bare --template=` makes it but with only what
+    git needs to see one (HEAD, config, objects/, refs/): git adds the rest when it first writes there.
+    Written here rather than by git: on some disks each file git writes, locks and renames into place
+    costs as much as a process, and this is on every run's start."""
+    (gitdir / "objects" / "info").mkdir(parents=True)
+    (gitdir / "refs").mkdir()
+    (gitdir / "HEAD").write_text("ref: refs/heads/master\n")
+    (gitdir / "config").write_text(
+        "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n"
+    )
+
+
 def _quoted(value: str) -> str:
     """`value` as a git configuration value (or subsection name) in double quotes."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
