@@ -67,6 +67,7 @@ class ShellSession:
         env: Mapping[str, str],
         preexec_fn: Callable[[], Any] | None = None,
         pass_fds: tuple[int, ...] = (),
+        subreaper: bool = True,
     ) -> None:
         self.argv = list(argv)
         self.popen = subprocess.Popen(
@@ -77,7 +78,9 @@ class ShellSession:
             cwd=cwd,
             env=dict(env),
             start_new_session=True,
-            preexec_fn=_as_subreaper(preexec_fn),
+            # No preexec_fn at all (`subreaper` False, none given) lets Python vfork: a launcher that
+            # sets its own flags (see identity.launcher_argv) starts in a fraction of the time.
+            preexec_fn=_as_subreaper(preexec_fn) if subreaper else preexec_fn,
             bufsize=0,
             close_fds=True,
             pass_fds=pass_fds,

@@ -42,13 +42,16 @@ class Bookkeeper(PersistentShell):
                   cwd: Path) -> ExecResult:  # fmt: skip
         """Run `argv` in `cwd` with `env` added to the shell's environment, stdin from `input`."""
         token = secrets.token_hex(8)
-        stdin = self.cmd_dir / f"in-{token}"
+        # No input, no file: most of devloop's git runs read nothing, and a file is two directory
+        # changes (a millisecond on a slow disk, at every step's patch).
+        stdin = self.cmd_dir / f"in-{token}" if input else None
         err = self.out_dir / f"err-{token}"
-        stdin.write_bytes(input or b"")
+        if stdin is not None:
+            stdin.write_bytes(input or b"")
         exports = "".join(f"export {k}={shlex.quote(v)}; " for k, v in env.items())
         command = (
             f"builtin cd -- {shlex.quote(str(cwd))} && ( {exports}exec {shlex.join(argv)} )"
-            f" <{shlex.quote(str(stdin))} 2>{shlex.quote(str(err))}"
+            f" <{shlex.quote(str(stdin or '/dev/null'))} 2>{shlex.quote(str(err))}"
         )
         logged: Path | None = None
         try:

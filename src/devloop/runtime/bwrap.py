@@ -34,7 +34,7 @@ from devloop.runtime.bwrap_argv import (
     probe_nested_userns,
 )
 from devloop.runtime.guards import CommandGuards
-from devloop.runtime.identity import hand_over, launcher_preexec, sandbox_user
+from devloop.runtime.identity import hand_over, launcher_argv, launcher_preexec, sandbox_user
 from devloop.runtime.later import call_later
 from devloop.runtime.limits import Limits
 from devloop.runtime.oneshot import ExecResult, run_once
@@ -145,13 +145,17 @@ class BwrapRuntime(PersistentShell):
         prefix = self._prefix(limits_wrapper=False)
         self._setup_first = self.limits.shell_setup()
         self.sandbox_env = sandbox_env(source_env, home=str(home), extra_env=extra_env, pass_env=pass_env)
+        # The sandbox's PID namespace reaps its orphans, so the launcher need not be a subreaper; its
+        # other flags come from programs before it where setpriv can set them (no Python in the child).
+        launcher = launcher_argv(self.cgroup.join_file if self.cgroup else None)
+        self._subreaper = launcher is None
         try:
             super().__init__(
                 root,
-                spawn_prefix=prefix,
+                spawn_prefix=[*(launcher or ()), *prefix],
                 env=self.sandbox_env,
                 scratch_dir=scratch,
-                preexec_fn=self._preexec(),
+                preexec_fn=self._preexec() if launcher is None else None,
                 read_cap=read_cap,
                 max_output_bytes=self.limits.max_output_bytes,
                 start_timeout=start_timeout,

@@ -90,6 +90,9 @@ class PersistentShell:
     cancel: threading.Event | None = None
     # Shell code run before anything else in each new shell (a sandbox's resource limits).
     _setup_first = ""
+    # Whether the spawned process becomes a child subreaper (see bash_process._as_subreaper); a sandbox
+    # whose PID namespace reaps its own orphans need not, and then spawns without Python in the child.
+    _subreaper = True
 
     def __init__(
         self,
@@ -155,7 +158,12 @@ class PersistentShell:
     def _start(self) -> None:
         try:
             session = ShellSession(
-                self.argv, cwd=self.root, env=self.env, preexec_fn=self._preexec_fn, **self._spawn_kwargs()
+                self.argv,
+                cwd=self.root,
+                env=self.env,
+                preexec_fn=self._preexec_fn,
+                subreaper=self._subreaper,
+                **self._spawn_kwargs(),
             )
         except OSError as exc:
             raise RuntimeFailure(f"could not start the shell `{shlex.join(self.argv)}`: {exc}") from exc
