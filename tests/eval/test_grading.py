@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from devloop.eval import Category, EnvironmentManager, Resolution, grade
@@ -150,3 +151,40 @@ def test_patch_deleting_the_test_files_is_graded_on_the_restored_ones(make_task,
     patch = calc_diff({"calc.py": calc_sources["fixed"], "tests/test_calc.py": None})
     verdict = _grade(make_task(), patch, env_manager, tmp_path)
     assert verdict.category == Category.RESOLVED, verdict.message
+
+
+def test_a_tree_larger_than_the_disk_limit_is_the_tasks_not_the_runs(
+    make_task, env_manager, calc_repo, calc_diff, tmp_path
+):
+    # The sandbox starts while the tree is extracted into it; the disk limit counts from the tree as
+    # extracted, so a repository bigger than the limit still grades, and a test that writes past it does not.
+    import subprocess
+
+    import pytest
+
+    from devloop.runtime.bwrap import probe_bwrap
+    from devloop.runtime.limits import MIB, Limits
+
+    if probe_bwrap() is not None:
+        pytest.skip("bubblewrap cannot run here")
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "clone", "-q", str(calc_repo[0]), str(repo)], check=True)
+    (repo / "data.bin").write_bytes(os.urandom(3 * MIB))
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}  # fmt: skip
+    subprocess.run(["git", "-C", str(repo), "add", "data.bin"], check=True, env=env)
+    subprocess.run(["git", "-C", str(repo), "commit", "-qm", "data"], check=True, env=env)
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True, capture_output=True,
+                          text=True).stdout.strip()  # fmt: skip
+    task = make_task(base_commit=head, repo_path=str(repo))
+    limits = Limits(disk_bytes=1 * MIB)
+    verdict = grade(task, task.patch, env_manager=env_manager, mirrors=None, workdir=tmp_path / "work",
+                    test_timeout=120, log_dir=tmp_path / "logs", sandbox="bwrap", limits=limits)  # fmt: skip
+    assert verdict.category == Category.RESOLVED, verdict.message
+    assert verdict.extra["sandbox"] == "bwrap" and "tests_note" not in verdict.extra
+    # Four files of half a MiB (each under the per-file cap, which the limit also lowers to 1 MiB).
+    writes = "for i in range(4):\n    open(f'out{i}.bin', 'wb').write(b'x' * (512 * 1024))\n"
+    writer = task.patch + calc_diff({"conftest.py": writes})
+    verdict = grade(task, writer, env_manager=env_manager, mirrors=None, workdir=tmp_path / "work2",
+                    test_timeout=120, log_dir=tmp_path / "logs2", sandbox="bwrap", limits=limits)  # fmt: skip
+    assert "disk limit" in verdict.extra.get("tests_note", ""), verdict.extra

@@ -87,6 +87,19 @@ def test_growth_over_the_limit_is_reported_and_stops_only_a_growing_command(tmp_
     assert quota.peak >= 8 * MIB
 
 
+def test_a_rebaseline_counts_growth_from_what_the_host_added_before_any_command(tmp_path: Path) -> None:
+    # Grading starts the sandbox around an empty tree and extracts the task's files meanwhile: they are
+    # the task's, not the run's growth. What commands write after still counts.
+    quota = DiskQuota(4 * MIB, [tmp_path])
+    _allocate(tmp_path / "tree.bin", 16 * MIB)
+    quota.rebaseline()
+    quota.begin_command()
+    assert quota.check(final=True) is None and quota.used < MIB and quota.peak < MIB
+    _allocate(tmp_path / "new.bin", 6 * MIB)
+    reason = quota.check(final=True)
+    assert reason is not None and reason.startswith("the files this run can write grew by 6 MiB")
+
+
 def test_a_slow_walk_is_not_repeated_until_the_disk_grows_enough(tmp_path: Path) -> None:
     quota = DiskQuota(512 * MIB, [tmp_path])
     quota.begin_command()

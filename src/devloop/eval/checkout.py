@@ -10,6 +10,7 @@ import functools
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -127,8 +128,11 @@ def _fresh_tree(task: Task, box: TaskBox, manager: EnvironmentManager, mirrors: 
     """The tree at base in `box.tree` (a one-commit repository with `commit_base`) and the venv in the box."""
     assert task.environment is not None
     t = time.monotonic()
-    # The test files as they are at base, for grading to put back after the model's patch.
-    box.base_files = extract_keeping(task, mirrors, box.tree, touched_paths(task.test_patch))[1]
+    paths = touched_paths(task.test_patch)  # the test files at base, put back after the model's patch
+    if box.confined and not commit_base:
+        _extract_while_the_sandbox_starts(task, box, manager, mirrors, venv, paths, timings)
+        return
+    box.base_files = extract_keeping(task, mirrors, box.tree, paths)[1]
     if commit_base:
         # The tree is the mirror's, nothing model-written yet: the only point where host git may touch it.
         for args in (
@@ -140,3 +144,26 @@ def _fresh_tree(task: Task, box: TaskBox, manager: EnvironmentManager, mirrors: 
     t = _phase(timings, "extract", t)
     box.prepare_env(manager, venv, task.environment)
     _phase(timings, "clone", t)
+
+
+def _extract_while_the_sandbox_starts(task: Task, box: TaskBox, manager: EnvironmentManager,
+                                      mirrors: Path | None, venv: Path, paths: list[str],
+                                      timings: dict[str, float]) -> None:  # fmt: skip
+    """_fresh_tree for a sandboxed box: the venv first (it is bound where the sandbox starts), then the
+    tree extracted on a helper thread while this one starts the sandbox around the empty tree, the two
+    waits overlapping. Nothing runs in the sandbox until the tree is written and handed over (and the
+    disk limit's baseline taken again, so that the tree itself is not counted as the run's growth)."""
+    assert task.environment is not None
+    t = time.monotonic()
+    box.prepare_env(manager, venv, task.environment)
+    t = _phase(timings, "clone", t)
+    box.tree.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="devloop-extract") as pool:
+        extracted = pool.submit(extract_keeping, task, mirrors, box.tree, paths)
+        try:
+            box.start()  # in this thread: the sandbox's parent-death signal follows the thread that forks
+        finally:
+            base = extracted.result()[1]  # its error first: a missing commit says more than a sandbox
+    box.base_files = base
+    box.host_wrote_tree()
+    _phase(timings, "extract", t)

@@ -166,6 +166,18 @@ class TaskBox:
         self._pending.append(_Output(log, command, _open_output(result)))
         return ShellResult(result.exit_code, result.timed_out, result.duration_s, result.note)
 
+    def start(self) -> None:
+        """Start the sandbox now rather than at the first command (a no-op when not confined)."""
+        if self.confined:
+            self._shell()
+
+    def host_wrote_tree(self) -> None:
+        """The host wrote the tree after the sandbox started and before any command ran in it: give the
+        files to the sandbox user, and take the disk limit's baseline again (they are not the run's)."""
+        self.hand_over_tree()
+        if self._runtime is not None:
+            self._runtime.rebaseline_disk()
+
     def hand_over_tree(self) -> None:
         """Give the sandbox user what the host wrote into the tree since the sandbox started (e.g. test
         files reset to base). A no-op when not confined or not demoting."""

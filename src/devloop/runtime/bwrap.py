@@ -236,6 +236,11 @@ class BwrapRuntime(PersistentShell):
         """The most the files the sandbox can write grew by in this run, at any check (result.json)."""
         return self.guards.disk_peak_bytes
 
+    def rebaseline_disk(self) -> None:
+        """The host added files under the writable trees before any command ran: the disk limit counts
+        growth from what is there now."""
+        self.guards.rebaseline()
+
     def _command_started(self) -> None:
         self.guards.started()
 

@@ -194,6 +194,14 @@ class DiskQuota:
         finally:
             self._ready.set()
 
+    def rebaseline(self) -> None:
+        """Take the baseline again, in the background as at construction: the host added files to the
+        trees after the sandbox started and before any command ran (so none of them is the run's)."""
+        self._ready.wait()
+        self._ready.clear()
+        self.used = self.peak = 0
+        threading.Thread(target=self._first_walk, name="devloop-disk-baseline", daemon=True).start()
+
     def begin_command(self) -> None:
         """Note the usage a command starts from (a command may shrink it while over the limit)."""
         self._ready.wait()

@@ -44,6 +44,11 @@ class CommandGuards:
         """The most the writable files had grown by at any check (None without a disk limit)."""
         return self.quota.peak if self.quota is not None else None
 
+    def rebaseline(self) -> None:
+        """Files were added before any command ran (see DiskQuota.rebaseline)."""
+        if self.quota is not None:
+            self.quota.rebaseline()
+
     def started(self) -> None:
         """A command is about to run."""
         self._disk_stop = False
