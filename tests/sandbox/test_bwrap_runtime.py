@@ -237,6 +237,43 @@ def test_argv_masks_homes_and_rebinds_only_below_them(tmp_path: Path) -> None:
     assert argv[argv.index("--chdir") - 2 :][:2] == ["--remount-ro", "/"]  # after the last mount point
 
 
+def test_the_launcher_gets_its_flags_without_python_in_the_forked_child(tmp_path: Path, monkeypatch) -> None:
+    # A preexec_fn makes Python fork the whole interpreter; setpriv (and a shell joining the cgroup) in
+    # front of bwrap let it vfork, with the same no_new_privs, parent-death signal and cgroup.
+    import devloop.runtime.bash_process as bash_process
+    from devloop.runtime.identity import launcher_argv
+
+    if launcher_argv() is None:
+        pytest.skip("this setpriv cannot set the parent-death signal: the preexec_fn is used")
+    spawned: list[object] = []
+    real = bash_process.subprocess.Popen
+
+    def popen(argv: list[str], *args: object, **kw: object) -> object:
+        if argv[-1:] == ["--norc"]:  # the shell's launch (probes run other commands)
+            spawned.append(kw.get("preexec_fn"))
+        return real(argv, *args, **kw)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(bash_process.subprocess, "Popen", popen)
+    workspace = tmp_path / "work"
+    workspace.mkdir()
+    rt = BwrapRuntime(workspace)
+    try:
+        assert spawned == [None]
+        assert Path(rt.argv[0]).name == "setpriv" and rt.argv[1:5] == [
+            "--pdeathsig",
+            "KILL",
+            "--no-new-privs",
+            "--",
+        ]
+        status = Path(f"/proc/{rt.pid}/status").read_text()  # the launcher, now bwrap itself
+        assert "NoNewPrivs:\t1" in status
+        if rt.cgroup is not None:
+            assert rt.pid in rt.cgroup.pids()
+        assert rt.run("echo in", 10).output == "in\n"
+    finally:
+        rt.close()
+
+
 def test_a_path_through_a_system_link_is_not_bound_again(tmp_path: Path) -> None:
     # On a merged-/usr host /bin is a link into /usr, laid down as that link inside: a PATH entry /bin
     # shows through it already. A path the system view does not show is still bound.
