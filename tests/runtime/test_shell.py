@@ -158,6 +158,32 @@ def test_removing_the_scratch_dir_does_not_break_the_shell(shell: LocalRuntime) 
     assert shell.run("echo again", 5).output == "again\n"
 
 
+def test_one_command_file_serves_every_command_and_what_replaces_it_is_never_followed(
+    shell: LocalRuntime, tmp_path: Path
+) -> None:
+    # The command file is rewritten in place (no file made and removed per command). A command that
+    # swaps it for a link, a directory or a hard link (unconfined; a sandbox's command dir is read-only)
+    # gets a fresh file next time: what the link names is never written.
+    for i in range(5):
+        assert shell.run(f"echo {i}", 5).output == f"{i}\n"
+    assert [p.name for p in shell.cmd_dir.iterdir()] == ["cmd.sh"]
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the user's file\n")
+    hard = tmp_path / "hard.txt"
+    hard.write_text("x\n")
+    script = shell.cmd_dir / "cmd.sh"
+    for swap in (
+        f"ln -sf {victim} {script}",
+        f"rm -f {script}; mkdir {script}",
+        f"rm -f {script}; ln {hard} {script}",
+    ):
+        shell.run(swap, 5)
+        assert shell.run("echo after the swap", 5).output == "after the swap\n", swap
+        assert victim.read_text() == "the user's file\n" and hard.read_text() == "x\n"
+        assert script.is_file() and not script.is_symlink() and script.stat().st_nlink == 1
+    assert shell.run("echo $((1 + 2))", 5).output == "3\n"  # shorter than the last: nothing left over
+
+
 def test_background_job_holding_output_open_does_not_block(shell: LocalRuntime) -> None:
     # The job holds the output open until a file appears that nothing makes: a run that waited for it could
     # only end at its timeout, whatever the machine's load (no wall-clock bound to guess).

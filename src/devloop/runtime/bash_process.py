@@ -8,6 +8,7 @@ import os
 import selectors
 import shlex
 import signal
+import stat
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from devloop.runtime import procs
+from devloop.safefs.tree import remove_tree
 
 # How long a killed shell gets to be reaped before we stop waiting for it.
 _REAP_S = 5.0
@@ -43,6 +45,45 @@ INTERRUPT_SIGNAL = signal.SIGUSR2
 INTERRUPT_TRAP = "trap 'builtin return 130 2>/dev/null' USR2"
 
 Record = tuple[int, str]  # (exit status, $PWD) as printed by the sentinel
+
+
+def rewrite_file(path: Path, data: bytes) -> None:
+    """`data` as the whole of the command file `path`: written over the file in place when it is one
+    (no directory change, and no truncation to zero, after which ext4 flushes the file at close), else
+    as a new file (what stood there, a link or anything else, is removed, never followed)."""
+    flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        fd = -1
+    except OSError:  # a link (ELOOP), a directory: an unconfined command put it there
+        fd = -1
+        _discard(path)
+    if fd >= 0 and not _plain_file(fd):
+        os.close(fd)
+        fd = -1
+        _discard(path)
+    if fd < 0:
+        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
+
+
+def _plain_file(fd: int) -> bool:
+    st = os.fstat(fd)
+    return stat.S_ISREG(st.st_mode) and st.st_nlink == 1
+
+
+def _discard(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        remove_tree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def sentinel(nonce: str) -> str:
@@ -241,7 +282,7 @@ class ShellSession:
             info.ppid in self.spare for info in procs.snapshot(zombies=True).values() if info.state == "Z"
         ):
             time.sleep(0.005)
-        script.write_bytes(b"builtin :\n")  # a command may have made `:` a function (the classic fork bomb)
+        rewrite_file(script, b"builtin :\n")  # a command may have made `:` a function (the classic fork bomb)
         nonce = "__devloop_flush_" + os.urandom(8).hex()
         line = f"{{ builtin source {shlex.quote(str(script))}; }} </dev/null >>{shlex.quote(str(log))} 2>&1"
         if self.send(f"{line}; {sentinel(nonce)}\n"):

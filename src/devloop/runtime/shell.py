@@ -28,7 +28,7 @@ from typing import Any
 
 from devloop.runtime import procs
 from devloop.runtime.base import RuntimeFailure
-from devloop.runtime.bash_process import INTERRUPT_TRAP, Record, ShellSession, Wake, sentinel
+from devloop.runtime.bash_process import INTERRUPT_TRAP, Record, ShellSession, Wake, rewrite_file, sentinel
 from devloop.runtime.oneshot import ExecResult, run_once
 from devloop.runtime.output import DEFAULT_READ_CAP, read_capped
 from devloop.runtime.sandbox_env import shell_env
@@ -249,9 +249,14 @@ class PersistentShell:
         with self._lock:
             session = self._session
             self._count += 1
-            script = self.cmd_dir / f"cmd-{self._count}.sh"
+            # One command file, rewritten in place for each command (no directory change: on a slow disk
+            # a file created and removed per step is most of a step's cost); bash reads a sourced file
+            # whole before running any of it.
+            script = self.cmd_dir / "cmd.sh"
             log = self.out_dir / f"out-{self._count}.log"
             self._res.files.append(log)
+            if self._count == 1:
+                self._res.files.append(script)
             self._write_script(script, command)
             nonce = _nonce()
             line = (  # the trap again: a command may have changed it
@@ -278,16 +283,13 @@ class PersistentShell:
                 return bool(reason)
 
             self._command_started()
-            try:
-                tick_s = LIMIT_CHECK_S if self.cancel is None else CANCEL_CHECK_S
-                outcome = (
-                    session.wait_record(nonce, deadline, tick=tick, tick_s=tick_s)
-                    if session.send(line)
-                    else Wake.EOF
-                )
-                exit_code, note = self._settle(session, nonce, outcome, script, log, "".join(stop_reason[:1]))
-            finally:
-                script.unlink(missing_ok=True)
+            tick_s = LIMIT_CHECK_S if self.cancel is None else CANCEL_CHECK_S
+            outcome = (
+                session.wait_record(nonce, deadline, tick=tick, tick_s=tick_s)
+                if session.send(line)
+                else Wake.EOF
+            )
+            exit_code, note = self._settle(session, nonce, outcome, script, log, "".join(stop_reason[:1]))
             duration = time.monotonic() - started
             output, size = read_capped(log, self._read_cap)
             # bash names the sourced file in its messages; show the usual "bash: ..." instead.
@@ -307,11 +309,11 @@ class PersistentShell:
         data = command.encode("utf-8", errors="replace") + b"\n"
         try:
             try:
-                script.write_bytes(data)
+                rewrite_file(script, data)
             except FileNotFoundError:  # an unsandboxed command removed the scratch dir (`rm -rf /tmp/*`)
                 self.cmd_dir.mkdir(parents=True, exist_ok=True)
                 self.out_dir.mkdir(parents=True, exist_ok=True)
-                script.write_bytes(data)
+                rewrite_file(script, data)
         except OSError as exc:
             raise RuntimeFailure(f"cannot write the command file {script}: {exc}") from exc
 
