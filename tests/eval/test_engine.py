@@ -143,7 +143,10 @@ def test_kill_9_then_resume_gives_exactly_one_verdict_per_instance(
     script = tmp_path / "run.py"
     script.write_text(textwrap.dedent(KILLABLE))
     args = [sys.executable, str(script), str(task_file), str(tmp_path / "out"), str(env_cache)]
-    proc = subprocess.Popen([*args, "2"], start_new_session=True)
+    private_tmp = tmp_path / "tmp"  # its own temp dir: what the killed run left there is seen whole
+    private_tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(private_tmp)}
+    proc = subprocess.Popen([*args, "2"], start_new_session=True, env=env)
     store = RunStore(tmp_path / "out", "k")
     deadline = time.monotonic() + 60
     while not store.done_ids() and time.monotonic() < deadline:
@@ -152,11 +155,13 @@ def test_kill_9_then_resume_gives_exactly_one_verdict_per_instance(
     proc.wait()
     first = store.done_ids()
     assert 0 < len(first) < 4 or first == {t.instance_id for t in tasks}
-    subprocess.run([*args, "1"], check=True, timeout=120)
+    subprocess.run([*args, "1"], check=True, timeout=120, env=env)
     report = json.loads((store.root / "report.json").read_text())
     assert sorted(report["resolved_ids"]) == sorted(t.instance_id for t in tasks)
     assert len(list(store.instances.glob("*/verdict.json"))) == 4
     assert len(list(store.instances.glob("*/attempts/*/unit.json"))) == 4
+    # The killed run's work dirs carried their owner: the resumed run removed them with its own.
+    assert sorted(p.name for p in private_tmp.glob("devloop-*")) == []
 
 
 @pytest.mark.skipif(probe_bwrap() is not None, reason=f"bubblewrap is not usable: {probe_bwrap()}")

@@ -27,6 +27,7 @@ from devloop.eval.taskbox import TaskBox
 from devloop.eval.verdict import Category, Verdict
 from devloop.runtime.later import remove_later
 from devloop.runtime.limits import Limits
+from devloop.runtime.stale import mark_owner
 from devloop.swebench.grading import Rules
 from devloop.tasks.model import Task
 
@@ -121,6 +122,8 @@ def run_attempt(job: AttemptJob) -> UnitRecord:
     shutil.rmtree(unit_dir, ignore_errors=True)
     unit_dir.mkdir(parents=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"devloop-{task.instance_id[:40]}-{job.index}-"))
+    if not h.keep_workdirs:  # removed by the next run if this one is killed; a kept one never is
+        mark_owner(workdir)
     started = time.monotonic()
     outcome = AgentOutcome(job.patch or "", None)
     try:

@@ -36,6 +36,7 @@ from devloop.eval.verdict import parse_test_log
 from devloop.parse.diffs import parse_diff
 from devloop.parse.log_parsers import TestStatus
 from devloop.runtime.limits import Limits
+from devloop.runtime.stale import mark_owner
 from devloop.tasks.model import Task
 
 RULE = (
@@ -168,6 +169,8 @@ def select(task: Task, patches: dict[int, str], *, manager: EnvironmentManager, 
     if not fingerprints:
         return Selection(instance_id=task.instance_id, chosen=min(patches), rule="every candidate is empty")
     workdir = Path(tempfile.mkdtemp(prefix=f"devloop-select-{task.instance_id[:40]}-"))
+    if not keep_workdirs:  # removed by the next run if this one is killed; a kept one never is
+        mark_owner(workdir)
     try:
         base = run_visible_tests(task, None, manager=manager, mirrors=mirrors, workdir=workdir / "base",
                                  timeout=test_timeout, log=log_dir / "visible_base.log", sandbox=sandbox,

@@ -270,6 +270,7 @@ class BwrapRuntime(PersistentShell):
         key = (rw_binds, root_writable)
         if key not in keepers:
             scratch = Path(tempfile.mkdtemp(prefix="devloop-keeper-"))
+            mark_owner(scratch)  # so that the next run removes it if this one is killed
             for sub in (scratch / "cmd", scratch / "out"):
                 sub.mkdir(mode=0o755)
             hand_over(scratch / "out", self.user)
