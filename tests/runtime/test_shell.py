@@ -162,7 +162,7 @@ def test_one_command_file_serves_every_command_and_what_replaces_it_is_never_fol
     shell: LocalRuntime, tmp_path: Path
 ) -> None:
     # The command file is rewritten in place (no file made and removed per command). A command that
-    # swaps it for a link, a directory or a hard link (unconfined; a sandbox's command dir is read-only)
+    # swaps it for a link, a directory, a hard link or a FIFO (unconfined; a sandbox's command dir is read-only)
     # gets a fresh file next time: what the link names is never written.
     for i in range(5):
         assert shell.run(f"echo {i}", 5).output == f"{i}\n"
@@ -176,6 +176,7 @@ def test_one_command_file_serves_every_command_and_what_replaces_it_is_never_fol
         f"ln -sf {victim} {script}",
         f"rm -f {script}; mkdir {script}",
         f"rm -f {script}; ln {hard} {script}",
+        f"rm -f {script}; mkfifo {script}",  # opened for writing, it would block the host
     ):
         shell.run(swap, 5)
         assert shell.run("echo after the swap", 5).output == "after the swap\n", swap

@@ -53,10 +53,10 @@ def rewrite_file(path: Path, data: bytes) -> None:
     as a new file (what stood there, a link or anything else, is removed, never followed)."""
     flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path, flags | os.O_NONBLOCK)  # a FIFO put there must not block the host
     except FileNotFoundError:
         fd = -1
-    except OSError:  # a link (ELOOP), a directory: an unconfined command put it there
+    except OSError:  # a link (ELOOP), a directory, a FIFO nobody reads: an unconfined command put it there
         fd = -1
         _discard(path)
     if fd >= 0 and not _plain_file(fd):
