@@ -13,12 +13,10 @@ nonce, exit status, cwd) on its own stdout, which the host waits for. Consequenc
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shlex
 import subprocess
-import tempfile
 import threading
 import time
 import weakref
@@ -32,8 +30,8 @@ from devloop.runtime.bash_process import INTERRUPT_TRAP, Record, ShellSession, W
 from devloop.runtime.oneshot import ExecResult, run_once
 from devloop.runtime.output import DEFAULT_READ_CAP, read_capped
 from devloop.runtime.sandbox_env import shell_env
-from devloop.runtime.stale import mark_owner, sweep_once
-from devloop.safefs.tree import remove_tree
+from devloop.runtime.scratch import ShellResources, make_scratch
+from devloop.runtime.stale import sweep_once
 from devloop.types import CommandResult
 
 SHELL_ARGV: tuple[str, ...] = ("bash", "--noprofile", "--norc")
@@ -50,29 +48,6 @@ LIMIT_CHECK_S = 0.5
 CANCEL_CHECK_S = 0.05
 
 _RESET_NOTE = "variables, functions and aliases set earlier are gone"
-
-
-class _Resources:
-    """What close() (or garbage collection, or interpreter exit) must release; holds no ref to the shell."""
-
-    def __init__(self, scratch: Path, own_scratch: bool) -> None:
-        self.session: ShellSession | None = None
-        self.scratch = scratch
-        self.own_scratch = own_scratch
-        self.files: list[Path] = []
-        self.known_dead = False  # set by a runtime that saw every process of the shell die
-
-    def release(self) -> None:
-        if self.session is not None:
-            self.session.kill_all(known_dead=self.known_dead)
-            self.session = None
-        if self.own_scratch:
-            remove_tree(self.scratch)
-        else:
-            for path in self.files:
-                with contextlib.suppress(OSError):  # a command may have put a directory there
-                    path.unlink(missing_ok=True)
-        self.files.clear()
 
 
 class PersistentShell:
@@ -116,20 +91,9 @@ class PersistentShell:
         self._max_output_bytes = max_output_bytes
         self._start_timeout = start_timeout
         sweep_once()  # what dead runs left in the temp dir and the cgroups
-        if scratch_dir is None:
-            scratch, own = Path(tempfile.mkdtemp(prefix="devloop-shell-")), True
-            mark_owner(scratch)
-        else:
-            scratch, own = Path(scratch_dir).absolute(), False
-            scratch.mkdir(parents=True, exist_ok=True)
-        self.scratch_dir = scratch
-        # Command files go where only the host writes; output files where the commands write. A sandbox
-        # binds the first read-only, so a model can never plant a link the host would write through.
-        self.cmd_dir = scratch / "cmd"
-        self.out_dir = scratch / "out"
-        for sub in (self.cmd_dir, self.out_dir):
-            sub.mkdir(mode=0o755, exist_ok=True)
-        self._res = _Resources(scratch, own)
+        scratch, own = make_scratch(scratch_dir)
+        self.scratch_dir, self.cmd_dir, self.out_dir = scratch, scratch / "cmd", scratch / "out"
+        self._res = ShellResources(scratch, own)
         self._finalizer = weakref.finalize(self, self._res.release)
         self._lock = threading.Lock()
         self._closed = False
