@@ -98,6 +98,8 @@ class ShellSession:
 
     The command's own output never travels on these pipes (it goes to a file), so the control pipe
     carries only sentinels and is never blocked by a chatty command or a background job holding it.
+    `subreaper` False: the spawned process is not made a child subreaper (see _as_subreaper), for a
+    launcher whose own PID namespace reaps; with no `preexec_fn` either, Python then vforks it.
     """
 
     def __init__(
