@@ -26,8 +26,9 @@ def _tree(tmp_path: Path) -> Path:
 
 def _run_add(root: Path) -> str:
     code = "import calc; print(calc.add(2, 3))"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # it writes a .pyc
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True, env=env
     ).stdout
 
 
@@ -66,3 +67,17 @@ def test_a_directory_named_like_a_pyc_is_left_and_no_error(tmp_path: Path) -> No
     odd.mkdir(parents=True)
     assert CandidateTree(root, None, "").switch(PATCH)  # type: ignore[arg-type]
     assert odd.is_dir()
+
+
+def test_taking_the_patch_out_again_drops_the_patched_bytecode(tmp_path: Path) -> None:
+    # The minimisation's first question: do the tests observe the same with no patch at all?
+    root = _tree(tmp_path)
+    tree = CandidateTree(root, None, "")  # type: ignore[arg-type]
+    assert tree.switch(PATCH)
+    source = root / "calc.py"
+    stamp = source.stat().st_mtime
+    assert _run_add(root) == "5\n"
+    assert (root / "__pycache__" / f"calc.{sys.implementation.cache_tag}.pyc").exists()
+    assert tree.switch("")
+    os.utime(source, (stamp, stamp))
+    assert _run_add(root) == "-1\n"  # with the patched .pyc kept, Python would still print 5

@@ -38,6 +38,7 @@ class CandidateTree:
     def switch(self, patch: str) -> bool:
         if patch == self.applied:
             return True
+        leaving = self.applied  # its files' bytecode is stale whichever state the tree ends in
         try:
             if self.applied and not self._apply(self.applied, reverse=True):
                 raise RuntimeError(f"could not take the candidate patch back out of {self.root}")
@@ -48,7 +49,7 @@ class CandidateTree:
                 raise RuntimeError(f"could not re-apply the patch in {self.root}")
             return False
         finally:
-            self._forget_bytecode(patch, self.applied)
+            self._forget_bytecode(patch, leaving)
 
     def _forget_bytecode(self, *patches: str) -> None:
         executor = self.workspace._executor if self.workspace is not None else None
