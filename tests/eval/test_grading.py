@@ -188,3 +188,26 @@ def test_a_tree_larger_than_the_disk_limit_is_the_tasks_not_the_runs(
     verdict = grade(task, writer, env_manager=env_manager, mirrors=None, workdir=tmp_path / "work2",
                     test_timeout=120, log_dir=tmp_path / "logs2", sandbox="bwrap", limits=limits)  # fmt: skip
     assert "disk limit" in verdict.extra.get("tests_note", ""), verdict.extra
+
+
+def test_a_missing_base_commit_in_the_sandbox_says_so_and_leaves_no_sandbox(make_task, env_manager, tmp_path):
+    # The tree is extracted while the sandbox boots: the extraction's error is the verdict's, and the
+    # half-started sandbox is ended with it.
+    import pytest
+
+    from devloop.runtime import procs
+    from devloop.runtime.bwrap import probe_bwrap
+
+    if probe_bwrap() is not None:
+        pytest.skip("bubblewrap cannot run here")
+    task = make_task(base_commit="0" * 40)
+
+    def bwraps() -> set[int]:
+        mine = procs.descendants(os.getpid(), procs.snapshot())
+        return {pid for pid in mine if Path(f"/proc/{pid}/comm").read_text().strip() == "bwrap"}
+
+    verdict = grade(task, task.patch, env_manager=env_manager, mirrors=None, workdir=tmp_path / "work",
+                    test_timeout=120, log_dir=tmp_path / "logs", sandbox="bwrap")  # fmt: skip
+    assert verdict.category == Category.ERROR
+    assert "0000000000" in verdict.message and "bwrap" not in verdict.message, verdict.message
+    assert not bwraps()

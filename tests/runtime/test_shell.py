@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
 from pathlib import Path
@@ -356,6 +357,37 @@ def test_startup_failures_are_runtime_failures(tmp_path: Path) -> None:
         PersistentShell(tmp_path, spawn_prefix=["sh", "-c", "echo boom; exit 1", "x"])
     with pytest.raises(RuntimeFailure, match="not a directory"):
         LocalRuntime(tmp_path / "missing")
+
+
+def _children() -> set[int]:
+    return {p.pid for p in procs.snapshot().values() if p.ppid == os.getpid()}
+
+
+def test_work_done_while_the_shell_starts_is_there_for_its_first_command(tmp_path: Path) -> None:
+    before = _children()
+    spawned: list[int] = []
+
+    def work() -> None:
+        # The shell is spawned (a child of this process) but has not been waited for yet.
+        spawned.extend(_children() - before)
+        (tmp_path / "written-meanwhile").write_text("here\n")
+
+    with LocalRuntime(tmp_path, while_starting=work) as rt:
+        assert rt.pid in spawned
+        assert rt.run("cat written-meanwhile", 5).output == "here\n"
+
+
+def test_an_error_while_the_shell_starts_ends_the_shell_and_propagates(tmp_path: Path) -> None:
+    before = _children()
+    spawned: list[int] = []
+
+    def work() -> None:
+        spawned.extend(_children() - before)
+        raise ValueError("the commit is missing")
+
+    with pytest.raises(ValueError, match="the commit is missing"):
+        LocalRuntime(tmp_path, while_starting=work)
+    assert spawned and all(wait_dead(pid) for pid in spawned)
 
 
 def test_root_with_spaces_and_unicode(tmp_path: Path) -> None:

@@ -10,13 +10,12 @@ import functools
 import shutil
 import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from devloop.eval.builds import BuildCache
 from devloop.eval.envs import EnvError, EnvironmentManager
-from devloop.eval.source import extract_keeping
+from devloop.eval.source import BaseFiles, extract_keeping
 from devloop.eval.taskbox import TaskBox
 from devloop.parse.diffs import touched_paths
 from devloop.tasks.model import Task
@@ -150,20 +149,18 @@ def _extract_while_the_sandbox_starts(task: Task, box: TaskBox, manager: Environ
                                       mirrors: Path | None, venv: Path, paths: list[str],
                                       timings: dict[str, float]) -> None:  # fmt: skip
     """_fresh_tree for a sandboxed box: the venv first (it is bound where the sandbox starts), then the
-    tree extracted on a helper thread while this one starts the sandbox around the empty tree, the two
-    waits overlapping. Nothing runs in the sandbox until the tree is written and handed over (and the
-    disk limit's baseline taken again, so that the tree itself is not counted as the run's growth)."""
+    sandbox spawned around the empty tree and the tree extracted here while it boots (its processes do
+    the waiting, so no second thread contends for the interpreter). Nothing runs in the sandbox until
+    the tree is written and handed over (and the disk limit's baseline taken again, so that the tree
+    itself is not counted as the run's growth). An extraction error ends the half-started sandbox and
+    comes first: a missing commit says more than a sandbox."""
     assert task.environment is not None
     t = time.monotonic()
     box.prepare_env(manager, venv, task.environment)
     t = _phase(timings, "clone", t)
     box.tree.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="devloop-extract") as pool:
-        extracted = pool.submit(extract_keeping, task, mirrors, box.tree, paths)
-        try:
-            box.start()  # in this thread: the sandbox's parent-death signal follows the thread that forks
-        finally:
-            base = extracted.result()[1]  # its error first: a missing commit says more than a sandbox
-    box.base_files = base
+    kept: list[BaseFiles] = []
+    box.start(while_starting=lambda: kept.append(extract_keeping(task, mirrors, box.tree, paths)[1]))
+    box.base_files = kept[0]
     box.host_wrote_tree()
     _phase(timings, "extract", t)

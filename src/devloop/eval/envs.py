@@ -80,9 +80,12 @@ def default_cache_dir() -> Path:
 def _probe(executable: str) -> tuple[str, str] | None:
     """(version "X.Y.Z", real sys.executable) of an interpreter, or None when it does not run
     (a pyenv shim for an inactive version exits 127)."""
+    # -S -E: the answer needs neither site (a base interpreter's .pth files cost it tens of milliseconds)
+    # nor PYTHON* variables; both flags exist on every version from 2.7 on.
     try:
         proc = subprocess.run(
-            [executable, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3]); print(sys.executable)"],
+            [executable, "-S", "-E", "-c",
+             "import sys; print('%d.%d.%d' % sys.version_info[:3]); print(sys.executable)"],
             capture_output=True, text=True, timeout=30, check=False,
         )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):

@@ -26,7 +26,7 @@ import signal
 import stat
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,10 +166,14 @@ class TaskBox:
         self._pending.append(_Output(log, command, _open_output(result)))
         return ShellResult(result.exit_code, result.timed_out, result.duration_s, result.note)
 
-    def start(self) -> None:
-        """Start the sandbox now rather than at the first command (a no-op when not confined)."""
+    def start(self, while_starting: Callable[[], object] | None = None) -> None:
+        """Start the sandbox now rather than at the first command (a no-op when not confined).
+        `while_starting` runs once the sandbox is spawned and before it is awaited (at once when not
+        confined): the host's own work overlaps the sandbox's boot."""
         if self.confined:
-            self._shell()
+            self._shell(while_starting)
+        elif while_starting is not None:
+            while_starting()
 
     def host_wrote_tree(self) -> None:
         """The host wrote the tree after the sandbox started and before any command ran in it: give the
@@ -211,7 +215,7 @@ class TaskBox:
     def _max_output_bytes(self) -> int:
         return (self.limits or Limits()).max_output_bytes
 
-    def _shell(self) -> BwrapRuntime:
+    def _shell(self, while_starting: Callable[[], object] | None = None) -> BwrapRuntime:
         if self._runtime is None:
             self._inputs.mkdir(mode=0o755, exist_ok=True)
             os.chmod(self.workdir, 0o755)  # the sandbox user walks through it to the tree and venv
@@ -222,6 +226,7 @@ class TaskBox:
                 ro_binds=[self._inputs, *([] if self.venv_writable else [self.venv])],
                 rw_binds=[self.venv] if self.venv_writable and self.venv.is_dir() else [],
                 release_later=True,  # its outputs are held open (_open_output): the directory can wait
+                while_starting=while_starting,
             )  # fmt: skip
         return self._runtime
 

@@ -67,7 +67,8 @@ class BwrapRuntime(PersistentShell):
     read-only (an in-place repository's .git). limits: per-command resource limits (default
     Limits()), with the run's disk quota over the workspace, the scratch dir and `rw_binds`
     (guards.py). release_later: close() leaves removing the scratch dir and the cgroup to a
-    background thread (runtime/later.py) once everything in the sandbox is dead.
+    background thread (runtime/later.py) once everything in the sandbox is dead. while_starting: as
+    for PersistentShell (the caller's work while the sandbox boots).
     Raises RuntimeFailure when bwrap is missing or the sandbox cannot start.
     """
 
@@ -89,6 +90,7 @@ class BwrapRuntime(PersistentShell):
         read_cap: int = DEFAULT_READ_CAP,
         start_timeout: float = 30.0,
         release_later: bool = False,
+        while_starting: Callable[[], object] | None = None,
     ) -> None:
         self._release_later = release_later
         self.limits = limits or Limits()
@@ -159,6 +161,7 @@ class BwrapRuntime(PersistentShell):
                 read_cap=read_cap,
                 max_output_bytes=self.limits.max_output_bytes,
                 start_timeout=start_timeout,
+                while_starting=while_starting,
             )
         except RuntimeFailure as exc:
             self._cleanup()

@@ -58,6 +58,9 @@ class PersistentShell:
     inside). env: the shell's environment (default: a copy of os.environ), with NONINTERACTIVE_ENV
     applied. scratch_dir: where command and output files go (default: a private temp dir, removed on
     close; a given one is kept, only our files in it are removed). preexec_fn: passed to Popen.
+    while_starting: called once, in this thread, after the shell is spawned and before its first answer
+    is awaited: the caller's own work overlaps the shell's start (an exception it raises ends the shell
+    and propagates).
     `cancel`: once set (by another thread: a person pressed Ctrl-C), the running command is stopped as
     a timed-out one is, its processes killed.
     """
@@ -80,6 +83,7 @@ class PersistentShell:
         read_cap: int = DEFAULT_READ_CAP,
         max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
         start_timeout: float = 30.0,
+        while_starting: Callable[[], object] | None = None,
     ) -> None:
         self.root = Path(root).absolute()
         if not self.root.is_dir():
@@ -99,7 +103,7 @@ class PersistentShell:
         self._closed = False
         self._count = 0
         self._cwd = str(self.root)
-        self._start()
+        self._start(while_starting)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -119,7 +123,7 @@ class PersistentShell:
             raise RuntimeFailure("the shell runtime is closed")
         return self._res.session
 
-    def _start(self) -> None:
+    def _start(self, while_starting: Callable[[], object] | None = None) -> None:
         try:
             session = ShellSession(
                 self.argv,
@@ -139,6 +143,13 @@ class PersistentShell:
             f" || builtin cd -- {shlex.quote(str(self.root))}; {sentinel(nonce)}\n"
         )
         sent = session.send(setup)
+        if while_starting is not None:
+            try:
+                while_starting()
+            except BaseException:
+                self._res.session = None
+                session.kill_all()
+                raise
         outcome = session.wait_record(nonce, time.monotonic() + self._start_timeout) if sent else Wake.EOF
         if not isinstance(outcome, tuple):
             said = session.drain_text() or "no output"

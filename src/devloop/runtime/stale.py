@@ -12,6 +12,7 @@ owner in their name instead (pidcgroup.py).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import stat
@@ -43,6 +44,7 @@ def start_time(pid: int) -> int | None:
         return -1
 
 
+@functools.cache  # one boot per process lifetime; read for every owner record and check
 def _boot_id() -> str:
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
@@ -50,6 +52,7 @@ def _boot_id() -> str:
         return "?"
 
 
+@functools.cache  # a process never changes its PID namespace
 def _pid_ns() -> str:
     try:
         return os.readlink("/proc/self/ns/pid")
