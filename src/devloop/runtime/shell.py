@@ -103,7 +103,8 @@ class PersistentShell:
         self._closed = False
         self._count = 0
         self._cwd = str(self.root)
-        self._start(while_starting)
+        self._while_starting = while_starting  # the first start's only: a restart has no caller waiting
+        self._start()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -123,7 +124,8 @@ class PersistentShell:
             raise RuntimeFailure("the shell runtime is closed")
         return self._res.session
 
-    def _start(self, while_starting: Callable[[], object] | None = None) -> None:
+    def _start(self) -> None:
+        while_starting, self._while_starting = self._while_starting, None
         try:
             session = ShellSession(
                 self.argv,

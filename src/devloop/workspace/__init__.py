@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -36,6 +35,7 @@ from devloop.workspace.clone import (
     _in_run_dir,
     _not_copied,
     make_tree,
+    share_with_private_gitdir,
     write_private_gitdir,
 )
 from devloop.workspace.gitcmd import (
@@ -146,24 +146,11 @@ class Workspace:
         return tree
 
     def _init_gitdir(self) -> None:
-        """The private git dir. A clone's objects come from the user's repository (read-only to the
-        sandbox) and its index is seeded from the clone's, so the first snapshot only hashes changes;
-        other trees are hashed once into the private objects, so nothing the model does to its own
-        `.git` (even `rm -rf .git`) can take the base tree away. (`git init --bare` made it, in create.)"""
+        """The private git dir: a clone's borrows the clone's object stores and index (see
+        clone.share_with_private_gitdir); other trees are hashed into its own objects at the first
+        snapshot, so nothing the model does to its `.git` (even `rm -rf .git`) can take the base away."""
         if self.kind == "clone":
-            listed = self.root / ".git" / "objects" / "info" / "alternates"
-            shared = (
-                [Path(line) for line in listed.read_text().splitlines() if line.strip()]
-                if listed.is_file()
-                else []
-            )
-            self._shared_objects = [p for p in shared if p.is_dir()]
-            (self.gitdir / "objects" / "info" / "alternates").write_text(
-                "".join(f"{p}\n" for p in self._shared_objects)
-            )
-            index = self.root / ".git" / "index"
-            if index.is_file():
-                shutil.copyfile(index, self.gitdir / "index")
+            self._shared_objects = share_with_private_gitdir(self.root / ".git", self.gitdir)
 
     @property
     def read_only_paths(self) -> list[Path]:
@@ -223,21 +210,14 @@ class Workspace:
         timeout: float = 300.0,
         check: bool = True,
     ) -> str:
-        env = isolated_git_env()
-        env.update(GIT_DIR=str(self.gitdir), GIT_WORK_TREE=str(self.root))
         if writes_tree:
             self._known = None  # git rewrites files: what the last scan saw is no longer the tree
             self._forget_steps()
         self._staged_shape = None  # any command may write the index; the callers that stage set it again
         self.git_runs += 1
-        if self._executor is None:
-            proc = subprocess.run(argv, cwd=self.root, input=input, capture_output=True, env=env,
-                                  check=False, timeout=timeout)  # fmt: skip
-            code, out, err = proc.returncode, proc.stdout, proc.stderr
-        else:
-            done = self._executor.exec(argv, input=input, timeout=timeout, env=env, rw_binds=[self.gitdir],
-                                       root_writable=writes_tree, cwd=self.root)  # fmt: skip
-            code, out, err = done.returncode, done.stdout, done.stderr  # type: ignore[attr-defined]
+        code, out, err = self._git_where(
+            argv, self.root, input=input, timeout=timeout, root_writable=writes_tree
+        )
         if code != 0 and not check:
             raise _Failed(code, out.decode(errors="replace"))
         if code != 0:
@@ -245,6 +225,29 @@ class Workspace:
             why = said[-1] if said else ("timed out" if code is None else f"exit {code}")
             raise WorkspaceError(f"git {verb} failed in {self.root}: {why}")
         return out.decode(errors="replace")
+
+    def _git_where(
+        self,
+        argv: list[str],
+        tree: Path,
+        *,
+        input: bytes | None = None,
+        timeout: float | None = None,
+        root_writable: bool = True,
+    ) -> tuple[int | None, bytes, bytes]:
+        """(status, stdout, stderr) of `argv` run with devloop's private git dir as the repository and
+        `tree` as its work tree (and cwd): here until a runtime is attached, then where the model's
+        commands run, the private git dir shown read-write to this command only."""
+        env = isolated_git_env()
+        env.update(GIT_DIR=str(self.gitdir), GIT_WORK_TREE=str(tree))
+        if self._executor is None:
+            proc = subprocess.run(argv, cwd=tree, input=input, capture_output=True, env=env, check=False,
+                                  timeout=timeout)  # fmt: skip
+            return proc.returncode, proc.stdout, proc.stderr
+        limit = {} if timeout is None else {"timeout": timeout}  # else the runtime's own default
+        done = self._executor.exec(argv, input=input, env=env, rw_binds=[self.gitdir],
+                                   root_writable=root_writable, cwd=tree, **limit)  # fmt: skip
+        return done.returncode, done.stdout, done.stderr  # type: ignore[attr-defined]
 
     def _unchanged(self) -> tuple[bytes | None, _Known | None]:
         """This moment's scan, and what the last git run found if the tree is as it was then."""
@@ -362,18 +365,10 @@ class Workspace:
         workspace or a directory in it), run where the model's commands run."""
         # devloop's private git dir stands in for the repository, so the model's .git (config, filters,
         # attributes in .git/info) is never read; `where` is only the tree the patch applies to.
-        env = isolated_git_env()
-        env.update(GIT_DIR=str(self.gitdir), GIT_WORK_TREE=str(where))
-        argv = [*_GIT, *args]
         self._known = None  # it may write the tree (`apply`)
         self._forget_steps()
         self.git_runs += 1
-        if self._executor is None:
-            proc = subprocess.run(argv, cwd=where, input=input, capture_output=True, env=env, check=False)
-            return proc.returncode == 0
-        done = self._executor.exec(argv, input=input, env=env, cwd=Path(where), rw_binds=[self.gitdir],
-                                   root_writable=True)  # fmt: skip
-        return done.returncode == 0  # type: ignore[attr-defined]
+        return self._git_where([*_GIT, *args], Path(where), input=input)[0] == 0
 
     def export(self, name: str) -> Path:
         """A copy of the workspace as it is now (tracked and untracked-not-ignored files) in
@@ -392,17 +387,7 @@ class Workspace:
             f"--prefix={shlex.quote(str(dest) + '/')}; rm -f -- {shlex.quote(str(index))}; "
             f"cd -- {shlex.quote(str(dest))}; unset GIT_DIR GIT_WORK_TREE; {git_words} init -q"
         )
-        env = isolated_git_env()
-        env.update(GIT_DIR=str(self.gitdir), GIT_WORK_TREE=str(self.root))
-        argv = ["sh", "-c", script]
-        if self._executor is None:
-            proc = subprocess.run(argv, cwd=self.root, capture_output=True, env=env, check=False)
-            code, err = proc.returncode, proc.stderr
-        else:
-            done = self._executor.exec(
-                argv, env=env, rw_binds=[self.gitdir], root_writable=True, cwd=self.root
-            )
-            code, err = done.returncode, done.stderr  # type: ignore[attr-defined]
+        code, _, err = self._git_where(["sh", "-c", script], self.root)
         if code != 0:
             said = err.decode(errors="replace").strip().splitlines()
             raise WorkspaceError(f"could not copy the workspace to {dest}: {said[-1] if said else code}")

@@ -244,6 +244,21 @@ def write_private_gitdir(gitdir: Path) -> None:
     )
 
 
+def share_with_private_gitdir(clone_gitdir: Path, gitdir: Path) -> list[Path]:
+    """Give the private `gitdir` the object stores a fresh clone borrows (read-only to the sandbox) and
+    the clone's index, so that its first snapshot only hashes what changed; the stores, for the
+    sandbox to show. Read before the model has run anything: the clone is still devloop's."""
+    listed = clone_gitdir / "objects" / "info" / "alternates"
+    shared = (
+        [Path(line) for line in listed.read_text().splitlines() if line.strip()] if listed.is_file() else []
+    )
+    stores = [p for p in shared if p.is_dir()]
+    (gitdir / "objects" / "info" / "alternates").write_text("".join(f"{p}\n" for p in stores))
+    if (clone_gitdir / "index").is_file():
+        shutil.copyfile(clone_gitdir / "index", gitdir / "index")
+    return stores
+
+
 def _quoted(value: str) -> str:
     """`value` as a git configuration value (or subsection name) in double quotes."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
