@@ -97,9 +97,8 @@ class Workspace:
     _shared_objects: list[Path] = field(default_factory=list, repr=False)
     _known: _Known | None = field(default=None, repr=False)  # the last staging, and the scan before it
     git_runs: int = field(default=0, repr=False)
-    _staged_shape: bytes | None = field(
-        default=None, repr=False
-    )  # the tree's shape when the index was staged
+    # the tree's shape when the index was staged
+    _staged_shape: bytes | None = field(default=None, repr=False)
     diff_unstaged: bool = field(default=True, repr=False)  # the one-process diff below (off: for the bench)
     _large: bool = field(default=False, repr=False)  # over SCAN_LIMIT entries: no scan, git every time
     _steps: StepPatches | None = field(default=None, repr=False)  # patches made without git (steps.py)
@@ -249,11 +248,6 @@ class Workspace:
                                    root_writable=root_writable, cwd=tree, **limit)  # fmt: skip
         return done.returncode, done.stdout, done.stderr  # type: ignore[attr-defined]
 
-    def _unchanged(self) -> tuple[bytes | None, _Known | None]:
-        """This moment's scan, and what the last git run found if the tree is as it was then."""
-        scan, known, _ = self._scanned()
-        return scan, known
-
     def _forget_steps(self) -> None:
         if self._steps is not None:
             self._steps.forget()
@@ -266,8 +260,8 @@ class Workspace:
     def _scanned(
         self, records: ScanRecords | None = None
     ) -> tuple[bytes | None, _Known | None, bytes | None]:
-        """`_unchanged`'s answers and the tree's shape (see scan_shape), None when unknown; `records`
-        filled as the scan goes."""
+        """This moment's scan, what the last git run found if the tree is as it was then, and the tree's
+        shape (see scan_shape), each None when unknown; `records` filled as the scan goes."""
         if self._large:
             return None, None, None
         scan, shape = scan_shape(self.root, limit=SCAN_LIMIT, records=records)  # SCAN_LIMIT: a test lowers it
