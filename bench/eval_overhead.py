@@ -29,7 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from startup import export_src  # bench/ is on sys.path when this file is run
+from diskprobe import describe, file_create_ms  # bench/ is on sys.path when this file is run
+from startup import export_src
 
 
 def run_eval(
@@ -86,6 +87,7 @@ def main() -> None:
         old_per_instance: list[float] = []
         vs_old: list[float] = []
         speedup: list[float] = []
+        probes: list[float] = []
         for r in range(args.rounds):
             order = (1, 2) if r % 2 == 0 else (2, 1)
             walls: dict[int, float] = {}
@@ -100,6 +102,7 @@ def main() -> None:
                 wall, tests = run_eval(tmp / f"run{r}-old", cache, 1, args.instances, src=old)
                 old_per_instance.append((wall / len(tests)) / (sum(tests) / len(tests)))
                 vs_old.append(per_instance[-1] / old_per_instance[-1])
+            probes.append(file_create_ms())
         print(
             f"builtin suite, gold patches, default sandbox; {n} instances, tests' own time {test_s / n:.3f} s each"
         )
@@ -117,6 +120,7 @@ def main() -> None:
                 f"this tree / {args.against}: {statistics.median(vs_old):.2f}x "
                 f"(spread {min(vs_old):.2f}-{max(vs_old):.2f})"
             )
+        print(f"  {describe(probes)}")
         spared = copy_cost(cache, tmp)
         print(
             f"  a cached venv's hard-link copy and removal, no longer made per instance: {spared * 1e3:.0f} ms"

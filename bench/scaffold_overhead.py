@@ -60,6 +60,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from diskprobe import describe, file_create_ms
 from scaffold.mini import mini_once
 from scaffold.servers import SENT, SERVER, serve
 from scaffold.work import ISSUE, commands, template_repo, tool_script
@@ -244,6 +245,9 @@ def devloop_rss_mb(template: Path, tmp: Path, n: int) -> float:
     return peak_kib / 1024  # KiB on Linux
 
 
+PROBES: dict[int, list[float]] = {}  # per length: the temp dir's file creation time after each round
+
+
 def measure(
     template: Path,
     tmp: Path,
@@ -281,6 +285,7 @@ def measure(
             times[name].append(sides[name](repo, base / "out", cmds))
             shutil.rmtree(base)
         assert SENT["floor"] == SENT["devloop"], "the floor did not send devloop's request bodies"
+        PROBES.setdefault(n, []).append(file_create_ms())
     return times
 
 
@@ -347,6 +352,7 @@ def main() -> None:
                         times[kind].setdefault(name, []).extend(ts)
             for kind in kinds:
                 report(n, args.rounds, kind, times[kind])
+            print(f"  {describe(PROBES[n][-args.rounds * len(kinds) :])}")
         if args.rss:
             rss = {n: devloop_rss_mb(template, Path(tmp), n) for n in args.steps}
             print(

@@ -34,3 +34,14 @@ def test_floor_carries_devloops_request_bodies(tmp_path: Path, monkeypatch: pyte
     assert all(
         later > earlier + 2000 for earlier, later in zip(sizes, sizes[1:], strict=False)
     )  # 2-5 KB a step
+
+
+def test_the_disk_probe_times_file_creation_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    from diskprobe import describe, file_create_ms
+
+    took = [file_create_ms(tmp_path, n=5) for _ in range(3)]
+    assert all(0 < t < 1000 for t in took) and list(tmp_path.iterdir()) == []
+    assert describe(took).startswith("temp dir (") and "3 probes" in describe(took)
