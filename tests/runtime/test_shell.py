@@ -359,6 +359,28 @@ def test_startup_failures_are_runtime_failures(tmp_path: Path) -> None:
         LocalRuntime(tmp_path / "missing")
 
 
+def test_the_next_output_file_is_made_after_a_command_and_noclobber_does_not_stop_it(tmp_path: Path) -> None:
+    # The shell makes the next command's output file once it has reported one, so that the file's
+    # creation is not part of the next command's time; a command that sets noclobber changes nothing.
+    with LocalRuntime(tmp_path) as rt:
+        assert rt.run("set -o noclobber; echo first", 5).output == "first\n"
+        made = _made(rt.out_dir / "out-2.log")
+        assert made.stat().st_size == 0
+        second = rt.run("echo second; echo err >&2", 5)
+        assert second.output == "second\nerr\n" and second.output_path == str(made)
+        assert rt.run("echo third > kept.txt && cat kept.txt", 5).output == "third\n"
+        _made(rt.out_dir / "out-4.log")
+        assert sorted(p.name for p in rt.out_dir.iterdir()) == [f"out-{n}.log" for n in range(1, 5)]
+
+
+def _made(path: Path, within: float = 5.0) -> Path:
+    deadline = time.monotonic() + within
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path.name} was not made"
+        time.sleep(0.005)
+    return path
+
+
 def _children() -> set[int]:
     return {p.pid for p in procs.snapshot().values() if p.ppid == os.getpid()}
 
