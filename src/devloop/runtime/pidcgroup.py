@@ -136,7 +136,7 @@ class PidsCgroup:
             with contextlib.suppress(OSError):
                 kill_file.write_text("1")
         deadline = time.monotonic() + within
-        pause = 0.0002  # the last to go, the sandbox's init, tears its namespaces down in under a ms
+        pause = 0.0005
         while True:
             pids = self.pids()
             if not pids:
