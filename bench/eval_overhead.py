@@ -6,7 +6,8 @@ and with 2, in alternating order, on a warm environment cache (built by a first,
 each 1-worker run: wall time per instance / the tests' own time per instance (the `tests` timing of
 every verdict: the test command from start to exit). Across the pair: 1-worker wall / 2-worker wall.
 Also printed, for scale: what a hard-link copy plus removal of the cached venv costs (what a task with
-no install step no longer pays per instance).
+no install step no longer pays per instance), and how long creating a file in the temp dir took between
+rounds (bench/diskprobe.py: the grading's work dirs are made there). Each run ends with a sync, untimed.
 
     python bench/eval_overhead.py [--rounds 3] [--instances ID,ID] [--against REV]
 
@@ -55,6 +56,7 @@ def run_eval(
     if resolved != len(verdicts) or not verdicts:
         raise SystemExit(f"the gold patches did not all resolve ({resolved} of {len(verdicts)})")
     shutil.rmtree(out)
+    os.sync()  # untimed: this run's writes go back to the disk before the next run starts, not during it
     return wall, tests
 
 

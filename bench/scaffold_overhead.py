@@ -15,7 +15,10 @@ each message encoded once before the clock starts, the step's body joined from t
 server received from the floor and from devloop are checked equal), and the same command in a bare
 `bash -c`. mini-swe-agent sends its own, smaller messages (content only, its observation format). Every round runs the floor, devloop and
 mini-swe-agent in a rotating order, so machine noise hits all three alike; each round's ratio to that
-round's floor is kept and the median and spread (min-max) of the ratios are printed.
+round's floor is kept and the median and spread (min-max) of the ratios are printed. After each side
+(untimed) the file system is synced: a side's dirty data (mini-swe-agent rewrites its trajectory file
+at every step) is written back before the next side starts, rather than during it. Each length's
+report ends with how long creating a file in the temp dir took between rounds (bench/diskprobe.py).
 
 THE SERVER runs in a process of its own by default (`--server process`), as a model server does: the
 agents' threads then share the interpreter only with each other, not with the server's parsing and
@@ -284,6 +287,9 @@ def measure(
             shutil.copytree(template, repo, symlinks=True)
             times[name].append(sides[name](repo, base / "out", cmds))
             shutil.rmtree(base)
+            # Untimed: write back what this side left dirty (mini-swe-agent rewrites its trajectory at
+            # every step), so that the next side does not pay for its writeback and discards.
+            os.sync()
         assert SENT["floor"] == SENT["devloop"], "the floor did not send devloop's request bodies"
         PROBES.setdefault(n, []).append(file_create_ms())
     return times
