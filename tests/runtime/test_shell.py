@@ -373,6 +373,27 @@ def test_the_next_output_file_is_made_after_a_command_and_noclobber_does_not_sto
         assert sorted(p.name for p in rt.out_dir.iterdir()) == [f"out-{n}.log" for n in range(1, 5)]
 
 
+def test_release_later_kills_at_once_and_removes_the_scratch_in_the_background(tmp_path: Path) -> None:
+    from devloop.config import load_settings
+    from devloop.runtime.later import wait_removed
+    from devloop.session.build import runtime_options
+    from devloop.session_settings import SessionSettings
+
+    rt = LocalRuntime(tmp_path, release_later=True)
+    rt.run("sleep 30 & echo started", 5)
+    shell_pid, scratch = rt.pid, rt.scratch_dir
+    rt.close()
+    assert wait_dead(shell_pid, within=0.5)  # killed by close itself, not later
+    wait_removed()
+    assert not scratch.exists()
+    # A run's own shell, with or without the sandbox, releases its scratch that way.
+    group = SessionSettings.of(load_settings()).sandbox
+    assert (
+        runtime_options("none", group, {})["release_later"]
+        and runtime_options("bwrap", group, {})["release_later"]
+    )
+
+
 def _made(path: Path, within: float = 5.0) -> Path:
     deadline = time.monotonic() + within
     while not path.exists():

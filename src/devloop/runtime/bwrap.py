@@ -162,6 +162,7 @@ class BwrapRuntime(PersistentShell):
                 max_output_bytes=self.limits.max_output_bytes,
                 start_timeout=start_timeout,
                 while_starting=while_starting,
+                release_later=release_later,
             )
         except RuntimeFailure as exc:
             self._cleanup()

@@ -34,10 +34,11 @@ def make_scratch(scratch_dir: Path | None) -> tuple[Path, bool]:
 class ShellResources:
     """What close() (or garbage collection, or interpreter exit) must release; holds no ref to the shell."""
 
-    def __init__(self, scratch: Path, own_scratch: bool) -> None:
+    def __init__(self, scratch: Path, own_scratch: bool, *, later: bool = False) -> None:
         self.session: ShellSession | None = None
         self.scratch = scratch
         self.own_scratch = own_scratch
+        self.later = later  # the files' removal on the background thread (runtime/later.py)
         self.files: list[Path] = []
         self.known_dead = False  # set by a runtime that saw every process of the shell die
 
@@ -45,10 +46,19 @@ class ShellResources:
         if self.session is not None:
             self.session.kill_all(known_dead=self.known_dead)
             self.session = None
+        # Every process of the shell is dead: nothing writes there any more, only the files wait.
+        files, self.files = list(self.files), []
+        if self.later:
+            from devloop.runtime.later import call_later
+
+            call_later(lambda: self._remove(files))
+        else:
+            self._remove(files)
+
+    def _remove(self, files: list[Path]) -> None:
         if self.own_scratch:
             remove_tree(self.scratch)
-        else:
-            for path in self.files:
-                with contextlib.suppress(OSError):  # a command may have put a directory there
-                    path.unlink(missing_ok=True)
-        self.files.clear()
+            return
+        for path in files:
+            with contextlib.suppress(OSError):  # a command may have put a directory there
+                path.unlink(missing_ok=True)

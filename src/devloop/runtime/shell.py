@@ -60,7 +60,8 @@ class PersistentShell:
     close; a given one is kept, only our files in it are removed). preexec_fn: passed to Popen.
     while_starting: called once, in this thread, after the shell is spawned and before its first answer
     is awaited: the caller's own work overlaps the shell's start (an exception it raises ends the shell
-    and propagates).
+    and propagates). release_later: close() kills every process at once and leaves the scratch files'
+    removal to runtime/later.py's background thread (which the process waits for before it exits).
     `cancel`: once set (by another thread: a person pressed Ctrl-C), the running command is stopped as
     a timed-out one is, its processes killed.
     """
@@ -84,6 +85,7 @@ class PersistentShell:
         max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
         start_timeout: float = 30.0,
         while_starting: Callable[[], object] | None = None,
+        release_later: bool = False,
     ) -> None:
         self.root = Path(root).absolute()
         if not self.root.is_dir():
@@ -97,7 +99,7 @@ class PersistentShell:
         sweep_once()  # what dead runs left in the temp dir and the cgroups
         scratch, own = make_scratch(scratch_dir)
         self.scratch_dir, self.cmd_dir, self.out_dir = scratch, scratch / "cmd", scratch / "out"
-        self._res = ShellResources(scratch, own)
+        self._res = ShellResources(scratch, own, later=release_later)
         self._finalizer = weakref.finalize(self, self._res.release)
         self._lock = threading.Lock()
         self._closed = False

@@ -95,11 +95,15 @@ def runtime_options(sandbox: str, group: SandboxSettings, task_env: dict[str, st
         extra_env = {**task_env, **parse_env_assignments(group.env)}
     except ValueError as e:
         raise ValueError(f"--env: {e}") from None
+    # The shell's scratch files (an output file per command) go on the background thread once its
+    # processes are dead, as the workspace does: nothing of the run reads them after it ends.
+    later = {"release_later": True} if sandbox in ("none", "bwrap") else {}
     if sandbox == "none":
-        return {}
+        return later
     return {
         "allow_network": group.allow_network,
         "extra_env": extra_env,
         "pass_env": group.pass_env,
         "limits": limits,
+        **later,
     }
