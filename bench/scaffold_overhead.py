@@ -15,10 +15,9 @@ each message encoded once before the clock starts, the step's body joined from t
 server received from the floor and from devloop are checked equal), and the same command in a bare
 `bash -c`. mini-swe-agent sends its own, smaller messages (content only, its observation format). Every round runs the floor, devloop and
 mini-swe-agent in a rotating order, so machine noise hits all three alike; each round's ratio to that
-round's floor is kept and the median and spread (min-max) of the ratios are printed. After each side
-(untimed) the file system is synced: a side's dirty data (mini-swe-agent rewrites its trajectory file
-at every step) is written back before the next side starts, rather than during it. Each length's
-report ends with how long creating a file in the temp dir took between rounds (bench/diskprobe.py).
+round's floor is kept and the median and spread (min-max) of the ratios are printed. Each side ends with
+an untimed sync (mini-swe-agent rewrites its trajectory at every step: its writeback is not the next
+side's), and each length's report with the temp dir's file creation time (bench/diskprobe.py).
 
 THE SERVER runs in a process of its own by default (`--server process`), as a model server does: the
 agents' threads then share the interpreter only with each other, not with the server's parsing and
@@ -287,9 +286,7 @@ def measure(
             shutil.copytree(template, repo, symlinks=True)
             times[name].append(sides[name](repo, base / "out", cmds))
             shutil.rmtree(base)
-            # Untimed: write back what this side left dirty (mini-swe-agent rewrites its trajectory at
-            # every step), so that the next side does not pay for its writeback and discards.
-            os.sync()
+            os.sync()  # untimed: what this side left dirty is written back before the next side starts
         assert SENT["floor"] == SENT["devloop"], "the floor did not send devloop's request bodies"
         PROBES.setdefault(n, []).append(file_create_ms())
     return times
@@ -379,26 +376,23 @@ def report(n: int, rounds: int, kind: str, times: dict[str, list[float]]) -> Non
             f"{statistics.median(ratios):5.2f}x floor  (spread {min(ratios):.2f}-{max(ratios):.2f})"
         )
     if "devloop, SDK client" in times:
-        vs = [d / m for d, m in zip(times["devloop"], times["devloop, SDK client"], strict=True)]
-        print(
-            f"  devloop / devloop with the SDK client {statistics.median(vs):.2f}x  (spread {min(vs):.2f}-{max(vs):.2f})"
-        )
+        _versus("devloop / devloop with the SDK client", times["devloop"], times["devloop, SDK client"])
     if "devloop, staging" in times:
-        vs = [d / m for d, m in zip(times["devloop"], times["devloop, staging"], strict=True)]
-        print(
-            f"  devloop / devloop staging {statistics.median(vs):.2f}x  (spread {min(vs):.2f}-{max(vs):.2f})"
-        )
+        _versus("devloop / devloop staging", times["devloop"], times["devloop, staging"])
     for name in [k for k in times if k.startswith("devloop at ")]:
-        vs = [d / m for d, m in zip(times["devloop, child"], times[name], strict=True)]
-        print(
-            f"  devloop / {name.removesuffix(', child')} (both in a child) {statistics.median(vs):.2f}x"
-            f"  (spread {min(vs):.2f}-{max(vs):.2f})"
+        _versus(
+            f"devloop / {name.removesuffix(', child')} (both in a child)",
+            times["devloop, child"],
+            times[name],
         )
     if "mini-swe-agent" in times:
-        vs = [d / m for d, m in zip(times["devloop"], times["mini-swe-agent"], strict=True)]
-        print(
-            f"  devloop / mini-swe-agent {statistics.median(vs):.2f}x  (spread {min(vs):.2f}-{max(vs):.2f})"
-        )
+        _versus("devloop / mini-swe-agent", times["devloop"], times["mini-swe-agent"])
+
+
+def _versus(label: str, ours: list[float], theirs: list[float]) -> None:
+    """One line: the median and spread of the per-round ratios of two sides' times."""
+    vs = [d / m for d, m in zip(ours, theirs, strict=True)]
+    print(f"  {label} {statistics.median(vs):.2f}x  (spread {min(vs):.2f}-{max(vs):.2f})")
 
 
 if __name__ == "__main__":

@@ -86,6 +86,34 @@ def _discard(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def made_ahead(path: Path) -> str:
+    """Shell code, run once the shell has reported a command, that creates the next command's output
+    file `path`: on many disks creating a file is most of what a quick command costs (a journal
+    transaction: 0.55 ms against a 2 ms `cat`, measured on ext4), and this way it happens while the host
+    is busy with the reply instead of inside the next command. `>|`: a command may have set noclobber."""
+    return f"{{ >|{shlex.quote(str(path))}; }} 2>/dev/null || builtin true"
+
+
+def setup_line(first: str, cwd: str, root: Path, nonce: str, ahead: Path) -> str:
+    """A new shell's first line: `first` (e.g. its resource limits), aliases on (off in non-interactive
+    bash; the agent may define and use them), the interrupt trap, into `cwd` (else `root`), the
+    sentinel, then the first command's output file `ahead` made (made_ahead)."""
+    return (
+        f"{first}shopt -s expand_aliases; {INTERRUPT_TRAP}; builtin cd -- {shlex.quote(cwd)} 2>/dev/null"
+        f" || builtin cd -- {shlex.quote(str(root))}; {sentinel(nonce)}; {made_ahead(ahead)}\n"
+    )
+
+
+def command_line(script: Path, log: Path, nonce: str, ahead: Path) -> str:
+    """The line that runs the command file `script` (sourced, stdin /dev/null, output to `log`), prints
+    the sentinel, then makes the next command's output file `ahead`. The trap is set again first: a
+    command may have changed it."""
+    return (
+        f"{INTERRUPT_TRAP}; {{ builtin source {shlex.quote(str(script))}; }} </dev/null"
+        f" >|{shlex.quote(str(log))} 2>&1; {sentinel(nonce)}; {made_ahead(ahead)}\n"
+    )
+
+
 def sentinel(nonce: str) -> str:
     """Shell code printing the sentinel record: nonce, last exit status and cwd, NUL-terminated.
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from devloop.runtime import procs
 from devloop.runtime.base import RuntimeFailure
-from devloop.runtime.bash_process import INTERRUPT_TRAP, Record, ShellSession, Wake, rewrite_file, sentinel
+from devloop.runtime.bash_process import Record, ShellSession, Wake, command_line, rewrite_file, setup_line
 from devloop.runtime.oneshot import ExecResult, run_once
 from devloop.runtime.output import DEFAULT_READ_CAP, read_capped
 from devloop.runtime.sandbox_env import shell_env
@@ -140,14 +140,10 @@ class PersistentShell:
         except OSError as exc:
             raise RuntimeFailure(f"could not start the shell `{shlex.join(self.argv)}`: {exc}") from exc
         self._res.session = session
-        self._res.files.append(self.out_dir / f"out-{self._count + 1}.log")  # made by the setup line
+        ahead = self.out_dir / f"out-{self._count + 1}.log"  # the first command's, made by the setup line
+        self._res.files.append(ahead)
         nonce = _nonce()
-        # Aliases are off in non-interactive bash; the agent may define and use them.
-        setup = (
-            f"{self._setup_first}shopt -s expand_aliases; {INTERRUPT_TRAP}; builtin cd -- {shlex.quote(self._cwd)} 2>/dev/null"
-            f" || builtin cd -- {shlex.quote(str(self.root))}; {sentinel(nonce)}; {_made_next(self.out_dir, self._count + 1)}\n"
-        )
-        sent = session.send(setup)
+        sent = session.send(setup_line(self._setup_first, self._cwd, self.root, nonce, ahead))
         if while_starting is not None:
             try:
                 while_starting()
@@ -236,14 +232,11 @@ class PersistentShell:
             log = self.out_dir / f"out-{self._count}.log"
             if self._count == 1:
                 self._res.files.append(script)
-            self._res.files.append(self.out_dir / f"out-{self._count + 1}.log")  # made after this one
+            ahead = self.out_dir / f"out-{self._count + 1}.log"  # the next command's, made after this one
+            self._res.files.append(ahead)
             self._write_script(script, command)
             nonce = _nonce()
-            line = (  # the trap again: a command may have changed it
-                f"{INTERRUPT_TRAP}; {{ builtin source {shlex.quote(str(script))}; }} </dev/null"
-                f" >|{shlex.quote(str(log))} 2>&1;"
-                f" {sentinel(nonce)}; {_made_next(self.out_dir, self._count + 1)}\n"
-            )
+            line = command_line(script, log, nonce, ahead)
             started = time.monotonic()
             deadline = None if timeout is None else started + max(timeout, 0.0)
             stop_reason: list[str] = []
@@ -380,14 +373,6 @@ class PersistentShell:
             f"{why}the shell itself did not come back (a loop of shell builtins?), so it was replaced "
             f"by a new shell in {self._cwd}: {_RESET_NOTE}"
         )
-
-
-def _made_next(out_dir: Path, count: int) -> str:
-    """Shell code, run once the shell has reported a command, that creates the next command's output
-    file: on many disks creating a file is most of what a quick command costs (a journal transaction;
-    0.55 ms against a 2 ms `cat`, measured on ext4), and here it happens while the host is busy with
-    the reply instead of inside the next command. `>|`: a command may have set noclobber."""
-    return f"{{ >|{shlex.quote(str(out_dir / f'out-{count}.log'))}; }} 2>/dev/null || builtin true"
 
 
 def _nonce() -> str:
