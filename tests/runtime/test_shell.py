@@ -386,6 +386,19 @@ def test_release_later_kills_at_once_and_removes_the_scratch_in_the_background(t
     assert wait_dead(shell_pid, within=0.5)  # killed by close itself, not later
     wait_removed()
     assert not scratch.exists()
+    # A process that closes such a shell, or leaves it to its exit, ends with the scratch removed.
+    import subprocess
+    import sys
+
+    for end in ("rt.close()", "pass"):
+        code = (
+            "import sys\nfrom pathlib import Path\nfrom devloop.runtime.local import LocalRuntime\n"
+            f"rt = LocalRuntime(Path(sys.argv[1]), release_later=True)\nrt.run('echo hi', 5)\n"
+            f"print(rt.scratch_dir)\n{end}\n"
+        )
+        done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert not Path(done.stdout.strip()).exists(), end
     # A run's own shell, with or without the sandbox, releases its scratch that way.
     group = SessionSettings.of(load_settings()).sandbox
     assert (

@@ -39,6 +39,7 @@ class ShellResources:
         self.scratch = scratch
         self.own_scratch = own_scratch
         self.later = later  # the files' removal on the background thread (runtime/later.py)
+        self.closing = False  # set by close(): the release is an explicit one
         self.files: list[Path] = []
         self.known_dead = False  # set by a runtime that saw every process of the shell die
 
@@ -48,7 +49,9 @@ class ShellResources:
             self.session = None
         # Every process of the shell is dead: nothing writes there any more, only the files wait.
         files, self.files = list(self.files), []
-        if self.later:
+        # Only from an explicit close: a shell left to the garbage collector, or to the interpreter's exit
+        # (where a thread started now would not be waited for), removes its files here and now.
+        if self.later and self.closing:
             from devloop.runtime.later import call_later
 
             call_later(lambda: self._remove(files))

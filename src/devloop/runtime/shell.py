@@ -205,6 +205,7 @@ class PersistentShell:
     def close(self) -> None:
         """Kill the shell and every process it started; remove the scratch files. Idempotent."""
         self._closed = True
+        self._res.closing = True
         self._finalizer()
 
     def __enter__(self) -> PersistentShell:
