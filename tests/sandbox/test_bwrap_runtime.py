@@ -472,3 +472,20 @@ def test_the_programs_own_unix_sockets_work(shell: BwrapRuntime) -> None:
         "ok",
         "1",
     ]
+
+
+@needs_bwrap
+def test_the_bookkeeping_shell_outlives_the_thread_that_started_it(shell: BwrapRuntime) -> None:
+    # The agent computes its first patch on a worker thread, which ends with the run: a parent-death
+    # signal (tied to that thread) would kill the keeper there, and every later git run would pay a restart.
+    import threading
+
+    first = threading.Thread(target=lambda: shell.exec(["true"]))
+    first.start()
+    first.join()
+    keeper = next(k for k in shell.__dict__["_keepers"].values() if k is not None)
+    pid = keeper.pid
+    time.sleep(0.2)  # a signal on the thread's end would have landed by now
+    info = procs.read_proc(pid)
+    assert info is not None and info.state not in ("Z", "X")
+    assert shell.exec(["sh", "-c", "echo $$"]).returncode == 0 and keeper.pid == pid

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import selectors
 import shlex
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from devloop.runtime import procs
+from devloop.runtime import subreaper as reaping
 from devloop.safefs.tree import remove_tree
 
 # How long a killed shell gets to be reaped before we stop waiting for it.
@@ -37,8 +37,6 @@ class Wake(Enum):
     TICK = "tick"  # the caller's periodic check asked to stop
 
 
-_PR_SET_CHILD_SUBREAPER = 36
-_PR_SET_PDEATHSIG = 1
 # Sent to the shell to end the command it runs: its trap returns from the sourced command file (a
 # loop made of builtins included), and the shell, its cwd and variables live on.
 INTERRUPT_SIGNAL = signal.SIGUSR2
@@ -126,7 +124,7 @@ class ShellSession:
 
     The command's own output never travels on these pipes (it goes to a file), so the control pipe
     carries only sentinels and is never blocked by a chatty command or a background job holding it.
-    `subreaper` False: the spawned process is not made a child subreaper (see _as_subreaper), for a
+    `subreaper` False: the spawned process is not made a child subreaper (see subreaper.py), for a
     launcher whose own PID namespace reaps; with no `preexec_fn` either, Python then vforks it.
     """
 
@@ -139,23 +137,22 @@ class ShellSession:
         preexec_fn: Callable[[], Any] | None = None,
         pass_fds: tuple[int, ...] = (),
         subreaper: bool = True,
+        launcher: bool = True,
     ) -> None:
         self.argv = list(argv)
-        self.popen = subprocess.Popen(
-            self.argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            env=dict(env),
-            start_new_session=True,
-            # No preexec_fn at all (`subreaper` False, none given) lets Python vfork: a launcher that
-            # sets its own flags (see identity.launcher_argv) starts in a fraction of the time.
-            preexec_fn=_as_subreaper(preexec_fn) if subreaper else preexec_fn,
-            bufsize=0,
-            close_fds=True,
-            pass_fds=pass_fds,
-        )
+        # No preexec_fn at all lets Python vfork, in a fraction of a fork's time: a subreaper is then
+        # made by the launcher (see subreaper.py), a sandbox's launcher sets its own flags.
+        prefix = reaping.launcher() if subreaper and launcher and preexec_fn is None else None
+        self.via_launcher = False  # whether it was, so that a failed start is tried again without it
+        if prefix is not None:
+            with contextlib.suppress(OSError):  # the launcher itself gone: without it, as below
+                self.popen = _spawn([*prefix, *self.argv], cwd, env, None, pass_fds)
+                self.via_launcher = True
+        if not self.via_launcher:
+            then = reaping.preexec(preexec_fn) if subreaper else preexec_fn
+            self.popen = _spawn(self.argv, cwd, env, then, pass_fds)
+            if prefix is not None:
+                reaping.launcher_failed()
         assert self.popen.stdin is not None and self.popen.stdout is not None
         self._in_fd = self.popen.stdin.fileno()
         self._out_fd = self.popen.stdout.fileno()
@@ -366,6 +363,20 @@ class ShellSession:
                     stream.close()
 
 
+def _spawn(
+    argv: list[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    preexec_fn: Callable[[], Any] | None,
+    pass_fds: tuple[int, ...],
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd,
+        env=dict(env), start_new_session=True, preexec_fn=preexec_fn, bufsize=0, close_fds=True,
+        pass_fds=pass_fds,
+    )  # fmt: skip
+
+
 def _comm(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/comm", "rb") as fh:
@@ -380,21 +391,3 @@ def _signal(pid: int, sig: int) -> bool:
     except (ProcessLookupError, PermissionError):
         return False
     return True
-
-
-def _as_subreaper(then: Callable[[], Any] | None) -> Callable[[], None]:
-    """A preexec_fn making the spawned process a child subreaper (Linux) that is killed when devloop
-    dies (even by SIGKILL), then calling `then`.
-
-    Orphans of a command (double-forked daemons, `(setsid cmd &)`) are then re-parented to the shell
-    instead of to init, so they stay in its process tree and die with it. Both flags survive exec."""
-
-    def preexec() -> None:
-        with contextlib.suppress(Exception):  # not Linux, or no libc: fall back to sessions only
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if then is not None:
-            then()
-
-    return preexec

@@ -30,6 +30,11 @@ _READ_CAP = 1 << 30
 class Bookkeeper(PersistentShell):
     """A PersistentShell (spawned with a sandbox prefix) that runs argv and returns ExecResult."""
 
+    # Neither a subreaper nor a parent-death signal: the sandbox's PID namespace reaps its orphans, and
+    # the signal would fire when the thread that started the keeper ends (patches are computed on a
+    # worker thread). Nothing then runs in the child before the exec, so Python vforks it.
+    _subreaper = False
+
     def __init__(self, root: Path, *, spawn_prefix: Sequence[str], env: Mapping[str, str], scratch_dir: Path,
                  preexec_fn: Any = None) -> None:  # fmt: skip
         super().__init__(root, spawn_prefix=spawn_prefix, env=env, scratch_dir=scratch_dir, preexec_fn=preexec_fn,

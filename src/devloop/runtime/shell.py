@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from devloop.runtime import procs
+from devloop.runtime import subreaper as reaping
 from devloop.runtime.base import RuntimeFailure
 from devloop.runtime.bash_process import Record, ShellSession, Wake, command_line, rewrite_file, setup_line
 from devloop.runtime.oneshot import ExecResult, run_once
@@ -69,9 +70,10 @@ class PersistentShell:
     cancel: threading.Event | None = None
     # Shell code run before anything else in each new shell (a sandbox's resource limits).
     _setup_first = ""
-    # Whether the spawned process becomes a child subreaper (see bash_process._as_subreaper); a sandbox
+    # Whether the spawned process becomes a child subreaper (see subreaper.py); a sandbox
     # whose PID namespace reaps its own orphans need not, and then spawns without Python in the child.
     _subreaper = True
+    _launcher = True  # whether a subreaper may be made by subreaper.launcher() (False once it failed here)
 
     def __init__(
         self,
@@ -135,6 +137,7 @@ class PersistentShell:
                 env=self.env,
                 preexec_fn=self._preexec_fn,
                 subreaper=self._subreaper,
+                launcher=self._launcher,
                 **self._spawn_kwargs(),
             )
         except OSError as exc:
@@ -156,6 +159,11 @@ class PersistentShell:
             said = session.drain_text() or "no output"
             self._res.session = None
             session.kill_all()
+            if outcome is Wake.EOF and session.via_launcher:  # e.g. prctl refused: try without it
+                self._launcher = False
+                self._start()
+                reaping.launcher_failed()  # the shell came up without it: the launcher was at fault
+                return
             why = "exited" if outcome is Wake.EOF else f"did not answer within {self._start_timeout:g} s"
             raise RuntimeFailure(f"the shell `{shlex.join(self.argv)}` {why}: {said[-500:]}")
         session.adopt_current_tree(self._process_table())
