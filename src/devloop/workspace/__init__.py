@@ -21,10 +21,10 @@ nothing changed, and takes one git process instead of two when only contents did
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,11 +32,12 @@ from pathlib import Path
 from devloop.safefs.tree import remove_tree
 from devloop.workspace.clone import (
     Alongside,
+    RepoReads,
     _in_run_dir,
     _not_copied,
+    make_holder,
     make_tree,
     share_with_private_gitdir,
-    write_private_gitdir,
 )
 from devloop.workspace.gitcmd import (
     _ADD,
@@ -118,16 +119,10 @@ class Workspace:
         repo = repo.resolve()
         if not repo.is_dir():
             raise WorkspaceError(f"repository not found: {repo}")
-        holder = Path(tempfile.mkdtemp(prefix="devloop-ws-", dir=parent))
-        holder.chmod(0o711)  # the sandbox user must pass through to the workspace, not list its siblings
-        from devloop.runtime.stale import mark_owner
-
-        mark_owner(holder)  # so that the next run removes it if this one is killed
-        try:
-            write_private_gitdir(holder / GIT_DIR_NAME)
-        except OSError as exc:
-            raise WorkspaceError(f"cannot make devloop's git directory in {holder}: {exc.strerror}") from None
-        root, kind, head_tree = make_tree(repo, holder, in_place, alongside)
+        # The user's repository is read while devloop's own directories are made (see RepoReads).
+        with contextlib.nullcontext() if in_place else RepoReads(repo) as reads:
+            holder = make_holder(parent, GIT_DIR_NAME)
+            root, kind, head_tree = make_tree(repo, holder, in_place, alongside, reads)
         ws = cls(root, "", kind, holder / GIT_DIR_NAME, _owned=kind != "in_place")
         ws._steps = StepPatches(root)
         ws._init_gitdir()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,23 +17,97 @@ from devloop.workspace.gitcmd import _GIT, _HEX, WorkspaceError, git, isolated_g
 
 
 def make_tree(
-    repo: Path, holder: Path, in_place: bool, alongside: Alongside | None = None
+    repo: Path,
+    holder: Path,
+    in_place: bool,
+    alongside: Alongside | None = None,
+    reads: RepoReads | None = None,
 ) -> tuple[Path, str, str | None]:
     """The workspace's tree in `holder`, its kind (see Workspace) and, when it is a clone's checkout of
     HEAD with nothing on top, HEAD's tree id (else None): `repo` itself, a shared clone of it with its
     uncommitted changes, or a copy of a plain directory (with a fresh `git init`). `alongside` is
-    done once a clone's root directory exists, while git writes its files."""
+    done once a clone's root directory exists, while git writes its files. `reads`: RepoReads started
+    on `repo` earlier (the caller ends them), else they are started and ended here."""
     if in_place:
         if not (repo / ".git").exists():
             git(repo, "init", "-q")
         return repo, "in_place", None
+    if reads is None:
+        with RepoReads(repo) as started:
+            return make_tree(repo, holder, in_place, alongside, started)
     dest = holder / repo.name
-    head = read_head(repo)
+    head = reads.head()
     if head is not None:
-        return dest, "clone", head.tree if _clone_with_changes(repo, dest, head, alongside) else None
+        return dest, "clone", head.tree if _clone_with_changes(repo, dest, head, reads, alongside) else None
     shutil.copytree(repo, dest, symlinks=True, ignore=_not_copied)
     git(dest, "init", "-q")
     return dest, "copy", None
+
+
+class RepoReads:
+    """The git processes that read the user's repository for a clone (HEAD, the uncommitted changes,
+    the untracked files, the refs), all started at once so that they run while the caller makes its
+    own directories and writes the clone. Each result is collected once, when first needed; leaving
+    the `with` ends every process still running (a plain directory's reads simply fail)."""
+
+    _HEAD = ["rev-parse", "--show-toplevel", "--git-path", "objects", "--git-path", "shallow",
+             "--show-object-format", "HEAD^{commit}", "HEAD^{tree}", "--symbolic-full-name", "HEAD", "--"]  # fmt: skip
+    _DIFF = ["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv"]
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._ended: dict[str, tuple[int, bytes, bytes]] = {}
+        try:
+            self._procs["head"] = start_git(repo, *self._HEAD)
+            self._procs["diff"] = start_git(repo, *self._DIFF)
+            self._procs["ls-files"] = start_git(repo, "ls-files", "--others", "--exclude-standard", "-z")
+            refs = ["for-each-ref", "--format=%(objectname) %(refname)", "refs/heads", "refs/tags"]
+            self._procs["refs"] = start_git(repo, *refs)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> RepoReads:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def ended(self, name: str) -> tuple[int, bytes, bytes]:
+        """That read's exit status and output (waiting for it to end)."""
+        if name not in self._ended:
+            self._ended[name] = finish_git(self._procs[name])
+        return self._ended[name]
+
+    def said(self, name: str) -> str:
+        """That read's output; WorkspaceError with git's last line if it failed."""
+        return _said(self.ended(name), self.repo, name)
+
+    def close(self) -> None:
+        for name in self._procs:
+            if name not in self._ended:
+                self.ended(name)
+
+    def head(self) -> Head | None:
+        """HEAD (see Head) if the repository is the top of a git repository, None when it is not one or
+        HEAD has no commit yet (the caller copies the directory)."""
+        code, out, _ = self.ended("head")
+        lines = out.decode(errors="replace").splitlines()
+        repo = self.repo
+        if not lines or Path(lines[0]).resolve() != repo.resolve():
+            return None
+        if code != 0 or len(lines) < 6 or not all(_HEX.fullmatch(x) for x in lines[4:6]):
+            return None
+        objects, shallow = (repo / lines[1]).resolve(), repo / lines[2]
+        return Head(
+            lines[4],
+            lines[5],
+            objects if objects.is_dir() else None,
+            lines[3] if lines[3] in ("sha1", "sha256") else "",
+            lines[6] if len(lines) > 6 and lines[6].startswith("refs/heads/") else "",
+            shallow if shallow.is_file() else None,
+        )
 
 
 class Alongside:
@@ -72,30 +147,6 @@ class Head:
     shallow: Path | None = None  # its list of grafted commits, for a shallow repository
 
 
-def read_head(repo: Path) -> Head | None:
-    """HEAD (see Head) if `repo` is the top of a git repository, None when it is not one or HEAD has no
-    commit yet (the caller copies the directory)."""
-    args = ["--show-toplevel", "--git-path", "objects", "--git-path", "shallow", "--show-object-format"]
-    args += ["HEAD^{commit}", "HEAD^{tree}", "--symbolic-full-name", "HEAD", "--"]
-    head = subprocess.run(
-        [*_GIT, "rev-parse", *args], cwd=repo, capture_output=True, check=False, env=isolated_git_env(),
-    )  # fmt: skip
-    lines = head.stdout.decode(errors="replace").splitlines()
-    if not lines or Path(lines[0]).resolve() != repo.resolve():
-        return None
-    if head.returncode != 0 or len(lines) < 6 or not all(_HEX.fullmatch(x) for x in lines[4:6]):
-        return None
-    objects, shallow = (repo / lines[1]).resolve(), repo / lines[2]
-    return Head(
-        lines[4],
-        lines[5],
-        objects if objects.is_dir() else None,
-        lines[3] if lines[3] in ("sha1", "sha256") else "",
-        lines[6] if len(lines) > 6 and lines[6].startswith("refs/heads/") else "",
-        shallow if shallow.is_file() else None,
-    )
-
-
 def start_git(cwd: Path, *args: str) -> subprocess.Popen[bytes]:
     """`git args` started in `cwd` on the host with the isolated configuration (see gitcmd.git), to be
     collected with finish_git: for reads of the user's repository while other git work goes on."""
@@ -119,20 +170,13 @@ def _said(ended: tuple[int, bytes, bytes], cwd: Path, verb: str) -> str:
     return out.decode(errors="replace")
 
 
-def _clone_with_changes(repo: Path, dest: Path, head: Head, alongside: Alongside | None = None) -> bool:
+def _clone_with_changes(
+    repo: Path, dest: Path, head: Head, reads: RepoReads, alongside: Alongside | None = None
+) -> bool:
     """`dest`: a shared clone of `repo` at `head` with its uncommitted changes and untracked files on
     top. Whether it is the commit's checkout as is (there were none)."""
-    # The user's changes are read while the clone is made (both only read the user's repository);
-    # every process started here has ended before this returns, whatever fails.
-    diff = ["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv"]
-    reads = {"diff": start_git(repo, *diff)}
-    reads["ls-files"] = start_git(repo, "ls-files", "--others", "--exclude-standard", "-z")
-    refs = start_git(repo, "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads", "refs/tags")
-    try:
-        _clone(repo, dest, head, refs, alongside)
-    finally:
-        ended = {verb: finish_git(proc) for verb, proc in reads.items()}
-    said = {verb: _said(result, repo, verb) for verb, result in ended.items()}
+    _clone(repo, dest, head, reads.ended("refs"), alongside)
+    said = {verb: reads.said(verb) for verb in ("diff", "ls-files")}
     changes = said["diff"]
     pristine = not changes.strip()
     if changes.strip():
@@ -153,14 +197,13 @@ def _clone_with_changes(repo: Path, dest: Path, head: Head, alongside: Alongside
 
 
 def _clone(
-    repo: Path, dest: Path, head: Head, refs: subprocess.Popen[bytes], alongside: Alongside | None = None
+    repo: Path, dest: Path, head: Head, listed: tuple[int, bytes, bytes], alongside: Alongside | None = None
 ) -> None:
     """`dest`: `repo` cloned as `git clone --shared` would, HEAD detached at `head.commit`. The git
     directory is written here (HEAD, config, the alternates naming the user's object store, the refs
     as a clone names them) and one git process checks the commit out: `git clone` takes two more
     processes (it runs upload-pack even for a local clone), most of a workspace's start. What this
     cannot write (a sha256 repository, a failed write) goes to `git clone` itself."""
-    listed = finish_git(refs)
     if head.objects is not None and head.object_format == "sha1" and listed[0] == 0:
         try:
             _write_gitdir(dest / ".git", repo, head, listed[1].decode(errors="replace"))
@@ -229,6 +272,21 @@ def _write_gitdir(gitdir: Path, repo: Path, head: Head, refs: str) -> None:
     if head.branch:
         log.append(f"{head.commit} {head.commit} {who}\tcheckout: moving from {local} to {head.commit}")
     (gitdir / "logs" / "HEAD").write_text("".join(f"{line}\n" for line in log))
+
+
+def make_holder(parent: Path | None, gitdir_name: str) -> Path:
+    """A new directory (in `parent`, default the temp dir) to hold a workspace's tree and, as
+    `gitdir_name`, devloop's private git dir (write_private_gitdir), marked as this process's."""
+    from devloop.runtime.stale import mark_owner
+
+    holder = Path(tempfile.mkdtemp(prefix="devloop-ws-", dir=parent))
+    holder.chmod(0o711)  # the sandbox user must pass through to the workspace, not list its siblings
+    mark_owner(holder)  # so that the next run removes it if this one is killed
+    try:
+        write_private_gitdir(holder / gitdir_name)
+    except OSError as exc:
+        raise WorkspaceError(f"cannot make devloop's git directory in {holder}: {exc.strerror}") from None
+    return holder
 
 
 def write_private_gitdir(gitdir: Path) -> None:
