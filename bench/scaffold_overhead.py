@@ -26,7 +26,7 @@ replies. `--server thread` runs it in the benchmark's process instead (how earli
 
     pip install mini-swe-agent
     python bench/scaffold_overhead.py [--steps 50 300] [--rounds 3] [--rss] [--server process|thread|both]
-        [--no-mini] [--sdk-side] [--staging-side]
+        [--no-mini] [--sdk-side] [--staging-side] [--preexec-side]
 
 --sdk-side adds devloop with its requests sent through the `openai` SDK's client (as devloop did before
 it sent plain requests on httpx; the SDK's import is done before the clock starts, its client is built
@@ -35,6 +35,9 @@ on the first request as it was with the model): the same run, the transport alon
 --staging-side adds devloop with its per-step patch staging everything on every step whose scan
 differs (Workspace.diff_unstaged off: `git add -A` then `git diff --cached`, as before a step that
 only rewrote indexed files got its patch from one `git diff <base>`): the same run, that alone changed.
+
+--preexec-side adds devloop with its shell made a subreaper by a Python preexec_fn in the forked child
+(as where the perl launcher is missing or failed; see runtime/subreaper.py): the same run, that alone changed.
 
 --against REV adds two sides, each devloop run in a child process (a warm-up run, then the timed one):
 this tree's `src/` and REV's (exported with git archive, first on the child's PYTHONPATH), and prints
@@ -65,11 +68,9 @@ from typing import Any
 from diskprobe import describe, file_create_ms
 from scaffold.mini import mini_once
 from scaffold.servers import SENT, SERVER, serve
+from scaffold.sides import VARIANTS, devloop_once
 from scaffold.work import ISSUE, commands, template_repo, tool_script
 from startup import export_src
-
-from devloop.config import load_settings
-from devloop.session import run_agent
 
 
 def _dumps(value: Any) -> bytes:
@@ -127,21 +128,6 @@ def floor_once(repo: Path, out: Path, cmds: list[str], bodies: Any) -> float:
     return elapsed
 
 
-def devloop_once(repo: Path, out: Path, cmds: list[str]) -> float:
-    script = tool_script(cmds, "execute_bash", {"finish": {"message": "done"}})
-    with serve(script) as server:
-        settings = load_settings(
-            model="openai/bench", base_url=server.url, max_iterations=len(cmds) + 10, sandbox="none"
-        )
-        t0 = time.perf_counter()
-        result = run_agent(repo, ISSUE, settings, out)
-        elapsed = time.perf_counter() - t0
-    SENT["devloop"] = server.request_sizes
-    assert result.exit_status == "finished" and result.steps == len(cmds) + 1, result
-    assert "* of note" in result.patch, "devloop: the edits are missing from the patch"
-    return elapsed
-
-
 # devloop run in a process of its own, with whichever `src/` is first on its PYTHONPATH (--against): a
 # warm-up run first (imports, lazy modules), then the timed one; the servers are the bench's.
 _CHILD = """
@@ -179,50 +165,6 @@ def devloop_child_once(repo: Path, out: Path, cmds: list[str], src: Path | None)
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def _sdk_request(
-    self: Any, method: str, path: str, *, content: bytes | None = None, timeout: float | None = None
-) -> str:
-    """ChatHttp.request through the openai SDK's low-level post, as devloop sent requests before."""
-    import openai
-
-    client = self.__dict__.get("_bench_sdk")
-    if client is None:
-        client = self._bench_sdk = openai.OpenAI(
-            api_key=self.api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0
-        )
-    assert method == "POST"
-    return str(client.post(path, content=content, cast_to=str))
-
-
-def devloop_staging_once(repo: Path, out: Path, cmds: list[str]) -> float:
-    from devloop.workspace import Workspace
-
-    real = Workspace.diff
-
-    def staging(self: Workspace) -> str:
-        self.diff_unstaged = False
-        return real(self)
-
-    Workspace.diff = staging  # type: ignore[method-assign]
-    try:
-        return devloop_once(repo, out, cmds)
-    finally:
-        Workspace.diff = real  # type: ignore[method-assign]
-
-
-def devloop_sdk_once(repo: Path, out: Path, cmds: list[str]) -> float:
-    import openai  # noqa: F401  (imported before the clock, as in a process that already has it)
-
-    from devloop.models.http import ChatHttp
-
-    real = ChatHttp.request
-    ChatHttp.request = _sdk_request  # type: ignore[method-assign,assignment]
-    try:
-        return devloop_once(repo, out, cmds)
-    finally:
-        ChatHttp.request = real  # type: ignore[method-assign]
-
-
 def devloop_rss_mb(template: Path, tmp: Path, n: int) -> float:
     """Peak RSS of one `devloop run` process (scripted model, --sandbox none) over `n` steps."""
     base = tmp / f"rss-{n}"
@@ -257,8 +199,7 @@ def measure(
     rounds: int,
     with_mini: bool = True,
     offset: int = 0,
-    sdk: bool = False,
-    staging: bool = False,
+    variants: tuple[str, ...] = (),
     against: tuple[str, Path] | None = None,
 ) -> dict[str, list[float]]:
     cmds = commands(n)
@@ -267,10 +208,7 @@ def measure(
         "floor": lambda repo, out, cmds: floor_once(repo, out, cmds, bodies),
         "devloop": devloop_once,
     }
-    if sdk:
-        sides["devloop, SDK client"] = devloop_sdk_once
-    if staging:
-        sides["devloop, staging"] = devloop_staging_once
+    sides.update(VARIANTS[v] for v in variants)
     if against is not None:
         rev, src = against
         sides["devloop, child"] = lambda repo, out, cmds: devloop_child_once(repo, out, cmds, None)
@@ -303,6 +241,7 @@ def main() -> None:
     ap.add_argument("--no-mini", action="store_true", help="leave mini-swe-agent out (the floor and devloop)")
     ap.add_argument("--sdk-side", action="store_true", help="add devloop sending through the openai SDK")
     ap.add_argument("--staging-side", action="store_true", help="add devloop staging on every changed step")
+    ap.add_argument("--preexec-side", action="store_true", help="add devloop's shell flagged by a preexec_fn")
     ap.add_argument(
         "--against", metavar="REV", help="add this tree and REV's src/ each run in a child process"
     )
@@ -316,6 +255,7 @@ def main() -> None:
     logging.getLogger("minisweagent").setLevel(logging.WARNING)
     os.environ.setdefault("MSWEA_SILENT_STARTUP", "1")
     kinds = ["process", "thread"] if args.server == "both" else [args.server]
+    variants = tuple(v for v in VARIANTS if getattr(args, f"{v}_side"))
     with tempfile.TemporaryDirectory() as tmp:
         template = template_repo(Path(tmp) / "template")
         against = None
@@ -331,8 +271,7 @@ def main() -> None:
                 5,
                 1,
                 with_mini,
-                sdk=args.sdk_side,
-                staging=args.staging_side,
+                variants=variants,
                 against=against,
             )  # warm imports and caches for every side
         print("model over local HTTP for every side; commands unsandboxed in a local shell for every side")
@@ -348,8 +287,7 @@ def main() -> None:
                         1,
                         with_mini,
                         offset=r,
-                        sdk=args.sdk_side,
-                        staging=args.staging_side,
+                        variants=variants,
                         against=against,
                     ).items():
                         times[kind].setdefault(name, []).extend(ts)
@@ -375,10 +313,8 @@ def report(n: int, rounds: int, kind: str, times: dict[str, list[float]]) -> Non
             f"  {name:<24} {statistics.median(times[name]):7.3f} s  "
             f"{statistics.median(ratios):5.2f}x floor  (spread {min(ratios):.2f}-{max(ratios):.2f})"
         )
-    if "devloop, SDK client" in times:
-        _versus("devloop / devloop with the SDK client", times["devloop"], times["devloop, SDK client"])
-    if "devloop, staging" in times:
-        _versus("devloop / devloop staging", times["devloop"], times["devloop, staging"])
+    for name in [name for name, _ in VARIANTS.values() if name in times]:
+        _versus(f"devloop / {name}", times["devloop"], times[name])
     for name in [k for k in times if k.startswith("devloop at ")]:
         _versus(
             f"devloop / {name.removesuffix(', child')} (both in a child)",

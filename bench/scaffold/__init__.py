@@ -1,1 +1,1 @@
-"""Pieces of bench/scaffold_overhead.py: the work both agents do, the scripted server, mini-swe-agent's side."""
+"""Pieces of bench/scaffold_overhead.py: the work both agents do, the scripted server, each side."""
