@@ -84,6 +84,30 @@ def test_every_listed_command_loads_and_has_help() -> None:
         assert command.name == name and (command.help or "").strip()
 
 
+def test_the_devloop_process_freezes_what_it_loaded_and_a_host_process_does_not() -> None:
+    # The `devloop` process moves a command's modules out of the collector's sight once they are loaded,
+    # so later collections and the exit do not walk them (bench/startup.py: the one-step run's CPU).
+    code = (
+        "import gc, sys, contextlib, io\n"
+        "sys.argv = ['devloop', 'eval', '--help']\n"
+        "from devloop.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n        main()\n    except SystemExit:\n        pass\n"
+        "print(gc.get_freeze_count())\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert int(proc.stdout.strip()) > 10_000
+    # A program (or this test run) loading a command in-process keeps its collector as it was.
+    import gc
+
+    from devloop.cli import _load, _loaded
+
+    _loaded.pop("eval", None)
+    before = gc.get_freeze_count()
+    _load("eval")
+    assert gc.get_freeze_count() == before
+
+
 def test_unknown_command_is_a_usage_error() -> None:
     proc = devloop("frobnicate")
     assert proc.returncode == 2 and "No such command 'frobnicate'" in proc.stderr

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from devloop.cli import settle
 from devloop.cli.errors import fail
 from devloop.cli.eval_view import EvalProgress, print_summary, warnings_for
 from devloop.cli.interrupts import latched_interrupt
@@ -95,6 +96,7 @@ def run_protocol_cli(tasks: Sequence[Task], settings: RunSettings | None, config
     run_id = run_id or default_run_id()
     if not run_id or "/" in run_id or run_id in (".", ".."):
         fail(f"--run-id {run_id!r} must be a plain directory name")
+    settle()  # the tasks and the grading's modules live as long as the run (and a pool's workers fork)
     try:
         pool = make_executor(executor, workers, ray_address)
     except ExecutorError as exc:

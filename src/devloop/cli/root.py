@@ -12,7 +12,7 @@ import typer.core
 import typer.main
 
 from devloop import __version__
-from devloop.cli import COMMANDS
+from devloop.cli import COMMANDS, settle
 
 
 class _LazyGroup(typer.core.TyperGroup):
@@ -54,6 +54,7 @@ def _load(name: str) -> Any:
         command = typer.main.get_group(holder).commands[name]
         _flags_take_no_value(command)
         _loaded[name] = command
+        settle()  # the command's modules live until exit
     return _loaded[name]
 
 
