@@ -4,7 +4,9 @@ the throughput of 2 workers against 1.
 Each round runs `devloop eval --suite builtin --predictions gold` (the default sandbox) with 1 worker
 and with 2, in alternating order, on a warm environment cache (built by a first, unmeasured run). From
 each 1-worker run: wall time per instance / the tests' own time per instance (the `tests` timing of
-every verdict: the test command from start to exit). Across the pair: 1-worker wall / 2-worker wall.
+every verdict: the test command from start to exit), and what the rest is made of per instance: the
+grading's own time beyond the tests (each verdict's `total` minus its `tests`) and the run's time outside
+every grading (start-up, the gaps between instances, exit). Across the pair: 1-worker wall / 2-worker wall.
 Also printed, for scale: what a hard-link copy plus removal of the cached venv costs (what a task with
 no install step no longer pays per instance), and how long creating a file in the temp dir took between
 rounds (bench/diskprobe.py: the grading's work dirs are made there). Each run ends with a sync, untimed.
@@ -36,8 +38,8 @@ from startup import export_src
 
 def run_eval(
     out: Path, cache: Path, workers: int, instances: str | None, src: Path | None = None
-) -> tuple[float, list[float]]:
-    """(wall seconds, each instance's test seconds) of one graded run."""
+) -> tuple[float, list[float], list[float]]:
+    """(wall seconds, each instance's test seconds, each instance's grading seconds) of one graded run."""
     argv = [sys.executable, "-m", "devloop", "eval", "--suite", "builtin", "--predictions", "gold"]
     argv += ["--workers", str(workers), "--output", str(out), "--run-id", "r", "--cache-dir", str(cache)]
     if instances:
@@ -52,12 +54,13 @@ def run_eval(
         raise SystemExit(f"devloop eval exited {proc.returncode}: {(proc.stderr or proc.stdout)[-500:]}")
     verdicts = [json.loads(p.read_text()) for p in sorted((out / "r" / "instances").glob("*/verdict.json"))]
     tests = [float(v.get("timings", {}).get("tests", 0.0)) for v in verdicts]
+    totals = [float(v.get("timings", {}).get("total", 0.0)) for v in verdicts]
     resolved = sum(1 for v in verdicts if v.get("category") == "resolved")
     if resolved != len(verdicts) or not verdicts:
         raise SystemExit(f"the gold patches did not all resolve ({resolved} of {len(verdicts)})")
     shutil.rmtree(out)
     os.sync()  # untimed: this run's writes go back to the disk before the next run starts, not during it
-    return wall, tests
+    return wall, tests, totals
 
 
 def copy_cost(cache: Path, tmp: Path, rounds: int = 5) -> float:
@@ -90,18 +93,22 @@ def main() -> None:
         vs_old: list[float] = []
         speedup: list[float] = []
         probes: list[float] = []
+        in_grading: list[float] = []  # per instance: its grading's time beyond its tests
+        outside: list[float] = []  # per instance: the run's time outside every grading (start-up, exit)
         for r in range(args.rounds):
             order = (1, 2) if r % 2 == 0 else (2, 1)
             walls: dict[int, float] = {}
             for workers in order:
-                wall, tests = run_eval(tmp / f"run{r}-{workers}", cache, workers, args.instances)
+                wall, tests, totals = run_eval(tmp / f"run{r}-{workers}", cache, workers, args.instances)
                 walls[workers] = wall
                 if workers == 1:
                     per_instance.append((wall / len(tests)) / (sum(tests) / len(tests)))
                     n, test_s = len(tests), sum(tests)
+                    in_grading.append((sum(totals) - test_s) / n)
+                    outside.append((wall - sum(totals)) / n)
             speedup.append(walls[1] / walls[2])
             if old is not None:
-                wall, tests = run_eval(tmp / f"run{r}-old", cache, 1, args.instances, src=old)
+                wall, tests, _ = run_eval(tmp / f"run{r}-old", cache, 1, args.instances, src=old)
                 old_per_instance.append((wall / len(tests)) / (sum(tests) / len(tests)))
                 vs_old.append(per_instance[-1] / old_per_instance[-1])
             probes.append(file_create_ms())
@@ -111,6 +118,11 @@ def main() -> None:
         print(
             f"  1 worker: wall per instance / tests' own time {statistics.median(per_instance):.2f}x "
             f"(spread {min(per_instance):.2f}-{max(per_instance):.2f}; goal <= 1.15x)"
+        )
+        print(
+            f"    beyond the tests, per instance: {statistics.median(in_grading) * 1e3:.0f} ms in its grading "
+            f"(sandbox, tree, patches), {statistics.median(outside) * 1e3:.0f} ms of the run's start-up and exit "
+            f"spread over the {n} instances"
         )
         print(
             f"  2 workers: throughput vs 1 worker {statistics.median(speedup):.2f}x "

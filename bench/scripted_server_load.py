@@ -6,7 +6,9 @@ server's and the wire's, not a client library's. The body is encoded before the 
 the median round trip of the first and of the last 20 steps, each as a ratio to THE FLOOR (the same
 stdlib HTTP/1.1 exchange with a handler that reads the body and answers a constant: the cost of moving
 the bytes, which grows with the body), and the memory the server still holds after the run (tracemalloc,
-in a separate pass, as tracing slows everything; the client's bodies are freed after each step). With --against REV the
+in a separate pass, as tracing slows everything; the client's bodies are freed after each step), and how long
+close() took (once per scripted run; the floor's is a stdlib serve_forever's shutdown, which waits for the
+serving loop's next poll). With --against REV the
 server module of that git revision is measured beside the current one, in alternating rounds.
 
     python bench/scripted_server_load.py [--steps 300] [--rounds 3] [--against REV]
@@ -90,8 +92,9 @@ class _Bare:
         self._httpd.server_close()
 
 
-def run_once(module: Any, steps: int, traced: bool, **kwargs: Any) -> tuple[list[float], int]:
-    """Round trips per step, and (when `traced`: tracemalloc slows everything) the bytes still held."""
+def run_once(module: Any, steps: int, traced: bool, **kwargs: Any) -> tuple[list[float], int, float]:
+    """Round trips per step, (when `traced`: tracemalloc slows everything) the bytes still held, and the
+    seconds close() took (every scripted run pays it once, at its end)."""
     script = [{"content": "ok"}] * steps
     gc.collect()
     if traced:
@@ -116,8 +119,10 @@ def run_once(module: Any, steps: int, traced: bool, **kwargs: Any) -> tuple[list
     finally:
         tracemalloc.stop()
         conn.close()
+        t0 = time.perf_counter()
         server.close()
-    return times, held
+        closing = time.perf_counter() - t0
+    return times, held, closing
 
 
 def main() -> None:
@@ -133,7 +138,7 @@ def main() -> None:
     }
     if args.against:
         sides[f"at {args.against}"] = (old_module(args.against), {})
-    results: dict[str, list[tuple[list[float], int]]] = {name: [] for name in sides}
+    results: dict[str, list[tuple[list[float], int, float]]] = {name: [] for name in sides}
     floor = next(iter(sides))
     names = list(sides)
     for r in range(args.rounds):
@@ -143,16 +148,18 @@ def main() -> None:
     held = {name: run_once(module, args.steps, True, **kwargs)[1] for name, (module, kwargs) in sides.items()}
     print(f"{args.steps} growing requests (3.5 KB more a step), {args.rounds} alternating rounds")
 
-    def median_ms(runs: list[tuple[list[float], int]], part: slice) -> float:
-        return statistics.median(statistics.median(t[part]) for t, _ in runs) * 1000
+    def median_ms(runs: list[tuple[list[float], int, float]], part: slice) -> float:
+        return statistics.median(statistics.median(t[part]) for t, _, _ in runs) * 1000
 
     ends = (slice(0, 20), slice(-20, None))
     base = [median_ms(results[floor], part) for part in ends]
     for name, runs in results.items():
         first, last = (median_ms(runs, part) for part in ends)
+        closing = statistics.median(c for _, _, c in runs) * 1000
         print(
             f"  {name:<34} round trip first 20 {first:5.2f} ms ({first / base[0]:3.1f}x floor), "
-            f"last 20 {last:5.2f} ms ({last / base[1]:3.1f}x floor); held after {held[name] / 2**20:6.1f} MB"
+            f"last 20 {last:5.2f} ms ({last / base[1]:3.1f}x floor); held after {held[name] / 2**20:6.1f} MB; "
+            f"close {closing:5.2f} ms"
         )
 
 
