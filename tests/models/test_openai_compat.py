@@ -270,8 +270,9 @@ def test_status_error_body_matches_the_sdk(serve: Any) -> None:
     sdk.close()
 
 
-def test_a_plain_run_does_not_import_the_sdk(tmp_path) -> None:
-    # The SDK's import is ~0.4 s of CPU; a `devloop run` sends plain requests and never needs it.
+def test_a_plain_run_does_not_import_the_sdk_or_httpx(tmp_path) -> None:
+    # The SDK's import is ~0.4 s of CPU; a `devloop run` sends plain requests and never needs it. To a
+    # local plain-http server they go on http.client, so httpx (~0.1 s) is not imported either.
     import json
     import subprocess
     import sys
@@ -289,13 +290,13 @@ def test_a_plain_run_does_not_import_the_sdk(tmp_path) -> None:
     code = (
         f"import sys, json\nsys.argv = {argv!r}\nfrom devloop.cli import main\n"
         "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
-        "print(json.dumps({'code': code, 'sdk': 'openai' in sys.modules}))\n"
+        "print(json.dumps({'code': code, 'sdk': 'openai' in sys.modules, 'httpx': 'httpx' in sys.modules}))\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True
     )
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert seen == {"code": 0, "sdk": False} or seen == {"code": None, "sdk": False}, proc.stderr
+    assert seen["code"] in (0, None) and not seen["sdk"] and not seen["httpx"], (seen, proc.stderr)
     assert json.loads((tmp_path / "out" / "result.json").read_text())["exit_status"] == "finished"
 
 

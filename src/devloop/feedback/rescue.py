@@ -12,18 +12,20 @@ import re
 import shlex
 import tomllib
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import jinja2
-import jinja2.sandbox
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from devloop import safefs
 from devloop.feedback import rescue_facts as facts
 from devloop.feedback.requirements import declared_requirement
 from devloop.types import CommandResult
+
+if TYPE_CHECKING:
+    import jinja2
 
 Action = Literal["hint", "install", "restore_file", "run"]
 Target = Literal["output", "edited_files"]
@@ -35,7 +37,14 @@ DEFAULT_INSTALL = (
     "else python -m pip install -q {requirement}; fi"
 )
 
-_JINJA = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.ChainableUndefined, autoescape=False)
+
+@cache
+def _jinja() -> jinja2.sandbox.SandboxedEnvironment:
+    """The templates' environment, made when the first rule is loaded: a run whose rules never load
+    (no test feedback) does not import jinja2 (~20 ms)."""
+    import jinja2.sandbox
+
+    return jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.ChainableUndefined, autoescape=False)
 
 
 class RuleError(ValueError):
@@ -79,8 +88,10 @@ class RuleSpec(BaseModel):
     @classmethod
     def _template(cls, value: str | None) -> str | None:
         if value is not None:
+            import jinja2
+
             try:
-                _JINJA.parse(value)
+                _jinja().parse(value)
             except jinja2.TemplateSyntaxError as e:
                 raise ValueError(f"template error at line {e.lineno}: {e.message}") from None
         return value
@@ -118,8 +129,8 @@ class Rule:
     @classmethod
     def from_spec(cls, spec: RuleSpec, source: str = "") -> Rule:
         return cls(
-            spec.name, [re.compile(p) for p in spec.patterns], spec.action, _JINJA.from_string(spec.message),
-            spec.target, spec.lookup, _JINJA.from_string(spec.command) if spec.command else None, spec.timeout,
+            spec.name, [re.compile(p) for p in spec.patterns], spec.action, _jinja().from_string(spec.message),
+            spec.target, spec.lookup, _jinja().from_string(spec.command) if spec.command else None, spec.timeout,
             source,
         )  # fmt: skip
 

@@ -13,7 +13,9 @@ failure: a timeout, a connection failure (any other transport error, the cause k
 error carrying the status, the decoded body and the response. Streaming (the chat) reads server-sent
 events on the same httpx client. A plain-http server reached without a proxy (a local one: vLLM,
 llama.cpp, the scripted model) is sent the same requests on the standard library's http.client
-instead (`_Direct`), the same way of failing kept.
+instead (`_Direct`), the same way of failing kept, and httpx is not even imported (~0.1 s of CPU at a
+run's start) unless something takes its path: a stream, or an error status (it carries an
+`httpx.Response` whichever path failed).
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ import ssl
 import threading
 import urllib.parse
 from collections.abc import Mapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from devloop import __version__
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class HttpTimeout(Exception):
@@ -63,7 +66,7 @@ class HttpStatusError(Exception):
 
 
 # The SDK's connection limits (its DEFAULT_CONNECTION_LIMITS), so a pool of workers behaves the same.
-_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+_LIMITS = {"max_connections": 1000, "max_keepalive_connections": 100}
 
 
 def _proxied() -> bool:
@@ -151,7 +154,7 @@ class _Direct:
 
     def _give(self, conn: http.client.HTTPConnection) -> None:
         with self._lock:
-            if not self.closed and len(self._idle) < _LIMITS.max_keepalive_connections:
+            if not self.closed and len(self._idle) < _LIMITS["max_keepalive_connections"]:
                 self._idle.append(conn)
                 return
         conn.close()
@@ -211,13 +214,15 @@ class ChatHttp:
     def _client(self) -> httpx.Client:
         with self._lock:
             if self._httpx is None:
+                import httpx
+
                 # The SDK joins a path onto the base URL with a trailing slash; httpx does the same when
                 # it has one.
                 self._httpx = httpx.Client(
                     base_url=self.base_url.rstrip("/") + "/",
                     timeout=self.timeout,
                     headers=self.headers,
-                    limits=_LIMITS,
+                    limits=httpx.Limits(**_LIMITS),
                     verify=_tls(self.base_url),
                 )
                 if self._closed:
@@ -235,8 +240,12 @@ class ChatHttp:
                 method, path, content, self.timeout if timeout is None else timeout
             )
             if not 200 <= status < 300:
+                import httpx  # the error carries an httpx.Response, as the httpx path's does
+
                 raise HttpStatusError(httpx.Response(status, headers=headers, content=body))
             return _text(headers, body)
+        import httpx  # this path's client and errors are httpx's (imported once, with the client)
+
         try:
             response = self._client.request(
                 method,
