@@ -38,23 +38,35 @@ from devloop.models import scripted_server
 OBSERVATION = ("line of a command's output, as an agent would see it\n" * 66)[:3500]
 
 
-def old_module(rev: str) -> ModuleType:
-    """scripted_server.py as of git revision `rev`, imported under another name."""
-    source = subprocess.run(
-        ["git", "show", f"{rev}:src/devloop/models/scripted_server.py"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).parent,
-    ).stdout
-    path = Path(tempfile.mkdtemp()) / "scripted_server_old.py"
+def _import_as(name: str, source: str) -> ModuleType:
+    path = Path(tempfile.mkdtemp()) / f"{name}.py"
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location("scripted_server_old", path)
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def _show(rev: str, path: str) -> str | None:
+    proc = subprocess.run(
+        ["git", "show", f"{rev}:{path}"], capture_output=True, text=True, cwd=Path(__file__).parent
+    )
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def old_module(rev: str) -> ModuleType:
+    """scripted_server.py as of git revision `rev`, imported under another name, with that revision's
+    scripted_http.py (the handler, split out later) where it has one."""
+    source = _show(rev, "src/devloop/models/scripted_server.py")
+    if source is None:
+        raise SystemExit(f"--against {rev}: no src/devloop/models/scripted_server.py there")
+    wire = _show(rev, "src/devloop/models/scripted_http.py")
+    if wire is not None:
+        _import_as("scripted_http_old", wire)
+        source = source.replace("from devloop.models.scripted_http import", "from scripted_http_old import")
+    return _import_as("scripted_server_old", source)
 
 
 class _BareHandler(BaseHTTPRequestHandler):
