@@ -167,3 +167,17 @@ def test_keep_bodies_off_records_only_sizes() -> None:
         assert server.remaining == 0
         assert post(server.url, b"[1, 2]")[0] == 400  # still only objects
     assert json.loads(raw)["model"] == "m"  # a body's leading model is echoed without decoding it
+
+
+def test_close_ends_the_accept_loop_and_frees_the_port_while_a_connection_is_open() -> None:
+    server = ScriptedServer([{"content": "a"}, {"content": "b"}])
+    port = int(server.url.split(":")[2].split("/")[0])
+    idle = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    idle.request("POST", "/v1/chat/completions", json.dumps(REQUEST))
+    assert idle.getresponse().read()  # a kept-alive connection stays open across the close
+    server.close()
+    server.close()  # twice is fine
+    assert not server._thread.is_alive()  # the wake reached the loop (join would otherwise give up at 5 s)
+    with pytest.raises(ConnectionRefusedError):
+        http.client.HTTPConnection("127.0.0.1", port, timeout=5).request("GET", "/v1/models")
+    idle.close()
