@@ -339,11 +339,14 @@ class _MessageCache:
     def body(self, request: dict[str, Any]) -> bytes:
         """`request` as JSON bytes, "model" first (a server may read it without decoding the rest)."""
         messages = request.get("messages")
-        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+        if not isinstance(messages, list) or not all(map(isinstance, messages, repeat(dict))):
             return _dumps(request)
-        parts = [b'{"model":', _dumps(request.get("model")), b',"messages":[']
-        parts.append(b",".join(self._encodings(messages)))
-        parts.append(b"]")
+        encoded = self._encodings(messages)
+        # One join for the whole body: a long history is megabytes, and each join is a fresh buffer
+        # (page faults included) copied in full.
+        pieces = [b","] * (2 * len(encoded) - 1) if encoded else []
+        pieces[::2] = encoded
+        parts = [b'{"model":', _dumps(request.get("model")), b',"messages":[', *pieces, b"]"]
         for key, value in request.items():
             if key not in ("model", "messages"):
                 parts += (b",", _dumps(key), b":", _dumps(value))
