@@ -209,12 +209,12 @@ def test_parse_retry_after_forms() -> None:
 
 def test_body_joined_from_cached_messages_matches_the_request(serve: Any, monkeypatch) -> None:
     """Messages sent before are not encoded again, yet an edit in place (or a replaced message) is sent."""
-    import devloop.models.openai_compat as oc
+    import devloop.models.body as body
 
     server, model = serve([OK, OK, OK])
     encoded: list[Any] = []
-    real = oc._dumps
-    monkeypatch.setattr(oc, "_dumps", lambda v: (encoded.append(v), real(v))[1])
+    real = body.dumps
+    monkeypatch.setattr(body, "dumps", lambda v: (encoded.append(v), real(v))[1])
     history = [dict(m) for m in MESSAGES]
     params = SamplingParams(temperature=0.5, extra_body={"top_k": 3})
     model.complete(history, TOOLS, params)

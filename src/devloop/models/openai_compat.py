@@ -18,10 +18,10 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from itertools import repeat
 from typing import TYPE_CHECKING, Any, Protocol
 
 from devloop.models.base import ModelError
+from devloop.models.body import MessageCache
 from devloop.models.http import ChatHttp, HttpClosed, HttpConnectionError, HttpStatusError, HttpTimeout
 from devloop.types import Completion, SamplingParams, Usage
 
@@ -136,7 +136,7 @@ class OpenAICompatModel:
         self.backoff_cap = backoff_cap
         self.api_key_env = api_key_env
         self._on_close = on_close
-        self._encoded = _MessageCache()
+        self._encoded = MessageCache()
         self._extra_headers = dict(extra_headers or {})
         self._client = ChatHttp(base_url, api_key, timeout=timeout, headers=self._extra_headers)
         self._sdk: openai.OpenAI | None = None
@@ -291,67 +291,6 @@ class OpenAICompatModel:
 # The fields servers list a model's context window under: vLLM and SGLang `max_model_len`, OpenRouter
 # and others `context_length`, LM Studio `max_context_length`.
 WINDOW_FIELDS = ("max_model_len", "context_length", "max_context_length", "context_window")
-
-
-def _dumps(value: Any) -> bytes:
-    # The SDK's own settings for a JSON body (compact, UTF-8, no NaN).
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-
-
-class _MessageCache:
-    """Each message's JSON encoding, kept from one request to the next, so a request's body costs the
-    new messages' encoding plus a join, not the whole history's.
-
-    A message is found again by identity (its dict), and its encoding is reused only while the dict
-    still has as many keys and an equal `content` and `tool_calls`: the agent and the condenser replace
-    a message rather than editing it, and a new value put in either field is caught (an edit made
-    inside a `tool_calls` list in place is not: nothing in devloop does that)."""
-
-    def __init__(self) -> None:
-        self._messages: list[dict[str, Any]] = []  # held, so that no id below is reused while kept
-        self._signs: tuple[list[Any], ...] = ([], [], [], [])
-        self._encoded: list[bytes] = []
-
-    def _encodings(self, messages: list[dict[str, Any]]) -> list[bytes]:
-        # Each field of every message's sign in one C-level pass (map), not a tuple per message per
-        # request: a request at step n looks at all 2n messages again.
-        signs = (
-            list(map(id, messages)),
-            list(map(len, messages)),
-            list(map(dict.get, messages, repeat("content"))),
-            list(map(dict.get, messages, repeat("tool_calls"))),
-        )
-        kept = len(self._encoded)
-        if kept <= len(messages) and all(
-            new[:kept] == old for new, old in zip(signs, self._signs, strict=True)
-        ):
-            encoded = self._encoded + [_dumps(m) for m in messages[kept:]]  # the usual case: appended
-        else:  # some replaced or dropped (a compaction): reuse what is still the same message
-            old_signs = list(zip(*self._signs, strict=True))
-            by_id = {sign[0]: (sign, enc) for sign, enc in zip(old_signs, self._encoded, strict=True)}
-            encoded = []
-            for message, sign in zip(messages, zip(*signs, strict=True), strict=True):
-                old = by_id.get(sign[0])
-                encoded.append(old[1] if old is not None and old[0] == sign else _dumps(message))
-        self._messages, self._signs, self._encoded = list(messages), signs, encoded
-        return encoded
-
-    def body(self, request: dict[str, Any]) -> bytes:
-        """`request` as JSON bytes, "model" first (a server may read it without decoding the rest)."""
-        messages = request.get("messages")
-        if not isinstance(messages, list) or not all(map(isinstance, messages, repeat(dict))):
-            return _dumps(request)
-        encoded = self._encodings(messages)
-        # One join for the whole body: a long history is megabytes, and each join is a fresh buffer
-        # (page faults included) copied in full.
-        pieces = [b","] * (2 * len(encoded) - 1) if encoded else []
-        pieces[::2] = encoded
-        parts = [b'{"model":', _dumps(request.get("model")), b',"messages":[', *pieces, b"]"]
-        for key, value in request.items():
-            if key not in ("model", "messages"):
-                parts += (b",", _dumps(key), b":", _dumps(value))
-        parts.append(b"}")
-        return b"".join(parts)
 
 
 def listed_window(listing: Any, name: str) -> int | None:
