@@ -11,10 +11,13 @@ Also printed, for scale: what a hard-link copy plus removal of the cached venv c
 no install step no longer pays per instance), and how long creating a file in the temp dir took between
 rounds (bench/diskprobe.py: the grading's work dirs are made there). Each run ends with a sync, untimed.
 
-    python bench/eval_overhead.py [--rounds 3] [--instances ID,ID] [--against REV]
+    python bench/eval_overhead.py [--rounds 3] [--instances ID,ID] [--against REV] [--no-prefetch-too]
 
 --against REV adds, in every round, the 1-worker run of that git revision's `src/` (exported to a
 temporary directory, first on PYTHONPATH), so the two trees' overheads are measured side by side.
+--no-prefetch-too adds, in every round, the 1- and 2-worker runs with `--no-prefetch` (each grading
+makes its tree in its turn): what the prefetch saves, and whether the tests' own time grows while the
+next tree is made beside them.
 
 Targets: <= 1.15x the tests' own time with 1 worker; >= 1.8x the throughput with 2 workers.
 """
@@ -37,11 +40,18 @@ from startup import export_src
 
 
 def run_eval(
-    out: Path, cache: Path, workers: int, instances: str | None, src: Path | None = None
+    out: Path,
+    cache: Path,
+    workers: int,
+    instances: str | None,
+    src: Path | None = None,
+    *,
+    prefetch: bool = True,
 ) -> tuple[float, list[float], list[float]]:
     """(wall seconds, each instance's test seconds, each instance's grading seconds) of one graded run."""
     argv = [sys.executable, "-m", "devloop", "eval", "--suite", "builtin", "--predictions", "gold"]
     argv += ["--workers", str(workers), "--output", str(out), "--run-id", "r", "--cache-dir", str(cache)]
+    argv += [] if prefetch else ["--no-prefetch"]
     if instances:
         argv += ["--instances", instances]
     t0 = time.perf_counter()
@@ -81,6 +91,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--instances", default=None, help="only these instance ids (comma-separated)")
     ap.add_argument("--against", metavar="REV", help="also the 1-worker run of this git revision")
+    ap.add_argument("--no-prefetch-too", action="store_true", help="also the runs with --no-prefetch")
     args = ap.parse_args()
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # compiling every module per run is not the harness
     with tempfile.TemporaryDirectory(prefix="devloop-bench-eval-") as tmp_s:
@@ -95,6 +106,8 @@ def main() -> None:
         probes: list[float] = []
         in_grading: list[float] = []  # per instance: its grading's time beyond its tests
         outside: list[float] = []  # per instance: the run's time outside every grading (start-up, exit)
+        tests_on: list[float] = []  # tests' own time per instance, 1 worker
+        off: dict[str, list[float]] = {"ratio": [], "tests": [], "wall1": [], "wall2": [], "speedup": []}
         for r in range(args.rounds):
             order = (1, 2) if r % 2 == 0 else (2, 1)
             walls: dict[int, float] = {}
@@ -106,7 +119,20 @@ def main() -> None:
                     n, test_s = len(tests), sum(tests)
                     in_grading.append((sum(totals) - test_s) / n)
                     outside.append((wall - sum(totals)) / n)
+                    tests_on.append(test_s / n)
             speedup.append(walls[1] / walls[2])
+            if args.no_prefetch_too:
+                off_walls: dict[int, float] = {}
+                for workers in order:
+                    wall, tests, _ = run_eval(tmp / f"run{r}-off{workers}", cache, workers, args.instances,
+                                              prefetch=False)  # fmt: skip
+                    off_walls[workers] = wall
+                    if workers == 1:
+                        off["ratio"].append((wall / len(tests)) / (sum(tests) / len(tests)))
+                        off["tests"].append(sum(tests) / len(tests) / tests_on[-1])
+                off["wall1"].append(walls[1] / off_walls[1])
+                off["wall2"].append(walls[2] / off_walls[2])
+                off["speedup"].append(off_walls[1] / off_walls[2])
             if old is not None:
                 wall, tests, _ = run_eval(tmp / f"run{r}-old", cache, 1, args.instances, src=old)
                 old_per_instance.append((wall / len(tests)) / (sum(tests) / len(tests)))
@@ -134,6 +160,15 @@ def main() -> None:
                 f"this tree / {args.against}: {statistics.median(vs_old):.2f}x "
                 f"(spread {min(vs_old):.2f}-{max(vs_old):.2f})"
             )
+        if off["ratio"]:
+
+            def med(xs: list[float]) -> str:
+                return f"{statistics.median(xs):.2f}x (spread {min(xs):.2f}-{max(xs):.2f})"
+
+            print(f"  --no-prefetch, 1 worker: {med(off['ratio'])} the tests' own time; 2 workers vs 1: "
+                  f"{med(off['speedup'])}")  # fmt: skip
+            print(f"  prefetch / --no-prefetch, wall: 1 worker {med(off['wall1'])}, 2 workers {med(off['wall2'])};"
+                  f" tests' own time (no prefetch / prefetch) {med(off['tests'])}")  # fmt: skip
         print(f"  {describe(probes)}")
         spared = copy_cost(cache, tmp)
         print(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,3 +49,20 @@ def test_a_small_tree_a_missing_path_and_a_link_as_the_root(tmp_path: Path) -> N
     (tmp_path / "root-link").symlink_to(target, target_is_directory=True)
     remove_tree(tmp_path / "root-link", slow_s=0.0)  # as shutil.rmtree: a link is not a tree to remove
     assert all((target / f"d{i}" / "e").is_dir() for i in range((PROBE + 2) + 1))
+
+
+def test_a_removal_queued_as_the_process_exits_still_removes_everything(tmp_path: Path) -> None:
+    # A pool worker's last removal runs while its interpreter shuts down, when no thread pool takes
+    # work any more: the directories are then removed one at a time, not left behind.
+    root = tmp_path / "tree"
+    for i in range(60):
+        (root / f"d{i}" / "sub").mkdir(parents=True)
+        (root / f"d{i}" / "sub" / "f").write_text("x")
+    child = (
+        "import sys\n"
+        "from devloop.runtime.later import call_later\n"
+        "from devloop.safefs.tree import remove_tree\n"
+        "call_later(lambda: remove_tree(sys.argv[1], slow_s=0.0))\n"
+    )
+    subprocess.run([sys.executable, "-c", child, str(root)], check=True, timeout=60)
+    assert not root.exists()

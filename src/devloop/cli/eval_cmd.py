@@ -72,6 +72,7 @@ def eval_(
     test_timeout: topt.TestTimeout = 1800.0,
     cache_dir: topt.CacheDir = None,
     no_build_cache: topt.NoBuildCache = False,
+    no_prefetch: topt.NoPrefetch = False,
     keep_workdirs: Annotated[
         bool,
         typer.Option("--keep-workdirs", help="Keep each instance's extracted tree.", rich_help_panel=RUN),
@@ -199,7 +200,8 @@ def eval_(
     result = run_protocol_cli(task_list, settings, config, predictions=preds, confinement=confinement,
         executor=executor, ray_address=ray_address, workers=workers, run_id=run_id, output=output,
         cache_dir=cache_dir, mirrors=mirrors, test_timeout=test_timeout, keep_workdirs=keep_workdirs,
-        console=console, force_resume=force_resume, grading=grading, build_cache=not no_build_cache)  # fmt: skip
+        console=console, force_resume=force_resume, grading=grading, build_cache=not no_build_cache,
+        prefetch=not no_prefetch)  # fmt: skip
     report = result.report
     if report.total and report.agent_error == report.total:
         fail(f"every instance failed in the agent (agent_error), none was answered by the model; see "

@@ -89,16 +89,17 @@ def run_protocol_cli(tasks: Sequence[Task], settings: RunSettings | None, config
                      console: Console, progress: bool = True, predictions: Mapping[str, Prediction] | None = None,
                      confinement: tuple[str, Limits] | None = None, force_resume: bool = False,
                      resume_flag: str = "--run-id", resume_id: str | None = None,
-                     grading: str = "swebench4", build_cache: bool = True) -> ProtocolResult:  # fmt: skip
+                     grading: str = "swebench4", build_cache: bool = True, prefetch: bool = True) -> ProtocolResult:  # fmt: skip
     """Start the executor, run the protocol behind a progress bar, print the summary and its warnings;
     turn errors into one-line CLI errors, and Ctrl-C into the count on disk and the command that resumes.
-    `grading` names the official rules (checked by the caller against `devloop.swebench.grading.RULES`)."""
+    `grading` names the official rules (checked by the caller against `devloop.swebench.grading.RULES`);
+    `prefetch` False is --no-prefetch."""
     run_id = run_id or default_run_id()
     if not run_id or "/" in run_id or run_id in (".", ".."):
         fail(f"--run-id {run_id!r} must be a plain directory name")
     settle()  # the tasks and the grading's modules live as long as the run (and a pool's workers fork)
     try:
-        pool = make_executor(executor, workers, ray_address)
+        pool = make_executor(executor, workers, ray_address, prefetch=prefetch)
     except ExecutorError as exc:
         fail(str(exc))
     store = RunStore(output, run_id)

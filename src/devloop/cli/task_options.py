@@ -60,6 +60,16 @@ NoBuildCache = Annotated[
         rich_help_panel=RUN,
     ),
 ]
+NoPrefetch = Annotated[
+    bool,
+    typer.Option(
+        "--no-prefetch",
+        help="Make each grading's tree in its turn, instead of while the previous instance's tests run "
+        "(each worker stages the tree and sandbox of the grading it runs next; no command of that task "
+        "starts early).",
+        rich_help_panel=RUN,
+    ),
+]
 Grading = Annotated[
     str,
     typer.Option(

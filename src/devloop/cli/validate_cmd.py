@@ -49,6 +49,7 @@ def validate(
     workers: Annotated[int, typer.Option("--workers", min=1, help="Instances graded in parallel.")] = 1,
     cache_dir: topt.CacheDir = None,
     no_build_cache: topt.NoBuildCache = False,
+    no_prefetch: topt.NoPrefetch = False,
     test_timeout: topt.TestTimeout = 1800.0,
     grading: topt.Grading = "swebench4",
 ) -> None:
@@ -79,7 +80,8 @@ def validate(
                          confinement=confinement, executor="local", ray_address=None, workers=workers,
                          run_id=which, output=root, cache_dir=cache_dir, mirrors=mirrors,
                          test_timeout=test_timeout, keep_workdirs=False, console=console, grading=grading,
-                         resume_flag="--run-id", resume_id=run_id, build_cache=not no_build_cache)  # fmt: skip
+                         resume_flag="--run-id", resume_id=run_id, build_cache=not no_build_cache,
+                         prefetch=not no_prefetch)  # fmt: skip
     gold, empty = RunStore(root, GOLD), RunStore(root, EMPTY)
     rows = [
         judge(t, verdict := gold.read_verdict(t.instance_id), empty.read_verdict(t.instance_id),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from devloop.eval import best_of
 from devloop.eval.checkout import build_cache, check_out, env_manager
 from devloop.eval.envs import EnvError
 from devloop.eval.grading import DEFAULT_TEST_TIMEOUT, grade, no_environment_message
+from devloop.eval.prefetch import PREFETCH, workdir_for
 from devloop.eval.records import Selection, UnitRecord, settings_key
 from devloop.eval.solver import AgentOutcome, AgentSolver
 from devloop.eval.source import NoRepository, SourceError
@@ -27,7 +27,6 @@ from devloop.eval.taskbox import TaskBox
 from devloop.eval.verdict import Category, Verdict
 from devloop.runtime.later import remove_later
 from devloop.runtime.limits import Limits
-from devloop.runtime.stale import mark_owner
 from devloop.swebench.grading import Rules
 from devloop.tasks.model import Task
 
@@ -66,6 +65,9 @@ class AttemptJob:
     settings: RunSettings | None
     harness: HarnessSettings
     patch: str | None = None
+    prefetch: AttemptJob | None = None
+    """The grading this process is likely to run next: its tree is staged while this one's tests run
+    (see eval/prefetch.py)."""
 
     @property
     def key(self) -> str:
@@ -121,9 +123,10 @@ def run_attempt(job: AttemptJob) -> UnitRecord:
     # A killed attempt leaves a partial directory (the trajectory appends): start it afresh.
     shutil.rmtree(unit_dir, ignore_errors=True)
     unit_dir.mkdir(parents=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f"devloop-{task.instance_id[:40]}-{job.index}-"))
-    if not h.keep_workdirs:  # removed by the next run if this one is killed; a kept one never is
-        mark_owner(workdir)
+    claimed = PREFETCH.claim(job) if job.settings is None else None
+    staged, workdir = claimed if claimed is not None else (None, workdir_for(job))
+    ahead = job.prefetch
+    before_tests = None if ahead is None else (lambda: PREFETCH.start(ahead))
     started = time.monotonic()
     outcome = AgentOutcome(job.patch or "", None)
     try:
@@ -139,7 +142,8 @@ def run_attempt(job: AttemptJob) -> UnitRecord:
             agent_s = round(time.monotonic() - started, 3)
             verdict = grade(task, outcome.patch, env_manager=env_manager(h.cache_dir), mirrors=h.mirrors,
                             workdir=workdir / "grade", test_timeout=h.test_timeout, log_dir=unit_dir,
-                            sandbox=h.sandbox, limits=h.limits, rules=h.grading, builds=h.build_cache)  # fmt: skip
+                            sandbox=h.sandbox, limits=h.limits, rules=h.grading, builds=h.build_cache,
+                            staged=staged, before_tests=before_tests)  # fmt: skip
             if job.settings is not None:
                 verdict.timings["agent"] = agent_s
     except Exception as exc:  # the attempt's outcome, not the run's end

@@ -10,6 +10,7 @@ import functools
 import shutil
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,16 @@ _BASE_GIT = (
     "-c",
     "core.hooksPath=/dev/null",
 )
+
+
+@dataclass
+class Staged:
+    """A box whose tree and venv `stage_tree` put in place ahead of its grading: `venv` is the cached
+    venv it returned, `timings` its phases (env, clone, extract)."""
+
+    box: TaskBox
+    venv: Path
+    timings: dict[str, float]
 
 
 class InstallFailed(EnvError):
@@ -71,6 +82,7 @@ def check_out(
     where: str = "",
     builds: BuildCache | None = None,
     notes: dict[str, Any] | None = None,
+    staged: Path | None = None,
 ) -> dict[str, str]:
     """Build (or reuse) the task's venv, extract the tree at base into `box.tree`, clone the venv into the
     box and run the install command there (or restore what it left from `builds`, the build cache);
@@ -81,15 +93,15 @@ def check_out(
     seconds; `notes["build_cache"]` what the cache did (`off` without one). Raises EnvError (the venv;
     its `log` holds the build log), SourceError (the repository or commit), or InstallFailed (message
     ending in `where`, e.g. " in the agent's tree").
+
+    `staged`: the cached venv `stage_tree` returned for this box, whose tree and venv are then already in
+    place (a prefetched grading); only the install step is left.
     """
     spec = task.environment
     if spec is None:
         raise EnvError(NO_ENVIRONMENT)
     timings = {} if timings is None else timings
-    t = time.monotonic()
-    venv = manager.venv_for(spec)
-    _phase(timings, "env", t)
-    _fresh_tree(task, box, manager, mirrors, venv, commit_base, timings)
+    venv = staged or stage_tree(task, box, manager, mirrors, timings=timings, commit_base=commit_base)
     if not spec.install:
         return box.env
     install = spec.install
@@ -120,6 +132,22 @@ def check_out(
         builds.install(task, spec, manager.key(spec), box, git_tree=commit_base, run=run, refresh=refresh,
                        install_log=install_log, timings=timings, notes={} if notes is None else notes)  # fmt: skip
     return box.env
+
+
+def stage_tree(task: Task, box: TaskBox, manager: EnvironmentManager, mirrors: Path | None, *,
+               timings: dict[str, float] | None = None, commit_base: bool = False) -> Path:  # fmt: skip
+    """check_out's first half: the venv (built if needed) and the tree at base in `box`, its sandbox
+    started around them; no command of the task has run yet. Returns the cached venv. Raises as
+    check_out does (EnvError, SourceError)."""
+    spec = task.environment
+    if spec is None:
+        raise EnvError(NO_ENVIRONMENT)
+    timings = {} if timings is None else timings
+    t = time.monotonic()
+    venv = manager.venv_for(spec)
+    _phase(timings, "env", t)
+    _fresh_tree(task, box, manager, mirrors, venv, commit_base, timings)
+    return venv
 
 
 def _fresh_tree(task: Task, box: TaskBox, manager: EnvironmentManager, mirrors: Path | None, venv: Path,

@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -249,18 +249,26 @@ def run_protocol(
     )
     in_flight: dict[Future[Any], tuple[str, int | None]] = {}
     started_at: dict[Future[Any], float] = {}
+    ahead = _Ahead(queue) if getattr(executor, "prefetch", False) else None
     took: dict[str, float] = {}  # each instance's jobs, summed (the host's clock)
     lost: list[str] = []
     try:
         while queue or in_flight:
-            while queue and len(in_flight) < executor.capacity:
-                iid, idx, job = queue.popleft()
+            batch = [queue.popleft() for _ in range(min(len(queue), executor.capacity - len(in_flight)))]
+            for iid, idx, job in batch:
+                hint = ahead.hint(job) if ahead is not None else None
+                if hint is not None and isinstance(job, AttemptJob) and isinstance(hint[2], AttemptJob):
+                    job = replace(job, prefetch=hint[2])
                 fn: Callable[[Any], Any] = run_attempt if isinstance(job, AttemptJob) else run_selection
                 at = time.monotonic()  # before: one worker runs the job inside submit
                 future_job = executor.submit(fn, job)
                 in_flight[future_job], started_at[future_job] = (iid, idx), at
+                if ahead is not None:
+                    ahead.given[future_job] = hint
             finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
             for future in finished:
+                if ahead is not None:
+                    ahead.done(future)
                 iid, idx = in_flight.pop(future)
                 took[iid] = took.get(iid, 0.0) + time.monotonic() - started_at.pop(future)
                 run.scheduled.discard((iid, idx))
@@ -289,6 +297,39 @@ def run_protocol(
     wait_removed()  # the work dirs this process queued for removal (a pool's workers joined theirs)
     durations.save(cache, kind, {iid: s for iid, s in took.items() if iid in done})
     return _finish(run, lost, warnings, time.monotonic() - started)
+
+
+_Queued = tuple[str, int | None, "AttemptJob | SelectJob"]
+
+
+class _Ahead:
+    """Which queued grading each submitted one stages ahead (executors with `prefetch`).
+
+    A job's hint is the first queued grading that no job in flight was given. When the job ends, its
+    hint moves to the front of the queue: the next submit goes to the worker that just came free (the
+    only idle one), which is the one that staged it. Should two finish at once and the workers swap,
+    each finds the wrong tree staged and makes its own, which costs time, never a result."""
+
+    def __init__(self, queue: deque[_Queued]):
+        self.queue = queue
+        self.given: dict[Future[Any], _Queued | None] = {}
+
+    def hint(self, job: AttemptJob | SelectJob) -> _Queued | None:
+        if not isinstance(job, AttemptJob) or job.patch is None:
+            return None
+        taken = {(h[0], h[1]) for h in self.given.values() if h is not None}
+        return next(
+            (q for q in self.queue if isinstance(q[2], AttemptJob) and q[2].patch is not None
+             and (q[0], q[1]) not in taken),
+            None,
+        )  # fmt: skip
+
+    def done(self, future: Future[Any]) -> None:
+        hint = self.given.pop(future, None)
+        at = next((i for i, q in enumerate(self.queue) if q is hint), None)
+        if at is not None:
+            del self.queue[at]
+            self.queue.appendleft(hint)  # type: ignore[arg-type]
 
 
 def _all_jobs(task: Task, config: ProtocolConfig, settings: RunSettings | None,

@@ -258,6 +258,10 @@ class EnvironmentManager:
         blob = json.dumps({"python": str(python), "pip": sorted(spec.pip), "build": BUILD_VERSION})
         return f"py{spec.python}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
+    def is_built(self, spec: EnvironmentSpec) -> bool:
+        """Whether the cached venv for `spec` is complete (venv_for would not build it)."""
+        return (self.cache_dir / "venvs" / self.key(spec) / _COMPLETE).is_file()
+
     def venv_for(self, spec: EnvironmentSpec) -> Path:
         """The cached venv for `spec`, built now if needed (one builder at a time per key, across
         processes). The venv is built under a temporary name and renamed when complete, so a failed or

@@ -6,6 +6,8 @@
 
 The scheduler only submits and waits on futures, so the same units give the same report whichever ran
 them. `capacity` is how many jobs to keep in flight: more would only queue (and be lost on a kill).
+`prefetch` (local only): each grading stages the tree of the one the scheduler names to come next in
+the same process while its own tests run (eval/prefetch.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class ExecutorError(Exception):
 
 class Executor(Protocol):
     capacity: int
+    prefetch: bool
 
     def submit(self, fn: Callable[[Any], T], arg: Any) -> Future[T]: ...
 
@@ -36,8 +39,9 @@ class Executor(Protocol):
 class LocalExecutor:
     """Jobs in a process pool of `workers` processes, or inline in this process for one worker."""
 
-    def __init__(self, workers: int = 1):
+    def __init__(self, workers: int = 1, *, prefetch: bool = True):
         self.capacity = max(1, workers)
+        self.prefetch = prefetch
         self._pool = worker_pool(workers) if workers > 1 else None
 
     def submit(self, fn: Callable[[Any], T], arg: Any) -> Future[T]:
@@ -53,6 +57,10 @@ class LocalExecutor:
     def close(self, cancel: bool = False) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+        else:
+            from devloop.eval.prefetch import PREFETCH  # grading's modules: loaded by the jobs already
+
+            PREFETCH.discard()  # a tree staged for a grading that never came
 
 
 class RayExecutor:
@@ -65,6 +73,7 @@ class RayExecutor:
         except ImportError:
             raise ExecutorError("--executor ray needs Ray: pip install 'devloop[ray]'") from None
         self._ray = ray
+        self.prefetch = False  # a Ray worker's next task is not the scheduler's to name
         self._started = not ray.is_initialized()
         if self._started:
             try:
@@ -92,12 +101,15 @@ class RayExecutor:
             self._ray.shutdown()
 
 
-def make_executor(kind: str, workers: int = 1, address: str | None = None) -> Executor:
-    """The executor named `kind` ("local" or "ray"). Raises ExecutorError naming what is wrong."""
+def make_executor(
+    kind: str, workers: int = 1, address: str | None = None, *, prefetch: bool = True
+) -> Executor:
+    """The executor named `kind` ("local" or "ray"); `prefetch` for the local one. Raises ExecutorError
+    naming what is wrong."""
     if kind == "local":
         if address:
             raise ExecutorError("--ray-address needs --executor ray")
-        return LocalExecutor(workers)
+        return LocalExecutor(workers, prefetch=prefetch)
     if kind == "ray":
         return RayExecutor(workers, address)
     raise ExecutorError(f"unknown executor {kind!r}: expected one of {', '.join(EXECUTORS)}")

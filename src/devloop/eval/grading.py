@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from devloop.eval.checkout import NO_ENVIRONMENT, build_cache, check_out
+from devloop.eval.checkout import NO_ENVIRONMENT, Staged, build_cache, check_out
 from devloop.eval.envs import EnvError, EnvironmentManager
 from devloop.eval.source import NoRepository, SourceError, reset_to_base
 from devloop.eval.taskbox import UNCONFINED, TaskBox, grading_sandbox
@@ -53,6 +54,8 @@ def grade(
     limits: Limits | None = None,
     rules: Rules = "swebench4",
     builds: bool = True,
+    staged: Staged | None = None,
+    before_tests: Callable[[], object] | None = None,
 ) -> Verdict:
     """Grade `patch` on `task` with the official SWE-bench rules, without Docker. Never raises.
 
@@ -67,6 +70,11 @@ def grade(
     `rules` picks the official grading rules (swebench4 or swebench5, see `devloop.swebench.grading`);
     `extra["grading"]` records them. The install step goes through the build cache unless `builds` is
     False (`extra["build_cache"]` says what it did; see builds.py).
+
+    `staged`: this grading's box, its tree and venv already in place (see eval/prefetch.py; its
+    `workdir` must be the box's); `extra["prefetched"]` is then true, its env, clone and extract timings
+    are the staging's, and `total` counts only what came after. `before_tests` runs just before the
+    tests start (the prefetch of the next grading).
     """
     log_dir = log_dir or workdir
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -80,8 +88,12 @@ def grade(
         verdict.extra["sandbox"] = name
         if name == "none":
             verdict.extra["unconfined"] = UNCONFINED
-        with TaskBox(workdir, sandbox=name, limits=limits) as box:
-            _grade(task, patch, env_manager, mirrors, box, test_timeout, log_dir, verdict, rules, builds)
+        if staged is not None:
+            verdict.extra["prefetched"] = True
+            verdict.timings.update(staged.timings)
+        with staged.box if staged is not None else TaskBox(workdir, sandbox=name, limits=limits) as box:
+            _grade(task, patch, env_manager, mirrors, box, test_timeout, log_dir, verdict, rules, builds,
+                   staged.venv if staged is not None else None, before_tests)  # fmt: skip
     except _Stop as stop:
         verdict.category, verdict.message = stop.category, stop.message
     except Exception as exc:  # a verdict, never a crash of the run
@@ -108,6 +120,8 @@ def _grade(
     verdict: Verdict,
     rules: Rules,
     builds: bool,
+    staged: Path | None,
+    before_tests: Callable[[], object] | None,
 ) -> None:
     if not patch.strip():
         raise _Stop(Category.EMPTY_PATCH, "the prediction has no patch")
@@ -122,7 +136,8 @@ def _grade(
         verdict.logs["install"] = install_log.name
     try:
         check_out(task, box, env_manager, mirrors, timeout=test_timeout, install_log=install_log,
-                  timings=verdict.timings, builds=build_cache(env_manager, builds), notes=verdict.extra)  # fmt: skip
+                  timings=verdict.timings, builds=build_cache(env_manager, builds), notes=verdict.extra,
+                  staged=staged)  # fmt: skip
     except SourceError as exc:
         if isinstance(exc, NoRepository):
             verdict.extra["missing_repo"] = exc.repo
@@ -159,6 +174,8 @@ def _grade(
     test_log = log_dir / "test_output.txt"
     test_log.unlink(missing_ok=True)
     verdict.logs["test"] = test_log.name
+    if before_tests is not None:
+        before_tests()
     result = box.run(command, timeout=test_timeout, log=test_log)
     box.stop()  # every process the tests started is dead before devloop reads (its copy of) their output
     verdict.timings["tests"] = round(result.duration_s, 3)

@@ -53,8 +53,11 @@ def remove_tree(path: Path | str, *, workers: int = WORKERS, slow_s: float = SLO
                 if pool is None:
                     _remove(directory)
                     done += 1
-                else:
+                    continue
+                try:
                     queued.append(pool.submit(_remove, directory))
+                except RuntimeError:  # the interpreter is exiting (a pool worker's last removal): no threads
+                    _remove(directory)
             for future in queued:  # a depth is gone before the one above it starts
                 future.result()
     finally:

@@ -1,0 +1,178 @@
+"""The next grading's tree made while this one's tests run: the same verdicts as without, nothing of a
+task run before its turn, nothing built ahead, nothing left behind, and the scheduler's hints."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import deque
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from devloop.cli import app
+from devloop.eval import Category, ProtocolConfig, RunStore, run_protocol
+from devloop.eval.attempt import AttemptJob, HarnessSettings
+from devloop.eval.engine import _Ahead
+from devloop.eval.executors import LocalExecutor
+from devloop.eval.prefetch import Prefetcher
+from devloop.runtime.later import wait_removed
+from devloop.tasks import load_predictions
+
+
+@pytest.fixture
+def tmpdir_of_workdirs(tmp_path, monkeypatch) -> Path:
+    """Where this test's work dirs (and sandboxes' scratch dirs) go, to see what is left there."""
+    where = tmp_path / "tmp"
+    where.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(where))
+    return where
+
+
+def _left(where: Path) -> list[str]:
+    wait_removed()
+    return sorted(p.name for p in where.glob("devloop-calc*"))
+
+
+def _graded(tasks, env_cache, tmp_path, *, workers=1, prefetch=True, run_id="r"):
+    run_protocol(tasks, None, ProtocolConfig(), predictions=load_predictions("gold", tasks), run_id=run_id,
+                 output=tmp_path / "out", cache_dir=env_cache,
+                 executor=LocalExecutor(workers, prefetch=prefetch))  # fmt: skip
+    store = RunStore(tmp_path / "out", run_id)
+    return {t.instance_id: store.read_verdict(t.instance_id) for t in tasks}
+
+
+def test_each_grading_after_the_first_finds_its_tree_made_and_grades_the_same(
+    make_task, env_manager, env_cache, tmp_path, tmpdir_of_workdirs
+):
+    tasks = [make_task(f"calc__calc-{i}") for i in range(3)]
+    on = _graded(tasks, env_cache, tmp_path)
+    off = _graded(tasks, env_cache, tmp_path, prefetch=False, run_id="off")
+    assert [v.extra.get("prefetched") for v in on.values()] == [None, True, True]
+    assert not any(v.extra.get("prefetched") for v in off.values())
+    for iid, verdict in on.items():
+        assert verdict.category == off[iid].category == Category.RESOLVED
+        assert verdict.tests_status == off[iid].tests_status and verdict.tests == off[iid].tests
+        assert verdict.extra["sandbox"] == off[iid].extra["sandbox"]
+    # The staged phases are the staging's own: a prefetched grading's total counts what came after.
+    assert {"env", "extract"} <= on["calc__calc-2"].timings.keys()
+    assert _left(tmpdir_of_workdirs) == []
+
+
+def test_nothing_of_the_next_task_runs_before_its_turn(make_task, env_manager, spec, env_cache, tmp_path,
+                                                       tmpdir_of_workdirs):  # fmt: skip
+    task = make_task("calc__calc-1", environment={**spec.model_dump(), "install": "echo built > out.txt"})
+    job = AttemptJob(task, 0, None, HarnessSettings(tmp_path / "out", "r", env_cache), patch="p")
+    ahead = Prefetcher()
+    ahead.start(job)
+    claimed = ahead.claim(job)
+    assert claimed is not None
+    staged, workdir = claimed
+    tree = staged.box.tree
+    assert tree.parent == workdir / "grade" and (tree / "calc.py").is_file()
+    assert not (tree / "out.txt").exists()  # the install step is the grading's, in its turn
+    assert (
+        staged.box.venv.is_dir() and staged.box.venv.parent == workdir / "grade"
+    )  # the clone it installs into
+    staged.box.stop()
+    # And graded in a run, both gradings of such a task install, the second in a prefetched tree.
+    tasks = [make_task(f"calc__calc-{i}", environment=task.environment.model_dump()) for i in range(2)]
+    verdicts = _graded(tasks, env_cache, tmp_path)
+    assert [v.category for v in verdicts.values()] == [Category.RESOLVED] * 2
+    assert verdicts["calc__calc-1"].extra.get("prefetched") is True
+    assert verdicts["calc__calc-0"].extra["build_cache"] in ("filled", "reused")
+    assert verdicts["calc__calc-1"].extra["build_cache"] == "reused"  # restored into the prefetched tree
+
+
+def test_a_tree_staged_for_another_grading_is_ended_and_removed(make_task, env_manager, env_cache, tmp_path,
+                                                                tmpdir_of_workdirs):  # fmt: skip
+    h = HarnessSettings(tmp_path / "out", "r", env_cache)
+    staged_for = AttemptJob(make_task("calc__calc-1"), 0, None, h, patch="p")
+    ahead = Prefetcher()
+    ahead.start(staged_for)
+    item = ahead._ahead
+    assert item is not None
+    assert ahead.claim(AttemptJob(make_task("calc__calc-2"), 0, None, h, patch="p")) is None
+    assert item.box is not None and item.box._runtime is None  # its sandbox was ended
+    # The same instance with another patch (another prediction) is another grading too.
+    ahead.start(staged_for)
+    assert ahead.claim(AttemptJob(make_task("calc__calc-1"), 0, None, h, patch="q")) is None
+    ahead.start(staged_for)
+    ahead.discard()  # as the executor does when it closes
+    assert ahead.claim(staged_for) is None
+    assert _left(tmpdir_of_workdirs) == []
+
+
+def test_a_venv_not_built_yet_is_not_built_ahead(make_task, spec, env_cache, tmp_path, tmpdir_of_workdirs):
+    from devloop.eval.checkout import env_manager
+
+    other = {**spec.model_dump(), "pip": [*spec.pip, "iniconfig==0.0.0-not-built"]}
+    task = make_task("calc__calc-1", environment=other)
+    job = AttemptJob(task, 0, None, HarnessSettings(tmp_path / "out", "r", env_cache), patch="p")
+    ahead = Prefetcher()
+    ahead.start(job)
+    assert ahead.claim(job) is None
+    manager = env_manager(env_cache)
+    assert not manager.is_built(task.environment)
+    assert not (env_cache / "venvs" / manager.key(task.environment)).exists()
+    assert _left(tmpdir_of_workdirs) == []
+
+
+def test_a_staging_that_fails_leaves_the_grading_to_report_it(make_task, env_manager, env_cache, tmp_path,
+                                                              tmpdir_of_workdirs):  # fmt: skip
+    tasks = [make_task("calc__calc-1"), make_task("calc__calc-2", base_commit="0" * 40)]
+    on = _graded(tasks, env_cache, tmp_path)
+    off = _graded(tasks, env_cache, tmp_path, prefetch=False, run_id="off")
+    bad_on, bad_off = on["calc__calc-2"], off["calc__calc-2"]
+    assert bad_on.category == bad_off.category == Category.ERROR
+    assert bad_on.message == bad_off.message and "0000000000" in bad_on.message
+    assert not bad_on.extra.get("prefetched")
+    assert _left(tmpdir_of_workdirs) == []
+
+
+@pytest.mark.slow
+def test_pool_workers_stage_what_they_grade_next(
+    make_task, env_manager, env_cache, tmp_path, tmpdir_of_workdirs
+):
+    tasks = [make_task(f"calc__calc-{i}") for i in range(6)]
+    verdicts = _graded(tasks, env_cache, tmp_path, workers=2)
+    assert all(v.category == Category.RESOLVED for v in verdicts.values())
+    # The first grading of each worker has nothing staged; most of the rest find theirs.
+    assert sum(bool(v.extra.get("prefetched")) for v in verdicts.values()) >= 2
+    assert _left(tmpdir_of_workdirs) == []
+
+
+def test_each_grading_in_flight_stages_a_different_one_and_its_own_comes_next(make_task, tmp_path):
+    h = HarnessSettings(tmp_path / "out", "r")
+    jobs = {n: AttemptJob(make_task(f"calc__{n}"), 0, None, h, patch="p") for n in "abcde"}
+    agent_job = AttemptJob(make_task("calc__x"), 0, None, h)  # the agent's: its grading starts after it
+    queue = deque((n, 0, jobs[n]) for n in "ab")
+    queue.append(("x", 0, agent_job))
+    queue.extend((n, 0, jobs[n]) for n in "cde")
+    ahead = _Ahead(queue)
+    first, second = queue.popleft(), queue.popleft()
+    ahead.given["f1"] = ahead.hint(first[2])  # type: ignore[index]
+    ahead.given["f2"] = ahead.hint(second[2])  # type: ignore[index]
+    assert [ahead.given[f][0] for f in ("f1", "f2")] == ["c", "d"]  # type: ignore[index]
+    assert ahead.hint(agent_job) is None
+    ahead.done("f2")  # type: ignore[arg-type]  # the second finished first: its worker gets d next
+    assert [q[0] for q in queue] == ["d", "x", "c", "e"]
+    ahead.done("f1")  # type: ignore[arg-type]
+    assert [q[0] for q in queue] == ["c", "d", "x", "e"]
+
+
+def test_eval_and_validate_take_no_prefetch(make_task, env_manager, env_cache, tmp_path, tmpdir_of_workdirs):
+    tasks = tmp_path / "tasks.json"
+    tasks.write_text(json.dumps([make_task(f"calc__calc-{i}").model_dump(mode="json") for i in range(2)]))
+    common = ["--tasks", str(tasks), "--cache-dir", str(env_cache), "--output", str(tmp_path / "runs")]
+    for run_id, flags in (("on", []), ("off", ["--no-prefetch"])):
+        done = CliRunner().invoke(app, ["eval", *common, "--predictions", "gold", "--run-id", run_id, *flags])
+        assert done.exit_code == 0, done.output
+        store = RunStore(tmp_path / "runs", run_id)
+        second = store.read_verdict("calc__calc-1")
+        assert second is not None and second.category == Category.RESOLVED
+        assert second.extra.get("prefetched") is (True if run_id == "on" else None)
+    done = CliRunner().invoke(app, ["validate", *common, "--run-id", "v", "--no-prefetch"])
+    assert done.exit_code == 0, done.output
+    assert _left(tmpdir_of_workdirs) == []
