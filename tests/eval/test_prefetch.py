@@ -4,7 +4,11 @@ task run before its turn, nothing built ahead, nothing left behind, and the sche
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import tempfile
+import time
 from collections import deque
 from pathlib import Path
 
@@ -17,7 +21,9 @@ from devloop.eval.attempt import AttemptJob, HarnessSettings
 from devloop.eval.engine import _Ahead
 from devloop.eval.executors import LocalExecutor
 from devloop.eval.prefetch import Prefetcher
+from devloop.runtime.bwrap import probe_bwrap
 from devloop.runtime.later import wait_removed
+from devloop.runtime.limits import Limits
 from devloop.tasks import load_predictions
 
 
@@ -176,3 +182,83 @@ def test_eval_and_validate_take_no_prefetch(make_task, env_manager, env_cache, t
     done = CliRunner().invoke(app, ["validate", *common, "--run-id", "v", "--no-prefetch"])
     assert done.exit_code == 0, done.output
     assert _left(tmpdir_of_workdirs) == []
+
+
+@pytest.mark.skipif(probe_bwrap() is not None, reason=f"bubblewrap is not usable: {probe_bwrap()}")
+def test_the_tests_running_cannot_see_the_tree_staged_beside_them(make_task, env_manager, spec, env_cache,
+                                                                  tmp_path, tmpdir_of_workdirs):  # fmt: skip
+    # The first instance's tests look for the work dir staged for the second (made before they start).
+    staged = f"{tmpdir_of_workdirs}/devloop-calc__calc-1-*"
+    look = (f"sh -c 'for d in {staged}; do [ -e \"$d\" ] && {{ echo FAILED t::isolated; exit 0; }}; done; "
+            "echo PASSED t::isolated'")  # fmt: skip
+    looking = make_task("calc__calc-0", environment={**spec.model_dump(), "test_cmd": look},
+                        FAIL_TO_PASS=["t::isolated"], PASS_TO_PASS=[])  # fmt: skip
+    tasks = [looking, make_task("calc__calc-1")]
+    for sandbox, seen in (("bwrap", False), ("none", True)):  # unconfined, the check does see it
+        run_protocol(tasks, None, ProtocolConfig(), predictions=load_predictions("gold", tasks), run_id=sandbox,
+                     output=tmp_path / "out", cache_dir=env_cache, executor=LocalExecutor(1),
+                     confinement=(sandbox, Limits()))  # fmt: skip
+        store = RunStore(tmp_path / "out", sandbox)
+        first, second = store.read_verdict("calc__calc-0"), store.read_verdict("calc__calc-1")
+        assert first is not None and second is not None and second.extra.get("prefetched") is True
+        assert first.category == (Category.UNRESOLVED if seen else Category.RESOLVED), sandbox
+    assert _left(tmpdir_of_workdirs) == []
+
+
+STAGING_RUN = """
+import sys
+from pathlib import Path
+from devloop.eval import LocalExecutor, ProtocolConfig, run_protocol
+from devloop.tasks import load_tasks, load_predictions
+tasks = load_tasks(sys.argv[1]).tasks
+run_protocol(tasks, None, ProtocolConfig(), predictions=load_predictions("gold", tasks), run_id="k",
+             output=Path(sys.argv[2]), cache_dir=Path(sys.argv[3]), executor=LocalExecutor(1))
+"""
+
+
+def _processes_naming(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(probe_bwrap() is not None, reason=f"bubblewrap is not usable: {probe_bwrap()}")
+def test_a_run_killed_while_a_tree_is_staged_leaves_no_process(make_task, env_manager, spec, env_cache,
+                                                               tmp_path):  # fmt: skip
+    # The first instance's tests sleep: the second's sandbox is staged (and idle) when the run is killed,
+    # the run's process alone (SIGKILL, not its group), as a crash or the OOM killer would.
+    slow = make_task("calc__calc-0", environment={**spec.model_dump(), "test_cmd": "sleep 60; true"})
+    tasks = [slow, make_task("calc__calc-1")]
+    task_file = tmp_path / "tasks.jsonl"
+    task_file.write_text("".join(t.model_dump_json() + "\n" for t in tasks))
+    script = tmp_path / "run.py"
+    script.write_text(STAGING_RUN)
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    proc = subprocess.Popen([sys.executable, str(script), str(task_file), str(tmp_path / "out"), str(env_cache)],
+                            env={**os.environ, "TMPDIR": str(private_tmp)})  # fmt: skip
+    staged = ""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        dirs = list(private_tmp.glob("devloop-calc__calc-1-*"))
+        if dirs and _processes_naming(str(dirs[0])):  # the staged sandbox is up
+            staged = str(dirs[0])
+            break
+        time.sleep(0.05)
+    try:
+        assert staged, "the second instance's sandbox was never staged"
+        assert _processes_naming(str(private_tmp))  # and the first's tests are running
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while _processes_naming(str(private_tmp)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_naming(str(private_tmp)) == []
