@@ -262,3 +262,25 @@ def test_a_run_killed_while_a_tree_is_staged_leaves_no_process(make_task, env_ma
     while _processes_naming(str(private_tmp)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _processes_naming(str(private_tmp)) == []
+
+
+def test_a_staged_box_is_ended_when_its_grading_stops_before_using_it(make_task, env_manager, env_cache,
+                                                                      tmp_path, monkeypatch):  # fmt: skip
+    import devloop.eval.grading as grading
+
+    job = AttemptJob(make_task("calc__calc-1"), 0, None, HarnessSettings(tmp_path / "out", "r", env_cache),
+                     patch="p")  # fmt: skip
+    ahead = Prefetcher()
+    ahead.start(job)
+    claimed = ahead.claim(job)
+    assert claimed is not None
+    staged, workdir = claimed
+
+    def broken(name):
+        raise ValueError("bubblewrap stopped working")
+
+    monkeypatch.setattr(grading, "grading_sandbox", broken)
+    verdict = grading.grade(job.task, "p", env_manager=env_manager, mirrors=None, workdir=workdir / "grade",
+                            staged=staged)  # fmt: skip
+    assert verdict.category == Category.ERROR and "bubblewrap stopped working" in verdict.message
+    assert staged.box._runtime is None  # its sandbox was ended all the same

@@ -99,6 +99,9 @@ def grade(
     except Exception as exc:  # a verdict, never a crash of the run
         verdict.category = Category.ERROR
         verdict.message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    finally:
+        if staged is not None:  # ended whatever stopped the grading before its `with` (idempotent)
+            staged.box.stop()
     verdict.timings["total"] = round(time.monotonic() - started, 3)
     return verdict
 
