@@ -7,6 +7,10 @@ each 1-worker run: wall time per instance / the tests' own time per instance (th
 every verdict: the test command from start to exit), and what the rest is made of per instance: the
 grading's own time beyond the tests (each verdict's `total` minus its `tests`) and the run's time outside
 every grading (start-up, the gaps between instances, exit). Across the pair: 1-worker wall / 2-worker wall.
+THE FLOOR, in the same rounds (before devloop's pair in even rounds, after it in odd ones): the same test
+commands run bare (no devloop, no sandbox; bench/eval_bare.py) on fresh copies of the same trees, one at
+a time and two at a time, longest first: what this machine gives the tests alone, against which the
+1-worker wall and the 2-worker speed-up are set.
 Also printed, for scale: what a hard-link copy plus removal of the cached venv costs (what a task with
 no install step no longer pays per instance), and how long creating a file in the temp dir took between
 rounds (bench/diskprobe.py: the grading's work dirs are made there). Each run ends with a sync, untimed.
@@ -19,7 +23,8 @@ temporary directory, first on PYTHONPATH), so the two trees' overheads are measu
 makes its tree in its turn): what the prefetch saves, and whether the tests' own time grows while the
 next tree is made beside them.
 
-Targets: <= 1.15x the tests' own time with 1 worker; >= 1.8x the throughput with 2 workers.
+Targets: <= 1.15x the tests' own time with 1 worker; >= 1.8x the throughput with 2 workers (the floor's
+own speed-up, two at a time vs one, is printed beside it: on 2 cores it moves from run to run).
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from diskprobe import describe, file_create_ms  # bench/ is on sys.path when this file is run
+import eval_bare as bare  # bench/ is on sys.path when this file is run
+from diskprobe import describe, file_create_ms
 from startup import export_src
 
 
@@ -47,8 +53,10 @@ def run_eval(
     src: Path | None = None,
     *,
     prefetch: bool = True,
+    keep: bool = False,
 ) -> tuple[float, list[float], list[float]]:
-    """(wall seconds, each instance's test seconds, each instance's grading seconds) of one graded run."""
+    """(wall seconds, each instance's test seconds, each instance's grading seconds) of one graded run;
+    its run directory is removed unless `keep`."""
     argv = [sys.executable, "-m", "devloop", "eval", "--suite", "builtin", "--predictions", "gold"]
     argv += ["--workers", str(workers), "--output", str(out), "--run-id", "r", "--cache-dir", str(cache)]
     argv += [] if prefetch else ["--no-prefetch"]
@@ -68,7 +76,8 @@ def run_eval(
     resolved = sum(1 for v in verdicts if v.get("category") == "resolved")
     if resolved != len(verdicts) or not verdicts:
         raise SystemExit(f"the gold patches did not all resolve ({resolved} of {len(verdicts)})")
-    shutil.rmtree(out)
+    if not keep:
+        shutil.rmtree(out)
     os.sync()  # untimed: this run's writes go back to the disk before the next run starts, not during it
     return wall, tests, totals
 
@@ -97,7 +106,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="devloop-bench-eval-") as tmp_s:
         tmp = Path(tmp_s)
         cache = tmp / "cache"
-        run_eval(tmp / "warm", cache, 1, args.instances)  # builds the environments once
+        run_eval(tmp / "warm", cache, 1, args.instances, keep=True)  # builds the environments once
+        found = bare.cases(tmp / "warm" / "r", tmp / "trees")  # the floor's trees, from what was graded
+        env = bare.venv_env(cache)
+        shutil.rmtree(tmp / "warm")
+        floor: dict[str, list[float]] = {"lane1": [], "speedup": [], "wall1": [], "kept": []}
         old = export_src(args.against, tmp) if args.against else None
         per_instance: list[float] = []
         old_per_instance: list[float] = []
@@ -111,6 +124,10 @@ def main() -> None:
         for r in range(args.rounds):
             order = (1, 2) if r % 2 == 0 else (2, 1)
             walls: dict[int, float] = {}
+            lanes: dict[int, float] = {}
+            bare_first = r % 2 == 0
+            for n_lanes in order if bare_first else ():
+                lanes[n_lanes] = bare.bare_pass(found, tmp / "trees", tmp / "bare", n_lanes, env)
             for workers in order:
                 wall, tests, totals = run_eval(tmp / f"run{r}-{workers}", cache, workers, args.instances)
                 walls[workers] = wall
@@ -120,7 +137,13 @@ def main() -> None:
                     in_grading.append((sum(totals) - test_s) / n)
                     outside.append((wall - sum(totals)) / n)
                     tests_on.append(test_s / n)
+            for n_lanes in () if bare_first else order:
+                lanes[n_lanes] = bare.bare_pass(found, tmp / "trees", tmp / "bare", n_lanes, env)
             speedup.append(walls[1] / walls[2])
+            floor["lane1"].append(lanes[1])
+            floor["wall1"].append(walls[1] / lanes[1])
+            floor["speedup"].append(lanes[1] / lanes[2])
+            floor["kept"].append(speedup[-1] / floor["speedup"][-1])
             if args.no_prefetch_too:
                 off_walls: dict[int, float] = {}
                 for workers in order:
@@ -138,6 +161,10 @@ def main() -> None:
                 old_per_instance.append((wall / len(tests)) / (sum(tests) / len(tests)))
                 vs_old.append(per_instance[-1] / old_per_instance[-1])
             probes.append(file_create_ms())
+
+        def med(xs: list[float]) -> str:
+            return f"{statistics.median(xs):.2f}x (spread {min(xs):.2f}-{max(xs):.2f})"
+
         print(
             f"builtin suite, gold patches, default sandbox; {n} instances, tests' own time {test_s / n:.3f} s each"
         )
@@ -154,6 +181,11 @@ def main() -> None:
             f"  2 workers: throughput vs 1 worker {statistics.median(speedup):.2f}x "
             f"(spread {min(speedup):.2f}-{max(speedup):.2f}; goal >= 1.8x)"
         )
+        print(
+            f"  floor, the same tests bare (no devloop, no sandbox, fresh trees): one at a time "
+            f"{statistics.median(floor['lane1']):.2f} s; 1 worker's wall / that {med(floor['wall1'])}; "
+            f"two at a time vs one {med(floor['speedup'])}; 2 workers' speed-up / the floor's {med(floor['kept'])}"
+        )
         if old_per_instance:
             print(
                 f"  1 worker at {args.against}: {statistics.median(old_per_instance):.2f}x the tests' own time; "
@@ -161,10 +193,6 @@ def main() -> None:
                 f"(spread {min(vs_old):.2f}-{max(vs_old):.2f})"
             )
         if off["ratio"]:
-
-            def med(xs: list[float]) -> str:
-                return f"{statistics.median(xs):.2f}x (spread {min(xs):.2f}-{max(xs):.2f})"
-
             print(f"  --no-prefetch, 1 worker: {med(off['ratio'])} the tests' own time; 2 workers vs 1: "
                   f"{med(off['speedup'])}")  # fmt: skip
             print(f"  prefetch / --no-prefetch, wall: 1 worker {med(off['wall1'])}, 2 workers {med(off['wall2'])};"
