@@ -7,6 +7,7 @@ The ids match what `git commit` produces for the same tree, author, committer, d
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -48,10 +49,15 @@ def commit_id(tree: bytes, *, name: str, email: str, timestamp: int, message: st
 def read_tree_files(root: Path, skip: frozenset[str]) -> dict[str, bytes]:
     """Every regular file under `root` (posix relative path -> bytes), leaving out names in `skip`."""
     files: dict[str, bytes] = {}
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if any(part in skip or part.endswith(".pyc") for part in rel.parts):
-            continue
-        if path.is_file():
-            files[rel.as_posix()] = path.read_bytes()
+    # os.walk, not Path.rglob: every eval of the builtin suite hashes its 20 trees, and pathlib's
+    # per-entry objects made that twice as slow.
+    for top, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in skip and not d.endswith(".pyc")]
+        rel = os.path.relpath(top, root).replace(os.sep, "/")
+        for name in names:
+            path = os.path.join(top, name)
+            if name in skip or name.endswith(".pyc") or not os.path.isfile(path):
+                continue
+            with open(path, "rb") as f:
+                files[name if rel == "." else f"{rel}/{name}"] = f.read()
     return files
