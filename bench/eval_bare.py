@@ -2,7 +2,9 @@
 sandbox), one at a time and two at a time, on trees made exactly as the grading makes them.
 
 From a graded run directory it takes, per instance, the repository and base commit, the gold and test
-patches (tasks.jsonl) and the command that ran (the `$ ...` line its test log starts with). Each tree is
+patches and the environment's test command (tasks.jsonl), and runs that command on the test patch's
+files as the grading does (devloop.swebench.directives), checked against the `$ ...` line the grading's
+test log starts with. Each tree is
 the base commit's files with both patches applied, made once; every timed pass runs on fresh copies of
 them (copied before the clock starts: the tests write their bytecode into the tree, as they do under
 devloop, so a second pass on the same tree would do less work). The lanes take the instances longest
@@ -21,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from devloop.swebench.directives import test_directives
+
 
 @dataclass(frozen=True)
 class Case:
@@ -36,9 +40,12 @@ def cases(run_dir: Path, trees: Path) -> list[Case]:
         task = json.loads(line)
         iid = task["instance_id"]
         inst = run_dir / "instances" / iid
-        log = (inst / "attempts" / "0" / "test_output.txt").read_text(errors="replace")
-        if not log.startswith("$ "):
-            raise SystemExit(f"{inst}/attempts/0/test_output.txt: no `$ command` first line")
+        command = " ".join(
+            [task["environment"]["test_cmd"], *test_directives(task["test_patch"], task["repo"])]
+        )
+        log = inst / "attempts" / "0" / "test_output.txt"
+        if not log.read_text(errors="replace").startswith(f"$ {command}\n"):
+            raise SystemExit(f"{log}: the grading ran another command than `{command}`")
         verdict = json.loads((inst / "verdict.json").read_text())
         tree = trees / iid
         tree.mkdir(parents=True)
@@ -48,7 +55,6 @@ def cases(run_dir: Path, trees: Path) -> list[Case]:
         subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
         for patch in (task["patch"], task["test_patch"]):
             subprocess.run(["git", "apply", "-"], cwd=tree, input=patch.encode(), check=True)
-        command = log.splitlines()[0][2:]
         found.append(Case(iid, command, float(verdict["timings"]["tests"])))
     return sorted(found, key=lambda c: -c.seconds)
 

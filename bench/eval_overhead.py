@@ -110,6 +110,8 @@ def main() -> None:
         found = bare.cases(tmp / "warm" / "r", tmp / "trees")  # the floor's trees, from what was graded
         env = bare.venv_env(cache)
         shutil.rmtree(tmp / "warm")
+        os.sync()
+        bare.bare_pass(found, tmp / "trees", tmp / "bare", 1, env)  # unmeasured, as devloop's first run is
         floor: dict[str, list[float]] = {"lane1": [], "speedup": [], "wall1": [], "kept": []}
         old = export_src(args.against, tmp) if args.against else None
         per_instance: list[float] = []
