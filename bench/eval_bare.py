@@ -1,11 +1,12 @@
 """The floor of bench/eval_overhead.py: the builtin suite's test commands run bare (no devloop, no
-sandbox), one at a time and two at a time, on trees made exactly as the grading makes them.
+sandbox), one at a time and two at a time, on trees holding what the grading's trees hold (the base
+commit's files with the gold and test patches applied; made here with `git archive | tar` and `git apply`,
+untimed). It only ever runs the packaged builtin suite's own tests on its gold patches, never a model's.
 
 From a graded run directory it takes, per instance, the repository and base commit, the gold and test
 patches and the environment's test command (tasks.jsonl), and runs that command on the test patch's
 files as the grading does (devloop.swebench.directives), checked against the `$ ...` line the grading's
-test log starts with. Each tree is
-the base commit's files with both patches applied, made once; every timed pass runs on fresh copies of
+test log starts with. Each tree is made once; every timed pass runs on fresh copies of
 them (copied before the clock starts: the tests write their bytecode into the tree, as they do under
 devloop, so a second pass on the same tree would do less work). The lanes take the instances longest
 first, as devloop's scheduler does, and each command's exit status must be 0 (the gold patches pass), so
