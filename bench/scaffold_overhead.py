@@ -26,7 +26,7 @@ replies. `--server thread` runs it in the benchmark's process instead (how earli
 
     pip install mini-swe-agent
     python bench/scaffold_overhead.py [--steps 50 300] [--rounds 3] [--rss] [--server process|thread|both]
-        [--no-mini] [--sdk-side] [--staging-side] [--preexec-side]
+        [--no-mini] [--sdk-side] [--staging-side] [--preexec-side] [--scan-side]
 
 --sdk-side adds devloop with its requests sent through the `openai` SDK's client (as devloop did before
 it sent plain requests on httpx; the SDK's import is done before the clock starts, its client is built
@@ -38,6 +38,9 @@ only rewrote indexed files got its patch from one `git diff <base>`): the same r
 
 --preexec-side adds devloop with its shell made a subreaper by a Python preexec_fn in the forked child
 (as where the perl launcher is missing or failed; see runtime/subreaper.py): the same run, that alone changed.
+
+--scan-side adds devloop with its tree's inotify watch ignored (Workspace.watch_changes off): every step's
+patch takes its stat scan, as before the watch vouched for quiet steps: the same run, that alone changed.
 
 --against REV adds two sides, each devloop run in a child process (a warm-up run, then the timed one):
 this tree's `src/` and REV's (exported with git archive, first on the child's PYTHONPATH), and prints
@@ -242,6 +245,7 @@ def main() -> None:
     ap.add_argument("--sdk-side", action="store_true", help="add devloop sending through the openai SDK")
     ap.add_argument("--staging-side", action="store_true", help="add devloop staging on every changed step")
     ap.add_argument("--preexec-side", action="store_true", help="add devloop's shell flagged by a preexec_fn")
+    ap.add_argument("--scan-side", action="store_true", help="add devloop scanning the tree on every step")
     ap.add_argument(
         "--against", metavar="REV", help="add this tree and REV's src/ each run in a child process"
     )

@@ -1,15 +1,16 @@
 """Per-step patch cost: the former git-every-step patch against today's (a stat scan, git only on change).
 
 BEFORE is what Workspace.diff did on every step: `git add -A` then `git diff --cached <base>` in devloop's
-private git dir, without the untracked cache (on an index of its own, so the two never share one). AFTER is Workspace.diff now: a stat scan of the tree, and
-git (stage, write-tree, diff in one process, untracked cache on) only when the scan differs from the one
-taken before the last git run. Both run unsandboxed on the host (as with --sandbox none; in a sandbox
+private git dir, without the untracked cache (on an index of its own, so the two never share one). AFTER is Workspace.diff now: the tree's inotify watch says
+whether anything changed since the last scan (workspace/watch.py); only when it did, a stat scan of the tree,
+and git (stage, write-tree, diff in one process, untracked cache on) only when the scan differs from the one
+taken before the last git run. SCAN is AFTER with the watch ignored: the stat scan on every step. Both run unsandboxed on the host (as with --sandbox none; in a sandbox
 every git run also pays a sandbox start, which AFTER spares on unchanged steps).
 
 Three trees: the demo repository, and generated repositories of 6,000 and 30,000 committed files. Per
 tree, rounds alternate BEFORE and AFTER on the same workspace for two kinds of step: one that changed
 nothing (a read), and one whose command rewrote a file. Each step waits out the file-time granularity
-first, as a model's reply would. Printed: median ms per step and AFTER / BEFORE with its spread.
+first, as a model's reply would. Printed: median ms per step, AFTER / BEFORE and AFTER / SCAN with their spreads.
 
 STAGING is AFTER without its one-process diff (Workspace.diff_unstaged off): a step whose scan differs
 stages everything and diffs the index (two git processes under one `sh`), where AFTER, when the tree's
@@ -56,6 +57,20 @@ def staging(ws: Workspace) -> str:
         ws.diff_unstaged = True
 
 
+def scanning(ws: Workspace) -> str:
+    """Workspace.diff with the tree's inotify watch ignored: the stat scan on every step (as before the
+    watch vouched for quiet steps)."""
+    # Its own verdict on the tree's size: without a watch a tree past SCAN_LIMIT is left to git for good,
+    # which must not carry over to AFTER's calls on the same workspace (nor AFTER's to these).
+    watched_large, ws._large = ws._large, ws.__dict__.get("_unwatched_large", False)
+    ws.watch_changes = False
+    try:
+        return ws.diff()
+    finally:
+        ws.watch_changes = True
+        ws.__dict__["_unwatched_large"], ws._large = ws._large, watched_large
+
+
 def big_repo(dest: Path, files: int) -> Path:
     """A committed repository of `files` small Python files, 50 per directory, 20 directories per package."""
     dest.mkdir(parents=True)
@@ -80,13 +95,13 @@ def timed(fn: object, ws: Workspace) -> float:
 def measure(repo: Path, rounds: int) -> dict[str, dict[str, list[float]]]:
     ws = Workspace.create(repo)
     target = next(p for p in sorted(ws.root.rglob("*.py")) if ".git" not in p.parts)
-    sides = [("before", before), ("staging", staging), ("after", Workspace.diff)]
+    sides = [("before", before), ("staging", staging), ("scan", scanning), ("after", Workspace.diff)]
     times = {k: {side: [] for side, _ in sides} for k in ("unchanged", "edit")}
     try:
         ws.diff()
         before(ws)  # warm both
         for r in range(rounds):
-            for side, fn in sides[r % 3 :] + sides[: r % 3]:
+            for side, fn in sides[r % len(sides) :] + sides[: r % len(sides)]:
                 times["unchanged"][side].append(timed(fn, ws))
                 target.write_text(target.read_text() + f"# {side} {r}\n")
                 times["edit"][side].append(timed(fn, ws))
@@ -108,12 +123,14 @@ def main() -> None:
         for name, repo in trees:
             times = measure(repo, args.rounds)
             for kind, sides in times.items():
-                b, a, st = sides["before"], sides["after"], sides["staging"]
+                b, a, st, sc = sides["before"], sides["after"], sides["staging"], sides["scan"]
                 ratios = [x / y for x, y in zip(a, b, strict=True)]
+                by_scan = [x / y for x, y in zip(a, sc, strict=True)]
                 line = (
                     f"  {name:<13} {kind:<9} before {statistics.median(b) * 1e3:7.2f} ms  "
                     f"after {statistics.median(a) * 1e3:7.2f} ms  {statistics.median(ratios):5.2f}x "
-                    f"({min(ratios):.2f}-{max(ratios):.2f})"
+                    f"({min(ratios):.2f}-{max(ratios):.2f}); scan every step {statistics.median(sc) * 1e3:7.2f} ms, "
+                    f"after / scan {statistics.median(by_scan):5.2f}x ({min(by_scan):.2f}-{max(by_scan):.2f})"
                 )
                 if kind == "edit":
                     vs = [x / y for x, y in zip(a, st, strict=True)]

@@ -60,6 +60,23 @@ def devloop_staging_once(repo: Path, out: Path, cmds: list[str]) -> float:
         Workspace.diff = real  # type: ignore[method-assign]
 
 
+def devloop_scan_once(repo: Path, out: Path, cmds: list[str]) -> float:
+    """devloop with its tree's inotify watch ignored: every step's patch takes its stat scan, as before."""
+    from devloop.workspace import Workspace
+
+    real = Workspace.diff
+
+    def scanning(self: Workspace, **kwargs: bool) -> str:
+        self.watch_changes = False
+        return real(self, **kwargs)
+
+    Workspace.diff = scanning  # type: ignore[method-assign]
+    try:
+        return devloop_once(repo, out, cmds)
+    finally:
+        Workspace.diff = real  # type: ignore[method-assign]
+
+
 def devloop_sdk_once(repo: Path, out: Path, cmds: list[str]) -> float:
     import openai  # noqa: F401  (imported before the clock, as in a process that already has it)
 
@@ -83,9 +100,11 @@ def devloop_preexec_once(repo: Path, out: Path, cmds: list[str]) -> float:
         subreaper._failed = False
 
 
-# Sides that are devloop with one thing changed (--sdk-side, --staging-side, --preexec-side): flag, name.
+# Sides that are devloop with one thing changed (--sdk-side, --staging-side, --preexec-side, --scan-side):
+# flag, name.
 VARIANTS: dict[str, tuple[str, Callable[[Path, Path, list[str]], float]]] = {
     "sdk": ("devloop, SDK client", devloop_sdk_once),
     "staging": ("devloop, staging", devloop_staging_once),
     "preexec": ("devloop, preexec shell", devloop_preexec_once),
+    "scan": ("devloop, scan every step", devloop_scan_once),
 }

@@ -300,6 +300,7 @@ class Session:
             if ws is not None and not keep:
                 ws.cleanup(later=True)  # nothing after this reads it; its rmdirs cost ms apiece on some disks
             elif ws is not None:
+                ws.stop_watching()
                 take_back(ws.root)  # the sandbox user wrote it; the user keeps it
                 disown(ws.gitdir.parent)  # kept on purpose: no later run's sweep of dead runs may remove it
         result = RunResult(
@@ -389,6 +390,6 @@ def _safe_diff(ws: Workspace | None) -> str:
     if ws is None:
         return ""
     try:
-        return ws.diff()
+        return ws.diff(fresh=True)  # the run's patch: a scan's word, not only the watch's
     except Exception:
         return ""

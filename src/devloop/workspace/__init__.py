@@ -60,6 +60,10 @@ from devloop.workspace.gitcmd import (
 from devloop.workspace.scan import _GRANULARITY_NS, SCAN_LIMIT, TOO_MANY, ScanRecords, scan_shape, scan_tree
 from devloop.workspace.state import Executor, _Failed, _Known
 from devloop.workspace.steps import StepPatches
+from devloop.workspace.watch import TreeWatch
+
+# How many times SCAN_LIMIT's entries a tree under an inotify watch may hold and still be scanned.
+WATCHED_SCAN_FACTOR = 8
 
 __all__ = [
     "GIT_DIR_NAME",
@@ -103,6 +107,10 @@ class Workspace:
     diff_unstaged: bool = field(default=True, repr=False)  # the one-process diff below (off: for the bench)
     _large: bool = field(default=False, repr=False)  # over SCAN_LIMIT entries: no scan, git every time
     _steps: StepPatches | None = field(default=None, repr=False)  # patches made without git (steps.py)
+    watch_changes: bool = field(default=True, repr=False)  # trust inotify's quiet over a scan (off: bench)
+    _watch: TreeWatch | None = field(default=None, repr=False)  # see watch.py; None: not Linux, refused
+    # The last scan taken under the watch (digest, shape, records), while the watch vouches for it.
+    _watched: tuple[bytes, bytes | None, ScanRecords] | None = field(default=None, repr=False)
 
     @classmethod
     def create(
@@ -125,6 +133,7 @@ class Workspace:
             root, kind, head_tree = make_tree(repo, holder, in_place, alongside, reads)
         ws = cls(root, "", kind, holder / GIT_DIR_NAME, _owned=kind != "in_place")
         ws._steps = StepPatches(root)
+        ws._watch = TreeWatch.open()
         ws._init_gitdir()
         pristine = head_tree is not None and (ws.gitdir / "index").is_file()
         ws.base = ws._checked_out(head_tree) if pristine and head_tree else ws.snapshot()
@@ -253,16 +262,37 @@ class Workspace:
         return self._steps.made if self._steps is not None else 0
 
     def _scanned(
-        self, records: ScanRecords | None = None
+        self, records: ScanRecords | None = None, *, fresh: bool = False
     ) -> tuple[bytes | None, _Known | None, bytes | None]:
         """This moment's scan, what the last git run found if the tree is as it was then, and the tree's
-        shape (see scan_shape), each None when unknown; `records` filled as the scan goes."""
+        shape (see scan_shape), each None when unknown; `records` filled as the scan goes. The last scan
+        stands for this one while the tree's watch says nothing it covers changed since (watch.py),
+        unless `fresh`."""
         if self._large:
             return None, None, None
-        scan, shape = scan_shape(self.root, limit=SCAN_LIMIT, records=records)  # SCAN_LIMIT: a test lowers it
+        watch = self._watch if self.watch_changes and self._watch is not None else None
+        watch = watch if watch is not None and not watch.closed else None
+        held, known = self._watched, self._known
+        vouched = not fresh and held is not None and known is not None and known.scan == held[0]
+        if vouched and held is not None and watch is not None and watch.quiet():
+            if records is not None:
+                records.__dict__.update(vars(held[2]))
+            return held[0], known, held[1]
+        self._watched = None
+        if watch is not None:
+            watch.begin()
+            records = records if records is not None else ScanRecords()
+        # Past SCAN_LIMIT a scan costs more than the git run it spares; under a watch, most steps take
+        # neither, so a larger tree is still scanned (as long as the watch covers it).
+        limit = SCAN_LIMIT if watch is None else SCAN_LIMIT * WATCHED_SCAN_FACTOR  # a test lowers SCAN_LIMIT
+        scan, shape = scan_shape(self.root, limit=limit, records=records, watch=watch)
+        unwatched = scan != TOO_MANY and watch is not None and not watch.covered and records is not None
+        if unwatched and records is not None and sum(len(d[0]) for d in records.dirs.values()) > SCAN_LIMIT:
+            scan = TOO_MANY  # no watch vouches for it: as without one
         if scan == TOO_MANY:  # trees seldom shrink: from now on git alone, with its untracked cache
             self._large, scan, shape = True, None, None
-        known = self._known
+        if watch is not None and watch.covered and scan is not None and records is not None:
+            self._watched = (scan, shape, records)
         if scan is not None and known is not None and known.scan == scan:
             return scan, known, shape
         return scan, None, shape
@@ -282,12 +312,13 @@ class Workspace:
         self._known = _Known(scan, tree, None) if scan is not None else None
         return tree
 
-    def diff(self) -> str:
+    def diff(self, *, fresh: bool = False) -> str:
         """The patch: the workspace against its starting state, without binary or scratch files. When
         nothing changed since the last staging it is that staging's patch, with no git run, and when only
-        files the patch covers were rewritten it is often computed without git (steps.py)."""
+        files the patch covers were rewritten it is often computed without git (steps.py). Whether
+        anything changed is the tree's watch's word, else a stat scan's; `fresh`: always a scan's."""
         records = ScanRecords() if self._steps is not None and self.diff_unstaged else None
-        scan, known, shape = self._scanned(records)
+        scan, known, shape = self._scanned(records, fresh=fresh)
         if known is not None and known.patch is None and known.tree == self.base:
             known.patch = ""
         if known is not None and known.patch is not None:
@@ -382,9 +413,15 @@ class Workspace:
             raise WorkspaceError(f"could not copy the workspace to {dest}: {said[-1] if said else code}")
         return dest
 
+    def stop_watching(self) -> None:
+        """Close the tree's watch (its file descriptor); every later patch takes its scan."""
+        if self._watch is not None:
+            self._watch.close()
+
     def cleanup(self, *, later: bool = False) -> None:
         """Remove the workspace (never following a link in it); `later`: in the background thread of
         runtime/later.py, which the process waits for before it exits."""
+        self.stop_watching()
         holder = self.gitdir.parent if self.kind == "in_place" else self.root.parent
         if later:
             from devloop.runtime.later import remove_later

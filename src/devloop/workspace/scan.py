@@ -25,6 +25,10 @@ import time
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from devloop.workspace.watch import TreeWatch
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # Entries past which a scan costs more than the git run it would spare (bench/step_patch.py: a scan of
@@ -50,13 +54,13 @@ _GRANULARITY_NS = _granularity_ns()
 # What the scan leaves out: the model's own repository (git never stages a `.git`), and the scratch the
 # patch never includes (SCRATCH_GLOBS), which tests write on every run (__pycache__): a checkpoint's tree
 # may then hold older scratch files, the patch never does.
-_UNSCANNED = {".git": "top", ".devloop": "top-dir", "__pycache__": "dir", ".pytest_cache": "dir",
+UNSCANNED = {".git": "top", ".devloop": "top-dir", "__pycache__": "dir", ".pytest_cache": "dir",
               ".devloop-run": "file"}  # fmt: skip
-_SCRATCH_SUFFIXES = (".pyc", ".orig", ".rej")
+SCRATCH_SUFFIXES = (".pyc", ".orig", ".rej")
 
 
 def _scratch(entry: os.DirEntry[str], top: bool) -> bool:
-    where = _UNSCANNED[entry.name]
+    where = UNSCANNED[entry.name]
     if where == "top":
         return top
     if where == "file":
@@ -119,7 +123,11 @@ def scan_tree(root: Path, *, limit: int | None = None) -> bytes | None:
 
 
 def scan_shape(
-    root: Path, *, limit: int | None = None, records: ScanRecords | None = None
+    root: Path,
+    *,
+    limit: int | None = None,
+    records: ScanRecords | None = None,
+    watch: TreeWatch | None = None,
 ) -> tuple[bytes | None, bytes | None]:
     """A digest of the metadata of everything under `root` but its top-level `.git` and scratch (the
     name, mode and inode of every entry, and a file's or link's size, mtime and ctime, directory by
@@ -135,7 +143,8 @@ def scan_shape(
     files, whatever their contents became. None wherever the first answer is None for any reason but a
     recent entry (and TOO_MANY past the limit).
 
-    `records`, when given, is filled with what the walk saw (see ScanRecords)."""
+    `records`, when given, is filled with what the walk saw (see ScanRecords). `watch`, when given, gets
+    each directory just before it is listed, and hears of any file with more than one link (watch.py)."""
     limit = SCAN_LIMIT if limit is None else limit
     started = time.time_ns()
     digest = hashlib.blake2b(digest_size=32)
@@ -151,15 +160,18 @@ def scan_shape(
     try:
         while stack:
             fd, subdirs = stack[-1]
+            if watch is not None:
+                seen = os.fstat(fd)
+                watch.add(fd, (seen.st_dev, seen.st_ino), len(stack) == 1)
             names: list[str] = []
             numbers: list[int] = []
             times: list[int] = []
             kinds: list[int] = []
             with os.scandir(fd) as entries:
                 for entry in entries:
-                    if entry.name in _UNSCANNED and _scratch(entry, len(stack) == 1):
+                    if entry.name in UNSCANNED and _scratch(entry, len(stack) == 1):
                         continue
-                    if entry.name.endswith(_SCRATCH_SUFFIXES) and not entry.is_dir(follow_symlinks=False):
+                    if entry.name.endswith(SCRATCH_SUFFIXES) and not entry.is_dir(follow_symlinks=False):
                         continue
                     st = entry.stat(follow_symlinks=False)
                     names.append(entry.name)
@@ -173,6 +185,8 @@ def scan_shape(
                         continue
                     numbers += (st.st_mode, st.st_ino, st.st_size)
                     times += (st.st_mtime_ns, st.st_ctime_ns)
+                    if st.st_nlink > 1 and watch is not None:
+                        watch.linked()
                     if st.st_ctime_ns > newest:
                         newest = st.st_ctime_ns
             count += len(names)

@@ -1,0 +1,137 @@
+"""The kernel's word that a step changed nothing in the tree, so that its patch needs no stat scan.
+
+The per-step patch (scan.py) walks the whole tree after every step to learn whether anything changed:
+a fraction of a millisecond on a small repository, tens of milliseconds at thousands of files, on a
+step that, most of the time, only read. Linux can say it directly: inotify reports every entry
+created, removed, renamed, written, closed after writing or changed in its metadata (a hard link
+made, a mode changed) in each directory it watches. A TreeWatch watches the directories the last scan
+walked, each added just before the scan lists it: a change made after that reaches the queue, one made
+before is in the scan. While the queue stays empty of anything the scan would see, the tree is what
+that scan found and the scan is not taken again.
+
+What inotify cannot report is a write through a link that lives outside the watched directories (a
+hard link's other name; a bind mount's other path) and a write through a shared memory mapping. The
+first is covered by refusing to vouch for a tree that holds a file with more than one link (making
+such a link is itself reported, as a change of the file's link count); the second needs a file open for
+writing, whose close is reported once the process that mapped it has ended, which every command's
+processes have by the end of the command. Anything else unsure (the queue overflowed, a watch could not
+be added: the user's watch limit, no /proc) makes the next patch take its scan, as without a watch.
+The run's final patch always takes its scan.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from devloop.workspace.scan import SCRATCH_SUFFIXES, UNSCANNED
+
+try:  # Linux only; elsewhere every step takes its scan
+    from inotify_simple import INotify
+    from inotify_simple import flags as _flags
+except (ImportError, OSError):  # pragma: no cover - not Linux
+    INotify = None  # type: ignore[assignment,misc]
+
+if INotify is not None:
+    _MASK = (
+        _flags.MODIFY | _flags.ATTRIB | _flags.CLOSE_WRITE | _flags.CREATE | _flags.DELETE
+        | _flags.MOVED_FROM | _flags.MOVED_TO | _flags.DELETE_SELF | _flags.MOVE_SELF | _flags.ONLYDIR
+    )  # fmt: skip
+    _UNSURE = _flags.Q_OVERFLOW | _flags.IGNORED | _flags.UNMOUNT
+    _ISDIR = int(_flags.ISDIR)
+
+
+class TreeWatch:
+    """inotify watches on a tree's directories, added by the scan (`add`), asked whether anything the
+    scan would see has changed since the scan began (`quiet`). Thread-safe."""
+
+    def __init__(self, inotify: INotify) -> None:
+        self._inotify = inotify
+        self._lock = threading.Lock()
+        self._dirty = True  # nothing scanned under watch yet
+        self._broken = False  # a watch could not be added: this scan is not covered
+        self._linked = False  # the scan met a file with another name somewhere
+        self._top = -1  # the tree's own watch: `.git` and `.devloop` are scratch only there
+        self._inodes: dict[int, tuple[int, int]] = {}  # watch -> its directory's (device, inode)
+        self._watched: set[tuple[int, int]] = set()
+        self.closed = False
+
+    @classmethod
+    def open(cls) -> TreeWatch | None:
+        """A new watch, or None where inotify is missing or refused (the per-user instance limit)."""
+        if INotify is None:
+            return None
+        try:
+            return cls(INotify(nonblocking=True))
+        except OSError:
+            return None
+
+    def begin(self) -> None:
+        """A scan starts: what was queued is what it will see."""
+        with self._lock:
+            self._drain(record=False)
+            self._dirty = self._broken = self._linked = False
+
+    def add(self, fd: int, inode: tuple[int, int], top: bool) -> None:
+        """Watch the directory open at `fd` ((device, inode) `inode`) before the scan lists it."""
+        if inode in self._watched or self._broken:
+            return
+        try:
+            wd = self._inotify.add_watch(f"/proc/self/fd/{fd}", _MASK)
+        except OSError:  # ENOSPC (the watch limit), no /proc, the directory gone
+            self._broken = True
+            return
+        self._inodes[wd] = inode
+        self._watched.add(inode)
+        if top:
+            self._top = wd
+
+    @property
+    def covered(self) -> bool:
+        """Whether the scan under way (or the last) had a watch on every directory and met no linked file."""
+        return not (self._broken or self._linked)
+
+    def linked(self) -> None:
+        """The scan met a file with more than one link: a write through the other name is not seen."""
+        self._linked = True
+
+    def quiet(self) -> bool:
+        """Whether nothing the scan would see has changed since it began (and the scan was covered)."""
+        with self._lock:
+            if self.closed:
+                return False
+            self._drain(record=True)
+            return not (self._dirty or self._broken or self._linked)
+
+    def close(self) -> None:
+        with self._lock:
+            if not self.closed:
+                self.closed = True
+                self._inotify.close()
+
+    def _drain(self, *, record: bool) -> None:
+        try:
+            events = list(self._inotify.read(timeout=0))
+        except OSError:
+            self._dirty = True
+            return
+        for event in events:
+            if event.mask & _UNSURE:
+                self._dirty = True
+                inode = self._inodes.pop(event.wd, None)  # the kernel dropped this watch
+                if inode is not None:
+                    self._watched.discard(inode)
+            elif record and not self._scratch(event.wd, event.name, bool(event.mask & _ISDIR)):
+                self._dirty = True
+
+    def _scratch(self, wd: int, name: str, is_dir: bool) -> bool:
+        """Whether the scan leaves this entry out (scan.py's rules), so that its change changes nothing."""
+        where = UNSCANNED.get(name)
+        if where == "top":
+            return wd == self._top
+        if where == "top-dir":
+            return is_dir and wd == self._top
+        if where == "dir":
+            return is_dir
+        if where == "file":
+            return not is_dir
+        return bool(name) and not is_dir and name.endswith(SCRATCH_SUFFIXES)

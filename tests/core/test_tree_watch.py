@@ -1,0 +1,164 @@
+"""The tree's inotify watch spares quiet steps their scan, and never vouches for a tree it cannot see whole."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import devloop.workspace as workspace_module
+from devloop.workspace import _GRANULARITY_NS, Workspace
+from devloop.workspace.watch import TreeWatch
+
+pytestmark = pytest.mark.skipif(TreeWatch.open() is None, reason="inotify is Linux only")
+
+
+def sh(cwd: Path, script: str) -> None:
+    subprocess.run(["sh", "-c", script], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    repo = tmp_path / "proj"
+    (repo / "pkg").mkdir(parents=True)
+    (repo / "a.py").write_text("x = 1\n")
+    (repo / "pkg" / "m.py").write_text("m = 1\n")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    sh(repo, "git add -A && git -c user.name=t -c user.email=t@t commit -qm init")
+    workspace = Workspace.create(repo)
+    yield workspace
+    workspace.cleanup()
+
+
+@pytest.fixture
+def scans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many stat scans the workspace took (one entry per scan)."""
+    taken: list[int] = []
+    real = workspace_module.scan_shape
+
+    def counting(*args: object, **kwargs: object) -> object:
+        taken.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(workspace_module, "scan_shape", counting)
+    return taken
+
+
+def trusted(ws: Workspace) -> None:
+    """Scan until the scan is trusted (its files older than the file-time granularity): the watch then
+    vouches for that scan."""
+    for _ in range(200):
+        ws.diff(fresh=True)
+        if ws._watched is not None:
+            return
+    raise AssertionError("no scan was ever trusted")
+
+
+def test_a_quiet_step_takes_no_scan_and_any_change_is_still_seen_at_once(
+    ws: Workspace, scans: list[int]
+) -> None:
+    trusted(ws)
+    scans.clear()
+    assert ws.diff() == "" and ws.diff() == "" and scans == []  # the kernel's word: nothing changed
+    sh(ws.root, "cat a.py; ls -la pkg; grep -r x .")  # reads change nothing either
+    assert ws.diff() == "" and scans == []
+    (ws.root / "a.py").write_text("x = 2\n")  # no wait: within the same clock tick as the scan
+    assert "+x = 2" in ws.diff() and scans == [1]
+    (ws.root / "pkg" / "m.py").write_text("m = 2\n")
+    assert "+m = 2" in ws.diff()
+    sh(ws.root, "mkdir -p new/deep && printf 'd = 1\\n' > new/deep/d.py")
+    assert "new/deep/d.py" in ws.diff()
+    trusted(ws)
+    (ws.root / "new" / "deep" / "d.py").write_text("d = 2\n")  # a directory the later scan came to watch
+    assert "+d = 2" in ws.diff()
+    sh(ws.root, "rm -r new && ln -s /etc new")  # a watched directory swapped for a link
+    patch = ws.diff()
+    assert "new/deep" not in patch and "new file mode 120000" in patch
+    sh(ws.root, "chmod +x a.py")
+    assert "new mode 100755" in ws.diff()
+
+
+def test_scratch_the_scan_leaves_out_does_not_wake_the_watch(ws: Workspace, scans: list[int]) -> None:
+    (ws.root / "a.py").write_text("x = 3\n")
+    trusted(ws)
+    scans.clear()
+    sh(ws.root, "mkdir -p pkg/__pycache__ .pytest_cache && touch pkg/__pycache__/m.pyc a.py.orig x.rej")
+    sh(ws.root, "touch pkg/__pycache__/n.pyc .pytest_cache/v && git status >/dev/null 2>&1 || true")
+    assert "+x = 3" in ws.diff() and scans == []
+    (ws.root / "pkg" / "__pycache__.py").write_text("p = 1\n")  # a look-alike is a real file
+    assert "pkg/__pycache__.py" in ws.diff() and scans == [1]
+
+
+def test_a_write_the_watch_cannot_see_is_never_vouched_for(
+    ws: Workspace, tmp_path: Path, scans: list[int]
+) -> None:
+    # Another name for a tree's file, outside the tree: writes through it reach no watched directory.
+    other = ws.root.parent / "other-name.py"
+    os.link(ws.root / "a.py", other)
+    time.sleep(_GRANULARITY_NS / 1e9 + 0.005)
+    scans.clear()
+    ws.diff()
+    ws.diff()
+    assert scans == [1, 1] and ws._watched is None  # a file with two links: every step takes its scan
+    other.write_text("x = 9\n")
+    assert "+x = 9" in ws.diff()
+    other.unlink()
+    (ws.root / "a.py").write_text("x = 1\n")
+    trusted(ws)
+    # A write through a shared mapping whose file was closed before the write: the close is reported.
+    code = (
+        "import mmap, os; fd = os.open('a.py', os.O_RDWR); m = mmap.mmap(fd, 0); os.close(fd); "
+        "m[4:5] = b'7'; m.flush(); m.close()"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ws.root, check=True)
+    assert "+x = 7" in ws.diff()
+
+
+def test_without_a_watch_the_scan_decides(
+    ws: Workspace, scans: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trusted(ws)
+    scans.clear()
+    ws.stop_watching()  # as where inotify is missing or its instances are used up
+    assert ws.diff() == "" and scans == [1]
+    ws2_watch = TreeWatch.open()
+    assert ws2_watch is not None
+
+    def refuse(*args: object) -> int:
+        raise OSError(28, "No space left on device")  # the user's watch limit
+
+    monkeypatch.setattr(ws2_watch._inotify, "add_watch", refuse)
+    ws._watch, ws._watched = ws2_watch, None
+    scans.clear()
+    for _ in range(3):
+        ws.diff()
+    assert scans == [1, 1, 1]  # no watch could be added: no scan is vouched for
+    ws2_watch.close()
+
+
+def test_the_runs_final_patch_takes_its_scan(ws: Workspace, scans: list[int]) -> None:
+    trusted(ws)
+    scans.clear()
+    assert ws.diff() == "" and scans == []
+    assert ws.diff(fresh=True) == "" and scans == [1]
+
+
+def test_a_tree_past_the_scan_limit_is_scanned_only_under_a_watch_that_covers_it(
+    ws: Workspace, scans: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(workspace_module, "SCAN_LIMIT", 2)  # the tree holds more entries than that
+    trusted(ws)
+    runs = ws.git_runs + ws.patches_without_git
+    scans.clear()
+    assert ws.diff() == "" and scans == [] and ws.git_runs + ws.patches_without_git == runs  # quiet: nothing
+    (ws.root / "a.py").write_text("x = 4\n")
+    assert "+x = 4" in ws.diff() and scans == [1] and not ws._large
+    os.link(ws.root / "a.py", ws.root.parent / "other-name.py")  # the watch no longer covers the tree
+    ws.diff()
+    assert ws._large  # so it is left to git, as any tree past the limit is without a watch
+    before = ws.git_runs
+    assert "+x = 4" in ws.diff() and ws.git_runs == before + 1
