@@ -64,6 +64,8 @@ from devloop.workspace.watch import TreeWatch
 
 # How many times SCAN_LIMIT's entries a tree under an inotify watch may hold and still be scanned.
 WATCHED_SCAN_FACTOR = 8
+# How many more changed steps than quiet ones such a tree may have before it is left to git.
+BIG_TREE_PATIENCE = 4
 
 __all__ = [
     "GIT_DIR_NAME",
@@ -111,6 +113,9 @@ class Workspace:
     _watch: TreeWatch | None = field(default=None, repr=False)  # see watch.py; None: not Linux, refused
     # The last scan taken under the watch (digest, shape, records), while the watch vouches for it.
     _watched: tuple[bytes, bytes | None, ScanRecords] | None = field(default=None, repr=False)
+    # For a tree past SCAN_LIMIT scanned under the watch: its quiet steps (no scan) less its changed ones
+    # (a scan on top of git); None while the tree is under the limit.
+    _big_balance: int | None = field(default=None, repr=False)
 
     @classmethod
     def create(
@@ -277,6 +282,8 @@ class Workspace:
         if vouched and held is not None and watch is not None and watch.quiet():
             if records is not None:
                 records.__dict__.update(vars(held[2]))
+            if self._big_balance is not None:
+                self._big_balance += 1
             return held[0], known, held[1]
         self._watched = None
         if watch is not None:
@@ -286,9 +293,17 @@ class Workspace:
         # neither, so a larger tree is still scanned (as long as the watch covers it).
         limit = SCAN_LIMIT if watch is None else SCAN_LIMIT * WATCHED_SCAN_FACTOR  # a test lowers SCAN_LIMIT
         scan, shape = scan_shape(self.root, limit=limit, records=records, watch=watch)
-        unwatched = scan != TOO_MANY and watch is not None and not watch.covered and records is not None
-        if unwatched and records is not None and sum(len(d[0]) for d in records.dirs.values()) > SCAN_LIMIT:
-            scan = TOO_MANY  # no watch vouches for it: as without one
+        big = (
+            watch is not None
+            and records is not None
+            and sum(len(d[0]) for d in records.dirs.values()) > SCAN_LIMIT
+        )
+        if scan != TOO_MANY and big and watch is not None:
+            self._big_balance = (self._big_balance or 0) - 1
+            # Not covered by the watch, or changed on more steps than it stayed quiet: the scan no longer
+            # pays for itself, and the tree is left to git as it would be without a watch.
+            if not watch.covered or self._big_balance < -BIG_TREE_PATIENCE:
+                scan = TOO_MANY
         if scan == TOO_MANY:  # trees seldom shrink: from now on git alone, with its untracked cache
             self._large, scan, shape = True, None, None
         if watch is not None and watch.covered and scan is not None and records is not None:

@@ -3,48 +3,57 @@
 The per-step patch (scan.py) walks the whole tree after every step to learn whether anything changed:
 a fraction of a millisecond on a small repository, tens of milliseconds at thousands of files, on a
 step that, most of the time, only read. Linux can say it directly: inotify reports every entry
-created, removed, renamed, written, closed after writing or changed in its metadata (a hard link
-made, a mode changed) in each directory it watches. A TreeWatch watches the directories the last scan
+created, removed, renamed, written, closed after writing or changed in its metadata (a mode, its
+times) in each directory it watches. A TreeWatch watches the directories the last scan
 walked, each added just before the scan lists it: a change made after that reaches the queue, one made
 before is in the scan. While the queue stays empty of anything the scan would see, the tree is what
 that scan found and the scan is not taken again.
 
-What inotify cannot report is a write through a link that lives outside the watched directories (a
+What inotify cannot report is a write through a name that lives outside the watched directories (a
 hard link's other name; a bind mount's other path) and a write through a shared memory mapping. The
-first is covered by refusing to vouch for a tree that holds a file with more than one link (making
-such a link is itself reported, as a change of the file's link count); the second needs a file open for
-writing, whose close is reported once the process that mapped it has ended, which every command's
-processes have by the end of the command. Anything else unsure (the queue overflowed, a watch could not
-be added: the user's watch limit, no /proc) makes the next patch take its scan, as without a watch.
-The run's final patch always takes its scan.
+second needs a file open for writing, whose close is reported once the process that mapped it has
+ended, which every command's processes have by the end of the command. For the first, a tree that holds
+a file with more than one link when it is scanned is never vouched for. A link made after the scan is
+reported when its new name lies in a watched directory; made into one the scan does not walk (`.git`,
+scratch, a directory outside the tree on the same file system), it is not, nor is a write through it:
+the steps' patches can then lag behind such a write until the next scan, and the run's final patch,
+which always takes its scan, has it. Nothing of the host is at stake (a watch reads no file and follows
+no link: it is added on the directory the scan opened), only how soon a step's patch shows that write.
+Anything else unsure (the queue overflowed, a watch could not be added: the user's watch limit, no
+/proc) makes the next patch take its scan, as without a watch.
 """
 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from devloop.workspace.scan import SCRATCH_SUFFIXES, UNSCANNED
 
-try:  # Linux only; elsewhere every step takes its scan
-    from inotify_simple import INotify
-    from inotify_simple import flags as _flags
-except (ImportError, OSError):  # pragma: no cover - not Linux
-    INotify = None  # type: ignore[assignment,misc]
+_MASK = _UNSURE = _ISDIR = 0  # inotify's flags, set on the first open (inotify_simple is imported then)
 
-if INotify is not None:
-    _MASK = (
-        _flags.MODIFY | _flags.ATTRIB | _flags.CLOSE_WRITE | _flags.CREATE | _flags.DELETE
-        | _flags.MOVED_FROM | _flags.MOVED_TO | _flags.DELETE_SELF | _flags.MOVE_SELF | _flags.ONLYDIR
+
+def _inotify() -> Any:
+    """inotify_simple's INotify class with the flags set up, or None where it is missing (not Linux)."""
+    global _MASK, _UNSURE, _ISDIR
+    try:
+        from inotify_simple import INotify
+        from inotify_simple import flags as f
+    except (ImportError, OSError):  # pragma: no cover - not Linux
+        return None
+    _MASK = int(
+        f.MODIFY | f.ATTRIB | f.CLOSE_WRITE | f.CREATE | f.DELETE | f.MOVED_FROM | f.MOVED_TO
+        | f.DELETE_SELF | f.MOVE_SELF | f.ONLYDIR
     )  # fmt: skip
-    _UNSURE = _flags.Q_OVERFLOW | _flags.IGNORED | _flags.UNMOUNT
-    _ISDIR = int(_flags.ISDIR)
+    _UNSURE, _ISDIR = int(f.Q_OVERFLOW | f.IGNORED | f.UNMOUNT), int(f.ISDIR)
+    return INotify
 
 
 class TreeWatch:
     """inotify watches on a tree's directories, added by the scan (`add`), asked whether anything the
     scan would see has changed since the scan began (`quiet`). Thread-safe."""
 
-    def __init__(self, inotify: INotify) -> None:
+    def __init__(self, inotify: Any) -> None:
         self._inotify = inotify
         self._lock = threading.Lock()
         self._dirty = True  # nothing scanned under watch yet
@@ -58,10 +67,11 @@ class TreeWatch:
     @classmethod
     def open(cls) -> TreeWatch | None:
         """A new watch, or None where inotify is missing or refused (the per-user instance limit)."""
-        if INotify is None:
+        made = _inotify()
+        if made is None:
             return None
         try:
-            return cls(INotify(nonblocking=True))
+            return cls(made(nonblocking=True))
         except OSError:
             return None
 
