@@ -40,6 +40,9 @@ class Agent:
     trajectory: Trajectory
     patch: Callable[[], str]  # the workspace diff as it stands
     on_step: Callable[[StepInfo], None] | None = None
+    # The diff when it can be told at once (the workspace's watch says nothing changed since it was last
+    # computed), else None: such a step's line is written at once instead of after the background's.
+    patch_now: Callable[[], str | None] | None = None
     hooks: list[StepHook] = field(default_factory=list)
     condenser: Condenser | None = None  # --condense: the conversation is compacted to fit the window
     # Set by another thread to interrupt the run (chat's Ctrl-C): a model request is abandoned at once, a
@@ -271,7 +274,12 @@ class Agent:
             event["condensed"], self._condensed = self._condensed, []
         if not self.hooks:
             self._act(self.limits.after_step(info), info)
-            self._pending = (self._background().submit(_timed, self.patch), event)
+            t0 = time.monotonic()
+            known = self.patch_now() if self.patch_now is not None else None
+            if known is not None:  # nothing to wait for: no thread's round trip for it either
+                self._write_step(event, known, time.monotonic() - t0)
+            else:
+                self._pending = (self._background().submit(_timed, self.patch), event)
             if self.on_step:
                 self.on_step(info)
             return info.stop
@@ -307,6 +315,9 @@ class Agent:
         except Exception as e:  # the trajectory still gets its step
             patch, t_patch = "", 0.0
             event["patch_error"] = f"{type(e).__name__}: {e}".splitlines()[0]
+        self._write_step(event, patch, t_patch)
+
+    def _write_step(self, event: dict[str, Any], patch: str, t_patch: float) -> None:
         event["timings"]["patch_s"] = round(t_patch, 4)
         self._last_patch = patch
         self.trajectory.write("step", **event, n_messages=len(self.messages), feedback=[], patch=patch)

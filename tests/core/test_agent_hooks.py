@@ -139,3 +139,47 @@ def test_a_crash_in_a_hook_is_reraised_after_the_hooks_are_told(
     with pytest.raises(RuntimeError, match="hook broke"):
         run(tmp_path, runtime, fake_model([replies.bash("true")]), [told, Broken()])
     assert told.ended is not None and told.ended.status == "runtime_error"
+
+
+def _step_lines(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [e for e in map(json.loads, path.read_text().splitlines()) if e["type"] == "step"]
+
+
+@pytest.mark.parametrize("told", [True, False])
+def test_a_patch_told_at_once_is_written_before_the_next_request(
+    tmp_path: Path, runtime: LocalRuntime, replies: Any, fake_model: Any, told: bool
+) -> None:
+    model = fake_model([replies.bash("true"), replies.bash("true"), replies.finish()])
+    lines_seen: list[int] = []
+    real = model.complete
+
+    def complete(*args: Any) -> Any:
+        lines_seen.append(len(_step_lines(tmp_path / "traj.jsonl")))
+        return real(*args)
+
+    model.complete = complete
+    computed: list[int] = []
+
+    def background() -> str:
+        computed.append(1)
+        return "computed"
+
+    agent = Agent(
+        model=model,
+        fmt=get_format("native"),
+        toolbox=default_toolbox(),
+        ctx=ToolContext(runtime, tmp_path),
+        params=SamplingParams(),
+        limits=RunLimits(),
+        trajectory=Trajectory(tmp_path / "traj.jsonl"),
+        patch=background,
+        patch_now=(lambda: "known") if told else (lambda: None),
+    )
+    assert agent.run("system", "task").status is ExitStatus.FINISHED
+    patches = [e["patch"] for e in _step_lines(tmp_path / "traj.jsonl")]
+    if told:  # each step's line is there when the next request goes out, and nothing ran in the background
+        assert lines_seen == [0, 1, 2] and computed == [] and patches == ["known"] * 3
+    else:  # computed while the model replies: the line follows once it is ready
+        assert lines_seen == [0, 0, 1] and len(computed) == 3 and patches == ["computed"] * 3

@@ -214,6 +214,7 @@ class Session:
             limits=run_limits(self.groups.limits),
             trajectory=trajectory,
             patch=ws.diff,
+            patch_now=ws.patch_if_unchanged,
             on_step=on_step,
             hooks=list(loop.hooks) if loop is not None else [],
             condenser=self.condenser,

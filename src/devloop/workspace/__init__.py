@@ -275,8 +275,7 @@ class Workspace:
         unless `fresh`."""
         if self._large:
             return None, None, None
-        watch = self._watch if self.watch_changes and self._watch is not None else None
-        watch = watch if watch is not None and not watch.closed else None
+        watch = self._live_watch()
         held, known = self._watched, self._known
         vouched = not fresh and held is not None and known is not None and known.scan == held[0]
         if vouched and held is not None and watch is not None and watch.quiet():
@@ -311,6 +310,18 @@ class Workspace:
         if scan is not None and known is not None and known.scan == scan:
             return scan, known, shape
         return scan, None, shape
+
+    def _live_watch(self) -> TreeWatch | None:
+        watch = self._watch if self.watch_changes else None
+        return watch if watch is not None and not watch.closed else None
+
+    def patch_if_unchanged(self) -> str | None:
+        """The patch without a scan or a git run when the tree's watch says nothing changed since it was
+        last computed; None when that cannot be told so (then `diff` computes it)."""
+        watch, held, known = self._live_watch(), self._watched, self._known
+        if watch is None or held is None or known is None or known.scan != held[0] or known.patch is None:
+            return None
+        return known.patch if watch.quiet() else None
 
     def snapshot(self) -> str:
         """Stage everything (respecting .gitignore) in the private index; return the tree id. A tree
