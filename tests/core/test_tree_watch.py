@@ -36,15 +36,23 @@ def ws(tmp_path: Path) -> Workspace:
 
 @pytest.fixture
 def scans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many stat scans the workspace took (one entry per scan)."""
+    """The stat scans the workspace took: 1 for a whole scan, 2 for a rescan of the directories the watch
+    named (what stood in for a whole scan; a rescan that could not is not counted)."""
     taken: list[int] = []
-    real = workspace_module.scan_shape
+    whole, partial = workspace_module.scan_shape, workspace_module.rescan
 
     def counting(*args: object, **kwargs: object) -> object:
         taken.append(1)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+        return whole(*args, **kwargs)  # type: ignore[arg-type]
+
+    def counting_rescan(*args: object, **kwargs: object) -> object:
+        answer = partial(*args, **kwargs)  # type: ignore[arg-type]
+        if answer is not None:
+            taken.append(2)
+        return answer
 
     monkeypatch.setattr(workspace_module, "scan_shape", counting)
+    monkeypatch.setattr(workspace_module, "rescan", counting_rescan)
     return taken
 
 
@@ -67,7 +75,7 @@ def test_a_quiet_step_takes_no_scan_and_any_change_is_still_seen_at_once(
     sh(ws.root, "cat a.py; ls -la pkg; grep -r x .")  # reads change nothing either
     assert ws.diff() == "" and scans == []
     (ws.root / "a.py").write_text("x = 2\n")  # no wait: within the same clock tick as the scan
-    assert "+x = 2" in ws.diff() and scans == [1]
+    assert "+x = 2" in ws.diff() and scans == [2]  # only the top directory listed again
     (ws.root / "pkg" / "m.py").write_text("m = 2\n")
     assert "+m = 2" in ws.diff()
     sh(ws.root, "mkdir -p new/deep && printf 'd = 1\\n' > new/deep/d.py")
@@ -90,7 +98,7 @@ def test_scratch_the_scan_leaves_out_does_not_wake_the_watch(ws: Workspace, scan
     sh(ws.root, "touch pkg/__pycache__/n.pyc .pytest_cache/v && git status >/dev/null 2>&1 || true")
     assert "+x = 3" in ws.diff() and scans == []
     (ws.root / "pkg" / "__pycache__.py").write_text("p = 1\n")  # a look-alike is a real file
-    assert "pkg/__pycache__.py" in ws.diff() and scans == [1]
+    assert "pkg/__pycache__.py" in ws.diff() and scans == [2]
 
 
 def test_a_write_the_watch_cannot_see_is_never_vouched_for(
@@ -157,7 +165,7 @@ def test_a_tree_past_the_scan_limit_is_scanned_only_under_a_watch_that_covers_it
     scans.clear()
     assert ws.diff() == "" and scans == [] and ws.git_runs + ws.patches_without_git == runs  # quiet: nothing
     (ws.root / "a.py").write_text("x = 4\n")
-    assert "+x = 4" in ws.diff() and scans == [1] and not ws._large
+    assert "+x = 4" in ws.diff() and scans == [2] and not ws._large
     os.link(ws.root / "a.py", ws.root.parent / "other-name.py")  # the watch no longer covers the tree
     ws.diff()
     assert ws._large  # so it is left to git, as any tree past the limit is without a watch
@@ -174,15 +182,16 @@ def test_a_large_tree_that_changes_on_most_steps_is_left_to_git(
 ) -> None:
     trusted(ws)
     monkeypatch.setattr(workspace_module, "SCAN_LIMIT", 2)
-    for k in range(8):  # one edit, then two quiet steps: the scan pays for itself
+    for k in range(4):  # one edit, then two quiet steps: the scan pays for itself
         (ws.root / "a.py").write_text(f"x = {k + 10}\n")  # never the base's own content
         settle()
         assert f"+x = {k + 10}" in ws.diff()
         ws.diff()
         ws.diff()
     assert not ws._large
-    for k in range(16):  # an edit on every step, until the changed steps outnumber the quiet ones
-        (ws.root / "a.py").write_text(f"y = {k}\n")
+    for k in range(24):  # a new directory on every step (a whole scan each), until they outnumber the rest
+        (ws.root / f"d{k}").mkdir()
+        (ws.root / f"d{k}" / "y.py").write_text(f"y = {k}\n")
         settle()
         assert f"+y = {k}" in ws.diff()
     assert ws._large
@@ -201,3 +210,85 @@ def test_a_link_made_after_the_scan_into_an_unwatched_directory_reaches_the_fina
     assert "+x = 6" in ws.diff(fresh=True)
     assert "+x = 6" in ws.diff()  # and the scan that saw it found the link: every later step scans
     assert ws._watched is None
+
+
+def test_a_removal_in_the_background_closes_the_watch_there_too(tmp_path: Path) -> None:
+    from devloop.runtime.later import wait_removed
+
+    repo = tmp_path / "proj"
+    repo.mkdir()
+    (repo / "a.py").write_text("x = 1\n")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    sh(repo, "git add -A && git -c user.name=t -c user.email=t@t commit -qm init")
+    ws = Workspace.create(repo)
+    watch = ws._watch
+    assert watch is not None and not watch.closed
+    ws.cleanup(later=True)
+    wait_removed()
+    assert watch.closed and not ws.root.exists()
+
+
+def test_after_any_sequence_of_changes_the_watched_scan_is_what_a_whole_scan_says(
+    ws: Workspace, scans: list[int]
+) -> None:
+    import random
+
+    from devloop.workspace.scan import scan_shape
+
+    rng = random.Random(7)
+    (ws.root / "pkg" / "sub").mkdir()
+    (ws.root / "pkg" / "sub" / "s.py").write_text("s = 1\n")
+    trusted(ws)
+    files = ["a.py", "pkg/m.py", "pkg/sub/s.py"]
+    told = rescans = 0
+    for step in range(120):
+        op = rng.choice(["write", "append", "new", "delete", "chmod", "rename", "move", "mkdir", "link", "touch",
+                         "scratch", "read"])  # fmt: skip
+        live = [f for f in files if (ws.root / f).exists()]
+        target = ws.root / rng.choice(live) if live else None
+        if op == "write" and target:
+            target.write_text(f"v = {step}\n")
+        elif op == "append" and target:
+            with target.open("a") as f:
+                f.write(f"# {step}\n")
+        elif op == "new":
+            name = rng.choice(["", "pkg/", "pkg/sub/"]) + f"n{step}.py"
+            (ws.root / name).write_text(f"n = {step}\n")
+            files.append(name)
+        elif op == "delete" and target:
+            target.unlink()
+        elif op == "chmod" and target:
+            target.chmod(0o755 if step % 2 else 0o644)
+        elif op == "rename" and target:
+            renamed = target.with_name(f"r{step}.py")
+            target.rename(renamed)
+            files.append(str(renamed.relative_to(ws.root)))
+        elif op == "move" and target:
+            moved = ws.root / rng.choice(["", "pkg/", "pkg/sub/"]) / f"m{step}.py"
+            target.rename(moved)
+            files.append(str(moved.relative_to(ws.root)))
+        elif op == "mkdir":
+            (ws.root / f"d{step}").mkdir()
+            (ws.root / f"d{step}" / "f.py").write_text("f = 1\n")
+            files.append(f"d{step}/f.py")
+        elif op == "link" and target:
+            os.symlink(target.name, target.with_name(f"l{step}.py"))
+        elif op == "touch" and target:
+            os.utime(target, ns=(1_000_000_000, 1_000_000_000))
+        elif op == "scratch":
+            (ws.root / "pkg" / "__pycache__").mkdir(exist_ok=True)
+            (ws.root / "pkg" / "__pycache__" / f"x{step}.pyc").write_bytes(b"x")
+        if rng.random() < 0.7:
+            time.sleep(_GRANULARITY_NS / 1e9 + 0.003)
+        scans.clear()
+        ws.diff()
+        held = ws._watched
+        if held is not None:
+            told += 1
+            rescans += scans == [2]
+            digest, shape = scan_shape(ws.root)  # a whole scan, the watch left alone
+            if digest is not None:
+                assert held[0] == digest and held[1] == shape, f"step {step} ({op})"
+    assert told > 40 and rescans > 10  # the watched and the rescanned paths were both taken, and checked
+    patch = ws.diff()
+    assert patch == ws.diff(fresh=True)

@@ -57,14 +57,22 @@ from devloop.workspace.gitcmd import (
     is_git_repo,
     isolated_git_env,
 )
-from devloop.workspace.scan import _GRANULARITY_NS, SCAN_LIMIT, TOO_MANY, ScanRecords, scan_shape, scan_tree
+from devloop.workspace.scan import (
+    _GRANULARITY_NS,
+    SCAN_LIMIT,
+    TOO_MANY,
+    ScanRecords,
+    rescan,
+    scan_shape,
+    scan_tree,
+)
 from devloop.workspace.state import Executor, _Failed, _Known
 from devloop.workspace.steps import StepPatches
 from devloop.workspace.watch import TreeWatch
 
 # How many times SCAN_LIMIT's entries a tree under an inotify watch may hold and still be scanned.
 WATCHED_SCAN_FACTOR = 8
-# How many more changed steps than quiet ones such a tree may have before it is left to git.
+# How many more steps with a whole scan than without such a tree may have before it is left to git.
 BIG_TREE_PATIENCE = 4
 
 __all__ = [
@@ -113,8 +121,8 @@ class Workspace:
     _watch: TreeWatch | None = field(default=None, repr=False)  # see watch.py; None: not Linux, refused
     # The last scan taken under the watch (digest, shape, records), while the watch vouches for it.
     _watched: tuple[bytes, bytes | None, ScanRecords] | None = field(default=None, repr=False)
-    # For a tree past SCAN_LIMIT scanned under the watch: its quiet steps (no scan) less its changed ones
-    # (a scan on top of git); None while the tree is under the limit.
+    # For a tree past SCAN_LIMIT scanned under the watch: its steps that took no whole scan (none, or a
+    # rescan of some directories) less those that did; None while the tree is under the limit.
     _big_balance: int | None = field(default=None, repr=False)
 
     @classmethod
@@ -270,20 +278,28 @@ class Workspace:
         self, records: ScanRecords | None = None, *, fresh: bool = False
     ) -> tuple[bytes | None, _Known | None, bytes | None]:
         """This moment's scan, what the last git run found if the tree is as it was then, and the tree's
-        shape (see scan_shape), each None when unknown; `records` filled as the scan goes. The last scan
-        stands for this one while the tree's watch says nothing it covers changed since (watch.py),
-        unless `fresh`."""
+        shape (see scan_shape), each None when unknown; `records` filled as the scan goes. Under the tree's
+        watch (watch.py) the last scan stands for this one while nothing it covers changed since, and when
+        only some directories' entries changed only those are listed again (scan.rescan); unless `fresh`,
+        which always takes a whole scan."""
         if self._large:
             return None, None, None
         watch = self._live_watch()
         held, known = self._watched, self._known
-        vouched = not fresh and held is not None and known is not None and known.scan == held[0]
-        if vouched and held is not None and watch is not None and watch.quiet():
-            if records is not None:
-                records.__dict__.update(vars(held[2]))
-            if self._big_balance is not None:
-                self._big_balance += 1
-            return held[0], known, held[1]
+        if not fresh and held is not None and watch is not None:
+            told = self._told(watch, held)
+            if told is not None:
+                scan, shape, seen = told
+                if records is not None:
+                    records.__dict__.update(vars(seen))
+                if self._big_balance is not None:
+                    self._big_balance += 1
+                self._watched = (scan, shape, seen) if scan is not None and watch.covered else None
+                return (
+                    scan,
+                    known if scan is not None and known is not None and known.scan == scan else None,
+                    shape,
+                )
         self._watched = None
         if watch is not None:
             watch.begin()
@@ -310,6 +326,24 @@ class Workspace:
         if scan is not None and known is not None and known.scan == scan:
             return scan, known, shape
         return scan, None, shape
+
+    def _told(
+        self, watch: TreeWatch, held: tuple[bytes, bytes | None, ScanRecords]
+    ) -> tuple[bytes | None, bytes | None, ScanRecords] | None:
+        """The scan as the watch lets it be told from the last one, `held`: that one when nothing changed,
+        else a rescan of the directories whose entries changed; None when only a whole scan can tell."""
+        changes = watch.changed()
+        if changes is None:
+            return None
+        if not changes:
+            return held
+        seen = ScanRecords()
+        limit = SCAN_LIMIT * WATCHED_SCAN_FACTOR
+        answer = rescan(self.root, held[2], changes, seen, limit=limit, watch=watch)
+        if answer is None:
+            return None
+        watch.settled(changes)
+        return answer[0], answer[1], seen
 
     def _live_watch(self) -> TreeWatch | None:
         watch = self._watch if self.watch_changes else None
@@ -446,12 +480,15 @@ class Workspace:
 
     def cleanup(self, *, later: bool = False) -> None:
         """Remove the workspace (never following a link in it); `later`: in the background thread of
-        runtime/later.py, which the process waits for before it exits."""
-        self.stop_watching()
+        runtime/later.py, which the process waits for before it exits (the watch's close goes there too:
+        the kernel waits out a grace period to drop its watches, 5-15 ms)."""
         holder = self.gitdir.parent if self.kind == "in_place" else self.root.parent
         if later:
-            from devloop.runtime.later import remove_later
+            from devloop.runtime.later import call_later, remove_later
 
+            if self._watch is not None and not self._watch.closed:
+                call_later(self._watch.close)
             remove_later(holder)
         else:
+            self.stop_watching()
             remove_tree(holder)

@@ -78,6 +78,7 @@ class ScanRecords:
     and (mtime, ctime) of each entry, and its newest ctime."""
 
     dirs: dict[str, tuple[list[str], list[int], list[int], int]] = field(default_factory=dict)
+    kinds: dict[str, list[int]] = field(default_factory=dict)  # per directory: what its shape digests
     started_ns: int = 0
     margin_ns: int = 0
     attributes: bool = False  # a `.gitattributes` somewhere: git's diff may then differ by file
@@ -146,9 +147,8 @@ def scan_shape(
     `records`, when given, is filled with what the walk saw (see ScanRecords). `watch`, when given, gets
     each directory just before it is listed, and hears of any file with more than one link (watch.py)."""
     limit = SCAN_LIMIT if limit is None else limit
+    records = ScanRecords() if records is None else records
     started = time.time_ns()
-    digest = hashlib.blake2b(digest_size=32)
-    shape = hashlib.blake2b(digest_size=32)
     newest = count = 0
     try:
         top = os.open(root, _DIR_FLAGS)
@@ -160,50 +160,15 @@ def scan_shape(
     try:
         while stack:
             fd, subdirs = stack[-1]
-            if watch is not None:
-                seen = os.fstat(fd)
-                watch.add(fd, (seen.st_dev, seen.st_ino), len(stack) == 1)
-            names: list[str] = []
-            numbers: list[int] = []
-            times: list[int] = []
-            kinds: list[int] = []
-            with os.scandir(fd) as entries:
-                for entry in entries:
-                    if entry.name in UNSCANNED and _scratch(entry, len(stack) == 1):
-                        continue
-                    if entry.name.endswith(SCRATCH_SUFFIXES) and not entry.is_dir(follow_symlinks=False):
-                        continue
-                    st = entry.stat(follow_symlinks=False)
-                    names.append(entry.name)
-                    kinds.append(st.st_mode)  # permissions too: a file git could not read may become readable
-                    if entry.name == ".gitignore":
-                        kinds += (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-                    if stat.S_ISDIR(st.st_mode):  # its entries are listed: its own times add nothing
-                        subdirs.append(entry.name)  # (and scratch written in it would count)
-                        numbers += (st.st_mode, st.st_ino, 0)
-                        times += (0, 0)
-                        continue
-                    numbers += (st.st_mode, st.st_ino, st.st_size)
-                    times += (st.st_mtime_ns, st.st_ctime_ns)
-                    if st.st_nlink > 1 and watch is not None:
-                        watch.linked()
-                    if st.st_ctime_ns > newest:
-                        newest = st.st_ctime_ns
+            names, numbers, times, kinds, found, latest = _list(fd, where[-1], watch)
+            subdirs += found
+            newest = max(newest, latest)
             count += len(names)
             if count > limit:
                 return TOO_MANY, TOO_MANY
-            head = b"%d/%d\0" % (len(stack), len(names))
-            listed = "\0".join(names).encode("utf-8", "surrogateescape")
-            digest.update(head)
-            digest.update(listed)
-            shape.update(head)
-            shape.update(listed)
-            shape.update(array("q", kinds).tobytes())
-            digest.update(array("Q", numbers).tobytes())
-            digest.update(array("q", times).tobytes())
-            if records is not None:
-                records.dirs[where[-1]] = (names, numbers, times, max(times[1::2], default=0))
-                records.attributes = records.attributes or ".gitattributes" in names
+            records.dirs[where[-1]] = (names, numbers, times, max(times[1::2], default=0))
+            records.kinds[where[-1]] = kinds
+            records.attributes = records.attributes or ".gitattributes" in names
             while stack and not stack[-1][1]:
                 os.close(stack.pop()[0])
                 where.pop()
@@ -219,9 +184,130 @@ def scan_shape(
     finally:
         for fd, _ in stack:
             os.close(fd)
+    return _finish(records, started, newest)
+
+
+def rescan(
+    root: Path,
+    old: ScanRecords,
+    dirty: set[str],
+    records: ScanRecords,
+    *,
+    limit: int | None = None,
+    watch: TreeWatch | None = None,
+) -> tuple[bytes | None, bytes | None] | None:
+    """scan_shape's answers with only the directories in `dirty` listed again (paths as in ScanRecords),
+    the others taken from `old`, a complete scan of the same tree: what a scan would say when those are
+    the only directories whose entries changed since `old` (the watch's word) and none was added, removed
+    or moved. `records` is filled as scan_shape fills it. None when that does not hold (a directory of
+    `dirty` unknown to `old`, gone, swapped for a link, or listing other subdirectories than it did, or
+    the tree past `limit`): then only a whole scan can tell."""
+    if not old.complete or not dirty <= old.dirs.keys():
+        return None
+    limit = SCAN_LIMIT if limit is None else limit
+    started = time.time_ns()
+    dirs, kinds = dict(old.dirs), dict(old.kinds)
+    for where in dirty:
+        try:
+            fd = _open_beneath(root, where)
+        except OSError:
+            return None
+        try:
+            names, numbers, times, listed_kinds, subdirs, _ = _list(fd, where, watch)
+        except (OSError, OverflowError):
+            return None
+        finally:
+            os.close(fd)
+        was_names, was_numbers = old.dirs[where][0], old.dirs[where][1]
+        was_subdirs = [n for k, n in enumerate(was_names) if stat.S_ISDIR(was_numbers[3 * k])]
+        if subdirs != was_subdirs:  # the tree's directories are not the ones `old` walked
+            return None
+        dirs[where] = (names, numbers, times, max(times[1::2], default=0))
+        kinds[where] = listed_kinds
+    if sum(len(listed[0]) for listed in dirs.values()) > limit:
+        return None
+    records.dirs, records.kinds = dirs, kinds
+    records.attributes = any(".gitattributes" in listed[0] for listed in dirs.values())
+    newest = max((listed[3] for listed in dirs.values()), default=0)
+    return _finish(records, started, newest)
+
+
+def _open_beneath(root: Path, where: str) -> int:
+    """The directory `where` (relative, "" or ending in "/") under `root`, opened one name at a time
+    without following a link."""
+    fd = os.open(root, _DIR_FLAGS)
+    try:
+        for name in where.split("/")[:-1]:
+            parent, fd = fd, -1
+            try:
+                fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+            finally:
+                os.close(parent)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        raise
+    return fd
+
+
+def _list(
+    fd: int, where: str, watch: TreeWatch | None
+) -> tuple[list[str], list[int], list[int], list[int], list[str], int]:
+    """The directory `where`, open at `fd`, as the scan sees it: its names, their (mode, inode, size) and
+    (mtime, ctime), what its shape digests, its subdirectories and its newest ctime (regular files and
+    links only). The watch, if any, gets the directory before it is listed."""
+    top = where == ""
+    if watch is not None:
+        seen = os.fstat(fd)
+        watch.add(fd, (seen.st_dev, seen.st_ino), where)
+    names: list[str] = []
+    numbers: list[int] = []
+    times: list[int] = []
+    kinds: list[int] = []
+    subdirs: list[str] = []
+    newest = 0
+    with os.scandir(fd) as entries:
+        for entry in entries:
+            if entry.name in UNSCANNED and _scratch(entry, top):
+                continue
+            if entry.name.endswith(SCRATCH_SUFFIXES) and not entry.is_dir(follow_symlinks=False):
+                continue
+            st = entry.stat(follow_symlinks=False)
+            names.append(entry.name)
+            kinds.append(st.st_mode)  # permissions too: a file git could not read may become readable
+            if entry.name == ".gitignore":
+                kinds += (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            if stat.S_ISDIR(st.st_mode):  # its entries are listed: its own times add nothing
+                subdirs.append(entry.name)  # (and scratch written in it would count)
+                numbers += (st.st_mode, st.st_ino, 0)
+                times += (0, 0)
+                continue
+            numbers += (st.st_mode, st.st_ino, st.st_size)
+            times += (st.st_mtime_ns, st.st_ctime_ns)
+            if st.st_nlink > 1 and watch is not None:
+                watch.linked()
+            if st.st_ctime_ns > newest:
+                newest = st.st_ctime_ns
+    return names, numbers, times, kinds, subdirs, newest
+
+
+def _finish(records: ScanRecords, started: int, newest: int) -> tuple[bytes | None, bytes | None]:
+    """The digest and the shape of a complete `records` (each directory's in the walk's order, at its
+    depth), the digest None when its newest ctime is within the file time granularity of `started`."""
+    digest = hashlib.blake2b(digest_size=32)
+    shape = hashlib.blake2b(digest_size=32)
+    for where, (names, numbers, times, _) in records.dirs.items():
+        head = b"%d/%d\0" % (where.count("/") + 1, len(names))
+        listed = "\0".join(names).encode("utf-8", "surrogateescape")
+        digest.update(head)
+        digest.update(listed)
+        shape.update(head)
+        shape.update(listed)
+        shape.update(array("q", records.kinds[where]).tobytes())
+        digest.update(array("Q", numbers).tobytes())
+        digest.update(array("q", times).tobytes())
     margin = 2_000_000_000 if newest % 1_000_000_000 == 0 else _GRANULARITY_NS
-    if records is not None:
-        records.started_ns, records.margin_ns, records.complete = started, margin, True
+    records.started_ns, records.margin_ns, records.complete = started, margin, True
     if newest >= started - margin:
         return None, shape.digest()
     return digest.digest(), shape.digest()

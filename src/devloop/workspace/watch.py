@@ -7,7 +7,9 @@ created, removed, renamed, written, closed after writing or changed in its metad
 times) in each directory it watches. A TreeWatch watches the directories the last scan
 walked, each added just before the scan lists it: a change made after that reaches the queue, one made
 before is in the scan. While the queue stays empty of anything the scan would see, the tree is what
-that scan found and the scan is not taken again.
+that scan found and the scan is not taken again; when its events name only files (written, made,
+removed, renamed, their modes or times changed), only their directories are listed again (scan.rescan);
+a directory made, removed or moved takes a whole scan.
 
 What inotify cannot report is a write through a name that lives outside the watched directories (a
 hard link's other name; a bind mount's other path) and a write through a shared memory mapping. The
@@ -50,18 +52,21 @@ def _inotify() -> Any:
 
 
 class TreeWatch:
-    """inotify watches on a tree's directories, added by the scan (`add`), asked whether anything the
-    scan would see has changed since the scan began (`quiet`). Thread-safe."""
+    """inotify watches on a tree's directories, added by the scan (`add`), asked what the scan would see
+    that changed since it began (`changed`: the directories whose entries changed, or None when only a
+    whole scan can tell). Thread-safe."""
 
     def __init__(self, inotify: Any) -> None:
         self._inotify = inotify
         self._lock = threading.Lock()
-        self._dirty = True  # nothing scanned under watch yet
+        self._unknown = True  # nothing scanned under watch yet
         self._broken = False  # a watch could not be added: this scan is not covered
         self._linked = False  # the scan met a file with another name somewhere
+        self._dirs: set[str] = set()  # directories (as ScanRecords names them) whose entries changed
+        self._where: dict[int, str] = {}  # watch -> its directory, as the last scan that met it named it
+        self._wd_of: dict[tuple[int, int], int] = {}  # (device, inode) of a watched directory -> watch
+        self._inodes: dict[int, tuple[int, int]] = {}
         self._top = -1  # the tree's own watch: `.git` and `.devloop` are scratch only there
-        self._inodes: dict[int, tuple[int, int]] = {}  # watch -> its directory's (device, inode)
-        self._watched: set[tuple[int, int]] = set()
         self.closed = False
 
     @classmethod
@@ -76,23 +81,32 @@ class TreeWatch:
             return None
 
     def begin(self) -> None:
-        """A scan starts: what was queued is what it will see."""
+        """A whole scan starts: what was queued is what it will see."""
         with self._lock:
             self._drain(record=False)
-            self._dirty = self._broken = self._linked = False
+            self._unknown = self._broken = self._linked = False
+            self._dirs = set()
 
-    def add(self, fd: int, inode: tuple[int, int], top: bool) -> None:
-        """Watch the directory open at `fd` ((device, inode) `inode`) before the scan lists it."""
-        if inode in self._watched or self._broken:
+    def settled(self, dirs: set[str]) -> None:
+        """Those directories were listed again (scan.rescan): their changes until then are in the records."""
+        with self._lock:
+            self._dirs -= dirs
+
+    def add(self, fd: int, inode: tuple[int, int], where: str) -> None:
+        """Watch the directory `where`, open at `fd` ((device, inode) `inode`), before the scan lists it."""
+        wd = self._wd_of.get(inode)
+        if wd is not None:
+            self._where[wd] = where
+            return
+        if self._broken:
             return
         try:
             wd = self._inotify.add_watch(f"/proc/self/fd/{fd}", _MASK)
         except OSError:  # ENOSPC (the watch limit), no /proc, the directory gone
             self._broken = True
             return
-        self._inodes[wd] = inode
-        self._watched.add(inode)
-        if top:
+        self._where[wd], self._wd_of[inode], self._inodes[wd] = where, wd, inode
+        if where == "":
             self._top = wd
 
     @property
@@ -104,13 +118,19 @@ class TreeWatch:
         """The scan met a file with more than one link: a write through the other name is not seen."""
         self._linked = True
 
-    def quiet(self) -> bool:
-        """Whether nothing the scan would see has changed since it began (and the scan was covered)."""
+    def changed(self) -> set[str] | None:
+        """The directories whose entries (files, links) changed since the scan began, as far as the scan
+        would see them; None when only a whole scan can tell (a directory made, removed or moved, the
+        queue overflowed, the scan not covered)."""
         with self._lock:
             if self.closed:
-                return False
+                return None
             self._drain(record=True)
-            return not (self._dirty or self._broken or self._linked)
+            return None if self._unknown or self._broken or self._linked else set(self._dirs)
+
+    def quiet(self) -> bool:
+        """Whether nothing the scan would see has changed since it began (and the scan was covered)."""
+        return self.changed() == set()
 
     def close(self) -> None:
         with self._lock:
@@ -122,16 +142,24 @@ class TreeWatch:
         try:
             events = list(self._inotify.read(timeout=0))
         except OSError:
-            self._dirty = True
+            self._unknown = True
             return
         for event in events:
             if event.mask & _UNSURE:
-                self._dirty = True
+                self._unknown = True
                 inode = self._inodes.pop(event.wd, None)  # the kernel dropped this watch
                 if inode is not None:
-                    self._watched.discard(inode)
-            elif record and not self._scratch(event.wd, event.name, bool(event.mask & _ISDIR)):
-                self._dirty = True
+                    self._wd_of.pop(inode, None)
+                    self._where.pop(event.wd, None)
+                continue
+            is_dir = bool(event.mask & _ISDIR)
+            if not record or self._scratch(event.wd, event.name, is_dir):
+                continue
+            where = self._where.get(event.wd)
+            if is_dir or not event.name or where is None:  # the directories themselves changed
+                self._unknown = True
+            else:
+                self._dirs.add(where)
 
     def _scratch(self, wd: int, name: str, is_dir: bool) -> bool:
         """Whether the scan leaves this entry out (scan.py's rules), so that its change changes nothing."""
