@@ -78,7 +78,9 @@ class ScanRecords:
     and (mtime, ctime) of each entry, and its newest ctime."""
 
     dirs: dict[str, tuple[list[str], list[int], list[int], int]] = field(default_factory=dict)
-    kinds: dict[str, list[int]] = field(default_factory=dict)  # per directory: what its shape digests
+    # Per directory: the bytes it adds to the digest and to the shape (kept, so that a rescan hashes the
+    # directories it did not list again without encoding them again).
+    blobs: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
     started_ns: int = 0
     margin_ns: int = 0
     attributes: bool = False  # a `.gitattributes` somewhere: git's diff may then differ by file
@@ -167,7 +169,7 @@ def scan_shape(
             if count > limit:
                 return TOO_MANY, TOO_MANY
             records.dirs[where[-1]] = (names, numbers, times, max(times[1::2], default=0))
-            records.kinds[where[-1]] = kinds
+            records.blobs[where[-1]] = _blobs(where[-1], names, numbers, times, kinds)
             records.attributes = records.attributes or ".gitattributes" in names
             while stack and not stack[-1][1]:
                 os.close(stack.pop()[0])
@@ -206,7 +208,7 @@ def rescan(
         return None
     limit = SCAN_LIMIT if limit is None else limit
     started = time.time_ns()
-    dirs, kinds = dict(old.dirs), dict(old.kinds)
+    dirs, blobs = dict(old.dirs), dict(old.blobs)
     for where in dirty:
         try:
             fd = _open_beneath(root, where)
@@ -223,10 +225,10 @@ def rescan(
         if subdirs != was_subdirs:  # the tree's directories are not the ones `old` walked
             return None
         dirs[where] = (names, numbers, times, max(times[1::2], default=0))
-        kinds[where] = listed_kinds
+        blobs[where] = _blobs(where, names, numbers, times, listed_kinds)
     if sum(len(listed[0]) for listed in dirs.values()) > limit:
         return None
-    records.dirs, records.kinds = dirs, kinds
+    records.dirs, records.blobs = dirs, blobs
     records.attributes = any(".gitattributes" in listed[0] for listed in dirs.values())
     newest = max((listed[3] for listed in dirs.values()), default=0)
     return _finish(records, started, newest)
@@ -291,21 +293,23 @@ def _list(
     return names, numbers, times, kinds, subdirs, newest
 
 
+def _blobs(
+    where: str, names: list[str], numbers: list[int], times: list[int], kinds: list[int]
+) -> tuple[bytes, bytes]:
+    """What the directory `where` adds to the digest and to the shape: its depth and entry count, its
+    names, then its entries' numbers and times (the digest) or their kinds (the shape)."""
+    head = b"%d/%d\0" % (where.count("/") + 1, len(names))
+    listed = "\0".join(names).encode("utf-8", "surrogateescape")
+    numbered = array("Q", numbers).tobytes() + array("q", times).tobytes()
+    return head + listed + numbered, head + listed + array("q", kinds).tobytes()
+
+
 def _finish(records: ScanRecords, started: int, newest: int) -> tuple[bytes | None, bytes | None]:
-    """The digest and the shape of a complete `records` (each directory's in the walk's order, at its
-    depth), the digest None when its newest ctime is within the file time granularity of `started`."""
-    digest = hashlib.blake2b(digest_size=32)
-    shape = hashlib.blake2b(digest_size=32)
-    for where, (names, numbers, times, _) in records.dirs.items():
-        head = b"%d/%d\0" % (where.count("/") + 1, len(names))
-        listed = "\0".join(names).encode("utf-8", "surrogateescape")
-        digest.update(head)
-        digest.update(listed)
-        shape.update(head)
-        shape.update(listed)
-        shape.update(array("q", records.kinds[where]).tobytes())
-        digest.update(array("Q", numbers).tobytes())
-        digest.update(array("q", times).tobytes())
+    """The digest and the shape of a complete `records` (each directory's in the walk's order), the
+    digest None when its newest ctime is within the file time granularity of `started`."""
+    blobs = records.blobs.values()
+    digest = hashlib.blake2b(b"".join(b[0] for b in blobs), digest_size=32)
+    shape = hashlib.blake2b(b"".join(b[1] for b in blobs), digest_size=32)
     margin = 2_000_000_000 if newest % 1_000_000_000 == 0 else _GRANULARITY_NS
     records.started_ns, records.margin_ns, records.complete = started, margin, True
     if newest >= started - margin:
