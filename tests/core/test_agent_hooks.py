@@ -44,16 +44,17 @@ def runtime(tmp_path: Path) -> Iterator[LocalRuntime]:
     rt.close()
 
 
-def run(
+def make_agent(
     tmp_path: Path,
     runtime: LocalRuntime,
     model: Any,
     hooks: list[Any],
     *,
     patch: Any = lambda: "",
+    patch_now: Any = None,
     **limits: Any,
-) -> Stop:
-    agent = Agent(
+) -> Agent:
+    return Agent(
         model=model,
         fmt=get_format("native"),
         toolbox=default_toolbox(),
@@ -62,9 +63,13 @@ def run(
         limits=RunLimits(**limits),
         trajectory=Trajectory(tmp_path / "traj.jsonl"),
         patch=patch,
+        patch_now=patch_now,
         hooks=hooks,
     )
-    return agent.run("system", "task")
+
+
+def run(tmp_path: Path, runtime: LocalRuntime, model: Any, hooks: list[Any], **kwargs: Any) -> Stop:
+    return make_agent(tmp_path, runtime, model, hooks, **kwargs).run("system", "task")
 
 
 def last(request: dict[str, Any]) -> str:
@@ -166,18 +171,15 @@ def test_a_patch_told_at_once_is_written_before_the_next_request(
         computed.append(1)
         return "computed"
 
-    agent = Agent(
-        model=model,
-        fmt=get_format("native"),
-        toolbox=default_toolbox(),
-        ctx=ToolContext(runtime, tmp_path),
-        params=SamplingParams(),
-        limits=RunLimits(),
-        trajectory=Trajectory(tmp_path / "traj.jsonl"),
+    stop = run(
+        tmp_path,
+        runtime,
+        model,
+        [],
         patch=background,
         patch_now=(lambda: "known") if told else (lambda: None),
     )
-    assert agent.run("system", "task").status is ExitStatus.FINISHED
+    assert stop.status is ExitStatus.FINISHED
     patches = [e["patch"] for e in _step_lines(tmp_path / "traj.jsonl")]
     if told:  # each step's line is there when the next request goes out, and nothing ran in the background
         assert lines_seen == [0, 1, 2] and computed == [] and patches == ["known"] * 3

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from trees import committed_repo, sh
 
 from devloop.feedback.checkpoints import Checkpoints
 from devloop.workspace import _GRANULARITY_NS, TOO_MANY, Workspace, scan_tree
@@ -18,20 +18,10 @@ def settle() -> None:
     time.sleep(_GRANULARITY_NS / 1e9 + 0.005)
 
 
-def sh(cwd: Path, script: str) -> None:
-    subprocess.run(["sh", "-c", script], cwd=cwd, check=True, capture_output=True)
-
-
 @pytest.fixture(params=["watched", "scanned"])
 def ws(tmp_path: Path, request: pytest.FixtureRequest) -> Workspace:
     """The same tests with the tree's inotify watch vouching for quiet steps, and with a scan every step."""
-    repo = tmp_path / "proj"
-    (repo / "pkg").mkdir(parents=True)
-    (repo / "a.py").write_text("x = 1\n")
-    (repo / "b.py").write_text("b = 1\n")
-    (repo / "pkg" / "m.py").write_text("m = 1\n")
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    sh(repo, "git add -A && git -c user.name=t -c user.email=t@t commit -qm init")
+    repo = committed_repo(tmp_path / "proj", {"a.py": "x = 1\n", "b.py": "b = 1\n", "pkg/m.py": "m = 1\n"})
     workspace = Workspace.create(repo)
     workspace.watch_changes = request.param == "watched"
     # The copy's files are as new as the base scan taken at creation, which is then not trusted (a write

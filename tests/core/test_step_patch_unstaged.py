@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from trees import committed_repo, sh
 
 from devloop.workspace import (
     _ADD,
@@ -25,19 +26,10 @@ def settle() -> None:
     time.sleep(_GRANULARITY_NS / 1e9 + 0.005)
 
 
-def sh(cwd: Path, script: str) -> None:
-    subprocess.run(["sh", "-c", script], cwd=cwd, check=True, capture_output=True)
-
-
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
-    repo = tmp_path / "proj"
-    (repo / "pkg").mkdir(parents=True)
-    (repo / "a.py").write_text("x = 1\ny = 2\nz = 3\n")
-    (repo / "b.py").write_text("b = 1\n")
-    (repo / "pkg" / "m.py").write_text("m = 1\n")
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    sh(repo, "git add -A && git -c user.name=t -c user.email=t@t commit -qm init")
+    files = {"a.py": "x = 1\ny = 2\nz = 3\n", "b.py": "b = 1\n", "pkg/m.py": "m = 1\n"}
+    repo = committed_repo(tmp_path / "proj", files)
     workspace = Workspace.create(repo)
     settle()
     workspace.diff()

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from trees import committed_repo, sh
 
 import devloop.workspace as workspace_module
 from devloop.workspace import _GRANULARITY_NS, Workspace
@@ -17,19 +18,11 @@ from devloop.workspace.watch import TreeWatch
 pytestmark = pytest.mark.skipif(TreeWatch.open() is None, reason="inotify is Linux only")
 
 
-def sh(cwd: Path, script: str) -> None:
-    subprocess.run(["sh", "-c", script], cwd=cwd, check=True, capture_output=True)
-
-
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
-    repo = tmp_path / "proj"
-    (repo / "pkg").mkdir(parents=True)
-    (repo / "a.py").write_text("x = 1\n")
-    (repo / "pkg" / "m.py").write_text("m = 1\n")
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    sh(repo, "git add -A && git -c user.name=t -c user.email=t@t commit -qm init")
-    workspace = Workspace.create(repo)
+    workspace = Workspace.create(
+        committed_repo(tmp_path / "proj", {"a.py": "x = 1\n", "pkg/m.py": "m = 1\n"})
+    )
     yield workspace
     workspace.cleanup()
 
@@ -215,12 +208,7 @@ def test_a_link_made_after_the_scan_into_an_unwatched_directory_reaches_the_fina
 def test_a_removal_in_the_background_closes_the_watch_there_too(tmp_path: Path) -> None:
     from devloop.runtime.later import wait_removed
 
-    repo = tmp_path / "proj"
-    repo.mkdir()
-    (repo / "a.py").write_text("x = 1\n")
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    sh(repo, "git add -A && git -c user.name=t -c user.email=t@t commit -qm init")
-    ws = Workspace.create(repo)
+    ws = Workspace.create(committed_repo(tmp_path / "proj", {"a.py": "x = 1\n"}))
     watch = ws._watch
     assert watch is not None and not watch.closed
     ws.cleanup(later=True)
