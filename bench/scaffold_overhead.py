@@ -39,7 +39,7 @@ only rewrote indexed files got its patch from one `git diff <base>`): the same r
 --preexec-side adds devloop with its shell made a subreaper by a Python preexec_fn in the forked child
 (as where the perl launcher is missing or failed; see runtime/subreaper.py): the same run, that alone changed.
 
---scan-side adds devloop with its tree's inotify watch ignored (Workspace.watch_changes off): every step's
+--scan-side adds devloop with its tree's inotify watch ignored (its scans' watch_changes off): every step's
 patch takes its stat scan, as before the watch vouched for quiet steps: the same run, that alone changed.
 
 --against REV adds two sides, each devloop run in a child process (a warm-up run, then the timed one):

@@ -62,13 +62,14 @@ def scanning(ws: Workspace) -> str:
     watch vouched for quiet steps)."""
     # Its own verdict on the tree's size: without a watch a tree past SCAN_LIMIT is left to git for good,
     # which must not carry over to AFTER's calls on the same workspace (nor AFTER's to these).
-    watched_large, ws._large = ws._large, ws.__dict__.get("_unwatched_large", False)
-    ws.watch_changes = False
+    scans = ws.scans
+    watched_large, scans.large = scans.large, scans.__dict__.get("unwatched_large", False)
+    scans.watch_changes = False
     try:
         return ws.diff()
     finally:
-        ws.watch_changes = True
-        ws.__dict__["_unwatched_large"], ws._large = ws._large, watched_large
+        scans.watch_changes = True
+        scans.__dict__["unwatched_large"], scans.large = scans.large, watched_large
 
 
 def big_repo(dest: Path, files: int) -> Path:

@@ -67,7 +67,7 @@ def devloop_scan_once(repo: Path, out: Path, cmds: list[str]) -> float:
     real = Workspace.diff
 
     def scanning(self: Workspace, **kwargs: bool) -> str:
-        self.watch_changes = False
+        self.scans.watch_changes = False
         return real(self, **kwargs)
 
     Workspace.diff = scanning  # type: ignore[method-assign]

@@ -23,7 +23,7 @@ def ws(tmp_path: Path, request: pytest.FixtureRequest) -> Workspace:
     """The same tests with the tree's inotify watch vouching for quiet steps, and with a scan every step."""
     repo = committed_repo(tmp_path / "proj", {"a.py": "x = 1\n", "b.py": "b = 1\n", "pkg/m.py": "m = 1\n"})
     workspace = Workspace.create(repo)
-    workspace.watch_changes = request.param == "watched"
+    workspace.scans.watch_changes = request.param == "watched"
     # The copy's files are as new as the base scan taken at creation, which is then not trusted (a write
     # within the file-time granularity could hide): scan again once they are old enough, as a step would.
     settle()
@@ -137,9 +137,9 @@ def test_a_checkpoint_reuses_the_steps_tree_and_a_restore_is_seen(ws: Workspace)
 
 
 def test_a_tree_over_the_scan_limit_is_left_to_git(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("devloop.workspace.SCAN_LIMIT", 2)
+    monkeypatch.setattr("devloop.workspace.changes.SCAN_LIMIT", 2)
     patch, runs = step(ws, None)
     # Watched, the kernel says nothing changed and no scan is taken; else the scan is over its limit: git.
-    assert (patch, runs) == ("", 0 if ws.watch_changes else 1)
+    assert (patch, runs) == ("", 0 if ws.scans.watch_changes else 1)
     patch, runs = step(ws, "printf 'x = 8\\n' > a.py")
     assert "+x = 8" in patch and runs == 1

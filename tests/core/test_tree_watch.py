@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from trees import committed_repo, sh
 
-import devloop.workspace as workspace_module
+import devloop.workspace.changes as changes_module
 from devloop.workspace import _GRANULARITY_NS, Workspace
 from devloop.workspace.watch import TreeWatch
 
@@ -32,7 +32,7 @@ def scans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The stat scans the workspace took: 1 for a whole scan, 2 for a rescan of the directories the watch
     named (what stood in for a whole scan; a rescan that could not is not counted)."""
     taken: list[int] = []
-    whole, partial = workspace_module.scan_shape, workspace_module.rescan
+    whole, partial = changes_module.scan_shape, changes_module.rescan
 
     def counting(*args: object, **kwargs: object) -> object:
         taken.append(1)
@@ -44,8 +44,8 @@ def scans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
             taken.append(2)
         return answer
 
-    monkeypatch.setattr(workspace_module, "scan_shape", counting)
-    monkeypatch.setattr(workspace_module, "rescan", counting_rescan)
+    monkeypatch.setattr(changes_module, "scan_shape", counting)
+    monkeypatch.setattr(changes_module, "rescan", counting_rescan)
     return taken
 
 
@@ -54,7 +54,7 @@ def trusted(ws: Workspace) -> None:
     vouches for that scan."""
     for _ in range(200):
         ws.diff(fresh=True)
-        if ws._watched is not None:
+        if ws.scans.held is not None:
             return
     raise AssertionError("no scan was ever trusted")
 
@@ -105,7 +105,7 @@ def test_a_write_the_watch_cannot_see_is_never_vouched_for(
     scans.clear()
     ws.diff()
     ws.diff()
-    assert scans == [1, 1] and ws._watched is None  # a file with two links: every step takes its scan
+    assert scans == [1, 1] and ws.scans.held is None  # a file with two links: every step takes its scan
     other.write_text("x = 9\n")
     assert "+x = 9" in ws.diff()
     other.unlink()
@@ -134,7 +134,7 @@ def test_without_a_watch_the_scan_decides(
         raise OSError(28, "No space left on device")  # the user's watch limit
 
     monkeypatch.setattr(ws2_watch._inotify, "add_watch", refuse)
-    ws._watch, ws._watched = ws2_watch, None
+    ws.scans.watch, ws.scans.held = ws2_watch, None
     scans.clear()
     for _ in range(3):
         ws.diff()
@@ -153,15 +153,15 @@ def test_a_tree_past_the_scan_limit_is_scanned_only_under_a_watch_that_covers_it
     ws: Workspace, scans: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     trusted(ws)
-    monkeypatch.setattr(workspace_module, "SCAN_LIMIT", 2)  # the tree holds more entries than that
+    monkeypatch.setattr(changes_module, "SCAN_LIMIT", 2)  # the tree holds more entries than that
     runs = ws.git_runs + ws.patches_without_git
     scans.clear()
     assert ws.diff() == "" and scans == [] and ws.git_runs + ws.patches_without_git == runs  # quiet: nothing
     (ws.root / "a.py").write_text("x = 4\n")
-    assert "+x = 4" in ws.diff() and scans == [2] and not ws._large
+    assert "+x = 4" in ws.diff() and scans == [2] and not ws.scans.large
     os.link(ws.root / "a.py", ws.root.parent / "other-name.py")  # the watch no longer covers the tree
     ws.diff()
-    assert ws._large  # so it is left to git, as any tree past the limit is without a watch
+    assert ws.scans.large  # so it is left to git, as any tree past the limit is without a watch
     before = ws.git_runs
     assert "+x = 4" in ws.diff() and ws.git_runs == before + 1
 
@@ -174,20 +174,20 @@ def test_a_large_tree_that_changes_on_most_steps_is_left_to_git(
     ws: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     trusted(ws)
-    monkeypatch.setattr(workspace_module, "SCAN_LIMIT", 2)
+    monkeypatch.setattr(changes_module, "SCAN_LIMIT", 2)
     for k in range(4):  # one edit, then two quiet steps: the scan pays for itself
         (ws.root / "a.py").write_text(f"x = {k + 10}\n")  # never the base's own content
         settle()
         assert f"+x = {k + 10}" in ws.diff()
         ws.diff()
         ws.diff()
-    assert not ws._large
+    assert not ws.scans.large
     for k in range(24):  # a new directory on every step (a whole scan each), until they outnumber the rest
         (ws.root / f"d{k}").mkdir()
         (ws.root / f"d{k}" / "y.py").write_text(f"y = {k}\n")
         settle()
         assert f"+y = {k}" in ws.diff()
-    assert ws._large
+    assert ws.scans.large
 
 
 def test_a_link_made_after_the_scan_into_an_unwatched_directory_reaches_the_final_patch(
@@ -202,14 +202,14 @@ def test_a_link_made_after_the_scan_into_an_unwatched_directory_reaches_the_fina
     ws.diff()
     assert "+x = 6" in ws.diff(fresh=True)
     assert "+x = 6" in ws.diff()  # and the scan that saw it found the link: every later step scans
-    assert ws._watched is None
+    assert ws.scans.held is None
 
 
 def test_a_removal_in_the_background_closes_the_watch_there_too(tmp_path: Path) -> None:
     from devloop.runtime.later import wait_removed
 
     ws = Workspace.create(committed_repo(tmp_path / "proj", {"a.py": "x = 1\n"}))
-    watch = ws._watch
+    watch = ws.scans.watch
     assert watch is not None and not watch.closed
     ws.cleanup(later=True)
     wait_removed()
@@ -270,7 +270,7 @@ def test_after_any_sequence_of_changes_the_watched_scan_is_what_a_whole_scan_say
             time.sleep(_GRANULARITY_NS / 1e9 + 0.003)
         scans.clear()
         ws.diff()
-        held = ws._watched
+        held = ws.scans.held
         if held is not None:
             told += 1
             rescans += scans == [2]

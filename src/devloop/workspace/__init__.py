@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devloop.safefs.tree import remove_tree
+from devloop.workspace.changes import TreeScans
 from devloop.workspace.clone import (
     Alongside,
     RepoReads,
@@ -57,23 +58,9 @@ from devloop.workspace.gitcmd import (
     is_git_repo,
     isolated_git_env,
 )
-from devloop.workspace.scan import (
-    _GRANULARITY_NS,
-    SCAN_LIMIT,
-    TOO_MANY,
-    ScanRecords,
-    rescan,
-    scan_shape,
-    scan_tree,
-)
+from devloop.workspace.scan import _GRANULARITY_NS, SCAN_LIMIT, TOO_MANY, ScanRecords, scan_tree
 from devloop.workspace.state import Executor, _Failed, _Known
 from devloop.workspace.steps import StepPatches
-from devloop.workspace.watch import TreeWatch
-
-# How many times SCAN_LIMIT's entries a tree under an inotify watch may hold and still be scanned.
-WATCHED_SCAN_FACTOR = 8
-# How many more steps with a whole scan than without such a tree may have before it is left to git.
-BIG_TREE_PATIENCE = 4
 
 __all__ = [
     "GIT_DIR_NAME",
@@ -115,15 +102,11 @@ class Workspace:
     # the tree's shape when the index was staged
     _staged_shape: bytes | None = field(default=None, repr=False)
     diff_unstaged: bool = field(default=True, repr=False)  # the one-process diff below (off: for the bench)
-    _large: bool = field(default=False, repr=False)  # over SCAN_LIMIT entries: no scan, git every time
     _steps: StepPatches | None = field(default=None, repr=False)  # patches made without git (steps.py)
-    watch_changes: bool = field(default=True, repr=False)  # trust inotify's quiet over a scan (off: bench)
-    _watch: TreeWatch | None = field(default=None, repr=False)  # see watch.py; None: not Linux, refused
-    # The last scan taken under the watch (digest, shape, records), while the watch vouches for it.
-    _watched: tuple[bytes, bytes | None, ScanRecords] | None = field(default=None, repr=False)
-    # For a tree past SCAN_LIMIT scanned under the watch: its steps that took no whole scan (none, or a
-    # rescan of some directories) less those that did; None while the tree is under the limit.
-    _big_balance: int | None = field(default=None, repr=False)
+    scans: TreeScans = field(init=False, repr=False)  # the tree's scans and its watch (changes.py)
+
+    def __post_init__(self) -> None:
+        self.scans = TreeScans(self.root)
 
     @classmethod
     def create(
@@ -146,7 +129,6 @@ class Workspace:
             root, kind, head_tree = make_tree(repo, holder, in_place, alongside, reads)
         ws = cls(root, "", kind, holder / GIT_DIR_NAME, _owned=kind != "in_place")
         ws._steps = StepPatches(root)
-        ws._watch = TreeWatch.open()
         ws._init_gitdir()
         pristine = head_tree is not None and (ws.gitdir / "index").is_file()
         ws.base = ws._checked_out(head_tree) if pristine and head_tree else ws.snapshot()
@@ -277,85 +259,19 @@ class Workspace:
     def _scanned(
         self, records: ScanRecords | None = None, *, fresh: bool = False
     ) -> tuple[bytes | None, _Known | None, bytes | None]:
-        """This moment's scan, what the last git run found if the tree is as it was then, and the tree's
-        shape (see scan_shape), each None when unknown; `records` filled as the scan goes. Under the tree's
-        watch (watch.py) the last scan stands for this one while nothing it covers changed since, and when
-        only some directories' entries changed only those are listed again (scan.rescan); unless `fresh`,
-        which always takes a whole scan."""
-        if self._large:
-            return None, None, None
-        watch = self._live_watch()
-        held, known = self._watched, self._known
-        if not fresh and held is not None and watch is not None:
-            told = self._told(watch, held)
-            if told is not None:
-                scan, shape, seen = told
-                if records is not None:
-                    records.__dict__.update(vars(seen))
-                if self._big_balance is not None:
-                    self._big_balance += 1
-                self._watched = (scan, shape, seen) if scan is not None and watch.covered else None
-                return (
-                    scan,
-                    known if scan is not None and known is not None and known.scan == scan else None,
-                    shape,
-                )
-        self._watched = None
-        if watch is not None:
-            watch.begin()
-            records = records if records is not None else ScanRecords()
-        # Past SCAN_LIMIT a scan costs more than the git run it spares; under a watch, most steps take
-        # neither, so a larger tree is still scanned (as long as the watch covers it).
-        limit = SCAN_LIMIT if watch is None else SCAN_LIMIT * WATCHED_SCAN_FACTOR  # a test lowers SCAN_LIMIT
-        scan, shape = scan_shape(self.root, limit=limit, records=records, watch=watch)
-        big = (
-            watch is not None
-            and records is not None
-            and sum(len(d[0]) for d in records.dirs.values()) > SCAN_LIMIT
-        )
-        if scan != TOO_MANY and big and watch is not None:
-            self._big_balance = (self._big_balance or 0) - 1
-            # Not covered by the watch, or changed on more steps than it stayed quiet: the scan no longer
-            # pays for itself, and the tree is left to git as it would be without a watch.
-            if not watch.covered or self._big_balance < -BIG_TREE_PATIENCE:
-                scan = TOO_MANY
-        if scan == TOO_MANY:  # trees seldom shrink: from now on git alone, with its untracked cache
-            self._large, scan, shape = True, None, None
-        if watch is not None and watch.covered and scan is not None and records is not None:
-            self._watched = (scan, shape, records)
-        if scan is not None and known is not None and known.scan == scan:
-            return scan, known, shape
-        return scan, None, shape
-
-    def _told(
-        self, watch: TreeWatch, held: tuple[bytes, bytes | None, ScanRecords]
-    ) -> tuple[bytes | None, bytes | None, ScanRecords] | None:
-        """The scan as the watch lets it be told from the last one, `held`: that one when nothing changed,
-        else a rescan of the directories whose entries changed; None when only a whole scan can tell."""
-        changes = watch.changed()
-        if changes is None:
-            return None
-        if not changes:
-            return held
-        seen = ScanRecords()
-        limit = SCAN_LIMIT * WATCHED_SCAN_FACTOR
-        answer = rescan(self.root, held[2], changes, seen, limit=limit, watch=watch)
-        if answer is None:
-            return None
-        watch.settled(changes)
-        return answer[0], answer[1], seen
-
-    def _live_watch(self) -> TreeWatch | None:
-        watch = self._watch if self.watch_changes else None
-        return watch if watch is not None and not watch.closed else None
+        """This moment's scan (TreeScans.now; `fresh`: a whole one), what the last git run found if the tree
+        is as it was then, and the tree's shape, each None when unknown; `records` filled as it goes."""
+        scan, shape = self.scans.now(records, fresh=fresh)
+        known = self._known
+        return scan, known if scan is not None and known is not None and known.scan == scan else None, shape
 
     def patch_if_unchanged(self) -> str | None:
         """The patch without a scan or a git run when the tree's watch says nothing changed since it was
         last computed; None when that cannot be told so (then `diff` computes it)."""
-        watch, held, known = self._live_watch(), self._watched, self._known
-        if watch is None or held is None or known is None or known.scan != held[0] or known.patch is None:
+        known = self._known
+        if known is None or known.patch is None or not self.scans.unchanged_since(known.scan):
             return None
-        return known.patch if watch.quiet() else None
+        return known.patch
 
     def snapshot(self) -> str:
         """Stage everything (respecting .gitignore) in the private index; return the tree id. A tree
@@ -475,8 +391,7 @@ class Workspace:
 
     def stop_watching(self) -> None:
         """Close the tree's watch (its file descriptor); every later patch takes its scan."""
-        if self._watch is not None:
-            self._watch.close()
+        self.scans.close()
 
     def cleanup(self, *, later: bool = False) -> None:
         """Remove the workspace (never following a link in it); `later`: in the background thread of
@@ -486,8 +401,7 @@ class Workspace:
         if later:
             from devloop.runtime.later import call_later, remove_later
 
-            if self._watch is not None and not self._watch.closed:
-                call_later(self._watch.close)
+            call_later(self.scans.close)
             remove_later(holder)
         else:
             self.stop_watching()
