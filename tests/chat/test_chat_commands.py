@@ -201,3 +201,23 @@ def test_never_for_a_tool_refuses_without_asking(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_standing_prefix(command: str, prefix: str | None) -> None:
     assert standing_prefix(command) == prefix
+
+
+def test_an_exit_at_once_waits_for_the_warm_up_imports(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The interpreter shutting down under a thread that is importing aborts the process now and then
+    # (SIGSEGV, "exception not rethrown"): /exit returns only once the warm-up is done.
+    import time
+
+    import devloop.chat.commands as commands
+
+    finished: list[float] = []
+
+    def slow_warm_up() -> None:
+        time.sleep(0.3)
+        finished.append(time.monotonic())
+
+    monkeypatch.setattr(commands, "warm_up", slow_warm_up)
+    with ScriptedServer([]) as server:
+        chat(server, repo, "/exit\n")
+        returned = time.monotonic()
+    assert finished and finished[0] <= returned

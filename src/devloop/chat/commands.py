@@ -38,6 +38,7 @@ class Chat(SlashCommands):
         self.asker = ChatAsker(approvals, self.repo, self.store, ui.choose, ui.say, self.review_edit)
         if isinstance(settings, DeferredSettings):
             settings.on_failure = ui.abort  # the prompt the user is at gives way to the error
+        self._warming: threading.Thread | None = None
 
     @property
     def settings(self) -> RunSettings:
@@ -61,18 +62,24 @@ class Chat(SlashCommands):
     def loop(self) -> None:
         """Lines until /exit or EOF. Raises SettingsFailed when deferred settings turn out bad."""
         self.ui.after_first_prompt(self.warm_up)
-        while True:
-            try:
-                line = self.ui.read().strip()
-            except EOFError:
-                return
-            if not line:
-                continue
-            if line.startswith("/"):
-                if self.command(line) == "exit":
+        try:
+            while True:
+                try:
+                    line = self.ui.read().strip()
+                except EOFError:
                     return
-                continue
-            self.turn(line)
+                if not line:
+                    continue
+                if line.startswith("/"):
+                    if self.command(line) == "exit":
+                        return
+                    continue
+                self.turn(line)
+        finally:
+            # The interpreter must not shut down under a thread that is importing modules: that aborts
+            # the process (seen as SIGSEGV or "exception not rethrown") when /exit comes at once.
+            if self._warming is not None:
+                self._warming.join(timeout=30)
 
     def warm_up(self) -> None:
         """Once the prompt is up: validate the settings, then load what the first turn needs, while the
@@ -86,7 +93,8 @@ class Chat(SlashCommands):
                     return  # ui.abort has the prompt give way
             warm_up()
 
-        threading.Thread(target=work, daemon=True, name="devloop-warm-up").start()
+        self._warming = threading.Thread(target=work, daemon=True, name="devloop-warm-up")
+        self._warming.start()
 
     def command(self, line: str) -> str | None:
         name, _, arg = line.partition(" ")
