@@ -15,8 +15,9 @@ from the system, the user or the workspace. Once a runtime is attached, every bo
 runs through it, i.e. inside the sandbox: git then reads the model's files (and follows its links)
 only where the model could anyway, and its output is data to the host.
 
-Most steps change nothing, so the per-step patch is not recomputed when a stat scan of the tree says
-nothing changed, and takes one git process instead of two when only contents did (see scan.py).
+Most steps change nothing, so the per-step patch is not recomputed when the tree is as the last git run
+saw it (the tree's inotify watch says so, else a stat scan: changes.py), and takes one git process
+instead of two when only contents did (see scan.py).
 """
 
 from __future__ import annotations
