@@ -280,3 +280,14 @@ def test_after_any_sequence_of_changes_the_watched_scan_is_what_a_whole_scan_say
     assert told > 40 and rescans > 10  # the watched and the rescanned paths were both taken, and checked
     patch = ws.diff()
     assert patch == ws.diff(fresh=True)
+
+
+def test_a_tree_worked_in_place_has_no_watch_and_its_patch_takes_the_scan(tmp_path: Path) -> None:
+    repo = committed_repo(tmp_path / "proj", {"a.py": "x = 1\n"})
+    ws = Workspace.create(repo, in_place=True)
+    try:
+        assert ws.scans.watch is None
+        (repo / "a.py").write_text("x = 2\n")
+        assert "+x = 2" in ws.diff()
+    finally:
+        ws.cleanup()
