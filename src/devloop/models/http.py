@@ -29,7 +29,7 @@ import socket
 import ssl
 import threading
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from devloop import __version__
@@ -109,6 +109,7 @@ class _Direct:
         self.prefix = url.path.rstrip("/") + "/"
         self.headers = {**headers, "Connection": "keep-alive"}
         self._idle: list[http.client.HTTPConnection] = []
+        self._busy: set[http.client.HTTPConnection] = set()  # each owned by the thread sending on it
         self._lock = threading.Lock()
         self.closed = False
 
@@ -122,15 +123,15 @@ class _Direct:
             response = conn.getresponse()
             body = response.read()
         except TimeoutError:
-            conn.close()
+            self._drop(conn)
             raise HttpTimeout() from None
         except (OSError, http.client.HTTPException) as exc:
-            conn.close()
+            self._drop(conn)
             raise (
                 HttpClosed() if self.closed else HttpConnectionError(str(exc) or type(exc).__name__)
             ) from exc
         if response.will_close:
-            conn.close()
+            self._drop(conn)
         else:
             self._give(conn)
         return response.status, response.getheaders(), body
@@ -145,26 +146,56 @@ class _Direct:
                     raise HttpClosed()
                 conn = self._idle.pop() if self._idle else None
             if conn is None:
-                return _Connection(self.host, self.port, timeout=timeout)
-            if conn.sock is not None and not select.select([conn.sock], [], [], 0)[0]:
+                conn = _Connection(self.host, self.port, timeout=timeout)
+            elif conn.sock is None or select.select([conn.sock], [], [], 0)[0]:
+                conn.close()
+                continue
+            else:
                 conn.timeout = timeout
                 conn.sock.settimeout(timeout)
-                return conn
-            conn.close()
+            with self._lock:
+                self._busy.add(conn)
+            return conn
 
     def _give(self, conn: http.client.HTTPConnection) -> None:
         with self._lock:
+            self._busy.discard(conn)
             if not self.closed and len(self._idle) < _LIMITS["max_keepalive_connections"]:
                 self._idle.append(conn)
                 return
         conn.close()
 
+    def _drop(self, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            self._busy.discard(conn)
+        conn.close()
+
     def close(self) -> None:
+        """Close the idle connections; wake a request still in flight (one given up on: a run's time
+        limit, an interrupted turn) with a shutdown of its socket, so that its own thread fails at once
+        and closes it (see `_wake`)."""
         with self._lock:
             self.closed = True
             idle, self._idle = self._idle, []
+            for conn in self._busy:
+                _wake(conn.sock)
         for conn in idle:
             conn.close()
+
+
+def _wake(sock: socket.socket | None) -> None:
+    """Shut down a socket another thread may be blocked on, rather than close it under that thread.
+
+    A closed descriptor does not wake a thread in poll() on it, and the number is soon another file's
+    (a pipe's, say). The kernel's poll looks each number up again when it wakes, holding that file for a
+    moment; if its last other holder lets go meanwhile, the file's release waits for the polling thread
+    to return from its syscall, which a held-open stream never lets it do. A chat turn interrupted mid-
+    reply left its next turn's `git` spawn waiting on exactly that: on its exec-status pipe, whose last
+    reference the abandoned reply's thread held. A shutdown instead ends the blocked read at once (EOF),
+    so the owning thread closes its own socket."""
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _text(headers: list[tuple[str, str]], body: bytes) -> str:
@@ -209,6 +240,8 @@ class ChatHttp:
         self._httpx: httpx.Client | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._streams: dict[socket.socket, int] = {}  # the sockets of streams being read -> their thread
+        self._ended = threading.Condition(self._lock)  # a stream was left
 
     @property
     def _client(self) -> httpx.Client:
@@ -263,14 +296,38 @@ class ChatHttp:
             raise HttpStatusError(response)
         return response.text
 
-    def stream(self, path: str, content: bytes) -> contextlib.AbstractContextManager[httpx.Response]:
-        """A POST whose reply is read as it arrives (`with ... as response`); raises httpx's errors."""
-        return self._client.stream("POST", path.lstrip("/"), content=content, timeout=self.timeout)
+    @contextlib.contextmanager
+    def stream(self, path: str, content: bytes) -> Iterator[httpx.Response]:
+        """A POST whose reply is read as it arrives (`with ... as response`); raises httpx's errors.
+        close() from another thread ends it at once (the read fails) and waits for it to be left."""
+        with self._client.stream("POST", path.lstrip("/"), content=content, timeout=self.timeout) as response:
+            stream = response.extensions.get("network_stream")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if sock is None:  # a transport without sockets (a test's mock): nothing to wake
+                yield response
+                return
+            with self._lock:
+                if self._closed:
+                    _wake(sock)
+                self._streams[sock] = threading.get_ident()
+            try:
+                yield response
+            finally:
+                with self._lock:
+                    self._streams.pop(sock, None)
+                    self._ended.notify_all()
 
-    def close(self) -> None:
+    def close(self, wait: float = 2.0) -> None:
+        """Close the client. A stream still being read on another thread (a reply given up on) is woken
+        first with a shutdown of its socket, and left to its own thread to close (see `_wake`): httpx's
+        pool would otherwise close that socket under it. Waits up to `wait` seconds for those."""
+        me = threading.get_ident()
         with self._lock:
             self._closed = True
             client = self._httpx
+            for sock in self._streams:
+                _wake(sock)
+            self._ended.wait_for(lambda: all(t == me for t in self._streams.values()), timeout=wait)
         if self._direct is not None:
             self._direct.close()
         if client is not None:

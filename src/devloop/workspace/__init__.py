@@ -107,10 +107,7 @@ class Workspace:
     scans: TreeScans = field(init=False, repr=False)  # the tree's scans and its watch (changes.py)
 
     def __post_init__(self) -> None:
-        # No watch on a tree worked in place (chat's: the user's own repository): under load, a chat turn
-        # interrupted by Ctrl-C with one open was seen to leave the next turn's git spawn hanging (2 in 8
-        # runs of test_chat_terminal's Ctrl-C test, 0 in 16 without it), cause not yet found.
-        self.scans = TreeScans(self.root, watched=self.kind != "in_place")
+        self.scans = TreeScans(self.root)
 
     @classmethod
     def create(

@@ -21,10 +21,10 @@ Held = tuple[bytes, bytes | None, ScanRecords]
 class TreeScans:
     """The scans of one tree: the last one taken under its watch, and whether the tree is left to git."""
 
-    def __init__(self, root: Path, *, watched: bool = True) -> None:
+    def __init__(self, root: Path) -> None:
         self.root = root
         self.watch_changes = True  # trust the watch over a scan (off: the benchmarks' side without it)
-        self.watch = TreeWatch.open() if watched else None  # None: not Linux, refused, or not asked for
+        self.watch = TreeWatch.open()  # None: not Linux, or refused (the instance limit)
         self.held: Held | None = None  # the last scan taken under the watch, while the watch vouches for it
         self.large = False  # past the scan limit: no scan, git every time
         # For a tree past SCAN_LIMIT scanned under the watch: its steps that took no whole scan (none, or
