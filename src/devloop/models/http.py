@@ -154,8 +154,11 @@ class _Direct:
                 conn.timeout = timeout
                 conn.sock.settimeout(timeout)
             with self._lock:
-                self._busy.add(conn)
-            return conn
+                if not self.closed:
+                    self._busy.add(conn)
+                    return conn
+            conn.close()
+            raise HttpClosed()
 
     def _give(self, conn: http.client.HTTPConnection) -> None:
         with self._lock:
