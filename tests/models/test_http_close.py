@@ -27,6 +27,9 @@ def held() -> Iterator[tuple[str, threading.Event]]:
 
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers["Content-Length"]))
+            if self.path.endswith("silent"):  # not even the headers (a model still thinking)
+                release.wait(30)
+                return
             self.send_response(200)
             if self.path.endswith("stream"):
                 self.send_header("Content-Type", "text/event-stream")
@@ -91,7 +94,27 @@ def test_close_wakes_a_stream_read_on_another_thread_and_waits_for_it(held: Any)
     assert not thread.is_alive()
     assert closed_in < 2
     assert got[0] == 'data: {"n": 1}'
-    assert client._streams == {}
+    assert client._users == {}
+
+
+def test_close_wakes_a_stream_still_waiting_for_the_reply_headers(held: Any) -> None:
+    url, _release = held
+    client = ChatHttp(url, "k", timeout=30)
+
+    def wait(started: threading.Event, got: list[object]) -> None:
+        started.set()
+        with client.stream("/silent", b"{}") as response:
+            got.append(response.status_code)
+
+    thread, got, _ = reader(wait)
+    t0 = time.monotonic()
+    client.close()
+    closed_in = time.monotonic() - t0
+    thread.join(5)
+    assert not thread.is_alive()  # not left waiting for the headers until the server lets go (30 s)
+    assert closed_in < 2
+    assert len(got) == 1 and isinstance(got[0], Exception), got  # the read failed: nothing was replied
+    assert client._users == {}
 
 
 def test_close_wakes_a_plain_request_in_flight_on_the_direct_path(held: Any) -> None:

@@ -243,8 +243,9 @@ class ChatHttp:
         self._httpx: httpx.Client | None = None
         self._lock = threading.Lock()
         self._closed = False
-        self._streams: dict[socket.socket, int] = {}  # the sockets of streams being read -> their thread
-        self._ended = threading.Condition(self._lock)  # a stream was left
+        self._sockets: list[socket.socket] = []  # every socket httpx's client connected (see _trace)
+        self._users: dict[object, int] = {}  # exchanges on httpx's client in progress -> their thread
+        self._ended = threading.Condition(self._lock)  # an exchange ended
 
     @property
     def _client(self) -> httpx.Client:
@@ -283,12 +284,14 @@ class ChatHttp:
         import httpx  # this path's client and errors are httpx's (imported once, with the client)
 
         try:
-            response = self._client.request(
-                method,
-                path.lstrip("/"),
-                content=content,
-                timeout=self.timeout if timeout is None else timeout,
-            )
+            with self._using():
+                response = self._client.request(
+                    method,
+                    path.lstrip("/"),
+                    content=content,
+                    timeout=self.timeout if timeout is None else timeout,
+                    extensions={"trace": self._trace},
+                )
         except httpx.TimeoutException:
             raise HttpTimeout() from None
         except Exception as exc:  # the SDK turns every other failure of the exchange into a connection error
@@ -302,35 +305,56 @@ class ChatHttp:
     @contextlib.contextmanager
     def stream(self, path: str, content: bytes) -> Iterator[httpx.Response]:
         """A POST whose reply is read as it arrives (`with ... as response`); raises httpx's errors.
-        close() from another thread ends it at once (the read fails) and waits for it to be left."""
-        with self._client.stream("POST", path.lstrip("/"), content=content, timeout=self.timeout) as response:
-            stream = response.extensions.get("network_stream")
-            sock = stream.get_extra_info("socket") if stream is not None else None
-            if sock is None:  # a transport without sockets (a test's mock): nothing to wake
-                yield response
-                return
+        close() from another thread ends it at once (its read fails) and waits for it to be left."""
+        with (
+            self._using(),
+            self._client.stream(
+                "POST",
+                path.lstrip("/"),
+                content=content,
+                timeout=self.timeout,
+                extensions={"trace": self._trace},
+            ) as response,
+        ):
+            yield response
+
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[None]:
+        """An exchange on httpx's client, which close() waits for once it has woken it."""
+        token = object()
+        with self._lock:
+            self._users[token] = threading.get_ident()
+        try:
+            yield
+        finally:
             with self._lock:
-                if self._closed:
-                    _wake(sock)
-                self._streams[sock] = threading.get_ident()
-            try:
-                yield response
-            finally:
+                del self._users[token]
+                self._ended.notify_all()
+
+    def _trace(self, event: str, info: Mapping[str, Any]) -> None:
+        """httpcore's trace of an exchange: keeps each socket it connects (TCP, then TLS over it), so that
+        close() can wake a thread waiting on one in any phase (for the headers, or mid-stream)."""
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            sock = info["return_value"].get_extra_info("socket")
+            if sock is not None:
                 with self._lock:
-                    self._streams.pop(sock, None)
-                    self._ended.notify_all()
+                    self._sockets = [s for s in self._sockets if s.fileno() != -1]  # drop the closed
+                    self._sockets.append(sock)
+                    if self._closed:
+                        _wake(sock)
 
     def close(self, wait: float = 2.0) -> None:
-        """Close the client. A stream still being read on another thread (a reply given up on) is woken
-        first with a shutdown of its socket, and left to its own thread to close (see `_wake`): httpx's
-        pool would otherwise close that socket under it. Waits up to `wait` seconds for those."""
+        """Close the client. An exchange still in progress on another thread (a reply given up on) is
+        woken first with a shutdown of every socket the client made, and left to its own thread to
+        close (see `_wake`): httpx's pool would otherwise close a socket under it. Waits up to `wait`
+        seconds for those."""
         me = threading.get_ident()
         with self._lock:
             self._closed = True
             client = self._httpx
-            for sock in self._streams:
+            for sock in self._sockets:
                 _wake(sock)
-            self._ended.wait_for(lambda: all(t == me for t in self._streams.values()), timeout=wait)
+            self._ended.wait_for(lambda: all(t == me for t in self._users.values()), timeout=wait)
         if self._direct is not None:
             self._direct.close()
         if client is not None:
