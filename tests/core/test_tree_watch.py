@@ -298,3 +298,24 @@ def test_a_tree_worked_in_place_is_watched_and_its_patches_are_right(tmp_path: P
         assert "+y = 1" in ws.diff() and ws.diff() == ws.diff(fresh=True)
     finally:
         ws.cleanup()
+
+
+def test_opening_the_first_watch_of_a_process_starts_no_process(tmp_path: Path) -> None:
+    # inotify_simple would look libc up with ctypes.util.find_library (`ldconfig -p`), ~30 ms per process.
+    code = (
+        "import subprocess, sys\n"
+        "from pathlib import Path\n"
+        "def refuse(*a, **k):\n"
+        "    raise AssertionError(f'a process was started: {a[1] if len(a) > 1 else a}')\n"
+        "subprocess.Popen.__init__ = refuse\n"
+        "from devloop.workspace.watch import TreeWatch\n"
+        "watch = TreeWatch.open()\n"
+        "assert watch is not None\n"
+        "root = Path(sys.argv[1])\n"
+        "wd = watch._inotify.add_watch(str(root), 0x100)\n"  # IN_CREATE: the calls really reach libc
+        "(root / 'new').write_text('x')\n"
+        "assert [e.wd for e in watch._inotify.read(timeout=1000)] == [wd]\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-600:]

@@ -39,10 +39,18 @@ def _inotify() -> Any:
     """inotify_simple's INotify class with the flags set up, or None where it is missing (not Linux)."""
     global _MASK, _UNSURE, _ISDIR
     try:
+        import ctypes
+
+        import inotify_simple
         from inotify_simple import INotify
         from inotify_simple import flags as f
     except (ImportError, OSError):  # pragma: no cover - not Linux
         return None
+    if getattr(inotify_simple, "_libc", False) is None:
+        # Left to itself it finds libc with ctypes.util.find_library, which runs `ldconfig -p`: ~30 ms,
+        # a process spawn, in every devloop process that makes a workspace. The process's own symbols
+        # hold libc's inotify calls already.
+        inotify_simple._libc = ctypes.CDLL(None, use_errno=True)
     _MASK = int(
         f.MODIFY | f.ATTRIB | f.CLOSE_WRITE | f.CREATE | f.DELETE | f.MOVED_FROM | f.MOVED_TO
         | f.DELETE_SELF | f.MOVE_SELF | f.ONLYDIR
