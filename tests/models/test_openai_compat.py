@@ -238,6 +238,30 @@ def test_body_joined_from_cached_messages_matches_the_request(serve: Any, monkey
     assert sent[2]["messages"][0]["content"] == "edited in place"
 
 
+def test_tools_are_encoded_once_yet_a_change_to_them_is_sent(serve: Any, monkeypatch) -> None:
+    import copy
+
+    import devloop.models.body as body
+
+    server, model = serve([OK, OK, OK, OK])
+    encoded: list[Any] = []
+    real = body.dumps
+    monkeypatch.setattr(body, "dumps", lambda v: (encoded.append(v), real(v))[1])
+    tools = copy.deepcopy(TOOLS)
+    model.complete([dict(m) for m in MESSAGES], tools, SamplingParams())
+    encoded.clear()
+    model.complete([dict(m) for m in MESSAGES], tools, SamplingParams())
+    assert tools not in encoded  # the same list, unchanged: its encoding is reused
+    tools[0]["function"]["description"] = "changed in place"
+    model.complete([dict(m) for m in MESSAGES], tools, SamplingParams())
+    other = copy.deepcopy(TOOLS) + [{"type": "function", "function": {"name": "extra", "parameters": {}}}]
+    model.complete([dict(m) for m in MESSAGES], other, SamplingParams())
+    sent = [r["tools"] for r in server.requests]
+    assert sent[0] == sent[1] == TOOLS
+    assert sent[2][0]["function"]["description"] == "changed in place"
+    assert sent[3] == other
+
+
 def test_org_and_project_headers_from_the_environment_as_the_sdk_sends_them(serve: Any, monkeypatch) -> None:
     monkeypatch.setenv("OPENAI_ORG_ID", "org-1")
     monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-2")

@@ -25,6 +25,10 @@ class MessageCache:
         self._messages: list[dict[str, Any]] = []  # held, so that no id below is reused while kept
         self._signs: tuple[list[Any], ...] = ([], [], [], [])
         self._encoded: list[bytes] = []
+        # The request's other fields by key: the value, an equal copy of it, its encoding. The tools
+        # (~8 KB of schemas) are the same on every request and cost more to encode than a step's messages;
+        # comparing with the copy is ~20x cheaper than encoding and catches a value changed in place.
+        self._fields: dict[str, tuple[Any, Any, bytes]] = {}
 
     def _encodings(self, messages: list[dict[str, Any]]) -> list[bytes]:
         # Each field of every message's sign in one C-level pass (map), not a tuple per message per
@@ -63,6 +67,15 @@ class MessageCache:
         parts = [b'{"model":', dumps(request.get("model")), b',"messages":[', *pieces, b"]"]
         for key, value in request.items():
             if key not in ("model", "messages"):
-                parts += (b",", dumps(key), b":", dumps(value))
+                parts += (b",", dumps(key), b":", self._field(key, value))
         parts.append(b"}")
         return b"".join(parts)
+
+    def _field(self, key: str, value: Any) -> bytes:
+        kept = self._fields.get(key)
+        if kept is not None and kept[0] is value and kept[1] == value:
+            return kept[2]
+        encoded = dumps(value)
+        if isinstance(value, list | dict):
+            self._fields[key] = (value, json.loads(encoded), encoded)
+        return encoded
