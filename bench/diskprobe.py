@@ -38,3 +38,14 @@ def describe(probes: list[float]) -> str:
         f"temp dir ({tempfile.gettempdir()}): creating a 3 KB file took {statistics.median(probes):.3f} ms "
         f"(median of {len(probes)} probes between rounds, spread {min(probes):.3f}-{max(probes):.3f})"
     )
+
+
+def busy_cpu_s() -> float:
+    """CPU seconds this machine has spent busy since boot, all cores (user, nice, system, irq, softirq
+    from /proc/stat): the difference across a run is the CPU it used, its children, sandboxes and
+    anything they left behind included, which per-process accounting misses (a sandbox's processes are
+    reaped inside its own PID namespace). Other load on the machine counts too: read it on a quiet one."""
+    with open("/proc/stat", encoding="ascii") as f:
+        fields = f.readline().split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")

@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from diskprobe import busy_cpu_s
+
 from devloop.swebench.directives import test_directives
 
 
@@ -70,9 +72,17 @@ def venv_env(cache: Path) -> dict[str, str]:
     return {**os.environ, "PATH": path, "VIRTUAL_ENV": str(venvs[0])}
 
 
-def bare_pass(found: list[Case], trees: Path, work: Path, lanes: int, env: dict[str, str]) -> float:
+def bare_pass(
+    found: list[Case],
+    trees: Path,
+    work: Path,
+    lanes: int,
+    env: dict[str, str],
+    cpu: list[float] | None = None,
+) -> float:
     """Wall seconds for `lanes` threads to run every case's command in a fresh copy of its tree (each
-    taking the next case, longest first); the copies are made before and removed after the clock."""
+    taking the next case, longest first); the copies are made before and removed after the clock.
+    `cpu` gets the machine's busy CPU seconds over the same span (diskprobe.busy_cpu_s)."""
     for case in found:
         shutil.copytree(trees / case.instance_id, work / case.instance_id, symlinks=True)
     queue = list(found)
@@ -92,12 +102,14 @@ def bare_pass(found: list[Case], trees: Path, work: Path, lanes: int, env: dict[
                 failed.append(f"{case.instance_id} exited {code}")
 
     threads = [threading.Thread(target=lane) for _ in range(lanes)]
-    t0 = time.perf_counter()
+    busy0, t0 = busy_cpu_s(), time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
+    if cpu is not None:
+        cpu.append(busy_cpu_s() - busy0)
     shutil.rmtree(work)
     os.sync()  # untimed, as after each devloop run
     if failed:

@@ -11,6 +11,11 @@ THE FLOOR, in the same rounds (before devloop's pair in even rounds, after it in
 commands run bare (no devloop, no sandbox; bench/eval_bare.py) on fresh copies of the same trees, one at
 a time and two at a time, longest first: what this machine gives the tests alone, against which the
 1-worker wall and the 2-worker speed-up are set.
+THE CPU, beside the walls: the machine's busy CPU seconds (/proc/stat) over each of those runs and passes,
+per instance. Per-process accounting would miss most of devloop's: a sandbox's processes are reaped in its
+own PID namespace. What devloop spends beyond the floor runs, with 1 worker, mostly on the core the tests
+leave idle (the next tree is staged there); with 2 workers it competes with the tests, which is what
+separates the 2-worker speed-up from the floor's.
 Also printed, for scale: what a hard-link copy plus removal of the cached venv costs (what a task with
 no install step no longer pays per instance), and how long creating a file in the temp dir took between
 rounds (bench/diskprobe.py: the grading's work dirs are made there). Each run ends with a sync, untimed.
@@ -41,7 +46,7 @@ import time
 from pathlib import Path
 
 import eval_bare as bare  # bench/ is on sys.path when this file is run
-from diskprobe import describe, file_create_ms
+from diskprobe import busy_cpu_s, describe, file_create_ms
 from startup import export_src
 
 
@@ -54,20 +59,23 @@ def run_eval(
     *,
     prefetch: bool = True,
     keep: bool = False,
+    cpu: list[float] | None = None,
 ) -> tuple[float, list[float], list[float]]:
     """(wall seconds, each instance's test seconds, each instance's grading seconds) of one graded run;
-    its run directory is removed unless `keep`."""
+    its run directory is removed unless `keep`. `cpu` gets the machine's busy CPU seconds over the run."""
     argv = [sys.executable, "-m", "devloop", "eval", "--suite", "builtin", "--predictions", "gold"]
     argv += ["--workers", str(workers), "--output", str(out), "--run-id", "r", "--cache-dir", str(cache)]
     argv += [] if prefetch else ["--no-prefetch"]
     if instances:
         argv += ["--instances", instances]
-    t0 = time.perf_counter()
     env = None
     if src is not None:
         env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    busy0, t0 = busy_cpu_s(), time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
     wall = time.perf_counter() - t0
+    if cpu is not None:
+        cpu.append(busy_cpu_s() - busy0)
     if proc.returncode != 0:
         raise SystemExit(f"devloop eval exited {proc.returncode}: {(proc.stderr or proc.stdout)[-500:]}")
     verdicts = [json.loads(p.read_text()) for p in sorted((out / "r" / "instances").glob("*/verdict.json"))]
@@ -113,6 +121,8 @@ def main() -> None:
         os.sync()
         bare.bare_pass(found, tmp / "trees", tmp / "bare", 1, env)  # unmeasured, as devloop's first run is
         floor: dict[str, list[float]] = {"lane1": [], "speedup": [], "wall1": [], "kept": []}
+        # Busy CPU seconds of the whole machine per run: devloop's workers 1 and 2, the floor's lanes 1 and 2.
+        cpu: dict[str, list[float]] = {"w1": [], "w2": [], "lane1": [], "lane2": []}
         old = export_src(args.against, tmp) if args.against else None
         per_instance: list[float] = []
         old_per_instance: list[float] = []
@@ -129,9 +139,11 @@ def main() -> None:
             lanes: dict[int, float] = {}
             bare_first = r % 2 == 0
             for n_lanes in order if bare_first else ():
-                lanes[n_lanes] = bare.bare_pass(found, tmp / "trees", tmp / "bare", n_lanes, env)
+                lanes[n_lanes] = bare.bare_pass(found, tmp / "trees", tmp / "bare", n_lanes, env,
+                                                cpu[f"lane{n_lanes}"])  # fmt: skip
             for workers in order:
-                wall, tests, totals = run_eval(tmp / f"run{r}-{workers}", cache, workers, args.instances)
+                wall, tests, totals = run_eval(tmp / f"run{r}-{workers}", cache, workers, args.instances,
+                                               cpu=cpu[f"w{workers}"])  # fmt: skip
                 walls[workers] = wall
                 if workers == 1:
                     per_instance.append((wall / len(tests)) / (sum(tests) / len(tests)))
@@ -140,7 +152,8 @@ def main() -> None:
                     outside.append((wall - sum(totals)) / n)
                     tests_on.append(test_s / n)
             for n_lanes in () if bare_first else order:
-                lanes[n_lanes] = bare.bare_pass(found, tmp / "trees", tmp / "bare", n_lanes, env)
+                lanes[n_lanes] = bare.bare_pass(found, tmp / "trees", tmp / "bare", n_lanes, env,
+                                                cpu[f"lane{n_lanes}"])  # fmt: skip
             speedup.append(walls[1] / walls[2])
             floor["lane1"].append(lanes[1])
             floor["wall1"].append(walls[1] / lanes[1])
@@ -187,6 +200,14 @@ def main() -> None:
             f"  floor, the same tests bare (no devloop, no sandbox, fresh trees): one at a time "
             f"{statistics.median(floor['lane1']):.2f} s; 1 worker's wall / that {med(floor['wall1'])}; "
             f"two at a time vs one {med(floor['speedup'])}; 2 workers' speed-up / the floor's {med(floor['kept'])}"
+        )
+        per = {k: statistics.median(v) / n * 1e3 for k, v in cpu.items()}
+        print(
+            f"  CPU of the whole machine per instance (/proc/stat, busy): devloop {per['w1']:.0f} ms with 1 worker,"
+            f" {per['w2']:.0f} ms with 2; the floor {per['lane1']:.0f} ms one at a time, {per['lane2']:.0f} ms two at"
+            f" a time; devloop's beyond the floor's (its processes, sandboxes, trees, git): {per['w1'] - per['lane1']:.0f}"
+            f" ms with 1 worker (mostly on the core the tests leave idle), {per['w2'] - per['lane2']:.0f} ms with 2"
+            " (where it competes with the tests)"
         )
         if old_per_instance:
             print(

@@ -45,3 +45,21 @@ def test_the_disk_probe_times_file_creation_and_leaves_nothing(
     took = [file_create_ms(tmp_path, n=5) for _ in range(3)]
     assert all(0 < t < 1000 for t in took) and list(tmp_path.iterdir()) == []
     assert describe(took).startswith("temp dir (") and "3 probes" in describe(took)
+
+
+def test_the_machines_busy_cpu_counts_a_childs_work_in_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    import os
+    import subprocess
+    import time
+
+    from diskprobe import busy_cpu_s
+
+    spin = "import os, time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\nprint(sum(os.times()[:2]))"
+    before, t0 = busy_cpu_s(), time.perf_counter()
+    child_cpu = float(
+        subprocess.run([sys.executable, "-c", spin], capture_output=True, text=True, check=True).stdout
+    )
+    busy, wall = busy_cpu_s() - before, time.perf_counter() - t0
+    # At least the child's own CPU (other work on the machine only adds), at most every core's whole span.
+    assert child_cpu - 0.05 <= busy <= wall * (os.cpu_count() or 1) + 0.05, (child_cpu, busy, wall)
