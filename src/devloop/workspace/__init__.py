@@ -368,27 +368,11 @@ class Workspace:
         return self._git_where([*_GIT, *args], Path(where), input=input)[0] == 0
 
     def export(self, name: str) -> Path:
-        """A copy of the workspace as it is now (tracked and untracked-not-ignored files) in
-        `root/.devloop/<name>/`, made where the model's commands run, as its own git repository.
-        `.devloop/` is never part of the patch."""
-        if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
-            raise WorkspaceError(f"export: bad name {name!r}")
-        tree = self.snapshot()
-        dest = self.root / ".devloop" / name
-        index = self.gitdir / f"index.{name}"
-        git_words = shlex.join(_GIT)
-        script = (
-            f"set -e; rm -rf -- {shlex.quote(str(dest))}; mkdir -p -- {shlex.quote(str(dest))}; "
-            f"GIT_INDEX_FILE={shlex.quote(str(index))} {git_words} read-tree {_tree_id(tree)}; "
-            f"GIT_INDEX_FILE={shlex.quote(str(index))} {git_words} checkout-index -a -f "
-            f"--prefix={shlex.quote(str(dest) + '/')}; rm -f -- {shlex.quote(str(index))}; "
-            f"cd -- {shlex.quote(str(dest))}; unset GIT_DIR GIT_WORK_TREE; {git_words} init -q"
-        )
-        code, _, err = self._git_where(["sh", "-c", script], self.root)
-        if code != 0:
-            said = err.decode(errors="replace").strip().splitlines()
-            raise WorkspaceError(f"could not copy the workspace to {dest}: {said[-1] if said else code}")
-        return dest
+        """A copy of the workspace as it is now in `root/.devloop/<name>/`, as its own git repository (see
+        workspace/export.py)."""
+        from devloop.workspace.export import export_copy
+
+        return export_copy(self, name)
 
     def stop_watching(self) -> None:
         """Close the tree's watch (its file descriptor); every later patch takes its scan."""
