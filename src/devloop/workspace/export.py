@@ -17,8 +17,7 @@ if TYPE_CHECKING:
 def export_copy(ws: Workspace, name: str) -> Path:
     """A copy of `ws` as it is now (tracked and untracked-not-ignored files) in `root/.devloop/<name>/`,
     made where the model's commands run, as its own git repository. `.devloop/` is never part of the
-    patch. The files come from devloop's snapshot of the tree, through its private git dir and a
-    private index: the model's .git is never read."""
+    patch. The files come from devloop's snapshot of the tree (its private git dir, a private index)."""
     if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
         raise WorkspaceError(f"export: bad name {name!r}")
     tree = ws.snapshot()
