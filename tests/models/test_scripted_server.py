@@ -5,6 +5,8 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -108,6 +110,27 @@ def test_load_script_reads_jsonl_and_skips_blank_lines(tmp_path: Path) -> None:
     assert load_script(path) == [{"content": "a"}, {"fault": {"status": 500}}]
 
 
+def test_latency_holds_the_reply_that_long_and_a_closing_server_stops_waiting() -> None:
+    with ScriptedServer([{"content": "slow", "latency": 0.4}, {"content": "quick"}]) as server:
+        started = time.monotonic()
+        slow = json.loads(post(server.url, REQUEST)[2])
+        took = time.monotonic() - started
+        started = time.monotonic()
+        quick = json.loads(post(server.url, REQUEST)[2])
+        quick_took = time.monotonic() - started
+    assert slow["choices"][0]["message"]["content"] == "slow" and took >= 0.4
+    assert quick["choices"][0]["message"]["content"] == "quick" and quick_took < took
+    # A request waiting out a long latency is let go when the server closes, not held for the latency.
+    server = ScriptedServer([{"content": "never", "latency": 60}])
+    waiting = threading.Thread(target=post, args=(server.url, REQUEST), daemon=True)
+    waiting.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    server.close()
+    waiting.join(10)
+    assert not waiting.is_alive() and time.monotonic() - started < 10
+
+
 @pytest.mark.parametrize(
     ("text", "line", "problem"),
     [
@@ -117,6 +140,8 @@ def test_load_script_reads_jsonl_and_skips_blank_lines(tmp_path: Path) -> None:
         ('{"fault": {"status": 200}}\n', 1, "400-599"),
         ('{"tool_calls": [{"name": "bash"}]}\n', 1, r"tool_calls\[0\]"),
         ('{"usage": {}}\n', 1, "needs 'content' or 'tool_calls'"),
+        ('{"content": "a"}\n{"content": "b", "latency": "1s"}\n', 2, "'latency' must be a number"),
+        ('{"content": "a", "latency": -1}\n', 1, "from 0 to 3600"),
     ],
 )
 def test_load_script_errors_name_file_and_line(tmp_path: Path, text: str, line: int, problem: str) -> None:

@@ -19,6 +19,10 @@ A script is a list of entries; each request consumes one:
   - ``{"kind": "malformed"}``: 200 with a body that is not JSON;
   - ``{"kind": "empty_choices"}``: 200 with ``"choices": []``.
 
+Any entry may carry ``"latency": SECONDS``: the server waits that long before it answers, as a model
+that takes that long to generate (a benchmark or a demo with a model's pace; the client's timeout
+applies as it would to a real server).
+
 An entry with ``"when": TEXT`` is kept apart: it answers the first request whose body (the JSON text as
 sent) holds TEXT, whatever its place in the script; the other entries answer in order. (A test scripts a
 side request this way, e.g. devloop.condense's summary request, without knowing when it will come.)
@@ -45,6 +49,10 @@ def check_entry(entry: Any) -> str | None:
         return f"expected a JSON object, got {type(entry).__name__}"
     if "when" in entry and (not isinstance(entry["when"], str) or not entry["when"]):
         return "'when' must be a non-empty string"
+    if "latency" in entry:
+        latency = entry["latency"]
+        if not isinstance(latency, int | float) or isinstance(latency, bool) or not 0 <= latency <= 3600:
+            return f"'latency' must be a number of seconds from 0 to 3600, got {latency!r}"
     if "fault" in entry:
         fault = entry["fault"]
         if not isinstance(fault, dict):

@@ -107,6 +107,8 @@ class _Handler(BaseHTTPRequestHandler):
         entry, serial = self.server.book.take(route, body, raw, dict(self.headers))
         if entry is None:
             entry = {"content": EXHAUSTED}
+        if entry.get("latency"):  # a model's time to answer; a server that is closing stops waiting
+            self.server.stopping.wait(float(entry["latency"]))
         if "fault" in entry:
             self.close_connection = True
             self._fault(entry["fault"], body, len(raw), serial)
