@@ -70,7 +70,7 @@ def test_the_early_shell_is_the_runs_only_shell_and_sees_the_whole_tree(
 def test_a_workspace_that_fails_after_the_shell_started_takes_the_shell_with_it(
     repo: Path, tmp_path: Path, replies: Any, shells: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(self: Workspace) -> None:
+    def broken(self: Workspace, seed: object) -> None:
         raise OSError("the disk is full")
 
     monkeypatch.setattr(Workspace, "_init_gitdir", broken)

@@ -16,10 +16,11 @@ from typing import Any
 
 from devloop.eval.builds import BuildCache
 from devloop.eval.envs import EnvError, EnvironmentManager
-from devloop.eval.source import BaseFiles, extract_keeping
+from devloop.eval.source import BaseFiles, extract_keeping, pack_base_tree
 from devloop.eval.taskbox import TaskBox
 from devloop.parse.diffs import touched_paths
 from devloop.tasks.model import Task
+from devloop.workspace import GitSeed
 
 NO_ENVIRONMENT = (
     "the record has no `environment` (python, pip pins, install, test_cmd, log_parser), "
@@ -161,16 +162,44 @@ def _fresh_tree(task: Task, box: TaskBox, manager: EnvironmentManager, mirrors: 
         return
     box.base_files = extract_keeping(task, mirrors, box.tree, paths)[1]
     if commit_base:
-        # The tree is the mirror's, nothing model-written yet: the only point where host git may touch it.
-        for args in (
-            ["init", "-q"],
-            ["add", "-A", "-f"],
-            ["commit", "-q", "--no-verify", "-m", f"base {task.base_commit}"],
-        ):
-            subprocess.run([*_BASE_GIT, *args], cwd=box.tree, check=True, capture_output=True)
+        box.git_seed = _commit_base(task, mirrors, box)
     t = _phase(timings, "extract", t)
     box.prepare_env(manager, venv, task.environment)
     _phase(timings, "clone", t)
+
+
+def _commit_base(task: Task, mirrors: Path | None, box: TaskBox) -> GitSeed | None:
+    """Make the extracted tree a one-commit repository, and return the seed a workspace on it starts from
+    (None when the repository could not give the tree's objects).
+
+    The tree is the mirror's, nothing model-written yet: the only point where host git may touch it. Its
+    objects come from the mirror as one pack (the base tree's alone: no history, nothing of the fix), so
+    `git add` only checks the files against them instead of writing one object file per file (on a
+    django-sized tree, thousands of file creations). The pack and the index are also kept beside the
+    tree (`base/`), the host's, for the agent's workspace to borrow: the copies in the tree's `.git` are
+    the model's from its first command."""
+    seed = box.workdir / "base"
+    shutil.rmtree(seed, ignore_errors=True)  # a tree made again (a failed build-cache restore) packs again
+    tree_id = pack_base_tree(task, mirrors, seed / "objects" / "pack")
+
+    def git(*args: str) -> bytes:
+        return subprocess.run([*_BASE_GIT, *args], cwd=box.tree, check=True, capture_output=True).stdout
+
+    git("init", "-q")
+    if tree_id is not None:
+        packs = box.tree / ".git" / "objects" / "pack"
+        packs.mkdir(parents=True, exist_ok=True)
+        for made in (seed / "objects" / "pack").iterdir():
+            shutil.copyfile(made, packs / made.name)
+        git("read-tree", tree_id)  # the index names every file's object: `add` writes none it already has
+    git("add", "-A", "-f")
+    git("commit", "-q", "--no-verify", "-m", f"base {task.base_commit}")
+    # A tree that is not the commit's as git archive wrote it (export-subst, export-ignore) has objects
+    # the pack lacks: its workspace hashes its files itself.
+    if tree_id is None or git("rev-parse", "HEAD^{tree}").decode().strip() != tree_id:
+        return None
+    shutil.copyfile(box.tree / ".git" / "index", seed / "index")
+    return GitSeed(seed / "objects", seed / "index")
 
 
 def _extract_while_the_sandbox_starts(task: Task, box: TaskBox, manager: EnvironmentManager,

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devloop.config import RunSettings
 from devloop.tasks.model import Task
+
+if TYPE_CHECKING:
+    from devloop.workspace import GitSeed
 
 ORACLE = "oracle"
 
@@ -40,7 +44,10 @@ class AgentSolver:
     settings: RunSettings
     hide: tuple[Path | None, ...] = ()  # hidden from the agent's sandbox: the run directory, the mirrors
 
-    def __call__(self, task: Task, workdir: Path, env: dict[str, str], out_dir: Path) -> AgentOutcome:
+    def __call__(
+        self, task: Task, workdir: Path, env: dict[str, str], out_dir: Path, seed: GitSeed | None = None
+    ) -> AgentOutcome:
+        """Run the agent in `workdir` (in place); `seed`: what its tree holds (see Workspace.create)."""
         settings = self.settings
         if settings.model == ORACLE:
             from devloop.eval.oracle import oracle_script, write_oracle_script
@@ -55,6 +62,6 @@ class AgentSolver:
 
         hide = tuple(p for p in self.hide if p is not None)
         result = run_agent(
-            workdir, task.problem_statement, settings, out_dir, env=env, in_place=True, hide=hide
+            workdir, task.problem_statement, settings, out_dir, env=env, in_place=True, hide=hide, seed=seed
         )
         return AgentOutcome(result.patch or "", str(result.exit_status), result.steps, result.reason)

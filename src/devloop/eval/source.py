@@ -168,6 +168,24 @@ def extract_keeping(
     return dest, kept
 
 
+def pack_base_tree(task: Task, mirrors: Path | None, pack_dir: Path) -> str | None:
+    """Write the objects of base_commit's tree (the tree, its subtrees and blobs; no commit, no history)
+    from the repository as one pack into `pack_dir` (created), and return the tree's id; None when the
+    repository cannot give them (the tree's files are then hashed instead). Nothing is written into the
+    repository. The pack is the history-free part a task's tree needs: it holds nothing of the fix."""
+    repo = find_repository(task, mirrors)
+    listed = _git(repo, "rev-list", "--objects", "--no-object-names", f"{task.base_commit}^{{tree}}")
+    ids = listed.stdout.split()
+    if listed.returncode != 0 or not ids:
+        return None
+    pack_dir.mkdir(parents=True, exist_ok=True)
+    packed = subprocess.run(
+        ["git", "-C", str(repo), "pack-objects", "-q", str(pack_dir / "pack")], input=b"\n".join(ids) + b"\n",
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **_GIT_ENV}, check=False,
+    )  # fmt: skip
+    return ids[0].decode() if packed.returncode == 0 else None
+
+
 def reset_to_base(
     task: Task, mirrors: Path | None, tree: Path, paths: list[str], base: BaseFiles | None = None
 ) -> None:

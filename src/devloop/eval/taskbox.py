@@ -40,6 +40,7 @@ from devloop.runtime.limits import Limits, sandbox_limits
 from devloop.runtime.probe import resolve_sandbox
 from devloop.tasks.model import EnvironmentSpec
 from devloop.types import CommandResult
+from devloop.workspace import GitSeed
 
 UNCONFINED = "graded without a sandbox (--sandbox none): the patch's code ran unconfined on this machine"
 # A patch application is quick; this only bounds a stuck one.
@@ -129,6 +130,7 @@ class TaskBox:
         self._inputs = self.workdir / "inputs"
         self.env: dict[str, str] = {}
         self.base_files: BaseFiles | None = None  # kept when the tree was extracted
+        self.git_seed: GitSeed | None = None  # a one-commit tree's objects and index (checkout.py)
         self._runtime: BwrapRuntime | None = None
         self._pending: list[_Output] = []
 

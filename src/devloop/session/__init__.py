@@ -43,7 +43,7 @@ from devloop.tools.mcp import McpServers
 from devloop.tools.registry import default_toolbox
 from devloop.trajectory import Trajectory
 from devloop.types import SamplingParams
-from devloop.workspace import Alongside, Executor, Workspace
+from devloop.workspace import Alongside, Executor, GitSeed, Workspace
 
 __all__ = [
     "RunResult",
@@ -153,10 +153,10 @@ class Session:
         return Alongside(lambda root: get_runtime("none", root, **self._runtime_kw(root, environment)))
 
     @staticmethod
-    def _workspace(repo: Path, in_place: bool, early: Alongside | None) -> Workspace:
+    def _workspace(repo: Path, in_place: bool, early: Alongside | None, seed: GitSeed | None) -> Workspace:
         """Workspace.create, closing what `early` started if it fails."""
         try:
-            return Workspace.create(repo, in_place=in_place, alongside=early)
+            return Workspace.create(repo, in_place=in_place, alongside=early, seed=seed)
         except BaseException:
             with contextlib.suppress(Exception):
                 if early is not None and (runtime := early.join()) is not None:
@@ -233,11 +233,13 @@ class Session:
         environment: RepoEnvironment | None = None,
         protect: Sequence[Path] = (),
         cancel: threading.Event | None = None,
+        seed: GitSeed | None = None,
     ) -> RunResult:
         """Run the agent on `repo` for `issue` and write the run directory `output`; never raises.
         `protect`: paths inside the tree the sandbox may read but not write (bwrap, docker), and that the
         editor (on the host) never writes into, whatever link leads there. `cancel`: set from another thread, it
-        interrupts the run as Ctrl-C does (exit status `interrupted`)."""
+        interrupts the run as Ctrl-C does (exit status `interrupted`). `seed` (in place): what the caller
+        that made the tree knows it holds (Workspace.create)."""
         started = time.monotonic()
         output.mkdir(parents=True, exist_ok=True)
         traj = Trajectory(output / "trajectory.jsonl")
@@ -250,7 +252,7 @@ class Session:
         stop = Stop(ExitStatus.RUNTIME_ERROR, "the run did not start")
         try:
             early = self._early_runtime(environment)
-            ws = self._workspace(repo, in_place, early)
+            ws = self._workspace(repo, in_place, early, seed if in_place else None)
             # A failed early start raises here, with the workspace made (and removed below).
             shell = cast("Runtime | None", early.join() if early is not None else None)
             runtime = shell or self.open_runtime(ws, output, hide, environment, protect)
@@ -350,13 +352,15 @@ def run_agent(
     ask: Callable[[Any, Any], bool] | None = None,
     environment: RepoEnvironment | None = None,
     cancel: threading.Event | None = None,
+    seed: GitSeed | None = None,
 ) -> RunResult:
     """Run the agent on `repo` for `issue`; write patch.diff, trajectory.jsonl and result.json to `output`.
     `cancel`: set from anywhere, it ends the run as Ctrl-C does (exit status `interrupted`).
 
     The sandbox hides `output` and the directories in `hide` (an eval's run directory, with every task's
     gold patch; the mirrors, with the history that holds the fix). `ask(call, rule)`: a person answers the
-    policy's "ask" rules (True runs the call); without it the run is a batch run and they deny.
+    policy's "ask" rules (True runs the call); without it the run is a batch run and they deny. `seed`:
+    for a tree the caller made (in place), what it is known to hold (see Workspace.create).
 
     Raises ValueError (bad model spec or settings) before anything is created; never raises after that.
     """
@@ -371,6 +375,7 @@ def run_agent(
         ask=ask,
         environment=environment,
         cancel=cancel,
+        seed=seed,
     )
 
 

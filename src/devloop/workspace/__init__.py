@@ -34,11 +34,13 @@ from devloop.safefs.tree import remove_tree
 from devloop.workspace.changes import TreeScans
 from devloop.workspace.clone import (
     Alongside,
+    GitSeed,
     RepoReads,
     _in_run_dir,
     _not_copied,
     make_holder,
     make_tree,
+    seed_private_gitdir,
     share_with_private_gitdir,
 )
 from devloop.workspace.gitcmd import (
@@ -70,6 +72,7 @@ __all__ = [
     "SCRATCH_GLOBS",
     "TOO_MANY",
     "Executor",
+    "GitSeed",
     "Workspace",
     "WorkspaceError",
     "drop_binary_sections",
@@ -117,10 +120,13 @@ class Workspace:
         parent: Path | None = None,
         in_place: bool = False,
         alongside: Alongside | None = None,
+        seed: GitSeed | None = None,
     ) -> Workspace:
         """An isolated copy of `repo` (or `repo` itself with in_place, for trees the caller owns).
         `alongside`: done once a clone's root directory exists, while git writes its files (never for a
-        copy or in place); the caller joins it, whatever create did."""
+        copy or in place); the caller joins it, whatever create did. `seed` (in place only): what the
+        caller that made the tree knows it holds (see GitSeed), so the base is staged without hashing
+        every file."""
         repo = repo.resolve()
         if not repo.is_dir():
             raise WorkspaceError(f"repository not found: {repo}")
@@ -130,7 +136,7 @@ class Workspace:
             root, kind, head_tree = make_tree(repo, holder, in_place, alongside, reads)
         ws = cls(root, "", kind, holder / GIT_DIR_NAME, _owned=kind != "in_place")
         ws._steps = StepPatches(root)
-        ws._init_gitdir()
+        ws._init_gitdir(seed if in_place else None)
         pristine = head_tree is not None and (ws.gitdir / "index").is_file()
         ws.base = ws._checked_out(head_tree) if pristine and head_tree else ws.snapshot()
         return ws
@@ -144,12 +150,15 @@ class Workspace:
         self._known = _Known(scan, tree, None) if scan is not None else None
         return tree
 
-    def _init_gitdir(self) -> None:
+    def _init_gitdir(self, seed: GitSeed | None) -> None:
         """The private git dir: a clone's borrows the clone's object stores and index (see
-        clone.share_with_private_gitdir); other trees are hashed into its own objects at the first
-        snapshot, so nothing the model does to its `.git` (even `rm -rf .git`) can take the base away."""
+        clone.share_with_private_gitdir), a seeded tree's the seed's; other trees are hashed into its own
+        objects at the first snapshot. Never the tree's `.git`: nothing the model does to it (even
+        `rm -rf .git`) can take the base away."""
         if self.kind == "clone":
             self._shared_objects = share_with_private_gitdir(self.root / ".git", self.gitdir)
+        elif seed is not None:
+            self._shared_objects = seed_private_gitdir(seed, self.gitdir)
 
     @property
     def read_only_paths(self) -> list[Path]:

@@ -302,6 +302,25 @@ def write_private_gitdir(gitdir: Path) -> None:
     )
 
 
+@dataclass(frozen=True)
+class GitSeed:
+    """What a tree made by devloop itself is known to hold, for a workspace on it (in place): `objects`, a
+    git object store with every object of the tree's files, and `index`, a git index of the tree as it
+    was made. Both the host's, outside the tree and never written by a sandbox (the model's copy of them
+    is in the tree's own `.git`). The private git dir borrows the store (read-only in the sandbox) and
+    starts from the index, so the first snapshot hashes only the files that changed since."""
+
+    objects: Path
+    index: Path
+
+
+def seed_private_gitdir(seed: GitSeed, gitdir: Path) -> list[Path]:
+    """Give the private `gitdir` the seed's object store and index; the store, for the sandbox to show."""
+    (gitdir / "objects" / "info" / "alternates").write_text(f"{seed.objects}\n")
+    shutil.copyfile(seed.index, gitdir / "index")
+    return [seed.objects]
+
+
 def share_with_private_gitdir(clone_gitdir: Path, gitdir: Path) -> list[Path]:
     """Give the private `gitdir` the object stores a fresh clone borrows (read-only to the sandbox) and
     the clone's index, so that its first snapshot only hashes what changed; the stores, for the
