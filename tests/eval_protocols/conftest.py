@@ -62,6 +62,15 @@ FIX_NEG = edit("    return a\n", "    return -a\n")
 NEG_TEST = "from calc import neg\n\n\ndef test_neg_own():\n    assert neg(4) == -4\n"
 BREAK_MUL = edit("return a * b", "return a * b + 1")
 
+# Looks, for 4 s, for any grading tree staged beside the agent's work dir (<tmp>/devloop-*/grade/tree), and
+# writes what it found into the patch (seen.txt): the agent's sandbox must not see it.
+LOOK = call(
+    "execute_bash",
+    command='tmp=$(dirname "$(dirname "$(dirname "$PWD")")"); for i in $(seq 40); do '
+    'ls -d "$tmp"/devloop-*/grade/tree/calc.py >> seen.txt 2>/dev/null && break; sleep 0.1; done; '
+    "echo looked >> seen.txt",
+)
+
 SCRIPTS: dict[str, list[dict[str, Any]]] = {
     "fix": [FIX_ADD, FIX_NEG, FINISH],  # resolves
     "empty": [FINISH],  # finishes with an empty patch
@@ -69,6 +78,7 @@ SCRIPTS: dict[str, list[dict[str, Any]]] = {
     "half_done": [FIX_ADD, FINISH],  # a partial patch, finished
     "half_own_test": [FIX_ADD, create("tests/test_own.py", NEG_TEST), FINISH],  # its own test fails
     "fix_break_mul": [FIX_ADD, FIX_NEG, BREAK_MUL, FINISH],  # fixes the bug, breaks a visible test
+    "look_then_fix": [LOOK, FIX_ADD, FIX_NEG, FINISH],  # resolves, its patch saying what it saw
 }
 
 

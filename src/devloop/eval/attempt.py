@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from devloop.eval.records import Selection, UnitRecord, settings_key
 from devloop.eval.solver import AgentOutcome, AgentSolver
 from devloop.eval.source import NoRepository, SourceError
 from devloop.eval.store import RunStore
-from devloop.eval.taskbox import TaskBox
+from devloop.eval.taskbox import TaskBox, grading_sandbox
 from devloop.eval.verdict import Category, Verdict
 from devloop.runtime.later import remove_later
 from devloop.runtime.limits import Limits
@@ -68,6 +69,9 @@ class AttemptJob:
     prefetch: AttemptJob | None = None
     """The grading this process is likely to run next: its tree is staged while this one's tests run
     (see eval/prefetch.py)."""
+    stage_grading: bool = False
+    """An agent's attempt: stage its own grading's box (the tree at base, the sandbox around it) while
+    the agent works, when grading is confined (the model's sandbox cannot reach it)."""
 
     @property
     def key(self) -> str:
@@ -90,8 +94,10 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
-def _solve(job: AttemptJob, unit_dir: Path, workdir: Path) -> AgentOutcome | Verdict:
-    """Check out the agent's tree and run the agent; a Verdict when it could not run."""
+def _solve(job: AttemptJob, unit_dir: Path, workdir: Path, before_agent: Callable[[], object] | None = None
+           ) -> AgentOutcome | Verdict:  # fmt: skip
+    """Check out the agent's tree and run the agent; a Verdict when it could not run. `before_agent` runs
+    once the tree is checked out (its venv built), as the agent starts."""
     task, h = job.task, job.harness
     assert job.settings is not None
     if task.environment is None:
@@ -112,7 +118,21 @@ def _solve(job: AttemptJob, unit_dir: Path, workdir: Path) -> AgentOutcome | Ver
         if isinstance(exc, NoRepository):
             verdict.extra["missing_repo"] = exc.repo
         return verdict
-    return AgentSolver(job.settings, hide=(h.store_root, h.mirrors))(task, box.tree, env, unit_dir / "agent")
+    if before_agent is not None:
+        before_agent()
+    solver = AgentSolver(job.settings, hide=(h.store_root, h.mirrors))
+    return solver(task, box.tree, env, unit_dir / "agent", seed=box.git_seed)
+
+
+def _confined(sandbox: str) -> bool:
+    """Whether grading runs in bwrap, and so the agent's commands in a sandbox too (bwrap, or docker's
+    container): only then is a tree staged in the temp dir during the agent's run out of the model's
+    reach, since its sandbox shows only the system's paths and its own tree. A sandbox that cannot work
+    is the grading's to report."""
+    try:
+        return grading_sandbox(sandbox)[0] == "bwrap"
+    except ValueError:
+        return False
 
 
 def run_attempt(job: AttemptJob) -> UnitRecord:
@@ -125,12 +145,19 @@ def run_attempt(job: AttemptJob) -> UnitRecord:
     unit_dir.mkdir(parents=True)
     claimed = PREFETCH.claim(job) if job.settings is None else None
     staged, workdir = claimed if claimed is not None else (None, workdir_for(job))
+    grade_dir = workdir  # an agent's grading staged beside it has a work dir of its own
     ahead = job.prefetch
     before_tests = None if ahead is None else (lambda: PREFETCH.start(ahead))
     started = time.monotonic()
     outcome = AgentOutcome(job.patch or "", None)
+    beside = taken = False  # whether this attempt's grading is staged while its agent works; claimed
     try:
-        solved: AgentOutcome | Verdict = outcome if job.settings is None else _solve(job, unit_dir, workdir)
+        beside = job.settings is not None and job.stage_grading and _confined(h.sandbox)
+        # The base tree, whatever the agent's patch: staged while the agent works.
+        stage = (lambda: PREFETCH.start(job)) if beside else None
+        solved: AgentOutcome | Verdict = (
+            outcome if job.settings is None else _solve(job, unit_dir, workdir, stage)
+        )
         if isinstance(solved, Verdict):
             verdict = solved
         elif solved.failed:
@@ -140,8 +167,12 @@ def run_attempt(job: AttemptJob) -> UnitRecord:
         else:
             outcome = solved
             agent_s = round(time.monotonic() - started, 3)
+            if beside:
+                taken, claimed = True, PREFETCH.claim(job)
+                if claimed is not None:
+                    staged, grade_dir = claimed
             verdict = grade(task, outcome.patch, env_manager=env_manager(h.cache_dir), mirrors=h.mirrors,
-                            workdir=workdir / "grade", test_timeout=h.test_timeout, log_dir=unit_dir,
+                            workdir=grade_dir / "grade", test_timeout=h.test_timeout, log_dir=unit_dir,
                             sandbox=h.sandbox, limits=h.limits, rules=h.grading, builds=h.build_cache,
                             staged=staged, before_tests=before_tests)  # fmt: skip
             if job.settings is not None:
@@ -149,8 +180,11 @@ def run_attempt(job: AttemptJob) -> UnitRecord:
     except Exception as exc:  # the attempt's outcome, not the run's end
         verdict = Verdict(instance_id=task.instance_id, category=Category.ERROR, message=_one_line(exc))
     finally:
+        if beside and not taken:
+            PREFETCH.discard()  # staged for a grading that did not come (the agent failed, or a crash)
         if not h.keep_workdirs:
-            remove_later(workdir)  # every process in it is dead: the sandbox ended with the tests
+            for made in {workdir, grade_dir}:
+                remove_later(made)  # every process in it is dead: the sandbox ended with the tests
     settings = job.settings
     record = UnitRecord(
         instance_id=task.instance_id, index=job.index, temperature=settings.temperature if settings else 0.0,

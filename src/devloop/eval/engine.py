@@ -259,6 +259,8 @@ def run_protocol(
                 hint = ahead.hint(job) if ahead is not None else None
                 if hint is not None and isinstance(job, AttemptJob) and isinstance(hint[2], AttemptJob):
                     job = replace(job, prefetch=hint[2])
+                if ahead is not None and isinstance(job, AttemptJob) and job.settings is not None:
+                    job = replace(job, stage_grading=True)  # its grading's box, made while the agent works
                 fn: Callable[[Any], Any] = run_attempt if isinstance(job, AttemptJob) else run_selection
                 at = time.monotonic()  # before: one worker runs the job inside submit
                 future_job = executor.submit(fn, job)
