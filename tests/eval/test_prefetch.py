@@ -149,10 +149,10 @@ def test_pool_workers_stage_what_they_grade_next(
     assert _left(tmpdir_of_workdirs) == []
 
 
-def test_each_grading_in_flight_stages_a_different_one_and_its_own_comes_next(make_task, tmp_path):
+def test_each_attempt_in_flight_stages_a_different_one_and_its_own_comes_next(make_task, tmp_path):
     h = HarnessSettings(tmp_path / "out", "r")
     jobs = {n: AttemptJob(make_task(f"calc__{n}"), 0, None, h, patch="p") for n in "abcde"}
-    agent_job = AttemptJob(make_task("calc__x"), 0, None, h)  # the agent's: its grading starts after it
+    agent_job = AttemptJob(make_task("calc__x"), 0, None, h)  # an agent's: what is staged is its tree
     queue = deque((n, 0, jobs[n]) for n in "ab")
     queue.append(("x", 0, agent_job))
     queue.extend((n, 0, jobs[n]) for n in "cde")
@@ -160,12 +160,13 @@ def test_each_grading_in_flight_stages_a_different_one_and_its_own_comes_next(ma
     first, second = queue.popleft(), queue.popleft()
     ahead.given["f1"] = ahead.hint(first[2])  # type: ignore[index]
     ahead.given["f2"] = ahead.hint(second[2])  # type: ignore[index]
-    assert [ahead.given[f][0] for f in ("f1", "f2")] == ["c", "d"]  # type: ignore[index]
-    assert ahead.hint(agent_job) is None
-    ahead.done("f2")  # type: ignore[arg-type]  # the second finished first: its worker gets d next
-    assert [q[0] for q in queue] == ["d", "x", "c", "e"]
+    assert [ahead.given[f][0] for f in ("f1", "f2")] == ["x", "c"]  # type: ignore[index]
+    hint = ahead.hint(agent_job)
+    assert hint is not None and hint[0] == "d"  # an agent's attempt stages the next one too
+    ahead.done("f2")  # type: ignore[arg-type]  # the second finished first: its worker gets c next
+    assert [q[0] for q in queue] == ["c", "x", "d", "e"]
     ahead.done("f1")  # type: ignore[arg-type]
-    assert [q[0] for q in queue] == ["c", "d", "x", "e"]
+    assert [q[0] for q in queue] == ["x", "c", "d", "e"]
 
 
 def test_eval_and_validate_take_no_prefetch(make_task, env_manager, env_cache, tmp_path, tmpdir_of_workdirs):

@@ -40,13 +40,14 @@ def _run(tasks, url, tmp_path, env_cache, *, prefetch, run_id, **settings):
 
 
 def _watch_staging(monkeypatch, where: Path) -> list[bool]:
-    """Per staging from now on: whether it made a tree where the LOOK script looks (seen from the host)."""
+    """Per grading box staged from now on: whether it made a tree where LOOK looks (seen from the host)."""
     staged: list[bool] = []
     real_stage = prefetch._stage
 
-    def stage(item, job):
-        real_stage(item, job)
-        staged.append(item.staged is not None and bool(list(where.glob("devloop-*/grade/tree/calc.py"))))
+    def stage(item, job, kind="grade"):
+        real_stage(item, job, kind)
+        if kind == "grade":
+            staged.append(item.staged is not None and bool(list(where.glob("devloop-*/grade/tree/calc.py"))))
 
     monkeypatch.setattr(prefetch, "_stage", stage)
     return staged
@@ -99,3 +100,39 @@ def test_a_box_staged_for_a_grading_that_does_not_come_is_ended_and_removed(
     record = run_attempt(AttemptJob(calc_task("F"), 0, settings, harness, stage_grading=True))
     assert record.verdict.category == Category.AGENT_ERROR
     assert staged == [True] and _left(where) == []
+
+
+def test_the_next_agents_tree_is_made_during_the_tests_and_its_install_waits_for_its_turn(
+    calc_task, serve, env_manager, spec, env_cache, tmp_path, where
+):
+    from devloop.eval.prefetch import Prefetcher
+
+    environment = {**spec.model_dump(), "install": "echo built > out.txt"}
+    server = serve({"A": ["fix"], "B": ["fix"]})
+    tasks = [calc_task("A").model_copy(update={"environment": spec.model_validate(environment)}),
+             calc_task("B").model_copy(update={"environment": spec.model_validate(environment)})]  # fmt: skip
+    on = _run(tasks, server.url, tmp_path, env_cache, prefetch=True, run_id="on")
+    off = _run(tasks, server.url, tmp_path, env_cache, prefetch=False, run_id="off")
+    assert [v.extra.get("agent_prefetched") for v in on.values()] == [None, True]
+    assert not any(v.extra.get("agent_prefetched") for v in off.values())
+    assert [v.category for v in on.values()] == [v.category for v in off.values()] == [Category.RESOLVED] * 2
+    for run_id in ("on", "off"):  # the install ran in the agent's tree, in its turn: not in the patch
+        assert "out.txt" not in RunStore(tmp_path / "out", run_id).read_prediction("calc__calc-B").model_patch
+    assert _left(where) == []
+    # Staged by hand: the tree is the one-commit repository, its workspace seed made, no install run.
+    settings = load_settings(model="openai/test", base_url=server.url, sandbox="bwrap")
+    job = AttemptJob(
+        tasks[1], 0, settings, HarnessSettings(tmp_path / "out", "hand", env_cache, sandbox="bwrap")
+    )
+    ahead = Prefetcher()
+    ahead.start(job, "agent")
+    assert ahead.claim(job) is None  # a grading's box was not what was staged; that staging is ended
+    ahead.start(job, "agent")
+    claimed = ahead.claim(job, "agent")
+    assert claimed is not None
+    staged, _ = claimed
+    tree = staged.box.tree
+    assert (tree / ".git").is_dir() and (tree / "calc.py").is_file() and not (tree / "out.txt").exists()
+    assert staged.box.git_seed is not None
+    staged.box.stop()
+    ahead.discard()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from devloop.config import RunSettings
 from devloop.eval import best_of
-from devloop.eval.checkout import build_cache, check_out, env_manager
+from devloop.eval.checkout import Staged, build_cache, check_out, env_manager
 from devloop.eval.envs import EnvError
 from devloop.eval.grading import DEFAULT_TEST_TIMEOUT, grade, no_environment_message
 from devloop.eval.prefetch import PREFETCH, workdir_for
@@ -94,23 +94,26 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
-def _solve(job: AttemptJob, unit_dir: Path, workdir: Path, before_agent: Callable[[], object] | None = None
-           ) -> AgentOutcome | Verdict:  # fmt: skip
+def _solve(job: AttemptJob, unit_dir: Path, workdir: Path, before_agent: Callable[[], object] | None = None,
+           staged: Staged | None = None) -> AgentOutcome | Verdict:  # fmt: skip
     """Check out the agent's tree and run the agent; a Verdict when it could not run. `before_agent` runs
-    once the tree is checked out (its venv built), as the agent starts."""
+    once the tree is checked out (its venv built), as the agent starts. `staged`: the agent's box, its
+    tree and venv already made (eval/prefetch.py); only the install step is left."""
     task, h = job.task, job.harness
     assert job.settings is not None
     if task.environment is None:
         return Verdict(
             instance_id=task.instance_id, category=Category.ENV_ERROR, message=no_environment_message(task)
         )
-    box = TaskBox(workdir / "agent", sandbox=h.sandbox, limits=h.limits, tree="repo")
+    box = staged.box if staged is not None else TaskBox(workdir / "agent", sandbox=h.sandbox, limits=h.limits,
+                                                        tree="repo")  # fmt: skip
     try:
         with box:
             manager = env_manager(h.cache_dir)
             env = check_out(task, box, manager, h.mirrors, timeout=h.test_timeout,
                             install_log=unit_dir / "agent_install.log", commit_base=True,
-                            where=" in the agent's tree", builds=build_cache(manager, h.build_cache))  # fmt: skip
+                            where=" in the agent's tree", builds=build_cache(manager, h.build_cache),
+                            staged=staged.venv if staged is not None else None)  # fmt: skip
     except (EnvError, SourceError) as exc:
         message = exc.message if isinstance(exc, EnvError) else str(exc)
         category = Category.ENV_ERROR if isinstance(exc, EnvError) else Category.ERROR
@@ -143,11 +146,17 @@ def run_attempt(job: AttemptJob) -> UnitRecord:
     # A killed attempt leaves a partial directory (the trajectory appends): start it afresh.
     shutil.rmtree(unit_dir, ignore_errors=True)
     unit_dir.mkdir(parents=True)
-    claimed = PREFETCH.claim(job) if job.settings is None else None
+    # What the previous attempt in this process staged for this one: its grading's box, or its agent's.
+    claimed = PREFETCH.claim(job, "grade" if job.settings is None else "agent")
     staged, workdir = claimed if claimed is not None else (None, workdir_for(job))
+    agent_box, staged = (staged, None) if job.settings is not None else (None, staged)
     grade_dir = workdir  # an agent's grading staged beside it has a work dir of its own
     ahead = job.prefetch
-    before_tests = None if ahead is None else (lambda: PREFETCH.start(ahead))
+    before_tests = (
+        None
+        if ahead is None
+        else (lambda: PREFETCH.start(ahead, "grade" if ahead.settings is None else "agent"))
+    )
     started = time.monotonic()
     outcome = AgentOutcome(job.patch or "", None)
     beside = taken = False  # whether this attempt's grading is staged while its agent works; claimed
@@ -156,7 +165,7 @@ def run_attempt(job: AttemptJob) -> UnitRecord:
         # The base tree, whatever the agent's patch: staged while the agent works.
         stage = (lambda: PREFETCH.start(job)) if beside else None
         solved: AgentOutcome | Verdict = (
-            outcome if job.settings is None else _solve(job, unit_dir, workdir, stage)
+            outcome if job.settings is None else _solve(job, unit_dir, workdir, stage, agent_box)
         )
         if isinstance(solved, Verdict):
             verdict = solved
@@ -177,6 +186,8 @@ def run_attempt(job: AttemptJob) -> UnitRecord:
                             staged=staged, before_tests=before_tests)  # fmt: skip
             if job.settings is not None:
                 verdict.timings["agent"] = agent_s
+        if agent_box is not None:
+            verdict.extra["agent_prefetched"] = True  # its tree was made during the previous attempt's tests
     except Exception as exc:  # the attempt's outcome, not the run's end
         verdict = Verdict(instance_id=task.instance_id, category=Category.ERROR, message=_one_line(exc))
     finally:

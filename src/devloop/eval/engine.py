@@ -305,9 +305,10 @@ _Queued = tuple[str, int | None, "AttemptJob | SelectJob"]
 
 
 class _Ahead:
-    """Which queued grading each submitted one stages ahead (executors with `prefetch`).
+    """Which queued attempt each submitted one stages ahead (executors with `prefetch`): a grading's box,
+    or an agent's tree (eval/prefetch.py).
 
-    A job's hint is the first queued grading that no job in flight was given. When the job ends, its
+    A job's hint is the first queued attempt that no job in flight was given. When the job ends, its
     hint moves to the front of the queue: the next submit goes to the worker that just came free (the
     only idle one), which is the one that staged it. Should two finish at once and the workers swap,
     each finds the wrong tree staged and makes its own, which costs time, never a result."""
@@ -317,12 +318,11 @@ class _Ahead:
         self.given: dict[Future[Any], _Queued | None] = {}
 
     def hint(self, job: AttemptJob | SelectJob) -> _Queued | None:
-        if not isinstance(job, AttemptJob) or job.patch is None:
+        if not isinstance(job, AttemptJob):
             return None
         taken = {(h[0], h[1]) for h in self.given.values() if h is not None}
         return next(
-            (q for q in self.queue if isinstance(q[2], AttemptJob) and q[2].patch is not None
-             and (q[0], q[1]) not in taken),
+            (q for q in self.queue if isinstance(q[2], AttemptJob) and (q[0], q[1]) not in taken),
             None,
         )  # fmt: skip
 

@@ -1,11 +1,14 @@
-"""The next grading's tree, made while this one's tests run.
+"""The next attempt's tree, made while this one's tests run; an agent's grading tree, while it works.
 
 Before its tests, a grading spends tens of milliseconds to seconds making the tree it tests: the
 cached venv looked up (or, for a task that installs, cloned), the tree at base extracted from the
 mirror, the sandbox booted around them. None of that depends on the instance before it, so while an
 instance's tests run, the process that runs them stages the tree of the grading it is told comes next
 (`AttemptJob.prefetch`, chosen by the scheduler). When that grading starts here it finds its box ready
-and goes straight to its install step, or to the patch.
+and goes straight to its install step, or to the patch. When the next attempt is an agent's, what is
+staged is the agent's tree (a one-commit repository, eval/checkout.py) and its venv, up to the install
+step. And while an agent works, its own grading's box is staged (attempt.py, in bwrap only: the agent's
+sandbox shows neither the temp dir nor the box), so that its grading goes straight to the patch.
 
 What runs ahead is only the host's own work and an idle shell: no command of the next task (its
 install step, its patch, its tests) starts before its turn, so a run never has more task commands
@@ -30,7 +33,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from multiprocessing import util
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from devloop.eval.checkout import Staged, env_manager, stage_tree
 from devloop.eval.taskbox import TaskBox, grading_sandbox
@@ -41,9 +44,14 @@ if TYPE_CHECKING:
     from devloop.eval.attempt import AttemptJob
 
 
-def job_id(job: AttemptJob) -> tuple[str, str, int, str]:
-    """What a staged tree must match: the run, the instance, the unit and the patch's fingerprint."""
-    return (str(job.harness.store().root), job.task.instance_id, job.index, job.key)
+Kind = Literal["grade", "agent"]
+"""What a staging makes: a grading's box, or an agent's (its tree a one-commit repository, no install)."""
+
+
+def job_id(job: AttemptJob, kind: Kind = "grade") -> tuple[str, str, int, str, str]:
+    """What a staged tree must match: the run, the instance, the unit, the patch's (or the settings')
+    fingerprint, and which box it is."""
+    return (str(job.harness.store().root), job.task.instance_id, job.index, job.key, kind)
 
 
 def workdir_for(job: AttemptJob) -> Path:
@@ -58,7 +66,7 @@ def workdir_for(job: AttemptJob) -> Path:
 class Prefetched:
     """One staging: for `key`, in `workdir`; `staged` once ready (None: skipped or failed)."""
 
-    key: tuple[str, str, int, str]
+    key: tuple[str, str, int, str, str]
     workdir: Path
     box: TaskBox | None = None
     staged: Staged | None = None
@@ -72,15 +80,18 @@ class Prefetched:
         remove_later(self.workdir)
 
 
-def _stage(item: Prefetched, job: AttemptJob) -> None:
+def _stage(item: Prefetched, job: AttemptJob, kind: Kind = "grade") -> None:
     task, h = job.task, job.harness
     try:
         manager = env_manager(h.cache_dir)
         if task.environment is None or not manager.is_built(task.environment):
             return
-        item.box = TaskBox(item.workdir / "grade", sandbox=grading_sandbox(h.sandbox)[0], limits=h.limits)
+        if kind == "agent":  # as attempt._solve makes it, up to its install step
+            item.box = TaskBox(item.workdir / "agent", sandbox=h.sandbox, limits=h.limits, tree="repo")
+        else:
+            item.box = TaskBox(item.workdir / "grade", sandbox=grading_sandbox(h.sandbox)[0], limits=h.limits)
         timings: dict[str, float] = {}
-        venv = stage_tree(task, item.box, manager, h.mirrors, timings=timings)
+        venv = stage_tree(task, item.box, manager, h.mirrors, timings=timings, commit_base=kind == "agent")
         item.staged = Staged(item.box, venv, timings)
     except Exception:  # the grading starts afresh and meets (and reports) the same problem itself
         item.staged = None
@@ -93,16 +104,16 @@ class Prefetcher:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._todo: queue.SimpleQueue[tuple[Prefetched, AttemptJob]] = queue.SimpleQueue()
+        self._todo: queue.SimpleQueue[tuple[Prefetched, AttemptJob, Kind]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._owner = 0  # the pid that started _thread: a forked pool worker has none of its parent's
         self._ahead: Prefetched | None = None
 
-    def start(self, job: AttemptJob) -> None:
-        """Stage `job`'s tree in the background. Never raises: without it, the grading does it itself."""
+    def start(self, job: AttemptJob, kind: Kind = "grade") -> None:
+        """Stage `job`'s box of `kind` in the background. Never raises: without it, the attempt makes it."""
         with suppress(Exception):
             self.discard()
-            item = Prefetched(job_id(job), workdir_for(job))
+            item = Prefetched(job_id(job, kind), workdir_for(job))
             with self._lock:
                 self._ahead = item
                 if self._thread is None or self._owner != os.getpid():
@@ -111,17 +122,17 @@ class Prefetcher:
                     self._thread.start()
                     # A pool worker ends what it staged for nobody when it exits.
                     util.Finalize(self, Prefetcher.discard, args=(self,), exitpriority=10)
-            self._todo.put((item, job))
+            self._todo.put((item, job, kind))
 
-    def claim(self, job: AttemptJob) -> tuple[Staged, Path] | None:
-        """`job`'s staged box and its work dir, if that is what was staged here (anything else staged is
-        ended); None when `job` must make its own."""
+    def claim(self, job: AttemptJob, kind: Kind = "grade") -> tuple[Staged, Path] | None:
+        """`job`'s staged box of `kind` and its work dir, if that is what was staged here (anything else
+        staged is ended); None when `job` must make its own."""
         with self._lock:
             item, self._ahead = self._ahead, None
         if item is None:
             return None
         item.done.wait()
-        if item.key == job_id(job) and item.staged is not None:
+        if item.key == job_id(job, kind) and item.staged is not None:
             return item.staged, item.workdir
         item.discard()
         return None
@@ -135,8 +146,13 @@ class Prefetcher:
 
     def _work(self) -> None:
         while True:
-            item, job = self._todo.get()
-            _stage(item, job)
+            item, job, kind = self._todo.get()
+            try:
+                _stage(item, job, kind)
+            except Exception:  # _stage reports its own failures; anything else must not end the thread
+                item.staged = None
+            finally:
+                item.done.set()  # a claim waits for it
 
 
 PREFETCH = Prefetcher()
