@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -173,3 +174,12 @@ def make_task(calc_repo: tuple[Path, str], calc_patches: dict[str, str], spec: E
         return Task.model_validate(record)
 
     return make
+
+
+@pytest.fixture
+def tmpdir_of_workdirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where this test's work dirs (and sandboxes' scratch dirs) go, to see what is left there."""
+    where = tmp_path / "tmp"
+    where.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(where))
+    return where

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections import deque
 from pathlib import Path
@@ -25,15 +24,6 @@ from devloop.runtime.bwrap import probe_bwrap
 from devloop.runtime.later import wait_removed
 from devloop.runtime.limits import Limits
 from devloop.tasks import load_predictions
-
-
-@pytest.fixture
-def tmpdir_of_workdirs(tmp_path, monkeypatch) -> Path:
-    """Where this test's work dirs (and sandboxes' scratch dirs) go, to see what is left there."""
-    where = tmp_path / "tmp"
-    where.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(where))
-    return where
 
 
 def _left(where: Path) -> list[str]:

@@ -36,6 +36,7 @@ make_task = _harness.make_task
 calc_diff = _harness.calc_diff
 calc_sources = _harness.calc_sources
 CALC = _harness.CALC
+tmpdir_of_workdirs = _harness.tmpdir_of_workdirs
 
 Route = Callable[[str, int, int, float], dict[str, Any]]
 

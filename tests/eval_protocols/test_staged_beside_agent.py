@@ -4,7 +4,6 @@ agent's reach, the same verdicts as without it, and nothing left behind whatever
 from __future__ import annotations
 
 import socket
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,15 +18,6 @@ from devloop.runtime.later import wait_removed
 pytestmark = pytest.mark.skipif(
     probe_bwrap() is not None, reason="grading is staged beside an agent only in bwrap"
 )
-
-
-@pytest.fixture
-def where(tmp_path, monkeypatch) -> Path:
-    """Where this test's work dirs go, to see what is left there."""
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
-    return tmp
 
 
 def _run(tasks, url, tmp_path, env_cache, *, prefetch, run_id, **settings):
@@ -59,13 +49,13 @@ def _left(where: Path) -> list[str]:
 
 
 def test_the_agent_never_sees_its_staged_grading_and_the_verdicts_are_the_same(
-    calc_task, serve, env_manager, env_cache, tmp_path, where, monkeypatch
+    calc_task, serve, env_manager, env_cache, tmp_path, tmpdir_of_workdirs, monkeypatch
 ):
-    staged = _watch_staging(monkeypatch, where)
+    staged = _watch_staging(monkeypatch, tmpdir_of_workdirs)
     server = serve({"A": ["look_then_fix", "look_then_fix"], "B": ["fix", "fix"]})
     tasks = [calc_task("A"), calc_task("B")]
     on = _run(tasks, server.url, tmp_path, env_cache, prefetch=True, run_id="on")
-    assert _left(where) == []
+    assert _left(tmpdir_of_workdirs) == []
     off = _run(tasks, server.url, tmp_path, env_cache, prefetch=False, run_id="off")
     assert [v.extra.get("prefetched") for v in on.values()] == [True, True]  # each found its box made
     assert not any(v.extra.get("prefetched") for v in off.values())
@@ -78,17 +68,17 @@ def test_the_agent_never_sees_its_staged_grading_and_the_verdicts_are_the_same(
         patch = RunStore(tmp_path / "out", run_id).read_prediction("calc__calc-A").model_patch
         assert "+looked" in patch and "grade/tree" not in patch
     assert staged == [True, True]  # from the host, the staged tree was where the agent looked
-    assert _left(where) == []
+    assert _left(tmpdir_of_workdirs) == []
 
 
 def test_a_box_staged_for_a_grading_that_does_not_come_is_ended_and_removed(
-    calc_task, serve, env_manager, env_cache, tmp_path, where, monkeypatch
+    calc_task, serve, env_manager, env_cache, tmp_path, tmpdir_of_workdirs, monkeypatch
 ):
-    staged = _watch_staging(monkeypatch, where)
+    staged = _watch_staging(monkeypatch, tmpdir_of_workdirs)
     server = serve({"E": ["empty"]})
     verdicts = _run([calc_task("E")], server.url, tmp_path, env_cache, prefetch=True, run_id="empty")
     assert verdicts["calc__calc-E"].category == Category.EMPTY_PATCH
-    assert staged == [True] and _left(where) == []
+    assert staged == [True] and _left(tmpdir_of_workdirs) == []
     staged.clear()
     # A model server that is not there: the agent fails and its grading never starts; the attempt itself
     # ends what was staged for it (no executor's close here to do it).
@@ -99,11 +89,11 @@ def test_a_box_staged_for_a_grading_that_does_not_come_is_ended_and_removed(
     harness = HarnessSettings(tmp_path / "out", "dead", env_cache, sandbox="bwrap")
     record = run_attempt(AttemptJob(calc_task("F"), 0, settings, harness, stage_grading=True))
     assert record.verdict.category == Category.AGENT_ERROR
-    assert staged == [True] and _left(where) == []
+    assert staged == [True] and _left(tmpdir_of_workdirs) == []
 
 
 def test_the_next_agents_tree_is_made_during_the_tests_and_its_install_waits_for_its_turn(
-    calc_task, serve, env_manager, spec, env_cache, tmp_path, where
+    calc_task, serve, env_manager, spec, env_cache, tmp_path, tmpdir_of_workdirs
 ):
     from devloop.eval.prefetch import Prefetcher
 
@@ -118,7 +108,7 @@ def test_the_next_agents_tree_is_made_during_the_tests_and_its_install_waits_for
     assert [v.category for v in on.values()] == [v.category for v in off.values()] == [Category.RESOLVED] * 2
     for run_id in ("on", "off"):  # the install ran in the agent's tree, in its turn: not in the patch
         assert "out.txt" not in RunStore(tmp_path / "out", run_id).read_prediction("calc__calc-B").model_patch
-    assert _left(where) == []
+    assert _left(tmpdir_of_workdirs) == []
     # Staged by hand: the tree is the one-commit repository, its workspace seed made, no install run.
     settings = load_settings(model="openai/test", base_url=server.url, sandbox="bwrap")
     job = AttemptJob(
