@@ -238,8 +238,7 @@ class Session:
         """Run the agent on `repo` for `issue` and write the run directory `output`; never raises.
         `protect`: paths inside the tree the sandbox may read but not write (bwrap, docker), and that the
         editor (on the host) never writes into, whatever link leads there. `cancel`: set from another thread, it
-        interrupts the run as Ctrl-C does (exit status `interrupted`). `seed` (in place): what the caller
-        that made the tree knows it holds (Workspace.create)."""
+        interrupts the run as Ctrl-C does (exit status `interrupted`). `seed`: see run_agent."""
         started = time.monotonic()
         output.mkdir(parents=True, exist_ok=True)
         traj = Trajectory(output / "trajectory.jsonl")

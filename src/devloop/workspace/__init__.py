@@ -124,9 +124,7 @@ class Workspace:
     ) -> Workspace:
         """An isolated copy of `repo` (or `repo` itself with in_place, for trees the caller owns).
         `alongside`: done once a clone's root directory exists, while git writes its files (never for a
-        copy or in place); the caller joins it, whatever create did. `seed` (in place only): what the
-        caller that made the tree knows it holds (see GitSeed), so the base is staged without hashing
-        every file."""
+        copy or in place); the caller joins it, whatever create did. `seed` (in place only): see GitSeed."""
         repo = repo.resolve()
         if not repo.is_dir():
             raise WorkspaceError(f"repository not found: {repo}")
@@ -153,8 +151,8 @@ class Workspace:
     def _init_gitdir(self, seed: GitSeed | None) -> None:
         """The private git dir: a clone's borrows the clone's object stores and index (see
         clone.share_with_private_gitdir), a seeded tree's the seed's; other trees are hashed into its own
-        objects at the first snapshot. Never the tree's `.git`: nothing the model does to it (even
-        `rm -rf .git`) can take the base away."""
+        objects at the first snapshot. Never the tree's `.git`: nothing the model does to it can take
+        the base away."""
         if self.kind == "clone":
             self._shared_objects = share_with_private_gitdir(self.root / ".git", self.gitdir)
         elif seed is not None:
