@@ -98,7 +98,9 @@ def test_no_flag_beats_a_true_from_the_environment(
     )
     kept = json.loads((out / "result.json").read_text()).get("workspace")
     if expected and kept:  # the control kept its workspace, as asked: not ours to leave behind
-        shutil.rmtree(kept, ignore_errors=True)
+        holder = Path(kept).parent  # the tree and devloop's git dir beside it
+        assert holder.name.startswith("devloop-ws-")
+        shutil.rmtree(holder, ignore_errors=True)
 
 
 def test_reusing_an_output_directory_is_refused_in_one_line(tmp_path: Path, script: Path) -> None:
